@@ -1,0 +1,130 @@
+"""The set of regions a run simulates: codes, names, resident populations, optional coordinates."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from spreadwatch.model.errors import ConfigError
+
+KOREA_SIGUNGU = "korea-sigungu"
+CSV_REQUIRED = ("code", "population")
+CSV_OPTIONAL = ("name", "lat", "lon")
+
+
+@dataclass(frozen=True, eq=False)
+class RegionSet:
+    """Regions in model order; ``lat``/``lon`` (degrees) are ``None`` when unknown."""
+
+    label: str
+    codes: tuple[str, ...]
+    names: tuple[str, ...]
+    population: np.ndarray
+    lat: np.ndarray | None = None
+    lon: np.ndarray | None = None
+
+    @property
+    def size(self) -> int:
+        return len(self.codes)
+
+    @property
+    def has_coordinates(self) -> bool:
+        return self.lat is not None and self.lon is not None
+
+    def index(self) -> pd.Index:
+        """Codes as a pandas Index (position = model index)."""
+        return pd.Index(self.codes, dtype=object)
+
+    def name_of(self, code: str) -> str:
+        return self.names[self.codes.index(code)]
+
+
+def load_regions(csv: Path | None = None) -> RegionSet:
+    """Regions from a CSV file, or Korea's 229 si-gun-gu when ``csv`` is ``None``."""
+    return korea_sigungu() if csv is None else read_regions_csv(csv)
+
+
+def korea_sigungu() -> RegionSet:
+    """Korea's 229 si-gun-gu (2020 census population, polygon centroids), named "Nam-gu, Daegu"."""
+    from spreadwatch import regions
+
+    frame = regions.load("sigungu").regions
+    return RegionSet(
+        label=KOREA_SIGUNGU,
+        codes=tuple(frame["code"].astype(str)),
+        names=tuple(frame["name_en"].astype(str) + ", " + frame["sido_name_en"].astype(str)),
+        population=frame["population"].to_numpy(dtype=np.float64),
+        lat=frame["centroid_lat"].to_numpy(dtype=np.float64),
+        lon=frame["centroid_lon"].to_numpy(dtype=np.float64),
+    )
+
+
+def read_regions_csv(path: Path) -> RegionSet:
+    """Regions from a CSV with columns ``code,population`` and optional ``name``, ``lat``, ``lon``.
+
+    Raises :class:`ConfigError` naming the file, the row (1 = first data row) and the column.
+    """
+    path = Path(path)
+    try:
+        frame = pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True)
+    except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
+        raise ConfigError(f"{path}: cannot read as CSV: {exc}") from None
+    frame.columns = [str(c).strip() for c in frame.columns]
+    _check_columns(path, list(frame.columns))
+    if frame.empty:
+        raise ConfigError(f"{path}: no regions (the file has a header only)")
+    codes = frame["code"].str.strip()
+    _fail_at(path, codes == "", "code", codes, "expected a non-empty code")
+    duplicated = codes.duplicated(keep="first")
+    if duplicated.any():
+        row = int(np.argmax(duplicated.to_numpy()))
+        first = int(np.argmax((codes == codes.iloc[row]).to_numpy()))
+        raise ConfigError(
+            f"{path}: row {row + 1}, column code: duplicate code {codes.iloc[row]!r} "
+            f"(first in row {first + 1})"
+        )
+    population = pd.to_numeric(frame["population"].str.strip(), errors="coerce")
+    good = population.notna() & (population > 0) & (population == np.floor(population))
+    _fail_at(path, ~good, "population", frame["population"], "expected a positive integer")
+    has_coords = "lat" in frame and "lon" in frame
+    lat = _coordinate(path, frame, "lat", 90.0) if has_coords else None
+    lon = _coordinate(path, frame, "lon", 180.0) if has_coords else None
+    names = frame["name"].str.strip() if "name" in frame else codes
+    return RegionSet(
+        label=str(path),
+        codes=tuple(codes),
+        names=tuple(names.where(names != "", codes)),
+        population=population.to_numpy(dtype=np.float64),
+        lat=lat,
+        lon=lon,
+    )
+
+
+def _check_columns(path: Path, columns: list[str]) -> None:
+    allowed = CSV_REQUIRED + CSV_OPTIONAL
+    unknown = [c for c in columns if c not in allowed]
+    if unknown:
+        raise ConfigError(f"{path}: unknown column {unknown[0]!r} (expected {', '.join(allowed)})")
+    missing = [c for c in CSV_REQUIRED if c not in columns]
+    if missing:
+        raise ConfigError(f"{path}: missing column {missing[0]!r}")
+    if ("lat" in columns) != ("lon" in columns):
+        raise ConfigError(f"{path}: give both lat and lon columns, or neither")
+
+
+def _coordinate(path: Path, frame: pd.DataFrame, column: str, limit: float) -> np.ndarray:
+    values = pd.to_numeric(frame[column].str.strip(), errors="coerce")
+    bad = values.isna() | (values.abs() > limit)
+    _fail_at(path, bad, column, frame[column], f"expected degrees from -{limit:g} to {limit:g}")
+    return values.to_numpy(dtype=np.float64)
+
+
+def _fail_at(path: Path, bad: pd.Series, column: str, raw: pd.Series, expected: str) -> None:
+    if bad.any():
+        row = int(np.argmax(bad.to_numpy()))
+        raise ConfigError(
+            f"{path}: row {row + 1}, column {column}: {expected}, got {raw.iloc[row]!r}"
+        )

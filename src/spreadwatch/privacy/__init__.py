@@ -1,0 +1,1 @@
+"""Privacy: keyed pseudonyms and k-anonymity suppression."""

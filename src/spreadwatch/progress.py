@@ -1,0 +1,59 @@
+"""Progress display for long work: Rich bars on a terminal, silent when ``quiet`` or not a TTY."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from typing import TypeVar
+
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TextColumn,
+    TimeElapsedColumn,
+)
+
+T = TypeVar("T")
+
+console = Console(stderr=True)
+
+
+def _enabled() -> bool:
+    return os.environ.get("SPREADWATCH_QUIET", "") not in ("1", "true")
+
+
+def _progress() -> Progress:
+    return Progress(
+        SpinnerColumn(),
+        TextColumn("[progress.description]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=False,
+        disable=not _enabled(),
+    )
+
+
+def track(items: Iterable[T], description: str, total: int | None = None) -> Iterator[T]:
+    """Iterate over ``items`` with a progress bar labelled ``description``."""
+    if total is None and hasattr(items, "__len__"):
+        total = len(items)  # type: ignore[arg-type]
+    with _progress() as progress:
+        task = progress.add_task(description, total=total)
+        for item in items:
+            yield item
+            progress.advance(task)
+
+
+@contextmanager
+def step(description: str) -> Iterator[None]:
+    """Show a spinner with elapsed time while a single step runs."""
+    with _progress() as progress:
+        task = progress.add_task(description, total=1)
+        yield
+        progress.update(task, completed=1)

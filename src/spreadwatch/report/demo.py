@@ -1,0 +1,219 @@
+"""The end-to-end report: epidemic map and curves, main OD flows, data quality."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import plotly.graph_objects as go
+
+from spreadwatch import regions
+from spreadwatch.report.html import Report, Section, choropleth, figure_html, table_html
+
+TOP_REGIONS = 8
+TOP_FLOWS = 25
+
+
+def epidemic_summary(states: pd.DataFrame, population: pd.Series) -> pd.DataFrame:
+    """Per region: population, infections, attack rate, peak date and peak week of incidence.
+
+    ``states`` is the long model output (date, region_code, compartment, value) with an
+    ``incidence`` compartment of new infections per day.
+    """
+    incidence = states[states["compartment"] == "incidence"].pivot_table(
+        index="date", columns="region_code", values="value", aggfunc="sum"
+    )
+    infections = incidence.sum()
+    peak_date = incidence.idxmax()
+    first_date = pd.Timestamp(incidence.index.min())
+    summary = pd.DataFrame(
+        {
+            "population": population.reindex(incidence.columns).to_numpy(),
+            "infections": infections.to_numpy(),
+            "peak_date": pd.to_datetime(peak_date.to_numpy()),
+        },
+        index=incidence.columns,
+    )
+    summary["attack_rate"] = summary["infections"] / summary["population"]
+    summary["peak_week"] = (summary["peak_date"] - first_date).dt.days // 7 + 1
+    return summary
+
+
+def _curves(states: pd.DataFrame, names: pd.Series, summary: pd.DataFrame) -> go.Figure:
+    incidence = states[states["compartment"] == "incidence"]
+    national = incidence.groupby("date")["value"].sum()
+    fig = go.Figure(go.Scatter(x=national.index, y=national.to_numpy(), name="Korea", line_width=3))
+    for code in summary.sort_values("infections", ascending=False).index[:TOP_REGIONS]:
+        series = incidence[incidence["region_code"] == code].set_index("date")["value"]
+        fig.add_trace(go.Scatter(x=series.index, y=series.to_numpy(), name=names.get(code, code)))
+    fig.update_layout(
+        title="New infections per day: Korea and the most affected si-gun-gu",
+        yaxis_title="infections / day",
+        height=480,
+        legend={"orientation": "h"},
+    )
+    return fig
+
+
+def _fitted_vs_reported(states: pd.DataFrame, cases: pd.DataFrame) -> go.Figure:
+    model = states[states["compartment"] == "incidence"].groupby("date")["value"].sum()
+    reported = cases.groupby("date")["confirmed"].sum()
+    fig = go.Figure(
+        [
+            go.Scatter(x=model.index, y=model.to_numpy(), name="model: new infections"),
+            go.Bar(x=reported.index, y=reported.to_numpy(), name="reported cases", opacity=0.6),
+        ]
+    )
+    fig.update_layout(title="Model infections and reported cases, Korea", height=420)
+    return fig
+
+
+def top_flows(od_flows: pd.DataFrame, names: pd.Series, count: int = TOP_FLOWS) -> pd.DataFrame:
+    """The strongest released origin-destination pairs, averaged over days."""
+    released = od_flows[~od_flows["suppressed"]]
+    days = max(od_flows["date"].nunique(), 1)
+    pairs = released.groupby(["origin", "dest"], as_index=False)["trips"].sum()
+    pairs["trips_per_day"] = pairs["trips"] / days
+    pairs = pairs.sort_values("trips_per_day", ascending=False).head(count)
+    return pd.DataFrame(
+        {
+            "origin": pairs["origin"].map(names).fillna(pairs["origin"]).to_numpy(),
+            "destination": pairs["dest"].map(names).fillna(pairs["dest"]).to_numpy(),
+            "trips / day": pairs["trips_per_day"].to_numpy(),
+            "origin code": pairs["origin"].to_numpy(),
+            "destination code": pairs["dest"].to_numpy(),
+        }
+    )
+
+
+def _flow_map(flows: pd.DataFrame, table: pd.DataFrame) -> go.Figure:
+    where = table.set_index("code")[["label_lat", "label_lon"]]
+    fig = go.Figure()
+    widest = flows["trips / day"].max()
+    for row in flows.itertuples(index=False):
+        a, b = where.loc[row[3]], where.loc[row[4]]
+        fig.add_trace(
+            go.Scattermap(
+                lat=[a["label_lat"], b["label_lat"]],
+                lon=[a["label_lon"], b["label_lon"]],
+                mode="lines",
+                line={"width": 1 + 7 * row[2] / widest, "color": "#c0392b"},
+                name=f"{row[0]} → {row[1]}",
+                hovertemplate=f"{row[0]} → {row[1]}: {row[2]:,.0f} trips/day<extra></extra>",
+                showlegend=False,
+            )
+        )
+    fig.update_layout(
+        title="Strongest origin-destination flows (observed subscribers)",
+        map_style="white-bg",
+        map_layers=[
+            {
+                "sourcetype": "geojson",
+                "source": regions.to_geojson("sido", simplified=True, precision=4),
+                "type": "line",
+                "color": "#888",
+                "line": {"width": 0.6},
+            }
+        ],
+        map_center={"lat": 36.0, "lon": 127.8},
+        map_zoom=5.6,
+        height=600,
+        margin={"l": 0, "r": 0, "t": 40, "b": 0},
+    )
+    return fig
+
+
+def quality_table(quality: dict) -> pd.DataFrame:
+    """Rows in, kept, quarantined by reason and duplicates removed, as a table."""
+    rows = [("location rows in", quality["rows_in"]), ("kept", quality["rows_kept"])]
+    rows += [
+        (f"quarantined: {reason}", count)
+        for reason, count in sorted(quality["quarantined_by_reason"].items())
+    ]
+    rows.append(("exact duplicates removed", quality["duplicates_removed"]))
+    rows.append(("cells in", quality["cells_in"]))
+    rows.append(("cells kept", quality["cells_kept"]))
+    rows += [
+        (f"cells quarantined: {reason}", count)
+        for reason, count in sorted(quality["cells_quarantined_by_reason"].items())
+    ]
+    return pd.DataFrame(rows, columns=["", "rows"])
+
+
+def write_demo_report(
+    path: Path,
+    states: pd.DataFrame,
+    od_flows: pd.DataFrame,
+    quality: dict,
+    cases: pd.DataFrame | None = None,
+    subtitle: str = "",
+) -> Path:
+    """Write the end-to-end report; ``states`` and ``od_flows`` follow the output contracts."""
+    table = regions.load("sigungu").regions
+    names = table.set_index("code")["name_en"]
+    summary = epidemic_summary(states, table.set_index("code")["population"])
+    national_infections = summary["infections"].sum()
+    national_peak = (
+        states[states["compartment"] == "incidence"].groupby("date")["value"].sum().idxmax()
+    )
+    report = Report(
+        title="spreadwatch: synthetic Korea, end to end",
+        subtitle=subtitle,
+        cards={
+            "location events ingested": f"{quality['rows_kept']:,}",
+            "rows quarantined": f"{quality['rows_quarantined']:,}",
+            "modelled infections": f"{national_infections:,.0f}",
+            "national attack rate": f"{national_infections / summary['population'].sum():.1%}",
+            "national peak": pd.Timestamp(national_peak).strftime("%Y-%m-%d"),
+        },
+    )
+    report.sections.append(
+        Section(
+            "Epidemic by si-gun-gu",
+            "Deterministic metapopulation SEIR over 229 si-gun-gu, coupled by the measured "
+            "origin-destination flows.",
+            [
+                figure_html(
+                    choropleth(summary["attack_rate"], "Attack rate by si-gun-gu", "attack rate")
+                ),
+                figure_html(
+                    choropleth(summary["peak_week"], "Week of peak incidence", "peak week")
+                ),
+                figure_html(_curves(states, names, summary)),
+            ],
+        )
+    )
+    if cases is not None and not cases.empty:
+        report.sections.append(
+            Section(
+                "Model and reported cases", parts=[figure_html(_fitted_vs_reported(states, cases))]
+            )
+        )
+    flows = top_flows(od_flows, names)
+    report.sections.append(
+        Section(
+            "Main origin-destination flows",
+            "Daily trips between si-gun-gu among observed subscribers (KST days); pairs below "
+            "the k-anonymity threshold are suppressed and not shown.",
+            [figure_html(_flow_map(flows, table)), table_html(flows.iloc[:, :3])],
+        )
+    )
+    report.sections.append(
+        Section(
+            "Data quality",
+            "Every input row is kept, quarantined with a reason, or removed as an exact duplicate.",
+            [table_html(quality_table(quality))],
+        )
+    )
+    top = summary.sort_values("infections", ascending=False).head(15)
+    top_table = pd.DataFrame(
+        {
+            "region": [f"{names[c]} ({c})" for c in top.index],
+            "population": top["population"].astype(int).to_numpy(),
+            "infections": top["infections"].round().astype(int).to_numpy(),
+            "attack rate %": (100 * top["attack_rate"]).to_numpy(),
+            "peak": top["peak_date"].dt.strftime("%Y-%m-%d").to_numpy(),
+        }
+    )
+    report.sections.append(Section("Most affected si-gun-gu", parts=[table_html(top_table)]))
+    return report.write(path)

@@ -1,0 +1,211 @@
+"""Home devices of two platforms in a sample of subscribers' homes (thin but epidemic-aware).
+
+Households are ``household_fraction`` of all subscribers' homes (region = the subscriber's home
+region, size ``1 + Poisson(1.4)``), each on one platform drawn by share, with one device of each
+kind its platform sells. A household is infected on the first day a Bernoulli with probability
+``1 - (1 - new_infections_r / N_r) ** size`` succeeds (the true epidemic of its region); it is sick
+(fever likely, people stay home) from ``latent_days`` to ``latent_days + infectious_days`` later.
+
+Readings per device and day are Poisson at the kind's rate, at uniform times of the UTC day:
+
+- ``presence`` 0/1: someone home; low on weekday daytime for commuters, high when sick
+- ``body_temp`` degrees C: 36.6 +- 0.25, fever (~38.2) with probability 0.7 when sick, else 0.01;
+  sick households measure more often
+- ``pm25`` ug/m3: log-normal around 20 with a region-day effect
+- ``appliance_on`` 0/1
+
+``consent`` is false for ``no_consent_fraction`` of households (all their rows).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import date
+
+import numpy as np
+import pyarrow as pa
+
+from spreadwatch.synth import ids
+from spreadwatch.synth.config import EpidemicConfig, TelemetryConfig
+from spreadwatch.synth.events import UTC_OFFSET_HOURS, is_daytime
+from spreadwatch.synth.population import CarrierSubscribers
+
+COLUMNS = ("platform", "device_id", "household_id", "ts", "kind", "value", "consent")
+KINDS = ("presence", "body_temp", "pm25", "appliance_on")
+# Device kinds each platform sells (others get all kinds) and readings per device per day.
+PLATFORM_KINDS: dict[str, tuple[str, ...]] = {
+    "thinq": ("pm25", "appliance_on", "body_temp"),
+    "gigagenie": ("presence", "body_temp"),
+}
+READINGS_PER_DAY = {"presence": 12.0, "body_temp": 0.4, "pm25": 8.0, "appliance_on": 6.0}
+SICK_BODY_TEMP_READINGS = 3.0
+FEVER_PROBABILITY_SICK = 0.7
+FEVER_PROBABILITY_WELL = 0.01
+
+
+@dataclass(frozen=True, eq=False)
+class Households:
+    """Households with devices, as parallel arrays (position = household index)."""
+
+    platforms: tuple[str, ...]
+    platform: np.ndarray  # index into ``platforms``
+    household_id: pa.StringArray
+    carrier: np.ndarray  # object array: carrier of the subscriber whose home it is
+    subscriber_id: pa.StringArray
+    region: np.ndarray  # home region index
+    size: np.ndarray
+    consent: np.ndarray  # bool
+    commuter: np.ndarray  # bool: the subscriber usually spends the day elsewhere
+    has_device: np.ndarray  # bool (len(KINDS), households)
+    device_id: pa.StringArray  # id of kind k in household h at k * households + h
+    infected_day: np.ndarray  # day index of infection, -1 if never in the window
+
+    @property
+    def count(self) -> int:
+        return len(self.region)
+
+
+def _prefixes(names: list[str], what: str) -> np.ndarray:
+    """Fixed-width id prefixes per platform, e.g. ``THH-`` (thinq household), ``GID-``."""
+    return np.array([f"{n[:2].upper().ljust(2, 'X')}{what}-" for n in names], dtype="S4")
+
+
+def make_households(
+    config: TelemetryConfig, subscribers: list[CarrierSubscribers], rng: np.random.Generator
+) -> Households:
+    """Sample ``household_fraction`` of each carrier's subscribers' homes and equip them."""
+    chosen = [
+        np.sort(rng.choice(s.size, size=round(config.household_fraction * s.size), replace=False))
+        for s in subscribers
+    ]
+    n = sum(c.size for c in chosen)
+    names = list(config.platforms)
+    platform = rng.choice(len(names), size=n, p=list(config.platforms.values()))
+    sells = np.array([[k in PLATFORM_KINDS.get(p, KINDS) for p in names] for k in KINDS])
+    devices = np.tile(_prefixes(names, "D")[platform], len(KINDS))
+    return Households(
+        platforms=tuple(names),
+        platform=platform,
+        household_id=ids.opaque(_prefixes(names, "H")[platform], n, rng),
+        carrier=np.concatenate(
+            [
+                np.full(c.size, s.carrier, dtype=object)
+                for s, c in zip(subscribers, chosen, strict=True)
+            ]
+        ),
+        subscriber_id=pa.concat_arrays(
+            [s.ids.take(c) for s, c in zip(subscribers, chosen, strict=True)]
+        ),
+        region=np.concatenate([s.home[c] for s, c in zip(subscribers, chosen, strict=True)]),
+        size=1 + rng.poisson(1.4, n),
+        consent=rng.random(n) >= config.no_consent_fraction,
+        commuter=np.concatenate([s.commuter[c] for s, c in zip(subscribers, chosen, strict=True)]),
+        has_device=sells[:, platform],
+        device_id=ids.opaque(devices, devices.size, rng),
+        infected_day=np.full(n, -1, dtype=np.int64),
+    )
+
+
+def infect(
+    households: Households,
+    new_infections: np.ndarray,
+    population: np.ndarray,
+    rng: np.random.Generator,
+) -> Households:
+    """Households with ``infected_day`` drawn from the true epidemic (a pass per day)."""
+    infected = np.full(households.count, -1, dtype=np.int64)
+    for d, incidence in enumerate(new_infections):
+        risk = incidence[households.region] / population[households.region]
+        p = 1.0 - (1.0 - risk) ** households.size
+        infected[(infected < 0) & (rng.random(infected.size) < p)] = d
+    return replace(households, infected_day=infected)
+
+
+def sick_on(households: Households, day: int, epidemic: EpidemicConfig) -> np.ndarray:
+    """Households with a sick member on ``day``."""
+    since = day - households.infected_day
+    start = round(epidemic.latent_days)
+    end = start + round(epidemic.infectious_days)
+    return (households.infected_day >= 0) & (since >= start) & (since < end)
+
+
+def day_readings(
+    households: Households,
+    n_regions: int,
+    day: int,
+    local_date: date,
+    day_start: int,
+    epidemic: EpidemicConfig,
+    rng: np.random.Generator,
+) -> dict[str, pa.Table]:
+    """All readings of one UTC day, one table per platform, ordered by time."""
+    sick = sick_on(households, day, epidemic)
+    weekend = local_date.weekday() >= 5
+    pm25_effect = rng.normal(0.0, 0.3, n_regions)
+    homes, seconds, values, kinds = [], [], [], []
+    for k, kind in enumerate(KINDS):
+        rate = np.where(households.has_device[k], READINGS_PER_DAY[kind], 0.0)
+        if kind == "body_temp":
+            rate = np.where(households.has_device[k] & sick, SICK_BODY_TEMP_READINGS, rate)
+        home = np.repeat(np.arange(households.count), rng.poisson(rate))
+        second = rng.integers(0, 86_400, home.size)
+        n = home.size
+        if kind == "presence":
+            away = is_daytime(second) & households.commuter[home] & (not weekend)
+            p = np.where(is_daytime(second), 0.8, 0.95)
+            p = np.where(sick[home], 0.97, np.where(away, 0.35, p))
+            value = (rng.random(n) < p).astype(float)
+        elif kind == "body_temp":
+            p = np.where(sick[home], FEVER_PROBABILITY_SICK, FEVER_PROBABILITY_WELL)
+            fever = rng.random(n) < p
+            value = np.round(
+                np.where(fever, rng.normal(38.2, 0.4, n), rng.normal(36.6, 0.25, n)), 1
+            )
+        elif kind == "pm25":
+            mean = np.log(20.0) + pm25_effect[households.region[home]]
+            value = np.round(np.exp(rng.normal(mean, 0.35)), 1)
+        else:  # appliance_on: more use in the local evening and at weekends
+            local_hour = (second // 3600 + UTC_OFFSET_HOURS) % 24
+            p = np.where((local_hour >= 18) & (local_hour < 23), 0.5, 0.2) + 0.1 * weekend
+            value = (rng.random(n) < p).astype(float)
+        homes.append(home)
+        seconds.append(second)
+        values.append(value)
+        kinds.append(np.full(n, k))
+    home, second, value, kind = map(np.concatenate, (homes, seconds, values, kinds))
+    order = np.lexsort((kind, home, second))
+    home, second, value, kind = home[order], second[order], value[order], kind[order]
+    out = {}
+    for p, name in enumerate(households.platforms):
+        rows = np.flatnonzero(households.platform[home] == p)
+        h = home[rows]
+        out[name] = pa.table(
+            {
+                "platform": pa.array([name]).take(np.zeros(rows.size, dtype=np.int32)),
+                "device_id": households.device_id.take(kind[rows] * households.count + h),
+                "household_id": households.household_id.take(h),
+                "ts": pa.array(day_start + second[rows], pa.timestamp("s", tz="UTC")),
+                "kind": pa.array(KINDS).take(kind[rows]),
+                "value": pa.array(value[rows], pa.float64()),
+                "consent": pa.array(households.consent[h], pa.bool_()),
+            }
+        )
+    return out
+
+
+def truth_table(households: Households, codes: np.ndarray, start: date) -> pa.Table:
+    """Households with their platform, owner, region, size, consent and true infection date."""
+    infected = households.infected_day
+    days = np.datetime64(start, "D") + np.where(infected >= 0, infected, 0)
+    return pa.table(
+        {
+            "platform": pa.array(households.platforms).take(households.platform),
+            "household_id": households.household_id,
+            "carrier": pa.array(households.carrier, pa.string()),
+            "subscriber_id": households.subscriber_id,
+            "home_region": pa.array(codes[households.region], pa.string()),
+            "size": households.size,
+            "consent": households.consent,
+            "infected_date": pa.array(days, pa.date32(), mask=infected < 0),
+        }
+    )
