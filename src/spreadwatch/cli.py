@@ -130,13 +130,14 @@ def flows(
     out: Annotated[Path, typer.Option(help="Output folder.")] = Path("out/flows"),
     k: Annotated[int, typer.Option(min=1, help="k-anonymity threshold.")] = 15,
 ) -> None:
-    """Daily origin-destination flows and hourly presence (KST), small cells suppressed."""
+    """Daily origin-destination flows, hourly presence and home-to-day-region commuting (KST days),
+    cells below the k-anonymity threshold suppressed."""
     from spreadwatch.pipeline import build_flows
 
     if not events.exists():
         raise fail(f"{events}: no such file")
-    od_path, presence_path = build_flows(events, out, k=k)
-    console.print(f"wrote [bold]{od_path}[/] and [bold]{presence_path}[/]")
+    for path in build_flows(events, out, k=k).values():
+        console.print(f"wrote [bold]{path}[/]")
 
 
 def _emit(text: str, out: Path | None) -> None:

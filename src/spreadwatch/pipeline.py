@@ -12,7 +12,7 @@ import pyarrow.parquet as pq
 from spreadwatch import fusion
 from spreadwatch.ingest import ingest_location_events, read_cells
 from spreadwatch.privacy.kanon import DEFAULT_K
-from spreadwatch.progress import step
+from spreadwatch.progress import step, track
 
 
 @dataclass
@@ -81,14 +81,23 @@ def _count_reasons(quarantine: pa.Table) -> dict[str, int]:
     return {r: reasons.count(r) for r in sorted(set(reasons))}
 
 
-def build_flows(events_parquet: Path, out_dir: Path, k: int = DEFAULT_K) -> tuple[Path, Path]:
-    """Compute ``od_flows.parquet`` and ``presence.parquet`` from an events Parquet file."""
+FLOW_TABLES = ("od_flows", "presence", "commuting")
+
+
+def build_flows(events_parquet: Path, out_dir: Path, k: int = DEFAULT_K) -> dict[str, Path]:
+    """Write ``od_flows``, ``presence`` and ``commuting`` Parquet files from an events file.
+
+    Returns the written path of each table by name.
+    """
     out_dir.mkdir(parents=True, exist_ok=True)
     con = fusion.connect()
     events = con.read_parquet(events_parquet)
-    od_path, presence_path = out_dir / "od_flows.parquet", out_dir / "presence.parquet"
-    with step("Computing origin-destination flows"):
-        con.to_parquet(fusion.od_flows(events, k=k), od_path)
-    with step("Computing hourly presence"):
-        con.to_parquet(fusion.presence(events, k=k), presence_path)
-    return od_path, presence_path
+    builders = {
+        "od_flows": fusion.od_flows,
+        "presence": fusion.presence,
+        "commuting": fusion.commuting,
+    }
+    paths = {name: out_dir / f"{name}.parquet" for name in FLOW_TABLES}
+    for name in track(FLOW_TABLES, "Computing flows, presence and commuting"):
+        con.to_parquet(builders[name](events, k=k), paths[name])
+    return paths

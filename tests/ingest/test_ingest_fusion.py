@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import random
 from pathlib import Path
 
@@ -137,6 +138,24 @@ def test_pseudonyms_are_keyed_hmac_and_hide_raw_ids(raw):
     assert not any(p.startswith(("skt-", "kt-")) for p in pseudos)
     other = ingest_location_events(files, cells, bytes(32))
     assert pseudos.isdisjoint(set(other.events["subscriber_pseudo"].to_pylist()))
+
+
+def test_quarantine_shows_pseudonyms_never_raw_ids(raw):
+    cells_csv, files = raw
+    cells, _ = read_cells(cells_csv)
+    result = ingest_location_events(files, cells, KEY)
+    rows = result.quarantine.to_pylist()
+    raw_ids = {line.split(",")[1] for f in files for line in f.read_text().splitlines()[1:]}
+    raw_ids -= {"", "too", "subscriber_id"}
+    text = "\n".join(str(r["raw_row"]) for r in rows)
+    assert not any(i in text for i in raw_ids)
+    bad_times = [json.loads(r["raw_row"]) for r in rows if "yesterday" in (r["raw_row"] or "")]
+    assert {(b["carrier"], b["subscriber_id"]) for b in bad_times} == {
+        (c, pseudonym(KEY, c, f"{c}-x")) for c in ("SKT", "KT")
+    }
+    malformed = [r for r in rows if r["reason"].startswith("expected 4 fields")]
+    assert len(malformed) == 2 and all(r["raw_row"] is None for r in malformed)
+    assert all(r["row_number"] > 1 and r["source_file"] for r in rows)
 
 
 @pytest.fixture(scope="module")

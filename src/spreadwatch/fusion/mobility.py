@@ -20,6 +20,7 @@ from __future__ import annotations
 import ibis
 import ibis.expr.types as ir
 
+from spreadwatch import duck
 from spreadwatch.privacy.kanon import DEFAULT_K, suppress_small
 
 TIMEZONE_OFFSET_HOURS = 9
@@ -30,9 +31,7 @@ DAY_HOURS = (9, 18)  # from 09:00 to before 18:00
 
 def connect() -> ibis.BaseBackend:
     """An in-memory DuckDB backend with the session time zone pinned to UTC."""
-    con = ibis.duckdb.connect()
-    con.raw_sql("SET TimeZone = 'UTC'")
-    return con
+    return ibis.duckdb.from_connection(duck.connect())
 
 
 def _ordered(events: ir.Table) -> ir.Table:

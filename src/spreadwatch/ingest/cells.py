@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import duckdb
 import numpy as np
 import pyarrow as pa
 
-from spreadwatch import regions
+from spreadwatch import duck, regions
 from spreadwatch.ingest.raw import RowCheck, read_raw_csv, split_valid
 
 CELL_COLUMNS = ("carrier", "cell_id", "lat", "lon")
@@ -50,7 +49,7 @@ def read_cells(path: Path) -> tuple[pa.Table, pa.Table]:
     every region is quarantined rather than snapped to the nearest one.
     """
     raw, malformed = read_raw_csv(path, CELL_COLUMNS)
-    con = duckdb.connect()
+    con = duck.connect()
     con.register("cells_raw", raw)
     typed = con.sql(
         "SELECT *, "

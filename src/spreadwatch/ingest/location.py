@@ -7,11 +7,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import duckdb
 import pyarrow as pa
 
+from spreadwatch import duck
 from spreadwatch.ingest.raw import RowCheck, read_raw_csv, split_valid
 from spreadwatch.privacy.pseudonym import hmac_sql
+from spreadwatch.progress import track
 
 LOCATION_COLUMNS = ("carrier", "subscriber_id", "ts", "cell_id")
 
@@ -43,6 +44,11 @@ _CHECKS = (
 )
 
 
+def _masked_id(pseudo_sql: str) -> str:
+    """The subscriber ID as the quarantine shows it: its pseudonym, or blank when blank."""
+    return f"CASE WHEN trim(subscriber_id) = '' THEN subscriber_id ELSE {pseudo_sql} END"
+
+
 @dataclass
 class IngestResult:
     """Pseudonymised events, quarantined rows and the row accounting of one ingest."""
@@ -70,9 +76,13 @@ def ingest_location_events(paths: Sequence[Path], cells: pa.Table, key: bytes) -
     """
     if not paths:
         raise ValueError("no location-event files given")
-    raws, malformed = zip(*(read_raw_csv(Path(p), LOCATION_COLUMNS) for p in paths), strict=True)
+    reads = [
+        read_raw_csv(Path(p), LOCATION_COLUMNS, withhold_malformed_text=True)
+        for p in track(paths, "reading event files")
+    ]
+    raws, malformed = zip(*reads, strict=True)
     raw = pa.concat_tables(raws)
-    con = duckdb.connect()
+    con = duck.connect()
     con.register("events_raw", raw)
     con.register("cells", cells.select(["carrier", "cell_id", "region_code"]))
     con.execute(
@@ -80,9 +90,11 @@ def ingest_location_events(paths: Sequence[Path], cells: pa.Table, key: bytes) -
         f"SELECT e.*, try_strptime(e.ts, {_FORMATS_SQL}) AS ts_parsed, c.region_code "
         "FROM events_raw e LEFT JOIN cells c ON e.carrier = c.carrier AND e.cell_id = c.cell_id"
     )
-    valid, quarantine = split_valid(con, "events_typed", LOCATION_COLUMNS, _CHECKS)
-    quarantine = pa.concat_tables([*malformed, quarantine])
     pseudo = hmac_sql(key, "carrier || ':' || subscriber_id")
+    valid, quarantine = split_valid(
+        con, "events_typed", LOCATION_COLUMNS, _CHECKS, masked={"subscriber_id": _masked_id(pseudo)}
+    )
+    quarantine = pa.concat_tables([*malformed, quarantine])
     events = con.sql(
         f"SELECT carrier, {pseudo} AS subscriber_pseudo, "
         "timezone('UTC', ts_parsed) AS ts, region_code, cell_id "

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,12 +30,15 @@ class RawFileError(ValueError):
     """A raw file that cannot be read at all (missing, wrong header)."""
 
 
-def read_raw_csv(path: Path, columns: Sequence[str]) -> tuple[pa.Table, pa.Table]:
+def read_raw_csv(
+    path: Path, columns: Sequence[str], withhold_malformed_text: bool = False
+) -> tuple[pa.Table, pa.Table]:
     """Read a CSV whose header must be exactly ``columns``, every value as a string.
 
     Returns ``(rows, malformed)``: rows with ``_source_file`` and ``_row_number`` (1-based line
     number in the file, the header being line 1) added, and quarantine rows for lines with the
-    wrong number of fields.
+    wrong number of fields. With ``withhold_malformed_text`` (files holding raw identifiers) the
+    quarantine keeps the file and line number of a malformed line but not its text.
     """
     if not path.exists():
         raise RawFileError(f"{path}: file not found")
@@ -55,7 +57,7 @@ def read_raw_csv(path: Path, columns: Sequence[str]) -> tuple[pa.Table, pa.Table
                 "row_number": row.number,
                 "column": None,
                 "reason": f"expected {row.expected_columns} fields, found {row.actual_columns}",
-                "raw_row": row.text,
+                "raw_row": None if withhold_malformed_text else row.text,
             }
         )
         return "skip"
@@ -88,14 +90,15 @@ def _row_numbers(kept: int, skipped_lines: list[int]) -> np.ndarray:
     return lines
 
 
-def raw_row_json(columns: Sequence[str]) -> str:
-    """DuckDB SQL building a JSON object of the raw string columns, for the quarantine."""
-    return "to_json(struct_pack(" + ", ".join(f'"{c}" := "{c}"' for c in columns) + "))::VARCHAR"
+def raw_row_json(columns: Sequence[str], masked: Mapping[str, str] | None = None) -> str:
+    """DuckDB SQL building a JSON object of the raw string columns, for the quarantine.
 
-
-def quarantine_json(values: dict[str, str]) -> str:
-    """The raw row as JSON, as :func:`raw_row_json` writes it."""
-    return json.dumps(values, ensure_ascii=False)
+    ``masked`` maps a column to the SQL expression written in its place (a pseudonym for a raw
+    identifier, so that quarantined rows never carry one).
+    """
+    masked = masked or {}
+    values = ", ".join(f'"{c}" := {masked.get(c, f"{chr(34)}{c}{chr(34)}")}' for c in columns)
+    return f"to_json(struct_pack({values}))::VARCHAR"
 
 
 @dataclass(frozen=True)
@@ -108,12 +111,17 @@ class RowCheck:
 
 
 def split_valid(
-    con: duckdb.DuckDBPyConnection, source: str, columns: Sequence[str], checks: Sequence[RowCheck]
+    con: duckdb.DuckDBPyConnection,
+    source: str,
+    columns: Sequence[str],
+    checks: Sequence[RowCheck],
+    masked: Mapping[str, str] | None = None,
 ) -> tuple[str, pa.Table]:
     """Apply ``checks`` in order to the relation named ``source``.
 
     Creates the temporary view ``{source}_valid`` of the passing rows and returns its name with
-    the quarantine rows (each row is reported once, for the first check it fails).
+    the quarantine rows (each row is reported once, for the first check it fails; ``masked`` as in
+    :func:`raw_row_json`).
     """
     if not checks:
         con.execute(f"CREATE OR REPLACE TEMP VIEW {source}_valid AS SELECT * FROM {source}")
@@ -128,7 +136,7 @@ def split_valid(
     quarantine = con.sql(
         f"SELECT {SOURCE_FILE} AS source_file, {ROW_NUMBER} AS row_number, "
         f"[{names}][_failed + 1] AS column, [{reasons}][_failed + 1] AS reason, "
-        f"{raw_row_json(columns)} AS raw_row "
+        f"{raw_row_json(columns, masked)} AS raw_row "
         f"FROM {source}_checked WHERE _failed >= 0 ORDER BY source_file, row_number"
     ).to_arrow_table()
     con.execute(

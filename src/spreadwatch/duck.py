@@ -1,0 +1,14 @@
+"""DuckDB connections configured the same way everywhere in spreadwatch."""
+
+from __future__ import annotations
+
+import duckdb
+
+
+def connect() -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB connection: session time zone UTC, no DuckDB progress bar (spreadwatch
+    draws its own)."""
+    con = duckdb.connect()
+    con.execute("SET TimeZone = 'UTC'")
+    con.execute("SET enable_progress_bar = false")
+    return con
