@@ -10,11 +10,9 @@ from __future__ import annotations
 
 import datetime as dt
 import difflib
-import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import yaml
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -26,21 +24,12 @@ from pydantic import (
     ValidationInfo,
     model_validator,
 )
-from pydantic_core import ErrorDetails
 
-from spreadwatch.model.errors import ConfigError
+from spreadwatch.configfile import ConfigError, FieldError, format_errors, read_mapping
 from spreadwatch.model.geography import RegionSet, load_regions
 
 Compartment = Literal["S", "E", "I", "R", "incidence"]
 COMPARTMENTS_OUT: tuple[Compartment, ...] = ("S", "E", "I", "R", "incidence")
-
-
-class FieldError(ValueError):
-    """A validator's error about ``field`` (a path below the validated section)."""
-
-    def __init__(self, field: tuple[str | int, ...], message: str) -> None:
-        super().__init__(message)
-        self.field = field
 
 
 def _resolve_path(value: Path, info: ValidationInfo) -> Path:
@@ -215,14 +204,14 @@ class RunConfig(Section):
 
 
 def load_config(path: str | Path) -> RunConfig:
-    """Read, validate and cross-check a TOML (``.toml``) or YAML (``.yaml``/``.yml``) run config."""
+    """Read, validate and cross-check a TOML, YAML or JSON run config."""
     path = Path(path)
     label = str(path)
-    data = _read_mapping(path)
+    data = read_mapping(path)
     try:
         config = RunConfig.model_validate(data, context={"base_dir": path.parent.resolve()})
     except ValidationError as exc:
-        raise ConfigError(format_errors(label, exc)) from None
+        raise ConfigError(format_errors(label, exc, RunConfig)) from None
     try:
         regions = config.regions.load()
     except ConfigError as exc:
@@ -265,116 +254,3 @@ def _suggest(value: str, regions: RegionSet) -> str:
         return ""
     named = ", ".join(f"{c} ({regions.name_of(c)})" for c in close[:5])
     return f"; did you mean {named}?"
-
-
-def _read_mapping(path: Path) -> dict[str, Any]:
-    suffix = path.suffix.lower()
-    if suffix not in (".toml", ".yaml", ".yml"):
-        raise ConfigError(f"{path}: expected a .toml, .yaml or .yml file")
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read: {exc.strerror or exc}") from None
-    try:
-        data = tomllib.loads(text) if suffix == ".toml" else yaml.safe_load(text)
-    except (tomllib.TOMLDecodeError, yaml.YAMLError) as exc:
-        raise ConfigError(f"{path}: not valid {suffix[1:].upper()}: {exc}") from None
-    if data is None:
-        data = {}
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path}: expected a mapping of sections at the top level")
-    return data
-
-
-# --- readable validation errors ---------------------------------------------------------------
-
-_EXPECTED: dict[str, str] = {
-    "finite_number": "a finite number",
-    "int_type": "an integer",
-    "int_parsing": "an integer",
-    "int_from_float": "an integer",
-    "float_type": "a number",
-    "float_parsing": "a number",
-    "date_type": "a date (YYYY-MM-DD)",
-    "date_parsing": "a date (YYYY-MM-DD)",
-    "date_from_datetime_parsing": "a date (YYYY-MM-DD)",
-    "string_type": "a string",
-    "string_too_short": "a non-empty string",
-    "path_type": "a path (string)",
-    "list_type": "a list",
-    "too_short": "a non-empty list",
-    "model_type": "a table of keys",
-    "model_attributes_type": "a table of keys",
-    "dict_type": "a table of keys",
-}
-_BOUNDS = {"gt": ">", "ge": ">=", "lt": "<", "le": "<="}
-
-
-def format_errors(label: str, exc: ValidationError) -> str:
-    """One line per pydantic error: ``label: field.path: expected ..., got ...``."""
-    return "\n".join(_format_one(label, error) for error in exc.errors())
-
-
-def _format_one(label: str, error: ErrorDetails) -> str:
-    loc = tuple(error["loc"])
-    ctx = error.get("ctx") or {}
-    cause = ctx.get("error")
-    if isinstance(cause, FieldError):
-        loc += cause.field
-    return f"{label}: {_dotted(loc) or '(top level)'}: {_describe(error, loc, cause)}"
-
-
-def _describe(error: ErrorDetails, loc: tuple[str | int, ...], cause: object) -> str:
-    kind, ctx = error["type"], error.get("ctx") or {}
-    got = f", got {_short(error['input'])}"
-    if kind == "missing":
-        return "missing required key"
-    if kind == "extra_forbidden":
-        allowed = _allowed_keys(loc[:-1])
-        return "unknown key" + (f" (expected one of: {', '.join(allowed)})" if allowed else "")
-    if kind == "literal_error":
-        return f"expected one of {ctx.get('expected')}{got}"
-    for key, symbol in _BOUNDS.items():
-        if key in ctx and kind.startswith(("greater_than", "less_than")):
-            bound = ctx[key]
-            noun = "a number" if isinstance(bound, float) else "an integer"
-            return f"expected {noun} {symbol} {_short(bound)}{got}"
-    if kind in _EXPECTED:
-        return f"expected {_EXPECTED[kind]}{got}"
-    if isinstance(cause, ValueError):
-        return str(cause)
-    return f"{error['msg']}{got}"
-
-
-def _dotted(loc: tuple[str | int, ...]) -> str:
-    out = ""
-    for part in loc:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out
-
-
-def _short(value: object) -> str:
-    if isinstance(value, float) and value.is_integer():
-        value = int(value)
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
-
-
-def _allowed_keys(loc: tuple[str | int, ...]) -> list[str]:
-    model: type[BaseModel] | None = RunConfig
-    for part in loc:
-        if isinstance(part, int) or model is None:
-            continue
-        field = model.model_fields.get(part)
-        model = _model_in(field.annotation) if field is not None else None
-    return list(model.model_fields) if model is not None else []
-
-
-def _model_in(annotation: Any) -> type[BaseModel] | None:
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return annotation
-    for arg in getattr(annotation, "__args__", ()):
-        found = _model_in(arg)
-        if found is not None:
-            return found
-    return None

@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
+from spreadwatch.configfile import ConfigError
 
-class ConfigError(ValueError):
-    """A run config or a file it refers to is invalid; the message names the file and the field."""
+__all__ = ["ConfigError"]

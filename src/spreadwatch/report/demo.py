@@ -8,7 +8,8 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from spreadwatch import regions
-from spreadwatch.report.html import Report, Section, choropleth, figure_html, table_html
+from spreadwatch.report.html import Report, Section, figure_html, table_html
+from spreadwatch.report.maps import flow_map, region_map
 
 TOP_REGIONS = 8
 TOP_FLOWS = 25
@@ -55,16 +56,34 @@ def _curves(states: pd.DataFrame, names: pd.Series, summary: pd.DataFrame) -> go
     return fig
 
 
-def _fitted_vs_reported(states: pd.DataFrame, cases: pd.DataFrame) -> go.Figure:
-    model = states[states["compartment"] == "incidence"].groupby("date")["value"].sum()
+def _fitted_vs_reported(
+    states: pd.DataFrame, cases: pd.DataFrame, truth: pd.Series | None = None
+) -> go.Figure:
     reported = cases.groupby("date")["confirmed"].sum()
-    fig = go.Figure(
-        [
-            go.Scatter(x=model.index, y=model.to_numpy(), name="model: new infections"),
-            go.Bar(x=reported.index, y=reported.to_numpy(), name="reported cases", opacity=0.6),
-        ]
+    observed_until = pd.Timestamp(reported.index.max()) + pd.Timedelta(days=14)
+    incidence = states[states["compartment"] == "incidence"]
+    incidence = incidence[pd.to_datetime(incidence["date"]) <= observed_until]
+    model = incidence.groupby("date")["value"].sum()
+    traces: list[go.BaseTraceType] = [
+        go.Scatter(x=model.index, y=model.to_numpy(), name="model: new infections"),
+        go.Bar(x=reported.index, y=reported.to_numpy(), name="reported cases", opacity=0.6),
+    ]
+    if truth is not None:
+        traces.append(
+            go.Scatter(
+                x=truth.index,
+                y=truth.to_numpy(),
+                name="true new infections (synthetic)",
+                line={"dash": "dot"},
+            )
+        )
+    fig = go.Figure(traces)
+    fig.update_layout(
+        title="Model, reported cases and the synthetic truth, Korea",
+        height=420,
+        yaxis_title="people / day",
+        legend={"orientation": "h"},
     )
-    fig.update_layout(title="Model infections and reported cases, Korea", height=420)
     return fig
 
 
@@ -84,43 +103,6 @@ def top_flows(od_flows: pd.DataFrame, names: pd.Series, count: int = TOP_FLOWS) 
             "destination code": pairs["dest"].to_numpy(),
         }
     )
-
-
-def _flow_map(flows: pd.DataFrame, table: pd.DataFrame) -> go.Figure:
-    where = table.set_index("code")[["label_lat", "label_lon"]]
-    fig = go.Figure()
-    widest = flows["trips / day"].max()
-    for row in flows.itertuples(index=False):
-        a, b = where.loc[row[3]], where.loc[row[4]]
-        fig.add_trace(
-            go.Scattermap(
-                lat=[a["label_lat"], b["label_lat"]],
-                lon=[a["label_lon"], b["label_lon"]],
-                mode="lines",
-                line={"width": 1 + 7 * row[2] / widest, "color": "#c0392b"},
-                name=f"{row[0]} → {row[1]}",
-                hovertemplate=f"{row[0]} → {row[1]}: {row[2]:,.0f} trips/day<extra></extra>",
-                showlegend=False,
-            )
-        )
-    fig.update_layout(
-        title="Strongest origin-destination flows (observed subscribers)",
-        map_style="white-bg",
-        map_layers=[
-            {
-                "sourcetype": "geojson",
-                "source": regions.to_geojson("sido", simplified=True, precision=4),
-                "type": "line",
-                "color": "#888",
-                "line": {"width": 0.6},
-            }
-        ],
-        map_center={"lat": 36.0, "lon": 127.8},
-        map_zoom=5.6,
-        height=600,
-        margin={"l": 0, "r": 0, "t": 40, "b": 0},
-    )
-    return fig
 
 
 def quality_table(quality: dict) -> pd.DataFrame:
@@ -147,6 +129,7 @@ def write_demo_report(
     quality: dict,
     cases: pd.DataFrame | None = None,
     subtitle: str = "",
+    truth: pd.Series | None = None,
 ) -> Path:
     """Write the end-to-end report; ``states`` and ``od_flows`` follow the output contracts."""
     table = regions.load("sigungu").regions
@@ -170,14 +153,24 @@ def write_demo_report(
     report.sections.append(
         Section(
             "Epidemic by si-gun-gu",
-            "Deterministic metapopulation SEIR over 229 si-gun-gu, coupled by the measured "
-            "origin-destination flows.",
+            "Deterministic metapopulation SEIR over 229 si-gun-gu: residents mix where they "
+            "spend the day, as measured by the commuting table of the carriers' data.",
             [
                 figure_html(
-                    choropleth(summary["attack_rate"], "Attack rate by si-gun-gu", "attack rate")
+                    region_map(
+                        summary["attack_rate"],
+                        "Attack rate by si-gun-gu",
+                        "attack rate",
+                        value_format=".1%",
+                    )
                 ),
                 figure_html(
-                    choropleth(summary["peak_week"], "Week of peak incidence", "peak week")
+                    region_map(
+                        summary["peak_week"].where(summary["infections"] >= 1),
+                        "Week of peak incidence (regions with at least one infection)",
+                        "peak week",
+                        value_format=".0f",
+                    )
                 ),
                 figure_html(_curves(states, names, summary)),
             ],
@@ -186,7 +179,11 @@ def write_demo_report(
     if cases is not None and not cases.empty:
         report.sections.append(
             Section(
-                "Model and reported cases", parts=[figure_html(_fitted_vs_reported(states, cases))]
+                "Model and reported cases",
+                "The model is seeded from the earliest reported cases (scaled by the assumed "
+                "ascertainment) and not yet fitted to the rest; calibration comes with the "
+                "stochastic engine.",
+                [figure_html(_fitted_vs_reported(states, cases, truth))],
             )
         )
     flows = top_flows(od_flows, names)
@@ -195,7 +192,21 @@ def write_demo_report(
             "Main origin-destination flows",
             "Daily trips between si-gun-gu among observed subscribers (KST days); pairs below "
             "the k-anonymity threshold are suppressed and not shown.",
-            [figure_html(_flow_map(flows, table)), table_html(flows.iloc[:, :3])],
+            [
+                figure_html(
+                    flow_map(
+                        zip(
+                            flows["origin code"],
+                            flows["destination code"],
+                            flows["trips / day"],
+                            strict=True,
+                        ),
+                        names,
+                        "Strongest origin-destination flows (observed subscribers)",
+                    )
+                ),
+                table_html(flows.iloc[:, :3]),
+            ],
         )
     )
     report.sections.append(

@@ -10,8 +10,9 @@ from pathlib import Path
 import pandas as pd
 import plotly.graph_objects as go
 import plotly.io as pio
+import plotly.offline
 
-from spreadwatch import __version__, regions
+from spreadwatch import __version__
 
 _STYLE = """
 body { font-family: system-ui, -apple-system, "Segoe UI", "Noto Sans KR", sans-serif;
@@ -62,7 +63,7 @@ class Report:
             if section.intro:
                 body.append(f"<p>{html.escape(section.intro)}</p>")
             body.extend(section.parts)
-        script = pio.get_plotlyjs()
+        script = plotly.offline.get_plotlyjs()
         document = (
             '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
             f"<title>{html.escape(self.title)}</title><style>{_STYLE}</style>"
@@ -98,35 +99,3 @@ def table_html(frame: pd.DataFrame, float_format: str = "{:,.1f}") -> str:
         for row in frame.itertuples(index=False)
     )
     return f"<table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>"
-
-
-def choropleth(
-    values: pd.Series, title: str, colorbar: str, level: regions.Level = "sigungu"
-) -> go.Figure:
-    """A map of Korea coloured by ``values`` (indexed by region code), offline base map."""
-    geojson = regions.to_geojson(level, simplified=True, precision=4)
-    names = regions.load(level).regions.set_index("code")
-    codes = values.index.astype(str)
-    fig = go.Figure(
-        go.Choroplethmap(
-            geojson=geojson,
-            locations=codes,
-            z=values.to_numpy(),
-            featureidkey="id",
-            colorscale="YlOrRd",
-            marker_line_width=0.3,
-            marker_line_color="#666",
-            colorbar_title=colorbar,
-            text=[f"{names.at[c, 'name_en']} ({names.at[c, 'name_ko']})" for c in codes],
-            hovertemplate="%{text}<br>%{z:.3g}<extra></extra>",
-        )
-    )
-    fig.update_layout(
-        title=title,
-        map_style="white-bg",
-        map_center={"lat": 36.0, "lon": 127.8},
-        map_zoom=5.6,
-        height=650,
-        margin={"l": 0, "r": 0, "t": 40, "b": 0},
-    )
-    return fig

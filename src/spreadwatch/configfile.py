@@ -1,0 +1,147 @@
+"""Config files shared by every command: reading TOML, YAML or JSON, and pydantic errors turned
+into one readable line per problem that names the file, the field and what was expected."""
+
+from __future__ import annotations
+
+import json
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ValidationError
+from pydantic_core import ErrorDetails
+
+
+class ConfigError(ValueError):
+    """A config or a file it refers to is invalid; the message names the file and the field."""
+
+
+class FieldError(ValueError):
+    """A validator's error about ``field`` (a path below the validated section)."""
+
+    def __init__(self, field: tuple[str | int, ...], message: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+def read_mapping(path: Path) -> dict[str, Any]:
+    """The top-level mapping of a ``.toml``, ``.yaml``/``.yml`` or ``.json`` file."""
+    suffix = path.suffix.lower()
+    if suffix not in (".toml", ".yaml", ".yml", ".json"):
+        raise ConfigError(f"{path}: expected a .toml, .yaml, .yml or .json file")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    try:
+        if suffix == ".toml":
+            data = tomllib.loads(text)
+        elif suffix == ".json":
+            data = json.loads(text)
+        else:
+            data = yaml.safe_load(text)
+    except (tomllib.TOMLDecodeError, yaml.YAMLError, json.JSONDecodeError) as exc:
+        raise ConfigError(f"{path}: not valid {suffix[1:].upper()}: {exc}") from None
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping of sections at the top level")
+    return data
+
+
+_EXPECTED: dict[str, str] = {
+    "finite_number": "a finite number",
+    "int_type": "an integer",
+    "int_parsing": "an integer",
+    "int_from_float": "an integer",
+    "float_type": "a number",
+    "float_parsing": "a number",
+    "date_type": "a date (YYYY-MM-DD)",
+    "date_parsing": "a date (YYYY-MM-DD)",
+    "date_from_datetime_parsing": "a date (YYYY-MM-DD)",
+    "string_type": "a string",
+    "string_too_short": "a non-empty string",
+    "path_type": "a path (string)",
+    "list_type": "a list",
+    "too_short": "a non-empty list",
+    "model_type": "a table of keys",
+    "model_attributes_type": "a table of keys",
+    "dict_type": "a table of keys",
+}
+_BOUNDS = {"gt": ">", "ge": ">=", "lt": "<", "le": "<="}
+
+
+def format_errors(label: str, exc: ValidationError, root: type[BaseModel]) -> str:
+    """One line per pydantic error: ``label: field.path: expected ..., got ...``.
+
+    ``root`` is the validated model, used to list the allowed keys next to an unknown one.
+    """
+    return "\n".join(_format_one(label, error, root) for error in exc.errors())
+
+
+def _format_one(label: str, error: ErrorDetails, root: type[BaseModel]) -> str:
+    loc = tuple(error["loc"])
+    ctx = error.get("ctx") or {}
+    cause = ctx.get("error")
+    if isinstance(cause, FieldError):
+        loc += cause.field
+    return f"{label}: {_dotted(loc) or '(top level)'}: {_describe(error, loc, cause, root)}"
+
+
+def _describe(
+    error: ErrorDetails, loc: tuple[str | int, ...], cause: object, root: type[BaseModel]
+) -> str:
+    kind, ctx = error["type"], error.get("ctx") or {}
+    got = f", got {_short(error['input'])}"
+    if kind == "missing":
+        return "missing required key"
+    if kind == "extra_forbidden":
+        allowed = _allowed_keys(root, loc[:-1])
+        return "unknown key" + (f" (expected one of: {', '.join(allowed)})" if allowed else "")
+    if kind == "literal_error":
+        return f"expected one of {ctx.get('expected')}{got}"
+    for key, symbol in _BOUNDS.items():
+        if key in ctx and kind.startswith(("greater_than", "less_than")):
+            bound = ctx[key]
+            noun = "a number" if isinstance(bound, float) else "an integer"
+            return f"expected {noun} {symbol} {_short(bound)}{got}"
+    if kind in _EXPECTED:
+        return f"expected {_EXPECTED[kind]}{got}"
+    if isinstance(cause, ValueError):
+        return str(cause)
+    return f"{error['msg']}{got}"
+
+
+def _dotted(loc: tuple[str | int, ...]) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def _short(value: object) -> str:
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _allowed_keys(root: type[BaseModel], loc: tuple[str | int, ...]) -> list[str]:
+    model: type[BaseModel] | None = root
+    for part in loc:
+        if isinstance(part, int) or model is None:
+            continue
+        field = model.model_fields.get(part)
+        model = _model_in(field.annotation) if field is not None else None
+    return list(model.model_fields) if model is not None else []
+
+
+def _model_in(annotation: Any) -> type[BaseModel] | None:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in getattr(annotation, "__args__", ()):
+        found = _model_in(arg)
+        if found is not None:
+            return found
+    return None
