@@ -3,6 +3,9 @@
 Every knob that changes the output is here, so a config plus its seed reproduces the files byte for
 byte. The scale knob is ``subscribers`` (events ~ ``subscribers * days * (events_per_day + 1)``);
 :meth:`SynthConfig.for_events` picks it from a target event count.
+
+Defaults are validated like given values, and weights (carrier shares, countries, platforms) are
+normalised idempotently, so a config read back from ``manifest.json`` equals the one that wrote it.
 """
 
 from __future__ import annotations
@@ -13,20 +16,32 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+_SUM_TOLERANCE = 1e-9  # weights summing to 1 within this are kept as given
+
 
 class _Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", validate_default=True)
 
 
 def _normalised(weights: dict[str, float], what: str) -> dict[str, float]:
+    """Weights scaled to sum to 1; already-normalised weights are returned unchanged, so
+    normalising twice (a config written to JSON and read back) changes nothing."""
     if not weights:
         raise ValueError(f"{what}: at least one entry is needed")
-    if any(w < 0 for w in weights.values()):
-        raise ValueError(f"{what}: weights must be non-negative")
-    total = sum(weights.values())
+    if any(not math.isfinite(w) or w < 0 for w in weights.values()):
+        raise ValueError(f"{what}: weights must be finite and non-negative")
+    total = math.fsum(weights.values())
     if total <= 0:
         raise ValueError(f"{what}: weights must not all be zero")
+    if abs(total - 1.0) <= _SUM_TOLERANCE:
+        return dict(weights)
     return {k: w / total for k, w in weights.items()}
+
+
+def _ascii_name(name: str, what: str) -> None:
+    """Names become folder names, file names and id prefixes: ASCII letters and digits only."""
+    if not name or not (name.isascii() and name.isalnum()):
+        raise ValueError(f"{what} name {name!r} must be ASCII letters and digits")
 
 
 class MobilityConfig(_Frozen):
@@ -58,7 +73,9 @@ class EpidemicConfig(_Frozen):
     r0: float = Field(2.5, ge=0.0)
     latent_days: float = Field(3.0, gt=0.0)
     infectious_days: float = Field(5.0, gt=0.0)
-    seed_region: str = Field("22040", description="si-gun-gu code (default Daegu Nam-gu)")
+    seed_region: str = Field(
+        "22040", pattern=r"^[0-9]{5}$", description="si-gun-gu code (default Daegu Nam-gu)"
+    )
     seed_infections: int = Field(20, ge=0, description="people exposed on the first day")
 
 
@@ -116,7 +133,7 @@ class RoamingConfig(_Frozen):
     @classmethod
     def _weights(cls, value: dict[str, float]) -> dict[str, float]:
         for code in value:
-            if len(code) != 3 or not code.isalpha() or not code.isupper():
+            if len(code) != 3 or not code.isascii() or not code.isalpha() or not code.isupper():
                 raise ValueError(f"country {code!r} is not an ISO 3166 alpha-3 code")
         return _normalised(value, "countries")
 
@@ -132,6 +149,8 @@ class TelemetryConfig(_Frozen):
     @field_validator("platforms")
     @classmethod
     def _weights(cls, value: dict[str, float]) -> dict[str, float]:
+        for name in value:
+            _ascii_name(name, "platform")
         return _normalised(value, "platforms")
 
 
@@ -159,8 +178,7 @@ class SynthConfig(_Frozen):
     @classmethod
     def _carriers(cls, value: dict[str, float]) -> dict[str, float]:
         for name in value:
-            if not name or not name.isalnum():
-                raise ValueError(f"carrier name {name!r} must be alphanumeric")
+            _ascii_name(name, "carrier")
         return _normalised(value, "carriers")
 
     @model_validator(mode="after")

@@ -138,13 +138,14 @@ def generate(config: SynthConfig, out_dir: Path) -> SynthManifest:
     """Write the raw inputs, the truth and ``manifest.json`` of ``config`` into ``out_dir``.
 
     Output is byte-identical for equal configs. A previous run in ``out_dir`` is replaced.
+    Raises ``KeyError`` (before writing anything) if the epidemic's seed region is unknown.
     """
+    geo = Geography.load()
+    seed_region = geo.index_of(config.epidemic.seed_region)  # fail before touching out_dir
     out_dir = Path(out_dir)
     _prepare(out_dir)
     raw, truth = out_dir / RAW, out_dir / TRUTH
     seed, names = config.seed, list(config.carriers)
-    geo = Geography.load()
-    seed_region = geo.index_of(config.epidemic.seed_region)
     dates = [config.start_date + timedelta(days=d) for d in range(config.days)]
     starts = [_epoch_seconds(d) for d in dates]
     window = (starts[0], starts[0] + config.days * SECONDS_PER_DAY)

@@ -1,0 +1,67 @@
+"""Households with home devices and their readings."""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+
+from spreadwatch.synth.telemetry import PLATFORM_KINDS
+from tests.synth.conftest import BASE, parse_utc, read_csv
+
+
+def _readings(run) -> pd.DataFrame:
+    frames = []
+    for platform in run.config.telemetry.platforms:
+        header, rows = read_csv(run.root / "raw" / "device_telemetry" / f"{platform}.csv")
+        frames.append(pd.DataFrame(rows, columns=header))
+    readings = pd.concat(frames, ignore_index=True)
+    readings["t"] = parse_utc(readings["ts"])
+    readings["value"] = readings["value"].astype(float)
+    return readings
+
+
+def test_households_are_a_sample_of_subscribers_homes(base):
+    homes = base.truth("households")
+    subs = base.truth("subscribers")
+    for carrier, n in base.manifest.subscribers_by_carrier.items():
+        mine = homes[homes["carrier"] == carrier]
+        assert len(mine) == round(BASE.telemetry.household_fraction * n)
+    assert homes["household_id"].is_unique
+    assert not homes.duplicated(["carrier", "subscriber_id"]).any()
+    joined = homes.merge(subs, on=["carrier", "subscriber_id"], validate="1:1")
+    assert len(joined) == len(homes)
+    assert (joined["home_region_x"] == joined["home_region_y"]).all()
+    assert (homes["size"] >= 1).all()
+    assert set(homes["platform"]) <= set(BASE.telemetry.platforms)
+
+
+def test_readings_belong_to_households_with_their_consent_and_platform_kinds(base):
+    readings = _readings(base)
+    homes = base.truth("households").set_index("household_id")
+    assert base.manifest.totals["device_readings"] == len(readings)
+    assert readings["t"].notna().all()
+    start = pd.Timestamp(BASE.start_date)
+    assert readings["t"].between(start, start + pd.Timedelta(days=BASE.days), "left").all()
+    assert readings["household_id"].isin(homes.index).all()
+    home = homes.loc[readings["household_id"]]
+    assert (home["platform"].to_numpy() == readings["platform"].to_numpy()).all()
+    consent = readings["consent"].map({"true": True, "false": False})
+    assert (consent.to_numpy() == home["consent"].to_numpy()).all()
+    for platform, rows in readings.groupby("platform"):
+        assert set(rows["kind"]) <= set(PLATFORM_KINDS[platform])
+    # one device per household and kind, ids not shared
+    devices = readings.groupby("device_id")[["household_id", "kind"]].nunique()
+    assert (devices == 1).all().all()
+    # plausible values
+    by_kind = readings.groupby("kind")["value"]
+    assert by_kind.min()["body_temp"] > 34 and by_kind.max()["body_temp"] < 42
+    assert set(readings.loc[readings["kind"] == "presence", "value"]) <= {0.0, 1.0}
+    assert (readings.loc[readings["kind"] == "pm25", "value"] > 0).all()
+
+
+def test_consent_share(base):
+    homes = base.truth("households")
+    p = BASE.telemetry.no_consent_fraction
+    refused = (~homes["consent"]).sum()
+    assert abs(refused - p * len(homes)) < 4 * math.sqrt(len(homes) * p * (1 - p)) + 1
