@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import asdict
 import sys
 from enum import StrEnum
 from pathlib import Path
@@ -115,12 +116,7 @@ def ingest_location(
         summary = ingest_location(cells, paths, out, load_key(key_file))
     except (RawFileError, FileNotFoundError, ValueError) as exc:
         raise fail(str(exc)) from exc
-    console.print(
-        f"rows in {summary.rows_in:,} = kept {summary.rows_kept:,} + quarantined "
-        f"{summary.rows_quarantined:,} + duplicates {summary.duplicates_removed:,}"
-    )
-    for reason, count in sorted(summary.quarantined_by_reason.items()):
-        console.print(f"  quarantined {count:>8,}  {reason}")
+    _print_accounting(asdict(summary))
     console.print(f"wrote [bold]{out}[/]")
 
 
@@ -246,12 +242,18 @@ def demo(
         result = run_demo(out, settings, load_key(key_file))
     except (FileExistsError, FileNotFoundError, ValueError) as exc:
         raise fail(str(exc)) from exc
-    q = result.quality
-    console.print(
-        f"rows in {q['rows_in']:,} = kept {q['rows_kept']:,} + quarantined "
-        f"{q['rows_quarantined']:,} + duplicates {q['duplicates_removed']:,}"
-    )
+    _print_accounting(result.quality)
     console.print(f"report: [bold]{result.report.resolve()}[/]")
+
+
+def _print_accounting(quality: dict) -> None:
+    """Rows in = kept + quarantined + duplicates, and the quarantine by reason."""
+    console.print(
+        f"rows in {quality['rows_in']:,} = kept {quality['rows_kept']:,} + quarantined "
+        f"{quality['rows_quarantined']:,} + duplicates {quality['duplicates_removed']:,}"
+    )
+    for reason, count in sorted(quality["quarantined_by_reason"].items()):
+        console.print(f"  quarantined {count:>8,}  {reason}")
 
 
 def _emit(text: str, out: Path | None) -> None:

@@ -64,6 +64,12 @@ def _write_raw(folder: Path, seed: int = 7) -> tuple[Path, list[Path]]:
     return cells, files
 
 
+def _cell_regions(cells) -> dict[tuple[str, str], str]:
+    """(carrier, cell_id) -> region_code of placed cells."""
+    columns = (cells[n].to_pylist() for n in ("carrier", "cell_id", "region_code"))
+    return {(c, i): r for c, i, r in zip(*columns, strict=True)}
+
+
 @pytest.fixture(scope="module")
 def raw(tmp_path_factory) -> tuple[Path, list[Path]]:
     return _write_raw(tmp_path_factory.mktemp("raw"))
@@ -71,15 +77,7 @@ def raw(tmp_path_factory) -> tuple[Path, list[Path]]:
 
 def test_cells_are_placed_by_point_in_polygon_and_bad_ones_quarantined(raw):
     cells, quarantine = read_cells(raw[0])
-    placed = {
-        (c, i): r
-        for c, i, r in zip(
-            cells["carrier"].to_pylist(),
-            cells["cell_id"].to_pylist(),
-            cells["region_code"].to_pylist(),
-            strict=True,
-        )
-    }
+    placed = _cell_regions(cells)
     assert len(placed) == 20
     assert all(cell_id.split("-")[1] == region for (_, cell_id), region in placed.items())
     reasons = sorted(quarantine["reason"].to_pylist())
@@ -97,15 +95,7 @@ def test_ingest_matches_brute_force_and_accounts_for_every_row(raw):
     cells_csv, files = raw
     cells, _ = read_cells(cells_csv)
     result = ingest_location_events(files, cells, KEY)
-    cell_region = {
-        (c, i): r
-        for c, i, r in zip(
-            cells["carrier"].to_pylist(),
-            cells["cell_id"].to_pylist(),
-            cells["region_code"].to_pylist(),
-            strict=True,
-        )
-    }
+    cell_region = _cell_regions(cells)
     expected, reasons, duplicates = reference.reference_events(files, cell_region, KEY)
     got = {
         (c, p, ts.replace(tzinfo=None), r, cell)
@@ -165,15 +155,7 @@ def fused(raw):
     result = ingest_location_events(files, cells, KEY)
     fusion.connect()
     events = ibis.memtable(result.events)
-    cell_region = {
-        (c, i): r
-        for c, i, r in zip(
-            cells["carrier"].to_pylist(),
-            cells["cell_id"].to_pylist(),
-            cells["region_code"].to_pylist(),
-            strict=True,
-        )
-    }
+    cell_region = _cell_regions(cells)
     expected, _, _ = reference.reference_events(files, cell_region, KEY)
     return events, expected
 
