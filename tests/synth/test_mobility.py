@@ -144,3 +144,22 @@ def test_events_use_the_usual_cell_with_the_anchor_probability(base):
     ]
     expected = a + chance.mean()
     assert abs(mode_share - expected) < 0.02
+
+
+@pytest.mark.parametrize("d0_km", [0.05, 0.2, 1.0, 500.0])
+def test_gravity_rows_stay_finite_for_any_distance_scale(d0_km, sigungu):
+    """A tiny ``d0_km`` sends every commuter of a remote island to its nearest region rather than
+    underflowing the whole row to 0 / 0."""
+    from spreadwatch.synth.config import MobilityConfig
+    from spreadwatch.synth.geography import Geography, commuting_matrix
+
+    geo = Geography.load()
+    matrix = commuting_matrix(geo, MobilityConfig(d0_km=d0_km))
+    assert np.isfinite(matrix).all()
+    np.testing.assert_allclose(matrix.sum(axis=1), 1.0, atol=1e-12)
+    if d0_km <= 0.2:
+        ulleung = geo.index_of("37430")
+        off = matrix[ulleung].copy()
+        off[ulleung] = 0
+        nearest = np.argsort(geo.distance_km[ulleung])[1]
+        assert off.argmax() == nearest

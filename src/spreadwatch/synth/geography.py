@@ -63,9 +63,14 @@ class Geography:
 
 
 def commuting_matrix(geo: Geography, mobility: MobilityConfig) -> np.ndarray:
-    """True usual-day-region shares ``M[i, j]`` (rows sum to 1), the gravity model of the config."""
-    weight = geo.population[None, :] * np.exp(-geo.distance_km / mobility.d0_km)
-    np.fill_diagonal(weight, 0.0)
+    """True usual-day-region shares ``M[i, j]`` (rows sum to 1), the gravity model of the config.
+
+    Normalised in log space (row maximum subtracted) so a small ``d0_km`` cannot underflow a
+    remote region's whole row (Ulleung-gun at ``d0_km <= 0.2``) to ``0 / 0``.
+    """
+    log_weight = np.log(geo.population.astype(float))[None, :] - geo.distance_km / mobility.d0_km
+    np.fill_diagonal(log_weight, -np.inf)
+    weight = np.exp(log_weight - log_weight.max(axis=1, keepdims=True))
     away = weight / weight.sum(axis=1, keepdims=True)
     return mobility.stay_home * np.eye(geo.size) + (1.0 - mobility.stay_home) * away
 
