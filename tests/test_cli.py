@@ -72,6 +72,7 @@ def test_synth_events_knob_sets_the_scale(tmp_path):
         ('colour = "red"\n', "colour: unknown key"),
         ("[epidemic]\nr0 = -1\n", "epidemic.r0"),
         ("days = [\n", "not valid TOML"),
+        ('[epidemic]\nseed_region = "99999"\n', "epidemic.seed_region: '99999' is not a si-gun-gu"),
     ],
 )
 def test_synth_config_errors_name_the_file_and_field(tmp_path, config, message):

@@ -187,8 +187,8 @@ def synth(
         raise fail(format_errors(label, exc, SynthConfig)) from exc
     try:
         manifest = generate(settings, out)
-    except FileExistsError as exc:
-        raise fail(str(exc)) from exc
+    except (FileExistsError, ValueError) as exc:
+        raise fail(f"{label}: {exc}") from exc
     totals = manifest.totals
     console.print(
         f"{totals['location_events']:,} location events of {totals['subscribers']:,} subscribers, "

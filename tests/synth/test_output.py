@@ -60,7 +60,7 @@ def test_refuses_foreign_folders_and_fails_early_on_an_unknown_seed_region(tmp_p
     assert (foreign / "raw" / "precious.csv").read_text() == "keep me\n"
 
     bad = SynthConfig(subscribers=10, days=1, epidemic={"seed_region": "99999"})
-    with pytest.raises(KeyError, match="99999"):
+    with pytest.raises(ValueError, match="99999"):
         generate(bad, tmp_path / "bad")
     assert not (tmp_path / "bad").exists()
 

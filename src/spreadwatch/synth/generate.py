@@ -141,7 +141,13 @@ def generate(config: SynthConfig, out_dir: Path) -> SynthManifest:
     Raises ``KeyError`` (before writing anything) if the epidemic's seed region is unknown.
     """
     geo = Geography.load()
-    seed_region = geo.index_of(config.epidemic.seed_region)  # fail before touching out_dir
+    try:  # fail before touching out_dir
+        seed_region = geo.index_of(config.epidemic.seed_region)
+    except KeyError:
+        raise ValueError(
+            f"epidemic.seed_region: {config.epidemic.seed_region!r} is not a si-gun-gu code "
+            "(see `spreadwatch regions`)"
+        ) from None
     out_dir = Path(out_dir)
     _prepare(out_dir)
     raw, truth = out_dir / RAW, out_dir / TRUTH
