@@ -13,7 +13,7 @@ PYTEST_ARGS ?=
 
 $(VENV)/.synced: pyproject.toml uv.lock
 	@$(PYTHON) -m uv --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet uv
-	$(UV) sync --frozen
+	$(UV) sync --frozen --all-extras
 	@touch $@
 
 env: $(VENV)/.synced ## Create or update the environment from the lock.
