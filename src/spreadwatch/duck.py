@@ -12,3 +12,8 @@ def connect() -> duckdb.DuckDBPyConnection:
     con.execute("SET TimeZone = 'UTC'")
     con.execute("SET enable_progress_bar = false")
     return con
+
+
+def run(con: duckdb.DuckDBPyConnection, sql: str) -> None:
+    """Execute a statement and drain its result, so the connection is free for the next call."""
+    con.execute(sql).fetchall()

@@ -11,6 +11,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
+from spreadwatch import duck
+
 #: Every rejected row lands here with its reason; nothing is dropped silently.
 QUARANTINE_SCHEMA = pa.schema(
     [
@@ -103,11 +105,16 @@ def raw_row_json(columns: Sequence[str], masked: Mapping[str, str] | None = None
 
 @dataclass(frozen=True)
 class RowCheck:
-    """A validation rule: rows where ``bad_sql`` is true are quarantined with ``reason``."""
+    """A validation rule: rows where ``bad_sql`` is true are quarantined with ``reason``.
+
+    With ``keep_raw=False`` the quarantine keeps only the file, row and reason, not the row
+    itself (e.g. data of a household that has not consented).
+    """
 
     column: str
     reason: str
     bad_sql: str
+    keep_raw: bool = True
 
 
 def split_valid(
@@ -124,23 +131,29 @@ def split_valid(
     :func:`raw_row_json`).
     """
     if not checks:
-        con.execute(f"CREATE OR REPLACE TEMP VIEW {source}_valid AS SELECT * FROM {source}")
+        duck.run(con, f"CREATE OR REPLACE TEMP VIEW {source}_valid AS SELECT * FROM {source}")
         return f"{source}_valid", QUARANTINE_SCHEMA.empty_table()
     case_column = " ".join(f"WHEN {c.bad_sql} THEN {i}" for i, c in enumerate(checks))
-    con.execute(
+    duck.run(
+        con,
         f"CREATE OR REPLACE TEMP TABLE {source}_checked AS "
-        f"SELECT *, CASE {case_column} ELSE -1 END AS _failed FROM {source}"
+        f"SELECT *, CASE {case_column} ELSE -1 END AS _failed FROM {source}",
     )
     names = ", ".join(f"'{c.column}'" for c in checks)
     reasons = ", ".join("'" + c.reason.replace("'", "''") + "'" for c in checks)
+    withheld = [str(i) for i, c in enumerate(checks) if not c.keep_raw]
+    raw_row = raw_row_json(columns, masked)
+    if withheld:
+        raw_row = f"CASE WHEN _failed IN ({', '.join(withheld)}) THEN NULL ELSE {raw_row} END"
     quarantine = con.sql(
         f"SELECT {SOURCE_FILE} AS source_file, {ROW_NUMBER} AS row_number, "
         f"[{names}][_failed + 1] AS column, [{reasons}][_failed + 1] AS reason, "
-        f"{raw_row_json(columns, masked)} AS raw_row "
+        f"{raw_row} AS raw_row "
         f"FROM {source}_checked WHERE _failed >= 0 ORDER BY source_file, row_number"
     ).to_arrow_table()
-    con.execute(
+    duck.run(
+        con,
         f"CREATE OR REPLACE TEMP VIEW {source}_valid AS "
-        f"SELECT * EXCLUDE (_failed) FROM {source}_checked WHERE _failed < 0"
+        f"SELECT * EXCLUDE (_failed) FROM {source}_checked WHERE _failed < 0",
     )
     return f"{source}_valid", quarantine.cast(QUARANTINE_SCHEMA)

@@ -10,7 +10,10 @@ import hashlib
 import hmac
 import os
 import secrets
+from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 #: Environment variable holding the key as hex (takes precedence over the key file).
 KEY_ENV = "SPREADWATCH_PSEUDONYM_KEY"
@@ -56,10 +59,59 @@ def load_key(key_file: Path | None = None, create: bool = True) -> bytes:
     return key
 
 
-def pseudonym(key: bytes, carrier: str, identifier: str) -> str:
-    """Pseudonym of one identifier (reference implementation of :func:`hmac_sql`)."""
+def pseudonym(key: bytes, carrier: str, identifier: str, period: str | None = None) -> str:
+    """Pseudonym of one identifier (reference implementation of :func:`hmac_sql`).
+
+    With ``period`` (a label such as ``2020-02`` or ``2020-W06``) the key of that period is used,
+    as :class:`KeyRing` does when rotating.
+    """
+    if period is not None:
+        key = period_key(key, period)
     digest = hmac.new(key, f"{carrier}:{identifier}".encode(), hashlib.sha256).hexdigest()
     return digest[:PSEUDONYM_HEX_CHARS]
+
+
+#: How often pseudonyms change: never, each calendar month, or each ISO week (UTC).
+Rotation = Literal["none", "month", "week"]
+_PERIOD_SQL: dict[str, str] = {
+    "month": "strftime({ts}, '%Y-%m')",
+    "week": "strftime({ts}, '%G-W%V')",
+}
+
+
+def period_key(key: bytes, period: str) -> bytes:
+    """The key of one rotation period, derived from the master key (HMAC, label as message)."""
+    return hmac.new(key, f"spreadwatch-period:{period}".encode(), hashlib.sha256).digest()
+
+
+@dataclass(frozen=True)
+class KeyRing:
+    """A master key and a rotation period: the same identifier gets a new pseudonym each period.
+
+    Periods are calendar months (``2020-02``) or ISO weeks (``2020-W06``) of the event time in
+    UTC. Only the master key is stored; period keys are derived from it, so rotating needs no
+    key management beyond keeping the master key outside the data.
+    """
+
+    key: bytes
+    rotation: Rotation = "none"
+
+    def period_sql(self, ts_sql: str) -> str | None:
+        """SQL for the period label of a timestamp expression (``None`` without rotation)."""
+        template = _PERIOD_SQL.get(self.rotation)
+        return None if template is None else template.format(ts=ts_sql)
+
+    def pseudonym_sql(self, message_sql: str, period_labels: Iterable[str] = ()) -> str:
+        """SQL for the pseudonym of ``message_sql``; with rotation, a ``CASE`` over the period
+        labels present in the data (a row of another or unknown period gets ``NULL``), reading
+        the label from a column named ``_period``."""
+        if self.rotation == "none":
+            return hmac_sql(self.key, message_sql)
+        branches = " ".join(
+            f"WHEN '{label}' THEN {hmac_sql(period_key(self.key, label), message_sql)}"
+            for label in sorted(set(period_labels))
+        )
+        return f"CASE _period {branches} END" if branches else "CAST(NULL AS VARCHAR)"
 
 
 def hmac_sql(key: bytes, message_sql: str) -> str:

@@ -1,0 +1,167 @@
+"""Raw files in bounded chunks, every value as a string, each row with its file and line number.
+
+CSV files must have exactly the contract's header; Parquet files must have exactly the contract's
+columns (in any order, any types that render as the CSV text would). Row numbers are 1-based line
+numbers for CSV (the header is line 1) and 1-based row positions for Parquet.
+"""
+
+from __future__ import annotations
+
+import glob
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+
+from spreadwatch.ingest.raw import QUARANTINE_SCHEMA, ROW_NUMBER, SOURCE_FILE, RawFileError
+
+FORMATS = (".csv", ".parquet")
+DEFAULT_CHUNK_BYTES = 64 << 20
+
+
+def expand_paths(paths: Sequence[str | Path]) -> list[Path]:
+    """Files named, files below folders and files matching globs (``*.csv``, ``*.parquet``),
+    sorted and without repeats. A path that matches nothing is an error."""
+    files: list[Path] = []
+    for item in paths:
+        path = Path(item)
+        if path.is_dir():
+            found = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix in FORMATS)
+            if not found:
+                raise RawFileError(f"{path}: no .csv or .parquet files in this folder")
+            files += found
+        elif path.is_file():
+            if path.suffix not in FORMATS:
+                raise RawFileError(f"{path}: expected a .csv or .parquet file")
+            files.append(path)
+        elif glob.has_magic(str(item)):
+            found = sorted(Path(p) for p in glob.glob(str(item), recursive=True))
+            found = [p for p in found if p.is_file() and p.suffix in FORMATS]
+            if not found:
+                raise RawFileError(f"{item}: no .csv or .parquet file matches")
+            files += found
+        else:
+            raise RawFileError(f"{path}: no such file or folder")
+    return list(dict.fromkeys(files))
+
+
+def iter_chunks(
+    path: Path,
+    columns: Sequence[str],
+    withhold_malformed_text: bool = False,
+    chunk_bytes: int = DEFAULT_CHUNK_BYTES,
+) -> Iterator[tuple[pa.Table, pa.Table]]:
+    """Yield ``(rows, malformed)`` chunks of a raw file.
+
+    ``rows`` has the contract's columns as strings plus ``_source_file`` and ``_row_number``;
+    ``malformed`` holds quarantine rows for CSV lines with the wrong number of fields (their text
+    withheld when ``withhold_malformed_text``: files with raw identifiers).
+    """
+    if path.suffix == ".parquet":
+        yield from _parquet_chunks(path, columns, chunk_bytes)
+    else:
+        yield from _csv_chunks(path, columns, withhold_malformed_text, chunk_bytes)
+
+
+def _with_position(table: pa.Table, path: Path, numbers: np.ndarray) -> pa.Table:
+    table = table.append_column(
+        SOURCE_FILE, pa.repeat(pa.scalar(str(path), pa.string()), table.num_rows)
+    )
+    return table.append_column(ROW_NUMBER, pa.array(numbers, pa.int64()))
+
+
+def _csv_chunks(
+    path: Path, columns: Sequence[str], withhold: bool, chunk_bytes: int
+) -> Iterator[tuple[pa.Table, pa.Table]]:
+    with path.open("rb") as fh:
+        header = fh.readline().decode("utf-8-sig").strip().split(",")
+    if header != list(columns):
+        raise RawFileError(
+            f"{path}: header is {','.join(header)!r}, expected {','.join(columns)!r}"
+        )
+    malformed: list[dict] = []
+
+    def on_invalid(row: pacsv.InvalidRow) -> str:
+        if row.number is None:
+            raise RawFileError(f"{path}: a malformed line could not be located")
+        malformed.append(
+            {
+                "source_file": str(path),
+                "row_number": row.number,
+                "column": None,
+                "reason": f"expected {row.expected_columns} fields, found {row.actual_columns}",
+                "raw_row": None if withhold else row.text,
+            }
+        )
+        return "skip"
+
+    reader = pacsv.open_csv(
+        path,
+        read_options=pacsv.ReadOptions(use_threads=False, block_size=chunk_bytes),
+        parse_options=pacsv.ParseOptions(invalid_row_handler=on_invalid),
+        convert_options=pacsv.ConvertOptions(
+            column_types={c: pa.string() for c in columns},
+            strings_can_be_null=False,
+            quoted_strings_can_be_null=False,
+        ),
+    )
+    next_line, reported = 2, 0
+    for batch in reader:
+        skipped = np.array(sorted(m["row_number"] for m in malformed), dtype=np.int64)
+        ahead = skipped[skipped >= next_line]
+        lines = np.arange(next_line, next_line + batch.num_rows + ahead.size, dtype=np.int64)
+        numbers = lines[~np.isin(lines, ahead)][: batch.num_rows]
+        next_line = int(numbers[-1]) + 1 if numbers.size else next_line
+        table = pa.Table.from_batches([batch]).select(list(columns))
+        bad = malformed[reported:]
+        reported = len(malformed)
+        yield _with_position(table, path, numbers), pa.Table.from_pylist(bad, QUARANTINE_SCHEMA)
+    if reported < len(malformed):
+        empty = _with_position(_empty(columns), path, np.empty(0, dtype=np.int64))
+        yield empty, pa.Table.from_pylist(malformed[reported:], QUARANTINE_SCHEMA)
+
+
+def _empty(columns: Sequence[str]) -> pa.Table:
+    return pa.table({c: pa.array([], pa.string()) for c in columns})
+
+
+def _parquet_chunks(
+    path: Path, columns: Sequence[str], chunk_bytes: int
+) -> Iterator[tuple[pa.Table, pa.Table]]:
+    try:
+        file = pq.ParquetFile(path)
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise RawFileError(f"{path}: not a readable Parquet file ({exc})") from None
+    names = file.schema_arrow.names
+    if sorted(names) != sorted(columns):
+        raise RawFileError(
+            f"{path}: columns are {','.join(names)!r}, expected {','.join(columns)!r}"
+        )
+    row_bytes = max(1, file.metadata.serialized_size // max(file.metadata.num_rows, 1)) + 40
+    batch_rows = max(10_000, chunk_bytes // (row_bytes * 4))
+    first = 1
+    for batch in file.iter_batches(batch_size=batch_rows, columns=list(columns)):
+        table = pa.Table.from_batches([batch])
+        table = pa.table({c: _as_text(table[c]) for c in columns})
+        numbers = np.arange(first, first + table.num_rows, dtype=np.int64)
+        first += table.num_rows
+        yield _with_position(table, path, numbers), QUARANTINE_SCHEMA.empty_table()
+
+
+def _as_text(column: pa.ChunkedArray) -> pa.ChunkedArray:
+    """A typed Parquet column as the text a CSV delivery would carry (null -> empty)."""
+    kind = column.type
+    if pa.types.is_timestamp(kind):
+        utc = column.cast(pa.timestamp("us", tz="UTC")) if kind.tz else column
+        text = pc.strftime(utc, format="%Y-%m-%dT%H:%M:%SZ")
+    elif pa.types.is_boolean(kind):
+        text = pc.if_else(column, "true", "false")
+    elif pa.types.is_date(kind):
+        text = pc.strftime(column, format="%Y-%m-%d")
+    else:
+        text = column.cast(pa.string())
+    return pc.fill_null(text, "")

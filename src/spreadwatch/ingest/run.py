@@ -1,0 +1,263 @@
+"""Ingest raw files of one source into a store, file by file and chunk by chunk.
+
+For every chunk: type the raw strings, quarantine rows failing a check (first failing check is the
+reason), pseudonymise identifiers inside DuckDB, then compare each row's key with rows seen
+before (earlier in the chunk, and already in the store): an identical row is a duplicate and is
+dropped (counted), a different row with the same key is quarantined as a conflict. So
+``rows_in = rows_kept + rows_quarantined + duplicates_removed`` for every file.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from spreadwatch import duck, regions
+from spreadwatch.ingest.raw import (
+    QUARANTINE_SCHEMA,
+    ROW_NUMBER,
+    SOURCE_FILE,
+    RawFileError,
+    split_valid,
+)
+from spreadwatch.ingest.readers import DEFAULT_CHUNK_BYTES, expand_paths, iter_chunks
+from spreadwatch.ingest.sources import CASES, CELLS, LOCATION, SOURCES, Source
+from spreadwatch.ingest.store import FileRecord, Store, file_sha256
+from spreadwatch.privacy.pseudonym import KeyRing
+from spreadwatch.progress import track
+
+_ID_PLACEHOLDER = re.compile(r"\{id:(\w+)\}")
+
+
+@dataclass
+class IngestReport:
+    """What one ``ingest`` call did: files ingested now, files skipped as already ingested."""
+
+    source: str
+    ingested: list[FileRecord] = field(default_factory=list)
+    skipped: list[Path] = field(default_factory=list)
+    leftovers_removed: int = 0
+
+    def totals(self) -> FileRecord:
+        """The row accounting summed over the files ingested by this call."""
+        total = FileRecord(self.source, "", "", 0)
+        for record in self.ingested:
+            for name in ("bytes", "rows_in", "rows_kept", "rows_quarantined"):
+                setattr(total, name, getattr(total, name) + getattr(record, name))
+            total.duplicates_removed += record.duplicates_removed
+            total.quarantined_by_reason.update(record.quarantined_by_reason)
+            total.parts += record.parts
+        return total
+
+
+def ingest(
+    source: str | Source,
+    paths: Sequence[str | Path],
+    store: Store,
+    keyring: KeyRing,
+    chunk_bytes: int = DEFAULT_CHUNK_BYTES,
+) -> IngestReport:
+    """Ingest files, folders or globs of ``source`` into ``store``; already ingested files
+    (same content hash) are skipped. Location events need the store's cells first."""
+    spec = SOURCES[source] if isinstance(source, str) else source
+    files = expand_paths(paths)
+    report = IngestReport(spec.name, leftovers_removed=store.removed_leftovers)
+    con = duck.connect()
+    context = _context(spec, store, con)
+    for path in track(files, f"ingesting {spec.name}"):
+        sha = file_sha256(path)
+        if store.is_ingested(spec.name, sha):
+            report.skipped.append(path)
+            continue
+        record = FileRecord(spec.name, sha, str(path), path.stat().st_size)
+        chunks = iter_chunks(path, spec.columns, spec.has_identifiers, chunk_bytes)
+        for n, (chunk, malformed) in enumerate(chunks):
+            output, quarantine, duplicates = process_chunk(
+                con, spec, chunk, keyring, context, store
+            )
+            quarantine = pa.concat_tables([malformed, quarantine])
+            record.rows_in += chunk.num_rows + malformed.num_rows
+            record.rows_kept += output.num_rows
+            record.rows_quarantined += quarantine.num_rows
+            record.duplicates_removed += duplicates
+            record.quarantined_by_reason.update(quarantine["reason"].to_pylist())
+            if output.num_rows:
+                store.write_part(output, store.part_path(spec.name, sha, n))
+            if quarantine.num_rows:
+                store.write_part(quarantine, store.part_path(spec.name, sha, n, quarantine=True))
+            record.parts = n + 1
+        if not record.balanced():  # a defect, never expected: refuse to commit
+            raise AssertionError(f"{path}: row accounting does not add up: {record}")
+        store.commit(record)
+        report.ingested.append(record)
+    con.close()
+    return report
+
+
+# --- per-source preparation -----------------------------------------------------------------
+
+Prepare = Callable[[duckdb.DuckDBPyConnection, pa.Table], pa.Table]
+
+
+def _context(spec: Source, store: Store, con: duckdb.DuckDBPyConnection) -> Prepare | None:
+    """Columns a source's checks need beyond the raw strings (cell regions, region codes)."""
+    if spec is LOCATION:
+        cells = store.read(CELLS.name)
+        if cells is None:
+            raise RawFileError(
+                f"{store.root}: no cells yet; ingest the cells file first "
+                "(spreadwatch ingest cells FILE --out STORE)"
+            )
+        con.register("store_cells", cells.select(["carrier", "cell_id", "region_code"]))
+
+        def join_cells(con: duckdb.DuckDBPyConnection, chunk: pa.Table) -> pa.Table:
+            con.register("chunk_raw", chunk)
+            return con.sql(
+                "SELECT r.*, c.region_code FROM chunk_raw r LEFT JOIN store_cells c "
+                "ON r.carrier = c.carrier AND r.cell_id = c.cell_id"
+            ).to_arrow_table()
+
+        return join_cells
+    if spec is CELLS:
+        return _place_cells
+    if spec is CASES:
+        codes = pa.array(regions.load("sigungu").regions["code"].astype(str), pa.string())
+
+        def known_regions(_: duckdb.DuckDBPyConnection, chunk: pa.Table) -> pa.Table:
+            trimmed = pc.utf8_trim_whitespace(chunk["region_code"])
+            return chunk.append_column("region_known", pc.is_in(trimmed, value_set=codes))
+
+        return known_regions
+    return None
+
+
+def _place_cells(con: duckdb.DuckDBPyConnection, chunk: pa.Table) -> pa.Table:
+    """Add the si-gun-gu of each cell by point-in-polygon (null outside every region)."""
+    con.register("cells_raw", chunk)
+    coords = con.sql(
+        "SELECT try_cast(lat AS DOUBLE) AS lat, try_cast(lon AS DOUBLE) AS lon FROM cells_raw"
+    ).to_arrow_table()
+    lat = coords["lat"].to_numpy().astype(float)
+    lon = coords["lon"].to_numpy().astype(float)
+    ok = np.isfinite(lat) & np.isfinite(lon) & (np.abs(lat) <= 90) & (np.abs(lon) <= 180)
+    codes = np.full(len(lat), None, dtype=object)
+    if ok.any():
+        codes[ok] = regions.locate(lat[ok], lon[ok])
+    return chunk.append_column("region_code", pa.array(codes, pa.string()))
+
+
+# --- one chunk ------------------------------------------------------------------------------
+
+
+def process_chunk(
+    con: duckdb.DuckDBPyConnection,
+    spec: Source,
+    chunk: pa.Table,
+    keyring: KeyRing,
+    prepare: Prepare | None = None,
+    store: Store | None = None,
+) -> tuple[pa.Table, pa.Table, int]:
+    """``(output rows, quarantine rows, duplicates removed)`` of one chunk of raw rows."""
+    if prepare is not None:
+        chunk = prepare(con, chunk)
+    con.register("chunk", chunk)
+    period = keyring.period_sql("ts_parsed") if spec.time_column else None
+    duck.run(
+        con,
+        "CREATE OR REPLACE TEMP VIEW typed AS "
+        f"SELECT *, {period or 'CAST(NULL AS VARCHAR)'} AS _period "
+        f"FROM (SELECT *, {spec.typed_sql} FROM chunk)",
+    )
+    labels = (
+        [
+            r[0]
+            for r in con.sql(
+                "SELECT DISTINCT _period FROM typed WHERE _period IS NOT NULL"
+            ).fetchall()
+        ]
+        if period
+        else []
+    )
+    pseudo = {col: keyring.pseudonym_sql(msg, labels) for col, msg in spec.identifiers.items()}
+    masked = {
+        col: f"CASE WHEN trim({col}) = '' THEN {col} ELSE {sql} END" for col, sql in pseudo.items()
+    }
+    valid, quarantine = split_valid(con, "typed", spec.columns, spec.checks, masked)
+    output_sql = _ID_PLACEHOLDER.sub(lambda m: pseudo[m.group(1)], spec.output_sql)
+    duck.run(
+        con,
+        f"CREATE OR REPLACE TEMP TABLE out_rows AS SELECT {output_sql}, "
+        f"{SOURCE_FILE}, {ROW_NUMBER} FROM {valid}",
+    )
+    return _deduplicate(con, spec, store, quarantine)
+
+
+def _deduplicate(
+    con: duckdb.DuckDBPyConnection, spec: Source, store: Store | None, quarantine: pa.Table
+) -> tuple[pa.Table, pa.Table, int]:
+    """Split ``out_rows`` into first occurrences, duplicates and conflicts (see module doc)."""
+    names = [f.name for f in spec.schema]
+    key = ", ".join(spec.key)
+    row = ", ".join(names)
+
+    def whole(alias: str) -> str:
+        return "struct_pack(" + ", ".join(f"{n} := {alias}.{n}" for n in names) + ")"
+
+    duck.run(
+        con,
+        "CREATE OR REPLACE TEMP TABLE ranked AS SELECT *, "
+        f"row_number() OVER w AS _rank, first_value({whole('o')}) OVER w <> {whole('o')} "
+        f"AS _differs FROM out_rows o WINDOW w AS (PARTITION BY {key} ORDER BY {ROW_NUMBER})",
+    )
+    duck.run(
+        con,
+        f"CREATE OR REPLACE TEMP TABLE earlier AS SELECT {key}, {whole('o')} AS _row "
+        "FROM out_rows o WHERE false",
+    )
+    parts = store.parts(spec.name) if store is not None else []
+    if parts:
+        files = "[" + ", ".join(f"'{p}'" for p in parts) + "]"
+        window = ""
+        if spec.time_column:  # parts are sorted by time: row-group statistics prune the scan
+            t = spec.time_column
+            low, high = con.sql(
+                f"SELECT min({t})::VARCHAR, max({t})::VARCHAR FROM out_rows"
+            ).fetchall()[0]
+            window = f"WHERE s.{t} BETWEEN '{low}' AND '{high}'" if low is not None else ""
+        duck.run(
+            con,
+            f"INSERT INTO earlier SELECT {', '.join('s.' + k for k in spec.key)}, {whole('s')} "
+            f"FROM read_parquet({files}) s SEMI JOIN (SELECT DISTINCT {key} FROM ranked) k "
+            f"USING ({key}) {window}",
+        )
+    duck.run(
+        con,
+        "CREATE OR REPLACE TEMP TABLE judged AS SELECT r.*, CASE "
+        "WHEN r._rank > 1 THEN (CASE WHEN r._differs THEN 'conflict' ELSE 'duplicate' END) "
+        "WHEN e._row IS NULL THEN 'new' "
+        f"WHEN e._row = {whole('r')} THEN 'duplicate' ELSE 'conflict' END AS _verdict "
+        f"FROM ranked r LEFT JOIN earlier e USING ({key})",
+    )
+    order = spec.time_column or key
+    output = con.sql(
+        f"SELECT {row} FROM judged WHERE _verdict = 'new' ORDER BY {order}, {key}"
+    ).to_arrow_table()
+    reason = f"conflicts with an earlier row with the same {', '.join(spec.key)}"
+    conflicts = con.sql(
+        f"SELECT {SOURCE_FILE} AS source_file, {ROW_NUMBER} AS row_number, "
+        f"'{spec.key[-1]}' AS column, '{reason}' AS reason, "
+        f"to_json({whole('j')})::VARCHAR AS raw_row "
+        f"FROM judged j WHERE _verdict = 'conflict' ORDER BY {ROW_NUMBER}"
+    ).to_arrow_table()
+    (duplicates,) = con.sql("SELECT count(*) FROM judged WHERE _verdict = 'duplicate'").fetchall()[
+        0
+    ]
+    quarantine = pa.concat_tables([quarantine, conflicts.cast(QUARANTINE_SCHEMA)])
+    return output.cast(spec.schema), quarantine, int(duplicates)

@@ -1,0 +1,240 @@
+"""The raw sources a store ingests: their columns, row checks and output contract.
+
+Each :class:`Source` is declarative: DuckDB SQL that types the raw strings, the checks that
+quarantine a row (the first failing check names the reason), the identifiers to pseudonymise and
+the key that makes two rows the same row. :mod:`spreadwatch.ingest.run` applies them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import iso3166
+import pyarrow as pa
+
+from spreadwatch.ingest.raw import RowCheck
+
+#: Timestamp layouts accepted in raw files (all UTC).
+TIMESTAMP_FORMATS = ("%Y-%m-%dT%H:%M:%SZ", "%Y-%m-%dT%H:%M:%S.%fZ", "%Y-%m-%d %H:%M:%S")
+_FORMATS_SQL = "[" + ", ".join(f"'{f}'" for f in TIMESTAMP_FORMATS) + "]"
+TS_PARSED = f"try_strptime(ts, {_FORMATS_SQL})"
+TS_REASON = "expected a UTC timestamp like 2020-02-01T08:15:42Z"
+COUNTRIES = tuple(sorted(iso3166.countries_by_alpha3))
+
+
+def _blank(column: str) -> RowCheck:
+    return RowCheck(column, f"blank {column}", f"trim({column}) = ''")
+
+
+def _one_of(column: str, values: tuple[str, ...]) -> RowCheck:
+    listed = ", ".join(f"'{v}'" for v in values)
+    return RowCheck(column, f"expected one of {', '.join(values)}", f"{column} NOT IN ({listed})")
+
+
+_BAD_TS = RowCheck("ts", TS_REASON, "ts_parsed IS NULL")
+
+
+@dataclass(frozen=True)
+class Source:
+    """One raw input contract and how it becomes its ingested table."""
+
+    name: str
+    columns: tuple[str, ...]
+    typed_sql: str
+    """Extra typed columns computed from the raw strings (``... AS name`` list)."""
+    checks: tuple[RowCheck, ...]
+    output_sql: str
+    """The output columns from the valid rows; ``{id:column}`` is replaced by its pseudonym."""
+    schema: pa.Schema
+    key: tuple[str, ...]
+    """Output columns identifying a row: equal keys with equal rows are duplicates, with
+    different rows a conflict (quarantined)."""
+    identifiers: Mapping[str, str] = field(default_factory=dict)
+    """Raw identifier column -> SQL of the message whose HMAC replaces it."""
+    time_column: str | None = "ts"
+    """Output column ordering each part (and the pseudonym period); ``None`` if untimed."""
+    join_cells: bool = False
+
+    @property
+    def has_identifiers(self) -> bool:
+        return bool(self.identifiers)
+
+
+_UTC = "timezone('UTC', ts_parsed) AS ts"
+
+LOCATION = Source(
+    name="location",
+    columns=("carrier", "subscriber_id", "ts", "cell_id"),
+    typed_sql=f"{TS_PARSED} AS ts_parsed",
+    checks=(
+        _blank("carrier"),
+        _blank("subscriber_id"),
+        _BAD_TS,
+        RowCheck(
+            "cell_id",
+            "unknown cell (not in the valid cells of this carrier)",
+            "region_code IS NULL",
+        ),
+    ),
+    output_sql=(
+        f"carrier, {{id:subscriber_id}} AS subscriber_pseudo, {_UTC}, region_code, cell_id"
+    ),
+    schema=pa.schema(
+        [
+            ("carrier", pa.string()),
+            ("subscriber_pseudo", pa.string()),
+            ("ts", pa.timestamp("us", tz="UTC")),
+            ("region_code", pa.string()),
+            ("cell_id", pa.string()),
+        ]
+    ),
+    key=("carrier", "subscriber_pseudo", "ts", "cell_id"),
+    identifiers={"subscriber_id": "carrier || ':' || subscriber_id"},
+    join_cells=True,
+)
+
+ROAMING = Source(
+    name="roaming",
+    columns=("carrier", "subscriber_id", "ts", "country", "event", "direction"),
+    typed_sql=f"{TS_PARSED} AS ts_parsed",
+    checks=(
+        _blank("carrier"),
+        _blank("subscriber_id"),
+        _BAD_TS,
+        RowCheck(
+            "country",
+            "expected an ISO 3166 alpha-3 country code like JPN",
+            "country NOT IN (" + ", ".join(f"'{c}'" for c in COUNTRIES) + ")",
+        ),
+        _one_of("event", ("attach", "detach")),
+        _one_of("direction", ("outbound", "inbound")),
+    ),
+    output_sql=(
+        f"carrier, {{id:subscriber_id}} AS subscriber_pseudo, {_UTC}, country, event, direction"
+    ),
+    schema=pa.schema(
+        [
+            ("carrier", pa.string()),
+            ("subscriber_pseudo", pa.string()),
+            ("ts", pa.timestamp("us", tz="UTC")),
+            ("country", pa.string()),
+            ("event", pa.string()),
+            ("direction", pa.string()),
+        ]
+    ),
+    key=("carrier", "subscriber_pseudo", "ts", "country", "event", "direction"),
+    identifiers={"subscriber_id": "carrier || ':' || subscriber_id"},
+)
+
+TELEMETRY = Source(
+    name="telemetry",
+    columns=("platform", "device_id", "household_id", "ts", "kind", "value", "consent"),
+    typed_sql=(
+        f"{TS_PARSED} AS ts_parsed, "
+        "CASE WHEN isfinite(try_cast(value AS DOUBLE)) THEN try_cast(value AS DOUBLE) END "
+        "AS value_f, lower(trim(consent)) AS consent_l"
+    ),
+    checks=(
+        _blank("platform"),
+        _blank("device_id"),
+        _blank("household_id"),
+        _one_of("consent", ("true", "false")),
+        RowCheck(
+            "consent",
+            "household has not consented: row not kept",
+            "consent_l = 'false'",
+            keep_raw=False,
+        ),
+        _BAD_TS,
+        RowCheck(
+            "kind",
+            "expected a reading kind in lower case, like body_temp",
+            "NOT regexp_full_match(kind, '[a-z][a-z0-9_]*')",
+        ),
+        RowCheck("value", "expected a finite number", "value_f IS NULL"),
+    ),
+    output_sql=(
+        "platform, {id:device_id} AS device_pseudo, {id:household_id} AS household_pseudo, "
+        f"{_UTC}, kind, value_f AS value"
+    ),
+    schema=pa.schema(
+        [
+            ("platform", pa.string()),
+            ("device_pseudo", pa.string()),
+            ("household_pseudo", pa.string()),
+            ("ts", pa.timestamp("us", tz="UTC")),
+            ("kind", pa.string()),
+            ("value", pa.float64()),
+        ]
+    ),
+    key=("platform", "device_pseudo", "ts", "kind"),
+    identifiers={
+        "device_id": "platform || ':' || device_id",
+        "household_id": "platform || ':' || household_id",
+    },
+)
+
+CASES = Source(
+    name="cases",
+    columns=("region_code", "date", "confirmed"),
+    typed_sql=(
+        "try_strptime(date, '%Y-%m-%d')::DATE AS date_parsed, "
+        "try_cast(confirmed AS BIGINT) AS confirmed_parsed"
+    ),
+    checks=(
+        RowCheck("region_code", "unknown region code", "NOT region_known"),
+        RowCheck("date", "expected a date like 2020-02-01", "date_parsed IS NULL"),
+        RowCheck(
+            "confirmed",
+            "expected a non-negative integer count",
+            "confirmed_parsed IS NULL OR confirmed_parsed < 0",
+        ),
+    ),
+    output_sql=(
+        "trim(region_code) AS region_code, date_parsed AS date, confirmed_parsed AS confirmed"
+    ),
+    schema=pa.schema(
+        [("region_code", pa.string()), ("date", pa.date32()), ("confirmed", pa.int64())]
+    ),
+    key=("region_code", "date"),
+    time_column=None,
+)
+
+CELLS = Source(
+    name="cells",
+    columns=("carrier", "cell_id", "lat", "lon"),
+    typed_sql=(
+        "CASE WHEN isfinite(try_cast(lat AS DOUBLE)) THEN try_cast(lat AS DOUBLE) END AS lat_f, "
+        "CASE WHEN isfinite(try_cast(lon AS DOUBLE)) THEN try_cast(lon AS DOUBLE) END AS lon_f"
+    ),
+    checks=(
+        _blank("carrier"),
+        _blank("cell_id"),
+        RowCheck(
+            "lat",
+            "expected a latitude in [-90, 90]",
+            "NOT coalesce(lat_f BETWEEN -90 AND 90, false)",
+        ),
+        RowCheck(
+            "lon",
+            "expected a longitude in [-180, 180]",
+            "NOT coalesce(lon_f BETWEEN -180 AND 180, false)",
+        ),
+        RowCheck("lat", "cell lies outside every region", "region_code IS NULL"),
+    ),
+    output_sql="carrier, cell_id, lat_f AS lat, lon_f AS lon, region_code",
+    schema=pa.schema(
+        [
+            ("carrier", pa.string()),
+            ("cell_id", pa.string()),
+            ("lat", pa.float64()),
+            ("lon", pa.float64()),
+            ("region_code", pa.string()),
+        ]
+    ),
+    key=("carrier", "cell_id"),
+    time_column=None,
+)
+
+SOURCES: dict[str, Source] = {s.name: s for s in (CELLS, LOCATION, ROAMING, TELEMETRY, CASES)}

@@ -1,0 +1,203 @@
+"""An ingest store: a folder of Parquet parts and a manifest of the files already ingested.
+
+Layout::
+
+    STORE/manifest.sqlite                 one row per ingested file (by content hash)
+    STORE/<source>/<hash16>-<n>.parquet   the file's rows in the source's output contract
+    STORE/quarantine/<source>/<hash16>-<n>.parquet
+
+A file counts as ingested only once its manifest row is committed, after all its parts were
+renamed into place. Parts without a manifest row are what an interrupted run left behind: they
+are removed when the store is opened, and the file is ingested again. So re-ingesting a file
+changes nothing, and a run killed at any point resumes without duplicates or loss.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sqlite3
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+QUARANTINE = "quarantine"
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS files (
+    source TEXT NOT NULL,
+    sha256 TEXT NOT NULL,
+    path TEXT NOT NULL,
+    bytes INTEGER NOT NULL,
+    rows_in INTEGER NOT NULL,
+    rows_kept INTEGER NOT NULL,
+    rows_quarantined INTEGER NOT NULL,
+    duplicates_removed INTEGER NOT NULL,
+    quarantined_by_reason TEXT NOT NULL,
+    parts INTEGER NOT NULL,
+    ingested_at TEXT NOT NULL,
+    PRIMARY KEY (source, sha256)
+)
+"""
+
+
+def file_sha256(path: Path) -> str:
+    """Hex SHA-256 of a file's bytes, read in blocks."""
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        while block := fh.read(1 << 22):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+@dataclass
+class FileRecord:
+    """The row accounting of one ingested file."""
+
+    source: str
+    sha256: str
+    path: str
+    bytes: int
+    rows_in: int = 0
+    rows_kept: int = 0
+    rows_quarantined: int = 0
+    duplicates_removed: int = 0
+    quarantined_by_reason: Counter[str] = field(default_factory=Counter)
+    parts: int = 0
+
+    def balanced(self) -> bool:
+        """Whether every input row is accounted for."""
+        return self.rows_in == self.rows_kept + self.rows_quarantined + self.duplicates_removed
+
+
+class Store:
+    """The Parquet parts and the manifest below ``root`` (created if missing)."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+        self.root.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(self.root / "manifest.sqlite", isolation_level=None)
+        self._db.execute("PRAGMA journal_mode = WAL")
+        self._db.execute("PRAGMA synchronous = FULL")
+        self._db.execute(_SCHEMA)
+        self.removed_leftovers = self._remove_leftovers()
+
+    def close(self) -> None:
+        self._db.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # --- parts ------------------------------------------------------------------------------
+
+    def folder(self, source: str, quarantine: bool = False) -> Path:
+        return self.root / QUARANTINE / source if quarantine else self.root / source
+
+    def part_path(self, source: str, sha256: str, n: int, quarantine: bool = False) -> Path:
+        return self.folder(source, quarantine) / f"{sha256[:16]}-{n:05d}.parquet"
+
+    def write_part(self, table: pa.Table, path: Path) -> None:
+        """Write a part atomically: to a temporary name, flushed, then renamed."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".parquet.tmp")
+        pq.write_table(table, tmp, row_group_size=256 * 1024)
+        with tmp.open("rb") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+
+    def parts(self, source: str, quarantine: bool = False) -> list[Path]:
+        """The committed and in-progress parts of a source, sorted."""
+        folder = self.folder(source, quarantine)
+        return sorted(folder.glob("*.parquet")) if folder.exists() else []
+
+    def read(self, source: str, quarantine: bool = False) -> pa.Table | None:
+        """All rows of a source (``None`` when nothing was ingested)."""
+        parts = self.parts(source, quarantine)
+        return pq.read_table(parts) if parts else None
+
+    def _remove_leftovers(self) -> int:
+        """Delete temporary files and parts of files whose manifest row was never committed."""
+        committed = {row[0][:16] for row in self._db.execute("SELECT sha256 FROM files")}
+        removed = 0
+        for path in self.root.rglob("*.parquet*"):
+            if path.name.endswith(".tmp") or path.name.split("-")[0] not in committed:
+                path.unlink()
+                removed += 1
+        return removed
+
+    # --- manifest ---------------------------------------------------------------------------
+
+    def is_ingested(self, source: str, sha256: str) -> bool:
+        row = self._db.execute(
+            "SELECT 1 FROM files WHERE source = ? AND sha256 = ?", (source, sha256)
+        ).fetchone()
+        return row is not None
+
+    def commit(self, record: FileRecord) -> None:
+        """Record a file as ingested; its parts must already be in place."""
+        self._db.execute(
+            "INSERT INTO files VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                record.source,
+                record.sha256,
+                record.path,
+                record.bytes,
+                record.rows_in,
+                record.rows_kept,
+                record.rows_quarantined,
+                record.duplicates_removed,
+                json.dumps(dict(sorted(record.quarantined_by_reason.items()))),
+                record.parts,
+                datetime.now(UTC).isoformat(timespec="seconds"),
+            ),
+        )
+
+    def records(self, source: str | None = None) -> list[FileRecord]:
+        """Manifest rows, oldest first (of one source, or all)."""
+        query = "SELECT * FROM files" + (" WHERE source = ?" if source else "") + " ORDER BY rowid"
+        rows = self._db.execute(query, (source,) if source else ()).fetchall()
+        return [
+            FileRecord(
+                source=r[0],
+                sha256=r[1],
+                path=r[2],
+                bytes=r[3],
+                rows_in=r[4],
+                rows_kept=r[5],
+                rows_quarantined=r[6],
+                duplicates_removed=r[7],
+                quarantined_by_reason=Counter(json.loads(r[8])),
+                parts=r[9],
+            )
+            for r in rows
+        ]
+
+    def quality(self) -> dict[str, dict]:
+        """Row accounting summed per source over every ingested file."""
+        summary: dict[str, dict] = {}
+        for record in self.records():
+            entry = summary.setdefault(
+                record.source,
+                {
+                    "files": 0,
+                    "rows_in": 0,
+                    "rows_kept": 0,
+                    "rows_quarantined": 0,
+                    "duplicates_removed": 0,
+                    "quarantined_by_reason": Counter(),
+                },
+            )
+            entry["files"] += 1
+            for name in ("rows_in", "rows_kept", "rows_quarantined", "duplicates_removed"):
+                entry[name] += getattr(record, name)
+            entry["quarantined_by_reason"].update(record.quarantined_by_reason)
+        for entry in summary.values():
+            entry["quarantined_by_reason"] = dict(sorted(entry["quarantined_by_reason"].items()))
+        return summary
