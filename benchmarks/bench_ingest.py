@@ -16,7 +16,8 @@ import time
 from pathlib import Path
 
 from spreadwatch import duck, fusion
-from spreadwatch.pipeline import ingest_location
+from spreadwatch.pipeline import events_glob, ingest_sources
+from spreadwatch.privacy.pseudonym import KeyRing
 from spreadwatch.synth import SynthConfig, generate
 
 EVENTS = int(os.environ.get("SPREADWATCH_BENCH_EVENTS", "4000000"))
@@ -51,26 +52,29 @@ def run() -> dict[str, float]:
         config = SynthConfig.for_events(EVENTS, days=7, seed=1)
         synth_s = _timed(lambda: generate(config, root / "synth"))
         raw = root / "synth" / "raw"
-        summary = None
+        quality: dict = {}
 
         def pipeline() -> None:
-            nonlocal summary
-            summary = ingest_location(
-                raw / "cells.csv", [raw / "location_events"], root / "ingest", KEY
+            quality.update(
+                ingest_sources(
+                    root / "ingest",
+                    {"cells": [raw / "cells.csv"], "location": [raw / "location_events"]},
+                    KeyRing(KEY),
+                )
             )
             con = fusion.connect()
-            events = con.read_parquet(root / "ingest" / "events.parquet")
+            events = con.read_parquet(events_glob(root / "ingest"))
             con.to_parquet(fusion.od_flows(events), root / "od.parquet")
             con.to_parquet(fusion.presence(events), root / "presence.parquet")
 
         ours_s = _timed(pipeline)
-        assert summary is not None and summary.balanced()
+        location = quality["location"]
+        rows = location["rows_in"]
+        accounted = location["rows_kept"] + location["rows_quarantined"]
+        assert rows == accounted + location["duplicates_removed"]
         con = duck.connect()
-        sql = BARE_OD_SQL.format(
-            events=root / "ingest" / "events.parquet", out=root / "bare.parquet"
-        )
-        bare_s = _timed(lambda: con.execute(sql))
-        rows = summary.rows_in
+        sql = BARE_OD_SQL.format(events=events_glob(root / "ingest"), out=root / "bare.parquet")
+        bare_s = _timed(lambda: duck.run(con, sql))
     return {
         "synth_events_per_s": round(rows / synth_s),
         "ingest_events_per_s": round(rows / ours_s),

@@ -51,7 +51,18 @@ def test_synth_ingest_flows_simulate_chain(tmp_path):
         "--key-file", str(key),
     )  # fmt: skip
     assert f"rows in {manifest['totals']['location_events']:,}" in text
-    invoke("flows", str(tmp_path / "ingest" / "events.parquet"), "--out", str(tmp_path / "flows"))
+    invoke(
+        "ingest", "roaming", str(synth / "raw" / "roaming_*.csv"),
+        "--out", str(tmp_path / "ingest"), "--key-file", str(key),
+    )  # fmt: skip
+    quality = json.loads((tmp_path / "ingest" / "quality.json").read_text())
+    assert quality["roaming"]["rows_in"] == manifest["totals"]["roaming_events"]
+    invoke(
+        "flows",
+        str(tmp_path / "ingest" / "location" / "*.parquet"),
+        "--out",
+        str(tmp_path / "flows"),
+    )
     commuting = pq.read_table(tmp_path / "flows" / "commuting.parquet")
     assert commuting.column_names == ["date", "home_region", "day_region", "people", "suppressed"]
     invoke("simulate", str(EXAMPLES / "three-countries.toml"), "--out", str(tmp_path / "model"))
@@ -94,6 +105,12 @@ def test_flows_and_ingest_refuse_missing_files(tmp_path):
     assert "no such file" in invoke("flows", str(tmp_path / "none.parquet"), code=2)
     text = invoke(
         "ingest", "location", str(tmp_path / "nothing"), "--cells", str(tmp_path / "c.csv"),
+        "--key-file", str(tmp_path / "k"), "--out", str(tmp_path / "store"), code=2,
+    )  # fmt: skip
+    assert "c.csv" in text
+    (tmp_path / "day.csv").write_text("carrier,subscriber_id,ts,cell_id\n")
+    text = invoke(
+        "ingest", "location", str(tmp_path / "day.csv"), "--out", str(tmp_path / "store"),
         "--key-file", str(tmp_path / "k"), code=2,
     )  # fmt: skip
-    assert "nothing" in text
+    assert "ingest the cells file first" in text

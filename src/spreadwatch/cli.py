@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import sys
-from dataclasses import asdict
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
@@ -84,45 +83,75 @@ def regions(
     _emit(text, out)
 
 
-ingest_app = typer.Typer(
-    help="Validate raw carrier files into pseudonymised tables (one subcommand per source).",
-    no_args_is_help=True,
-)
-app.add_typer(ingest_app, name="ingest")
+class SourceName(StrEnum):
+    cells = "cells"
+    location = "location"
+    roaming = "roaming"
+    telemetry = "telemetry"
+    cases = "cases"
 
 
-@ingest_app.command("location")
-def ingest_location(
+class Rotation(StrEnum):
+    none = "none"
+    month = "month"
+    week = "week"
+
+
+@app.command()
+def ingest(
+    source: Annotated[SourceName, typer.Argument(help="Which raw contract the files hold.")],
     paths: Annotated[
-        list[Path], typer.Argument(help="Location-event CSV files or folders of them.")
+        list[str], typer.Argument(help="CSV or Parquet files, folders of them, or globs.")
     ],
-    cells: Annotated[Path, typer.Option(help="Cells CSV (carrier,cell_id,lat,lon).")],
-    out: Annotated[Path, typer.Option(help="Output folder.")] = Path("out/ingest"),
+    out: Annotated[Path, typer.Option(help="The store folder (created if missing).")] = Path(
+        "out/store"
+    ),
+    cells: Annotated[
+        Path | None,
+        typer.Option(help="With location: ingest this cells file first (same as `ingest cells`)."),
+    ] = None,
     key_file: Annotated[
         Path | None,
         typer.Option(help="Pseudonym key file (default ~/.config/spreadwatch/pseudonym.key)."),
     ] = None,
+    rotate: Annotated[
+        Rotation, typer.Option(help="Change pseudonyms every calendar month or ISO week (UTC).")
+    ] = Rotation.none,
 ) -> None:
-    """Validate location events, place cells in si-gun-gu, pseudonymise subscribers.
+    """Validate raw files into a store of pseudonymised Parquet tables, with a quarantine.
 
-    Writes events.parquet, cells.parquet, quarantine.parquet (every rejected row with its file,
-    row, column and reason) and quality.json (rows in = kept + quarantined + duplicates).
+    Every row is kept, quarantined with its file, row, column and reason, or removed as an exact
+    duplicate. Files already in the store (same content) are skipped; an interrupted run resumes.
+    Location events need the cells first. Writes OUT/quality.json.
     """
     from spreadwatch.ingest import RawFileError
-    from spreadwatch.pipeline import ingest_location
-    from spreadwatch.privacy.pseudonym import load_key
+    from spreadwatch.pipeline import ingest_sources
+    from spreadwatch.privacy.pseudonym import KeyRing, load_key
 
+    sources: dict[str, list[Path | str]] = {source.value: list(paths)}
+    if cells is not None:
+        if source is not SourceName.location:
+            raise fail("--cells: only used with the location source")
+        sources["cells"] = [cells]
     try:
-        summary = ingest_location(cells, paths, out, load_key(key_file))
+        keyring = KeyRing(load_key(key_file), rotate.value)
+        quality = ingest_sources(out, sources, keyring)
     except (RawFileError, FileNotFoundError, ValueError) as exc:
         raise fail(str(exc)) from exc
-    _print_accounting(asdict(summary))
+    for name in sources:
+        console.print(f"[bold]{name}[/] (everything in the store)")
+        _print_accounting(quality[name])
     console.print(f"wrote [bold]{out}[/]")
 
 
 @app.command()
 def flows(
-    events: Annotated[Path, typer.Argument(help="events.parquet written by `ingest`.")],
+    events: Annotated[
+        Path,
+        typer.Argument(
+            help="Location events: an ingest store, Parquet files' folder, file or glob."
+        ),
+    ],
     out: Annotated[Path, typer.Option(help="Output folder.")] = Path("out/flows"),
     k: Annotated[int, typer.Option(min=1, help="k-anonymity threshold.")] = 15,
 ) -> None:
@@ -130,9 +159,11 @@ def flows(
     cells below the k-anonymity threshold suppressed."""
     from spreadwatch.pipeline import build_flows
 
-    if not events.exists():
-        raise fail(f"{events}: no such file")
-    for path in build_flows(events, out, k=k).values():
+    try:
+        written = build_flows(events, out, k=k)
+    except FileNotFoundError as exc:
+        raise fail(str(exc)) from exc
+    for path in written.values():
         console.print(f"wrote [bold]{path}[/]")
 
 
@@ -242,7 +273,9 @@ def demo(
         result = run_demo(out, settings, load_key(key_file))
     except (FileExistsError, FileNotFoundError, ValueError) as exc:
         raise fail(str(exc)) from exc
-    _print_accounting(result.quality)
+    for name, quality in result.quality.items():
+        console.print(f"[bold]{name}[/]")
+        _print_accounting(quality)
     console.print(f"report: [bold]{result.report.resolve()}[/]")
 
 

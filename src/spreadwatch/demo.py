@@ -4,7 +4,7 @@ Every stage reads and writes the on-disk contracts of ``docs/data-contracts.md``
 separate commands do, into one folder::
 
     out/synth/      raw carrier files and the synthetic truth (hold raw IDs: the demo's input)
-    out/ingest/     events, cells, quarantine (pseudonymised), quality.json, cases.parquet
+    out/ingest/     the ingest store: every source pseudonymised, quarantine, quality.json
     out/flows/      od_flows, presence, commuting (k-anonymous)
     out/model/      run.toml (the model config the demo wrote) and states.parquet
     out/report.html the report
@@ -21,11 +21,11 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from spreadwatch import regions
-from spreadwatch.ingest import read_cases
+from spreadwatch.ingest import Store
 from spreadwatch.model import run_simulation
-from spreadwatch.pipeline import build_flows, ingest_location
+from spreadwatch.pipeline import build_flows, events_glob, ingest_sources
 from spreadwatch.privacy.kanon import DEFAULT_K
+from spreadwatch.privacy.pseudonym import KeyRing
 from spreadwatch.progress import step
 from spreadwatch.report.demo import write_demo_report
 from spreadwatch.synth import SynthConfig, generate
@@ -134,19 +134,23 @@ def run_demo(out_dir: Path, settings: DemoSettings, key: bytes) -> DemoResult:
     manifest = generate(synth_config, out_dir / "synth")
     raw = out_dir / "synth" / "raw"
 
-    summary = ingest_location(raw / "cells.csv", [raw / "location_events"], out_dir / "ingest", key)
-    quality = json.loads((out_dir / "ingest" / "quality.json").read_text())
-    with step("Validating reported cases"):
-        cases_table, cases_quarantine = read_cases(
-            raw / "cases.csv", regions.load("sigungu").regions["code"]
-        )
-        if cases_quarantine.num_rows:
-            raise ValueError(
-                f"{raw / 'cases.csv'}: {cases_quarantine.num_rows} invalid rows, first: "
-                f"{cases_quarantine.to_pylist()[0]}"
-            )
-        pq.write_table(cases_table, out_dir / "ingest" / "cases.parquet")
-    flows = build_flows(out_dir / "ingest" / "events.parquet", out_dir / "flows", k=settings.k)
+    store = out_dir / "ingest"
+    quality = ingest_sources(
+        store,
+        {
+            "cells": [raw / "cells.csv"],
+            "location": [raw / "location_events"],
+            "roaming": [raw / "roaming_events.csv"],
+            "telemetry": [raw / "device_telemetry"],
+            "cases": [raw / "cases.csv"],
+        },
+        KeyRing(key),
+    )
+    flows = build_flows(Path(events_glob(store)), out_dir / "flows", k=settings.k)
+    with Store(store) as opened:
+        cases_table = opened.read("cases")
+    if cases_table is None:
+        raise ValueError(f"{raw / 'cases.csv'}: no valid case rows")
 
     cases = cases_table.to_pandas()
     seeds = seeds_from_cases(cases, settings, synth_config.start_date)
@@ -164,7 +168,8 @@ def run_demo(out_dir: Path, settings: DemoSettings, key: bytes) -> DemoResult:
         truth = _true_infections(out_dir / "synth" / "truth" / "epidemic.parquet")
         subtitle = (
             f"seed {settings.seed} · {manifest.totals['subscribers']:,} synthetic subscribers of "
-            f"{len(manifest.subscribers_by_carrier)} carriers · {summary.rows_in:,} location rows "
+            f"{len(manifest.subscribers_by_carrier)} carriers · "
+            f"{quality['location']['rows_in']:,} location rows "
             f"over {settings.days} days · k = {settings.k}"
         )
         report = write_demo_report(

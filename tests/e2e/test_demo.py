@@ -66,9 +66,11 @@ def test_no_raw_subscriber_or_device_id_leaves_the_raw_inputs(demo_out):
     outputs = [
         p for p in demo_out.rglob("*") if p.is_file() and (demo_out / "synth") not in p.parents
     ]
+    names = {p.relative_to(demo_out).parts[:2] for p in outputs}
+    for source in ("location", "roaming", "telemetry", "cells", "cases"):
+        assert ("ingest", source) in names
+    assert ("ingest", "quarantine") in names
     assert {p.name for p in outputs} >= {
-        "events.parquet",
-        "quarantine.parquet",
         "od_flows.parquet",
         "commuting.parquet",
         "states.parquet",
@@ -81,21 +83,28 @@ def test_no_raw_subscriber_or_device_id_leaves_the_raw_inputs(demo_out):
 def test_every_row_is_accounted_for(demo_out):
     manifest = json.loads((demo_out / "synth" / "manifest.json").read_text())
     quality = json.loads((demo_out / "ingest" / "quality.json").read_text())
-    assert quality["rows_in"] == manifest["totals"]["location_events"]
-    assert quality["rows_in"] == (
-        quality["rows_kept"] + quality["rows_quarantined"] + quality["duplicates_removed"]
-    )
-    quarantine = pq.read_table(demo_out / "ingest" / "quarantine.parquet")
-    location = quarantine.filter(pa.compute.match_substring(quarantine["source_file"], "location"))
-    assert location.num_rows == quality["rows_quarantined"]
+    delivered = {
+        "location": manifest["totals"]["location_events"],
+        "roaming": manifest["totals"]["roaming_events"],
+        "telemetry": manifest["totals"]["device_readings"],
+        "cells": manifest["totals"]["cells"],
+    }
+    for source, rows in delivered.items():
+        q = quality[source]
+        assert q["rows_in"] == rows, source
+        assert q["rows_in"] == q["rows_kept"] + q["rows_quarantined"] + q["duplicates_removed"]
+        folder = demo_out / "ingest" / "quarantine" / source
+        quarantined = pq.read_table(folder).num_rows if folder.exists() else 0
+        assert quarantined == q["rows_quarantined"]
     planted = manifest["messy"]
-    assert quality["quarantined_by_reason"]["blank subscriber_id"] == planted["blank_subscriber"]
+    location = quality["location"]
+    assert location["quarantined_by_reason"]["blank subscriber_id"] == planted["blank_subscriber"]
     assert (
-        quality["quarantined_by_reason"]["expected a UTC timestamp like 2020-02-01T08:15:42Z"]
+        location["quarantined_by_reason"]["expected a UTC timestamp like 2020-02-01T08:15:42Z"]
         == planted["bad_timestamp"]
     )
-    assert quality["cells_in"] == manifest["totals"]["cells"]
-    assert quality["cells_in"] - quality["cells_kept"] == planted["bad_cell_coords"]
+    assert location["duplicates_removed"] == planted["duplicate_row"]
+    assert quality["cells"]["rows_quarantined"] == planted["bad_cell_coords"]
 
 
 def test_model_conserves_population_and_follows_seeds(demo_out):
@@ -136,4 +145,4 @@ def test_report_is_one_offline_file_with_every_section(demo_out):
     assert "scatter" in used
     assert not used & {"choropleth", "scattergeo", "choroplethmap", "scattermap"}
     quality = json.loads((demo_out / "ingest" / "quality.json").read_text())
-    assert f"{quality['rows_in']:,}" in html
+    assert f"{quality['location']['rows_in']:,}" in html

@@ -5,14 +5,16 @@ from __future__ import annotations
 import datetime as dt
 import json
 import random
+from dataclasses import dataclass
 from pathlib import Path
 
 import ibis
+import pyarrow as pa
 import pytest
 
 from spreadwatch import fusion
-from spreadwatch.ingest import ingest_location_events, read_cells
-from spreadwatch.privacy.pseudonym import pseudonym
+from spreadwatch.ingest import FileRecord, Store, ingest
+from spreadwatch.privacy.pseudonym import KeyRing, pseudonym
 from tests.ingest import reference
 
 KEY = bytes(range(32))
@@ -75,71 +77,96 @@ def raw(tmp_path_factory) -> tuple[Path, list[Path]]:
     return _write_raw(tmp_path_factory.mktemp("raw"))
 
 
-def test_cells_are_placed_by_point_in_polygon_and_bad_ones_quarantined(raw):
-    cells, quarantine = read_cells(raw[0])
-    placed = _cell_regions(cells)
+@dataclass
+class Ingested:
+    cells: pa.Table
+    cell_quarantine: pa.Table
+    events: pa.Table
+    quarantine: pa.Table
+    record: FileRecord
+
+
+def _ingest(raw: tuple[Path, list[Path]], root: Path, key: bytes) -> Ingested:
+    cells_csv, files = raw
+    with Store(root) as store:
+        ingest("cells", [cells_csv], store, KeyRing(key))
+        report = ingest("location", files, store, KeyRing(key))
+        return Ingested(
+            cells=store.read("cells"),
+            cell_quarantine=store.read("cells", quarantine=True),
+            events=store.read("location"),
+            quarantine=store.read("location", quarantine=True),
+            record=report.totals(),
+        )
+
+
+@pytest.fixture(scope="module")
+def ingested(raw, tmp_path_factory) -> Ingested:
+    return _ingest(raw, tmp_path_factory.mktemp("store"), KEY)
+
+
+def test_cells_are_placed_by_point_in_polygon_and_bad_ones_quarantined(ingested):
+    placed = _cell_regions(ingested.cells)
     assert len(placed) == 20
     assert all(cell_id.split("-")[1] == region for (_, cell_id), region in placed.items())
+    quarantine = ingested.cell_quarantine
     reasons = sorted(quarantine["reason"].to_pylist())
     assert reasons == sorted(
         [
             "cell lies outside every region",
             "expected a latitude in [-90, 90]",
-            "duplicate (carrier, cell_id)",
+            "conflicts with an earlier row with the same carrier, cell_id",
         ]
     )
     assert sorted(quarantine["row_number"].to_pylist()) == [22, 23, 24]
 
 
-def test_ingest_matches_brute_force_and_accounts_for_every_row(raw):
-    cells_csv, files = raw
-    cells, _ = read_cells(cells_csv)
-    result = ingest_location_events(files, cells, KEY)
-    cell_region = _cell_regions(cells)
+def test_ingest_matches_brute_force_and_accounts_for_every_row(raw, ingested):
+    _, files = raw
+    cell_region = _cell_regions(ingested.cells)
     expected, reasons, duplicates = reference.reference_events(files, cell_region, KEY)
+    events = ingested.events
     got = {
         (c, p, ts.replace(tzinfo=None), r, cell)
         for c, p, ts, r, cell in zip(
             *(
-                result.events[n].to_pylist()
+                events[n].to_pylist()
                 for n in ("carrier", "subscriber_pseudo", "ts", "region_code", "cell_id")
             ),
             strict=True,
         )
     }
     assert got == expected
-    assert result.events.num_rows == len(expected)
-    assert result.duplicates_removed == duplicates == 4
-    assert result.rows_in == result.rows_kept + result.rows_quarantined + result.duplicates_removed
-    by_reason = result.quarantined_by_reason
+    assert events.num_rows == len(expected)
+    record = ingested.record
+    assert record.duplicates_removed == duplicates == 4
+    assert record.rows_kept == events.num_rows
+    assert record.balanced()
+    by_reason = record.quarantined_by_reason
     assert by_reason["blank subscriber_id"] == 2
     assert by_reason["expected a UTC timestamp like 2020-02-01T08:15:42Z"] == 4
     assert by_reason["unknown cell (not in the valid cells of this carrier)"] == 4
     assert by_reason["expected 4 fields, found 5"] == 2
-    assert sum(reasons.values()) == result.rows_quarantined
+    assert sum(reasons.values()) == record.rows_quarantined == ingested.quarantine.num_rows
 
 
-def test_pseudonyms_are_keyed_hmac_and_hide_raw_ids(raw):
-    cells_csv, files = raw
-    cells, _ = read_cells(cells_csv)
-    result = ingest_location_events(files, cells, KEY)
-    pseudos = set(result.events["subscriber_pseudo"].to_pylist())
+def test_pseudonyms_are_keyed_hmac_and_hide_raw_ids(raw, ingested, tmp_path):
+    pseudos = set(ingested.events["subscriber_pseudo"].to_pylist())
     assert pseudonym(KEY, "SKT", "skt-0") in pseudos
     assert not any(p.startswith(("skt-", "kt-")) for p in pseudos)
-    other = ingest_location_events(files, cells, bytes(32))
+    other = _ingest(raw, tmp_path, bytes(32))
     assert pseudos.isdisjoint(set(other.events["subscriber_pseudo"].to_pylist()))
 
 
-def test_quarantine_shows_pseudonyms_never_raw_ids(raw):
-    cells_csv, files = raw
-    cells, _ = read_cells(cells_csv)
-    result = ingest_location_events(files, cells, KEY)
-    rows = result.quarantine.to_pylist()
+def test_quarantine_shows_pseudonyms_never_raw_ids(raw, ingested):
+    _, files = raw
+    rows = ingested.quarantine.to_pylist()
     raw_ids = {line.split(",")[1] for f in files for line in f.read_text().splitlines()[1:]}
     raw_ids -= {"", "too", "subscriber_id"}
     text = "\n".join(str(r["raw_row"]) for r in rows)
     assert not any(i in text for i in raw_ids)
     bad_times = [json.loads(r["raw_row"]) for r in rows if "yesterday" in (r["raw_row"] or "")]
+    # an unparseable time has no rotation period, but without rotation the pseudonym is shown
     assert {(b["carrier"], b["subscriber_id"]) for b in bad_times} == {
         (c, pseudonym(KEY, c, f"{c}-x")) for c in ("SKT", "KT")
     }
@@ -149,14 +176,11 @@ def test_quarantine_shows_pseudonyms_never_raw_ids(raw):
 
 
 @pytest.fixture(scope="module")
-def fused(raw):
-    cells_csv, files = raw
-    cells, _ = read_cells(cells_csv)
-    result = ingest_location_events(files, cells, KEY)
+def fused(raw, ingested):
+    _, files = raw
     fusion.connect()
-    events = ibis.memtable(result.events)
-    cell_region = _cell_regions(cells)
-    expected, _, _ = reference.reference_events(files, cell_region, KEY)
+    events = ibis.memtable(ingested.events)
+    expected, _, _ = reference.reference_events(files, _cell_regions(ingested.cells), KEY)
     return events, expected
 
 

@@ -1,20 +1,23 @@
 """Readers, schema validation and quarantine for raw carrier and platform files.
 
-Raw subscriber and device identifiers never leave this package: everything it returns carries
-keyed pseudonyms instead.
+Raw subscriber, device and household identifiers never leave this package: everything it writes
+carries keyed pseudonyms instead. :func:`ingest` puts files of one source into a :class:`Store`.
 """
 
-from spreadwatch.ingest.cases import CASES_SCHEMA, read_cases
-from spreadwatch.ingest.cells import read_cells
-from spreadwatch.ingest.location import IngestResult, ingest_location_events
 from spreadwatch.ingest.raw import QUARANTINE_SCHEMA, RawFileError
+from spreadwatch.ingest.readers import expand_paths
+from spreadwatch.ingest.run import IngestReport, ingest
+from spreadwatch.ingest.sources import SOURCES, Source
+from spreadwatch.ingest.store import FileRecord, Store
 
 __all__ = [
-    "CASES_SCHEMA",
     "QUARANTINE_SCHEMA",
-    "IngestResult",
+    "SOURCES",
+    "FileRecord",
+    "IngestReport",
     "RawFileError",
-    "ingest_location_events",
-    "read_cases",
-    "read_cells",
+    "Source",
+    "Store",
+    "expand_paths",
+    "ingest",
 ]

@@ -1,15 +1,12 @@
-"""Reading raw delimited files as strings, with row numbers, and the quarantine table."""
+"""The quarantine table and the row checks that send rows to it."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 import duckdb
-import numpy as np
 import pyarrow as pa
-import pyarrow.csv as pacsv
 
 from spreadwatch import duck
 
@@ -30,66 +27,6 @@ SOURCE_FILE = "_source_file"
 
 class RawFileError(ValueError):
     """A raw file that cannot be read at all (missing, wrong header)."""
-
-
-def read_raw_csv(
-    path: Path, columns: Sequence[str], withhold_malformed_text: bool = False
-) -> tuple[pa.Table, pa.Table]:
-    """Read a CSV whose header must be exactly ``columns``, every value as a string.
-
-    Returns ``(rows, malformed)``: rows with ``_source_file`` and ``_row_number`` (1-based line
-    number in the file, the header being line 1) added, and quarantine rows for lines with the
-    wrong number of fields. With ``withhold_malformed_text`` (files holding raw identifiers) the
-    quarantine keeps the file and line number of a malformed line but not its text.
-    """
-    if not path.exists():
-        raise RawFileError(f"{path}: file not found")
-    with path.open("rb") as fh:
-        header = fh.readline().decode("utf-8-sig").strip().split(",")
-    if header != list(columns):
-        raise RawFileError(
-            f"{path}: header is {','.join(header)!r}, expected {','.join(columns)!r}"
-        )
-    malformed: list[dict] = []
-
-    def on_invalid(row: pacsv.InvalidRow) -> str:
-        malformed.append(
-            {
-                "source_file": str(path),
-                "row_number": row.number,
-                "column": None,
-                "reason": f"expected {row.expected_columns} fields, found {row.actual_columns}",
-                "raw_row": None if withhold_malformed_text else row.text,
-            }
-        )
-        return "skip"
-
-    table = pacsv.read_csv(
-        path,
-        read_options=pacsv.ReadOptions(use_threads=False, block_size=1 << 26),
-        parse_options=pacsv.ParseOptions(invalid_row_handler=on_invalid),
-        convert_options=pacsv.ConvertOptions(
-            column_types={c: pa.string() for c in columns},
-            strings_can_be_null=False,
-            quoted_strings_can_be_null=False,
-        ),
-    )
-    if any(m["row_number"] is None for m in malformed):
-        raise RawFileError(f"{path}: malformed lines could not be located")
-    numbers = _row_numbers(table.num_rows, [m["row_number"] for m in malformed])
-    table = table.append_column(
-        SOURCE_FILE, pa.repeat(pa.scalar(str(path), pa.string()), table.num_rows)
-    )
-    table = table.append_column(ROW_NUMBER, pa.array(numbers, pa.int64()))
-    return table, pa.Table.from_pylist(malformed, schema=QUARANTINE_SCHEMA)
-
-
-def _row_numbers(kept: int, skipped_lines: list[int]) -> np.ndarray:
-    """Line numbers of the kept rows, given the line numbers of skipped malformed lines."""
-    lines = np.arange(2, kept + len(skipped_lines) + 2, dtype=np.int64)
-    if skipped_lines:
-        lines = lines[~np.isin(lines, np.asarray(skipped_lines, dtype=np.int64))]
-    return lines
 
 
 def raw_row_json(columns: Sequence[str], masked: Mapping[str, str] | None = None) -> str:

@@ -105,21 +105,18 @@ def top_flows(od_flows: pd.DataFrame, names: pd.Series, count: int = TOP_FLOWS) 
     )
 
 
-def quality_table(quality: dict) -> pd.DataFrame:
-    """Rows in, kept, quarantined by reason and duplicates removed, as a table."""
-    rows = [("location rows in", quality["rows_in"]), ("kept", quality["rows_kept"])]
-    rows += [
-        (f"quarantined: {reason}", count)
-        for reason, count in sorted(quality["quarantined_by_reason"].items())
-    ]
-    rows.append(("exact duplicates removed", quality["duplicates_removed"]))
-    rows.append(("cells in", quality["cells_in"]))
-    rows.append(("cells kept", quality["cells_kept"]))
-    rows += [
-        (f"cells quarantined: {reason}", count)
-        for reason, count in sorted(quality["cells_quarantined_by_reason"].items())
-    ]
-    return pd.DataFrame(rows, columns=["", "rows"])
+def quality_table(quality: dict[str, dict]) -> pd.DataFrame:
+    """Per source: files, rows in, kept, quarantined by reason and duplicates removed."""
+    rows = []
+    for source, q in quality.items():
+        rows.append((source, "rows in", q["rows_in"]))
+        rows.append((source, "kept", q["rows_kept"]))
+        rows += [
+            (source, f"quarantined: {reason}", count)
+            for reason, count in sorted(q["quarantined_by_reason"].items())
+        ]
+        rows.append((source, "exact duplicates removed", q["duplicates_removed"]))
+    return pd.DataFrame(rows, columns=["source", "", "rows"])
 
 
 def write_demo_report(
@@ -143,8 +140,8 @@ def write_demo_report(
         title="spreadwatch: synthetic Korea, end to end",
         subtitle=subtitle,
         cards={
-            "location events ingested": f"{quality['rows_kept']:,}",
-            "rows quarantined": f"{quality['rows_quarantined']:,}",
+            "location events ingested": f"{quality['location']['rows_kept']:,}",
+            "rows quarantined": f"{sum(q['rows_quarantined'] for q in quality.values()):,}",
             "modelled infections": f"{national_infections:,.0f}",
             "national attack rate": f"{national_infections / summary['population'].sum():.1%}",
             "national peak": pd.Timestamp(national_peak).strftime("%Y-%m-%d"),
@@ -212,7 +209,8 @@ def write_demo_report(
     report.sections.append(
         Section(
             "Data quality",
-            "Every input row is kept, quarantined with a reason, or removed as an exact duplicate.",
+            "Every input row of every source is kept, quarantined with a reason, or removed as "
+            "an exact duplicate.",
             [table_html(quality_table(quality))],
         )
     )
