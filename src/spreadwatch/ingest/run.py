@@ -34,6 +34,7 @@ from spreadwatch.privacy.pseudonym import KeyRing
 from spreadwatch.progress import track
 
 _ID_PLACEHOLDER = re.compile(r"\{id:(\w+)\}")
+_NO_PERIOD = "'all'"
 
 
 @dataclass
@@ -172,8 +173,7 @@ def process_chunk(
     duck.run(
         con,
         "CREATE OR REPLACE TEMP VIEW typed AS "
-        f"SELECT *, {period or 'CAST(NULL AS VARCHAR)'} AS _period "
-        f"FROM (SELECT *, {spec.typed_sql} FROM chunk)",
+        f"SELECT *, {period or _NO_PERIOD} AS _period FROM (SELECT *, {spec.typed_sql} FROM chunk)",
     )
     labels = (
         [
@@ -185,18 +185,64 @@ def process_chunk(
         if period
         else []
     )
-    pseudo = {col: keyring.pseudonym_sql(msg, labels) for col, msg in spec.identifiers.items()}
+    messages = {col: " || ':' || ".join(parts) for col, parts in spec.identifiers.items()}
+    pseudo = {col: keyring.pseudonym_sql(msg, labels) for col, msg in messages.items()}
     masked = {
         col: f"CASE WHEN trim({col}) = '' THEN {col} ELSE {sql} END" for col, sql in pseudo.items()
     }
     valid, quarantine = split_valid(con, "typed", spec.columns, spec.checks, masked)
-    output_sql = _ID_PLACEHOLDER.sub(lambda m: pseudo[m.group(1)], spec.output_sql)
+    # one HMAC per distinct identifier and period, joined back: far fewer than rows
+    joins, columns = [], {}
+    for i, (col, parts) in enumerate(spec.identifiers.items()):
+        using = ", ".join([*parts, "_period"])
+        duck.run(
+            con,
+            f"CREATE OR REPLACE TEMP TABLE ids{i} AS SELECT {using}, {pseudo[col]} AS pseudo{i} "
+            f"FROM (SELECT DISTINCT {using} FROM {valid})",
+        )
+        joins.append(f"JOIN ids{i} USING ({using})")
+        columns[col] = f"pseudo{i}"
+    output_sql = _ID_PLACEHOLDER.sub(lambda m: columns[m.group(1)], spec.output_sql)
     duck.run(
         con,
         f"CREATE OR REPLACE TEMP TABLE out_rows AS SELECT {output_sql}, "
-        f"{SOURCE_FILE}, {ROW_NUMBER} FROM {valid}",
+        f"{SOURCE_FILE}, {ROW_NUMBER} FROM {valid} {' '.join(joins)}",
     )
+    if not spec.conflicts_possible:
+        return _drop_repeats(con, spec, store, quarantine)
     return _deduplicate(con, spec, store, quarantine)
+
+
+def _earlier_rows_sql(con: duckdb.DuckDBPyConnection, spec: Source, store: Store | None) -> str:
+    """SQL of the store's rows that may share a key with ``out_rows`` (time-pruned)."""
+    parts = store.parts(spec.name) if store is not None else []
+    if not parts:
+        return ""
+    files = "[" + ", ".join(f"'{p}'" for p in parts) + "]"
+    window = ""
+    if spec.time_column:  # parts are sorted by time: row-group statistics prune the scan
+        t = spec.time_column
+        low, high = con.sql(
+            f"SELECT min({t})::VARCHAR, max({t})::VARCHAR FROM out_rows"
+        ).fetchall()[0]
+        window = f"WHERE {t} BETWEEN '{low}' AND '{high}'" if low is not None else ""
+    return f"SELECT * FROM read_parquet({files}) {window}"
+
+
+def _drop_repeats(
+    con: duckdb.DuckDBPyConnection, spec: Source, store: Store | None, quarantine: pa.Table
+) -> tuple[pa.Table, pa.Table, int]:
+    """Sources whose key is the whole row: repeats are duplicates, conflicts cannot happen."""
+    names = ", ".join(f.name for f in spec.schema)
+    key = ", ".join(spec.key)
+    earlier = _earlier_rows_sql(con, spec, store)
+    anti = f"ANTI JOIN ({earlier}) e USING ({key})" if earlier else ""
+    order = f"{spec.time_column}, {key}" if spec.time_column else key
+    output = con.sql(
+        f"SELECT {names} FROM (SELECT DISTINCT {names} FROM out_rows) {anti} ORDER BY {order}"
+    ).to_arrow_table()
+    (rows,) = con.sql("SELECT count(*) FROM out_rows").fetchall()[0]
+    return output.cast(spec.schema), quarantine, int(rows) - output.num_rows
 
 
 def _deduplicate(
@@ -221,21 +267,12 @@ def _deduplicate(
         f"CREATE OR REPLACE TEMP TABLE earlier AS SELECT {key}, {whole('o')} AS _row "
         "FROM out_rows o WHERE false",
     )
-    parts = store.parts(spec.name) if store is not None else []
-    if parts:
-        files = "[" + ", ".join(f"'{p}'" for p in parts) + "]"
-        window = ""
-        if spec.time_column:  # parts are sorted by time: row-group statistics prune the scan
-            t = spec.time_column
-            low, high = con.sql(
-                f"SELECT min({t})::VARCHAR, max({t})::VARCHAR FROM out_rows"
-            ).fetchall()[0]
-            window = f"WHERE s.{t} BETWEEN '{low}' AND '{high}'" if low is not None else ""
+    earlier = _earlier_rows_sql(con, spec, store)
+    if earlier:
         duck.run(
             con,
             f"INSERT INTO earlier SELECT {', '.join('s.' + k for k in spec.key)}, {whole('s')} "
-            f"FROM read_parquet({files}) s SEMI JOIN (SELECT DISTINCT {key} FROM ranked) k "
-            f"USING ({key}) {window}",
+            f"FROM ({earlier}) s SEMI JOIN (SELECT DISTINCT {key} FROM ranked) k USING ({key})",
         )
     duck.run(
         con,

@@ -50,11 +50,12 @@ class Source:
     key: tuple[str, ...]
     """Output columns identifying a row: equal keys with equal rows are duplicates, with
     different rows a conflict (quarantined)."""
-    identifiers: Mapping[str, str] = field(default_factory=dict)
-    """Raw identifier column -> SQL of the message whose HMAC replaces it."""
+    identifiers: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    """Raw identifier column -> the raw columns whose ``a:b`` text is HMAC'd to replace it."""
     time_column: str | None = "ts"
     """Output column ordering each part (and the pseudonym period); ``None`` if untimed."""
-    join_cells: bool = False
+    conflicts_possible: bool = True
+    """False when the key determines the whole row: repeats are then always duplicates."""
 
     @property
     def has_identifiers(self) -> bool:
@@ -90,8 +91,8 @@ LOCATION = Source(
         ]
     ),
     key=("carrier", "subscriber_pseudo", "ts", "cell_id"),
-    identifiers={"subscriber_id": "carrier || ':' || subscriber_id"},
-    join_cells=True,
+    identifiers={"subscriber_id": ("carrier", "subscriber_id")},
+    conflicts_possible=False,  # region_code follows from (carrier, cell_id)
 )
 
 ROAMING = Source(
@@ -124,7 +125,8 @@ ROAMING = Source(
         ]
     ),
     key=("carrier", "subscriber_pseudo", "ts", "country", "event", "direction"),
-    identifiers={"subscriber_id": "carrier || ':' || subscriber_id"},
+    identifiers={"subscriber_id": ("carrier", "subscriber_id")},
+    conflicts_possible=False,
 )
 
 TELEMETRY = Source(
@@ -170,8 +172,8 @@ TELEMETRY = Source(
     ),
     key=("platform", "device_pseudo", "ts", "kind"),
     identifiers={
-        "device_id": "platform || ':' || device_id",
-        "household_id": "platform || ':' || household_id",
+        "device_id": ("platform", "device_id"),
+        "household_id": ("platform", "household_id"),
     },
 )
 
