@@ -9,6 +9,7 @@ dropped (counted), a different row with the same key is quarantined as a conflic
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -35,6 +36,7 @@ from spreadwatch.progress import track
 
 _ID_PLACEHOLDER = re.compile(r"\{id:(\w+)\}")
 _NO_PERIOD = "'all'"
+CHUNK_ENV = "SPREADWATCH_INGEST_CHUNK_BYTES"
 
 
 @dataclass
@@ -63,11 +65,16 @@ def ingest(
     paths: Sequence[str | Path],
     store: Store,
     keyring: KeyRing,
-    chunk_bytes: int = DEFAULT_CHUNK_BYTES,
+    chunk_bytes: int | None = None,
 ) -> IngestReport:
     """Ingest files, folders or globs of ``source`` into ``store``; already ingested files
-    (same content hash) are skipped. Location events need the store's cells first."""
+    (same content hash) are skipped. Location events need the store's cells first.
+
+    Files are read in chunks of about ``chunk_bytes`` (default ``$SPREADWATCH_INGEST_CHUNK_BYTES``
+    or 64 MiB), which bounds memory whatever the file size.
+    """
     spec = SOURCES[source] if isinstance(source, str) else source
+    chunk_bytes = chunk_bytes or int(os.environ.get(CHUNK_ENV, DEFAULT_CHUNK_BYTES))
     files = expand_paths(paths)
     report = IngestReport(spec.name, leftovers_removed=store.removed_leftovers)
     con = duck.connect()

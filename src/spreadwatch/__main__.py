@@ -1,0 +1,5 @@
+"""``python -m spreadwatch``: the command line."""
+
+from spreadwatch.cli import main
+
+main()

@@ -1,0 +1,265 @@
+"""The ingest store: every source, never twice, never lost (also when killed), rotating keys."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+import pytest
+
+from spreadwatch.ingest import RawFileError, Store, expand_paths, ingest
+from spreadwatch.privacy.pseudonym import KeyRing, pseudonym
+from spreadwatch.synth import SynthConfig, generate
+
+KEY = bytes(range(32))
+RING = KeyRing(KEY)
+CELLS = "carrier,cell_id,lat,lon\nSKT,S1,37.5663,126.9779\nSKT,S2,35.1587,129.1604\n"
+
+
+def _write(path: Path, text: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    return path
+
+
+def _sorted(table: pa.Table) -> list[dict]:
+    return sorted(table.to_pylist(), key=lambda r: json.dumps(r, default=str, sort_keys=True))
+
+
+@pytest.fixture(scope="module")
+def synth_raw(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("synth")
+    generate(SynthConfig(seed=5, subscribers=1500, days=4, messy_fraction=0.01), out)
+    return out / "raw"
+
+
+def _ingest_all(raw: Path, root: Path, ring: KeyRing = RING) -> Store:
+    store = Store(root)
+    ingest("cells", [raw / "cells.csv"], store, ring)
+    ingest("location", [raw / "location_events"], store, ring)
+    return store
+
+
+def test_reingesting_changes_nothing_and_copies_are_recognised(synth_raw, tmp_path):
+    with _ingest_all(synth_raw, tmp_path / "s") as store:
+        before = {p.name: p.read_bytes() for p in store.root.rglob("*.parquet")}
+        again = ingest("location", [synth_raw / "location_events"], store, RING)
+        assert again.ingested == [] and len(again.skipped) == 12
+        copy = _write(
+            tmp_path / "renamed.csv", (synth_raw / "location_events/KT/2020-02-02.csv").read_text()
+        )
+        assert ingest("location", [copy], store, RING).skipped == [copy]
+        assert {p.name: p.read_bytes() for p in store.root.rglob("*.parquet")} == before
+
+
+def test_overlapping_delivery_adds_only_new_rows(synth_raw, tmp_path):
+    day = (synth_raw / "location_events/SKT/2020-02-03.csv").read_text().splitlines()
+    with _ingest_all(synth_raw, tmp_path / "s") as store:
+        rows_before = store.read("location").num_rows
+        # a re-delivery: the first 100 rows again (already ingested) and one new row
+        new = "SKT,skt:new-subscriber,2020-02-03T10:00:00Z," + day[1].split(",")[3]
+        redelivery = _write(
+            tmp_path / "redelivery.csv", "\n".join([day[0], *day[1:101], new]) + "\n"
+        )
+        record = ingest("location", [redelivery], store, RING).ingested[0]
+        assert record.rows_in == 101
+        assert record.rows_kept == 1
+        assert record.duplicates_removed + record.rows_quarantined == 100
+        assert store.read("location").num_rows == rows_before + 1
+
+
+def test_parquet_delivery_equals_csv_delivery(synth_raw, tmp_path):
+    csv_file = synth_raw / "location_events/LGU/2020-02-01.csv"
+    table = pacsv.read_csv(
+        csv_file, convert_options=pacsv.ConvertOptions(strings_can_be_null=False)
+    )
+    typed = table.set_column(
+        2, "ts", pa.compute.strptime(table["ts"], "%Y-%m-%dT%H:%M:%SZ", "s", error_is_null=True)
+    )
+    parquet_file = tmp_path / "day.parquet"
+    pq.write_table(typed.select(["cell_id", "ts", "carrier", "subscriber_id"]), parquet_file)
+    results = []
+    for name, path in (("csv", csv_file), ("parquet", parquet_file)):
+        with Store(tmp_path / name) as store:
+            ingest("cells", [synth_raw / "cells.csv"], store, RING)
+            record = ingest("location", [path], store, RING).ingested[0]
+            results.append((record, store.read("location")))
+    (csv_record, csv_rows), (pq_record, pq_rows) = results
+    assert _sorted(csv_rows) == _sorted(pq_rows)
+    assert pq_record.rows_in == csv_record.rows_in
+    assert pq_record.balanced()
+
+
+def test_paths_folders_and_globs(synth_raw, tmp_path):
+    by_glob = expand_paths([str(synth_raw / "location_events" / "*" / "2020-02-0[12].csv")])
+    assert len(by_glob) == 6
+    by_folder = expand_paths([synth_raw / "location_events"])
+    assert len(by_folder) == 12 and set(by_glob) < set(by_folder)
+    assert expand_paths([by_glob[0], by_glob[0]]) == [by_glob[0]]
+    for bad, message in (
+        (tmp_path / "missing.csv", "no such file"),
+        (str(tmp_path / "*.csv"), "no .csv or .parquet file matches"),
+        (_write(tmp_path / "x.txt", "a"), "expected a .csv or .parquet file"),
+    ):
+        with pytest.raises(RawFileError, match=message):
+            expand_paths([bad])
+
+
+def test_header_and_cells_errors_name_the_file(tmp_path):
+    bad = _write(tmp_path / "bad.csv", "carrier,subscriber,ts,cell\nSKT,a,b,c\n")
+    with Store(tmp_path / "s") as store:
+        with pytest.raises(RawFileError, match="cells file first"):
+            ingest("location", [bad], store, RING)
+        ingest("cells", [_write(tmp_path / "cells.csv", CELLS)], store, RING)
+        with pytest.raises(
+            RawFileError, match=r"bad\.csv: header is .*expected 'carrier,subscriber_id,ts,cell_id'"
+        ):
+            ingest("location", [bad], store, RING)
+
+
+def test_roaming_rows_are_checked_and_share_the_location_pseudonym(tmp_path):
+    text = (
+        "carrier,subscriber_id,ts,country,event,direction\n"
+        "SKT,s1,2020-02-01T01:00:00Z,JPN,attach,outbound\n"
+        "SKT,s1,2020-02-01T01:00:00Z,JPN,attach,outbound\n"
+        "SKT,s2,2020-02-01T01:00:00Z,XYZ,attach,outbound\n"
+        "SKT,s3,2020-02-01T01:00:00Z,CHN,arrive,inbound\n"
+        "SKT,s4,2020-02-01T01:00:00Z,CHN,attach,sideways\n"
+    )
+    with Store(tmp_path / "s") as store:
+        record = ingest("roaming", [_write(tmp_path / "r.csv", text)], store, RING).ingested[0]
+        rows = store.read("roaming").to_pylist()
+    assert record.duplicates_removed == 1 and record.rows_kept == 1 and record.balanced()
+    assert rows[0]["subscriber_pseudo"] == pseudonym(KEY, "SKT", "s1")
+    assert dict(record.quarantined_by_reason) == {
+        "expected an ISO 3166 alpha-3 country code like JPN": 1,
+        "expected one of attach, detach": 1,
+        "expected one of outbound, inbound": 1,
+    }
+
+
+def test_telemetry_consent_conflicts_and_values(tmp_path):
+    text = (
+        "platform,device_id,household_id,ts,kind,value,consent\n"
+        "thinq,d1,h1,2020-02-01T01:00:00Z,body_temp,36.6,true\n"
+        "thinq,d1,h1,2020-02-01T01:00:00Z,body_temp,38.2,true\n"
+        "thinq,d2,h2,2020-02-01T01:00:00Z,body_temp,37.0,false\n"
+        "thinq,d3,h3,2020-02-01T01:00:00Z,Body Temp,37.0,true\n"
+        "thinq,d4,h4,2020-02-01T01:00:00Z,pm25,high,true\n"
+        "thinq,d5,h5,2020-02-01T01:00:00Z,pm25,12,maybe\n"
+    )
+    with Store(tmp_path / "s") as store:
+        record = ingest("telemetry", [_write(tmp_path / "t.csv", text)], store, RING).ingested[0]
+        kept = store.read("telemetry").to_pylist()
+        quarantine = {r["reason"]: r for r in store.read("telemetry", quarantine=True).to_pylist()}
+    assert [r["value"] for r in kept] == [36.6]
+    assert kept[0]["household_pseudo"] == pseudonym(KEY, "thinq", "h1")
+    assert record.balanced() and record.rows_quarantined == 5
+    withheld = quarantine["household has not consented: row not kept"]
+    assert withheld["raw_row"] is None and withheld["row_number"] == 4
+    conflict = quarantine[
+        "conflicts with an earlier row with the same platform, device_pseudo, ts, kind"
+    ]
+    assert json.loads(conflict["raw_row"])["value"] == 38.2 and conflict["row_number"] == 3
+    assert "expected a reading kind in lower case, like body_temp" in quarantine
+    assert "expected a finite number" in quarantine
+    assert "expected one of true, false" in quarantine
+
+
+def test_cases_corrections_are_conflicts_and_repeats_duplicates(tmp_path):
+    first = (
+        "region_code,date,confirmed\n11010,2020-02-01,3\n11020,2020-02-01,0\n99999,2020-02-01,1\n"
+    )
+    second = (
+        "region_code,date,confirmed\n11010,2020-02-01,3\n11020,2020-02-01,2\n"
+        "11030,2020-02-31,1\n11040,2020-02-01,-1\n"
+    )
+    with Store(tmp_path / "s") as store:
+        one = ingest("cases", [_write(tmp_path / "a.csv", first)], store, RING).ingested[0]
+        two = ingest("cases", [_write(tmp_path / "b.csv", second)], store, RING).ingested[0]
+        cases = store.read("cases").to_pylist()
+    assert one.quarantined_by_reason == {"unknown region code": 1}
+    assert two.duplicates_removed == 1
+    assert two.quarantined_by_reason == {
+        "conflicts with an earlier row with the same region_code, date": 1,
+        "expected a date like 2020-02-01": 1,
+        "expected a non-negative integer count": 1,
+    }
+    assert sorted((c["region_code"], c["confirmed"]) for c in cases) == [("11010", 3), ("11020", 0)]
+
+
+def test_monthly_rotation_changes_pseudonyms_at_month_boundaries(tmp_path):
+    text = (
+        "carrier,subscriber_id,ts,cell_id\n"
+        "SKT,s1,2020-01-31T23:00:00Z,S1\nSKT,s1,2020-02-01T01:00:00Z,S2\n"
+        "SKT,s1,2020-02-20T01:00:00Z,S1\n"
+    )
+    ring = KeyRing(KEY, "month")
+    with Store(tmp_path / "s") as store:
+        ingest("cells", [_write(tmp_path / "cells.csv", CELLS)], store, ring)
+        ingest("location", [_write(tmp_path / "e.csv", text)], store, ring)
+        pseudos = store.read("location")["subscriber_pseudo"].to_pylist()
+    january, february = (
+        pseudonym(KEY, "SKT", "s1", "2020-01"),
+        pseudonym(KEY, "SKT", "s1", "2020-02"),
+    )
+    assert pseudos == [january, february, february]
+    assert january != february != pseudonym(KEY, "SKT", "s1")
+
+
+def _committed(store_dir: Path) -> int:
+    try:
+        with sqlite3.connect(store_dir / "manifest.sqlite") as db:
+            return db.execute("SELECT count(*) FROM files WHERE source = 'location'").fetchone()[0]
+    except sqlite3.Error:
+        return 0
+
+
+@pytest.mark.parametrize("kill_after_files", [0, 3])
+def test_killed_ingest_resumes_without_duplicates_or_loss(synth_raw, tmp_path, kill_after_files):
+    reference = _ingest_all(synth_raw, tmp_path / "reference")
+    expected = _sorted(reference.read("location"))
+    reference.close()
+    store_dir = tmp_path / "killed"
+    with Store(store_dir) as store:
+        ingest("cells", [synth_raw / "cells.csv"], store, RING)
+    env = {**os.environ, "SPREADWATCH_PSEUDONYM_KEY": KEY.hex(), "SPREADWATCH_QUIET": "1"}
+    # small chunks: each file is written in several parts, so a kill can land inside a file
+    env["SPREADWATCH_INGEST_CHUNK_BYTES"] = "20000"
+    command = [
+        sys.executable,
+        "-m",
+        "spreadwatch",
+        "ingest",
+        "location",
+        str(synth_raw / "location_events"),
+        "--out",
+        str(store_dir),
+    ]
+    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 60
+    while _committed(store_dir) < kill_after_files and time.monotonic() < deadline:
+        time.sleep(0.01)
+    if kill_after_files == 0:  # kill once the first parts of the first file are on disk
+        while not list((store_dir / "location").glob("*.parquet*")) and time.monotonic() < deadline:
+            time.sleep(0.005)
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait()
+    interrupted = _committed(store_dir)
+    assert interrupted < 12, "the run finished before it could be killed"
+    result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    with Store(store_dir) as store:
+        assert _sorted(store.read("location")) == expected
+        records = store.records("location")
+    assert len(records) == 12 and len({r.sha256 for r in records}) == 12
+    assert all(r.balanced() for r in records)
