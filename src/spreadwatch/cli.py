@@ -88,6 +88,7 @@ class SourceName(StrEnum):
     location = "location"
     roaming = "roaming"
     telemetry = "telemetry"
+    households = "households"
     cases = "cases"
 
 
@@ -147,24 +148,56 @@ def ingest(
 @app.command()
 def flows(
     events: Annotated[
-        Path,
+        str,
         typer.Argument(
-            help="Location events: an ingest store, Parquet files' folder, file or glob."
+            help="Location events: an ingest store, Parquet files' folder, file or glob (or, "
+            "with --spark-remote, a URI the cluster reads, e.g. s3a://bucket/events/)."
         ),
     ],
     out: Annotated[Path, typer.Option(help="Output folder.")] = Path("out/flows"),
     k: Annotated[int, typer.Option(min=1, help="k-anonymity threshold.")] = 15,
+    engine: Annotated[
+        str | None,
+        typer.Option(
+            metavar="duckdb|spark",
+            help="Engine: duckdb (default), or spark (local mode, or the cluster of "
+            "--spark-remote). Both write the same tables.",
+        ),
+    ] = None,
+    spark_remote: Annotated[
+        str | None,
+        typer.Option(
+            metavar="URL",
+            help="Spark Connect server of a cluster, sc://HOST:PORT (implies --engine spark).",
+        ),
+    ] = None,
 ) -> None:
     """Daily origin-destination flows, hourly presence and home-to-day-region commuting (KST days),
     cells below the k-anonymity threshold suppressed."""
+    from spreadwatch.fusion.engines import ENGINES, check_remote
     from spreadwatch.pipeline import build_flows
 
+    engine = (engine or ("spark" if spark_remote else "duckdb")).lower()
+    if engine not in ENGINES:
+        raise fail(f"--engine {engine}: expected one of {', '.join(ENGINES)}")
+    if spark_remote is not None:
+        if engine != "spark":
+            raise fail("--spark-remote runs on Spark: use it with --engine spark (or alone)")
+        try:
+            check_remote(spark_remote)
+        except ValueError as exc:
+            raise fail(f"--spark-remote: {exc}") from exc
     try:
-        written = build_flows(events, out, k=k)
-    except FileNotFoundError as exc:
+        written = build_flows(events, out, k=k, engine=engine, spark_remote=spark_remote)
+    except (FileNotFoundError, ConnectionError, ValueError, RuntimeError) as exc:
         raise fail(str(exc)) from exc
     for path in written.values():
         console.print(f"wrote [bold]{path}[/]")
+
+
+from spreadwatch.commands.release import release  # noqa: E402
+
+app.command("release")(release)
 
 
 @app.command()

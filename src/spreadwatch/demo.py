@@ -142,6 +142,7 @@ def run_demo(out_dir: Path, settings: DemoSettings, key: bytes) -> DemoResult:
             "location": [raw / "location_events"],
             "roaming": [raw / "roaming_events.csv"],
             "telemetry": [raw / "device_telemetry"],
+            "households": [raw / "households.csv"],
             "cases": [raw / "cases.csv"],
         },
         KeyRing(key),
@@ -162,6 +163,16 @@ def run_demo(out_dir: Path, settings: DemoSettings, key: bytes) -> DemoResult:
     )
     states_path = run_simulation(config_path, model_dir)
 
+    with step("Evaluating differentially private OD flows"):
+        from spreadwatch.privacy.dp import DEFAULT_MAX_TRIPS_PER_DAY, KeySpace
+        from spreadwatch.report.privacy import dp_error_section
+
+        last = synth_config.start_date + timedelta(days=settings.days - 1)
+        privacy = dp_error_section(
+            events_glob(store),
+            KeySpace.korea(synth_config.start_date, last),
+            bounds=(2, DEFAULT_MAX_TRIPS_PER_DAY),
+        )
     with step("Writing the report"):
         states = pq.read_table(states_path).to_pandas()
         od_flows = pq.read_table(flows["od_flows"]).to_pandas()
@@ -173,7 +184,14 @@ def run_demo(out_dir: Path, settings: DemoSettings, key: bytes) -> DemoResult:
             f"over {settings.days} days · k = {settings.k}"
         )
         report = write_demo_report(
-            out_dir / "report.html", states, od_flows, quality, cases, subtitle, truth=truth
+            out_dir / "report.html",
+            states,
+            od_flows,
+            quality,
+            cases,
+            subtitle,
+            truth=truth,
+            privacy=privacy,
         )
     return DemoResult(out_dir=out_dir, report=report, states=states_path, quality=quality)
 

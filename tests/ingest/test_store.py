@@ -263,3 +263,26 @@ def test_killed_ingest_resumes_without_duplicates_or_loss(synth_raw, tmp_path, k
         records = store.records("location")
     assert len(records) == 12 and len({r.sha256 for r in records}) == 12
     assert all(r.balanced() for r in records)
+
+
+def test_household_registry_checks_regions_and_consent(tmp_path):
+    text = (
+        "platform,household_id,region_code,consent\n"
+        "thinq,h1,11010,true\nthinq,h2,11010,false\nthinq,h3,00000,true\n"
+        "thinq,h1,21090,true\n"
+    )
+    with Store(tmp_path / "s") as store:
+        record = ingest("households", [_write(tmp_path / "h.csv", text)], store, RING).ingested[0]
+        rows = store.read("households").to_pylist()
+    assert rows == [
+        {
+            "platform": "thinq",
+            "household_pseudo": pseudonym(KEY, "thinq", "h1"),
+            "region_code": "11010",
+        }
+    ]
+    assert record.quarantined_by_reason == {
+        "household has not consented: row not kept": 1,
+        "unknown region code": 1,
+        "conflicts with an earlier row with the same platform, household_pseudo": 1,
+    }

@@ -20,6 +20,7 @@ CONTRACTS = {
     "cells.csv": ["carrier", "cell_id", "lat", "lon"],
     "roaming_events.csv": ["carrier", "subscriber_id", "ts", "country", "event", "direction"],
     "cases.csv": ["region_code", "date", "confirmed"],
+    "households.csv": ["platform", "household_id", "region_code", "consent"],
 }
 TELEMETRY = ["platform", "device_id", "household_id", "ts", "kind", "value", "consent"]
 TYPES = {
@@ -31,6 +32,12 @@ TYPES = {
     },
     "roaming_events.csv": {c: pa.string() for c in CONTRACTS["roaming_events.csv"]},
     "cases.csv": {"region_code": pa.string(), "date": pa.date32(), "confirmed": pa.int64()},
+    "households.csv": {
+        "platform": pa.string(),
+        "household_id": pa.string(),
+        "region_code": pa.string(),
+        "consent": pa.bool_(),
+    },
 }
 
 

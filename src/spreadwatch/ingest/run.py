@@ -29,7 +29,7 @@ from spreadwatch.ingest.raw import (
     split_valid,
 )
 from spreadwatch.ingest.readers import DEFAULT_CHUNK_BYTES, expand_paths, iter_chunks
-from spreadwatch.ingest.sources import CASES, CELLS, LOCATION, SOURCES, Source
+from spreadwatch.ingest.sources import CELLS, LOCATION, SOURCES, Source
 from spreadwatch.ingest.store import FileRecord, Store, file_sha256
 from spreadwatch.privacy.pseudonym import KeyRing
 from spreadwatch.progress import track
@@ -135,7 +135,7 @@ def _context(spec: Source, store: Store, con: duckdb.DuckDBPyConnection) -> Prep
         return join_cells
     if spec is CELLS:
         return _place_cells
-    if spec is CASES:
+    if "region_code" in spec.columns:  # cases, households: codes checked against the regions
         codes = pa.array(regions.load("sigungu").regions["code"].astype(str), pa.string())
 
         def known_regions(_: duckdb.DuckDBPyConnection, chunk: pa.Table) -> pa.Table:

@@ -33,6 +33,16 @@ def _one_of(column: str, values: tuple[str, ...]) -> RowCheck:
 
 
 _BAD_TS = RowCheck("ts", TS_REASON, "ts_parsed IS NULL")
+_CONSENT_CHECKS = (
+    _one_of("consent", ("true", "false")),
+    RowCheck(
+        "consent",
+        "household has not consented: row not kept",
+        "consent_l = 'false'",
+        keep_raw=False,
+    ),
+)
+_UNKNOWN_REGION = RowCheck("region_code", "unknown region code", "NOT region_known")
 
 
 @dataclass(frozen=True)
@@ -141,13 +151,7 @@ TELEMETRY = Source(
         _blank("platform"),
         _blank("device_id"),
         _blank("household_id"),
-        _one_of("consent", ("true", "false")),
-        RowCheck(
-            "consent",
-            "household has not consented: row not kept",
-            "consent_l = 'false'",
-            keep_raw=False,
-        ),
+        *_CONSENT_CHECKS,
         _BAD_TS,
         RowCheck(
             "kind",
@@ -177,6 +181,24 @@ TELEMETRY = Source(
     },
 )
 
+HOUSEHOLDS = Source(
+    name="households",
+    columns=("platform", "household_id", "region_code", "consent"),
+    typed_sql="lower(trim(consent)) AS consent_l",
+    checks=(_blank("platform"), _blank("household_id"), *_CONSENT_CHECKS, _UNKNOWN_REGION),
+    output_sql="platform, {id:household_id} AS household_pseudo, trim(region_code) AS region_code",
+    schema=pa.schema(
+        [
+            ("platform", pa.string()),
+            ("household_pseudo", pa.string()),
+            ("region_code", pa.string()),
+        ]
+    ),
+    key=("platform", "household_pseudo"),
+    identifiers={"household_id": ("platform", "household_id")},
+    time_column=None,
+)
+
 CASES = Source(
     name="cases",
     columns=("region_code", "date", "confirmed"),
@@ -185,7 +207,7 @@ CASES = Source(
         "try_cast(confirmed AS BIGINT) AS confirmed_parsed"
     ),
     checks=(
-        RowCheck("region_code", "unknown region code", "NOT region_known"),
+        _UNKNOWN_REGION,
         RowCheck("date", "expected a date like 2020-02-01", "date_parsed IS NULL"),
         RowCheck(
             "confirmed",
@@ -239,4 +261,6 @@ CELLS = Source(
     time_column=None,
 )
 
-SOURCES: dict[str, Source] = {s.name: s for s in (CELLS, LOCATION, ROAMING, TELEMETRY, CASES)}
+SOURCES: dict[str, Source] = {
+    s.name: s for s in (CELLS, LOCATION, ROAMING, TELEMETRY, HOUSEHOLDS, CASES)
+}

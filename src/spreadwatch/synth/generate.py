@@ -204,6 +204,8 @@ def generate(config: SynthConfig, out_dir: Path) -> SynthManifest:
         homes = telemetry.infect(
             homes, truth_epidemic.new_infections, geo.population, stream(seed, "household-sick")
         )
+        path = raw / "households.csv"
+        record(path, write_table(telemetry.registry_table(homes, geo.codes), path))
 
     mess = LocationMess(config.messy_fraction)
     per_subscriber = config.events_per_day + 1.0

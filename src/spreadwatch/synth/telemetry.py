@@ -193,6 +193,21 @@ def day_readings(
     return out
 
 
+REGISTRY_COLUMNS = ("platform", "household_id", "region_code", "consent")
+
+
+def registry_table(households: Households, codes: np.ndarray) -> pa.Table:
+    """What each platform knows of its households: the registered home si-gun-gu and consent."""
+    return pa.table(
+        {
+            "platform": pa.array(households.platforms).take(households.platform),
+            "household_id": households.household_id,
+            "region_code": pa.array(codes[households.region], pa.string()),
+            "consent": households.consent,
+        }
+    )
+
+
 def truth_table(households: Households, codes: np.ndarray, start: date) -> pa.Table:
     """Households with their platform, owner, region, size, consent and true infection date."""
     infected = households.infected_day
