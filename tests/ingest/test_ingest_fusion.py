@@ -14,6 +14,7 @@ import pytest
 
 from spreadwatch import fusion
 from spreadwatch.ingest import FileRecord, Store, ingest
+from spreadwatch.ingest.run import WITHHELD
 from spreadwatch.privacy.pseudonym import KeyRing, pseudonym
 from tests.ingest import reference
 
@@ -165,10 +166,15 @@ def test_quarantine_shows_pseudonyms_never_raw_ids(raw, ingested):
     raw_ids -= {"", "too", "subscriber_id"}
     text = "\n".join(str(r["raw_row"]) for r in rows)
     assert not any(i in text for i in raw_ids)
-    bad_times = [json.loads(r["raw_row"]) for r in rows if "yesterday" in (r["raw_row"] or "")]
-    # an unparseable time has no rotation period, but without rotation the pseudonym is shown
-    assert {(b["carrier"], b["subscriber_id"]) for b in bad_times} == {
-        (c, pseudonym(KEY, c, f"{c}-x")) for c in ("SKT", "KT")
+    bad_times = [
+        json.loads(r["raw_row"])
+        for r in rows
+        if r["reason"].startswith("expected a UTC timestamp")
+        and json.loads(r["raw_row"])["subscriber_id"] != ""
+    ]
+    # the malformed value is withheld (it might be a misplaced ID); the ID is pseudonymised
+    assert {(b["carrier"], b["subscriber_id"], b["ts"]) for b in bad_times} == {
+        (c, pseudonym(KEY, c, f"{c}-x"), WITHHELD) for c in ("SKT", "KT")
     }
     malformed = [r for r in rows if r["reason"].startswith("expected 4 fields")]
     assert len(malformed) == 2 and all(r["raw_row"] is None for r in malformed)

@@ -286,3 +286,51 @@ def test_household_registry_checks_regions_and_consent(tmp_path):
         "unknown region code": 1,
         "conflicts with an earlier row with the same platform, household_pseudo": 1,
     }
+
+
+def test_hostile_lines_are_quarantined_on_their_own_line_without_raw_ids(tmp_path):
+    lines = [
+        "carrier,subscriber_id,ts,cell_id",
+        'SKT,"s-quote,2020-02-01T01:00:00Z,S1',  # 2: a stray quote is text, not a field
+        *[f"SKT,s{i},2020-02-01T01:00:{i:02d}Z,S1" for i in range(3, 8)],  # 3-7 good
+        "",  # 8: an empty line is a bad row, not skipped
+        "SKT,2020-02-01T01:00:00Z,skt:SECRET1,S1",  # 9: columns swapped
+        "SKT,S1,2020-02-01T01:00:00Z,skt:SECRET2",  # 10: columns swapped
+        "450081234567890,s9,2020-02-01T01:00:00Z,S1",  # 11: an ID in the carrier column
+        'SKT,s10,2020-02-01T01:00:10Z,S1"',  # 12: closing quote
+    ]
+    data = ("\n".join(lines) + "\n").encode() + b"SKT,s\xff\xfe,2020-02-01T01:00:00Z,S1\n"  # 13
+    path = tmp_path / "e.csv"
+    path.write_bytes(data)
+    with Store(tmp_path / "s") as store:
+        ingest("cells", [_write(tmp_path / "cells.csv", CELLS)], store, RING)
+        record = ingest("location", [path], store, RING).ingested[0]
+        kept = store.read("location")
+        quarantine = store.read("location", quarantine=True).to_pylist()
+    assert record.rows_in == 12 and record.balanced()
+    assert kept.num_rows == 6  # lines 3-7 and the stray-quote line 2 (quote is part of the ID)
+    by_line = {r["row_number"]: r for r in quarantine}
+    assert by_line[8]["reason"] == "blank carrier"  # an empty line: every field blank
+    assert by_line[9]["reason"].startswith("expected a UTC timestamp")
+    assert by_line[10]["reason"].startswith("unknown cell")
+    assert by_line[11]["reason"].startswith("expected a carrier name")
+    assert by_line[12]["reason"].startswith("unknown cell")
+    assert by_line[13] | {"source_file": None} == {
+        "source_file": None,
+        "row_number": 13,
+        "column": None,
+        "reason": "not valid UTF-8 text",
+        "raw_row": None,
+    }
+    text = json.dumps(quarantine)
+    assert "SECRET" not in text and "450081234567890" not in text
+
+
+def test_a_file_without_header_is_refused_without_echoing_its_data(tmp_path):
+    path = _write(tmp_path / "e.csv", "SKT,skt:SECRET,2020-02-01T01:00:00Z,S1\n")
+    with Store(tmp_path / "s") as store:
+        ingest("cells", [_write(tmp_path / "cells.csv", CELLS)], store, RING)
+        with pytest.raises(RawFileError) as error:
+            ingest("location", [path], store, RING)
+    assert "first line is not a header (4 fields)" in str(error.value)
+    assert "SECRET" not in str(error.value)

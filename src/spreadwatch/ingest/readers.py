@@ -8,6 +8,7 @@ numbers for CSV (the header is line 1) and 1-based row positions for Parquet.
 from __future__ import annotations
 
 import glob
+import re
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -20,6 +21,7 @@ import pyarrow.parquet as pq
 from spreadwatch.ingest.raw import QUARANTINE_SCHEMA, ROW_NUMBER, SOURCE_FILE, RawFileError
 
 FORMATS = (".csv", ".parquet")
+_NAME = re.compile(r"[a-z_][a-z0-9_]*")
 DEFAULT_CHUNK_BYTES = 64 << 20
 
 
@@ -77,12 +79,7 @@ def _with_position(table: pa.Table, path: Path, numbers: np.ndarray) -> pa.Table
 def _csv_chunks(
     path: Path, columns: Sequence[str], withhold: bool, chunk_bytes: int
 ) -> Iterator[tuple[pa.Table, pa.Table]]:
-    with path.open("rb") as fh:
-        header = fh.readline().decode("utf-8-sig").strip().split(",")
-    if header != list(columns):
-        raise RawFileError(
-            f"{path}: header is {','.join(header)!r}, expected {','.join(columns)!r}"
-        )
+    _check_header(path, columns)
     malformed: list[dict] = []
 
     def on_invalid(row: pacsv.InvalidRow) -> str:
@@ -102,9 +99,12 @@ def _csv_chunks(
     reader = pacsv.open_csv(
         path,
         read_options=pacsv.ReadOptions(use_threads=False, block_size=chunk_bytes),
-        parse_options=pacsv.ParseOptions(invalid_row_handler=on_invalid),
+        # the contract's CSV is unquoted: a quote is text, and an empty line is a bad row
+        parse_options=pacsv.ParseOptions(
+            invalid_row_handler=on_invalid, quote_char=False, ignore_empty_lines=False
+        ),
         convert_options=pacsv.ConvertOptions(
-            column_types={c: pa.string() for c in columns},
+            column_types={c: pa.binary() for c in columns},
             strings_can_be_null=False,
             quoted_strings_can_be_null=False,
         ),
@@ -116,13 +116,72 @@ def _csv_chunks(
         lines = np.arange(next_line, next_line + batch.num_rows + ahead.size, dtype=np.int64)
         numbers = lines[~np.isin(lines, ahead)][: batch.num_rows]
         next_line = int(numbers[-1]) + 1 if numbers.size else next_line
-        table = pa.Table.from_batches([batch]).select(list(columns))
+        table, undecodable = _decoded(pa.Table.from_batches([batch]).select(list(columns)))
         bad = malformed[reported:]
         reported = len(malformed)
+        bad += [
+            {
+                "source_file": str(path),
+                "row_number": int(numbers[i]),
+                "column": None,
+                "reason": "not valid UTF-8 text",
+                "raw_row": None,
+            }
+            for i in undecodable
+        ]
+        if undecodable:
+            keep = np.ones(len(numbers), dtype=bool)
+            keep[undecodable] = False
+            table, numbers = table.filter(pa.array(keep)), numbers[keep]
         yield _with_position(table, path, numbers), pa.Table.from_pylist(bad, QUARANTINE_SCHEMA)
     if reported < len(malformed):
         empty = _with_position(_empty(columns), path, np.empty(0, dtype=np.int64))
         yield empty, pa.Table.from_pylist(malformed[reported:], QUARANTINE_SCHEMA)
+
+
+def _check_header(path: Path, columns: Sequence[str]) -> None:
+    """Refuse a file whose first line is not exactly the contract's header. The line is echoed
+    only when it looks like column names: a data line could hold raw identifiers."""
+    with path.open("rb") as fh:
+        first = fh.readline()
+    try:
+        header = first.decode("utf-8-sig").strip().split(",")
+    except UnicodeDecodeError:
+        header = []
+    if header == list(columns):
+        return
+    if header and all(_NAME.fullmatch(h) for h in header):
+        found = f"header is {','.join(header)!r}"
+    else:
+        found = f"the first line is not a header ({len(first.split(b','))} fields)"
+    raise RawFileError(f"{path}: {found}, expected {','.join(columns)!r}")
+
+
+def _decoded(table: pa.Table) -> tuple[pa.Table, list[int]]:
+    """Binary columns as UTF-8 strings, and the rows that are not valid UTF-8 (emptied)."""
+    try:
+        return table.cast(pa.schema([(n, pa.string()) for n in table.column_names])), []
+    except pa.ArrowInvalid:
+        pass
+    bad: set[int] = set()
+    for column in table.columns:
+        for i, value in enumerate(column.to_pylist()):
+            try:
+                value.decode("utf-8")
+            except UnicodeDecodeError:
+                bad.add(i)
+    keep = [i not in bad for i in range(table.num_rows)]
+    fixed = {
+        n: pa.array(
+            [
+                v.decode("utf-8") if k else ""
+                for v, k in zip(table[n].to_pylist(), keep, strict=True)
+            ],
+            pa.string(),
+        )
+        for n in table.column_names
+    }
+    return pa.table(fixed), sorted(bad)
 
 
 def _empty(columns: Sequence[str]) -> pa.Table:

@@ -37,6 +37,8 @@ from spreadwatch.progress import track
 _ID_PLACEHOLDER = re.compile(r"\{id:(\w+)\}")
 _NO_PERIOD = "'all'"
 CHUNK_ENV = "SPREADWATCH_INGEST_CHUNK_BYTES"
+#: What the quarantine shows for a malformed value of a file with identifiers.
+WITHHELD = "(withheld: malformed)"
 
 
 @dataclass
@@ -197,6 +199,11 @@ def process_chunk(
     masked = {
         col: f"CASE WHEN trim({col}) = '' THEN {col} ELSE {sql} END" for col, sql in pseudo.items()
     }
+    if spec.has_identifiers:  # a malformed value may be a misplaced identifier: withhold it
+        for col in spec.columns:
+            if col not in masked:
+                shape = spec.shapes.get(col, "false")
+                masked[col] = f"CASE WHEN coalesce({shape}, false) THEN {col} ELSE '{WITHHELD}' END"
     valid, quarantine = split_valid(con, "typed", spec.columns, spec.checks, masked)
     # one HMAC per distinct identifier and period, joined back: far fewer than rows
     joins, columns = [], {}

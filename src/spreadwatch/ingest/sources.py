@@ -33,8 +33,24 @@ def _one_of(column: str, values: tuple[str, ...]) -> RowCheck:
 
 
 _BAD_TS = RowCheck("ts", TS_REASON, "ts_parsed IS NULL")
+#: Carrier and platform names: a letter, then letters, digits or _ (at most 16).
+NAME_SHAPE = "regexp_full_match({c}, '[A-Za-z][A-Za-z0-9_]{{0,15}}')"
+
+
+def _name(column: str) -> tuple[RowCheck, RowCheck]:
+    return _blank(column), RowCheck(
+        column,
+        f"expected a {column} name like SKT (a letter, then letters, digits or _)",
+        f"NOT {NAME_SHAPE.format(c=column)}",
+    )
+
+
+_TS_SHAPE = "ts_parsed IS NOT NULL"
+_KIND_SHAPE = "regexp_full_match(kind, '[a-z][a-z0-9_]*')"
+_CONSENT_SHAPE = "consent_l IN ('true', 'false')"
+_COUNTRY_SHAPE = "country IN (" + ", ".join(f"'{c}'" for c in COUNTRIES) + ")"
 _CONSENT_CHECKS = (
-    _one_of("consent", ("true", "false")),
+    RowCheck("consent", "expected one of true, false", "consent_l NOT IN ('true', 'false')"),
     RowCheck(
         "consent",
         "household has not consented: row not kept",
@@ -64,6 +80,9 @@ class Source:
     """Raw identifier column -> the raw columns whose ``a:b`` text is HMAC'd to replace it."""
     time_column: str | None = "ts"
     """Output column ordering each part (and the pseudonym period); ``None`` if untimed."""
+    shapes: Mapping[str, str] = field(default_factory=dict)
+    """Column -> SQL true when its value is well formed. In the quarantine of a source with
+    identifiers, a value that is not well formed is withheld: it might be a misplaced ID."""
     conflicts_possible: bool = True
     """False when the key determines the whole row: repeats are then always duplicates."""
 
@@ -79,7 +98,7 @@ LOCATION = Source(
     columns=("carrier", "subscriber_id", "ts", "cell_id"),
     typed_sql=f"{TS_PARSED} AS ts_parsed",
     checks=(
-        _blank("carrier"),
+        *_name("carrier"),
         _blank("subscriber_id"),
         _BAD_TS,
         RowCheck(
@@ -102,6 +121,11 @@ LOCATION = Source(
     ),
     key=("carrier", "subscriber_pseudo", "ts", "cell_id"),
     identifiers={"subscriber_id": ("carrier", "subscriber_id")},
+    shapes={
+        "carrier": NAME_SHAPE.format(c="carrier"),
+        "ts": _TS_SHAPE,
+        "cell_id": "region_code IS NOT NULL",
+    },
     conflicts_possible=False,  # region_code follows from (carrier, cell_id)
 )
 
@@ -110,13 +134,13 @@ ROAMING = Source(
     columns=("carrier", "subscriber_id", "ts", "country", "event", "direction"),
     typed_sql=f"{TS_PARSED} AS ts_parsed",
     checks=(
-        _blank("carrier"),
+        *_name("carrier"),
         _blank("subscriber_id"),
         _BAD_TS,
         RowCheck(
             "country",
             "expected an ISO 3166 alpha-3 country code like JPN",
-            "country NOT IN (" + ", ".join(f"'{c}'" for c in COUNTRIES) + ")",
+            f"NOT {_COUNTRY_SHAPE}",
         ),
         _one_of("event", ("attach", "detach")),
         _one_of("direction", ("outbound", "inbound")),
@@ -136,6 +160,13 @@ ROAMING = Source(
     ),
     key=("carrier", "subscriber_pseudo", "ts", "country", "event", "direction"),
     identifiers={"subscriber_id": ("carrier", "subscriber_id")},
+    shapes={
+        "carrier": NAME_SHAPE.format(c="carrier"),
+        "ts": _TS_SHAPE,
+        "country": _COUNTRY_SHAPE,
+        "event": "event IN ('attach', 'detach')",
+        "direction": "direction IN ('outbound', 'inbound')",
+    },
     conflicts_possible=False,
 )
 
@@ -148,7 +179,7 @@ TELEMETRY = Source(
         "AS value_f, lower(trim(consent)) AS consent_l"
     ),
     checks=(
-        _blank("platform"),
+        *_name("platform"),
         _blank("device_id"),
         _blank("household_id"),
         *_CONSENT_CHECKS,
@@ -156,7 +187,7 @@ TELEMETRY = Source(
         RowCheck(
             "kind",
             "expected a reading kind in lower case, like body_temp",
-            "NOT regexp_full_match(kind, '[a-z][a-z0-9_]*')",
+            f"NOT {_KIND_SHAPE}",
         ),
         RowCheck("value", "expected a finite number", "value_f IS NULL"),
     ),
@@ -179,13 +210,20 @@ TELEMETRY = Source(
         "device_id": ("platform", "device_id"),
         "household_id": ("platform", "household_id"),
     },
+    shapes={
+        "platform": NAME_SHAPE.format(c="platform"),
+        "ts": _TS_SHAPE,
+        "kind": _KIND_SHAPE,
+        "value": "value_f IS NOT NULL",
+        "consent": _CONSENT_SHAPE,
+    },
 )
 
 HOUSEHOLDS = Source(
     name="households",
     columns=("platform", "household_id", "region_code", "consent"),
     typed_sql="lower(trim(consent)) AS consent_l",
-    checks=(_blank("platform"), _blank("household_id"), *_CONSENT_CHECKS, _UNKNOWN_REGION),
+    checks=(*_name("platform"), _blank("household_id"), *_CONSENT_CHECKS, _UNKNOWN_REGION),
     output_sql="platform, {id:household_id} AS household_pseudo, trim(region_code) AS region_code",
     schema=pa.schema(
         [
@@ -196,6 +234,11 @@ HOUSEHOLDS = Source(
     ),
     key=("platform", "household_pseudo"),
     identifiers={"household_id": ("platform", "household_id")},
+    shapes={
+        "platform": NAME_SHAPE.format(c="platform"),
+        "region_code": "region_known",
+        "consent": _CONSENT_SHAPE,
+    },
     time_column=None,
 )
 
