@@ -188,3 +188,7 @@ def test_mixing_from_commuting_matches_hand_computation():
     expected = np.array([[110 / 160, 50 / 160, 0], [0, 1, 0], [0, 0, 1]])
     np.testing.assert_allclose(m, expected)
     np.testing.assert_allclose(m.sum(axis=1), 1.0)
+    # suppressed rows counted as 5 people each: B has 30 + 5 staying and 5 going to A
+    imputed = mobility.mixing_from_commuting(commuting, ["A", "B", "C"], suppressed_people=5)
+    expected[1] = [5 / 40, 35 / 40, 0]
+    np.testing.assert_allclose(imputed, expected)

@@ -118,6 +118,7 @@ class RegionsSection(Section):
 
 MOBILITY_KEYS: dict[str, str] = {
     "commuting": "commuting",
+    "suppressed_people": "commuting",
     "od_flows": "od",
     "presence": "od",
     "max_away": "od",
@@ -140,6 +141,7 @@ class MobilitySection(Section):
     od_flows: InputPath | None = None
     presence: InputPath | None = None
     max_away: Number = Field(default=0.95, gt=0, le=1)
+    suppressed_people: Number = Field(default=7.0, ge=0)
     away_fraction: Number = Field(default=0.1, ge=0, le=1)
     distance_exponent: Number = Field(default=2.0, ge=0)
 

@@ -101,27 +101,30 @@ def mixing_from_fusion(
     return mixing_from_trips(mean_trips(od_flows, index), night_presence(presence, index), max_away)
 
 
-def mixing_from_commuting(commuting: TableSource, codes: Sequence[str]) -> np.ndarray:
+def mixing_from_commuting(
+    commuting: TableSource, codes: Sequence[str], suppressed_people: float = 0.0
+) -> np.ndarray:
     """``M`` from the fusion ``commuting`` table (residents by home and day region).
 
     ``M[i, j]`` = people with home ``i`` and day region ``j`` summed over dates, divided by all
-    people with home ``i`` over dates; suppressed rows are left out of both. Regions with no
-    released rows stay home.
+    people with home ``i`` over dates. A suppressed row (between 1 and k - 1 people, withheld)
+    counts as ``suppressed_people``; 0 leaves it out. Regions with no rows stay home.
     """
+    if suppressed_people < 0:
+        raise ValueError(f"suppressed_people must be >= 0, got {suppressed_people}")
     index = pd.Index(list(codes), dtype=object)
     n = len(index)
     frame = read_table(commuting, COMMUTING_COLUMNS, "commuting")
-    frame = frame[~frame["suppressed"].to_numpy(dtype=bool)]
     if (frame["people"] < 0).any():
         raise ValueError("commuting: people must be >= 0")
+    suppressed = frame["suppressed"].to_numpy(dtype=bool)
+    people = np.where(suppressed, suppressed_people, frame["people"].to_numpy(dtype=np.float64))
     home = _positions(frame["home_region"], index, "commuting.home_region")
     day = _positions(frame["day_region"], index, "commuting.day_region")
-    people = np.bincount(
-        home * n + day, weights=frame["people"].to_numpy(dtype=np.float64), minlength=n * n
-    ).reshape(n, n)
-    residents = people.sum(axis=1)
+    counts = np.bincount(home * n + day, weights=people, minlength=n * n).reshape(n, n)
+    residents = counts.sum(axis=1)
     mixing = np.divide(
-        people, residents[:, None], out=np.zeros((n, n)), where=residents[:, None] > 0
+        counts, residents[:, None], out=np.zeros((n, n)), where=residents[:, None] > 0
     )
     mixing[residents == 0, :] = 0.0
     mixing[residents == 0, residents == 0] = 1.0

@@ -81,6 +81,7 @@ def build_mixing(config: RunConfig, regions: RegionSet, label: str = "config") -
             return mobility.mixing_from_commuting(
                 section.commuting,  # type: ignore[arg-type]  # required for kind "commuting"
                 regions.codes,
+                section.suppressed_people,
             )
         if section.kind == "od":
             return mobility.mixing_from_fusion(
