@@ -267,7 +267,7 @@ def simulate(
         Path, typer.Argument(help="Run config (.toml, .yaml or .json), docs/model.md.")
     ],
     out: Annotated[
-        Path | None, typer.Option(help="Output folder (default: the config's [output] dir).")
+        Path | None, typer.Option(help="Output folder (default: the config's \\[output] dir).")
     ] = None,
 ) -> None:
     """Run the metapopulation SEIR model of a config; writes OUT/states.parquet (long form)."""

@@ -33,9 +33,14 @@ def test_key_file_is_created_private_and_stable(tmp_path, monkeypatch):
     assert ps.load_key(path) == first
 
 
-def test_environment_key_wins_and_is_validated(tmp_path, monkeypatch):
+def test_explicit_file_then_environment_then_default_and_validated(tmp_path, monkeypatch):
     monkeypatch.setenv(ps.KEY_ENV, "00" * 20)
-    assert ps.load_key(tmp_path / "unused.key") == bytes(20)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert ps.load_key() == bytes(20)  # the environment beats the default file
+    explicit = ps.load_key(tmp_path / "explicit.key")  # an explicit file beats the environment
+    assert explicit != bytes(20) and len(explicit) == 32
+    with pytest.raises(ValueError, match="is a folder"):
+        ps.load_key(tmp_path)
     monkeypatch.setenv(ps.KEY_ENV, "not hex")
     with pytest.raises(ValueError, match=ps.KEY_ENV):
         ps.load_key()

@@ -179,10 +179,12 @@ def process_chunk(
         chunk = prepare(con, chunk)
     con.register("chunk", chunk)
     period = keyring.period_sql("ts_parsed") if spec.time_column else None
+    trimmed = ", ".join(f"trim({c}) AS {c}" for c in spec.columns)  # " SKT " is SKT
     duck.run(
         con,
         "CREATE OR REPLACE TEMP VIEW typed AS "
-        f"SELECT *, {period or _NO_PERIOD} AS _period FROM (SELECT *, {spec.typed_sql} FROM chunk)",
+        f"SELECT *, {period or _NO_PERIOD} AS _period FROM (SELECT *, {spec.typed_sql} "
+        f"FROM (SELECT * REPLACE ({trimmed}) FROM chunk))",
     )
     labels = (
         [

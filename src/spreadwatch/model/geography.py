@@ -69,7 +69,9 @@ def read_regions_csv(path: Path) -> RegionSet:
     """
     path = Path(path)
     try:
-        frame = pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True)
+        frame = pd.read_csv(
+            path, dtype=str, keep_default_na=False, skipinitialspace=True, index_col=False
+        )
     except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
         raise ConfigError(f"{path}: cannot read as CSV: {exc}") from None
     frame.columns = [str(c).strip() for c in frame.columns]

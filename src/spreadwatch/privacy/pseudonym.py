@@ -28,12 +28,13 @@ def default_key_file() -> Path:
 
 
 def load_key(key_file: Path | None = None, create: bool = True) -> bytes:
-    """The pseudonymisation key from ``$SPREADWATCH_PSEUDONYM_KEY`` (hex) or a key file.
+    """The pseudonymisation key: from ``key_file`` when given, else ``$SPREADWATCH_PSEUDONYM_KEY``
+    (hex), else the default key file.
 
     A missing key file is created with 32 random bytes and mode 0600 when ``create`` is true.
     """
     env = os.environ.get(KEY_ENV)
-    if env:
+    if env and key_file is None:
         try:
             key = bytes.fromhex(env.strip())
         except ValueError as exc:
@@ -42,6 +43,8 @@ def load_key(key_file: Path | None = None, create: bool = True) -> bytes:
             raise ValueError(f"{KEY_ENV}: expected at least 16 bytes (32 hex characters)")
         return key
     path = key_file or default_key_file()
+    if path.is_dir():
+        raise ValueError(f"{path}: is a folder, expected a key file")
     if not path.exists():
         if not create:
             raise FileNotFoundError(f"pseudonym key file {path} does not exist")
