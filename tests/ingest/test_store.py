@@ -181,7 +181,8 @@ def test_cases_corrections_are_conflicts_and_repeats_duplicates(tmp_path):
     )
     second = (
         "region_code,date,confirmed\n11010,2020-02-01,3\n11020,2020-02-01,2\n"
-        "11030,2020-02-31,1\n11040,2020-02-01,-1\n"
+        "11030,2020-02-31,1\n11040,2020-02-01,-1\n11050,2020-2-1,1\n11060,2020-02-01,1.5\n"
+        "11070,2020-02-01,1e3\n"
     )
     with Store(tmp_path / "s") as store:
         one = ingest("cases", [_write(tmp_path / "a.csv", first)], store, RING).ingested[0]
@@ -191,8 +192,8 @@ def test_cases_corrections_are_conflicts_and_repeats_duplicates(tmp_path):
     assert two.duplicates_removed == 1
     assert two.quarantined_by_reason == {
         "conflicts with an earlier row with the same region_code, date": 1,
-        "expected a date like 2020-02-01": 1,
-        "expected a non-negative integer count": 1,
+        "expected a date like 2020-02-01": 2,
+        "expected a non-negative integer count": 3,
     }
     assert sorted((c["region_code"], c["confirmed"]) for c in cases) == [("11010", 3), ("11020", 0)]
 

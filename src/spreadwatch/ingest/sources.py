@@ -246,8 +246,10 @@ CASES = Source(
     name="cases",
     columns=("region_code", "date", "confirmed"),
     typed_sql=(
-        "try_strptime(date, '%Y-%m-%d')::DATE AS date_parsed, "
-        "try_cast(confirmed AS BIGINT) AS confirmed_parsed"
+        "CASE WHEN regexp_full_match(date, '\\d{4}-\\d{2}-\\d{2}') "
+        "THEN try_strptime(date, '%Y-%m-%d')::DATE END AS date_parsed, "
+        "CASE WHEN regexp_full_match(confirmed, '\\d{1,18}') "
+        "THEN try_cast(confirmed AS BIGINT) END AS confirmed_parsed"
     ),
     checks=(
         _UNKNOWN_REGION,
