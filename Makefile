@@ -12,7 +12,11 @@ PYTEST_ARGS ?=
 .PHONY: demo test test-all bench lint format env sysdeps clean
 
 $(VENV)/.synced: pyproject.toml uv.lock
-	@$(PYTHON) -m uv --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet uv
+	@$(PYTHON) -m uv --version >/dev/null 2>&1 || { \
+	  $(PYTHON) -m pip --version >/dev/null 2>&1 || { apt-get update -qq && \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-pip python3-venv; }; \
+	  $(PYTHON) -m pip install --quiet uv 2>/dev/null || \
+	  $(PYTHON) -m pip install --quiet --user --break-system-packages uv; }
 	$(UV) sync --frozen --all-extras
 	@touch $@
 
