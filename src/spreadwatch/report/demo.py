@@ -127,8 +127,11 @@ def write_demo_report(
     cases: pd.DataFrame | None = None,
     subtitle: str = "",
     truth: pd.Series | None = None,
+    privacy: Section | None = None,
 ) -> Path:
-    """Write the end-to-end report; ``states`` and ``od_flows`` follow the output contracts."""
+    """Write the end-to-end report; ``states`` and ``od_flows`` follow the output contracts.
+
+    ``privacy`` (from :func:`spreadwatch.report.privacy.dp_error_section`) follows the flows."""
     table = regions.load("sigungu").regions
     names = table.set_index("code")["name_en"]
     summary = epidemic_summary(states, table.set_index("code")["population"])
@@ -206,6 +209,8 @@ def write_demo_report(
             ],
         )
     )
+    if privacy is not None:
+        report.sections.append(privacy)
     report.sections.append(
         Section(
             "Data quality",

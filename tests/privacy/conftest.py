@@ -1,0 +1,45 @@
+"""Shared inputs of the privacy tests: a small ingest store of synthetic Korea."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import Counter
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+
+from spreadwatch.pipeline import events_glob, ingest_sources
+from spreadwatch.privacy.pseudonym import KeyRing
+from spreadwatch.synth import SynthConfig, generate
+
+KEY = bytes(range(32))
+START = dt.date(2020, 2, 1)
+DAYS = 3
+
+
+@pytest.fixture(scope="session")
+def small_store(tmp_path_factory) -> Path:
+    """An ingest store of 400 synthetic subscribers over 3 days (about 8,000 events)."""
+    root = tmp_path_factory.mktemp("dp-store")
+    generate(SynthConfig(seed=3, subscribers=400, days=DAYS, start_date=START), root / "synth")
+    raw = root / "synth" / "raw"
+    store = root / "store"
+    ingest_sources(
+        store, {"cells": [raw / "cells.csv"], "location": [raw / "location_events"]}, KeyRing(KEY)
+    )
+    return store
+
+
+@pytest.fixture(scope="session")
+def busy_regions(small_store, tmp_path_factory) -> Path:
+    """A regions CSV (code,population) of the 12 regions with most events in the store."""
+    import glob
+
+    counts: Counter[str] = Counter()
+    for path in glob.glob(events_glob(small_store)):
+        counts.update(pq.read_table(path, columns=["region_code"])["region_code"].to_pylist())
+    path = tmp_path_factory.mktemp("regions") / "regions.csv"
+    rows = [f"{code},1000" for code, _ in counts.most_common(12)]
+    path.write_text("code,population\n" + "\n".join(rows) + "\n")
+    return path

@@ -1,0 +1,122 @@
+"""`spreadwatch release` end to end on a small ingest store, and its errors."""
+
+from __future__ import annotations
+
+import pyarrow.parquet as pq
+import pytest
+from typer.testing import CliRunner
+
+from spreadwatch.cli import app
+from spreadwatch.privacy.ledger import Ledger
+
+DATES = ["--start", "2020-02-01", "--end", "2020-02-02"]
+
+
+def invoke(*args: str, code: int = 0) -> str:
+    result = CliRunner().invoke(app, list(args), env={"SPREADWATCH_QUIET": "1"})
+    assert result.exit_code == code, result.output
+    return " ".join(result.output.split())  # unwrap Rich's line breaks
+
+
+def test_release_both_tables_then_refuse_over_budget_then_show(small_store, tmp_path):
+    out = tmp_path / "releases" / "first"
+    text = invoke(
+        "release", str(small_store), "--epsilon", "2", "--out", str(out), *DATES,
+        "--budget", "3", "--note", "weekly flows",
+    )  # fmt: skip
+    assert "epsilon 1, sensitivity 4, discrete Laplace scale 4" in text
+    assert "epsilon 1, sensitivity 24, discrete Laplace scale 24" in text
+    assert "spent 2 of 3" in text
+    od = pq.read_table(out / "od_flows.parquet")
+    assert od.num_rows == 2 * 229 * 228
+    assert pq.read_table(out / "presence.parquet").num_rows == 2 * 24 * 229
+    ledger = tmp_path / "releases" / "privacy-ledger.sqlite"
+    assert ledger.exists()
+
+    second = tmp_path / "releases" / "second"
+    text = invoke(
+        "release", str(small_store), "--epsilon", "1.5", "--out", str(second), *DATES,
+        "--tables", "od_flows", code=2,
+    )  # fmt: skip
+    assert "privacy budget exceeded" in text
+    assert "spent 2 + requested 1.5 = 3.5 > total 3" in text
+    assert not second.exists()
+
+    text = invoke("release", "--ledger", str(ledger), "--show")
+    assert "spent 2 of 3, 1 left" in text
+    assert "od_flows epsilon 1" in text and "presence epsilon 1" in text
+    assert "note: weekly flows" in text
+    assert len(Ledger(ledger).entries()) == 2
+
+
+def test_release_with_own_regions_and_bounds(small_store, busy_regions, tmp_path):
+    out = tmp_path / "out"
+    ledger = tmp_path / "budget.sqlite"
+    text = invoke(
+        "release", str(small_store), "--epsilon", "0.5", "--out", str(out), *DATES,
+        "--tables", "presence", "--regions", str(busy_regions), "--max-hours-per-day", "12",
+        "--ledger", str(ledger),
+    )  # fmt: skip
+    assert "sensitivity 12, discrete Laplace scale 24" in text
+    assert not (out / "od_flows.parquet").exists()
+    presence = pq.read_table(out / "presence.parquet")
+    assert presence.num_rows == 2 * 24 * 12
+    assert set(presence["epsilon"].to_pylist()) == {0.5}
+    assert [e.table_name for e in Ledger(ledger).entries()] == ["presence"]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--epsilon", "0", *DATES], "--epsilon must be a finite number greater than 0, got 0"),
+        (["--epsilon", "-1", *DATES], "--epsilon must be a finite number greater than 0"),
+        (["--epsilon", "nan", *DATES], "--epsilon must be a finite number"),
+        ([*DATES], "--epsilon is required"),
+        (["--epsilon", "1", "--start", "2020-02-01"], "--end is required"),
+        (["--epsilon", "1"], "--start is required: the released dates are a public range"),
+        (["--epsilon", "1", "--start", "Feb 1", "--end", "2020-02-02"], "--start: expected"),
+        (
+            ["--epsilon", "1", "--start", "2020-02-03", "--end", "2020-02-01"],
+            "ends (2020-02-01) before it starts",
+        ),
+        (["--epsilon", "1", *DATES, "--max-trips-per-day", "0"], "max_trips_per_day must be"),
+        (["--epsilon", "1", *DATES, "--budget", "0"], "--budget must be greater than 0"),
+    ],
+)
+def test_bad_options_are_clear_errors(small_store, tmp_path, args, message):
+    text = invoke("release", str(small_store), "--out", str(tmp_path / "o"), *args, code=2)
+    assert message in text
+    assert not (tmp_path / "o").exists()
+    assert not (tmp_path / "privacy-ledger.sqlite").exists()
+
+
+def test_missing_inputs_are_clear_errors(small_store, tmp_path):
+    text = invoke(
+        "release", str(tmp_path / "none.parquet"), "--epsilon", "1", *DATES, code=2
+    )  # fmt: skip
+    assert "none.parquet: no such file" in text
+    assert "give the events" in invoke("release", "--epsilon", "1", code=2)
+    assert "--show needs --ledger" in invoke("release", "--show", code=2)
+    assert "no such ledger" in invoke(
+        "release", "--show", "--ledger", str(tmp_path / "x.sqlite"), code=2
+    )
+    regions = tmp_path / "regions.csv"
+    regions.write_text("code,population\n11010,-5\n")
+    text = invoke(
+        "release", str(small_store), "--epsilon", "1", *DATES, "--regions", str(regions),
+        "--out", str(tmp_path / "o"), code=2,
+    )  # fmt: skip
+    assert "regions.csv: row 1, column population" in text
+
+
+def test_output_folder_with_a_release_is_refused(small_store, busy_regions, tmp_path):
+    args = [
+        "release", str(small_store), "--epsilon", "0.2", *DATES, "--regions", str(busy_regions),
+        "--out", str(tmp_path / "o"),
+    ]  # fmt: skip
+    invoke(*args)
+    assert "already holds a release" in invoke(*args, code=2)
+
+
+def test_help_lists_release():
+    assert "release" in invoke("--help")
