@@ -7,6 +7,8 @@ import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+import pyarrow.parquet as pq
+
 from spreadwatch import fusion
 from spreadwatch.ingest import Store, ingest
 from spreadwatch.privacy.kanon import DEFAULT_K
@@ -47,20 +49,34 @@ def events_source(path: Path | str) -> str:
 FLOW_TABLES = ("od_flows", "presence", "commuting")
 
 
-def build_flows(events_parquet: Path, out_dir: Path, k: int = DEFAULT_K) -> dict[str, Path]:
-    """Write ``od_flows``, ``presence`` and ``commuting`` Parquet files from an events file.
+def build_flows(
+    events_parquet: Path | str,
+    out_dir: Path,
+    k: int = DEFAULT_K,
+    engine: fusion.Engine = "duckdb",
+    spark_remote: str | None = None,
+) -> dict[str, Path]:
+    """Write ``od_flows``, ``presence`` and ``commuting`` Parquet files from location events.
+
+    ``engine`` runs the fusion on DuckDB (default) or Spark: local mode, or the Spark Connect
+    server ``spark_remote`` (``sc://host:port``), which must be able to read ``events_parquet``
+    (a URI such as ``s3a://...`` is passed to it unchecked). Every engine writes the same single
+    Parquet file per table, with the schemas of ``fusion.SCHEMAS``.
 
     Returns the written path of each table by name.
     """
+    is_uri = fusion.engines.is_uri(str(events_parquet))
+    source = str(events_parquet) if is_uri else events_source(events_parquet)
     out_dir.mkdir(parents=True, exist_ok=True)
-    con = fusion.connect()
-    events = con.read_parquet(events_source(events_parquet))
     builders = {
         "od_flows": fusion.od_flows,
         "presence": fusion.presence,
         "commuting": fusion.commuting,
     }
     paths = {name: out_dir / f"{name}.parquet" for name in FLOW_TABLES}
-    for name in track(FLOW_TABLES, "Computing flows, presence and commuting"):
-        con.to_parquet(builders[name](events, k=k), paths[name])
+    with fusion.connected(engine, spark_remote) as con:
+        events = fusion.read_events(con, source)
+        for name in track(FLOW_TABLES, "Computing flows, presence and commuting"):
+            table = fusion.collect(con, builders[name](events, k=k), fusion.SCHEMAS[name])
+            pq.write_table(table, paths[name])
     return paths

@@ -13,14 +13,20 @@ Definitions (dates and hours are Korea Standard Time, UTC+9):
   that hour, or their last event before the hour was there and at most ``max_gap_hours`` earlier.
 
 Counts below ``k`` are suppressed (count set to 0, ``suppressed`` true).
+
+The same expressions run on DuckDB and on Spark (:mod:`spreadwatch.fusion.engines`) with
+identical results: Korean dates and hours come from integer arithmetic on epoch seconds (no
+session time zone involved), every window is ordered by a full tie-breaker, and every output
+column has the SQL type of :data:`SCHEMAS` on both engines.
 """
 
 from __future__ import annotations
 
 import ibis
 import ibis.expr.types as ir
+import pyarrow as pa
 
-from spreadwatch import duck
+from spreadwatch.fusion.engines import connect as connect_engine
 from spreadwatch.privacy.kanon import DEFAULT_K, suppress_small
 
 TIMEZONE_OFFSET_HOURS = 9
@@ -28,10 +34,42 @@ DEFAULT_MAX_GAP_HOURS = 12
 NIGHT_HOURS = (19, 7)  # from 19:00 to before 07:00
 DAY_HOURS = (9, 18)  # from 09:00 to before 18:00
 
+#: Arrow schema of each fusion output, the same whichever engine computed it.
+SCHEMAS: dict[str, pa.Schema] = {
+    "od_flows": pa.schema(
+        [
+            ("date", pa.date32()),
+            ("origin", pa.string()),
+            ("dest", pa.string()),
+            ("trips", pa.int64()),
+            ("suppressed", pa.bool_()),
+        ]
+    ),
+    "presence": pa.schema(
+        [
+            ("date", pa.date32()),
+            ("hour", pa.int8()),
+            ("region_code", pa.string()),
+            ("people", pa.int64()),
+            ("suppressed", pa.bool_()),
+        ]
+    ),
+    "commuting": pa.schema(
+        [
+            ("date", pa.date32()),
+            ("home_region", pa.string()),
+            ("day_region", pa.string()),
+            ("people", pa.int64()),
+            ("suppressed", pa.bool_()),
+        ]
+    ),
+}
+
 
 def connect() -> ibis.BaseBackend:
-    """An in-memory DuckDB backend with the session time zone pinned to UTC."""
-    return ibis.duckdb.from_connection(duck.connect())
+    """An in-memory DuckDB backend with the session time zone pinned to UTC (see
+    :func:`spreadwatch.fusion.engines.connect` for Spark)."""
+    return connect_engine("duckdb")
 
 
 def _ordered(events: ir.Table) -> ir.Table:
@@ -51,12 +89,13 @@ def _epoch_hour(seconds: ir.IntegerValue) -> ir.IntegerValue:
 
 
 def _local_date_hour(epoch_hour: ir.IntegerValue) -> dict[str, ir.Value]:
+    """KST ``date`` and ``hour`` of an hour counted from 1970-01-01T00:00Z."""
     local = epoch_hour + TIMEZONE_OFFSET_HOURS
     days = (local // 24).cast("int32")
-    return {
-        "date": (ibis.date(1970, 1, 1) + days.as_interval("D")).cast("date"),
-        "hour": (local % 24).cast("int8"),
-    }
+    # DuckDB's DATE + INTERVAL is a TIMESTAMP (Spark's is a DATE) and ibis drops a cast to the
+    # type it already assumes, so cast through timestamp: the column is a SQL DATE on both.
+    day = (ibis.date(1970, 1, 1) + days.as_interval("D")).cast("timestamp").date()
+    return {"date": day, "hour": (local % 24).cast("int8")}
 
 
 def od_flows(events: ir.Table, k: int = DEFAULT_K) -> ir.Table:
@@ -80,17 +119,26 @@ def presence(
     start = ordered.ts.epoch_seconds()
     limit = start + max_gap_hours * 3600
     end = ibis.coalesce(ibis.least(ordered.next_ts.epoch_seconds(), limit), limit)
-    first_hour = _epoch_hour(start)
-    last_hour = _epoch_hour(ibis.greatest(start, end - 1))
-    hours = ordered.select(
+    # The span's bounds as columns first: inlined into the range, Spark evaluates them 4 times.
+    spans = ordered.select(
         "carrier",
         "subscriber_pseudo",
         "region_code",
-        epoch_hour=ibis.range(first_hour, last_hour + 1).unnest(),
+        first_hour=_epoch_hour(start),
+        last_hour=_epoch_hour(ibis.greatest(start, end - 1)),
     )
-    hours = hours.mutate(**_local_date_hour(hours.epoch_hour))
-    counts = hours.group_by(["date", "hour", "region_code"]).agg(
+    hours = spans.select(
+        "carrier",
+        "subscriber_pseudo",
+        "region_code",
+        epoch_hour=ibis.range(spans.first_hour, spans.last_hour + 1).unnest(),
+    )
+    # An epoch hour is one (date, hour): count per epoch hour, then name it.
+    counts = hours.group_by(["epoch_hour", "region_code"]).agg(
         people=(hours.carrier.concat(":", hours.subscriber_pseudo)).nunique()
+    )
+    counts = counts.select(
+        **_local_date_hour(counts.epoch_hour), region_code=counts.region_code, people=counts.people
     )
     return suppress_small(counts, "people", k).order_by(["date", "hour", "region_code"])
 
