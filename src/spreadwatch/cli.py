@@ -338,8 +338,13 @@ def _status(message: str):
 
 
 def main() -> None:
-    """Entry point of the ``spreadwatch`` script."""
-    app()
+    """Entry point of the ``spreadwatch`` script: file-system errors are reported, not traced."""
+    try:
+        app()
+    except OSError as exc:  # e.g. --out names an existing file, a folder is not writable
+        where = f"{exc.filename}: " if exc.filename else ""
+        console.print(f"[bold red]error:[/] {where}{exc.strerror or exc}")
+        sys.exit(2)
 
 
 if __name__ == "__main__":
