@@ -172,8 +172,9 @@ def flows(
         ),
     ] = None,
 ) -> None:
-    """Daily origin-destination flows, hourly presence and home-to-day-region commuting (KST days),
-    cells below the k-anonymity threshold suppressed."""
+    """Daily origin-destination flows, hourly presence and home-to-day-region commuting (KST days);
+    from an ingest store with roaming and telemetry also importations and household signals.
+    Cells below the k-anonymity threshold are suppressed."""
     from spreadwatch.fusion.engines import ENGINES, check_remote
     from spreadwatch.pipeline import build_flows
 

@@ -147,7 +147,7 @@ def run_demo(out_dir: Path, settings: DemoSettings, key: bytes) -> DemoResult:
         },
         KeyRing(key),
     )
-    flows = build_flows(Path(events_glob(store)), out_dir / "flows", k=settings.k)
+    flows = build_flows(store, out_dir / "flows", k=settings.k)
     with Store(store) as opened:
         cases_table = opened.read("cases")
     if cases_table is None:

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import glob
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
+import ibis.expr.types as ir
 import pyarrow.parquet as pq
 
 from spreadwatch import fusion
+from spreadwatch.fusion import signals
 from spreadwatch.ingest import Store, ingest
 from spreadwatch.privacy.kanon import DEFAULT_K
 from spreadwatch.privacy.pseudonym import KeyRing
@@ -47,6 +49,7 @@ def events_source(path: Path | str) -> str:
 
 
 FLOW_TABLES = ("od_flows", "presence", "commuting")
+SIGNAL_TABLES = ("importations", "household_signals")
 
 
 def build_flows(
@@ -56,7 +59,9 @@ def build_flows(
     engine: fusion.Engine = "duckdb",
     spark_remote: str | None = None,
 ) -> dict[str, Path]:
-    """Write ``od_flows``, ``presence`` and ``commuting`` Parquet files from location events.
+    """Write ``od_flows``, ``presence`` and ``commuting`` Parquet files from location events,
+    and, when ``events_parquet`` is an ingest store holding them, ``importations`` (from roaming)
+    and ``household_signals`` (from telemetry and the households registry).
 
     ``engine`` runs the fusion on DuckDB (default) or Spark: local mode, or the Spark Connect
     server ``spark_remote`` (``sc://host:port``), which must be able to read ``events_parquet``
@@ -67,16 +72,37 @@ def build_flows(
     """
     is_uri = fusion.engines.is_uri(str(events_parquet))
     source = str(events_parquet) if is_uri else events_source(events_parquet)
+    store = None if is_uri else _store_of(Path(events_parquet))
     out_dir.mkdir(parents=True, exist_ok=True)
-    builders = {
-        "od_flows": fusion.od_flows,
-        "presence": fusion.presence,
-        "commuting": fusion.commuting,
-    }
-    paths = {name: out_dir / f"{name}.parquet" for name in FLOW_TABLES}
+    paths: dict[str, Path] = {}
     with fusion.connected(engine, spark_remote) as con:
         events = fusion.read_events(con, source)
-        for name in track(FLOW_TABLES, "Computing flows, presence and commuting"):
-            table = fusion.collect(con, builders[name](events, k=k), fusion.SCHEMAS[name])
-            pq.write_table(table, paths[name])
+
+        def table(name: str) -> ir.Table:
+            return con.read_parquet(str(store / name / "*.parquet"))  # type: ignore[operator]
+
+        builders: dict[str, Callable[[], ir.Table]] = {
+            "od_flows": lambda: fusion.od_flows(events, k=k),
+            "presence": lambda: fusion.presence(events, k=k),
+            "commuting": lambda: fusion.commuting(events, k=k),
+        }
+        if store is not None and _has(store, "roaming"):
+            builders["importations"] = lambda: signals.importations(table("roaming"), events, k=k)
+        if store is not None and _has(store, "telemetry") and _has(store, "households"):
+            builders["household_signals"] = lambda: signals.household_signals(
+                table("telemetry"), table("households"), k=k
+            )
+        schemas = {**fusion.SCHEMAS, **signals.SCHEMAS}
+        for name in track(list(builders), "Computing flows, presence, commuting and signals"):
+            result = fusion.collect(con, builders[name](), schemas[name])
+            paths[name] = out_dir / f"{name}.parquet"
+            pq.write_table(result, paths[name])
     return paths
+
+
+def _store_of(path: Path) -> Path | None:
+    return path if (path / "manifest.sqlite").exists() else None
+
+
+def _has(store: Path, source: str) -> bool:
+    return any((store / source).glob("*.parquet"))

@@ -73,6 +73,8 @@ def test_no_raw_subscriber_or_device_id_leaves_the_raw_inputs(demo_out):
     assert {p.name for p in outputs} >= {
         "od_flows.parquet",
         "commuting.parquet",
+        "importations.parquet",
+        "household_signals.parquet",
         "states.parquet",
         "report.html",
     }
