@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import glob
 import json
+import os
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import ibis.expr.types as ir
+import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from spreadwatch import fusion
-from spreadwatch.fusion import signals
+from spreadwatch.fusion import incremental, signals
 from spreadwatch.ingest import Store, ingest
 from spreadwatch.privacy.kanon import DEFAULT_K
 from spreadwatch.privacy.pseudonym import KeyRing
@@ -52,6 +57,13 @@ FLOW_TABLES = ("od_flows", "presence", "commuting")
 SIGNAL_TABLES = ("importations", "household_signals")
 
 
+INCREMENTAL_TABLES = {
+    "od_flows": ["date", "origin", "dest"],
+    "presence": ["date", "hour", "region_code"],
+}
+STATE_FILE = "flows-state.json"
+
+
 def build_flows(
     events_parquet: Path | str,
     out_dir: Path,
@@ -62,6 +74,11 @@ def build_flows(
     """Write ``od_flows``, ``presence`` and ``commuting`` Parquet files from location events,
     and, when ``events_parquet`` is an ingest store holding them, ``importations`` (from roaming)
     and ``household_signals`` (from telemetry and the households registry).
+
+    From a store, outputs are updated incrementally: when ``out_dir`` already holds the flows of
+    an earlier state of the same store (same ``k``), ``od_flows`` and ``presence`` are recomputed
+    only from the first date of the newly ingested location files on (see
+    :mod:`spreadwatch.fusion.incremental`); the other tables are recomputed whole.
 
     ``engine`` runs the fusion on DuckDB (default) or Spark: local mode, or the Spark Connect
     server ``spark_remote`` (``sc://host:port``), which must be able to read ``events_parquet``
@@ -74,6 +91,7 @@ def build_flows(
     source = str(events_parquet) if is_uri else events_source(events_parquet)
     store = None if is_uri else _store_of(Path(events_parquet))
     out_dir.mkdir(parents=True, exist_ok=True)
+    plan = _FlowsPlan.for_store(store, out_dir, k) if store is not None else None
     paths: dict[str, Path] = {}
     with fusion.connected(engine, spark_remote) as con:
         events = fusion.read_events(con, source)
@@ -81,11 +99,17 @@ def build_flows(
         def table(name: str) -> ir.Table:
             return con.read_parquet(str(store / name / "*.parquet"))  # type: ignore[operator]
 
+        recent = events
+        if plan is not None and plan.start is not None:
+            recent = incremental.events_since(events, incremental.cutoff_for(plan.start))
         builders: dict[str, Callable[[], ir.Table]] = {
-            "od_flows": lambda: fusion.od_flows(events, k=k),
-            "presence": lambda: fusion.presence(events, k=k),
+            "od_flows": lambda: fusion.od_flows(recent, k=k),
+            "presence": lambda: fusion.presence(recent, k=k),
             "commuting": lambda: fusion.commuting(events, k=k),
         }
+        if plan is not None and plan.unchanged:
+            del builders["od_flows"], builders["presence"]
+            paths |= {name: out_dir / f"{name}.parquet" for name in INCREMENTAL_TABLES}
         if store is not None and _has(store, "roaming"):
             builders["importations"] = lambda: signals.importations(table("roaming"), events, k=k)
         if store is not None and _has(store, "telemetry") and _has(store, "households"):
@@ -96,8 +120,73 @@ def build_flows(
         for name in track(list(builders), "Computing flows, presence, commuting and signals"):
             result = fusion.collect(con, builders[name](), schemas[name])
             paths[name] = out_dir / f"{name}.parquet"
-            pq.write_table(result, paths[name])
+            if plan is not None and plan.start is not None and name in INCREMENTAL_TABLES:
+                previous = pq.read_table(paths[name])
+                result = incremental.merge_from(
+                    previous, result, plan.start, INCREMENTAL_TABLES[name]
+                )
+            _write_atomically(result, paths[name])
+    if plan is not None:
+        plan.save()
     return paths
+
+
+def _first_micros(part: Path) -> int:
+    """The earliest event time of a part, in microseconds since the epoch (UTC)."""
+    ts = pq.read_table(part, columns=["ts"])["ts"].cast(pa.timestamp("us", "UTC")).cast(pa.int64())
+    return pc.min(ts).as_py()
+
+
+def _write_atomically(table: pa.Table, path: Path) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    pq.write_table(table, tmp)
+    os.replace(tmp, path)
+
+
+@dataclass
+class _FlowsPlan:
+    """What the flows of a store need: everything, nothing new, or dates from ``start`` on."""
+
+    state_path: Path
+    k: int
+    files: list[str]
+    start: dt.date | None = None
+    unchanged: bool = False
+
+    @classmethod
+    def for_store(cls, store: Path, out_dir: Path, k: int) -> _FlowsPlan:
+        with Store(store) as opened:
+            records = opened.records("location")
+        files = [r.sha256 for r in records]
+        plan = cls(out_dir / STATE_FILE, k, files)
+        try:
+            state = json.loads(plan.state_path.read_text())
+        except (OSError, ValueError):
+            return plan
+        done = set(state.get("location_files", []))
+        outputs = all((out_dir / f"{n}.parquet").exists() for n in INCREMENTAL_TABLES)
+        if state.get("k") != k or not outputs or not done <= set(files):
+            return plan
+        new = [sha for sha in files if sha not in done]
+        if not new:
+            plan.unchanged = True
+            return plan
+        parts = [p for sha in new for p in (store / "location").glob(f"{sha[:16]}-*.parquet")]
+        if parts:
+            micros = min(_first_micros(p) for p in parts)
+            local = dt.datetime(1970, 1, 1) + dt.timedelta(
+                microseconds=micros, hours=fusion.TIMEZONE_OFFSET_HOURS
+            )
+            plan.start = local.date()
+        else:
+            plan.unchanged = True
+        return plan
+
+    def save(self) -> None:
+        state = {"k": self.k, "location_files": self.files}
+        tmp = self.state_path.with_name(self.state_path.name + ".tmp")
+        tmp.write_text(json.dumps(state, indent=1) + "\n")
+        os.replace(tmp, self.state_path)
 
 
 def _store_of(path: Path) -> Path | None:
