@@ -10,6 +10,7 @@ from typing import Annotated
 
 import typer
 
+from spreadwatch.commands import fail
 from spreadwatch.progress import console
 
 app = typer.Typer(
@@ -42,12 +43,6 @@ class RegionFormat(StrEnum):
     csv = "csv"
     json = "json"
     geojson = "geojson"
-
-
-def fail(message: str) -> typer.Exit:
-    """Print an error in red and return the exit to raise."""
-    console.print(f"[bold red]error:[/] {message}")
-    return typer.Exit(code=2)
 
 
 @app.command()

@@ -9,17 +9,10 @@ import datetime as dt
 import itertools
 from collections import defaultdict
 
+from tests.ingest.reference import _by_subscriber
+
 KST = dt.timedelta(hours=9)
 HOUR = dt.timedelta(hours=1)
-
-
-def _by_subscriber(events: list[tuple]) -> dict[tuple[str, str], list[tuple]]:
-    grouped: dict[tuple[str, str], list[tuple]] = defaultdict(list)
-    for carrier, pseudo, ts, region, cell in events:
-        grouped[(carrier, pseudo)].append((ts, cell, region))
-    for items in grouped.values():
-        items.sort()
-    return grouped
 
 
 def od_counts(

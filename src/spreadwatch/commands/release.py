@@ -9,6 +9,7 @@ from typing import Annotated
 
 import typer
 
+from spreadwatch.commands import fail
 from spreadwatch.progress import console, step
 
 
@@ -18,21 +19,16 @@ class ReleaseTables(StrEnum):
     both = "both"
 
 
-def _fail(message: str) -> typer.Exit:
-    console.print(f"[bold red]error:[/] {message}")
-    return typer.Exit(code=2)
-
-
 def _parse_date(option: str, text: str | None) -> date:
     if text is None:
-        raise _fail(
+        raise fail(
             f"{option} is required: the released dates are a public range given by you, never "
             "read from the data (give --start and --end as YYYY-MM-DD, KST dates, inclusive)"
         )
     try:
         return date.fromisoformat(text)
     except ValueError:
-        raise _fail(f"{option}: expected a date like 2020-02-01, got {text!r}") from None
+        raise fail(f"{option}: expected a date like 2020-02-01, got {text!r}") from None
 
 
 def release(
@@ -113,15 +109,15 @@ def release(
 
     if show:
         if ledger is None:
-            raise _fail("--show needs --ledger PATH")
+            raise fail("--show needs --ledger PATH")
         if not ledger.exists():
-            raise _fail(f"{ledger}: no such ledger")
+            raise fail(f"{ledger}: no such ledger")
         _print_ledger(Ledger(ledger))
         return
     if events is None:
-        raise _fail("give the events to release (an ingest store, Parquet file, folder or glob)")
+        raise fail("give the events to release (an ingest store, Parquet file, folder or glob)")
     if epsilon is None:
-        raise _fail("--epsilon is required (a number greater than 0)")
+        raise fail("--epsilon is required (a number greater than 0)")
     from spreadwatch.privacy import dp
     from spreadwatch.privacy.ledger import BudgetExceeded
 
@@ -131,14 +127,14 @@ def release(
             raise ValueError(f"--budget must be greater than 0, got {budget}")
         bounds = dp.Bounds(max_trips_per_day, max_hours_per_day)
     except ValueError as exc:
-        raise _fail(str(exc).replace("epsilon must", "--epsilon must")) from exc
+        raise fail(str(exc).replace("epsilon must", "--epsilon must")) from exc
     first = _parse_date("--start", start)
     last = _parse_date("--end", end)
     try:
         region_codes = _region_codes(regions)
         keys = dp.KeySpace(region_codes, first, last)
     except ValueError as exc:
-        raise _fail(str(exc)) from exc
+        raise fail(str(exc)) from exc
     chosen = list(dp.TABLES) if tables is ReleaseTables.both else [tables.value]
     try:
         with step(f"Releasing {' and '.join(chosen)} at epsilon {epsilon:g}"):
@@ -155,9 +151,9 @@ def release(
                 dataset=dataset,
             )
     except BudgetExceeded as exc:
-        raise _fail(str(exc)) from exc
+        raise fail(str(exc)) from exc
     except (FileNotFoundError, FileExistsError, ValueError) as exc:
-        raise _fail(str(exc)) from exc
+        raise fail(str(exc)) from exc
     for name, path in result.paths.items():
         mechanism = result.mechanisms[name]
         console.print(
