@@ -235,7 +235,7 @@ def test_killed_ingest_resumes_without_duplicates_or_loss(synth_raw, tmp_path, k
         ingest("cells", [synth_raw / "cells.csv"], store, RING)
     env = {**os.environ, "SPREADWATCH_PSEUDONYM_KEY": KEY.hex(), "SPREADWATCH_QUIET": "1"}
     # small chunks: each file is written in several parts, so a kill can land inside a file
-    env["SPREADWATCH_INGEST_CHUNK_BYTES"] = "20000"
+    env["SPREADWATCH_INGEST_CHUNK_BYTES"] = "50000"
     command = [
         sys.executable,
         "-m",
