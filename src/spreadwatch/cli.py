@@ -170,6 +170,8 @@ def flows(
     """Daily origin-destination flows, hourly presence and home-to-day-region commuting (KST days);
     from an ingest store with roaming and telemetry also importations and household signals.
     Cells below the k-anonymity threshold are suppressed."""
+    import duckdb
+
     from spreadwatch.fusion.engines import ENGINES, check_remote
     from spreadwatch.pipeline import build_flows
 
@@ -185,6 +187,11 @@ def flows(
             raise fail(f"--spark-remote: {exc}") from exc
     try:
         written = build_flows(events, out, k=k, engine=engine, spark_remote=spark_remote)
+    except duckdb.OutOfMemoryException as exc:
+        raise fail(
+            f"DuckDB ran out of memory ({str(exc).splitlines()[0]}); raise "
+            "SPREADWATCH_MEMORY_LIMIT or run on Spark (--engine spark)"
+        ) from exc
     except (FileNotFoundError, ConnectionError, ValueError, RuntimeError) as exc:
         raise fail(str(exc)) from exc
     for path in written.values():
