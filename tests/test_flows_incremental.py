@@ -10,6 +10,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
+from spreadwatch import pipeline
 from spreadwatch.fusion import incremental
 from spreadwatch.ingest import Store, ingest
 from spreadwatch.pipeline import INCREMENTAL_TABLES, STATE_FILE, build_flows
@@ -53,13 +54,16 @@ def test_updates_equal_a_full_recomputation(raw, tmp_path, batches, monkeypatch)
     store, flows = tmp_path / "store", tmp_path / "flows"
     cutoffs = []
     since = incremental.events_since
-    monkeypatch.setattr(incremental, "events_since", lambda e, c: cutoffs.append(c) or since(e, c))
+    monkeypatch.setattr(
+        incremental, "events_since", lambda e, c, u=None: cutoffs.append(c) or since(e, c, u)
+    )
     for batch in batches:
         _ingest(store, raw, _days(raw, batch))
         build_flows(store, flows, k=2)
-    # the first batch is computed whole, the later ones only from their first new day on
-    assert [c.date().isoformat() for c in cutoffs] == [
-        (dt.date.fromisoformat(min(b)) - dt.timedelta(days=2)).isoformat() for b in batches[1:]
+    # each build reads events only from the day before its first new day on (od and presence)
+    firsts = [dt.date.fromisoformat(min(b)) for b in batches]
+    assert [c.date() for c in cutoffs] == [
+        d - dt.timedelta(days=2) for d in firsts for _ in ("od_flows", "presence")
     ]
     state = json.loads((flows / STATE_FILE).read_text())
     assert len(state["location_files"]) == 15
@@ -81,3 +85,18 @@ def test_unchanged_store_keeps_the_files_and_a_new_k_recomputes(raw, tmp_path):
     suppressed = pq.read_table(flows / "od_flows.parquet")["suppressed"].to_pylist()
     assert all(suppressed)  # every pair of 2,500 subscribers is below 50
     shutil.rmtree(flows)
+
+
+def test_day_by_day_windows_equal_one_pass(raw, tmp_path, monkeypatch):
+    store = tmp_path / "store"
+    _ingest(store, raw, _days(raw, ["2020-02-01", "2020-02-02", "2020-02-03", "2020-02-04"]))
+    build_flows(store / "location", tmp_path / "one-pass", k=2)  # a folder: all events at once
+    monkeypatch.setattr(pipeline, "WINDOW_EVENTS", 1)  # one day per window
+    windows = []
+    since = incremental.events_since
+    monkeypatch.setattr(
+        incremental, "events_since", lambda e, c, u=None: windows.append((c, u)) or since(e, c, u)
+    )
+    build_flows(store, tmp_path / "windows", k=2)
+    assert len(windows) >= 8  # od_flows and presence, four or five KST days each
+    assert _tables(tmp_path / "windows") == _tables(tmp_path / "one-pass")

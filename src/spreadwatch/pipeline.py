@@ -10,6 +10,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import ibis
 import ibis.expr.types as ir
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -62,6 +63,8 @@ INCREMENTAL_TABLES = {
     "presence": ["date", "hour", "region_code"],
 }
 STATE_FILE = "flows-state.json"
+#: Events per window when daily flows of a store are computed window by window.
+WINDOW_EVENTS = int(os.environ.get("SPREADWATCH_FLOWS_WINDOW_EVENTS", "20000000"))
 
 
 def build_flows(
@@ -99,17 +102,9 @@ def build_flows(
         def table(name: str) -> ir.Table:
             return con.read_parquet(str(store / name / "*.parquet"))  # type: ignore[operator]
 
-        recent = events
-        if plan is not None and plan.start is not None:
-            recent = incremental.events_since(events, incremental.cutoff_for(plan.start))
         builders: dict[str, Callable[[], ir.Table]] = {
-            "od_flows": lambda: fusion.od_flows(recent, k=k),
-            "presence": lambda: fusion.presence(recent, k=k),
             "commuting": lambda: fusion.commuting(events, k=k),
         }
-        if plan is not None and plan.unchanged:
-            del builders["od_flows"], builders["presence"]
-            paths |= {name: out_dir / f"{name}.parquet" for name in INCREMENTAL_TABLES}
         if store is not None and _has(store, "roaming"):
             builders["importations"] = lambda: signals.importations(table("roaming"), events, k=k)
         if store is not None and _has(store, "telemetry") and _has(store, "households"):
@@ -117,24 +112,65 @@ def build_flows(
                 table("telemetry"), table("households"), k=k
             )
         schemas = {**fusion.SCHEMAS, **signals.SCHEMAS}
-        for name in track(list(builders), "Computing flows, presence, commuting and signals"):
-            result = fusion.collect(con, builders[name](), schemas[name])
+        daily = {"od_flows": fusion.od_flows, "presence": fusion.presence}
+        windows = plan.windows() if plan is not None else [None]
+        labels = [*daily, *builders] if windows else list(builders)
+        for name in track(labels, "Computing flows, presence, commuting and signals"):
             paths[name] = out_dir / f"{name}.parquet"
-            if plan is not None and plan.start is not None and name in INCREMENTAL_TABLES:
-                previous = pq.read_table(paths[name])
-                result = incremental.merge_from(
-                    previous, result, plan.start, INCREMENTAL_TABLES[name]
-                )
+            if name in daily:
+                result = _daily_table(con, events, daily[name], k, windows, schemas[name])
+                if plan is not None and plan.start is not None:
+                    previous = pq.read_table(paths[name])
+                    result = incremental.merge_from(
+                        previous, result, plan.start, INCREMENTAL_TABLES[name]
+                    )
+            else:
+                result = fusion.collect(con, builders[name](), schemas[name])
             _write_atomically(result, paths[name])
+        if plan is not None and not windows:
+            paths |= {name: out_dir / f"{name}.parquet" for name in daily}
     if plan is not None:
         plan.save()
     return paths
 
 
-def _first_micros(part: Path) -> int:
-    """The earliest event time of a part, in microseconds since the epoch (UTC)."""
+def _daily_table(
+    con: ibis.BaseBackend,
+    events: ir.Table,
+    build: Callable[..., ir.Table],
+    k: int,
+    windows: list[tuple[dt.date, dt.date] | None],
+    schema: pa.Schema,
+) -> pa.Table:
+    """A daily fusion table computed window by window (``None``: all events at once)."""
+    parts = []
+    for window in windows:
+        if window is None:
+            parts.append(fusion.collect(con, build(events, k=k), schema))
+            continue
+        first, end = window
+        scope = incremental.events_since(
+            events, incremental.cutoff_for(first), incremental.kst_midnight(end)
+        )
+        table = fusion.collect(con, build(scope, k=k), schema)
+        in_window = pc.and_(
+            pc.greater_equal(table["date"], pa.scalar(first, pa.date32())),
+            pc.less(table["date"], pa.scalar(end, pa.date32())),
+        )
+        parts.append(table.filter(in_window))
+    return pa.concat_tables(parts) if parts else schema.empty_table()
+
+
+def _kst_dates(part: Path) -> tuple[dt.date, dt.date]:
+    """The first and last KST date of the events in a part."""
     ts = pq.read_table(part, columns=["ts"])["ts"].cast(pa.timestamp("us", "UTC")).cast(pa.int64())
-    return pc.min(ts).as_py()
+    low, high = pc.min_max(ts).values()
+
+    def date(micros: int) -> dt.date:
+        local = dt.timedelta(microseconds=micros, hours=fusion.TIMEZONE_OFFSET_HOURS)
+        return (dt.datetime(1970, 1, 1) + local).date()
+
+    return date(low.as_py()), date(high.as_py())
 
 
 def _write_atomically(table: pa.Table, path: Path) -> None:
@@ -145,11 +181,14 @@ def _write_atomically(table: pa.Table, path: Path) -> None:
 
 @dataclass
 class _FlowsPlan:
-    """What the flows of a store need: everything, nothing new, or dates from ``start`` on."""
+    """What the daily flows of a store need: everything, nothing new, or dates from ``start`` on,
+    computed in windows of at most about :data:`WINDOW_EVENTS` events to bound memory."""
 
     state_path: Path
     k: int
     files: list[str]
+    dates: tuple[dt.date, dt.date] | None
+    events: int
     start: dt.date | None = None
     unchanged: bool = False
 
@@ -157,30 +196,41 @@ class _FlowsPlan:
     def for_store(cls, store: Path, out_dir: Path, k: int) -> _FlowsPlan:
         with Store(store) as opened:
             records = opened.records("location")
-        files = [r.sha256 for r in records]
-        plan = cls(out_dir / STATE_FILE, k, files)
+        spans = {p: _kst_dates(p) for p in (store / "location").glob("*.parquet")}
+        dates = (min(a for a, _ in spans.values()), max(b for _, b in spans.values()))
+        plan = cls(out_dir / STATE_FILE, k, [r.sha256 for r in records], dates if spans else None,
+                   sum(r.rows_kept for r in records))  # fmt: skip
         try:
             state = json.loads(plan.state_path.read_text())
         except (OSError, ValueError):
             return plan
         done = set(state.get("location_files", []))
         outputs = all((out_dir / f"{n}.parquet").exists() for n in INCREMENTAL_TABLES)
-        if state.get("k") != k or not outputs or not done <= set(files):
+        if state.get("k") != k or not outputs or not done <= set(plan.files):
             return plan
-        new = [sha for sha in files if sha not in done]
-        if not new:
-            plan.unchanged = True
-            return plan
-        parts = [p for sha in new for p in (store / "location").glob(f"{sha[:16]}-*.parquet")]
-        if parts:
-            micros = min(_first_micros(p) for p in parts)
-            local = dt.datetime(1970, 1, 1) + dt.timedelta(
-                microseconds=micros, hours=fusion.TIMEZONE_OFFSET_HOURS
-            )
-            plan.start = local.date()
+        new = {sha[:16] for sha in plan.files if sha not in done}
+        firsts = [a for p, (a, _) in spans.items() if p.name.split("-")[0] in new]
+        if firsts:
+            plan.start = min(firsts)
         else:
             plan.unchanged = True
         return plan
+
+    def windows(self) -> list[tuple[dt.date, dt.date] | None]:
+        """The date windows ``[first, end)`` to compute (none when nothing changed)."""
+        if self.unchanged or self.dates is None:
+            return []
+        first, last = self.start or self.dates[0], self.dates[1]
+        days = (last - self.dates[0]).days + 1
+        per_window = max(1, WINDOW_EVENTS * days // max(self.events, 1))
+        edges = list(range(0, (last - first).days + 1, per_window))
+        return [
+            (
+                first + dt.timedelta(days=a),
+                min(first + dt.timedelta(days=a + per_window), last + dt.timedelta(days=1)),
+            )
+            for a in edges
+        ]
 
     def save(self) -> None:
         state = {"k": self.k, "location_files": self.files}

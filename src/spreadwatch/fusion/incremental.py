@@ -23,20 +23,34 @@ LOOKBACK = dt.timedelta(days=1)
 
 def cutoff_for(start: dt.date) -> dt.datetime:
     """The UTC instant from which events are re-read to recompute dates from ``start`` on."""
-    midnight = dt.datetime.combine(start, dt.time(), tzinfo=dt.UTC)
-    return midnight - dt.timedelta(hours=TIMEZONE_OFFSET_HOURS) - LOOKBACK
+    return kst_midnight(start) - LOOKBACK
 
 
-def events_since(events: ir.Table, cutoff: dt.datetime) -> ir.Table:
-    """Events at or after ``cutoff``, plus each subscriber's last event before it."""
+def kst_midnight(day: dt.date) -> dt.datetime:
+    """The UTC instant at which ``day`` starts in Korea."""
+    midnight = dt.datetime.combine(day, dt.time(), tzinfo=dt.UTC)
+    return midnight - dt.timedelta(hours=TIMEZONE_OFFSET_HOURS)
+
+
+def events_since(
+    events: ir.Table, cutoff: dt.datetime, until: dt.datetime | None = None
+) -> ir.Table:
+    """Events at or after ``cutoff`` (and before ``until``), plus each subscriber's last event
+    before ``cutoff``. The last events come from an aggregate and a join, not a window over the
+    whole history, so memory stays bounded by the number of subscribers."""
     when = ibis.literal(cutoff, type="timestamp('UTC')")
     recent = events.filter(events.ts >= when)
+    if until is not None:
+        recent = recent.filter(recent.ts < ibis.literal(until, type="timestamp('UTC')"))
     earlier = events.filter(events.ts < when)
+    who = ["carrier", "subscriber_pseudo"]
+    latest = earlier.group_by(who).agg(last_ts=earlier.ts.max())
+    at_last = earlier.join(latest, [*who, earlier.ts == latest.last_ts]).select(earlier.columns)
     rank = ibis.row_number().over(
-        group_by=[earlier.carrier, earlier.subscriber_pseudo],
-        order_by=[earlier.ts.desc(), earlier.cell_id.desc(), earlier.region_code.desc()],
+        group_by=[at_last.carrier, at_last.subscriber_pseudo],
+        order_by=[at_last.cell_id.desc(), at_last.region_code.desc()],
     )
-    last = earlier.mutate(_rank=rank)
+    last = at_last.mutate(_rank=rank)
     last = last.filter(last._rank == 0).drop("_rank")
     return recent.union(last)
 
