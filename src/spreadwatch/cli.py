@@ -131,11 +131,16 @@ def ingest(
         sources["cells"] = [cells]
     try:
         keyring = KeyRing(load_key(key_file), rotate.value)
-        quality = ingest_sources(out, sources, keyring)
+        reports: dict = {}
+        quality = ingest_sources(out, sources, keyring, reports)
     except (RawFileError, FileNotFoundError, ValueError) as exc:
         raise fail(str(exc)) from exc
     for name in sources:
-        console.print(f"[bold]{name}[/] (everything in the store)")
+        report = reports[name]
+        console.print(
+            f"[bold]{name}[/]: {len(report.ingested)} files ingested now, "
+            f"{len(report.skipped)} already in the store (skipped); the store holds:"
+        )
         _print_accounting(quality[name])
     console.print(f"wrote [bold]{out}[/]")
 

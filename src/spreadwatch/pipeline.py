@@ -18,20 +18,26 @@ import pyarrow.parquet as pq
 
 from spreadwatch import fusion
 from spreadwatch.fusion import incremental, signals
-from spreadwatch.ingest import Store, ingest
+from spreadwatch.ingest import IngestReport, Store, ingest
 from spreadwatch.privacy.kanon import DEFAULT_K
 from spreadwatch.privacy.pseudonym import KeyRing
 from spreadwatch.progress import track
 
 
 def ingest_sources(
-    store_dir: Path, sources: Mapping[str, Sequence[Path | str]], keyring: KeyRing
+    store_dir: Path,
+    sources: Mapping[str, Sequence[Path | str]],
+    keyring: KeyRing,
+    reports: dict[str, IngestReport] | None = None,
 ) -> dict[str, dict]:
     """Ingest raw files into the store at ``store_dir`` (cells before location events) and write
-    ``quality.json``: the row accounting per source over everything the store holds."""
+    ``quality.json``: the row accounting per source over everything the store holds. What each
+    source's call did (files ingested, files skipped) goes into ``reports`` when given."""
     with Store(store_dir) as store:
         for name in sorted(sources, key=lambda n: n != "cells"):
-            ingest(name, sources[name], store, keyring)
+            report = ingest(name, sources[name], store, keyring)
+            if reports is not None:
+                reports[name] = report
         quality = store.quality()
     (Path(store_dir) / "quality.json").write_text(json.dumps(quality, indent=2) + "\n")
     return quality
