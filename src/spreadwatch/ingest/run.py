@@ -18,7 +18,6 @@ from pathlib import Path
 import duckdb
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from spreadwatch import duck, regions
 from spreadwatch.ingest.raw import (
@@ -113,7 +112,9 @@ def ingest(
 
 # --- per-source preparation -----------------------------------------------------------------
 
-Prepare = Callable[[duckdb.DuckDBPyConnection, pa.Table], pa.Table]
+Prepare = Callable[[duckdb.DuckDBPyConnection, str], str]
+"""Adds the columns a source's checks need to the relation named by the second argument and
+returns the name of the extended relation."""
 
 
 def _context(spec: Source, store: Store, con: duckdb.DuckDBPyConnection) -> Prepare | None:
@@ -127,40 +128,50 @@ def _context(spec: Source, store: Store, con: duckdb.DuckDBPyConnection) -> Prep
             )
         con.register("store_cells", cells.select(["carrier", "cell_id", "region_code"]))
 
-        def join_cells(con: duckdb.DuckDBPyConnection, chunk: pa.Table) -> pa.Table:
-            con.register("chunk_raw", chunk)
-            return con.sql(
-                "SELECT r.*, c.region_code FROM chunk_raw r LEFT JOIN store_cells c "
-                "ON r.carrier = c.carrier AND r.cell_id = c.cell_id"
-            ).to_arrow_table()
+        def join_cells(con: duckdb.DuckDBPyConnection, source: str) -> str:
+            duck.run(
+                con,
+                "CREATE OR REPLACE TEMP VIEW chunk_cells AS SELECT r.*, c.region_code "
+                f"FROM {source} r LEFT JOIN store_cells c "
+                "ON r.carrier = c.carrier AND r.cell_id = c.cell_id",
+            )
+            return "chunk_cells"
 
         return join_cells
     if spec is CELLS:
         return _place_cells
     if "region_code" in spec.columns:  # cases, households: codes checked against the regions
-        codes = pa.array(regions.load("sigungu").regions["code"].astype(str), pa.string())
+        codes = regions.load("sigungu").regions["code"].astype(str)
+        con.register("known_regions", pa.table({"code": pa.array(codes, pa.string())}))
 
-        def known_regions(_: duckdb.DuckDBPyConnection, chunk: pa.Table) -> pa.Table:
-            trimmed = pc.utf8_trim_whitespace(chunk["region_code"])
-            return chunk.append_column("region_known", pc.is_in(trimmed, value_set=codes))
+        def known_regions(con: duckdb.DuckDBPyConnection, source: str) -> str:
+            duck.run(
+                con,
+                "CREATE OR REPLACE TEMP VIEW chunk_regions AS SELECT *, "
+                f"region_code IN (SELECT code FROM known_regions) AS region_known FROM {source}",
+            )
+            return "chunk_regions"
 
         return known_regions
     return None
 
 
-def _place_cells(con: duckdb.DuckDBPyConnection, chunk: pa.Table) -> pa.Table:
+def _place_cells(con: duckdb.DuckDBPyConnection, source: str) -> str:
     """Add the si-gun-gu of each cell by point-in-polygon (null outside every region)."""
-    con.register("cells_raw", chunk)
+    cells = con.sql(f"SELECT * FROM {source}").to_arrow_table()
     coords = con.sql(
-        "SELECT try_cast(lat AS DOUBLE) AS lat, try_cast(lon AS DOUBLE) AS lon FROM cells_raw"
+        f"SELECT try_cast(lat AS DOUBLE) AS lat, try_cast(lon AS DOUBLE) AS lon FROM {source}"
     ).to_arrow_table()
+    if coords.num_rows != cells.num_rows:
+        raise AssertionError("cells changed between two reads")
     lat = coords["lat"].to_numpy().astype(float)
     lon = coords["lon"].to_numpy().astype(float)
     ok = np.isfinite(lat) & np.isfinite(lon) & (np.abs(lat) <= 90) & (np.abs(lon) <= 180)
     codes = np.full(len(lat), None, dtype=object)
     if ok.any():
         codes[ok] = regions.locate(lat[ok], lon[ok])
-    return chunk.append_column("region_code", pa.array(codes, pa.string()))
+    con.register("chunk_placed", cells.append_column("region_code", pa.array(codes, pa.string())))
+    return "chunk_placed"
 
 
 # --- one chunk ------------------------------------------------------------------------------
@@ -175,16 +186,18 @@ def process_chunk(
     store: Store | None = None,
 ) -> tuple[pa.Table, pa.Table, int]:
     """``(output rows, quarantine rows, duplicates removed)`` of one chunk of raw rows."""
-    if prepare is not None:
-        chunk = prepare(con, chunk)
-    con.register("chunk", chunk)
-    period = keyring.period_sql("ts_parsed") if spec.time_column else None
+    con.register("chunk_raw", chunk)
     trimmed = ", ".join(f"trim({c}) AS {c}" for c in spec.columns)  # " SKT " is SKT
+    duck.run(
+        con, f"CREATE OR REPLACE TEMP VIEW chunk AS SELECT * REPLACE ({trimmed}) FROM chunk_raw"
+    )
+    source = prepare(con, "chunk") if prepare is not None else "chunk"
+    period = keyring.period_sql("ts_parsed") if spec.time_column else None
     duck.run(
         con,
         "CREATE OR REPLACE TEMP VIEW typed AS "
         f"SELECT *, {period or _NO_PERIOD} AS _period FROM (SELECT *, {spec.typed_sql} "
-        f"FROM (SELECT * REPLACE ({trimmed}) FROM chunk))",
+        f"FROM {source})",
     )
     labels = (
         [
