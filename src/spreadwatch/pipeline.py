@@ -16,7 +16,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from spreadwatch import fusion
+from spreadwatch import duck, fusion
 from spreadwatch.fusion import incremental, signals
 from spreadwatch.ingest import IngestReport, Store, ingest
 from spreadwatch.privacy.kanon import DEFAULT_K
@@ -69,8 +69,14 @@ INCREMENTAL_TABLES = {
     "presence": ["date", "hour", "region_code"],
 }
 STATE_FILE = "flows-state.json"
-#: Events per window when daily flows of a store are computed window by window.
-WINDOW_EVENTS = int(os.environ.get("SPREADWATCH_FLOWS_WINDOW_EVENTS", "20000000"))
+#: Events per window when daily flows of a store are computed window by window: smaller when
+#: DuckDB's memory is capped (100 million events fit 1.5 GB with 5 million per window).
+WINDOW_EVENTS = int(
+    os.environ.get(
+        "SPREADWATCH_FLOWS_WINDOW_EVENTS",
+        "5000000" if os.environ.get(duck.MEMORY_ENV) else "20000000",
+    )
+)
 
 
 def build_flows(
