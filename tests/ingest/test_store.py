@@ -11,6 +11,7 @@ import sys
 import time
 from pathlib import Path
 
+import pandas as pd
 import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
@@ -97,6 +98,68 @@ def test_parquet_delivery_equals_csv_delivery(synth_raw, tmp_path):
     assert _sorted(csv_rows) == _sorted(pq_rows)
     assert pq_record.rows_in == csv_record.rows_in
     assert pq_record.balanced()
+
+
+def _typed_parquet(csv_file: Path, out: Path, types: dict[str, pa.DataType]) -> Path:
+    """The rows of a CSV delivery as typed Parquet, unparsable values as nulls."""
+    frame = pd.read_csv(csv_file, dtype=str, keep_default_na=False)
+    typed: dict[str, pa.Array] = {}
+    for name, kind in types.items():
+        text = frame[name].str.strip()
+        if pa.types.is_timestamp(kind):
+            values = pd.to_datetime(text, format="%Y-%m-%dT%H:%M:%SZ", errors="coerce", utc=True)
+        elif pa.types.is_date(kind):
+            values = pd.to_datetime(text, format="%Y-%m-%d", errors="coerce").dt.date
+        elif pa.types.is_boolean(kind):
+            values = text.str.lower().map({"true": True, "false": False}).astype("boolean")
+        else:
+            values = pd.to_numeric(text, errors="coerce")
+        typed[name] = pa.array(values, kind, from_pandas=True)
+    table = pa.table({c: typed.get(c, pa.array(frame[c], pa.string())) for c in frame.columns})
+    pq.write_table(table, out)
+    return out
+
+
+@pytest.mark.parametrize(
+    ("source", "relative", "types", "bad_lines"),
+    [
+        (
+            "telemetry",
+            "device_telemetry/thinq.csv",
+            {"ts": pa.timestamp("us", tz="UTC"), "value": pa.float64(), "consent": pa.bool_()},
+            [
+                "thinq,THD-x1,THH-x1,yesterday,pm25,3,true",
+                "thinq,THD-x2,THH-x2,2020-02-01T00:00:00Z,pm25,high,true",
+                "thinq,THD-x3,THH-x3,2020-02-01T00:00:00Z,pm25,3,maybe",
+                "thinq,THD-x4,THH-x4,2020-02-01T00:00:00Z,pm25,3, TRUE ",
+            ],
+        ),
+        (
+            "cases",
+            "cases.csv",
+            {"date": pa.date32(), "confirmed": pa.int64()},
+            ["11010,2020-13-01,3", "11010,2020-03-01,many"],
+        ),
+    ],
+)
+def test_typed_parquet_equals_csv(synth_raw, tmp_path, source, relative, types, bad_lines):
+    """Zoned timestamps, floats, booleans, dates and integers from Parquet are read as the text
+    a CSV delivery carries: the same rows kept, the same reasons quarantined (a malformed CSV
+    value is a null in typed Parquet, and fails the same check)."""
+    csv_file = tmp_path / "delivery.csv"
+    csv_file.write_text((synth_raw / relative).read_text() + "\n".join(bad_lines) + "\n")
+    parquet_file = _typed_parquet(csv_file, tmp_path / "typed.parquet", types)
+    results = []
+    for name, path in (("csv", csv_file), ("parquet", parquet_file)):
+        with Store(tmp_path / name) as store:
+            record = ingest(source, [path], store, RING).ingested[0]
+            results.append((record, store.read(source)))
+    (csv_record, csv_rows), (pq_record, pq_rows) = results
+    assert pq_rows.num_rows > 0 and pq_record.balanced()
+    assert _sorted(csv_rows) == _sorted(pq_rows)
+    assert pq_record.quarantined_by_reason == csv_record.quarantined_by_reason
+    assert sum(pq_record.quarantined_by_reason.values()) >= len(bad_lines) - 1  # " TRUE " is kept
+    assert pq_record.duplicates_removed == csv_record.duplicates_removed
 
 
 def test_paths_folders_and_globs(synth_raw, tmp_path):

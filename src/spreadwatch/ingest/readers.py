@@ -1,4 +1,8 @@
-"""Raw files in bounded chunks, every value as a string, each row with its file and line number.
+"""Raw files in bounded chunks, each row with its file and line number.
+
+CSV values arrive as strings. Parquet columns keep their types (no conversion in Python):
+:func:`text_sql` renders them inside DuckDB as the text a CSV delivery would carry, so every
+check sees the same strings whatever the format.
 
 CSV files must have exactly the contract's header; Parquet files must have exactly the contract's
 columns (in any order, any types that render as the CSV text would). Row numbers are 1-based line
@@ -14,7 +18,6 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
@@ -59,9 +62,10 @@ def iter_chunks(
 ) -> Iterator[tuple[pa.Table, pa.Table]]:
     """Yield ``(rows, malformed)`` chunks of a raw file.
 
-    ``rows`` has the contract's columns as strings plus ``_source_file`` and ``_row_number``;
-    ``malformed`` holds quarantine rows for CSV lines with the wrong number of fields (their text
-    withheld when ``withhold_malformed_text``: files with raw identifiers).
+    ``rows`` has the contract's columns (strings from CSV, typed from Parquet) plus
+    ``_source_file`` and ``_row_number``; ``malformed`` holds quarantine rows for CSV lines with
+    the wrong number of fields (their text withheld when ``withhold_malformed_text``: files with
+    raw identifiers).
     """
     if path.suffix == ".parquet":
         yield from _parquet_chunks(path, columns, chunk_bytes)
@@ -69,11 +73,17 @@ def iter_chunks(
         yield from _csv_chunks(path, columns, withhold_malformed_text, chunk_bytes)
 
 
+#: Rows per record batch of a chunk: DuckDB scans an Arrow table's batches in parallel.
+SCAN_BATCH_ROWS = 1 << 16
+
+
 def _with_position(table: pa.Table, path: Path, numbers: np.ndarray) -> pa.Table:
+    """``table`` with its file and row numbers, in batches DuckDB can scan in parallel."""
     table = table.append_column(
         SOURCE_FILE, pa.repeat(pa.scalar(str(path), pa.string()), table.num_rows)
     )
-    return table.append_column(ROW_NUMBER, pa.array(numbers, pa.int64()))
+    table = table.append_column(ROW_NUMBER, pa.array(numbers, pa.int64())).combine_chunks()
+    return pa.Table.from_batches(table.to_batches(max_chunksize=SCAN_BATCH_ROWS), table.schema)
 
 
 def _csv_chunks(
@@ -191,6 +201,7 @@ def _empty(columns: Sequence[str]) -> pa.Table:
 def _parquet_chunks(
     path: Path, columns: Sequence[str], chunk_bytes: int
 ) -> Iterator[tuple[pa.Table, pa.Table]]:
+    """Typed Parquet columns as they are; :func:`text_sql` renders them as CSV text in DuckDB."""
     try:
         file = pq.ParquetFile(path)
     except (pa.ArrowInvalid, OSError) as exc:
@@ -205,22 +216,26 @@ def _parquet_chunks(
     first = 1
     for batch in file.iter_batches(batch_size=batch_rows, columns=list(columns)):
         table = pa.Table.from_batches([batch])
-        table = pa.table({c: _as_text(table[c]) for c in columns})
         numbers = np.arange(first, first + table.num_rows, dtype=np.int64)
         first += table.num_rows
         yield _with_position(table, path, numbers), QUARANTINE_SCHEMA.empty_table()
 
 
-def _as_text(column: pa.ChunkedArray) -> pa.ChunkedArray:
-    """A typed Parquet column as the text a CSV delivery would carry (null -> empty)."""
-    kind = column.type
-    if pa.types.is_timestamp(kind):
-        utc = column.cast(pa.timestamp("us", tz="UTC")) if kind.tz else column
-        text = pc.strftime(utc, format="%Y-%m-%dT%H:%M:%SZ")
-    elif pa.types.is_boolean(kind):
-        text = pc.if_else(column, "true", "false")
+#: The text layout of typed Parquet timestamps and dates, as a CSV delivery carries them.
+_TS_TEXT = "%Y-%m-%dT%H:%M:%SZ"
+
+
+def text_sql(column: str, kind: pa.DataType) -> str:
+    """DuckDB SQL for a raw column as the trimmed text a CSV delivery would carry (a typed
+    Parquet value rendered; null as empty), so every check sees strings whatever the format."""
+    if pa.types.is_string(kind) or pa.types.is_large_string(kind):
+        text = f"trim({column})"  # " SKT " is SKT
+    elif pa.types.is_timestamp(kind):  # a zoned timestamp renders in UTC: the session time zone
+        text = f"strftime({column}, '{_TS_TEXT}')"
     elif pa.types.is_date(kind):
-        text = pc.strftime(column, format="%Y-%m-%d")
+        text = f"strftime({column}, '%Y-%m-%d')"
+    elif pa.types.is_boolean(kind):
+        text = f"CASE WHEN {column} THEN 'true' WHEN NOT {column} THEN 'false' END"
     else:
-        text = column.cast(pa.string())
-    return pc.fill_null(text, "")
+        text = f"CAST({column} AS VARCHAR)"
+    return f"coalesce({text}, '')"

@@ -9,6 +9,7 @@ dropped (counted), a different row with the same key is quarantined as a conflic
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 from collections.abc import Callable, Sequence
@@ -27,7 +28,7 @@ from spreadwatch.ingest.raw import (
     RawFileError,
     split_valid,
 )
-from spreadwatch.ingest.readers import DEFAULT_CHUNK_BYTES, expand_paths, iter_chunks
+from spreadwatch.ingest.readers import DEFAULT_CHUNK_BYTES, expand_paths, iter_chunks, text_sql
 from spreadwatch.ingest.sources import CELLS, LOCATION, SOURCES, Source
 from spreadwatch.ingest.store import FileRecord, Store, file_sha256
 from spreadwatch.privacy.pseudonym import KeyRing
@@ -174,6 +175,39 @@ def _place_cells(con: duckdb.DuckDBPyConnection, source: str) -> str:
     return "chunk_placed"
 
 
+#: Raw identifiers whose pseudonyms a connection keeps, per identifier column, before it
+#: starts afresh (bounds memory; a forgotten identifier is simply hashed again).
+PSEUDONYM_CACHE_ROWS = 5_000_000
+
+
+def _pseudonyms(
+    con: duckdb.DuckDBPyConnection,
+    keyring: KeyRing,
+    column: str,
+    key: list[str],
+    labels: Sequence[str],
+) -> str:
+    """Name of a table of ``key -> pseudo`` holding every non-blank identifier of the view
+    ``typed``: one HMAC per distinct identifier and period, kept across the chunks of a
+    connection (in DuckDB's memory only; never written)."""
+    fingerprint = hashlib.sha256(keyring.key).hexdigest()[:12]
+    table = f"pseudonyms_{column}_{keyring.rotation}_{fingerprint}"
+    typed_key = ", ".join(f"{k} VARCHAR" for k in key)
+    duck.run(con, f"CREATE TEMP TABLE IF NOT EXISTS {table} ({typed_key}, pseudo VARCHAR)")
+    ((cached,),) = con.sql(f"SELECT count(*) FROM {table}").fetchall()
+    if cached > PSEUDONYM_CACHE_ROWS:
+        duck.run(con, f"DELETE FROM {table}")
+    message = " || ':' || ".join(k for k in key if k != "_period")
+    names = ", ".join(key)
+    duck.run(
+        con,
+        f"INSERT INTO {table} SELECT {names}, {keyring.pseudonym_sql(message, labels)} "
+        f"FROM (SELECT DISTINCT {names} FROM typed WHERE trim({column}) <> '' "
+        f"AND _period IS NOT NULL) ANTI JOIN {table} USING ({names})",
+    )
+    return table
+
+
 # --- one chunk ------------------------------------------------------------------------------
 
 
@@ -187,15 +221,13 @@ def process_chunk(
 ) -> tuple[pa.Table, pa.Table, int]:
     """``(output rows, quarantine rows, duplicates removed)`` of one chunk of raw rows."""
     con.register("chunk_raw", chunk)
-    trimmed = ", ".join(f"trim({c}) AS {c}" for c in spec.columns)  # " SKT " is SKT
-    duck.run(
-        con, f"CREATE OR REPLACE TEMP VIEW chunk AS SELECT * REPLACE ({trimmed}) FROM chunk_raw"
-    )
+    texts = ", ".join(f"{text_sql(c, chunk.schema.field(c).type)} AS {c}" for c in spec.columns)
+    duck.run(con, f"CREATE OR REPLACE TEMP VIEW chunk AS SELECT * REPLACE ({texts}) FROM chunk_raw")
     source = prepare(con, "chunk") if prepare is not None else "chunk"
     period = keyring.period_sql("ts_parsed") if spec.time_column else None
-    duck.run(
+    duck.run(  # a table: its text, parsing and joins are read three times below
         con,
-        "CREATE OR REPLACE TEMP VIEW typed AS "
+        "CREATE OR REPLACE TEMP TABLE typed AS "
         f"SELECT *, {period or _NO_PERIOD} AS _period FROM (SELECT *, {spec.typed_sql} "
         f"FROM {source})",
     )
@@ -209,33 +241,28 @@ def process_chunk(
         if period
         else []
     )
-    messages = {col: " || ':' || ".join(parts) for col, parts in spec.identifiers.items()}
-    pseudo = {col: keyring.pseudonym_sql(msg, labels) for col, msg in messages.items()}
-    masked = {
-        col: f"CASE WHEN trim({col}) = '' THEN {col} ELSE {sql} END" for col, sql in pseudo.items()
-    }
+    keys = {col: [*parts, "_period"] for col, parts in spec.identifiers.items()}
+    pseudo = {col: _pseudonyms(con, keyring, col, parts, labels) for col, parts in keys.items()}
+    joins = " ".join(f"LEFT JOIN {pseudo[c]} USING ({', '.join(k)})" for c, k in keys.items())
+    columns = {col: f"{pseudo[col]}.pseudo" for col in keys}
+    selected = ", ".join(f"{expr} AS _pseudo_{col}" for col, expr in columns.items())
+    duck.run(
+        con,
+        f"CREATE OR REPLACE TEMP VIEW named AS SELECT typed.*{', ' if selected else ''}{selected} "
+        f"FROM typed {joins}",
+    )
+    masked = {col: f"CASE WHEN trim({col}) = '' THEN {col} ELSE _pseudo_{col} END" for col in keys}
     if spec.has_identifiers:  # a malformed value may be a misplaced identifier: withhold it
         for col in spec.columns:
             if col not in masked:
                 shape = spec.shapes.get(col, "false")
                 masked[col] = f"CASE WHEN coalesce({shape}, false) THEN {col} ELSE '{WITHHELD}' END"
-    valid, quarantine = split_valid(con, "typed", spec.columns, spec.checks, masked)
-    # one HMAC per distinct identifier and period, joined back: far fewer than rows
-    joins, columns = [], {}
-    for i, (col, parts) in enumerate(spec.identifiers.items()):
-        using = ", ".join([*parts, "_period"])
-        duck.run(
-            con,
-            f"CREATE OR REPLACE TEMP TABLE ids{i} AS SELECT {using}, {pseudo[col]} AS pseudo{i} "
-            f"FROM (SELECT DISTINCT {using} FROM {valid})",
-        )
-        joins.append(f"JOIN ids{i} USING ({using})")
-        columns[col] = f"pseudo{i}"
-    output_sql = _ID_PLACEHOLDER.sub(lambda m: columns[m.group(1)], spec.output_sql)
+    valid, quarantine = split_valid(con, "named", spec.columns, spec.checks, masked)
+    output_sql = _ID_PLACEHOLDER.sub(lambda m: f"_pseudo_{m.group(1)}", spec.output_sql)
     duck.run(
         con,
-        f"CREATE OR REPLACE TEMP TABLE out_rows AS SELECT {output_sql}, "
-        f"{SOURCE_FILE}, {ROW_NUMBER} FROM {valid} {' '.join(joins)}",
+        f"CREATE OR REPLACE TEMP VIEW out_rows AS SELECT {output_sql}, "
+        f"{SOURCE_FILE}, {ROW_NUMBER} FROM {valid}",
     )
     if not spec.conflicts_possible:
         return _drop_repeats(con, spec, store, quarantine)
