@@ -50,12 +50,12 @@ def test_valid_config_with_defaults(tmp_path, monkeypatch):
     monkeypatch.chdir("/")  # relative paths resolve against the config's folder, not the cwd
     config = load_config(path)
     assert config.run.start_date == dt.date(2024, 1, 1)
-    assert config.run.steps_per_day == 8
+    assert config.run.steps == 8 and config.run.steps_per_day is None
     assert config.disease.transmission_rate == pytest.approx(0.4)
     assert config.regions.csv == (tmp_path / "data" / "regions.csv").resolve()
     assert config.mobility.kind == "none"
     assert config.seed[0].region == "AAA" and config.seed_day(config.seed[0]) == 0
-    assert config.output.compartments == ["S", "E", "I", "R", "incidence"]
+    assert config.output_compartments == ["S", "E", "I", "R", "incidence"]
 
 
 def test_yaml_and_toml_give_the_same_config(tmp_path):

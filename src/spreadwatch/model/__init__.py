@@ -20,8 +20,8 @@ from spreadwatch.model.mobility import (
     mixing_from_trips,
     stay_home,
 )
+from spreadwatch.model.outputs import STATES_SCHEMA, SUMMARY_SCHEMA
 from spreadwatch.model.run import (
-    STATES_SCHEMA,
     Scenario,
     build_scenario,
     run_simulation,
@@ -36,18 +36,31 @@ from spreadwatch.model.seir import (
     SEIRParameters,
     Trajectory,
 )
+from spreadwatch.model.structured import (
+    ChainBinomialEngine,
+    DayInputs,
+    MeanFieldEngine,
+    NaturalHistory,
+    StructuredModel,
+)
 
 __all__ = [
     "COMPARTMENTS",
     "STATES_SCHEMA",
+    "SUMMARY_SCHEMA",
+    "ChainBinomialEngine",
     "ConfigError",
+    "DayInputs",
     "DeterministicEngine",
     "Engine",
+    "MeanFieldEngine",
     "Model",
+    "NaturalHistory",
     "RegionSet",
     "RunConfig",
     "SEIRParameters",
     "Scenario",
+    "StructuredModel",
     "Trajectory",
     "build_scenario",
     "gravity_mixing",

@@ -26,10 +26,26 @@ from pydantic import (
 )
 
 from spreadwatch.configfile import ConfigError, FieldError, format_errors, read_mapping
-from spreadwatch.model.geography import RegionSet, load_regions
+from spreadwatch.model.geography import AGE_BANDS, RegionSet, load_regions
+from spreadwatch.regions.sources import CONTACT_SETTINGS, contact_locations
 
-Compartment = Literal["S", "E", "I", "R", "incidence"]
+#: The one contact setting of a model without age structure.
+HOMOGENEOUS = "all"
+DEFAULT_QUANTILES = (0.025, 0.05, 0.25, 0.5, 0.75, 0.95, 0.975)
+
+ModelCompartment = Literal["S", "E", "I", "H", "R", "D"]
+Compartment = Literal["S", "E", "I", "H", "R", "D", "incidence"]
+SEIR: tuple[ModelCompartment, ...] = ("S", "E", "I", "R")
+#: The compartment sets a model may have: SEIR, with hospitalisation, and with deaths.
+COMPARTMENT_SETS: tuple[tuple[ModelCompartment, ...], ...] = (
+    SEIR,
+    ("S", "E", "I", "H", "R"),
+    ("S", "E", "I", "H", "R", "D"),
+)
 COMPARTMENTS_OUT: tuple[Compartment, ...] = ("S", "E", "I", "R", "incidence")
+#: Default steps per day of each engine.
+DEFAULT_STEPS = {"deterministic": 8, "stochastic": 4}
+DEFAULT_PARTICLES = 100
 
 
 def _resolve_path(value: Path, info: ValidationInfo) -> Path:
@@ -54,6 +70,7 @@ def _iso_date(value: Any) -> Any:
 
 
 Number = Annotated[float, Strict()]
+Fraction = Annotated[float, Strict(), Field(ge=0, le=1)]
 Count = Annotated[int, Strict()]
 Date = Annotated[dt.date, Strict(), BeforeValidator(_iso_date)]
 OutputPath = Annotated[Path, AfterValidator(_resolve_path)]
@@ -71,8 +88,29 @@ class RunSection(Section):
 
     start_date: Date
     days: Count = Field(gt=0)
-    steps_per_day: Count = Field(default=8, gt=0, le=1000)
-    engine: Literal["deterministic"] = "deterministic"
+    steps_per_day: Count | None = Field(default=None, gt=0, le=1000)
+    engine: Literal["deterministic", "stochastic"] = "deterministic"
+    particles: Count | None = Field(default=None, gt=0, le=100_000)
+    random_seed: Count = Field(default=0, ge=0)
+
+    @model_validator(mode="after")
+    def _stochastic_keys(self) -> RunSection:
+        for key in ("particles", "random_seed"):
+            if key in self.model_fields_set and self.engine != "stochastic":
+                raise FieldError((key,), "only used when engine = 'stochastic'")
+        return self
+
+    @property
+    def steps(self) -> int:
+        """Steps per day: given, or the engine's default."""
+        return self.steps_per_day or DEFAULT_STEPS[self.engine]
+
+    @property
+    def particle_count(self) -> int:
+        """Realisations of a stochastic run (1 for a deterministic one)."""
+        if self.engine != "stochastic":
+            return 1
+        return self.particles or DEFAULT_PARTICLES
 
     def date(self, day: int) -> dt.date:
         """Calendar date of day index ``day`` (0 is ``start_date``)."""
@@ -86,17 +124,108 @@ class DiseaseSection(Section):
     beta: Number | None = Field(default=None, gt=0)
     latent_days: Number = Field(gt=0)
     infectious_days: Number = Field(gt=0)
+    compartments: list[ModelCompartment] = Field(default=list(SEIR))
+    hospital_fraction: Fraction | list[Fraction] | None = None
+    hospital_days: Number | None = Field(default=None, gt=0)
+    fatality_fraction: Fraction | list[Fraction] | None = None
 
     @model_validator(mode="after")
     def _r0_or_beta(self) -> DiseaseSection:
         if (self.r0 is None) == (self.beta is None):
             raise FieldError(("r0",), "give exactly one of r0 and beta")
+        if tuple(self.compartments) not in COMPARTMENT_SETS:
+            sets = "; ".join(", ".join(c) for c in COMPARTMENT_SETS)
+            raise FieldError(("compartments",), f"expected one of these sets, in order: {sets}")
+        needs = {"H": ("hospital_fraction", "hospital_days"), "D": ("fatality_fraction",)}
+        for compartment, keys in needs.items():
+            for key in keys:
+                given = getattr(self, key) is not None
+                if given and compartment not in self.compartments:
+                    raise FieldError((key,), f"only used when compartments include {compartment}")
+                if not given and compartment in self.compartments:
+                    raise FieldError((key,), f"required when compartments include {compartment}")
+        for key in ("hospital_fraction", "fatality_fraction"):
+            value = getattr(self, key)
+            if isinstance(value, list) and len(value) not in (1, len(AGE_BANDS)):
+                raise FieldError(
+                    (key,), f"expected one fraction or {len(AGE_BANDS)} (one per age band)"
+                )
         return self
 
     @property
     def transmission_rate(self) -> float:
         """beta, per day: given, or ``r0 / infectious_days``."""
         return self.beta if self.beta is not None else self.r0 / self.infectious_days  # type: ignore[operator]
+
+
+class AgeSection(Section):
+    """``[age]``: age structure with the Prem 2021 contact matrices by setting."""
+
+    contacts: Literal["prem2021"] = "prem2021"
+    country: str = Field(default="South_Korea", min_length=1)
+    """Location of the contact matrices, and of the UN WPP age pyramid that splits regions
+    given without age columns."""
+
+    @model_validator(mode="after")
+    def _known_country(self) -> AgeSection:
+        known = contact_locations()
+        if self.country not in known:
+            close = difflib.get_close_matches(self.country, known, n=3)
+            hint = f"; did you mean {', '.join(close)}?" if close else ""
+            raise FieldError(("country",), f"unknown location {self.country!r}{hint}")
+        return self
+
+
+InterventionKind = Literal["mobility", "contacts", "travel_quarantine", "isolation"]
+#: Keys each intervention kind takes besides ``kind``, ``start`` and ``end``.
+INTERVENTION_KEYS: dict[str, tuple[str, ...]] = {
+    "mobility": ("reduction", "regions"),
+    "contacts": ("reduction", "settings"),
+    "travel_quarantine": ("reduction",),
+    "isolation": ("days",),
+}
+
+
+class InterventionEntry(Section):
+    """``[[intervention]]``: a measure in force from ``start`` to ``end`` (both included).
+
+    ``mobility``: residents of ``regions`` (default all) spend ``reduction`` less time away
+    from home. ``contacts``: contacts in ``settings`` fall by ``reduction``. ``travel_quarantine``:
+    imported infections fall by ``reduction``. ``isolation``: infectious people are isolated
+    after ``days`` on average, so each transmits ``gamma / (gamma + 1 / days)`` as much.
+    """
+
+    kind: InterventionKind
+    start: Date
+    end: Date | None = None
+    reduction: Fraction | None = None
+    regions: list[Annotated[str, Field(min_length=1)]] | None = Field(default=None, min_length=1)
+    settings: list[Annotated[str, Field(min_length=1)]] | None = Field(default=None, min_length=1)
+    days: Number | None = Field(default=None, gt=0)
+
+    @model_validator(mode="after")
+    def _keys_fit_kind(self) -> InterventionEntry:
+        allowed = INTERVENTION_KEYS[self.kind]
+        for key in ("reduction", "regions", "settings", "days"):
+            if key in self.model_fields_set and key not in allowed:
+                raise FieldError((key,), f"not used by kind = '{self.kind}'")
+        for key in ("reduction", "settings", "days"):
+            if key in allowed and getattr(self, key) is None:
+                raise FieldError((key,), f"required when kind = '{self.kind}'")
+        if self.end is not None and self.end < self.start:
+            raise FieldError(("end",), f"expected a date on or after start ({self.start})")
+        return self
+
+    def active(self, date: dt.date) -> bool:
+        return self.start <= date and (self.end is None or date <= self.end)
+
+
+class ImportationsSection(Section):
+    """``[importations]``: infected arrivals from the fusion ``importations`` table."""
+
+    file: InputPath
+    infected_fraction: Fraction
+    """Share of arrivals who arrive infected (enter E)."""
 
 
 class RegionsSection(Section):
@@ -168,12 +297,19 @@ class OutputSection(Section):
     """``[output]``: where and what to write."""
 
     dir: OutputPath | None = None
-    compartments: list[Compartment] = Field(default=list(COMPARTMENTS_OUT), min_length=1)
+    compartments: list[Compartment] | None = Field(default=None, min_length=1)
+    quantiles: list[Annotated[float, Strict(), Field(gt=0, lt=1)]] = Field(
+        default=list(DEFAULT_QUANTILES), min_length=1
+    )
+    particles: bool = False
+    """Also write every particle's states to ``particles.parquet`` (stochastic runs)."""
 
     @model_validator(mode="after")
     def _unique(self) -> OutputSection:
-        if len(set(self.compartments)) != len(self.compartments):
+        if self.compartments and len(set(self.compartments)) != len(self.compartments):
             raise FieldError(("compartments",), "names must be unique")
+        if sorted(set(self.quantiles)) != self.quantiles:
+            raise FieldError(("quantiles",), "expected increasing, distinct levels")
         return self
 
 
@@ -185,11 +321,14 @@ class RunConfig(Section):
     disease: DiseaseSection
     regions: RegionsSection = RegionsSection()
     mobility: MobilitySection = MobilitySection()
+    age: AgeSection | None = None
     seed: list[SeedEntry] = Field(default_factory=list)
+    intervention: list[InterventionEntry] = Field(default_factory=list)
+    importations: ImportationsSection | None = None
     output: OutputSection = OutputSection()
 
     @model_validator(mode="after")
-    def _seed_dates_in_run(self) -> RunConfig:
+    def _cross_checks(self) -> RunConfig:
         end = self.run.date(self.run.days - 1)
         for i, entry in enumerate(self.seed):
             if entry.date is not None and not self.run.start_date <= entry.date <= end:
@@ -198,7 +337,35 @@ class RunConfig(Section):
                     f"expected a date from {self.run.start_date} to {end} (the run), "
                     f"got {entry.date}",
                 )
+        settings = CONTACT_SETTINGS if self.age is not None else (HOMOGENEOUS,)
+        for i, measure in enumerate(self.intervention):
+            for j, setting in enumerate(measure.settings or ()):
+                if setting not in settings:
+                    without = "" if self.age is not None else " (no [age] section: one setting)"
+                    raise FieldError(
+                        ("intervention", i, "settings", j),
+                        f"unknown setting {setting!r}, expected one of "
+                        f"{', '.join(settings)}{without}",
+                    )
+            if measure.kind == "travel_quarantine" and self.importations is None:
+                raise FieldError(
+                    ("intervention", i, "kind"), "travel_quarantine needs an [importations] section"
+                )
+        modelled = [*self.disease.compartments, "incidence"]
+        for i, name in enumerate(self.output.compartments or ()):
+            if name not in modelled:
+                raise FieldError(
+                    ("output", "compartments", i),
+                    f"{name!r} is not a compartment of this model ({', '.join(modelled)})",
+                )
+        if self.output.particles and self.run.engine != "stochastic":
+            raise FieldError(("output", "particles"), "only used when run.engine = 'stochastic'")
         return self
+
+    @property
+    def output_compartments(self) -> list[str]:
+        """Compartments written: as configured, or the model's with ``incidence``."""
+        return list(self.output.compartments or [*self.disease.compartments, "incidence"])
 
     def seed_day(self, entry: SeedEntry) -> int:
         """Day index at whose start ``entry`` is applied."""
@@ -223,9 +390,17 @@ def load_config(path: str | Path) -> RunConfig:
 
 
 def check_references(config: RunConfig, regions: RegionSet, label: str = "config") -> None:
-    """Raise :class:`ConfigError` if a seed names an unknown region or more people than live
-    there, or if gravity mobility lacks coordinates."""
+    """Raise :class:`ConfigError` if a seed or an intervention names an unknown region, a seed
+    more people than live there, or if gravity mobility lacks coordinates."""
     population = dict(zip(regions.codes, regions.population, strict=True))
+    for i, measure in enumerate(config.intervention):
+        for j, code in enumerate(measure.regions or ()):
+            if code not in population:
+                raise ConfigError(
+                    f"{label}: intervention[{i}].regions[{j}]: unknown region {code!r} "
+                    f"(not among the {regions.size} regions of {regions.label})"
+                    + _suggest(code, regions)
+                )
     for i, entry in enumerate(config.seed):
         if entry.region not in population:
             raise ConfigError(

@@ -9,10 +9,12 @@ import numpy as np
 import pandas as pd
 
 from spreadwatch.model.errors import ConfigError
+from spreadwatch.regions.sources import AGE_BANDS
 
 KOREA_SIGUNGU = "korea-sigungu"
+AGE_COLUMNS: tuple[str, ...] = tuple(f"age_{band}" for band in AGE_BANDS)
 CSV_REQUIRED = ("code", "population")
-CSV_OPTIONAL = ("name", "lat", "lon")
+CSV_OPTIONAL = ("name", "lat", "lon", *AGE_COLUMNS)
 
 
 @dataclass(frozen=True, eq=False)
@@ -25,6 +27,8 @@ class RegionSet:
     population: np.ndarray
     lat: np.ndarray | None = None
     lon: np.ndarray | None = None
+    ages: np.ndarray | None = None
+    """Residents by age band, ``(16, regions)``, when known."""
 
     @property
     def size(self) -> int:
@@ -59,11 +63,14 @@ def korea_sigungu() -> RegionSet:
         population=frame["population"].to_numpy(dtype=np.float64),
         lat=frame["centroid_lat"].to_numpy(dtype=np.float64),
         lon=frame["centroid_lon"].to_numpy(dtype=np.float64),
+        ages=frame[list(AGE_COLUMNS)].to_numpy(dtype=np.float64).T,
     )
 
 
 def read_regions_csv(path: Path) -> RegionSet:
-    """Regions from a CSV with columns ``code,population`` and optional ``name``, ``lat``, ``lon``.
+    """Regions from a CSV with columns ``code,population`` and optional ``name``, ``lat``, ``lon``
+    and the 16 age-band columns ``age_0-4, ..., age_75+`` (all or none; they must add up to
+    ``population``).
 
     Raises :class:`ConfigError` naming the file, the row (1 = first data row) and the column.
     """
@@ -95,6 +102,7 @@ def read_regions_csv(path: Path) -> RegionSet:
     lat = _coordinate(path, frame, "lat", 90.0) if has_coords else None
     lon = _coordinate(path, frame, "lon", 180.0) if has_coords else None
     names = frame["name"].str.strip() if "name" in frame else codes
+    ages = _age_bands(path, frame, population) if AGE_COLUMNS[0] in frame else None
     return RegionSet(
         label=str(path),
         codes=tuple(codes),
@@ -102,7 +110,23 @@ def read_regions_csv(path: Path) -> RegionSet:
         population=population.to_numpy(dtype=np.float64),
         lat=lat,
         lon=lon,
+        ages=ages,
     )
+
+
+def _age_bands(path: Path, frame: pd.DataFrame, population: pd.Series) -> np.ndarray:
+    bands = []
+    for column in AGE_COLUMNS:
+        values = pd.to_numeric(frame[column].str.strip(), errors="coerce")
+        good = values.notna() & (values >= 0) & (values == np.floor(values))
+        _fail_at(path, ~good, column, frame[column], "expected an integer >= 0")
+        bands.append(values.to_numpy(dtype=np.float64))
+    ages = np.array(bands)
+    off = ages.sum(axis=0) != population.to_numpy(dtype=np.float64)
+    _fail_at(
+        path, pd.Series(off), "population", frame["population"], "expected the sum of the age bands"
+    )
+    return ages
 
 
 def _check_columns(path: Path, columns: list[str]) -> None:
@@ -115,6 +139,10 @@ def _check_columns(path: Path, columns: list[str]) -> None:
         raise ConfigError(f"{path}: missing column {missing[0]!r}")
     if ("lat" in columns) != ("lon" in columns):
         raise ConfigError(f"{path}: give both lat and lon columns, or neither")
+    given = [c for c in AGE_COLUMNS if c in columns]
+    if given and len(given) != len(AGE_COLUMNS):
+        missing_band = next(c for c in AGE_COLUMNS if c not in columns)
+        raise ConfigError(f"{path}: give all 16 age columns or none (missing {missing_band!r})")
 
 
 def _coordinate(path: Path, frame: pd.DataFrame, column: str, limit: float) -> np.ndarray:

@@ -1,4 +1,11 @@
-"""From a run config to the long ``states`` table and ``states.parquet``."""
+"""From a run config to the states table and ``states.parquet``.
+
+A deterministic run integrates the model's equations (RK4) and writes one trajectory in long
+form (``STATES_SCHEMA``). A stochastic run draws ``particles`` chain-binomial realisations and
+writes their mean and quantiles per date, region and compartment (``SUMMARY_SCHEMA``), reduced
+day by day; with ``[output] particles = true`` every particle is also streamed to
+``particles.parquet``.
+"""
 
 from __future__ import annotations
 
@@ -12,57 +19,97 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from spreadwatch.model import mobility
-from spreadwatch.model.config import COMPARTMENTS_OUT, RunConfig, check_references, load_config
+from spreadwatch.model.config import HOMOGENEOUS, RunConfig, check_references, load_config
 from spreadwatch.model.errors import ConfigError
 from spreadwatch.model.geography import RegionSet
-from spreadwatch.model.seir import (
-    COMPARTMENTS,
-    DeterministicEngine,
-    Engine,
-    Model,
-    SEIRParameters,
-    Trajectory,
+from spreadwatch.model.outputs import (
+    STATES_SCHEMA,
+    SUMMARY_SCHEMA,
+    ParticleWriter,
+    QuantileReducer,
+    TrajectoryCollector,
+    long_table,
 )
+from spreadwatch.model.seir import COMPARTMENTS, Trajectory
+from spreadwatch.model.structured import (
+    ChainBinomialEngine,
+    MeanFieldEngine,
+    NaturalHistory,
+    Observer,
+    StructuredModel,
+    beta_for_r0,
+)
+from spreadwatch.model.timeline import Timeline, seed_schedule
+from spreadwatch.regions.sources import CONTACT_SETTINGS, prem_contact_matrices, wpp_age_pyramid
 
 STATES_FILE = "states.parquet"
-STATES_SCHEMA = pa.schema(
-    [
-        pa.field("date", pa.date32(), nullable=False),
-        pa.field("region_code", pa.string(), nullable=False),
-        pa.field("compartment", pa.string(), nullable=False),
-        pa.field("value", pa.float64(), nullable=False),
-    ]
-)
+PARTICLES_FILE = "particles.parquet"
+__all__ = ["STATES_SCHEMA", "SUMMARY_SCHEMA", "Scenario", "build_scenario", "seed_schedule"]
 
 
 @dataclass(frozen=True, eq=False)
 class Scenario:
-    """Everything a run needs, resolved from a config: regions, model, engine and seeds."""
+    """Everything a run needs, resolved from a config: regions, model, engine and timeline."""
 
     config: RunConfig
     regions: RegionSet
-    model: Model
-    engine: Engine
-    seeds: dict[int, np.ndarray]
+    model: StructuredModel
+    engine: ChainBinomialEngine | MeanFieldEngine
+    timeline: Timeline
 
-    def run(self, progress: str | None = None) -> Trajectory:
-        return self.engine.run(self.model, self.config.run.days, self.seeds, progress=progress)
+    def run(self, observe: Observer | list[Observer], progress: str | None = None) -> None:
+        self.engine.run(self.model, self.config.run.days, self.timeline, observe, progress)
 
 
 def build_scenario(config: RunConfig, label: str = "config") -> Scenario:
-    """Load the regions, build the mixing matrix and seeds, and check every reference."""
+    """Load the regions, build the mixing matrix, age structure, engine and timeline, and check
+    every reference."""
     regions = config.regions.load()
     check_references(config, regions, label)
+    model = build_model(config, regions, build_mixing(config, regions, label), label)
+    run = config.run
+    engine: ChainBinomialEngine | MeanFieldEngine
+    if run.engine == "stochastic":
+        engine = ChainBinomialEngine(run.particle_count, run.steps, run.random_seed)
+    else:
+        engine = MeanFieldEngine(run.steps)
+    return Scenario(config, regions, model, engine, Timeline.from_config(config, regions))
+
+
+def build_model(
+    config: RunConfig, regions: RegionSet, mixing: np.ndarray, label: str = "config"
+) -> StructuredModel:
+    """The :class:`StructuredModel` of a config: one age band and one setting without
+    ``[age]``; else 16 bands (the regions' own, or the national pyramid) and Prem 2021."""
     disease = config.disease
-    params = SEIRParameters(disease.transmission_rate, disease.latent_days, disease.infectious_days)
-    model = Model(regions.population, build_mixing(config, regions, label), params)
-    return Scenario(
-        config=config,
-        regions=regions,
-        model=model,
-        engine=DeterministicEngine(config.run.steps_per_day),
-        seeds=seed_schedule(config, regions),
+    if config.age is None:
+        population = regions.population[None, :]
+        contacts = {HOMOGENEOUS: np.ones((1, 1))}
+    else:
+        country = config.age.country
+        matrices = prem_contact_matrices(country)
+        contacts = {s: matrices[s] for s in CONTACT_SETTINGS}
+        if regions.ages is not None:
+            population = regions.ages
+        else:
+            try:
+                pyramid = wpp_age_pyramid(location=country)
+            except (KeyError, ValueError) as exc:
+                raise ConfigError(
+                    f"{label}: age.country: no UN WPP age pyramid for {country!r} to split the "
+                    f"regions by age ({exc}); give age columns in the regions CSV"
+                ) from None
+            population = np.outer(pyramid / pyramid.sum(), regions.population)
+    beta = disease.beta or beta_for_r0(disease.r0, disease.infectious_days, contacts)  # type: ignore[arg-type]
+    history = NaturalHistory(
+        beta=beta,
+        latent_days=disease.latent_days,
+        infectious_days=disease.infectious_days,
+        hospital_fraction=np.atleast_1d(disease.hospital_fraction or 0.0),
+        hospital_days=disease.hospital_days or 1.0,
+        fatality_fraction=np.atleast_1d(disease.fatality_fraction or 0.0),
     )
+    return StructuredModel(population, mixing, contacts, history)
 
 
 def build_mixing(config: RunConfig, regions: RegionSet, label: str = "config") -> np.ndarray:
@@ -95,53 +142,53 @@ def build_mixing(config: RunConfig, regions: RegionSet, label: str = "config") -
     return mobility.stay_home(regions.size)
 
 
-def seed_schedule(config: RunConfig, regions: RegionSet) -> dict[int, np.ndarray]:
-    """Infected people to seed per region, keyed by day index."""
-    position = {code: i for i, code in enumerate(regions.codes)}
-    schedule: dict[int, np.ndarray] = {}
-    for entry in config.seed:
-        counts = schedule.setdefault(config.seed_day(entry), np.zeros(regions.size))
-        counts[position[entry.region]] += entry.infected
-    return schedule
-
-
 def states_table(
     start_date: dt.date,
     codes: tuple[str, ...],
     trajectory: Trajectory,
-    compartments: tuple[str, ...] | list[str] = COMPARTMENTS_OUT,
+    compartments: tuple[str, ...] | list[str] = ("S", "E", "I", "R", "incidence"),
 ) -> pa.Table:
-    """Long table (``STATES_SCHEMA``) ordered by date, region, then ``compartments`` as given."""
+    """Long table (``STATES_SCHEMA``) of a :class:`~spreadwatch.model.seir.Trajectory`, ordered
+    by date, region, then ``compartments`` as given."""
     columns = {name: trajectory.states[:, i, :] for i, name in enumerate(COMPARTMENTS)}
     columns["incidence"] = trajectory.incidence
-    values = np.stack([columns[c] for c in compartments], axis=-1)  # (days, regions, compartments)
-    days, n, k = values.shape
-    dates = np.datetime64(start_date, "D") + np.arange(days)
-    return pa.Table.from_arrays(
-        [
-            pa.array(np.repeat(dates, n * k), type=pa.date32()),
-            pa.array(np.tile(np.repeat(np.array(codes, dtype=object), k), days), pa.string()),
-            pa.array(np.tile(np.array(compartments, dtype=object), days * n), pa.string()),
-            pa.array(values.reshape(-1), pa.float64()),
-        ],
-        schema=STATES_SCHEMA,
-    )
+    values = np.stack([columns[c] for c in compartments], axis=1)  # (days, k, regions)
+    return long_table(start_date, codes, values, list(compartments))
 
 
-def simulate(config: RunConfig | str | os.PathLike[str]) -> pa.Table:
-    """Run a config (or a config file) and return the long ``states`` table (``STATES_SCHEMA``).
+def simulate(config: RunConfig | str | os.PathLike[str], out_dir: Path | None = None) -> pa.Table:
+    """Run a config (or a config file) and return its table.
 
-    Columns: ``date`` (end of that day), ``region_code``, ``compartment`` (``S, E, I, R`` and
-    ``incidence``, the new infections S -> E during that day), ``value``.
+    Deterministic: ``STATES_SCHEMA``, columns ``date`` (end of that day), ``region_code``,
+    ``compartment`` (the model's compartments and ``incidence``, the new infections S -> E
+    during that day), ``value``. Stochastic: ``SUMMARY_SCHEMA``, the mean and quantiles over
+    particles; with ``[output] particles`` and ``out_dir``, every particle goes to
+    ``out_dir/particles.parquet`` as the run goes.
     """
     label = "config"
     if not isinstance(config, RunConfig):
         label, config = str(config), load_config(config)
     scenario = build_scenario(config, label)
-    trajectory = scenario.run(progress=f"SEIR, {scenario.regions.size} regions")
-    return states_table(
-        config.run.start_date, scenario.regions.codes, trajectory, config.output.compartments
-    )
+    compartments = config.output_compartments
+    codes, start = scenario.regions.codes, config.run.start_date
+    run = config.run
+    what = f"{run.particle_count} particles, " if run.engine == "stochastic" else ""
+    progress = f"{run.engine.capitalize()} SEIR, {what}{scenario.regions.size} regions"
+    if run.engine != "stochastic":
+        collector = TrajectoryCollector(compartments)
+        scenario.run(collector, progress)
+        return collector.table(start, codes)
+    reducer = QuantileReducer(compartments, config.output.quantiles)
+    observers: list[Observer] = [reducer]
+    writer = None
+    if config.output.particles and out_dir is not None:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        writer = ParticleWriter(out_dir / PARTICLES_FILE, start, codes, compartments)
+        observers.append(writer)
+    scenario.run(observers, progress)
+    if writer is not None:
+        writer.close()
+    return reducer.table(start, codes)
 
 
 def run_simulation(
@@ -153,7 +200,7 @@ def run_simulation(
     target = Path(out_dir) if out_dir is not None else config.output.dir
     if target is None:
         raise ConfigError(f"{config_path}: output.dir: not set and no output folder given")
-    table = simulate(config)
+    table = simulate(config, target)
     table = table.replace_schema_metadata({"spreadwatch.model.config": config.model_dump_json()})
     target.mkdir(parents=True, exist_ok=True)
     path = target / STATES_FILE

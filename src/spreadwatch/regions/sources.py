@@ -173,6 +173,13 @@ def wpp_age_pyramid(year: int = CENSUS_YEAR, location: str = "South_Korea") -> n
     return bands
 
 
+@cache
+def contact_locations() -> tuple[str, ...]:
+    """Locations with Prem 2021 contact matrices (e.g. ``South_Korea``)."""
+    with _h5_file("prem2021.h5") as h5:
+        return tuple(sorted(h5.keys()))
+
+
 def prem_contact_matrices(location: str = "South_Korea") -> dict[str, np.ndarray]:
     """Prem 2021 16x16 contact matrices by setting (mean daily contacts of age i with age j)."""
     with _h5_file("prem2021.h5") as h5:

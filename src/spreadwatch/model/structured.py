@@ -1,0 +1,431 @@
+"""Age-structured metapopulation model run as a chain binomial over many particles.
+
+State per particle: compartments ``S, E, I, H, R, D`` by age band and region (people counted in
+their home region). With residents ``N[b, k]`` (age ``b``, region ``k``), the day's mixing
+matrix ``M`` (row-stochastic: the share of a resident's day spent in each region), contact
+matrices ``C_s`` by setting with the day's multipliers ``c_s``, and a transmissibility
+multiplier ``tau`` (isolation), the hazard of a susceptible resident of region ``i``, age ``a``::
+
+    home:  h_home[a, i] = sum_{s at home} c_s sum_b C_s[a, b] I[b, i] / N[b, i]
+    away:  y[b, j]      = sum_k M[k, j] I[b, k] / sum_k M[k, j] N[b, k]   (infectious share in j)
+           h_away[a, i] = sum_j M[i, j] sum_{s not at home} c_s sum_b C_s[a, b] y[b, j]
+    h[a, i] = beta * tau * (h_home[a, i] + h_away[a, i])
+
+Home contacts happen in the home region; work, school and community contacts where people spend
+the day. Without age structure there is one band and one setting with ``C = [[1]]``, which is the
+deterministic model of :mod:`spreadwatch.model.seir`. ``beta = r0 / (infectious_days * rho)``
+where ``rho`` is the spectral radius of the summed baseline contact matrix: ``r0`` is the basic
+reproduction number of the contact structure without mobility.
+
+Each step of ``dt = 1 / steps_per_day`` days moves people with probabilities ``1 - exp(-rate dt)``
+(S -> E at the hazard, E -> I at ``1 / latent_days``, I out at ``1 / infectious_days``, H out at
+``1 / hospital_days``); leaving I, a share ``hospital_fraction`` of each age goes to H, and
+leaving H, a share ``fatality_fraction`` dies. Stochastic runs draw every flow (exact binomials,
+:mod:`spreadwatch.model.chain_binomial`); deterministic runs use the means.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+from threadpoolctl import threadpool_limits
+
+from spreadwatch.model import chain_binomial
+from spreadwatch.model.mobility import mixing_from_matrix
+from spreadwatch.model.seir import rk4_increment
+from spreadwatch.progress import track
+
+#: Compartments of the state array, in order.
+STATE_COMPARTMENTS: tuple[str, ...] = ("S", "E", "I", "H", "R", "D")
+S, E, I, H, R, D = range(6)  # noqa: E741 (the compartments' own names)
+
+
+@dataclass(frozen=True)
+class NaturalHistory:
+    """Transmission and the periods and branching of the disease (days; fractions per age)."""
+
+    beta: float
+    latent_days: float
+    infectious_days: float
+    hospital_fraction: np.ndarray = field(default_factory=lambda: np.zeros(1))
+    hospital_days: float = 7.0
+    fatality_fraction: np.ndarray = field(default_factory=lambda: np.zeros(1))
+
+    def __post_init__(self) -> None:
+        for name in ("beta", "latent_days", "infectious_days", "hospital_days"):
+            value = getattr(self, name)
+            if not (np.isfinite(value) and value > 0):
+                raise ValueError(f"{name} must be a finite number > 0, got {value}")
+        for name in ("hospital_fraction", "fatality_fraction"):
+            value = np.atleast_1d(np.asarray(getattr(self, name), dtype=np.float64))
+            if not (np.isfinite(value).all() and ((value >= 0) & (value <= 1)).all()):
+                raise ValueError(f"{name} must be fractions in [0, 1]")
+            object.__setattr__(self, name, value)
+
+
+@dataclass(frozen=True, eq=False)
+class StructuredModel:
+    """Residents by age and region, baseline mixing, contact matrices by setting, disease.
+
+    ``population`` is ``(ages, regions)``; ``contacts`` maps a setting to its ``(ages, ages)``
+    matrix (mean daily contacts of an age-``a`` person with age-``b`` people); settings in
+    ``home_settings`` mix within the home region, the others where people spend the day.
+    """
+
+    population: np.ndarray
+    mixing: np.ndarray
+    contacts: Mapping[str, np.ndarray]
+    history: NaturalHistory
+    home_settings: frozenset[str] = frozenset({"home"})
+
+    def __post_init__(self) -> None:
+        population = np.atleast_2d(np.asarray(self.population, dtype=np.float64))
+        if not np.isfinite(population).all() or (population < 0).any():
+            raise ValueError("population must be finite numbers >= 0")
+        ages, regions = population.shape
+        mixing = mixing_from_matrix(self.mixing)
+        if mixing.shape[0] != regions:
+            raise ValueError(f"mixing is {mixing.shape}, population has {regions} regions")
+        contacts = {}
+        for name, matrix in self.contacts.items():
+            matrix = np.asarray(matrix, dtype=np.float64)
+            if matrix.shape != (ages, ages) or not np.isfinite(matrix).all() or (matrix < 0).any():
+                raise ValueError(
+                    f"contacts[{name!r}] must be a {ages}x{ages} matrix of numbers >= 0"
+                )
+            contacts[name] = matrix
+        if not contacts:
+            raise ValueError("at least one contact setting is needed")
+        for name in ("hospital_fraction", "fatality_fraction"):
+            size = getattr(self.history, name).size
+            if size not in (1, ages):
+                raise ValueError(f"{name} has {size} values, expected 1 or {ages} (one per age)")
+        object.__setattr__(self, "population", population)
+        object.__setattr__(self, "mixing", mixing)
+        object.__setattr__(self, "contacts", contacts)
+        object.__setattr__(self, "home_settings", frozenset(self.home_settings) & set(contacts))
+
+    @property
+    def ages(self) -> int:
+        return self.population.shape[0]
+
+    @property
+    def regions(self) -> int:
+        return self.population.shape[1]
+
+    def per_age(self, values: np.ndarray) -> np.ndarray:
+        """A per-age parameter broadcast to all age bands."""
+        return np.broadcast_to(values, (self.ages,)).astype(np.float64)
+
+
+def beta_for_r0(r0: float, infectious_days: float, contacts: Mapping[str, np.ndarray]) -> float:
+    """Transmission rate giving basic reproduction number ``r0`` without mobility."""
+    total = sum(np.asarray(m, dtype=np.float64) for m in contacts.values())
+    rho = float(np.max(np.abs(np.linalg.eigvals(total))))
+    if rho <= 0:
+        raise ValueError("the summed contact matrix has spectral radius 0")
+    return r0 / (infectious_days * rho)
+
+
+@dataclass(frozen=True)
+class DayInputs:
+    """What may change from day to day (interventions, measured mobility, importations)."""
+
+    mixing: np.ndarray | None = None
+    """Mixing matrix of the day; ``None`` keeps the model's baseline."""
+    away_scale: np.ndarray | None = None
+    """Per region multiplier of the time residents spend away from home (mobility cuts)."""
+    contact_scale: Mapping[str, float] = field(default_factory=dict)
+    """Per setting multiplier of contacts (school closure, work from home)."""
+    transmissibility: float = 1.0
+    """Multiplier of every infectious contact (faster isolation)."""
+    seed_infectious: np.ndarray | None = None
+    """People per region moved from S to I at the start of the day (all particles)."""
+    imported_exposed: np.ndarray | None = None
+    """Expected infected arrivals per region on the day, added to E (Poisson per particle)."""
+
+
+Schedule = Callable[[int], DayInputs]
+
+
+def scaled_mixing(mixing: np.ndarray, away_scale: np.ndarray) -> np.ndarray:
+    """``mixing`` with each row's time away from home scaled by ``away_scale`` (clipped to
+    [0, 1 / away share]): off-diagonal entries scale, the diagonal takes the rest."""
+    away = 1.0 - np.diag(mixing)
+    limit = np.divide(1.0, away, out=np.full_like(away, np.inf), where=away > 0)
+    scale = np.clip(np.asarray(away_scale, dtype=np.float64), 0.0, limit)
+    scaled = mixing * scale[:, None]
+    np.fill_diagonal(scaled, 0.0)
+    np.fill_diagonal(scaled, 1.0 - scaled.sum(axis=1))
+    return scaled
+
+
+class _Transmission:
+    """The hazard of :class:`StructuredModel` for one day's inputs, vectorised over particles.
+
+    The away term is ``M (C (M^T I / N_eff))``: with ``K_b = M diag(1 / N_eff[b]) M^T`` it is
+    one matrix product per age band, ``I[:, b] @ K_b^T``, over all particles at once (in
+    float32 for stochastic runs: binomial probabilities need no more).
+    """
+
+    def __init__(self, model: StructuredModel, inputs: DayInputs, dtype: type = np.float64) -> None:
+        mixing = model.mixing if inputs.mixing is None else mixing_from_matrix(inputs.mixing)
+        if inputs.away_scale is not None:
+            mixing = scaled_mixing(mixing, inputs.away_scale)
+        scale = {s: inputs.contact_scale.get(s, 1.0) for s in model.contacts}
+        beta = model.history.beta * inputs.transmissibility
+        home = [s for s in model.contacts if s in model.home_settings]
+        away = [s for s in model.contacts if s not in model.home_settings]
+        self.home = beta * sum((scale[s] * model.contacts[s] for s in home), np.zeros((1, 1)))
+        self.away = beta * sum((scale[s] * model.contacts[s] for s in away), np.zeros((1, 1)))
+        population = model.population
+        self.inv_residents = np.divide(
+            1.0, population, out=np.zeros_like(population), where=population > 0
+        )
+        present = population @ mixing  # (ages, regions)
+        inv_present = np.divide(1.0, present, out=np.zeros_like(present), where=present > 0)
+        self.kernels = None
+        if np.any(self.away):
+            # K[b] = M diag(1 / N_eff[b]) M^T, transposed for the row-vector product
+            self.kernels = np.stack(
+                [(mixing * inv_present[b]) @ mixing.T for b in range(model.ages)]
+            ).astype(dtype)
+        self.has_home = bool(np.any(self.home))
+
+    def hazard(self, infectious: np.ndarray) -> np.ndarray:
+        """Hazard ``(particles, ages, regions)`` from infectious people of the same shape."""
+        particles, ages, regions = infectious.shape
+        total = np.zeros((particles, ages, regions))
+        if self.kernels is not None:
+            pressure = np.empty((particles, ages, regions), dtype=self.kernels.dtype)
+            source = infectious.astype(self.kernels.dtype, copy=False)
+            for b in range(ages):
+                np.matmul(source[:, b, :], self.kernels[b].T, out=pressure[:, b, :])
+            total += np.matmul(self.away, pressure.astype(np.float64))
+        if self.has_home:
+            total += np.matmul(self.home, infectious * self.inv_residents)
+        return total
+
+
+@dataclass
+class DailyOutput:
+    """One day of a run, summed over age bands: ``states`` ``(particles, 6, regions)`` at the
+    end of the day and ``incidence`` ``(particles, regions)``, new infections during the day."""
+
+    day: int
+    states: np.ndarray
+    incidence: np.ndarray
+
+
+Observer = Callable[[DailyOutput], None]
+
+
+class _DailyEngine:
+    """The day loop both engines share: the day's inputs, arrivals, sub-steps, observers."""
+
+    particles: int
+    steps_per_day: int
+    seed: int
+    stochastic: bool
+    kernel_dtype: type = np.float64
+
+    def _check(self) -> None:
+        if self.particles < 1:
+            raise ValueError(f"particles must be >= 1, got {self.particles}")
+        if self.steps_per_day < 1:
+            raise ValueError(f"steps_per_day must be >= 1, got {self.steps_per_day}")
+
+    def initial_state(self, model: StructuredModel) -> np.ndarray:
+        """Everyone susceptible: ``(particles, 6, ages, regions)`` (whole people when
+        stochastic: fractional residents are rounded)."""
+        state = np.zeros((self.particles, len(STATE_COMPARTMENTS), model.ages, model.regions))
+        state[:, S] = np.rint(model.population) if self.stochastic else model.population
+        return state
+
+    def run(
+        self,
+        model: StructuredModel,
+        days: int,
+        schedule: Schedule | None = None,
+        observe: Observer | Sequence[Observer] = (),
+        progress: str | None = None,
+    ) -> None:
+        """Simulate ``days`` days; each day's :class:`DailyOutput` goes to every observer (so
+        nothing but the current state is kept). ``schedule(day)`` gives the day's inputs."""
+        observers = [observe] if callable(observe) else list(observe)
+        state = self.initial_state(model)
+        new = np.zeros((self.particles, model.ages, model.regions))
+        day_range = range(days)
+        transmission, inputs_before = None, None
+        # BLAS threads spin between calls and would take the cores from the compiled kernel
+        with threadpool_limits(1, "blas"):
+            for day in day_range if progress is None else track(day_range, progress, total=days):
+                inputs = schedule(day) if schedule is not None else DayInputs()
+                if transmission is None or not _same_mixing(inputs, inputs_before):
+                    transmission = _Transmission(model, inputs, self.kernel_dtype)
+                inputs_before = inputs
+                self._arrivals(model, state, inputs, day)
+                new[:] = 0.0
+                for sub in range(self.steps_per_day):
+                    self._step(model, transmission, state, day * self.steps_per_day + sub, new)
+                output = DailyOutput(day, state.sum(axis=2), new.sum(axis=1))
+                for observer in observers:
+                    observer(output)
+
+    def _step(
+        self,
+        model: StructuredModel,
+        transmission: _Transmission,
+        state: np.ndarray,
+        step: int,
+        new: np.ndarray,
+    ) -> None:
+        raise NotImplementedError
+
+    def _arrivals(
+        self, model: StructuredModel, state: np.ndarray, inputs: DayInputs, day: int
+    ) -> None:
+        """Seeds (S -> I) and imported infections (into E), spread over ages by population."""
+        rng = np.random.default_rng([self.seed, day, 0x5EED])
+        share = model.population / np.maximum(model.population.sum(axis=0), 1e-300)
+        if inputs.seed_infectious is not None:
+            counts = np.broadcast_to(inputs.seed_infectious, (self.particles, model.regions))
+            self._move(state, S, I, counts, share, rng)
+        if inputs.imported_exposed is not None:
+            mean = np.broadcast_to(inputs.imported_exposed, (self.particles, model.regions))
+            counts = rng.poisson(mean) if self.stochastic else mean
+            self._move(state, S, E, counts, share, rng)
+
+    def _move(
+        self,
+        state: np.ndarray,
+        source: int,
+        target: int,
+        counts: np.ndarray,
+        share: np.ndarray,
+        rng: np.random.Generator,
+    ) -> None:
+        """Move ``counts`` ``(particles, regions)`` people from ``source`` to ``target``,
+        split over age bands by ``share`` (multinomially when stochastic), at most all there."""
+        if self.stochastic:
+            by_age = np.zeros(state[:, source].shape)
+            for r in np.flatnonzero(np.asarray(counts).any(axis=0)):
+                whole = np.rint(counts[:, r]).astype(np.int64)
+                by_age[:, :, r] = rng.multinomial(whole, share[:, r])
+        else:
+            by_age = np.asarray(counts)[:, None, :] * share[None]
+        moved = np.minimum(by_age, state[:, source])
+        state[:, source] -= moved
+        state[:, target] += moved
+
+
+@dataclass(frozen=True)
+class ChainBinomialEngine(_DailyEngine):
+    """Runs ``particles`` realisations of a :class:`StructuredModel` as a chain binomial
+    (tau-leap with exact binomial flows), ``steps_per_day`` steps a day.
+
+    Random numbers depend only on ``seed`` and the position of each draw, so a run is
+    reproducible whatever the number of threads. ``stochastic=False`` steps the chain's mean.
+    """
+
+    particles: int = 100
+    steps_per_day: int = 4
+    seed: int = 0
+    stochastic: bool = True
+    kernel_dtype: type = np.float32
+
+    def __post_init__(self) -> None:
+        self._check()
+
+    def _step(
+        self,
+        model: StructuredModel,
+        transmission: _Transmission,
+        state: np.ndarray,
+        step: int,
+        new: np.ndarray,
+    ) -> None:
+        dt = 1.0 / self.steps_per_day
+        history = model.history
+        chain_binomial.chain_binomial_step(
+            state,
+            transmission.hazard(state[:, I]) * dt,
+            dt / history.latent_days,
+            dt / history.infectious_days,
+            model.per_age(history.hospital_fraction),
+            dt / history.hospital_days,
+            model.per_age(history.fatality_fraction),
+            np.uint64(self.seed % (1 << 64)),
+            np.int64(step),
+            self.stochastic,
+            new,
+        )
+
+
+@dataclass(frozen=True)
+class MeanFieldEngine(_DailyEngine):
+    """Integrates the model's differential equations with fixed-step RK4 (one trajectory)."""
+
+    steps_per_day: int = 8
+    particles: int = 1
+    seed: int = 0
+    stochastic: bool = False
+    kernel_dtype: type = np.float64
+
+    def __post_init__(self) -> None:
+        if self.particles != 1 or self.stochastic:
+            raise ValueError("the mean-field engine runs one deterministic trajectory")
+        self._check()
+
+    def _step(
+        self,
+        model: StructuredModel,
+        transmission: _Transmission,
+        state: np.ndarray,
+        step: int,
+        new: np.ndarray,
+    ) -> None:
+        history = model.history
+        to_h = model.per_age(history.hospital_fraction)[:, None]
+        to_d = model.per_age(history.fatality_fraction)[:, None]
+
+        def rates(y: np.ndarray) -> np.ndarray:
+            infections = transmission.hazard(y[None, I])[0] * y[S]
+            onset = y[E] / history.latent_days
+            out_i = y[I] / history.infectious_days
+            out_h = y[H] / history.hospital_days
+            return np.stack(
+                [
+                    -infections,
+                    infections - onset,
+                    onset - out_i,
+                    to_h * out_i - out_h,
+                    (1 - to_h) * out_i + (1 - to_d) * out_h,
+                    to_d * out_h,
+                    infections,
+                ]
+            )
+
+        step_change = rk4_increment(rates, state[0], 1.0 / self.steps_per_day)
+        state[0] += step_change[: len(STATE_COMPARTMENTS)]
+        new[0] += step_change[len(STATE_COMPARTMENTS)]
+
+
+def _same_mixing(a: DayInputs, b: DayInputs | None) -> bool:
+    """Whether two days' inputs give the same transmission (so its kernels can be reused)."""
+    if b is None:
+        return False
+    return (
+        a.mixing is b.mixing
+        and _equal(a.away_scale, b.away_scale)
+        and dict(a.contact_scale) == dict(b.contact_scale)
+        and a.transmissibility == b.transmissibility
+    )
+
+
+def _equal(x: np.ndarray | None, y: np.ndarray | None) -> bool:
+    if x is None or y is None:
+        return x is y
+    return np.array_equal(x, y)

@@ -1,0 +1,128 @@
+"""The day-by-day inputs of a run from its config: seeds, interventions and importations."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from spreadwatch.model.config import InterventionEntry, RunConfig
+from spreadwatch.model.errors import ConfigError
+from spreadwatch.model.geography import RegionSet
+from spreadwatch.model.structured import DayInputs
+
+IMPORTATION_COLUMNS = ("date", "region_code", "arrivals")
+
+
+def seed_schedule(config: RunConfig, regions: RegionSet) -> dict[int, np.ndarray]:
+    """Infected people to seed per region, keyed by day index."""
+    position = {code: i for i, code in enumerate(regions.codes)}
+    schedule: dict[int, np.ndarray] = {}
+    for entry in config.seed:
+        counts = schedule.setdefault(config.seed_day(entry), np.zeros(regions.size))
+        counts[position[entry.region]] += entry.infected
+    return schedule
+
+
+def read_arrivals(path: Path, config: RunConfig, regions: RegionSet) -> np.ndarray:
+    """Arrivals per run day and region, ``(days, regions)``, from a fusion ``importations``
+    table (``date, country, region_code, arrivals``; a file or a folder of Parquet files).
+    Arrivals dated outside the run are not used; an unknown region code is an error."""
+    try:
+        table = pq.read_table(path)
+    except (OSError, pa.ArrowException) as exc:
+        raise ConfigError(f"{path}: cannot read as Parquet: {exc}") from None
+    missing = [c for c in IMPORTATION_COLUMNS if c not in table.column_names]
+    if missing:
+        raise ConfigError(f"{path}: missing column {missing[0]!r} (an importations table)")
+    codes = table["region_code"].cast(pa.string()).to_pylist()
+    position = {code: i for i, code in enumerate(regions.codes)}
+    for row, code in enumerate(codes):
+        if code not in position:
+            raise ConfigError(
+                f"{path}: row {row + 1}, column region_code: unknown region {code!r} "
+                f"(not among the {regions.size} regions of {regions.label})"
+            )
+    arrivals = table["arrivals"].cast(pa.float64())
+    if pc.any(pc.or_(pc.is_null(arrivals), pc.less(arrivals, 0))).as_py():
+        raise ConfigError(f"{path}: column arrivals: expected counts >= 0")
+    days = pc.days_between(
+        pa.scalar(config.run.start_date, pa.date32()), table["date"].cast(pa.date32())
+    ).to_numpy(zero_copy_only=False)
+    out = np.zeros((config.run.days, regions.size))
+    inside = (days >= 0) & (days < config.run.days)
+    index = np.array([position[c] for c in codes], dtype=np.int64)
+    np.add.at(out, (days[inside], index[inside]), arrivals.to_numpy()[inside])
+    return out
+
+
+@dataclass(frozen=True, eq=False)
+class Timeline:
+    """``timeline(day)`` is the :class:`DayInputs` of a run day."""
+
+    config: RunConfig
+    regions: RegionSet
+    seeds: dict[int, np.ndarray]
+    imported: np.ndarray | None
+    """Expected infected arrivals per day and region, before travel quarantine."""
+
+    @classmethod
+    def from_config(cls, config: RunConfig, regions: RegionSet) -> Timeline:
+        imported = None
+        if config.importations is not None:
+            section = config.importations
+            imported = read_arrivals(section.file, config, regions) * section.infected_fraction
+        return cls(config, regions, seed_schedule(config, regions), imported)
+
+    def __call__(self, day: int) -> DayInputs:
+        date = self.config.run.date(day)
+        active = [m for m in self.config.intervention if m.active(date)]
+        imported = None
+        if self.imported is not None:
+            kept = np.prod([1 - m.reduction for m in active if m.kind == "travel_quarantine"])
+            imported = self.imported[day] * kept
+        return DayInputs(
+            away_scale=self._away_scale(active),
+            contact_scale=_contact_scale(active),
+            transmissibility=_transmissibility(active, self.config.disease.infectious_days),
+            seed_infectious=self.seeds.get(day),
+            imported_exposed=imported,
+        )
+
+    def _away_scale(self, active: list[InterventionEntry]) -> np.ndarray | None:
+        measures = [m for m in active if m.kind == "mobility"]
+        if not measures:
+            return None
+        scale = np.ones(self.regions.size)
+        position = {code: i for i, code in enumerate(self.regions.codes)}
+        for measure in measures:
+            where = [position[c] for c in measure.regions] if measure.regions else slice(None)
+            scale[where] *= 1 - measure.reduction  # type: ignore[operator]
+        return scale
+
+
+def _contact_scale(active: list[InterventionEntry]) -> dict[str, float]:
+    scale: dict[str, float] = {}
+    for measure in active:
+        if measure.kind == "contacts":
+            for setting in measure.settings or ():
+                scale[setting] = scale.get(setting, 1.0) * (1 - measure.reduction)  # type: ignore[operator]
+    return scale
+
+
+def _transmissibility(active: list[InterventionEntry], infectious_days: float) -> float:
+    """Isolation after ``days`` on average cuts the infectious time in the community from
+    ``1 / gamma`` to ``1 / (gamma + 1 / days)``; the strongest measure in force applies."""
+    gamma = 1.0 / infectious_days
+    fastest = min((m.days for m in active if m.kind == "isolation"), default=None)  # type: ignore[type-var]
+    return 1.0 if fastest is None else gamma / (gamma + 1.0 / fastest)
+
+
+def run_dates(start: dt.date, days: int) -> np.ndarray:
+    """The run's dates as ``datetime64[D]``."""
+    return np.datetime64(start, "D") + np.arange(days)
