@@ -1,6 +1,6 @@
 """Compiled kernels of the stochastic engine: a counter-based random stream and binomial draws.
 
-Every random number is a pure function of ``(seed, particle, step, transition, cell, k)``: the
+Every random number is a pure function of ``(seed, particle, step, cell, transition, k)``: the
 kernels hash that key (SplitMix64) instead of advancing a shared generator state. So a run is
 reproducible by seed whatever the number of threads, and particles are independent streams.
 
@@ -36,6 +36,25 @@ def stream_key(seed: np.uint64, a: np.int64, b: np.int64, c: np.int64) -> np.uin
     z = _mix(z ^ np.uint64(a))
     z = _mix(z ^ np.uint64(b))
     return _mix(z ^ np.uint64(c))
+
+
+#: Odd multiplier spacing the streams of one cell's transitions (``2^32`` uniforms apart).
+_TRANSITION_STRIDE = np.uint64(0x9E3779B97F4A7C15 << 32 & 0xFFFFFFFFFFFFFFFF)
+
+
+@numba.njit(inline="always", cache=True)
+def cell_key(seed_key: np.uint64, particle: np.int64, step: np.int64, cell: np.int64) -> np.uint64:
+    """The key of one cell's draws in one step: two rounds over the packed counters (particle
+    and step below 2^32 each)."""
+    packed = (np.uint64(particle) << np.uint64(32)) | np.uint64(step)
+    return _mix(_mix(seed_key ^ packed) ^ np.uint64(cell))
+
+
+@numba.njit(inline="always", cache=True)
+def transition_key(cell: np.uint64, transition: int) -> np.uint64:
+    """The stream of one transition of a cell: uniforms ``uniform(key, k)`` of different
+    transitions never share an input while ``k < 2^32``."""
+    return cell + np.uint64(transition) * _TRANSITION_STRIDE
 
 
 @numba.njit(inline="always", cache=True)
@@ -205,6 +224,7 @@ def chain_binomial_step(
     its mean. New infections are added to ``new_infections`` (``(particles, ages, regions)``).
     """
     particles, _, ages, regions = state.shape
+    seed_key = _mix(seed + np.uint64(0x9E3779B97F4A7C15))
     p_onset = -math.expm1(-onset_exposure)
     p_leave_i = -math.expm1(-leave_i_exposure)
     p_leave_h = -math.expm1(-leave_h_exposure)
@@ -219,13 +239,13 @@ def chain_binomial_step(
                 h = state[pi, 3, a, r]
                 x = infect_exposure[pi, a, r]
                 if stochastic:
-                    base = stream_key(seed, pi, step, a * regions + r)
-                    inf = binomial_at_rate(_mix(base ^ np.uint64(_INFECT)), s, x)
-                    ons = binomial_at_rate(_mix(base ^ np.uint64(_ONSET)), e, onset_exposure)
-                    out_i = binomial_at_rate(_mix(base ^ np.uint64(_LEAVE_I)), i, leave_i_exposure)
-                    hosp = binomial(_mix(base ^ np.uint64(_TO_HOSPITAL)), out_i, to_h)
-                    out_h = binomial_at_rate(_mix(base ^ np.uint64(_LEAVE_H)), h, leave_h_exposure)
-                    die = binomial(_mix(base ^ np.uint64(_DIE)), out_h, to_d)
+                    base = cell_key(seed_key, pi, step, a * regions + r)
+                    inf = binomial_at_rate(transition_key(base, _INFECT), s, x)
+                    ons = binomial_at_rate(transition_key(base, _ONSET), e, onset_exposure)
+                    out_i = binomial_at_rate(transition_key(base, _LEAVE_I), i, leave_i_exposure)
+                    hosp = binomial(transition_key(base, _TO_HOSPITAL), out_i, to_h)
+                    out_h = binomial_at_rate(transition_key(base, _LEAVE_H), h, leave_h_exposure)
+                    die = binomial(transition_key(base, _DIE), out_h, to_d)
                 else:
                     inf = -s * math.expm1(-x)
                     ons = e * p_onset

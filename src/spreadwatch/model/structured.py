@@ -270,7 +270,7 @@ class _DailyEngine:
                 new[:] = 0.0
                 for sub in range(self.steps_per_day):
                     self._step(model, transmission, state, day * self.steps_per_day + sub, new)
-                output = DailyOutput(day, state.sum(axis=2), new.sum(axis=1))
+                output = DailyOutput(day, _over_ages(state, 2), _over_ages(new, 1))
                 for observer in observers:
                     observer(output)
 
@@ -411,6 +411,13 @@ class MeanFieldEngine(_DailyEngine):
         step_change = rk4_increment(rates, state[0], 1.0 / self.steps_per_day)
         state[0] += step_change[: len(STATE_COMPARTMENTS)]
         new[0] += step_change[len(STATE_COMPARTMENTS)]
+
+
+def _over_ages(values: np.ndarray, axis: int) -> np.ndarray:
+    """``values`` summed over its age axis (a copy of the one band when there is one)."""
+    if values.shape[axis] == 1:
+        return np.take(values, 0, axis=axis)
+    return values.sum(axis=axis)
 
 
 def _same_mixing(a: DayInputs, b: DayInputs | None) -> bool:
