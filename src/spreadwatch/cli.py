@@ -289,6 +289,39 @@ def simulate(
 
 
 @app.command()
+def rt(
+    cases: Annotated[
+        Path,
+        typer.Option(help="Long CSV or Parquet: region_code, date, confirmed (or region, count)."),
+    ],
+    out: Annotated[Path, typer.Option(help="Output file (.parquet or .csv).")],
+    si_mean: Annotated[float, typer.Option(help="Serial interval mean, days.")] = 4.8,
+    si_sd: Annotated[float, typer.Option(help="Serial interval sd, days.")] = 2.3,
+    window: Annotated[int, typer.Option(min=1, help="Sliding window length, days.")] = 7,
+    prior_mean: Annotated[float, typer.Option(help="Prior mean of R.")] = 5.0,
+    prior_sd: Annotated[float, typer.Option(help="Prior sd of R.")] = 5.0,
+    total: Annotated[
+        bool, typer.Option(help="Also estimate Rt of all regions together (region 'total').")
+    ] = True,
+) -> None:
+    """Rt per region by the renewal method of Cori et al. (posterior mean, sd and quantiles
+    over sliding windows; the serial interval defaults to COVID-19's, 4.8 +- 2.3 days)."""
+    from spreadwatch.infer import CasesError, read_cases, rt_table
+
+    try:
+        series = read_cases(cases)
+        if total and len(series.regions) > 1:
+            series = series.with_total()
+        table = rt_table(series, si_mean, si_sd, window, prior_mean, prior_sd)
+    except (CasesError, ValueError) as exc:
+        raise fail(str(exc)) from exc
+    for region, missing in sorted(series.filled.items()):
+        console.print(f"[yellow]note:[/] {region}: {missing} missing date(s) counted as 0 cases")
+    _write_table(table, out)
+    console.print(f"wrote [bold]{out}[/] ({table.num_rows:,} windows x regions)")
+
+
+@app.command()
 def demo(
     out: Annotated[Path, typer.Option(help="Output folder.")] = Path("demo-out"),
     seed: Annotated[int, typer.Option(min=0, help="Random seed of the synthetic data.")] = 0,
@@ -328,6 +361,18 @@ def _print_accounting(quality: dict) -> None:
     )
     for reason, count in sorted(quality["quarantined_by_reason"].items()):
         console.print(f"  quarantined {count:>8,}  {reason}")
+
+
+def _write_table(table, out: Path) -> None:
+    """A table to ``out`` as Parquet, or CSV when the name ends in ``.csv``."""
+    import pyarrow.csv as pacsv
+    import pyarrow.parquet as pq
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if out.suffix == ".csv":
+        pacsv.write_csv(table, out)
+    else:
+        pq.write_table(table, out)
 
 
 def _emit(text: str, out: Path | None) -> None:
