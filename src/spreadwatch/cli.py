@@ -322,6 +322,35 @@ def rt(
 
 
 @app.command()
+def calibrate(
+    config: Annotated[Path, typer.Argument(help="Run config (.toml, .yaml or .json).")],
+    cases: Annotated[
+        Path,
+        typer.Option(help="Reported cases: long CSV or Parquet (region_code, date, confirmed)."),
+    ],
+    out: Annotated[Path, typer.Option(help="Output folder.")],
+    particles: Annotated[
+        int | None,
+        typer.Option(min=20, help="Sampler particles (default: [calibration] particles, 300)."),
+    ] = None,
+    seed: Annotated[int, typer.Option(min=0, help="Random seed of the sampler.")] = 0,
+) -> None:
+    """Fit transmission, seeding and reporting (fraction, delay) to regional daily cases by
+    tempered SMC; writes posterior.parquet, summary.csv, predictive.parquet and
+    calibration.html."""
+    from spreadwatch.infer import CasesError
+    from spreadwatch.infer.workflow import run_calibration
+    from spreadwatch.model import ConfigError
+
+    try:
+        result = run_calibration(config, cases, out, particles, seed)
+    except (ConfigError, CasesError) as exc:
+        raise fail(str(exc)) from exc
+    console.print(result.summary.to_string(index=False, float_format="{:,.3g}".format))
+    console.print(f"report: [bold]{(out / 'calibration.html').resolve()}[/]")
+
+
+@app.command()
 def demo(
     out: Annotated[Path, typer.Option(help="Output folder.")] = Path("demo-out"),
     seed: Annotated[int, typer.Option(min=0, help="Random seed of the synthetic data.")] = 0,

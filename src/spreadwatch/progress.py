@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import TypeVar
 
@@ -57,3 +57,13 @@ def step(description: str) -> Iterator[None]:
         task = progress.add_task(description, total=1)
         yield
         progress.update(task, completed=1)
+
+
+@contextmanager
+def meter(description: str, total: float) -> Iterator[Callable[[float], None]]:
+    """A bar for work measured on a scale to ``total``; call the yielded function with the
+    amount completed so far."""
+    with _progress() as progress:
+        task = progress.add_task(description, total=total)
+        yield lambda completed: progress.update(task, completed=completed)
+        progress.update(task, completed=total)

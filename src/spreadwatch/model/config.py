@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import difflib
+import math
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -228,6 +229,62 @@ class ImportationsSection(Section):
     """Share of arrivals who arrive infected (enter E)."""
 
 
+#: Parameters ``spreadwatch calibrate`` can fit (see :mod:`spreadwatch.infer.calibrate`).
+CALIBRATION_PARAMETERS = (
+    "r0",
+    "seed_scale",
+    "reporting_fraction",
+    "reporting_delay",
+    "dispersion",
+)
+
+
+class PriorEntry(Section):
+    """A uniform prior on ``[low, high]``, or on the logarithm with ``scale = "log"``."""
+
+    low: Number
+    high: Number
+    scale: Literal["linear", "log"] = "linear"
+
+    @model_validator(mode="after")
+    def _ordered(self) -> PriorEntry:
+        if not self.low < self.high:
+            raise FieldError(("high",), f"expected a number > low ({self.low}), got {self.high}")
+        if self.scale == "log" and self.low <= 0:
+            raise FieldError(("low",), "a log-scale prior needs low > 0")
+        return self
+
+
+class CalibrationSection(Section):
+    """``[calibration]``: the sampler's particles, priors to replace the defaults, and
+    parameters held fixed (not fitted)."""
+
+    particles: Count = Field(default=300, ge=20, le=20_000)
+    priors: dict[str, PriorEntry] = Field(default_factory=dict)
+    fixed: dict[str, Number] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _known(self) -> CalibrationSection:
+        for group in ("priors", "fixed"):
+            for name in getattr(self, group):
+                if name not in CALIBRATION_PARAMETERS:
+                    raise FieldError(
+                        (group, name),
+                        f"unknown parameter (expected one of {', '.join(CALIBRATION_PARAMETERS)})",
+                    )
+        for name, value in self.fixed.items():
+            top = 1.0 if name == "reporting_fraction" else math.inf
+            if not 0 < value <= top:
+                bound = "in (0, 1]" if top == 1.0 else "> 0"
+                raise FieldError(("fixed", name), f"expected a number {bound}, got {value}")
+        both = set(self.priors) & set(self.fixed)
+        if both:
+            raise FieldError(("fixed", sorted(both)[0]), "has a prior too: fit it or fix it")
+        if len(self.fixed) == len(CALIBRATION_PARAMETERS):
+            raise FieldError(("fixed",), "every parameter is fixed: nothing to calibrate")
+        return self
+
+
 class RegionsSection(Section):
     """``[regions]``: the built-in Korean si-gun-gu (default) or a CSV file of regions."""
 
@@ -325,6 +382,7 @@ class RunConfig(Section):
     seed: list[SeedEntry] = Field(default_factory=list)
     intervention: list[InterventionEntry] = Field(default_factory=list)
     importations: ImportationsSection | None = None
+    calibration: CalibrationSection = CalibrationSection()
     output: OutputSection = OutputSection()
 
     @model_validator(mode="after")

@@ -142,7 +142,8 @@ class DayInputs:
     transmissibility: float = 1.0
     """Multiplier of every infectious contact (faster isolation)."""
     seed_infectious: np.ndarray | None = None
-    """People per region moved from S to I at the start of the day (all particles)."""
+    """People per region moved from S to I at the start of the day: ``(regions,)`` for all
+    particles, or ``(particles, regions)``."""
     imported_exposed: np.ndarray | None = None
     """Expected infected arrivals per region on the day, added to E (Poisson per particle)."""
 
@@ -251,9 +252,19 @@ class _DailyEngine:
         schedule: Schedule | None = None,
         observe: Observer | Sequence[Observer] = (),
         progress: str | None = None,
+        particle_transmissibility: np.ndarray | None = None,
     ) -> None:
         """Simulate ``days`` days; each day's :class:`DailyOutput` goes to every observer (so
-        nothing but the current state is kept). ``schedule(day)`` gives the day's inputs."""
+        nothing but the current state is kept). ``schedule(day)`` gives the day's inputs;
+        ``particle_transmissibility`` (``(particles,)``) multiplies each particle's hazard (one
+        run over many parameter sets, as calibration does)."""
+        scale = None
+        if particle_transmissibility is not None:
+            scale = np.asarray(particle_transmissibility, dtype=np.float64).reshape(-1, 1, 1)
+            if scale.shape[0] != self.particles:
+                raise ValueError(
+                    f"expected {self.particles} transmissibilities, got {scale.shape[0]}"
+                )
         observers = [observe] if callable(observe) else list(observe)
         state = self.initial_state(model)
         new = np.zeros((self.particles, model.ages, model.regions))
@@ -269,7 +280,8 @@ class _DailyEngine:
                 self._arrivals(model, state, inputs, day)
                 new[:] = 0.0
                 for sub in range(self.steps_per_day):
-                    self._step(model, transmission, state, day * self.steps_per_day + sub, new)
+                    step = day * self.steps_per_day + sub
+                    self._step(model, transmission, state, step, new, scale)
                 output = DailyOutput(day, _over_ages(state, 2), _over_ages(new, 1))
                 for observer in observers:
                     observer(output)
@@ -281,6 +293,7 @@ class _DailyEngine:
         state: np.ndarray,
         step: int,
         new: np.ndarray,
+        scale: np.ndarray | None,
     ) -> None:
         raise NotImplementedError
 
@@ -346,12 +359,16 @@ class ChainBinomialEngine(_DailyEngine):
         state: np.ndarray,
         step: int,
         new: np.ndarray,
+        scale: np.ndarray | None,
     ) -> None:
         dt = 1.0 / self.steps_per_day
         history = model.history
+        exposure = transmission.hazard(state[:, I]) * dt
+        if scale is not None:
+            exposure *= scale
         chain_binomial.chain_binomial_step(
             state,
-            transmission.hazard(state[:, I]) * dt,
+            exposure,
             dt / history.latent_days,
             dt / history.infectious_days,
             model.per_age(history.hospital_fraction),
@@ -386,13 +403,15 @@ class MeanFieldEngine(_DailyEngine):
         state: np.ndarray,
         step: int,
         new: np.ndarray,
+        scale: np.ndarray | None,
     ) -> None:
         history = model.history
+        factor = 1.0 if scale is None else float(scale[0, 0, 0])
         to_h = model.per_age(history.hospital_fraction)[:, None]
         to_d = model.per_age(history.fatality_fraction)[:, None]
 
         def rates(y: np.ndarray) -> np.ndarray:
-            infections = transmission.hazard(y[None, I])[0] * y[S]
+            infections = factor * transmission.hazard(y[None, I])[0] * y[S]
             onset = y[E] / history.latent_days
             out_i = y[I] / history.infectious_days
             out_h = y[H] / history.hospital_days
