@@ -268,7 +268,7 @@ class Posterior:
 def calibrate(
     problem: CalibrationProblem,
     particles: int = 400,
-    moves: int = 2,
+    moves: float = 1.5,
     seed: int = 0,
     progress: str = "Calibrating (tempered SMC)",
 ) -> Posterior:
@@ -308,7 +308,7 @@ def _temper(
     loglik: np.ndarray,
     evaluate: Callable[[np.ndarray], np.ndarray],
     log_prior: Callable[[np.ndarray], np.ndarray],
-    moves: int,
+    moves: float,
     rng: np.random.Generator,
 ) -> tuple[float, np.ndarray, np.ndarray, float, float]:
     """One tempering step: reweight, resample, move. Returns the new temperature, particles,
