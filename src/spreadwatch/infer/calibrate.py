@@ -20,15 +20,16 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 import numba
 import numpy as np
 from scipy import special, stats
 
 from spreadwatch.infer.cases import CaseSeries
+from spreadwatch.model.ensemble import run_parameter_sets
 from spreadwatch.model.run import Scenario
-from spreadwatch.model.structured import ChainBinomialEngine, DailyOutput, DayInputs
+from spreadwatch.model.structured import ChainBinomialEngine
 from spreadwatch.progress import meter
 
 PARAMETERS = ("r0", "seed_scale", "reporting_fraction", "reporting_delay", "dispersion")
@@ -200,53 +201,6 @@ class CalibrationProblem:
             self.mask,
         )
         return partial - special.gammaln(self.observed[self.mask] + 1).sum()
-
-
-def run_parameter_sets(
-    scenario: Scenario,
-    engine: ChainBinomialEngine,
-    theta: dict[str, np.ndarray],
-    fixed: dict[str, float] | None = None,
-    observe: Callable[[DailyOutput], None] | None = None,
-) -> np.ndarray:
-    """Run ``scenario`` with one particle per parameter set (``r0`` and ``seed_scale`` from
-    ``theta``, else ``fixed``, else the config's); returns new infections
-    ``(particles, days, regions)``. ``observe`` also sees every day's output."""
-    size = engine.particles
-    fixed = fixed or {}
-
-    def value(name: str, default: float) -> np.ndarray:
-        if name in theta:
-            return np.asarray(theta[name], dtype=np.float64)
-        return np.full(size, fixed.get(name, default), dtype=np.float64)
-
-    history = scenario.model.history
-    base_r0 = history.beta * history.infectious_days * _contact_radius(scenario)
-    scale = value("r0", base_r0) / base_r0
-    seed_scale = value("seed_scale", 1.0)
-    timeline = scenario.timeline
-    days = scenario.config.run.days
-
-    def schedule(day: int) -> DayInputs:
-        inputs = timeline(day)
-        if inputs.seed_infectious is None:
-            return inputs
-        return replace(inputs, seed_infectious=seed_scale[:, None] * inputs.seed_infectious[None])
-
-    out = np.empty((size, days, scenario.model.regions))
-
-    def keep(output: DailyOutput) -> None:
-        out[:, output.day] = output.incidence
-        if observe is not None:
-            observe(output)
-
-    engine.run(scenario.model, days, schedule, keep, particle_transmissibility=scale)
-    return out
-
-
-def _contact_radius(scenario: Scenario) -> float:
-    total = sum(scenario.model.contacts.values())
-    return float(np.max(np.abs(np.linalg.eigvals(total))))
 
 
 @dataclass(frozen=True)

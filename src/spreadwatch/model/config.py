@@ -221,6 +221,14 @@ class InterventionEntry(Section):
         return self.start <= date and (self.end is None or date <= self.end)
 
 
+class ScenarioEntry(Section):
+    """``[[scenario]]``: a named set of interventions added to the config's own, compared
+    against the config as it is by ``spreadwatch scenarios``."""
+
+    name: str = Field(min_length=1, max_length=80)
+    intervention: list[InterventionEntry] = Field(default_factory=list)
+
+
 class ImportationsSection(Section):
     """``[importations]``: infected arrivals from the fusion ``importations`` table."""
 
@@ -381,6 +389,7 @@ class RunConfig(Section):
     age: AgeSection | None = None
     seed: list[SeedEntry] = Field(default_factory=list)
     intervention: list[InterventionEntry] = Field(default_factory=list)
+    scenario: list[ScenarioEntry] = Field(default_factory=list)
     importations: ImportationsSection | None = None
     calibration: CalibrationSection = CalibrationSection()
     output: OutputSection = OutputSection()
@@ -396,19 +405,23 @@ class RunConfig(Section):
                     f"got {entry.date}",
                 )
         settings = CONTACT_SETTINGS if self.age is not None else (HOMOGENEOUS,)
-        for i, measure in enumerate(self.intervention):
+        for where, measure in self.all_interventions():
             for j, setting in enumerate(measure.settings or ()):
                 if setting not in settings:
                     without = "" if self.age is not None else " (no [age] section: one setting)"
                     raise FieldError(
-                        ("intervention", i, "settings", j),
+                        (*where, "settings", j),
                         f"unknown setting {setting!r}, expected one of "
                         f"{', '.join(settings)}{without}",
                     )
             if measure.kind == "travel_quarantine" and self.importations is None:
                 raise FieldError(
-                    ("intervention", i, "kind"), "travel_quarantine needs an [importations] section"
+                    (*where, "kind"), "travel_quarantine needs an [importations] section"
                 )
+        names = [entry.name for entry in self.scenario]
+        for i, name in enumerate(names):
+            if name in names[:i]:
+                raise FieldError(("scenario", i, "name"), f"another scenario is named {name!r}")
         modelled = [*self.disease.compartments, "incidence"]
         for i, name in enumerate(self.output.compartments or ()):
             if name not in modelled:
@@ -419,6 +432,21 @@ class RunConfig(Section):
         if self.output.particles and self.run.engine != "stochastic":
             raise FieldError(("output", "particles"), "only used when run.engine = 'stochastic'")
         return self
+
+    def all_interventions(self) -> list[tuple[tuple[str | int, ...], InterventionEntry]]:
+        """Every intervention with its place in the config, the scenarios' included."""
+        found: list[tuple[tuple[str | int, ...], InterventionEntry]] = [
+            (("intervention", i), m) for i, m in enumerate(self.intervention)
+        ]
+        for i, entry in enumerate(self.scenario):
+            found += [
+                (("scenario", i, "intervention", j), m) for j, m in enumerate(entry.intervention)
+            ]
+        return found
+
+    def with_scenario(self, entry: ScenarioEntry) -> RunConfig:
+        """This config with ``entry``'s interventions added to its own."""
+        return self.model_copy(update={"intervention": [*self.intervention, *entry.intervention]})
 
     @property
     def output_compartments(self) -> list[str]:
@@ -451,11 +479,12 @@ def check_references(config: RunConfig, regions: RegionSet, label: str = "config
     """Raise :class:`ConfigError` if a seed or an intervention names an unknown region, a seed
     more people than live there, or if gravity mobility lacks coordinates."""
     population = dict(zip(regions.codes, regions.population, strict=True))
-    for i, measure in enumerate(config.intervention):
+    for where, measure in config.all_interventions():
+        place = "".join(f"[{w}]" if isinstance(w, int) else f".{w}" for w in where).lstrip(".")
         for j, code in enumerate(measure.regions or ()):
             if code not in population:
                 raise ConfigError(
-                    f"{label}: intervention[{i}].regions[{j}]: unknown region {code!r} "
+                    f"{label}: {place}.regions[{j}]: unknown region {code!r} "
                     f"(not among the {regions.size} regions of {regions.label})"
                     + _suggest(code, regions)
                 )

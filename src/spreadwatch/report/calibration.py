@@ -22,21 +22,45 @@ def fan_chart(frame: pd.DataFrame, title: str) -> go.Figure:
     """Observed counts over the predictive median and its 50% and 90% bands."""
     fig = go.Figure()
     for low, high, opacity in (("q0.05", "q0.95", 0.18), ("q0.25", "q0.75", 0.35)):
-        fig.add_trace(go.Scatter(x=frame["date"], y=frame[high], line={"width": 0},
-                                 showlegend=False, hoverinfo="skip"))  # fmt: skip
         fig.add_trace(
             go.Scatter(
-                x=frame["date"], y=frame[low], fill="tonexty", line={"width": 0},
+                x=frame["date"],
+                y=frame[high],
+                line={"width": 0},
+                showlegend=False,
+                hoverinfo="skip",
+            )
+        )
+        fig.add_trace(
+            go.Scatter(
+                x=frame["date"],
+                y=frame[low],
+                fill="tonexty",
+                line={"width": 0},
                 fillcolor=f"rgba(31,119,180,{opacity})",
                 name=f"{'90' if low == 'q0.05' else '50'}% predictive interval",
             )
-        )  # fmt: skip
-    fig.add_trace(go.Scatter(x=frame["date"], y=frame["q0.5"], name="predictive median",
-                             line={"color": "#1f77b4"}))  # fmt: skip
-    fig.add_trace(go.Scatter(x=frame["date"], y=frame["observed"], mode="markers",
-                             name="reported", marker={"color": "#d62728", "size": 5}))  # fmt: skip
-    fig.update_layout(title=title, height=330, margin={"t": 40, "b": 30, "l": 50, "r": 10},
-                      yaxis_title="reported cases per day")  # fmt: skip
+        )
+    fig.add_trace(
+        go.Scatter(
+            x=frame["date"], y=frame["q0.5"], name="predictive median", line={"color": "#1f77b4"}
+        )
+    )
+    fig.add_trace(
+        go.Scatter(
+            x=frame["date"],
+            y=frame["observed"],
+            mode="markers",
+            name="reported",
+            marker={"color": "#d62728", "size": 5},
+        )
+    )
+    fig.update_layout(
+        title=title,
+        height=330,
+        margin={"t": 40, "b": 30, "l": 50, "r": 10},
+        yaxis_title="reported cases per day",
+    )
     return fig
 
 
@@ -45,23 +69,34 @@ def write_calibration_report(result: CalibrationResult, path: Path) -> Path:
     names = list(problem.priors)
     histograms = make_subplots(rows=1, cols=len(names), subplot_titles=names)
     for i, name in enumerate(names, start=1):
-        histograms.add_trace(go.Histogram(x=posterior.draws[name], nbinsx=30, showlegend=False,
-                                          marker_color="#1f77b4"), row=1, col=i)  # fmt: skip
+        histograms.add_trace(
+            go.Histogram(
+                x=posterior.draws[name], nbinsx=30, showlegend=False, marker_color="#1f77b4"
+            ),
+            row=1,
+            col=i,
+        )
     histograms.update_layout(height=280, margin={"t": 40, "b": 30})
     predictive = result.predictive
     totals = (
         predictive[predictive["region_code"] != "total"]
-        .groupby("region_code")["observed"].sum().sort_values(ascending=False)
-    )  # fmt: skip
+        .groupby("region_code")["observed"]
+        .sum()
+        .sort_values(ascending=False)
+    )
     shown = ["total", *totals.index[:FAN_REGIONS]]
     names_of = dict(
         zip(problem.scenario.regions.codes, problem.scenario.regions.names, strict=True)
     )
     fans = [
-        figure_html(fan_chart(predictive[predictive["region_code"] == code],
-                              "All regions" if code == "total" else f"{names_of[code]} ({code})"))
+        figure_html(
+            fan_chart(
+                predictive[predictive["region_code"] == code],
+                "All regions" if code == "total" else f"{names_of[code]} ({code})",
+            )
+        )
         for code in shown
-    ]  # fmt: skip
+    ]
     run = problem.scenario.config.run
     report = Report(
         title="Calibration to reported cases",

@@ -71,18 +71,24 @@ def region_map(
     colorbar: str,
     level: regions.Level = "sigungu",
     value_format: str = ".3g",
+    value_range: tuple[float, float] | None = None,
+    height: int = 720,
 ) -> go.Figure:
-    """Regions coloured by ``values`` (indexed by region code); regions without a value are grey."""
+    """Regions coloured by ``values`` (indexed by region code); regions without a value are grey.
+    ``value_range`` fixes the colour scale (maps side by side share one)."""
     table = regions.load(level).regions.copy()
     table["area"] = shapely.area(table["geometry_simplified"].to_numpy())
     table = table.sort_values("area", ascending=False)  # enclosed regions drawn last, on top
     finite = values.replace([np.inf, -np.inf], np.nan).dropna()
     low, high = (float(finite.min()), float(finite.max())) if len(finite) else (0.0, 1.0)
+    if value_range is not None:
+        low, high = value_range
     span = high - low or 1.0
     fig = go.Figure()
     for row in table.itertuples(index=False):
         value = finite.get(row.code)
-        color = NO_DATA if value is None else sample_colorscale(COLORSCALE, (value - low) / span)[0]
+        share = None if value is None else min(max((value - low) / span, 0.0), 1.0)
+        color = NO_DATA if share is None else sample_colorscale(COLORSCALE, share)[0]
         shown = "no data" if value is None else format(value, value_format)
         x, y = _rings(row.geometry_simplified)
         fig.add_trace(
@@ -101,7 +107,7 @@ def region_map(
             )
         )
     fig.add_trace(_colorbar_trace(low, high, colorbar, table))
-    return _map_layout(fig, title, height=720)
+    return _map_layout(fig, title, height=height)
 
 
 def _colorbar_trace(low: float, high: float, title: str, table: pd.DataFrame) -> go.Scatter:

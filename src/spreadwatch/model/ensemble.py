@@ -1,0 +1,62 @@
+"""Runs with one particle per parameter set: calibration's likelihood, scenarios from a
+posterior."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import replace
+
+import numpy as np
+
+from spreadwatch.model.run import Scenario
+from spreadwatch.model.structured import ChainBinomialEngine, DailyOutput, DayInputs
+
+
+def run_parameter_sets(
+    scenario: Scenario,
+    engine: ChainBinomialEngine,
+    theta: dict[str, np.ndarray],
+    fixed: dict[str, float] | None = None,
+    observe: Callable[[DailyOutput], None] | None = None,
+    keep: bool = True,
+) -> np.ndarray | None:
+    """Run ``scenario`` with one particle per parameter set (``r0`` and ``seed_scale`` from
+    ``theta``, else ``fixed``, else the config's); returns new infections
+    ``(particles, days, regions)`` (``None`` unless ``keep``). ``observe`` also sees every day's
+    output, so long runs need not keep the infections."""
+    size = engine.particles
+    fixed = fixed or {}
+
+    def value(name: str, default: float) -> np.ndarray:
+        if name in theta:
+            return np.asarray(theta[name], dtype=np.float64)
+        return np.full(size, fixed.get(name, default), dtype=np.float64)
+
+    history = scenario.model.history
+    base_r0 = history.beta * history.infectious_days * _contact_radius(scenario)
+    scale = value("r0", base_r0) / base_r0
+    seed_scale = value("seed_scale", 1.0)
+    timeline = scenario.timeline
+    days = scenario.config.run.days
+
+    def schedule(day: int) -> DayInputs:
+        inputs = timeline(day)
+        if inputs.seed_infectious is None:
+            return inputs
+        return replace(inputs, seed_infectious=seed_scale[:, None] * inputs.seed_infectious[None])
+
+    out = np.empty((size, days, scenario.model.regions)) if keep else None
+
+    def store(output: DailyOutput) -> None:
+        if out is not None:
+            out[:, output.day] = output.incidence
+        if observe is not None:
+            observe(output)
+
+    engine.run(scenario.model, days, schedule, store, particle_transmissibility=scale)
+    return out
+
+
+def _contact_radius(scenario: Scenario) -> float:
+    total = sum(scenario.model.contacts.values())
+    return float(np.max(np.abs(np.linalg.eigvals(total))))
