@@ -256,3 +256,53 @@ def test_mistakes_name_the_field(tmp_path, body, message):
     with pytest.raises(ConfigError) as info:
         load_config(_config(tmp_path, text))
     assert message in str(info.value)
+
+
+def test_daily_mobility_uses_each_dates_measured_table(tmp_path):
+    """Weekdays all stay home, Sundays half of Alpha spends the day in Beta: Beta's residents
+    are infected on Sundays only until they carry it home."""
+    rows = []
+    for day in range(1, 8):  # 2024-01-01 is a Monday
+        away = 200000 if day == 7 else 0
+        rows += [
+            (dt.date(2024, 1, day), "AAA", "AAA", 400000 - away),
+            (dt.date(2024, 1, day), "AAA", "BBB", away),
+            (dt.date(2024, 1, day), "BBB", "BBB", 250000),
+        ]
+    table = pa.table(
+        {
+            "date": pa.array([r[0] for r in rows], pa.date32()),
+            "home_region": [r[1] for r in rows],
+            "day_region": [r[2] for r in rows],
+            "people": pa.array([r[3] for r in rows], pa.int64()),
+            "suppressed": [False] * len(rows),
+        }
+    )
+    table = table.filter(pc.greater(table["people"], 0))
+    pq.write_table(table, tmp_path / "commuting.parquet")
+    body = """
+    [run]
+    start_date = 2024-01-08
+    days = 14
+
+    [disease]
+    r0 = 2.0
+    latent_days = 3
+    infectious_days = 4
+    """
+    regions_head = '[regions]\ncsv = "regions.csv"\n\n[[seed]]\nregion = "AAA"\ninfected = 30\n'
+    path = tmp_path / "run.toml"
+    (tmp_path / "regions.csv").write_text(REGIONS)
+
+    def beta_incidence(daily: bool) -> np.ndarray:
+        mobility = '[mobility]\nkind = "commuting"\ncommuting = "commuting.parquet"\n'
+        mobility += f"daily = {'true' if daily else 'false'}\n"
+        path.write_text(textwrap.dedent(body) + regions_head + mobility)
+        frame = simulate(load_config(path)).to_pandas()
+        rows = frame[(frame["region_code"] == "BBB") & (frame["compartment"] == "incidence")]
+        return rows["value"].to_numpy()
+
+    daily, mean = beta_incidence(True), beta_incidence(False)
+    assert (daily[:6] == 0).all()  # Monday to Saturday: nobody meets Beta's residents
+    assert daily[6] > 0  # Sunday 2024-01-14 takes the table's Sunday
+    assert (mean[:6] > 0).all()  # the mean matrix mixes every day

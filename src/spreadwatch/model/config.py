@@ -338,9 +338,15 @@ class MobilitySection(Section):
     suppressed_people: Number = Field(default=7.0, ge=0)
     away_fraction: Number = Field(default=0.1, ge=0, le=1)
     distance_exponent: Number = Field(default=2.0, ge=0)
+    daily: bool = False
+    """Mix by each date's measured table instead of their mean (commuting and od)."""
 
     @model_validator(mode="after")
     def _keys_fit_kind(self) -> MobilitySection:
+        if self.daily and self.kind not in ("commuting", "od"):
+            raise FieldError(
+                ("daily",), f"only used when kind is 'commuting' or 'od', not '{self.kind}'"
+            )
         for key, kind in MOBILITY_KEYS.items():
             if key in self.model_fields_set and self.kind != kind:
                 raise FieldError((key,), f"only used when kind = '{kind}', not '{self.kind}'")

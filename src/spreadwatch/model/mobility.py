@@ -18,6 +18,7 @@ From the fusion outputs (``od_flows``, ``presence``), for ``i != j``::
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -230,3 +231,50 @@ def _positions(values: pd.Series, index: pd.Index, what: str) -> np.ndarray:
         shown = ", ".join(repr(c) for c in unknown[:5]) + (" ..." if len(unknown) > 5 else "")
         raise ValueError(f"{what}: {len(unknown)} unknown region code(s): {shown}")
     return position
+
+
+def daily_mixing_from_commuting(
+    commuting: TableSource, codes: Sequence[str], suppressed_people: float = 0.0
+) -> dict[dt.date, np.ndarray]:
+    """One mixing matrix per date of the fusion ``commuting`` table (see
+    :func:`mixing_from_commuting`)."""
+    frame = read_table(commuting, COMMUTING_COLUMNS, "commuting")
+    return {
+        _as_date(date): mixing_from_commuting(group, codes, suppressed_people)
+        for date, group in frame.groupby("date", sort=True)
+    }
+
+
+def daily_mixing_from_fusion(
+    od_flows: TableSource,
+    presence: TableSource,
+    codes: Sequence[str],
+    max_away: float = DEFAULT_MAX_AWAY,
+) -> dict[dt.date, np.ndarray]:
+    """One mixing matrix per date of ``od_flows`` (see :func:`mixing_from_fusion`), each from
+    that date's trips and night-time presence (all dates' presence where a date has none)."""
+    flows = read_table(od_flows, OD_COLUMNS, "od_flows")
+    people = read_table(presence, PRESENCE_COLUMNS, "presence")
+    by_date = {_as_date(d): g for d, g in people.groupby("date")}
+    return {
+        _as_date(date): mixing_from_fusion(
+            group, by_date.get(_as_date(date), people), codes, max_away
+        )
+        for date, group in flows.groupby("date", sort=True)
+    }
+
+
+def mixing_on(daily: dict[dt.date, np.ndarray], date: dt.date) -> np.ndarray:
+    """The matrix of ``date``; for a date without one, that of the nearest date with the same
+    weekday (the latest before it, else the earliest after it), else the nearest date."""
+    if date in daily:
+        return daily[date]
+    known = sorted(daily)
+    same = [d for d in known if d.weekday() == date.weekday()]
+    pool = same or known
+    before = [d for d in pool if d < date]
+    return daily[before[-1] if before else pool[0]]
+
+
+def _as_date(value: object) -> dt.date:
+    return pd.Timestamp(value).date()

@@ -73,7 +73,7 @@ def build_scenario(config: RunConfig, label: str = "config") -> Scenario:
         engine = ChainBinomialEngine(run.particle_count, run.steps, run.random_seed)
     else:
         engine = MeanFieldEngine(run.steps)
-    return Scenario(config, regions, model, engine, Timeline.from_config(config, regions))
+    return Scenario(config, regions, model, engine, Timeline.from_config(config, regions, label))
 
 
 def build_model(

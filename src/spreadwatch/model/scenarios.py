@@ -155,7 +155,7 @@ def compare(
             base.regions,
             base.model,
             base.engine,
-            Timeline.from_config(scenario_config, base.regions),
+            Timeline.from_config(scenario_config, base.regions, label),
         )
         engine = ChainBinomialEngine(particles, run.steps, run.random_seed)
         tally = _Tally(particles, days, regions)

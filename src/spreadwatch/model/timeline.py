@@ -11,6 +11,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from spreadwatch.model import mobility
 from spreadwatch.model.config import InterventionEntry, RunConfig
 from spreadwatch.model.errors import ConfigError
 from spreadwatch.model.geography import RegionSet
@@ -70,14 +71,17 @@ class Timeline:
     seeds: dict[int, np.ndarray]
     imported: np.ndarray | None
     """Expected infected arrivals per day and region, before travel quarantine."""
+    daily_mixing: dict[dt.date, np.ndarray] | None = None
+    """Measured mixing by date (``[mobility] daily``)."""
 
     @classmethod
-    def from_config(cls, config: RunConfig, regions: RegionSet) -> Timeline:
+    def from_config(cls, config: RunConfig, regions: RegionSet, label: str = "config") -> Timeline:
         imported = None
         if config.importations is not None:
             section = config.importations
             imported = read_arrivals(section.file, config, regions) * section.infected_fraction
-        return cls(config, regions, seed_schedule(config, regions), imported)
+        daily = daily_mixing(config, regions, label) if config.mobility.daily else None
+        return cls(config, regions, seed_schedule(config, regions), imported, daily)
 
     def __call__(self, day: int) -> DayInputs:
         date = self.config.run.date(day)
@@ -86,7 +90,9 @@ class Timeline:
         if self.imported is not None:
             kept = np.prod([1 - m.reduction for m in active if m.kind == "travel_quarantine"])
             imported = self.imported[day] * kept
+        mixing = None if self.daily_mixing is None else mobility.mixing_on(self.daily_mixing, date)
         return DayInputs(
+            mixing=mixing,
             away_scale=self._away_scale(active),
             contact_scale=_contact_scale(active),
             transmissibility=_transmissibility(active, self.config.disease.infectious_days),
@@ -104,6 +110,32 @@ class Timeline:
             where = [position[c] for c in measure.regions] if measure.regions else slice(None)
             scale[where] *= 1 - measure.reduction  # type: ignore[operator]
         return scale
+
+
+def daily_mixing(
+    config: RunConfig, regions: RegionSet, label: str = "config"
+) -> dict[dt.date, np.ndarray]:
+    """The mixing matrix of every date of the measured mobility table."""
+    section = config.mobility
+    try:
+        if section.kind == "commuting":
+            daily = mobility.daily_mixing_from_commuting(
+                section.commuting,
+                regions.codes,
+                section.suppressed_people,  # type: ignore[arg-type]
+            )
+        else:
+            daily = mobility.daily_mixing_from_fusion(
+                section.od_flows,
+                section.presence,
+                regions.codes,
+                section.max_away,  # type: ignore[arg-type]
+            )
+    except (ValueError, OSError, pa.ArrowException) as exc:
+        raise ConfigError(f"{label}: mobility: {exc}") from None
+    if not daily:
+        raise ConfigError(f"{label}: mobility.daily: the {section.kind} table has no dates")
+    return daily
 
 
 def _contact_scale(active: list[InterventionEntry]) -> dict[str, float]:
