@@ -278,7 +278,8 @@ def simulate(
         Path | None, typer.Option(help="Output folder (default: the config's \\[output] dir).")
     ] = None,
 ) -> None:
-    """Run the metapopulation SEIR model of a config; writes OUT/states.parquet (long form)."""
+    """Run the metapopulation model of a config; writes OUT/states.parquet (deterministic: the
+    states; stochastic: their mean and quantiles over particles)."""
     from spreadwatch.model import ConfigError, run_simulation
 
     try:

@@ -192,3 +192,40 @@ def test_calibrate_command_writes_posterior_summary_and_report(tmp_path):
     )
     assert inside[predictive["region_code"] != "total"].mean() > 0.8
     assert (out / "calibration.html").stat().st_size > 100_000
+
+
+def test_calibration_section_sets_priors_and_fixed_values(tmp_path):
+    from spreadwatch.infer.workflow import priors_of
+    from spreadwatch.model import ConfigError
+
+    config = _write_config(tmp_path, 2, 10)
+    base = config.read_text()
+    config.write_text(
+        base
+        + "\n[calibration]\nparticles = 50\npriors.r0 = { low = 1.5, high = 4.0 }\n"
+        + 'priors.seed_scale = { low = 0.5, high = 20, scale = "log" }\n'
+        + "fixed.reporting_delay = 6.0\n"
+    )
+    priors, fixed = priors_of(load_config(config))
+    assert priors["r0"] == Prior(1.5, 4.0) and priors["seed_scale"] == Prior(0.5, 20, log=True)
+    assert fixed == {"reporting_delay": 6.0} and "reporting_delay" not in priors
+    assert priors["dispersion"] == DEFAULT_PRIORS["dispersion"]
+    for text, message in [
+        ("priors.beta = { low = 1, high = 2 }", "calibration.priors.beta: unknown parameter"),
+        (
+            "priors.r0 = { low = 3, high = 2 }",
+            "calibration.priors.r0.high: expected a number > low",
+        ),
+        (
+            "fixed.reporting_fraction = 1.5",
+            "calibration.fixed.reporting_fraction: expected a number in (0, 1]",
+        ),
+        (
+            "fixed.r0 = 2\npriors.r0 = { low = 1, high = 3 }",
+            "calibration.fixed.r0: has a prior too",
+        ),
+    ]:
+        config.write_text(base + "\n[calibration]\n" + text + "\n")
+        with pytest.raises(ConfigError) as info:
+            load_config(config)
+        assert message in str(info.value)

@@ -146,6 +146,8 @@ def test_korea_example_is_seeded_in_nam_gu_daegu_and_runs():
     assert first_day.idxmax() == "22040"
 
 
-@pytest.mark.parametrize("name", ["three-countries.toml", "korea-seir.toml"])
+@pytest.mark.parametrize(
+    "name", ["three-countries.toml", "korea-seir.toml", "korea-age-stochastic.toml"]
+)
 def test_examples_validate(name):
     assert load_config(EXAMPLES / name).run.days > 0
