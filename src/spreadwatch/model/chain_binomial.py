@@ -115,8 +115,8 @@ def _btrs(key: np.uint64, n: float, p: float) -> float:
     alpha = (2.83 + 5.1 / b) * spq
     r = p / (1.0 - p)
     m = math.floor((n + 1.0) * p)
-    m_part = (m + 0.5) * math.log((m + 1.0) / (r * (n - m + 1.0)))
-    m_tails = _stirling_tail(m) + _stirling_tail(n - m)
+    m_part = math.nan  # the bound's constant part, needed only when the squeeze fails
+    m_tails = 0.0
     k = 0
     while True:
         u = uniform(key, k) - 0.5
@@ -129,6 +129,9 @@ def _btrs(key: np.uint64, n: float, p: float) -> float:
         if us >= 0.07 and v <= v_r:
             return x
         v = math.log(v * alpha / (a / (us * us) + b))
+        if math.isnan(m_part):
+            m_part = (m + 0.5) * math.log((m + 1.0) / (r * (n - m + 1.0)))
+            m_tails = _stirling_tail(m) + _stirling_tail(n - m)
         bound = (
             m_part
             + (n + 1.0) * math.log((n - m + 1.0) / (n - x + 1.0))
