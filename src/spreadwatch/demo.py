@@ -1,4 +1,4 @@
-"""The end-to-end demo: synthetic Korea -> ingest -> flows -> SEIR model -> HTML report.
+"""The end-to-end demo: synthetic Korea -> ingest -> flows -> SEIR model and Rt -> HTML report.
 
 Every stage reads and writes the on-disk contracts of ``docs/data-contracts.md``, exactly as the
 separate commands do, into one folder::
@@ -6,7 +6,7 @@ separate commands do, into one folder::
     out/synth/      raw carrier files and the synthetic truth (hold raw IDs: the demo's input)
     out/ingest/     the ingest store: every source pseudonymised, quarantine, quality.json
     out/flows/      od_flows, presence, commuting (k-anonymous)
-    out/model/      run.toml (the model config the demo wrote) and states.parquet
+    out/model/      run.toml (the model config the demo wrote), states.parquet, rt.csv
     out/report.html the report
 """
 
@@ -173,6 +173,17 @@ def run_demo(out_dir: Path, settings: DemoSettings, key: bytes) -> DemoResult:
             KeySpace.korea(synth_config.start_date, last),
             bounds=(2, DEFAULT_MAX_TRIPS_PER_DAY),
         )
+    with step("Estimating Rt from the reported cases"):
+        from spreadwatch.infer import read_cases, rt_table
+
+        epidemic = synth_config.epidemic
+        rt = rt_table(
+            read_cases(store / "cases").with_total(),
+            si_mean=epidemic.latent_days + epidemic.infectious_days,
+            si_sd=(epidemic.latent_days**2 + epidemic.infectious_days**2) ** 0.5,
+            window=min(7, settings.days - 1),  # a week, or all the data a short run has
+        ).to_pandas()
+        rt.to_csv(model_dir / "rt.csv", index=False)
     with step("Writing the report"):
         states = pq.read_table(states_path).to_pandas()
         od_flows = pq.read_table(flows["od_flows"]).to_pandas()
@@ -192,6 +203,8 @@ def run_demo(out_dir: Path, settings: DemoSettings, key: bytes) -> DemoResult:
             subtitle,
             truth=truth,
             privacy=privacy,
+            rt=rt,
+            r0=epidemic.r0,
         )
     return DemoResult(out_dir=out_dir, report=report, states=states_path, quality=quality)
 

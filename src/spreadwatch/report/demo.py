@@ -105,6 +105,41 @@ def top_flows(od_flows: pd.DataFrame, names: pd.Series, count: int = TOP_FLOWS) 
     )
 
 
+def _rt_section(rt: pd.DataFrame, names: pd.Series, r0: float | None) -> Section:
+    """National Rt with its 95% interval, and the latest reliable Rt of the top regions."""
+    total = rt[(rt["region_code"] == "total") & rt["mean"].notna()]
+    fig = go.Figure()
+    fig.add_trace(go.Scatter(x=total["date"], y=total["q0.975"], line={"width": 0},
+                             showlegend=False, hoverinfo="skip"))  # fmt: skip
+    fig.add_trace(go.Scatter(x=total["date"], y=total["q0.025"], fill="tonexty",
+                             line={"width": 0}, name="95% credible interval",
+                             fillcolor="rgba(31,119,180,0.25)"))  # fmt: skip
+    fig.add_trace(go.Scatter(x=total["date"], y=total["mean"], name="Rt (posterior mean)",
+                             line={"color": "#1f77b4"}))  # fmt: skip
+    if r0 is not None:
+        fig.add_hline(y=r0, line_dash="dot", annotation_text=f"true R0 = {r0:g}")
+    fig.add_hline(y=1.0, line_color="#888")
+    fig.update_layout(height=340, yaxis_title="Rt (all si-gun-gu)", margin={"t": 30, "b": 30})
+    latest = rt[(rt["region_code"] != "total") & rt["reliable"]].sort_values("date")
+    latest = latest.groupby("region_code").tail(1).sort_values("cases", ascending=False).head(10)
+    table = pd.DataFrame(
+        {
+            "region": [f"{names.get(c, c)} ({c})" for c in latest["region_code"]],
+            "window end": pd.to_datetime(latest["date"]).dt.strftime("%Y-%m-%d").to_numpy(),
+            "cases in window": latest["cases"].astype(int).to_numpy(),
+            "Rt": latest["mean"].to_numpy(),
+            "95% interval": [f"{a:.2f} - {b:.2f}" for a, b in
+                             zip(latest["q0.025"], latest["q0.975"], strict=True)],
+        }
+    )  # fmt: skip
+    return Section(
+        "Reproduction number from reported cases",
+        "Cori et al.'s renewal method over 7-day windows, with the synthetic disease's "
+        "generation interval; regions are listed where a window held at least 12 cases.",
+        [figure_html(fig), table_html(table, "{:,.2f}")],
+    )
+
+
 def quality_table(quality: dict[str, dict]) -> pd.DataFrame:
     """Per source: files, rows in, kept, quarantined by reason and duplicates removed."""
     rows = []
@@ -128,6 +163,8 @@ def write_demo_report(
     subtitle: str = "",
     truth: pd.Series | None = None,
     privacy: Section | None = None,
+    rt: pd.DataFrame | None = None,
+    r0: float | None = None,
 ) -> Path:
     """Write the end-to-end report; ``states`` and ``od_flows`` follow the output contracts.
 
@@ -181,11 +218,13 @@ def write_demo_report(
             Section(
                 "Model and reported cases",
                 "The model is seeded from the earliest reported cases (scaled by the assumed "
-                "ascertainment) and not yet fitted to the rest; calibration comes with the "
-                "stochastic engine.",
+                "ascertainment) and not fitted to the rest: `spreadwatch calibrate` fits it "
+                "(docs/inference.md).",
                 [figure_html(_fitted_vs_reported(states, cases, truth))],
             )
         )
+    if rt is not None and rt["mean"].notna().any():
+        report.sections.append(_rt_section(rt, names, r0))
     flows = top_flows(od_flows, names)
     report.sections.append(
         Section(
