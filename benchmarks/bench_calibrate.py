@@ -37,8 +37,13 @@ away_fraction = 0.1
 region = "22040"
 infected = 20
 """
-TRUTH = {"r0": 2.2, "seed_scale": 1.5, "reporting_fraction": 0.4, "reporting_delay": 6.0,
-         "dispersion": 30.0}  # fmt: skip
+TRUTH = {
+    "r0": 2.2,
+    "seed_scale": 1.5,
+    "reporting_fraction": 0.4,
+    "reporting_delay": 6.0,
+    "dispersion": 30.0,
+}
 
 
 def run() -> dict[str, float]:
@@ -51,8 +56,9 @@ def run() -> dict[str, float]:
     template = CalibrationProblem(
         scenario, np.zeros((days, regions)), np.ones((days, regions), bool), DEFAULT_PRIORS
     )
-    mean = reported_mean(template.incidence(truth), truth["reporting_fraction"],
-                         truth["reporting_delay"])[0]  # fmt: skip
+    mean = reported_mean(
+        template.incidence(truth), truth["reporting_fraction"], truth["reporting_delay"]
+    )[0]
     rng = np.random.default_rng(1)
     observed = rng.negative_binomial(30.0, 30.0 / (30.0 + mean)).astype(float)
     problem = CalibrationProblem(scenario, observed, np.ones_like(observed, bool), DEFAULT_PRIORS)

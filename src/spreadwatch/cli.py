@@ -207,6 +207,11 @@ from spreadwatch.commands.release import release  # noqa: E402
 
 app.command("release")(release)
 
+from spreadwatch.commands.forecasting import backtest, forecast  # noqa: E402
+
+app.command("forecast")(forecast)
+app.command("backtest")(backtest)
+
 
 @app.command()
 def synth(

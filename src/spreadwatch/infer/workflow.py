@@ -124,8 +124,16 @@ def summarise(problem: CalibrationProblem, posterior: Posterior) -> pd.DataFrame
             }
         )
     for name, value in problem.fixed.items():
-        rows.append({"parameter": name, "prior": "fixed", "mean": value,
-                     "q0.05": value, "q0.5": value, "q0.95": value})  # fmt: skip
+        rows.append(
+            {
+                "parameter": name,
+                "prior": "fixed",
+                "mean": value,
+                "q0.05": value,
+                "q0.5": value,
+                "q0.95": value,
+            }
+        )
     return pd.DataFrame(rows)
 
 

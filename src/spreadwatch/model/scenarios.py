@@ -165,5 +165,11 @@ def compare(
         name = BASELINE if entry is None else entry.name
         names.append(name)
         daily[name], by_region[name] = tally.daily, tally.by_region
-    return Comparison(names, daily, by_region, base.model.population.sum(axis=0),
-                      base.regions.codes, pd.Timestamp(run.start_date))  # fmt: skip
+    return Comparison(
+        names,
+        daily,
+        by_region,
+        base.model.population.sum(axis=0),
+        base.regions.codes,
+        pd.Timestamp(run.start_date),
+    )

@@ -109,13 +109,30 @@ def _rt_section(rt: pd.DataFrame, names: pd.Series, r0: float | None) -> Section
     """National Rt with its 95% interval, and the latest reliable Rt of the top regions."""
     total = rt[(rt["region_code"] == "total") & rt["mean"].notna()]
     fig = go.Figure()
-    fig.add_trace(go.Scatter(x=total["date"], y=total["q0.975"], line={"width": 0},
-                             showlegend=False, hoverinfo="skip"))  # fmt: skip
-    fig.add_trace(go.Scatter(x=total["date"], y=total["q0.025"], fill="tonexty",
-                             line={"width": 0}, name="95% credible interval",
-                             fillcolor="rgba(31,119,180,0.25)"))  # fmt: skip
-    fig.add_trace(go.Scatter(x=total["date"], y=total["mean"], name="Rt (posterior mean)",
-                             line={"color": "#1f77b4"}))  # fmt: skip
+    fig.add_trace(
+        go.Scatter(
+            x=total["date"],
+            y=total["q0.975"],
+            line={"width": 0},
+            showlegend=False,
+            hoverinfo="skip",
+        )
+    )
+    fig.add_trace(
+        go.Scatter(
+            x=total["date"],
+            y=total["q0.025"],
+            fill="tonexty",
+            line={"width": 0},
+            name="95% credible interval",
+            fillcolor="rgba(31,119,180,0.25)",
+        )
+    )
+    fig.add_trace(
+        go.Scatter(
+            x=total["date"], y=total["mean"], name="Rt (posterior mean)", line={"color": "#1f77b4"}
+        )
+    )
     if r0 is not None:
         fig.add_hline(y=r0, line_dash="dot", annotation_text=f"true R0 = {r0:g}")
     fig.add_hline(y=1.0, line_color="#888")
@@ -128,10 +145,12 @@ def _rt_section(rt: pd.DataFrame, names: pd.Series, r0: float | None) -> Section
             "window end": pd.to_datetime(latest["date"]).dt.strftime("%Y-%m-%d").to_numpy(),
             "cases in window": latest["cases"].astype(int).to_numpy(),
             "Rt": latest["mean"].to_numpy(),
-            "95% interval": [f"{a:.2f} - {b:.2f}" for a, b in
-                             zip(latest["q0.025"], latest["q0.975"], strict=True)],
+            "95% interval": [
+                f"{a:.2f} - {b:.2f}"
+                for a, b in zip(latest["q0.025"], latest["q0.975"], strict=True)
+            ],
         }
-    )  # fmt: skip
+    )
     return Section(
         "Reproduction number from reported cases",
         "Cori et al.'s renewal method over 7-day windows, with the synthetic disease's "

@@ -1,0 +1,150 @@
+"""``spreadwatch forecast`` and ``spreadwatch backtest``: probabilistic case forecasts and their
+rolling-origin evaluation, on any regions a user brings."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from spreadwatch.commands import fail
+from spreadwatch.progress import console
+
+
+class Unit(StrEnum):
+    day = "day"
+    week = "week"
+
+
+DEFAULT_MODELS = "baseline,endemic-epidemic,ensemble,ensemble-weighted"
+
+Cases = Annotated[
+    Path,
+    typer.Option(help="Long CSV or Parquet: region_code, date, confirmed (or region, count)."),
+]
+Population = Annotated[
+    Path | None,
+    typer.Option(help="CSV of code,population (default: the 2020 census for si-gun-gu codes)."),
+]
+Adjacency = Annotated[
+    Path | None,
+    typer.Option(help="CSV of region,neighbour pairs (default: shared borders of si-gun-gu)."),
+]
+OdFlows = Annotated[
+    Path | None,
+    typer.Option("--od", help="Fusion od_flows (file or folder): couple regions by mobility."),
+]
+UnitOption = Annotated[Unit, typer.Option(help="Forecast daily or weekly counts.")]
+Horizons = Annotated[int, typer.Option(min=1, max=60, help="Periods ahead.")]
+Models = Annotated[str, typer.Option(help=f"Comma-separated models ({DEFAULT_MODELS}).")]
+
+
+def _history(
+    cases: Path, population: Path | None, adjacency: Path | None, od: Path | None, unit: Unit
+):
+    from spreadwatch.forecast.history import (
+        adjacency_weights,
+        from_series,
+        mobility_weights,
+        population_of,
+    )
+    from spreadwatch.infer import read_cases
+
+    if adjacency is not None and od is not None:
+        raise fail("give --adjacency or --od, not both")
+    series = read_cases(cases)
+    for region, missing in sorted(series.filled.items()):
+        console.print(f"[yellow]note:[/] {region}: {missing} missing date(s) counted as 0 cases")
+    regions = series.regions
+    weights = (
+        mobility_weights(od, regions) if od is not None else adjacency_weights(adjacency, regions)
+    )
+    return from_series(series, unit.value, weights, population_of(population, regions))
+
+
+def _models(text: str) -> list[str]:
+    from spreadwatch.forecast.run import ENSEMBLE, MODELS, WEIGHTED
+
+    names = [m.strip() for m in text.split(",") if m.strip()]
+    known = [*MODELS, ENSEMBLE, WEIGHTED]
+    unknown = [m for m in names if m not in known]
+    if unknown or not names:
+        raise fail(
+            f"--models: unknown model {unknown[0]!r}"
+            if unknown
+            else f"--models: none given (expected some of {', '.join(known)})"
+        )
+    return names
+
+
+def forecast(
+    cases: Cases,
+    out: Annotated[Path, typer.Option(help="Output file (.parquet or .csv).")],
+    unit: UnitOption = Unit.week,
+    horizons: Horizons = 4,
+    population: Population = None,
+    adjacency: Adjacency = None,
+    od: OdFlows = None,
+    models: Models = DEFAULT_MODELS,
+    seed: Annotated[int, typer.Option(min=0, help="Random seed.")] = 0,
+) -> None:
+    """Forecast every region and the total: a hubverse-style long table with the mean and the
+    23 Forecast Hub quantiles per model, horizon and location."""
+    from spreadwatch.cli import _write_table
+    from spreadwatch.forecast.run import forecast_table
+    from spreadwatch.infer import CasesError
+
+    try:
+        history = _history(cases, population, adjacency, od, unit)
+        if history.periods < 3:
+            raise CasesError(f"{cases}: at least 3 {unit.value}s of data are needed to forecast")
+        table = forecast_table(history, horizons, _models(models), seed)
+    except (CasesError, ValueError) as exc:
+        raise fail(str(exc)) from exc
+    _write_table(table, out)
+    console.print(f"wrote [bold]{out}[/] ({table.num_rows:,} rows, origin {history.ends[-1]})")
+
+
+def backtest(
+    cases: Cases,
+    out: Annotated[Path, typer.Option(help="Output folder.")],
+    unit: UnitOption = Unit.week,
+    horizons: Horizons = 4,
+    population: Population = None,
+    adjacency: Adjacency = None,
+    od: OdFlows = None,
+    models: Models = DEFAULT_MODELS,
+    first: Annotated[
+        int | None, typer.Option(min=3, help="Periods before the first origin (default: half).")
+    ] = None,
+    every: Annotated[int, typer.Option(min=1, help="Periods between origins.")] = 1,
+    seed: Annotated[int, typer.Option(min=0, help="Random seed.")] = 0,
+) -> None:
+    """Rolling-origin forecasts scored against what happened: WIS, relative WIS to the
+    baseline, and 50%/90% coverage by model, horizon and region; writes scores.parquet,
+    summary.csv and backtest.html."""
+    import pyarrow as pa
+
+    from spreadwatch.cli import _write_table
+    from spreadwatch.forecast.run import backtest as run_backtest
+    from spreadwatch.forecast.run import summarise
+    from spreadwatch.infer import CasesError
+    from spreadwatch.report.forecasts import write_backtest_report
+
+    try:
+        history = _history(cases, population, adjacency, od, unit)
+        start = first if first is not None else max(3, history.periods // 2)
+        if start >= history.periods:
+            raise CasesError(f"--first {start}: the data have only {history.periods} {unit.value}s")
+        scores = run_backtest(history, horizons, _models(models), start, every, seed)
+    except (CasesError, ValueError) as exc:
+        raise fail(str(exc)) from exc
+    out.mkdir(parents=True, exist_ok=True)
+    _write_table(pa.Table.from_pandas(scores, preserve_index=False), out / "scores.parquet")
+    summary = summarise(scores)
+    summary.to_csv(out / "summary.csv", index=False)
+    report = write_backtest_report(history, scores, out / "backtest.html", horizons, seed)
+    console.print(summary.to_string(index=False, float_format="{:,.3g}".format))
+    console.print(f"report: [bold]{report.resolve()}[/]")

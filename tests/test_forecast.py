@@ -1,0 +1,175 @@
+"""Forecasts: WIS against its definition, models against data they generated, the hubverse
+table, backtests, and the commands on Korea's 2020 cases."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+import pytest
+from typer.testing import CliRunner
+
+from spreadwatch.cli import app
+from spreadwatch.forecast import QUANTILE_LEVELS, interval_coverage, weighted_interval_score
+from spreadwatch.forecast.history import History, adjacency_weights, from_series, normalised
+from spreadwatch.forecast.models import Baseline, EndemicEpidemic
+from spreadwatch.forecast.run import backtest, forecast_table, summarise
+from spreadwatch.infer import CasesError, read_cases
+
+KOREA = Path(__file__).parent.parent / "examples" / "korea-covid19-2020.csv"
+
+
+def test_wis_of_hand_computed_examples():
+    # median 10, 80% interval [5, 15], y = 20: IS = 10 + 2/0.2 * 5 = 60,
+    # WIS = (0.5 * 10 + 0.1 * 60) / 1.5
+    levels = np.array([0.1, 0.5, 0.9])
+    assert weighted_interval_score(np.array([5, 10, 15]), levels, 20) == pytest.approx(11 / 1.5)
+    # inside the interval: only widths and the absolute error count
+    assert weighted_interval_score(np.array([5, 10, 15]), levels, 12) == pytest.approx(
+        (0.5 * 2 + 0.1 * 10) / 1.5
+    )
+    # a point forecast (all quantiles equal) scores half the absolute error... times 1/(K+1/2)
+    # summed weights: WIS = |y - m| exactly when every quantile is m
+    point = np.full(23, 7.0)
+    assert weighted_interval_score(point, QUANTILE_LEVELS, 10) == pytest.approx(3.0)
+
+
+def test_wis_is_the_scaled_pinball_loss():
+    rng = np.random.default_rng(0)
+    quantiles = np.sort(rng.normal(50, 10, (200, 23)), axis=1)
+    y = rng.normal(50, 15, 200)
+    pinball = ((y[:, None] < quantiles) - QUANTILE_LEVELS) * (quantiles - y[:, None])
+    np.testing.assert_allclose(
+        weighted_interval_score(quantiles, QUANTILE_LEVELS, y), 2 / 23 * pinball.sum(axis=1)
+    )
+    inside = interval_coverage(quantiles, QUANTILE_LEVELS, y, 0.9)
+    np.testing.assert_array_equal(inside, (quantiles[:, 2] <= y) & (y <= quantiles[:, 20]))
+
+
+def _simulated(regions: int = 4, periods: int = 160, seed: int = 1) -> tuple[History, dict]:
+    rng = np.random.default_rng(seed)
+    weights = normalised(rng.uniform(size=(regions, regions)))
+    shares = rng.dirichlet(np.full(regions, 5.0))
+    truth = {"lambda": 0.55, "phi": 0.25, "endemic": 40.0, "size": 6.0}
+    y = np.zeros((periods, regions))
+    y[0] = 10
+    for t in range(1, periods):
+        mu = truth["lambda"] * y[t - 1] + truth["phi"] * (y[t - 1] @ weights)
+        mu = mu + truth["endemic"] * shares
+        y[t] = rng.negative_binomial(truth["size"], truth["size"] / (truth["size"] + mu))
+    ends = tuple(dt.date(2020, 1, 5) + dt.timedelta(days=7 * t) for t in range(periods))
+    codes = tuple(f"R{i}" for i in range(regions))
+    return History(codes, y, ends, "week", weights, shares), truth
+
+
+def test_endemic_epidemic_recovers_its_parameters():
+    history, truth = _simulated(periods=400)
+    fit = EndemicEpidemic().fit(history)
+    values = fit.values()
+    errors = np.sqrt(np.diag(fit.covariance))
+    names = list(fit.names)
+    for name in ("lambda", "phi", "size"):
+        estimate = np.log(values[name])
+        assert abs(estimate - np.log(truth[name])) < 4 * errors[names.index(f"log_{name}")]
+
+
+def test_correctly_specified_model_covers_at_the_nominal_rate():
+    """Over three simulated data sets (overlapping targets make one set's coverage noisy)."""
+    scores = pd.concat(
+        backtest(_simulated(seed=seed)[0], 4, ["endemic-epidemic"], first_origin=80, every=2)
+        for seed in (1, 2, 3)
+    )
+    assert scores["cover90"].mean() == pytest.approx(0.9, abs=0.04)
+    assert scores["cover50"].mean() == pytest.approx(0.5, abs=0.06)
+
+
+def test_baseline_is_flat_with_symmetric_spread():
+    history, _ = _simulated()
+    samples = Baseline().sample(history, 4, 4000, np.random.default_rng(2))
+    last = np.append(history.counts[-1], history.counts[-1].sum())
+    np.testing.assert_array_equal(np.median(samples, axis=0), np.broadcast_to(last, (4, 5)))
+    spread = np.quantile(samples, 0.9, axis=0) - np.quantile(samples, 0.1, axis=0)
+    assert (np.diff(spread, axis=0) >= 0).all()  # uncertainty grows with the horizon
+    flat = History(("A",), np.full((30, 1), 12.0), history.ends[:30], "week", None, np.ones(1))
+    assert (Baseline().sample(flat, 3, 100, np.random.default_rng(0)) == 12).all()
+
+
+def test_hub_table_has_the_mean_and_23_quantiles(tmp_path):
+    history, _ = _simulated(periods=60)
+    table = forecast_table(history, 3, ["baseline", "endemic-epidemic", "ensemble"]).to_pandas()
+    assert set(table["model"]) == {"baseline", "endemic-epidemic", "ensemble"}
+    per = table.groupby(["model", "horizon", "location"]).size()
+    assert (per == 24).all() and len(per) == 3 * 3 * 5
+    quantiles = table[table["output_type"] == "quantile"]
+    assert sorted(quantiles["output_type_id"].unique()) == pytest.approx(list(QUANTILE_LEVELS))
+    ordered = quantiles.sort_values("output_type_id").groupby(["model", "horizon", "location"])
+    assert ordered["value"].apply(lambda v: (np.diff(v.to_numpy()) >= 0).all()).all()
+    ends = pd.to_datetime(table["target_end_date"]) - pd.to_datetime(table["origin_date"])
+    assert (ends.dt.days == 7 * table["horizon"]).all()
+    assert (table["origin_date"] == history.ends[-1]).all()
+
+
+def test_weekly_history_sums_whole_weeks_ending_on_the_last_date(tmp_path):
+    path = tmp_path / "cases.csv"
+    days = pd.date_range("2020-03-01", periods=24)
+    rows = [f"A,{d:%Y-%m-%d},{i}" for i, d in enumerate(days)]
+    rows += [f"B,{d:%Y-%m-%d},1" for d in days[:20]]  # B stops reporting 4 days earlier
+    path.write_text("region,date,count\n" + "\n".join(rows) + "\n")
+    history = from_series(read_cases(path), "week")
+    assert history.ends[-1] == dt.date(2020, 3, 20)  # the last date both report
+    assert history.periods == 2
+    np.testing.assert_array_equal(history.counts[:, 0], [sum(range(6, 13)), sum(range(13, 20))])
+    np.testing.assert_array_equal(history.counts[:, 1], [7, 7])
+
+
+def test_adjacency_file_is_checked(tmp_path):
+    path = tmp_path / "adjacency.csv"
+    path.write_text("region,neighbour\nA,B\nB,C\n")
+    weights = adjacency_weights(path, ("A", "B", "C"))
+    np.testing.assert_allclose(weights, [[0, 1, 0], [0.5, 0, 0.5], [0, 1, 0]])
+    path.write_text("region,neighbour\nA,Z\n")
+    with pytest.raises(CasesError, match="row 1, column neighbour: unknown region 'Z'"):
+        adjacency_weights(path, ("A", "B"))
+
+
+def test_commands_on_koreas_2020_cases(tmp_path):
+    runner = CliRunner()
+    out = tmp_path / "forecast.csv"
+    result = runner.invoke(
+        app,
+        ["forecast", "--cases", str(KOREA), "--out", str(out), "--unit", "day", "--horizons", "7"],
+    )
+    assert result.exit_code == 0, result.output
+    table = pacsv.read_csv(out).to_pandas()
+    assert set(table["location"]) == {"KR"} and table["horizon"].max() == 7
+    assert str(table["origin_date"].iloc[0])[:10] == "2020-04-01"
+    folder = tmp_path / "backtest"
+    result = runner.invoke(
+        app,
+        ["backtest", "--cases", str(KOREA), "--out", str(folder), "--unit", "day",
+         "--horizons", "7", "--first", "50", "--every", "4"],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    scores = pq.read_table(folder / "scores.parquet").to_pandas()
+    assert set(scores["model"]) == {"baseline", "endemic-epidemic", "ensemble", "ensemble-weighted"}
+    summary = summarise(scores)
+    assert (summary.loc[summary["model"] == "baseline", "relative_wis"] == 1).all()
+    assert (folder / "backtest.html").stat().st_size > 100_000
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (["--models", "baseline,prophet"], "--models: unknown model 'prophet'"),
+        (["--adjacency", "a.csv", "--od", "b"], "give --adjacency or --od, not both"),
+    ],
+)
+def test_command_errors(tmp_path, arguments, message):
+    result = CliRunner().invoke(
+        app, ["forecast", "--cases", str(KOREA), "--out", str(tmp_path / "f.csv"), *arguments]
+    )
+    assert result.exit_code == 2 and message in result.output
