@@ -173,3 +173,20 @@ def test_command_errors(tmp_path, arguments, message):
         app, ["forecast", "--cases", str(KOREA), "--out", str(tmp_path / "f.csv"), *arguments]
     )
     assert result.exit_code == 2 and message in result.output
+
+
+def test_weekly_input_is_used_as_weeks(tmp_path):
+    path = tmp_path / "weekly.csv"
+    weeks = pd.date_range("2020-01-04", periods=20, freq="7D")
+    path.write_text(
+        "region,date,count\n" + "\n".join(f"A,{d:%Y-%m-%d},{10 + i}" for i, d in enumerate(weeks))
+    )
+    series = read_cases(path)
+    assert series.step_days == 7 and series.filled == {}
+    history = from_series(series, "week")
+    np.testing.assert_array_equal(history.counts[:, 0], 10 + np.arange(20))
+    assert history.ends[-1] == weeks[-1].date()
+    with pytest.raises(CasesError, match="weekly .* use --unit week"):
+        from_series(series, "day")
+    result = CliRunner().invoke(app, ["rt", "--cases", str(path), "--out", str(tmp_path / "r.csv")])
+    assert result.exit_code == 2 and "Rt needs daily counts" in result.output

@@ -316,6 +316,7 @@ def rt(
 
     try:
         series = read_cases(cases)
+        series.require_daily(cases, "Rt")
         if total and len(series.regions) > 1:
             series = series.with_total()
         table = rt_table(series, si_mean, si_sd, window, prior_mean, prior_sd)

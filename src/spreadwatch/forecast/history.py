@@ -58,13 +58,17 @@ def from_series(
     weights: np.ndarray | None = None,
     population: np.ndarray | None = None,
 ) -> History:
-    """Daily case series as a :class:`History` of days, or of weeks ending on the last
-    reported date (an incomplete first week is dropped). Regions are cut to the dates every
-    region reports."""
+    """Case series as a :class:`History` of days, or of weeks ending on the last reported date
+    (an incomplete first week is dropped; weekly data are used as they are). Regions are cut to
+    the dates every region reports."""
     last = int(series.last.min())
     daily = series.counts[: last + 1].astype(np.float64)
     dates = [series.start + dt.timedelta(days=d) for d in range(last + 1)]
-    if unit == "week":
+    if series.step_days == 7:
+        if unit != "week":
+            raise CasesError("the counts are weekly (dates 7 days apart): use --unit week")
+        counts, ends = daily[::7], tuple(dates[::7])
+    elif unit == "week":
         weeks = len(dates) // 7
         if weeks < 2:
             raise CasesError("weekly forecasts need at least two whole weeks of data")

@@ -28,13 +28,22 @@ class CasesError(ValueError):
 class CaseSeries:
     """Daily counts ``(days, regions)`` from ``start``; ``last`` is each region's last
     reported day (index), and ``filled`` counts the missing dates inside each region's reported
-    span, set to zero."""
+    span, set to zero. ``step_days`` is 7 for weekly data (every date a whole number of weeks
+    from the others: each count stands on its week's last day), else 1."""
 
     start: dt.date
     regions: tuple[str, ...]
     counts: np.ndarray
     last: np.ndarray
     filled: dict[str, int]
+    step_days: int = 1
+
+    def require_daily(self, path: Path | str, what: str) -> None:
+        """Raise :class:`CasesError` for weekly data."""
+        if self.step_days != 1:
+            raise CasesError(
+                f"{path}: the counts are weekly (dates 7 days apart); {what} needs daily counts"
+            )
 
     @property
     def days(self) -> int:
@@ -47,7 +56,9 @@ class CaseSeries:
         """The series with one more region, ``code``, the sum of all."""
         counts = np.column_stack([self.counts, self.counts.sum(axis=1)])
         last = np.append(self.last, self.last.min())
-        return CaseSeries(self.start, (*self.regions, code), counts, last, self.filled)
+        return CaseSeries(
+            self.start, (*self.regions, code), counts, last, self.filled, self.step_days
+        )
 
 
 def _pick(path: Path, columns: list[str], names: tuple[str, ...], what: str) -> str:
@@ -97,14 +108,16 @@ def read_cases(path: Path) -> CaseSeries:
     column = {r: i for i, r in enumerate(regions)}
     day = np.array([(d - start).days for d in table["date"]])
     counts[day, table["region"].map(column).to_numpy()] = table["count"].to_numpy()
+    offsets = np.array([(d - start).days for d in table["date"]])
+    step = 7 if len(set(offsets)) > 1 and (offsets % 7 == 0).all() else 1
     filled = {}
     last = np.zeros(len(regions), dtype=np.int64)
     for name, group in table.groupby("region"):
-        span = (group["date"].max() - group["date"].min()).days + 1
+        span = (group["date"].max() - group["date"].min()).days // step + 1
         last[column[name]] = (group["date"].max() - start).days
         if span > len(group):
             filled[str(name)] = span - len(group)
-    return CaseSeries(start, regions, counts, last, filled)
+    return CaseSeries(start, regions, counts, last, filled, step)
 
 
 def _fail_at(path: Path, bad: pd.Series, column: str, raw: pd.Series, expected: str) -> None:

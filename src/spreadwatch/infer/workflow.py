@@ -59,6 +59,7 @@ def problem_from(config: RunConfig, cases: Path, label: str = "config") -> Calib
     """The calibration problem of a config and a cases file (errors name the file)."""
     scenario = build_scenario(config, label)
     series = read_cases(cases)
+    series.require_daily(cases, "calibration")
     try:
         observed, mask = align_cases(series, scenario)
     except ValueError as exc:
