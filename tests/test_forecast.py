@@ -151,11 +151,17 @@ def test_commands_on_koreas_2020_cases(tmp_path):
     result = runner.invoke(
         app,
         ["backtest", "--cases", str(KOREA), "--out", str(folder), "--unit", "day",
-         "--horizons", "7", "--first", "50", "--every", "4"],
+         "--horizons", "7", "--first", "50", "--every", "8"],
     )  # fmt: skip
     assert result.exit_code == 0, result.output
     scores = pq.read_table(folder / "scores.parquet").to_pandas()
-    assert set(scores["model"]) == {"baseline", "endemic-epidemic", "ensemble", "ensemble-weighted"}
+    assert set(scores["model"]) == {
+        "baseline",
+        "endemic-epidemic",
+        "gradient-boosting",
+        "ensemble",
+        "ensemble-weighted",
+    }
     summary = summarise(scores)
     assert (summary.loc[summary["model"] == "baseline", "relative_wis"] == 1).all()
     assert (folder / "backtest.html").stat().st_size > 100_000
@@ -186,7 +192,36 @@ def test_weekly_input_is_used_as_weeks(tmp_path):
     history = from_series(series, "week")
     np.testing.assert_array_equal(history.counts[:, 0], 10 + np.arange(20))
     assert history.ends[-1] == weeks[-1].date()
-    with pytest.raises(CasesError, match="weekly .* use --unit week"):
+    with pytest.raises(CasesError, match=r"weekly .* use --unit week"):
         from_series(series, "day")
     result = CliRunner().invoke(app, ["rt", "--cases", str(path), "--out", str(tmp_path / "r.csv")])
     assert result.exit_code == 2 and "Rt needs daily counts" in result.output
+
+
+def test_gradient_boosting_learns_the_conditional_quantiles():
+    """Weekly counts exp(3 + 0.5 e) around a level: the 90% interval covers about 90%."""
+    rng = np.random.default_rng(5)
+    regions, periods = 12, 90
+    counts = np.rint(np.exp(3 + 0.5 * rng.standard_normal((periods, regions))))
+    ends = tuple(dt.date(2020, 1, 5) + dt.timedelta(days=7 * t) for t in range(periods))
+    history = History(tuple(f"R{i}" for i in range(regions)), counts, ends, "week", None,
+                      np.full(regions, 1 / regions))  # fmt: skip
+    scores = backtest(history, 2, ["gradient-boosting"], first_origin=70, every=4)
+    regional = scores[scores["location"] != "total"]
+    assert regional["cover90"].mean() == pytest.approx(0.9, abs=0.07)
+    assert regional["cover50"].mean() == pytest.approx(0.5, abs=0.1)
+
+
+def test_covariates_take_the_latest_value_on_or_before_the_origin(tmp_path):
+    from spreadwatch.forecast.boosting import read_covariates
+
+    arrivals = pd.DataFrame(
+        {"date": pd.to_datetime(["2020-02-01", "2020-02-03", "2020-02-03"]),
+         "country": ["JPN", "JPN", "USA"], "region_code": ["A", "A", "B"],
+         "arrivals": [3, 5, 7]}
+    )  # fmt: skip
+    arrivals.to_parquet(tmp_path / "importations.parquet")
+    covariates = read_covariates(tmp_path / "importations.parquet", None)
+    on = covariates.on(dt.date(2020, 2, 3), ("A", "B", "C"))
+    np.testing.assert_allclose(on[:, 0], np.log1p([8, 7, 0]))  # a week's arrivals, C unknown
+    assert covariates.on(dt.date(2020, 1, 20), ("A",))[0, 0] == 0

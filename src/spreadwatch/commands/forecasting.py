@@ -18,7 +18,7 @@ class Unit(StrEnum):
     week = "week"
 
 
-DEFAULT_MODELS = "baseline,endemic-epidemic,ensemble,ensemble-weighted"
+DEFAULT_MODELS = "baseline,endemic-epidemic,gradient-boosting,ensemble,ensemble-weighted"
 
 Cases = Annotated[
     Path,
@@ -39,6 +39,22 @@ OdFlows = Annotated[
 UnitOption = Annotated[Unit, typer.Option(help="Forecast daily or weekly counts.")]
 Horizons = Annotated[int, typer.Option(min=1, max=60, help="Periods ahead.")]
 Models = Annotated[str, typer.Option(help=f"Comma-separated models ({DEFAULT_MODELS}).")]
+Importations = Annotated[
+    Path | None,
+    typer.Option(help="Fusion importations table: arrivals as a gradient-boosting feature."),
+]
+Signals = Annotated[
+    Path | None,
+    typer.Option(help="Fusion household_signals table: fever rate, stay-home index features."),
+]
+
+
+def _registry(importations: Path | None, signals: Path | None) -> dict:
+    from spreadwatch.forecast.boosting import GradientBoosting, read_covariates
+    from spreadwatch.forecast.run import MODELS
+
+    covariates = read_covariates(importations, signals)
+    return {**MODELS, "gradient-boosting": GradientBoosting(covariates=covariates)}
 
 
 def _history(
@@ -88,6 +104,8 @@ def forecast(
     adjacency: Adjacency = None,
     od: OdFlows = None,
     models: Models = DEFAULT_MODELS,
+    importations: Importations = None,
+    household_signals: Signals = None,
     seed: Annotated[int, typer.Option(min=0, help="Random seed.")] = 0,
 ) -> None:
     """Forecast every region and the total: a hubverse-style long table with the mean and the
@@ -100,7 +118,8 @@ def forecast(
         history = _history(cases, population, adjacency, od, unit)
         if history.periods < 3:
             raise CasesError(f"{cases}: at least 3 {unit.value}s of data are needed to forecast")
-        table = forecast_table(history, horizons, _models(models), seed)
+        registry = _registry(importations, household_signals)
+        table = forecast_table(history, horizons, _models(models), seed, registry)
     except (CasesError, ValueError) as exc:
         raise fail(str(exc)) from exc
     _write_table(table, out)
@@ -116,6 +135,8 @@ def backtest(
     adjacency: Adjacency = None,
     od: OdFlows = None,
     models: Models = DEFAULT_MODELS,
+    importations: Importations = None,
+    household_signals: Signals = None,
     first: Annotated[
         int | None, typer.Option(min=3, help="Periods before the first origin (default: half).")
     ] = None,
@@ -138,7 +159,8 @@ def backtest(
         start = first if first is not None else max(3, history.periods // 2)
         if start >= history.periods:
             raise CasesError(f"--first {start}: the data have only {history.periods} {unit.value}s")
-        scores = run_backtest(history, horizons, _models(models), start, every, seed)
+        registry = _registry(importations, household_signals)
+        scores = run_backtest(history, horizons, _models(models), start, every, seed, registry)
     except (CasesError, ValueError) as exc:
         raise fail(str(exc)) from exc
     out.mkdir(parents=True, exist_ok=True)

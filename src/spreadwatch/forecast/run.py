@@ -9,13 +9,18 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from spreadwatch.forecast.boosting import GradientBoosting
 from spreadwatch.forecast.history import History
 from spreadwatch.forecast.hub import HUB_SCHEMA, QUANTILE_LEVELS, TOTAL
 from spreadwatch.forecast.models import Baseline, EndemicEpidemic
 from spreadwatch.forecast.scoring import interval_coverage, weighted_interval_score
 from spreadwatch.progress import track
 
-MODELS = {"baseline": Baseline(), "endemic-epidemic": EndemicEpidemic()}
+MODELS = {
+    "baseline": Baseline(),
+    "endemic-epidemic": EndemicEpidemic(),
+    "gradient-boosting": GradientBoosting(),
+}
 ENSEMBLE = "ensemble"
 WEIGHTED = "ensemble-weighted"
 DRAWS = 1000
@@ -39,18 +44,26 @@ def forecast_at(
     models: Sequence[str],
     seed: int = 0,
     weights: Mapping[str, float] | None = None,
+    registry: Mapping[str, object] | None = None,
 ) -> dict[str, Forecast]:
     """Forecasts of every model in ``models`` from the first ``origin`` periods, plus the
-    quantile-median ensemble and the ensemble weighted by ``weights`` (equal without)."""
+    quantile-median ensemble and the ensemble weighted by ``weights`` (equal without).
+    ``registry`` maps model names to models (default :data:`MODELS`)."""
+    registry = MODELS if registry is None else registry
     seen = history.upto(origin)
     out: dict[str, Forecast] = {}
     shown = len(locations(history))
-    for i, name in enumerate(m for m in models if m in MODELS):
+    for i, name in enumerate(m for m in models if m in registry):
         rng = np.random.default_rng([seed, origin, i])
-        samples = MODELS[name].sample(seen, horizons, DRAWS, rng)[:, :, :shown]
+        model = registry[name]
+        if hasattr(model, "predict_quantiles"):
+            mean, quantiles = model.predict_quantiles(seen, horizons, rng)
+            out[name] = Forecast(name, origin, mean[:, :shown], quantiles[:, :, :shown])
+            continue
+        samples = model.sample(seen, horizons, DRAWS, rng)[:, :, :shown]
         quantiles = np.quantile(samples, QUANTILE_LEVELS, axis=0)
         out[name] = Forecast(name, origin, samples.mean(axis=0), quantiles)
-    components = [out[m] for m in models if m in MODELS]
+    components = [out[m] for m in models if m in registry]
     if ENSEMBLE in models and components:
         stacked = np.stack([f.quantiles for f in components])
         out[ENSEMBLE] = Forecast(
@@ -118,10 +131,14 @@ def target_name(history: History) -> str:
 
 
 def forecast_table(
-    history: History, horizons: int, models: Sequence[str], seed: int = 0
+    history: History,
+    horizons: int,
+    models: Sequence[str],
+    seed: int = 0,
+    registry: Mapping[str, object] | None = None,
 ) -> pa.Table:
     """The hubverse table of forecasts from the end of ``history``."""
-    forecasts = forecast_at(history, history.periods, horizons, models, seed)
+    forecasts = forecast_at(history, history.periods, horizons, models, seed, registry=registry)
     target = target_name(history)
     return pa.concat_tables([hub_rows(history, f, target) for f in forecasts.values()])
 
@@ -133,6 +150,7 @@ def backtest(
     first_origin: int,
     every: int = 1,
     seed: int = 0,
+    registry: Mapping[str, object] | None = None,
 ) -> pd.DataFrame:
     """Rolling-origin forecasts from ``first_origin`` periods on, every ``every`` periods,
     scored against what happened: one row per model, origin, horizon and location with the
@@ -149,7 +167,7 @@ def backtest(
     for origin in track(origins, f"Backtest, {len(origins)} origins"):
         scored = pd.concat(past) if past else None
         weights = _inverse_wis(scored, origin) if scored is not None else {}
-        forecasts = forecast_at(history, origin, horizons, models, seed, weights or None)
+        forecasts = forecast_at(history, origin, horizons, models, seed, weights or None, registry)
         available = min(horizons, history.periods - origin)
         observed = truth[origin : origin + available]  # (h, L)
         for name, f in forecasts.items():
@@ -177,7 +195,8 @@ def backtest(
 def _inverse_wis(scored: pd.DataFrame, origin: int) -> dict[str, float]:
     """Inverse mean WIS per component model over forecasts whose targets were observed before
     ``origin`` (so no forecast uses data from its own future)."""
-    known = scored[(scored["origin"] + scored["horizon"] <= origin) & scored["model"].isin(MODELS)]
+    components = ~scored["model"].isin([ENSEMBLE, WEIGHTED])
+    known = scored[(scored["origin"] + scored["horizon"] <= origin) & components]
     if known.empty:
         return {}
     mean = known.groupby("model")["wis"].mean()
