@@ -225,3 +225,39 @@ def test_covariates_take_the_latest_value_on_or_before_the_origin(tmp_path):
     on = covariates.on(dt.date(2020, 2, 3), ("A", "B", "C"))
     np.testing.assert_allclose(on[:, 0], np.log1p([8, 7, 0]))  # a week's arrivals, C unknown
     assert covariates.on(dt.date(2020, 1, 20), ("A",))[0, 0] == 0
+
+
+def test_mechanistic_model_forecasts_data_it_generated(tmp_path):
+    from spreadwatch.forecast.mechanistic import Mechanistic
+    from spreadwatch.infer.calibrate import DEFAULT_PRIORS, CalibrationProblem, reported_mean
+    from spreadwatch.model import load_config
+    from spreadwatch.model.run import build_scenario
+
+    (tmp_path / "regions.csv").write_text("code,population\nA,800000\nB,500000\n")
+    config_path = tmp_path / "run.toml"
+    config_path.write_text(
+        "[run]\nstart_date = 2020-02-01\ndays = 67\n\n[disease]\nr0 = 2.0\nlatent_days = 3\n"
+        'infectious_days = 4\n\n[regions]\ncsv = "regions.csv"\n\n[[seed]]\nregion = "A"\n'
+        "infected = 30\n\n[calibration]\nparticles = 120\n"
+    )
+    config = load_config(config_path)
+    scenario = build_scenario(config)
+    truth = {"r0": np.array([1.6]), "seed_scale": np.array([1.0]),
+             "reporting_fraction": np.array([0.5]), "reporting_delay": np.array([5.0]),
+             "dispersion": np.array([40.0])}  # fmt: skip
+    template = CalibrationProblem(
+        scenario, np.zeros((67, 2)), np.ones((67, 2), bool), DEFAULT_PRIORS
+    )
+    mean = reported_mean(template.incidence(truth), truth["reporting_fraction"],
+                         truth["reporting_delay"])[0]  # fmt: skip
+    rng = np.random.default_rng(4)
+    reports = rng.negative_binomial(40.0, 40.0 / (40.0 + mean)).astype(float)
+    ends = tuple(dt.date(2020, 2, 1) + dt.timedelta(days=d) for d in range(60))
+    history = History(("A", "B"), reports[:60], ends, "day", None, np.array([0.6, 0.4]))
+    samples = Mechanistic(config).sample(history, 7, 300, np.random.default_rng(0))
+    assert samples.shape == (300, 7, 3)
+    low, high = np.quantile(samples, [0.05, 0.95], axis=0)
+    future = np.column_stack([reports[60:], reports[60:].sum(axis=1)])
+    assert ((low <= future) & (future <= high)).mean() >= 0.8
+    median = np.median(samples, axis=0)
+    assert np.abs(median[:, 2] / mean[60:].sum(axis=1) - 1).max() < 0.25

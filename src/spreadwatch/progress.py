@@ -62,7 +62,10 @@ def step(description: str) -> Iterator[None]:
 @contextmanager
 def meter(description: str, total: float) -> Iterator[Callable[[float], None]]:
     """A bar for work measured on a scale to ``total``; call the yielded function with the
-    amount completed so far."""
+    amount completed so far. An empty ``description`` shows nothing."""
+    if not description:
+        yield lambda completed: None
+        return
     with _progress() as progress:
         task = progress.add_task(description, total=total)
         yield lambda completed: progress.update(task, completed=completed)

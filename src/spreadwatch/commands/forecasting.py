@@ -49,12 +49,24 @@ Signals = Annotated[
 ]
 
 
-def _registry(importations: Path | None, signals: Path | None) -> dict:
+Config = Annotated[
+    Path | None,
+    typer.Option(help="Run config: adds the calibrated mechanistic model (daily forecasts)."),
+]
+
+
+def _registry(importations: Path | None, signals: Path | None, config: Path | None) -> dict:
     from spreadwatch.forecast.boosting import GradientBoosting, read_covariates
     from spreadwatch.forecast.run import MODELS
 
     covariates = read_covariates(importations, signals)
-    return {**MODELS, "gradient-boosting": GradientBoosting(covariates=covariates)}
+    registry = {**MODELS, "gradient-boosting": GradientBoosting(covariates=covariates)}
+    if config is not None:
+        from spreadwatch.forecast.mechanistic import Mechanistic
+        from spreadwatch.model import load_config
+
+        registry["mechanistic"] = Mechanistic(load_config(config))
+    return registry
 
 
 def _history(
@@ -80,11 +92,14 @@ def _history(
     return from_series(series, unit.value, weights, population_of(population, regions))
 
 
-def _models(text: str) -> list[str]:
+def _models(text: str, config: Path | None = None) -> list[str]:
+    """The models asked for; with a run config, the mechanistic model joins the defaults."""
     from spreadwatch.forecast.run import ENSEMBLE, MODELS, WEIGHTED
 
     names = [m.strip() for m in text.split(",") if m.strip()]
-    known = [*MODELS, ENSEMBLE, WEIGHTED]
+    if config is not None and text == DEFAULT_MODELS:
+        names.insert(names.index(ENSEMBLE), "mechanistic")
+    known = [*MODELS, "mechanistic", ENSEMBLE, WEIGHTED]
     unknown = [m for m in names if m not in known]
     if unknown or not names:
         raise fail(
@@ -106,6 +121,7 @@ def forecast(
     models: Models = DEFAULT_MODELS,
     importations: Importations = None,
     household_signals: Signals = None,
+    config: Config = None,
     seed: Annotated[int, typer.Option(min=0, help="Random seed.")] = 0,
 ) -> None:
     """Forecast every region and the total: a hubverse-style long table with the mean and the
@@ -113,14 +129,15 @@ def forecast(
     from spreadwatch.cli import _write_table
     from spreadwatch.forecast.run import forecast_table
     from spreadwatch.infer import CasesError
+    from spreadwatch.model import ConfigError
 
     try:
         history = _history(cases, population, adjacency, od, unit)
         if history.periods < 3:
             raise CasesError(f"{cases}: at least 3 {unit.value}s of data are needed to forecast")
-        registry = _registry(importations, household_signals)
-        table = forecast_table(history, horizons, _models(models), seed, registry)
-    except (CasesError, ValueError) as exc:
+        registry = _registry(importations, household_signals, config)
+        table = forecast_table(history, horizons, _models(models, config), seed, registry)
+    except (CasesError, ConfigError, ValueError) as exc:
         raise fail(str(exc)) from exc
     _write_table(table, out)
     console.print(f"wrote [bold]{out}[/] ({table.num_rows:,} rows, origin {history.ends[-1]})")
@@ -137,6 +154,7 @@ def backtest(
     models: Models = DEFAULT_MODELS,
     importations: Importations = None,
     household_signals: Signals = None,
+    config: Config = None,
     first: Annotated[
         int | None, typer.Option(min=3, help="Periods before the first origin (default: half).")
     ] = None,
@@ -152,6 +170,7 @@ def backtest(
     from spreadwatch.forecast.run import backtest as run_backtest
     from spreadwatch.forecast.run import summarise
     from spreadwatch.infer import CasesError
+    from spreadwatch.model import ConfigError
     from spreadwatch.report.forecasts import write_backtest_report
 
     try:
@@ -159,9 +178,11 @@ def backtest(
         start = first if first is not None else max(3, history.periods // 2)
         if start >= history.periods:
             raise CasesError(f"--first {start}: the data have only {history.periods} {unit.value}s")
-        registry = _registry(importations, household_signals)
-        scores = run_backtest(history, horizons, _models(models), start, every, seed, registry)
-    except (CasesError, ValueError) as exc:
+        registry = _registry(importations, household_signals, config)
+        scores = run_backtest(
+            history, horizons, _models(models, config), start, every, seed, registry
+        )
+    except (CasesError, ConfigError, ValueError) as exc:
         raise fail(str(exc)) from exc
     out.mkdir(parents=True, exist_ok=True)
     _write_table(pa.Table.from_pandas(scores, preserve_index=False), out / "scores.parquet")

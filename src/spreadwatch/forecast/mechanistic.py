@@ -1,0 +1,65 @@
+"""The engine's metapopulation model as a forecaster: calibrated at every origin, projected by
+its posterior predictive.
+
+At an origin the run config's model is calibrated (``spreadwatch.infer.calibrate``) to the
+daily counts seen so far, over a run long enough to reach the last horizon; the forecast paths
+are posterior-predictive reports (model, reporting delay and fraction, negative-binomial
+noise) of the days after the origin. The cases' regions must be among the config's.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from spreadwatch.forecast.history import History
+from spreadwatch.infer.calibrate import CalibrationProblem, calibrate, posterior_predictive
+from spreadwatch.infer.cases import CasesError
+from spreadwatch.infer.workflow import priors_of
+from spreadwatch.model.config import RunConfig
+from spreadwatch.model.run import build_scenario
+
+
+@dataclass(frozen=True)
+class Mechanistic:
+    config: RunConfig
+    particles: int = 200
+    name: str = "mechanistic"
+
+    def sample(
+        self, history: History, horizons: int, draws: int, rng: np.random.Generator
+    ) -> np.ndarray:
+        if history.unit != "day":
+            raise CasesError("the mechanistic model forecasts daily counts: use --unit day")
+        start = self.config.run.start_date
+        origin = history.ends[-1]
+        if history.ends[0] < start:
+            raise CasesError(
+                f"the cases begin on {history.ends[0]}, before the config's run "
+                f"(run.start_date = {start}): start the run no later than the first case"
+            )
+        days = (origin - start).days + 1 + horizons
+        run = self.config.run.model_copy(update={"days": days})
+        scenario = build_scenario(self.config.model_copy(update={"run": run}))
+        position = {code: i for i, code in enumerate(scenario.regions.codes)}
+        missing = [r for r in history.regions if r not in position]
+        if missing:
+            raise CasesError(
+                f"region {missing[0]!r} of the cases is not among the config's "
+                f"{len(position)} regions"
+            )
+        columns = np.array([position[r] for r in history.regions])
+        observed = np.zeros((days, scenario.model.regions))
+        mask = np.zeros_like(observed, dtype=bool)
+        rows = np.array([(d - start).days for d in history.ends])
+        observed[np.ix_(rows, columns)] = history.counts
+        mask[np.ix_(rows, columns)] = True
+        priors, fixed = priors_of(self.config)
+        problem = CalibrationProblem(scenario, observed, mask, priors, fixed)
+        seed = int(rng.integers(2**31))
+        posterior = calibrate(problem, self.particles, seed=seed, progress="")
+        simulated = posterior_predictive(problem, posterior, draws=draws, seed=seed)
+        ahead = simulated[:, days - horizons :, :][:, :, columns].astype(np.float64)
+        paths = ahead[rng.integers(0, ahead.shape[0], size=draws)]
+        return np.concatenate([paths, paths.sum(axis=2, keepdims=True)], axis=2)
