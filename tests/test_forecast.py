@@ -261,3 +261,25 @@ def test_mechanistic_model_forecasts_data_it_generated(tmp_path):
     assert ((low <= future) & (future <= high)).mean() >= 0.8
     median = np.median(samples, axis=0)
     assert np.abs(median[:, 2] / mean[60:].sum(axis=1) - 1).max() < 0.25
+
+
+def test_a_model_that_cannot_use_short_data_is_left_out_with_a_note(tmp_path):
+    path = tmp_path / "short.csv"
+    days = pd.date_range("2020-03-01", periods=12)
+    path.write_text(
+        "region,date,count\n"
+        + "\n".join(
+            f"{r},{d:%Y-%m-%d},{0 if r == 'A' else i % 3}" for i, d in enumerate(days) for r in "AB"
+        )  # fmt: skip
+    )
+    out = tmp_path / "f.csv"
+    args = ["forecast", "--cases", str(path), "--out", str(out), "--unit", "day", "--horizons", "3"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert (
+        "gradient-boosting left out (gradient boosting needs at least 15 periods" in result.output
+    )
+    table = pacsv.read_csv(out).to_pandas()
+    assert "gradient-boosting" not in set(table["model"]) and "ensemble" in set(table["model"])
+    zeros = table[(table["location"] == "A") & (table["model"] == "baseline")]
+    assert (zeros["value"] == 0).all()  # a region without cases stays at zero

@@ -110,6 +110,11 @@ def _models(text: str, config: Path | None = None) -> list[str]:
     return names
 
 
+def _notes(skipped: dict[str, str]) -> None:
+    for model, reason in skipped.items():
+        console.print(f"[yellow]note:[/] {model} left out ({reason})")
+
+
 def forecast(
     cases: Cases,
     out: Annotated[Path, typer.Option(help="Output file (.parquet or .csv).")],
@@ -136,9 +141,11 @@ def forecast(
         if history.periods < 3:
             raise CasesError(f"{cases}: at least 3 {unit.value}s of data are needed to forecast")
         registry = _registry(importations, household_signals, config)
-        table = forecast_table(history, horizons, _models(models, config), seed, registry)
+        skipped: dict[str, str] = {}
+        table = forecast_table(history, horizons, _models(models, config), seed, registry, skipped)
     except (CasesError, ConfigError, ValueError) as exc:
         raise fail(str(exc)) from exc
+    _notes(skipped)
     _write_table(table, out)
     console.print(f"wrote [bold]{out}[/] ({table.num_rows:,} rows, origin {history.ends[-1]})")
 
@@ -179,11 +186,13 @@ def backtest(
         if start >= history.periods:
             raise CasesError(f"--first {start}: the data have only {history.periods} {unit.value}s")
         registry = _registry(importations, household_signals, config)
+        skipped: dict[str, str] = {}
         scores = run_backtest(
-            history, horizons, _models(models, config), start, every, seed, registry
+            history, horizons, _models(models, config), start, every, seed, registry, skipped
         )
     except (CasesError, ConfigError, ValueError) as exc:
         raise fail(str(exc)) from exc
+    _notes(skipped)
     out.mkdir(parents=True, exist_ok=True)
     _write_table(pa.Table.from_pandas(scores, preserve_index=False), out / "scores.parquet")
     summary = summarise(scores)

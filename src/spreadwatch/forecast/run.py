@@ -14,6 +14,7 @@ from spreadwatch.forecast.history import History
 from spreadwatch.forecast.hub import HUB_SCHEMA, QUANTILE_LEVELS, TOTAL
 from spreadwatch.forecast.models import Baseline, EndemicEpidemic
 from spreadwatch.forecast.scoring import interval_coverage, weighted_interval_score
+from spreadwatch.infer.cases import CasesError
 from spreadwatch.progress import track
 
 MODELS = {
@@ -37,6 +38,10 @@ class Forecast:
     quantiles: np.ndarray
 
 
+class ModelSkipped(CasesError):
+    """A model that cannot forecast from the data at hand (too short, wrong unit)."""
+
+
 def forecast_at(
     history: History,
     origin: int,
@@ -45,10 +50,13 @@ def forecast_at(
     seed: int = 0,
     weights: Mapping[str, float] | None = None,
     registry: Mapping[str, object] | None = None,
+    skipped: dict[str, str] | None = None,
 ) -> dict[str, Forecast]:
     """Forecasts of every model in ``models`` from the first ``origin`` periods, plus the
     quantile-median ensemble and the ensemble weighted by ``weights`` (equal without).
-    ``registry`` maps model names to models (default :data:`MODELS`)."""
+    ``registry`` maps model names to models (default :data:`MODELS`). A model that cannot use
+    the data raises :class:`~spreadwatch.infer.CasesError`, or, with ``skipped``, is left out
+    and its reason recorded there."""
     registry = MODELS if registry is None else registry
     seen = history.upto(origin)
     out: dict[str, Forecast] = {}
@@ -56,14 +64,20 @@ def forecast_at(
     for i, name in enumerate(m for m in models if m in registry):
         rng = np.random.default_rng([seed, origin, i])
         model = registry[name]
-        if hasattr(model, "predict_quantiles"):
-            mean, quantiles = model.predict_quantiles(seen, horizons, rng)
-            out[name] = Forecast(name, origin, mean[:, :shown], quantiles[:, :, :shown])
+        try:
+            if hasattr(model, "predict_quantiles"):
+                mean, quantiles = model.predict_quantiles(seen, horizons, rng)
+                out[name] = Forecast(name, origin, mean[:, :shown], quantiles[:, :, :shown])
+                continue
+            samples = model.sample(seen, horizons, DRAWS, rng)[:, :, :shown]
+        except CasesError as exc:
+            if skipped is None:
+                raise
+            skipped.setdefault(name, str(exc))
             continue
-        samples = model.sample(seen, horizons, DRAWS, rng)[:, :, :shown]
         quantiles = np.quantile(samples, QUANTILE_LEVELS, axis=0)
         out[name] = Forecast(name, origin, samples.mean(axis=0), quantiles)
-    components = [out[m] for m in models if m in registry]
+    components = [out[m] for m in models if m in out]
     if ENSEMBLE in models and components:
         stacked = np.stack([f.quantiles for f in components])
         out[ENSEMBLE] = Forecast(
@@ -136,9 +150,18 @@ def forecast_table(
     models: Sequence[str],
     seed: int = 0,
     registry: Mapping[str, object] | None = None,
+    skipped: dict[str, str] | None = None,
 ) -> pa.Table:
-    """The hubverse table of forecasts from the end of ``history``."""
-    forecasts = forecast_at(history, history.periods, horizons, models, seed, registry=registry)
+    """The hubverse table of forecasts from the end of ``history`` (models that cannot use the
+    data are left out, their reasons in ``skipped``, when given)."""
+    forecasts = forecast_at(
+        history, history.periods, horizons, models, seed, registry=registry, skipped=skipped
+    )
+    if not forecasts:
+        raise CasesError(
+            "no model can forecast from these data: "
+            + "; ".join(f"{m}: {reason}" for m, reason in (skipped or {}).items())
+        )
     target = target_name(history)
     return pa.concat_tables([hub_rows(history, f, target) for f in forecasts.values()])
 
@@ -151,6 +174,7 @@ def backtest(
     every: int = 1,
     seed: int = 0,
     registry: Mapping[str, object] | None = None,
+    skipped: dict[str, str] | None = None,
 ) -> pd.DataFrame:
     """Rolling-origin forecasts from ``first_origin`` periods on, every ``every`` periods,
     scored against what happened: one row per model, origin, horizon and location with the
@@ -167,7 +191,9 @@ def backtest(
     for origin in track(origins, f"Backtest, {len(origins)} origins"):
         scored = pd.concat(past) if past else None
         weights = _inverse_wis(scored, origin) if scored is not None else {}
-        forecasts = forecast_at(history, origin, horizons, models, seed, weights or None, registry)
+        forecasts = forecast_at(
+            history, origin, horizons, models, seed, weights or None, registry, skipped
+        )
         available = min(horizons, history.periods - origin)
         observed = truth[origin : origin + available]  # (h, L)
         for name, f in forecasts.items():
@@ -188,7 +214,10 @@ def backtest(
             )
             frame["abs_error"] = (frame["observed"] - frame["median"]).abs()
             rows.append(frame)
-        past.append(pd.concat(rows[-len(forecasts) :]))
+        if forecasts:
+            past.append(pd.concat(rows[-len(forecasts) :]))
+    if not rows:
+        raise CasesError("no model can forecast from these data")
     return pd.concat(rows, ignore_index=True)
 
 
