@@ -270,7 +270,7 @@ def test_a_model_that_cannot_use_short_data_is_left_out_with_a_note(tmp_path):
         "region,date,count\n"
         + "\n".join(
             f"{r},{d:%Y-%m-%d},{0 if r == 'A' else i % 3}" for i, d in enumerate(days) for r in "AB"
-        )  # fmt: skip
+        )
     )
     out = tmp_path / "f.csv"
     args = ["forecast", "--cases", str(path), "--out", str(out), "--unit", "day", "--horizons", "3"]
