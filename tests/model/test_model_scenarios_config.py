@@ -306,3 +306,23 @@ def test_daily_mobility_uses_each_dates_measured_table(tmp_path):
     assert (daily[:6] == 0).all()  # Monday to Saturday: nobody meets Beta's residents
     assert daily[6] > 0  # Sunday 2024-01-14 takes the table's Sunday
     assert (mean[:6] > 0).all()  # the mean matrix mixes every day
+
+
+def test_arrivals_of_unknown_home_are_spread_by_population(tmp_path):
+    arrivals = pa.table(
+        {
+            "date": pa.array([dt.date(2024, 1, 1)] * 2, pa.date32()),
+            "country": ["JPN", "CHN"],
+            "region_code": ["unknown", "BBB"],
+            "direction": ["inbound", "outbound"],
+            "arrivals": pa.array([650, 100], pa.int64()),
+            "suppressed": [False, False],
+        }
+    )
+    pq.write_table(arrivals, tmp_path / "importations.parquet")
+    from spreadwatch.model.timeline import read_arrivals
+
+    config = load_config(_config(tmp_path, STOCHASTIC))
+    regions = config.regions.load()
+    day_one = read_arrivals(tmp_path / "importations.parquet", config, regions)[0]
+    np.testing.assert_allclose(day_one, [650 * 0.4 / 0.65, 100 + 650 * 0.25 / 0.65])

@@ -18,6 +18,8 @@ from spreadwatch.model.geography import RegionSet
 from spreadwatch.model.structured import DayInputs
 
 IMPORTATION_COLUMNS = ("date", "region_code", "arrivals")
+#: The fusion's region code of arrivals whose home region is not known.
+UNKNOWN_REGION = "unknown"
 
 
 def seed_schedule(config: RunConfig, regions: RegionSet) -> dict[int, np.ndarray]:
@@ -33,7 +35,9 @@ def seed_schedule(config: RunConfig, regions: RegionSet) -> dict[int, np.ndarray
 def read_arrivals(path: Path, config: RunConfig, regions: RegionSet) -> np.ndarray:
     """Arrivals per run day and region, ``(days, regions)``, from a fusion ``importations``
     table (``date, country, region_code, arrivals``; a file or a folder of Parquet files).
-    Arrivals dated outside the run are not used; an unknown region code is an error."""
+    Arrivals dated outside the run are not used. Arrivals whose home region the fusion could
+    not tell (``region_code = 'unknown'``, mostly visitors) are spread over the regions by
+    population; any other unknown region code is an error."""
     try:
         table = pq.read_table(path)
     except (OSError, pa.ArrowException) as exc:
@@ -44,7 +48,7 @@ def read_arrivals(path: Path, config: RunConfig, regions: RegionSet) -> np.ndarr
     codes = table["region_code"].cast(pa.string()).to_pylist()
     position = {code: i for i, code in enumerate(regions.codes)}
     for row, code in enumerate(codes):
-        if code not in position:
+        if code not in position and code != UNKNOWN_REGION:
             raise ConfigError(
                 f"{path}: row {row + 1}, column region_code: unknown region {code!r} "
                 f"(not among the {regions.size} regions of {regions.label})"
@@ -56,10 +60,14 @@ def read_arrivals(path: Path, config: RunConfig, regions: RegionSet) -> np.ndarr
         pa.scalar(config.run.start_date, pa.date32()), table["date"].cast(pa.date32())
     ).to_numpy(zero_copy_only=False)
     out = np.zeros((config.run.days, regions.size))
+    values = arrivals.to_numpy()
+    placed = np.array([c in position for c in codes], dtype=bool)
     inside = (days >= 0) & (days < config.run.days)
-    index = np.array([position[c] for c in codes], dtype=np.int64)
-    np.add.at(out, (days[inside], index[inside]), arrivals.to_numpy()[inside])
-    return out
+    index = np.array([position.get(c, -1) for c in codes], dtype=np.int64)
+    np.add.at(out, (days[inside & placed], index[inside & placed]), values[inside & placed])
+    unplaced = np.zeros(config.run.days)
+    np.add.at(unplaced, days[inside & ~placed], values[inside & ~placed])
+    return out + np.outer(unplaced, regions.population / regions.population.sum())
 
 
 @dataclass(frozen=True, eq=False)
