@@ -212,6 +212,11 @@ from spreadwatch.commands.forecasting import backtest, forecast  # noqa: E402
 app.command("forecast")(forecast)
 app.command("backtest")(backtest)
 
+from spreadwatch.commands.risk import importation_risk, notices  # noqa: E402
+
+app.command("notices")(notices)
+app.command("importation-risk")(importation_risk)
+
 
 @app.command()
 def synth(

@@ -1,0 +1,84 @@
+"""``spreadwatch notices`` and ``spreadwatch importation-risk``."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from spreadwatch.commands import fail
+from spreadwatch.progress import console
+
+
+def notices(
+    store: Annotated[Path, typer.Argument(help="Ingest store holding roaming events.")],
+    countries: Annotated[str, typer.Option(help="Listed countries, ISO alpha-3: CHN,IRN.")],
+    as_of: Annotated[str, typer.Option(help="KST date of the notices, YYYY-MM-DD.")],
+    out: Annotated[Path, typer.Option(help="Output file (.parquet or .csv).")],
+    days: Annotated[int, typer.Option(min=1, max=60, help="Look-back window, days (14, 21).")] = 14,
+) -> None:
+    """Traveler notices: the pseudonymous subscribers who were in a listed country within the
+    last DAYS days (ours coming home and visitors), for the alerts channel."""
+    import pyarrow.parquet as pq
+    from iso3166 import countries_by_alpha3
+
+    from spreadwatch.cli import _write_table
+    from spreadwatch.risk import traveler_notices
+
+    listed = [c.strip().upper() for c in countries.split(",") if c.strip()]
+    unknown = [c for c in listed if c not in countries_by_alpha3]
+    if unknown or not listed:
+        raise fail(
+            f"--countries: {unknown[0]!r} is not an ISO 3166 alpha-3 code"
+            if unknown
+            else "--countries: none given"
+        )
+    try:
+        date = dt.date.fromisoformat(as_of)
+    except ValueError:
+        raise fail(f"--as-of: expected a date like 2020-02-14, got {as_of!r}") from None
+    parts = sorted((store / "roaming").glob("*.parquet"))
+    if not parts:
+        raise fail(f"{store}: no roaming events in this store (spreadwatch ingest roaming ...)")
+    table = traveler_notices(pq.read_table(parts).to_pandas(), listed, date, days)
+    _write_table(table, out)
+    console.print(f"wrote [bold]{out}[/] ({table.num_rows:,} notices as of {date})")
+
+
+def importation_risk(
+    importations: Annotated[Path, typer.Argument(help="Fusion importations table (Parquet).")],
+    out: Annotated[Path, typer.Option(help="Output file (.parquet or .csv).")],
+    incidence: Annotated[
+        Path | None,
+        typer.Option(
+            help="CSV or Parquet: country, date, incidence_per_100k (default: 1 for every country)."
+        ),
+    ] = None,
+    exposure_days: Annotated[
+        float, typer.Option(min=0.1, help="Days an arrival spent in the origin country.")
+    ] = 7.0,
+) -> None:
+    """Expected infected arrivals per region and day: arrivals by origin country times that
+    country's incidence."""
+    import pyarrow.parquet as pq
+
+    from spreadwatch.cli import _write_table
+    from spreadwatch.infer import CasesError
+    from spreadwatch.risk import importation_risk as risk
+    from spreadwatch.risk import read_incidence
+
+    try:
+        table = pq.read_table(importations).to_pandas()
+        missing = [c for c in ("date", "country", "region_code", "arrivals") if c not in table]
+        if missing:
+            raise CasesError(
+                f"{importations}: missing column {missing[0]!r} (an importations table)"
+            )
+        rates = read_incidence(incidence) if incidence is not None else None
+        result = risk(table, rates, exposure_days)
+    except (CasesError, OSError) as exc:
+        raise fail(str(exc)) from exc
+    _write_table(result, out)
+    console.print(f"wrote [bold]{out}[/] ({result.num_rows:,} region-days)")
