@@ -212,8 +212,9 @@ from spreadwatch.commands.forecasting import backtest, forecast  # noqa: E402
 app.command("forecast")(forecast)
 app.command("backtest")(backtest)
 
-from spreadwatch.commands.risk import importation_risk, notices  # noqa: E402
+from spreadwatch.commands.risk import importation_risk, notices, risk  # noqa: E402
 
+app.command("risk")(risk)
 app.command("notices")(notices)
 app.command("importation-risk")(importation_risk)
 

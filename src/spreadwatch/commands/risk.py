@@ -82,3 +82,67 @@ def importation_risk(
         raise fail(str(exc)) from exc
     _write_table(result, out)
     console.print(f"wrote [bold]{out}[/] ({result.num_rows:,} region-days)")
+
+
+def risk(
+    cases: Annotated[Path, typer.Option(help="Reported cases: region_code, date, confirmed.")],
+    out: Annotated[Path, typer.Option(help="Output folder.")],
+    population: Annotated[
+        Path | None, typer.Option(help="CSV code,population (default: the 2020 census).")
+    ] = None,
+    forecasts: Annotated[
+        Path | None, typer.Option(help="Hubverse forecasts of `spreadwatch forecast` (daily).")
+    ] = None,
+    importation: Annotated[
+        Path | None, typer.Option("--importation-risk", help="Table of `importation-risk`.")
+    ] = None,
+    household_signals: Annotated[
+        Path | None, typer.Option(help="Fusion household_signals table.")
+    ] = None,
+    si_mean: Annotated[float, typer.Option(help="Serial interval mean for Rt, days.")] = 4.8,
+    si_sd: Annotated[float, typer.Option(help="Serial interval sd for Rt, days.")] = 2.3,
+) -> None:
+    """Risk levels 1-4 per region and day from incidence per 100k, Rt, forecast growth,
+    importation risk and household fever signals, each level explained by its factors;
+    writes risk_levels.parquet and risk.html."""
+    import pandas as pd
+    import pyarrow.parquet as pq
+
+    from spreadwatch.cli import _write_table
+    from spreadwatch.forecast.history import population_of
+    from spreadwatch.infer import CasesError, read_cases
+    from spreadwatch.report.risk import write_risk_report
+    from spreadwatch.risk.assemble import assemble
+    from spreadwatch.risk.levels import risk_levels
+
+    def table(path: Path | None) -> pd.DataFrame | None:
+        if path is None:
+            return None
+        return pd.read_csv(path) if path.suffix == ".csv" else pq.read_table(path).to_pandas()
+
+    try:
+        series = read_cases(cases)
+        series.require_daily(cases, "risk levels")
+        people = population_of(population, series.regions)
+        if people is None:
+            raise CasesError(f"{cases}: the regions are not si-gun-gu codes: give --population")
+        factors = assemble(
+            series,
+            dict(zip(series.regions, people, strict=True)),
+            si_mean,
+            si_sd,
+            table(forecasts),
+            table(importation),
+            table(household_signals),
+        )
+        levels = risk_levels(factors)
+    except (CasesError, OSError, KeyError, ValueError) as exc:
+        raise fail(str(exc)) from exc
+    out.mkdir(parents=True, exist_ok=True)
+    _write_table(levels, out / "risk_levels.parquet")
+    report = write_risk_report(levels.to_pandas(), out / "risk.html")
+    latest = levels.to_pandas()
+    latest = latest[latest["date"] == latest["date"].max()]
+    counts = latest["level_name"].value_counts().to_dict()
+    console.print(f"levels on {latest['date'].max()}: {counts}")
+    console.print(f"report: [bold]{report.resolve()}[/]")
