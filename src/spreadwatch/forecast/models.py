@@ -25,9 +25,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import optimize, special
+from scipy import optimize
 
 from spreadwatch.forecast.history import History
+from spreadwatch.infer.calibrate import negbin_logpmf
 
 #: One-step changes the baseline uses (the last ones).
 BASELINE_WINDOW = 60
@@ -49,17 +50,6 @@ class Baseline:
         change = np.cumsum(symmetric[pick, np.arange(series.shape[1])], axis=1)
         change -= np.median(change, axis=0)  # the median is the last value, exactly
         return np.maximum(series[-1] + change, 0.0)
-
-
-def _negbin_loglik(y: np.ndarray, mean: np.ndarray, size: float) -> np.ndarray:
-    mean = np.maximum(mean, 1e-10)
-    return (
-        special.gammaln(y + size)
-        - special.gammaln(size)
-        - special.gammaln(y + 1)
-        + size * np.log(size / (size + mean))
-        + y * np.log(mean / (size + mean))
-    )
 
 
 @dataclass(frozen=True)
@@ -135,7 +125,7 @@ class EndemicEpidemic:
         def negative(theta: np.ndarray) -> float:
             mean = self._mean(theta, names, history, y[:-1], t)
             size = float(np.exp(theta[names.index("log_size")]))
-            return -float(_negbin_loglik(y[1:], mean, size).sum())
+            return -float(negbin_logpmf(y[1:], mean, size).sum())
 
         start = np.zeros(len(names))
         start[names.index("log_lambda")] = np.log(0.7)

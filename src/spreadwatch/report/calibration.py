@@ -9,7 +9,7 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from spreadwatch.report.html import Report, Section, figure_html, table_html
+from spreadwatch.report.html import Report, Section, add_band, figure_html, table_html
 
 if TYPE_CHECKING:
     from spreadwatch.infer.workflow import CalibrationResult
@@ -21,25 +21,14 @@ FAN_REGIONS = 6
 def fan_chart(frame: pd.DataFrame, title: str) -> go.Figure:
     """Observed counts over the predictive median and its 50% and 90% bands."""
     fig = go.Figure()
-    for low, high, opacity in (("q0.05", "q0.95", 0.18), ("q0.25", "q0.75", 0.35)):
-        fig.add_trace(
-            go.Scatter(
-                x=frame["date"],
-                y=frame[high],
-                line={"width": 0},
-                showlegend=False,
-                hoverinfo="skip",
-            )
-        )
-        fig.add_trace(
-            go.Scatter(
-                x=frame["date"],
-                y=frame[low],
-                fill="tonexty",
-                line={"width": 0},
-                fillcolor=f"rgba(31,119,180,{opacity})",
-                name=f"{'90' if low == 'q0.05' else '50'}% predictive interval",
-            )
+    for low, high, opacity, width in (("q0.05", "q0.95", 0.18, 90), ("q0.25", "q0.75", 0.35, 50)):
+        add_band(
+            fig,
+            frame["date"],
+            frame[low],
+            frame[high],
+            opacity=opacity,
+            name=f"{width}% predictive interval",
         )
     fig.add_trace(
         go.Scatter(

@@ -8,7 +8,7 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from spreadwatch import regions
-from spreadwatch.report.html import Report, Section, figure_html, table_html
+from spreadwatch.report.html import Report, Section, add_band, figure_html, table_html
 from spreadwatch.report.maps import flow_map, region_map
 
 TOP_REGIONS = 8
@@ -108,25 +108,13 @@ def top_flows(od_flows: pd.DataFrame, names: pd.Series, count: int = TOP_FLOWS) 
 def _rt_section(rt: pd.DataFrame, names: pd.Series, r0: float | None) -> Section:
     """National Rt with its 95% interval, and the latest reliable Rt of the top regions."""
     total = rt[(rt["region_code"] == "total") & rt["mean"].notna()]
-    fig = go.Figure()
-    fig.add_trace(
-        go.Scatter(
-            x=total["date"],
-            y=total["q0.975"],
-            line={"width": 0},
-            showlegend=False,
-            hoverinfo="skip",
-        )
-    )
-    fig.add_trace(
-        go.Scatter(
-            x=total["date"],
-            y=total["q0.025"],
-            fill="tonexty",
-            line={"width": 0},
-            name="95% credible interval",
-            fillcolor="rgba(31,119,180,0.25)",
-        )
+    fig = add_band(
+        go.Figure(),
+        total["date"],
+        total["q0.025"],
+        total["q0.975"],
+        opacity=0.25,
+        name="95% credible interval",
     )
     fig.add_trace(
         go.Scatter(

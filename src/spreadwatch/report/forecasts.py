@@ -12,7 +12,7 @@ from plotly.colors import qualitative
 from spreadwatch.forecast.history import History
 from spreadwatch.forecast.hub import QUANTILE_LEVELS
 from spreadwatch.forecast.run import ENSEMBLE, forecast_at, locations, summarise
-from spreadwatch.report.html import Report, Section, figure_html, table_html
+from spreadwatch.report.html import Report, Section, add_band, figure_html, palette, table_html
 
 #: Forecast origins shown in the fan chart.
 FAN_ORIGINS = 4
@@ -63,24 +63,9 @@ def _fan(history: History, scores: pd.DataFrame, horizons: int, seed: int) -> go
             history.ends[origin - 1] + pd.Timedelta(days=history.step_days * (h + 1))
             for h in range(horizons)
         ]
-        color = qualitative.D3[k % 10]
-        r, g, b = (int(color[i : i + 2], 16) for i in (1, 3, 5))
-        fig.add_trace(
-            go.Scatter(
-                x=ends, y=column[high], line={"width": 0}, showlegend=False, hoverinfo="skip"
-            )
-        )
-        fig.add_trace(
-            go.Scatter(
-                x=ends,
-                y=column[low],
-                fill="tonexty",
-                line={"width": 0},
-                fillcolor=f"rgba({r},{g},{b},0.2)",
-                showlegend=False,
-                hoverinfo="skip",
-            )
-        )
+        r, g, b = palette(k)
+        color = f"rgb({r},{g},{b})"
+        add_band(fig, ends, column[low], column[high], (r, g, b))
         fig.add_trace(
             go.Scatter(
                 x=ends,

@@ -99,3 +99,38 @@ def table_html(frame: pd.DataFrame, float_format: str = "{:,.1f}") -> str:
         for row in frame.itertuples(index=False)
     )
     return f"<table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>"
+
+
+def palette(i: int) -> tuple[int, int, int]:
+    """The ``i``-th colour of the reports' qualitative palette, as RGB."""
+    from plotly.colors import qualitative
+
+    color = qualitative.D3[i % len(qualitative.D3)]
+    return tuple(int(color[j : j + 2], 16) for j in (1, 3, 5))  # type: ignore[return-value]
+
+
+def add_band(
+    fig: go.Figure,
+    x: object,
+    low: object,
+    high: object,
+    rgb: tuple[int, int, int] = (31, 119, 180),
+    opacity: float = 0.2,
+    name: str | None = None,
+    legendgroup: str | None = None,
+) -> go.Figure:
+    """A shaded band between ``low`` and ``high`` (in the legend as ``name`` when given)."""
+    hidden = {"line": {"width": 0}, "hoverinfo": "skip", "legendgroup": legendgroup}
+    fig.add_trace(go.Scatter(x=x, y=high, showlegend=False, **hidden))
+    fig.add_trace(
+        go.Scatter(
+            x=x,
+            y=low,
+            fill="tonexty",
+            fillcolor=f"rgba({rgb[0]},{rgb[1]},{rgb[2]},{opacity})",
+            name=name,
+            showlegend=name is not None,
+            **hidden,
+        )
+    )
+    return fig

@@ -5,11 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import plotly.graph_objects as go
-from plotly.colors import qualitative
 
 from spreadwatch import regions
 from spreadwatch.model.scenarios import Comparison
-from spreadwatch.report.html import Report, Section, figure_html, table_html
+from spreadwatch.report.html import Report, Section, add_band, figure_html, palette, table_html
 from spreadwatch.report.maps import region_map
 
 _SIDE_BY_SIDE = '<div style="display:flex;flex-wrap:wrap;gap:.5rem">{}</div>'
@@ -21,18 +20,10 @@ def curves_figure(comparison: Comparison) -> go.Figure:
     curves = comparison.curves()
     fig = go.Figure()
     for i, name in enumerate(comparison.names):
-        r, g, b = (int(qualitative.D3[i % 10][j : j + 2], 16) for j in (1, 3, 5))
+        r, g, b = palette(i)
         frame = curves[curves["scenario"] == name]
-        band = {"line": {"width": 0}, "showlegend": False, "hoverinfo": "skip", "legendgroup": name}
-        fig.add_trace(go.Scatter(x=frame["date"], y=frame["q0.95"], **band))
-        fig.add_trace(
-            go.Scatter(
-                x=frame["date"],
-                y=frame["q0.05"],
-                fill="tonexty",
-                fillcolor=f"rgba({r},{g},{b},0.18)",
-                **band,
-            )
+        add_band(
+            fig, frame["date"], frame["q0.05"], frame["q0.95"], (r, g, b), 0.18, legendgroup=name
         )
         fig.add_trace(
             go.Scatter(
