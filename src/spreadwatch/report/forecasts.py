@@ -106,10 +106,10 @@ def write_backtest_report(
     totals = pd.Series(history.counts.sum(axis=0), index=list(history.regions))
     top = [r for r in totals.sort_values(ascending=False).index[:15] if r in by_region.index]
     region_table = by_region.loc[top].reset_index()
-    unit = history.unit
+    unit = "daily" if history.unit == "day" else "weekly"
     report = Report(
         title="Forecast backtest",
-        subtitle=f"{len(history.regions)} regions, {unit}ly counts, "
+        subtitle=f"{len(history.regions)} region(s), {unit} counts, "
         f"{scores['origin'].nunique()} origins, horizons 1-{horizons}",
         cards={row.model: f"WIS {row.wis:,.1f}" for row in overall.itertuples()},
     )

@@ -120,7 +120,12 @@ def add_band(
     legendgroup: str | None = None,
 ) -> go.Figure:
     """A shaded band between ``low`` and ``high`` (in the legend as ``name`` when given)."""
-    hidden = {"line": {"width": 0}, "hoverinfo": "skip", "legendgroup": legendgroup}
+    hidden = {
+        "mode": "lines",
+        "line": {"width": 0},
+        "hoverinfo": "skip",
+        "legendgroup": legendgroup,
+    }
     fig.add_trace(go.Scatter(x=x, y=high, showlegend=False, **hidden))
     fig.add_trace(
         go.Scatter(

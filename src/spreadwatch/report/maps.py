@@ -73,6 +73,7 @@ def region_map(
     value_format: str = ".3g",
     value_range: tuple[float, float] | None = None,
     height: int = 720,
+    width: int | None = None,
 ) -> go.Figure:
     """Regions coloured by ``values`` (indexed by region code); regions without a value are grey.
     ``value_range`` fixes the colour scale (maps side by side share one)."""
@@ -107,7 +108,10 @@ def region_map(
             )
         )
     fig.add_trace(_colorbar_trace(low, high, colorbar, table))
-    return _map_layout(fig, title, height=height)
+    fig = _map_layout(fig, title, height=height)
+    if width is not None:  # a fixed size, for maps side by side
+        fig.update_layout(width=width, autosize=False)
+    return fig
 
 
 def _colorbar_trace(low: float, high: float, title: str, table: pd.DataFrame) -> go.Scatter:

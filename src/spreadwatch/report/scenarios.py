@@ -11,8 +11,11 @@ from spreadwatch.model.scenarios import Comparison
 from spreadwatch.report.html import Report, Section, add_band, figure_html, palette, table_html
 from spreadwatch.report.maps import region_map
 
-_SIDE_BY_SIDE = '<div style="display:flex;flex-wrap:wrap;gap:.5rem">{}</div>'
-_TILE = '<div style="flex:1 1 380px;min-width:320px">{}</div>'
+_SIDE_BY_SIDE = (
+    '<div style="display:grid;grid-template-columns:repeat(auto-fill,minmax(390px,1fr));'
+    'gap:.5rem">{}</div>'
+)
+_TILE = "<div>{}</div>"
 
 
 def curves_figure(comparison: Comparison) -> go.Figure:
@@ -97,7 +100,12 @@ def write_scenarios_report(comparison: Comparison, path: Path, particles: int, s
         for name in comparison.names:
             values = rates[rates["scenario"] == name].set_index("region_code")["attack_rate"]
             fig = region_map(
-                100 * values, name, "attack rate %", value_range=(0.0, 100 * top), height=560
+                100 * values,
+                name,
+                "attack rate %",
+                value_range=(0.0, 100 * top),
+                height=520,
+                width=380,
             )
             tiles.append(_TILE.format(figure_html(fig)))
         report.sections.append(
