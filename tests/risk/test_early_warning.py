@@ -1,0 +1,57 @@
+"""The early-warning detector on series with known changes, and weekday seasonality."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from spreadwatch.risk.early_warning import Detector, case_scores, household_scores
+
+
+def _series(values: np.ndarray, start: str = "2020-01-06") -> pd.DataFrame:
+    return pd.DataFrame(values, index=pd.date_range(start, periods=len(values)), columns=["A"])
+
+
+def test_a_step_alarms_on_its_second_day_and_not_before():
+    rng = np.random.default_rng(0)
+    values = 10 + rng.normal(0, 1, 60)
+    values[45:] += 8  # a jump of 8 standard deviations from day 45
+    detector = Detector()
+    score = detector.scores(_series(values), floor=0.1)
+    assert score["A"].iloc[:14].isna().sum() >= detector.min_baseline  # the baseline fills first
+    first = detector.first_alarm(score)["A"]
+    assert first == pd.Timestamp("2020-01-06") + pd.Timedelta(days=46)
+
+
+def test_weekday_seasonality_is_not_an_anomaly():
+    rng = np.random.default_rng(1)
+    days = pd.date_range("2020-01-06", periods=84)
+    weekly = np.where(days.day_of_week >= 5, 1.6, 1.0)  # weekends at home
+    values = weekly + rng.normal(0, 0.03, len(days))
+    detector = Detector()
+    score = detector.scores(_series(values), floor=0.02)
+    assert not detector.alarms(score)["A"].iloc[35:].any()
+    assert score["A"].iloc[35:].abs().max() < 3  # weekends are expected once seen
+
+
+def test_household_and_case_scores_read_the_pipeline_tables():
+    days = pd.date_range("2020-02-01", periods=40)
+    fever = np.full(40, 0.01)
+    fever[30:] = 0.2
+    signals = pd.DataFrame(
+        {
+            "date": days,
+            "region_code": "11010",
+            "households": 50,
+            "stay_home_index": 1.0,
+            "fever_rate": fever,
+            "suppressed": False,
+        }
+    )
+    score = household_scores(signals)
+    detector = Detector()
+    assert detector.first_alarm(score)["11010"] == days[31]
+    cases = pd.DataFrame({"date": days, "region_code": "11010", "confirmed": [1] * 30 + [30] * 10})
+    assert detector.first_alarm(case_scores(cases))["11010"] == days[31]
+    few = cases.assign(confirmed=[0] * 30 + [1] * 10)  # below min_cases: never an alarm
+    assert pd.isna(detector.first_alarm(case_scores(few))["11010"])
