@@ -398,3 +398,41 @@ def test_a_file_without_header_is_refused_without_echoing_its_data(tmp_path):
             ingest("location", [path], store, RING)
     assert "first line is not a header (4 fields)" in str(error.value)
     assert "SECRET" not in str(error.value)
+
+
+def test_typed_parquet_keeps_fractions_and_whole_floats(tmp_path):
+    """Sub-second timestamps stay distinct rows; counts stored as floats read as integers."""
+    roaming = pa.table(
+        {
+            "carrier": ["SKT", "SKT"],
+            "subscriber_id": ["s1", "s1"],
+            "ts": pa.array(
+                [dt_utc("2020-02-01T10:00:39"), dt_utc("2020-02-01T10:00:39.5")],
+                pa.timestamp("ms", tz="UTC"),
+            ),
+            "country": ["JPN", "JPN"],
+            "event": ["attach", "detach"],
+            "direction": ["outbound", "outbound"],
+        }
+    )
+    pq.write_table(roaming, tmp_path / "roaming.parquet")
+    cases = pa.table(
+        {
+            "region_code": ["11010", "11020"],
+            "date": ["2020-02-01", "2020-02-01"],
+            "confirmed": pa.array([12.0, 0.0], pa.float64()),
+        }
+    )
+    pq.write_table(cases, tmp_path / "cases.parquet")
+    with Store(tmp_path / "s") as store:
+        record = ingest("roaming", [tmp_path / "roaming.parquet"], store, RING).ingested[0]
+        assert record.rows_kept == 2 and record.duplicates_removed == 0
+        record = ingest("cases", [tmp_path / "cases.parquet"], store, RING).ingested[0]
+        assert record.rows_kept == 2, record.quarantined_by_reason
+        assert sorted(store.read("cases")["confirmed"].to_pylist()) == [0, 12]
+
+
+def dt_utc(text: str):
+    import datetime as dt
+
+    return dt.datetime.fromisoformat(text).replace(tzinfo=dt.UTC)

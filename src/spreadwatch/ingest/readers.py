@@ -223,19 +223,29 @@ def _parquet_chunks(
 
 #: The text layout of typed Parquet timestamps and dates, as a CSV delivery carries them.
 _TS_TEXT = "%Y-%m-%dT%H:%M:%SZ"
+_TS_FRACTION_TEXT = "%Y-%m-%dT%H:%M:%S.%fZ"
 
 
 def text_sql(column: str, kind: pa.DataType) -> str:
     """DuckDB SQL for a raw column as the trimmed text a CSV delivery would carry (a typed
-    Parquet value rendered; null as empty), so every check sees strings whatever the format."""
-    if pa.types.is_string(kind) or pa.types.is_large_string(kind):
-        text = f"trim({column})"  # " SKT " is SKT
-    elif pa.types.is_timestamp(kind):  # a zoned timestamp renders in UTC: the session time zone
-        text = f"strftime({column}, '{_TS_TEXT}')"
+    Parquet value rendered; null as empty), so every check sees strings whatever the format:
+    timestamps as ``2020-02-01T08:15:42Z`` (with ``.ffffff`` when they have a fraction), whole
+    floats without ``.0``."""
+    if pa.types.is_timestamp(kind):  # a zoned timestamp renders in UTC: the session time zone
+        fraction = f"date_part('microseconds', {column}) % 1000000 <> 0"
+        text = (
+            f"CASE WHEN {fraction} THEN strftime({column}, '{_TS_FRACTION_TEXT}') "
+            f"ELSE strftime({column}, '{_TS_TEXT}') END"
+        )
     elif pa.types.is_date(kind):
         text = f"strftime({column}, '%Y-%m-%d')"
     elif pa.types.is_boolean(kind):
         text = f"CASE WHEN {column} THEN 'true' WHEN NOT {column} THEN 'false' END"
+    elif pa.types.is_floating(kind):
+        text = (
+            f"CASE WHEN isfinite({column}) AND {column} = trunc({column}) AND abs({column}) < 1e15 "
+            f"THEN CAST(CAST({column} AS BIGINT) AS VARCHAR) ELSE CAST({column} AS VARCHAR) END"
+        )
     else:
         text = f"CAST({column} AS VARCHAR)"
-    return f"coalesce({text}, '')"
+    return f"coalesce(trim({text}), '')"  # " SKT " is SKT
