@@ -65,7 +65,8 @@ def _registry(importations: Path | None, signals: Path | None, config: Path | No
         from spreadwatch.forecast.mechanistic import Mechanistic
         from spreadwatch.model import load_config
 
-        registry["mechanistic"] = Mechanistic(load_config(config))
+        run_config = load_config(config)
+        registry["mechanistic"] = Mechanistic(run_config, run_config.calibration.particles)
     return registry
 
 
@@ -100,6 +101,8 @@ def _models(text: str, config: Path | None = None) -> list[str]:
     if config is not None and text == DEFAULT_MODELS:
         names.insert(names.index(ENSEMBLE), "mechanistic")
     known = [*MODELS, "mechanistic", ENSEMBLE, WEIGHTED]
+    if "mechanistic" in names and config is None:
+        raise fail("--models: mechanistic needs --config (the run config to calibrate)")
     unknown = [m for m in names if m not in known]
     if unknown or not names:
         raise fail(
@@ -197,6 +200,6 @@ def backtest(
     _write_table(pa.Table.from_pandas(scores, preserve_index=False), out / "scores.parquet")
     summary = summarise(scores)
     summary.to_csv(out / "summary.csv", index=False)
-    report = write_backtest_report(history, scores, out / "backtest.html", horizons, seed)
+    report = write_backtest_report(history, scores, out / "backtest.html", horizons, seed, registry)
     console.print(summary.to_string(index=False, float_format="{:,.3g}".format))
     console.print(f"report: [bold]{report.resolve()}[/]")

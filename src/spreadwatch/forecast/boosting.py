@@ -123,7 +123,7 @@ class GradientBoosting:
         counts = np.column_stack([history.counts, history.counts.sum(axis=1)])
         lags, last = LAGS[history.unit], history.periods - 1
         first = 2 * lags - 1  # the first origin with a recent and an earlier window
-        if last < first:
+        if last < first + 1:  # no origin with a known target
             raise CasesError(f"gradient boosting needs at least {first + 2} periods of data")
         rows, targets = [], []
         for h in range(1, horizons + 1):

@@ -72,12 +72,14 @@ class EndemicEpidemicFit:
         return out
 
 
+#: Largest mean a path may take (keeps runaway parameter draws finite).
+MAX_MEAN = 1e9
 #: Search bounds of the free parameters (weekday effects: -3 to 3).
 _BOUNDS = {
-    "log_lambda": (-12.0, 4.0),
-    "log_phi": (-12.0, 4.0),
+    "log_lambda": (-12.0, float(np.log(3.0))),  # more than 3 cases per case and period: no fit
+    "log_phi": (-12.0, float(np.log(3.0))),
     "log_endemic": (-12.0, 20.0),
-    "trend": (-20.0, 20.0),
+    "trend": (-10.0, 10.0),
     "log_size": (-5.0, 12.0),
 }
 
@@ -156,6 +158,7 @@ class EndemicEpidemic:
                     for d in range(draws)
                 ]
             )
+            mean = np.minimum(mean, MAX_MEAN)
             counts = rng.negative_binomial(size[:, None], size[:, None] / (size[:, None] + mean))
             out[:, h, :-1] = counts
             previous = counts.astype(np.float64)
@@ -164,8 +167,8 @@ class EndemicEpidemic:
 
 
 def _laplace_covariance(negative, theta: np.ndarray, step: float = 1e-4) -> np.ndarray:
-    """Inverse of the negative log likelihood's Hessian by central differences (made positive
-    definite; small ridge where the likelihood is flat)."""
+    """Inverse of the negative log likelihood's Hessian by central differences, made positive
+    definite with a standard deviation of at most 1 (on the log scale) where it is flat."""
     k = theta.size
     hessian = np.zeros((k, k))
     f0 = negative(theta)
@@ -183,5 +186,5 @@ def _laplace_covariance(negative, theta: np.ndarray, step: float = 1e-4) -> np.n
                 ) / (4 * step**2)
             hessian[i, j] = hessian[j, i] = value
     eigenvalues, vectors = np.linalg.eigh(hessian)
-    eigenvalues = np.maximum(eigenvalues, 1e-2)
+    eigenvalues = np.maximum(eigenvalues, 1.0)  # a flat direction: at most sd 1 on the log scale
     return (vectors / eigenvalues) @ vectors.T

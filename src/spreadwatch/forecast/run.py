@@ -70,7 +70,7 @@ def forecast_at(
                 out[name] = Forecast(name, origin, mean[:, :shown], quantiles[:, :, :shown])
                 continue
             samples = model.sample(seen, horizons, DRAWS, rng)[:, :, :shown]
-        except CasesError as exc:
+        except (CasesError, ValueError, np.linalg.LinAlgError) as exc:
             if skipped is None:
                 raise
             skipped.setdefault(name, str(exc))
@@ -247,6 +247,19 @@ def summarise(scores: pd.DataFrame) -> pd.DataFrame:
         .reset_index()
     )
     if "baseline" in set(scores["model"]):
-        base = table[table["model"] == "baseline"].set_index("horizon")["wis"]
-        table["relative_wis"] = table["wis"] / table["horizon"].map(base)
+        table["relative_wis"] = (
+            relative_wis(scores, ["model", "horizon"])
+            .reindex(pd.MultiIndex.from_frame(table[["model", "horizon"]]))
+            .to_numpy()
+        )
     return table
+
+
+def relative_wis(scores: pd.DataFrame, by: list[str]) -> pd.Series:
+    """Each model's mean WIS over the baseline's on the same forecasts (origin, horizon and
+    location both scored), per group ``by``."""
+    keys = ["origin", "horizon", "location"]
+    base = scores[scores["model"] == "baseline"].set_index(keys)["wis"].rename("baseline_wis")
+    paired = scores.join(base, on=keys, how="inner")
+    sums = paired.groupby(by)[["wis", "baseline_wis"]].sum()
+    return sums["wis"] / sums["baseline_wis"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
@@ -11,7 +12,7 @@ from plotly.colors import qualitative
 
 from spreadwatch.forecast.history import History
 from spreadwatch.forecast.hub import QUANTILE_LEVELS
-from spreadwatch.forecast.run import ENSEMBLE, forecast_at, locations, summarise
+from spreadwatch.forecast.run import ENSEMBLE, forecast_at, locations, relative_wis, summarise
 from spreadwatch.report.html import Report, Section, add_band, figure_html, palette, table_html
 
 #: Forecast origins shown in the fan chart.
@@ -36,7 +37,9 @@ def _by_horizon(summary: pd.DataFrame, column: str, title: str, nominal: float |
     return fig
 
 
-def _fan(history: History, scores: pd.DataFrame, horizons: int, seed: int) -> go.Figure:
+def _fan(
+    history: History, scores: pd.DataFrame, horizons: int, seed: int, registry: Mapping | None
+) -> go.Figure:
     """Observed counts of the total (or the one region) with forecast fans of the ensemble
     (else the first model) at a few origins."""
     location = locations(history)[-1]
@@ -57,7 +60,12 @@ def _fan(history: History, scores: pd.DataFrame, horizons: int, seed: int) -> go
     low, high = (int(np.flatnonzero(np.isclose(QUANTILE_LEVELS, q))[0]) for q in (0.05, 0.95))
     mid = int(np.flatnonzero(np.isclose(QUANTILE_LEVELS, 0.5))[0])
     for k, origin in enumerate(pick):
-        f = forecast_at(history, int(origin), horizons, models, seed)[shown]
+        made = forecast_at(
+            history, int(origin), horizons, models, seed, registry=registry, skipped={}
+        )
+        if shown not in made:
+            continue
+        f = made[shown]
         column = f.quantiles[:, :, -1]  # (Q, H) of the last location
         ends = [
             history.ends[origin - 1] + pd.Timedelta(days=history.step_days * (h + 1))
@@ -83,7 +91,12 @@ def _fan(history: History, scores: pd.DataFrame, horizons: int, seed: int) -> go
 
 
 def write_backtest_report(
-    history: History, scores: pd.DataFrame, path: Path, horizons: int, seed: int = 0
+    history: History,
+    scores: pd.DataFrame,
+    path: Path,
+    horizons: int,
+    seed: int = 0,
+    registry: Mapping | None = None,
 ) -> Path:
     summary = summarise(scores)
     overall = (
@@ -97,12 +110,10 @@ def write_backtest_report(
         .reset_index()
     )
     if "baseline" in set(overall["model"]):
-        overall["relative wis"] = overall["wis"] / float(
-            overall.loc[overall["model"] == "baseline", "wis"].iloc[0]
-        )
-    by_region = scores.groupby(["location", "model"])["wis"].mean().unstack("model")
-    if "baseline" in by_region:
-        by_region = by_region.div(by_region["baseline"], axis=0)
+        overall["relative wis"] = overall["model"].map(relative_wis(scores, ["model"]))
+        by_region = relative_wis(scores, ["location", "model"]).unstack("model")
+    else:
+        by_region = scores.groupby(["location", "model"])["wis"].mean().unstack("model")
     totals = pd.Series(history.counts.sum(axis=0), index=list(history.regions))
     top = [r for r in totals.sort_values(ascending=False).index[:15] if r in by_region.index]
     region_table = by_region.loc[top].reset_index()
@@ -129,7 +140,9 @@ def write_backtest_report(
     )
     report.sections.append(
         Section(
-            "Forecasts at past origins", "", [figure_html(_fan(history, scores, horizons, seed))]
+            "Forecasts at past origins",
+            "",
+            [figure_html(_fan(history, scores, horizons, seed, registry))],
         )
     )
     if len(history.regions) > 1:
