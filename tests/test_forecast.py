@@ -150,9 +150,22 @@ def test_commands_on_koreas_2020_cases(tmp_path):
     folder = tmp_path / "backtest"
     result = runner.invoke(
         app,
-        ["backtest", "--cases", str(KOREA), "--out", str(folder), "--unit", "day",
-         "--horizons", "7", "--first", "50", "--every", "8"],
-    )  # fmt: skip
+        [
+            "backtest",
+            "--cases",
+            str(KOREA),
+            "--out",
+            str(folder),
+            "--unit",
+            "day",
+            "--horizons",
+            "7",
+            "--first",
+            "50",
+            "--every",
+            "8",
+        ],
+    )
     assert result.exit_code == 0, result.output
     scores = pq.read_table(folder / "scores.parquet").to_pandas()
     assert set(scores["model"]) == {
@@ -204,8 +217,14 @@ def test_gradient_boosting_learns_the_conditional_quantiles():
     regions, periods = 12, 90
     counts = np.rint(np.exp(3 + 0.5 * rng.standard_normal((periods, regions))))
     ends = tuple(dt.date(2020, 1, 5) + dt.timedelta(days=7 * t) for t in range(periods))
-    history = History(tuple(f"R{i}" for i in range(regions)), counts, ends, "week", None,
-                      np.full(regions, 1 / regions))  # fmt: skip
+    history = History(
+        tuple(f"R{i}" for i in range(regions)),
+        counts,
+        ends,
+        "week",
+        None,
+        np.full(regions, 1 / regions),
+    )
     scores = backtest(history, 2, ["gradient-boosting"], first_origin=70, every=4)
     regional = scores[scores["location"] != "total"]
     assert regional["cover90"].mean() == pytest.approx(0.9, abs=0.07)
@@ -216,10 +235,13 @@ def test_covariates_take_the_latest_value_on_or_before_the_origin(tmp_path):
     from spreadwatch.forecast.boosting import read_covariates
 
     arrivals = pd.DataFrame(
-        {"date": pd.to_datetime(["2020-02-01", "2020-02-03", "2020-02-03"]),
-         "country": ["JPN", "JPN", "USA"], "region_code": ["A", "A", "B"],
-         "arrivals": [3, 5, 7]}
-    )  # fmt: skip
+        {
+            "date": pd.to_datetime(["2020-02-01", "2020-02-03", "2020-02-03"]),
+            "country": ["JPN", "JPN", "USA"],
+            "region_code": ["A", "A", "B"],
+            "arrivals": [3, 5, 7],
+        }
+    )
     arrivals.to_parquet(tmp_path / "importations.parquet")
     covariates = read_covariates(tmp_path / "importations.parquet", None)
     on = covariates.on(dt.date(2020, 2, 3), ("A", "B", "C"))
@@ -242,14 +264,19 @@ def test_mechanistic_model_forecasts_data_it_generated(tmp_path):
     )
     config = load_config(config_path)
     scenario = build_scenario(config)
-    truth = {"r0": np.array([1.6]), "seed_scale": np.array([1.0]),
-             "reporting_fraction": np.array([0.5]), "reporting_delay": np.array([5.0]),
-             "dispersion": np.array([40.0])}  # fmt: skip
+    truth = {
+        "r0": np.array([1.6]),
+        "seed_scale": np.array([1.0]),
+        "reporting_fraction": np.array([0.5]),
+        "reporting_delay": np.array([5.0]),
+        "dispersion": np.array([40.0]),
+    }
     template = CalibrationProblem(
         scenario, np.zeros((67, 2)), np.ones((67, 2), bool), DEFAULT_PRIORS
     )
-    mean = reported_mean(template.incidence(truth), truth["reporting_fraction"],
-                         truth["reporting_delay"])[0]  # fmt: skip
+    mean = reported_mean(
+        template.incidence(truth), truth["reporting_fraction"], truth["reporting_delay"]
+    )[0]
     rng = np.random.default_rng(4)
     reports = rng.negative_binomial(40.0, 40.0 / (40.0 + mean)).astype(float)
     ends = tuple(dt.date(2020, 2, 1) + dt.timedelta(days=d) for d in range(60))
@@ -283,3 +310,24 @@ def test_a_model_that_cannot_use_short_data_is_left_out_with_a_note(tmp_path):
     assert "gradient-boosting" not in set(table["model"]) and "ensemble" in set(table["model"])
     zeros = table[(table["location"] == "A") & (table["model"] == "baseline")]
     assert (zeros["value"] == 0).all()  # a region without cases stays at zero
+
+
+def test_weekly_backtest_and_model_checks_on_korea(tmp_path):
+    runner = CliRunner()
+    result = runner.invoke(app, ["backtest", "--cases", str(KOREA), "--out", str(tmp_path / "b")])
+    assert result.exit_code == 0, result.output
+    summary = pd.read_csv(tmp_path / "b" / "summary.csv")
+    assert (summary.loc[summary["model"] == "baseline", "relative_wis"] == 1).all()
+    result = runner.invoke(
+        app,
+        [
+            "forecast",
+            "--cases",
+            str(KOREA),
+            "--out",
+            str(tmp_path / "f.csv"),
+            "--models",
+            "baseline,mechanistic",
+        ],
+    )
+    assert result.exit_code == 2 and "mechanistic needs --config" in result.output

@@ -140,3 +140,20 @@ def test_notices_command_checks_its_options(tmp_path):
         ],
     )
     assert result.exit_code == 2 and "--as-of: expected a date" in result.output
+
+
+def test_a_detach_without_attach_is_a_stay_from_the_start_of_the_data():
+    events = pd.DataFrame(
+        {
+            "carrier": ["SKT", "SKT"],
+            "subscriber_pseudo": ["a", "b"],
+            "ts": pd.to_datetime(["2020-02-01T00:00:00Z", "2020-02-03T05:00:00Z"]),
+            "country": ["JPN", "CHN"],
+            "event": ["attach", "detach"],
+            "direction": ["outbound", "outbound"],
+        }
+    )
+    table = traveler_notices(events, ["CHN"], dt.date(2020, 2, 10), 14).to_pandas()
+    assert list(table["subscriber_pseudo"]) == ["b"]
+    assert table["last_there"].iloc[0] == pd.Timestamp("2020-02-03T05:00:00Z")
+    assert table["days_since"].iloc[0] == 7

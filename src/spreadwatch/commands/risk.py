@@ -84,6 +84,20 @@ def importation_risk(
     console.print(f"wrote [bold]{out}[/] ({result.num_rows:,} region-days)")
 
 
+FORECAST_COLUMNS = (
+    "model",
+    "origin_date",
+    "target_end_date",
+    "location",
+    "output_type",
+    "output_type_id",
+    "value",
+)
+
+
+SIGNAL_COLUMNS = ("date", "region_code", "fever_rate", "stay_home_index")
+
+
 def risk(
     cases: Annotated[Path, typer.Option(help="Reported cases: region_code, date, confirmed.")],
     out: Annotated[Path, typer.Option(help="Output folder.")],
@@ -115,10 +129,17 @@ def risk(
     from spreadwatch.risk.assemble import assemble
     from spreadwatch.risk.levels import risk_levels
 
-    def table(path: Path | None) -> pd.DataFrame | None:
+    def table(path: Path | None, columns: tuple[str, ...], what: str) -> pd.DataFrame | None:
         if path is None:
             return None
-        return pd.read_csv(path) if path.suffix == ".csv" else pq.read_table(path).to_pandas()
+        try:
+            frame = pd.read_csv(path) if path.suffix == ".csv" else pq.read_table(path).to_pandas()
+        except (OSError, ValueError) as exc:
+            raise CasesError(f"{path}: cannot read {what}: {exc}") from None
+        missing = [c for c in columns if c not in frame.columns]
+        if missing:
+            raise CasesError(f"{path}: missing column {missing[0]!r} ({what})")
+        return frame
 
     try:
         series = read_cases(cases)
@@ -131,12 +152,12 @@ def risk(
             dict(zip(series.regions, people, strict=True)),
             si_mean,
             si_sd,
-            table(forecasts),
-            table(importation),
-            table(household_signals),
+            table(forecasts, FORECAST_COLUMNS, "a forecast table"),
+            table(importation, ("date", "region_code", "expected_infected"), "importation risk"),
+            table(household_signals, SIGNAL_COLUMNS, "a household_signals table"),
         )
         levels = risk_levels(factors)
-    except (CasesError, OSError, KeyError, ValueError) as exc:
+    except (CasesError, OSError, ValueError) as exc:
         raise fail(str(exc)) from exc
     out.mkdir(parents=True, exist_ok=True)
     _write_table(levels, out / "risk_levels.parquet")

@@ -189,7 +189,10 @@ def _pseudonyms(
 ) -> str:
     """Name of a table of ``key -> pseudo`` holding every non-blank identifier of the view
     ``typed``: one HMAC per distinct identifier and period, kept across the chunks of a
-    connection (in DuckDB's memory only; never written)."""
+    connection. Like the chunk itself it lives inside DuckDB: in memory, or, under a memory cap
+    (``$SPREADWATCH_MEMORY_LIMIT``), possibly in DuckDB's spill files of the run (keep
+    ``$SPREADWATCH_SPILL_DIR`` on storage as protected as the raw files); it is never written
+    to the store."""
     fingerprint = hashlib.sha256(keyring.key).hexdigest()[:12]
     table = f"pseudonyms_{column}_{keyring.rotation}_{fingerprint}"
     typed_key = ", ".join(f"{k} VARCHAR" for k in key)

@@ -4,14 +4,18 @@ From the ingest store's roaming events (``carrier, subscriber_pseudo, ts, countr
 direction``), each subscriber's stays are rebuilt per carrier and country:
 
 * ``outbound`` (our subscriber abroad): from an ``attach`` in the country to the next
-  ``detach`` there (still there when no detach follows);
+  ``detach`` there (still there when no detach follows; a ``detach`` with no ``attach`` before
+  it is a stay from the start of the data);
 * ``inbound`` (a visitor in Korea): a visitor who ``attach``es arriving from a country was in
   that country up to the attach time.
 
 A subscriber gets a notice as of day ``D`` (KST) when such a stay in a listed country overlaps
 the last ``days`` days, ``[D - days + 1, D]`` (whole KST days). The notice says when they were
 last there. Only pseudonyms leave this module, as they do every other; the alerts channel
-resolves them inside the carrier.
+resolves them inside the carrier. With pseudonyms rotating by period (``ingest --rotate``) a
+trip across a period boundary has two pseudonyms that cannot be linked: the attach part looks
+like a stay not yet ended (0 days since), the detach part like a stay from the start of the
+data. Use notices on stores ingested without rotation.
 """
 
 from __future__ import annotations
@@ -60,8 +64,18 @@ def stays(roaming: pd.DataFrame, until: pd.Timestamp) -> pd.DataFrame:
         direction="forward",
     )  # the first detach at or after each attach
     paired["end"] = paired["end"].fillna(until)
+    # a detach with no attach before it: the stay began before the data did
+    earlier = pd.merge_asof(
+        detach,
+        attach[[*keys, "start"]],
+        left_on="end",
+        right_on="start",
+        by=keys,
+        direction="backward",
+    )
+    opened = earlier[earlier["start"].isna()].assign(start=events["ts"].min())
     columns = ["carrier", "subscriber_pseudo", "direction", "country", "start", "end"]
-    return pd.concat([paired[columns], arrivals[columns]], ignore_index=True)
+    return pd.concat([paired[columns], opened[columns], arrivals[columns]], ignore_index=True)
 
 
 def traveler_notices(
