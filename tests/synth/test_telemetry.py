@@ -65,3 +65,29 @@ def test_consent_share(base):
     p = BASE.telemetry.no_consent_fraction
     refused = (~homes["consent"]).sum()
     assert abs(refused - p * len(homes)) < 4 * math.sqrt(len(homes) * p * (1 - p)) + 1
+
+
+def test_reading_rates_are_configurable(tmp_path):
+    import pytest
+
+    from spreadwatch.synth import SynthConfig, generate
+
+    config = BASE.model_copy(
+        update={
+            "telemetry": BASE.telemetry.model_copy(
+                update={
+                    "readings_per_day": {
+                        **BASE.telemetry.readings_per_day,
+                        "pm25": 0.0,
+                        "presence": 24.0,
+                    }
+                }
+            )
+        }
+    )
+    generate(config, tmp_path)
+    frames = [pd.read_csv(p) for p in (tmp_path / "raw" / "device_telemetry").glob("*.csv")]
+    kinds = pd.concat(frames)["kind"].value_counts()
+    assert "pm25" not in kinds and kinds["presence"] > kinds.get("appliance_on", 0)
+    with pytest.raises(ValueError, match="unknown kind 'co2'"):
+        SynthConfig(telemetry={"readings_per_day": {"co2": 1.0}})

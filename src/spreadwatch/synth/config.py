@@ -138,13 +138,34 @@ class RoamingConfig(_Frozen):
         return _normalised(value, "countries")
 
 
+#: Mean readings per device and day of each kind of home device.
+DEFAULT_READINGS_PER_DAY = {"presence": 12.0, "body_temp": 0.4, "pm25": 8.0, "appliance_on": 6.0}
+
+
 class TelemetryConfig(_Frozen):
     """Home devices on two platforms, installed in a sample of subscribers' homes."""
 
     household_fraction: float = Field(0.05, ge=0.0, le=1.0)
     platforms: dict[str, float] = {"thinq": 0.55, "gigagenie": 0.45}
+    readings_per_day: dict[str, float] = Field(
+        default_factory=lambda: dict(DEFAULT_READINGS_PER_DAY),
+        description="mean readings per device and day, by kind (a sick home measures body_temp "
+        "3 times a day whatever this says)",
+    )
     no_consent_fraction: float = Field(0.05, ge=0.0, le=1.0)
     format: Literal["csv", "parquet"] = "csv"
+
+    @field_validator("readings_per_day")
+    @classmethod
+    def _rates(cls, value: dict[str, float]) -> dict[str, float]:
+        unknown = sorted(set(value) - set(DEFAULT_READINGS_PER_DAY))
+        if unknown:
+            raise ValueError(
+                f"unknown kind {unknown[0]!r} (expected {', '.join(DEFAULT_READINGS_PER_DAY)})"
+            )
+        if any(not (v >= 0) for v in value.values()):
+            raise ValueError("readings per day must be numbers >= 0")
+        return {**DEFAULT_READINGS_PER_DAY, **value}
 
     @field_validator("platforms")
     @classmethod

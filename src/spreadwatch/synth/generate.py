@@ -248,6 +248,7 @@ def generate(config: SynthConfig, out_dir: Path) -> SynthManifest:
                 starts[d],
                 config.epidemic,
                 stream(seed, "telemetry", d),
+                config.telemetry.readings_per_day,
             )
             for p, table in readings.items():
                 device_sinks[p].write(table)

@@ -26,7 +26,7 @@ import numpy as np
 import pyarrow as pa
 
 from spreadwatch.synth import ids
-from spreadwatch.synth.config import EpidemicConfig, TelemetryConfig
+from spreadwatch.synth.config import DEFAULT_READINGS_PER_DAY, EpidemicConfig, TelemetryConfig
 from spreadwatch.synth.events import UTC_OFFSET_HOURS, is_daytime
 from spreadwatch.synth.population import CarrierSubscribers
 
@@ -37,7 +37,7 @@ PLATFORM_KINDS: dict[str, tuple[str, ...]] = {
     "thinq": ("pm25", "appliance_on", "body_temp"),
     "gigagenie": ("presence", "body_temp"),
 }
-READINGS_PER_DAY = {"presence": 12.0, "body_temp": 0.4, "pm25": 8.0, "appliance_on": 6.0}
+READINGS_PER_DAY = DEFAULT_READINGS_PER_DAY
 SICK_BODY_TEMP_READINGS = 3.0
 FEVER_PROBABILITY_SICK = 0.7
 FEVER_PROBABILITY_WELL = 0.01
@@ -137,14 +137,17 @@ def day_readings(
     day_start: int,
     epidemic: EpidemicConfig,
     rng: np.random.Generator,
+    rates: dict[str, float] | None = None,
 ) -> dict[str, pa.Table]:
-    """All readings of one UTC day, one table per platform, ordered by time."""
+    """All readings of one UTC day, one table per platform, ordered by time (``rates``: mean
+    readings per device and day by kind, default :data:`READINGS_PER_DAY`)."""
+    rates = READINGS_PER_DAY if rates is None else rates
     sick = sick_on(households, day, epidemic)
     weekend = local_date.weekday() >= 5
     pm25_effect = rng.normal(0.0, 0.3, n_regions)
     homes, seconds, values, kinds = [], [], [], []
     for k, kind in enumerate(KINDS):
-        rate = np.where(households.has_device[k], READINGS_PER_DAY[kind], 0.0)
+        rate = np.where(households.has_device[k], rates[kind], 0.0)
         if kind == "body_temp":
             rate = np.where(households.has_device[k] & sick, SICK_BODY_TEMP_READINGS, rate)
         home = np.repeat(np.arange(households.count), rng.poisson(rate))
