@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from spreadwatch.commands import fail
+from spreadwatch.commands import fail, write_table
 from spreadwatch.progress import console
 
 app = typer.Typer(
@@ -330,7 +330,7 @@ def rt(
         raise fail(str(exc)) from exc
     for region, missing in sorted(series.filled.items()):
         console.print(f"[yellow]note:[/] {region}: {missing} missing date(s) counted as 0 cases")
-    _write_table(table, out)
+    write_table(table, out)
     console.print(f"wrote [bold]{out}[/] ({table.num_rows:,} windows x regions)")
 
 
@@ -394,8 +394,8 @@ def scenarios(
     out.mkdir(parents=True, exist_ok=True)
     summary = comparison.summary()
     summary.to_csv(out / "summary.csv", index=False)
-    _write_table(_arrow(comparison.curves()), out / "curves.parquet")
-    _write_table(_arrow(comparison.attack_rates()), out / "attack_rates.parquet")
+    write_table(_arrow(comparison.curves()), out / "curves.parquet")
+    write_table(_arrow(comparison.attack_rates()), out / "attack_rates.parquet")
     source = str(posterior) if posterior is not None else "the config"
     report = write_scenarios_report(comparison, out / "scenarios.html", particles, source)
     console.print(summary[["scenario", "infections", "averted", "averted_share",
@@ -449,18 +449,6 @@ def _print_accounting(quality: dict) -> None:
     )
     for reason, count in sorted(quality["quarantined_by_reason"].items()):
         console.print(f"  quarantined {count:>8,}  {reason}")
-
-
-def _write_table(table, out: Path) -> None:
-    """A table to ``out`` as Parquet, or CSV when the name ends in ``.csv``."""
-    import pyarrow.csv as pacsv
-    import pyarrow.parquet as pq
-
-    out.parent.mkdir(parents=True, exist_ok=True)
-    if out.suffix == ".csv":
-        pacsv.write_csv(table, out)
-    else:
-        pq.write_table(table, out)
 
 
 def _emit(text: str, out: Path | None) -> None:

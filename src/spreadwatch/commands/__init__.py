@@ -2,12 +2,30 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import TYPE_CHECKING
+
 import typer
 
 from spreadwatch.progress import console
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 
 def fail(message: str) -> typer.Exit:
     """Print an error in red and return the exit (code 2) to raise."""
     console.print(f"[bold red]error:[/] {message}")
     return typer.Exit(code=2)
+
+
+def write_table(table: pa.Table, out: Path) -> None:
+    """A table to ``out`` as Parquet, or CSV when the name ends in ``.csv``."""
+    import pyarrow.csv as pacsv
+    import pyarrow.parquet as pq
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if out.suffix == ".csv":
+        pacsv.write_csv(table, out)
+    else:
+        pq.write_table(table, out)

@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from spreadwatch.commands import fail
+from spreadwatch.commands import fail, write_table
 from spreadwatch.progress import console
 
 
@@ -134,7 +134,6 @@ def forecast(
 ) -> None:
     """Forecast every region and the total: a hubverse-style long table with the mean and the
     23 Forecast Hub quantiles per model, horizon and location."""
-    from spreadwatch.cli import _write_table
     from spreadwatch.forecast.run import forecast_table
     from spreadwatch.infer import CasesError
     from spreadwatch.model import ConfigError
@@ -149,7 +148,7 @@ def forecast(
     except (CasesError, ConfigError, ValueError) as exc:
         raise fail(str(exc)) from exc
     _notes(skipped)
-    _write_table(table, out)
+    write_table(table, out)
     console.print(f"wrote [bold]{out}[/] ({table.num_rows:,} rows, origin {history.ends[-1]})")
 
 
@@ -176,7 +175,6 @@ def backtest(
     summary.csv and backtest.html."""
     import pyarrow as pa
 
-    from spreadwatch.cli import _write_table
     from spreadwatch.forecast.run import backtest as run_backtest
     from spreadwatch.forecast.run import summarise
     from spreadwatch.infer import CasesError
@@ -197,7 +195,7 @@ def backtest(
         raise fail(str(exc)) from exc
     _notes(skipped)
     out.mkdir(parents=True, exist_ok=True)
-    _write_table(pa.Table.from_pandas(scores, preserve_index=False), out / "scores.parquet")
+    write_table(pa.Table.from_pandas(scores, preserve_index=False), out / "scores.parquet")
     summary = summarise(scores)
     summary.to_csv(out / "summary.csv", index=False)
     report = write_backtest_report(history, scores, out / "backtest.html", horizons, seed, registry)

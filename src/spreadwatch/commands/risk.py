@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from spreadwatch.commands import fail
+from spreadwatch.commands import fail, write_table
 from spreadwatch.progress import console
 
 
@@ -24,7 +24,6 @@ def notices(
     import pyarrow.parquet as pq
     from iso3166 import countries_by_alpha3
 
-    from spreadwatch.cli import _write_table
     from spreadwatch.risk import traveler_notices
 
     listed = [c.strip().upper() for c in countries.split(",") if c.strip()]
@@ -43,7 +42,7 @@ def notices(
     if not parts:
         raise fail(f"{store}: no roaming events in this store (spreadwatch ingest roaming ...)")
     table = traveler_notices(pq.read_table(parts).to_pandas(), listed, date, days)
-    _write_table(table, out)
+    write_table(table, out)
     console.print(f"wrote [bold]{out}[/] ({table.num_rows:,} notices as of {date})")
 
 
@@ -64,7 +63,6 @@ def importation_risk(
     country's incidence."""
     import pyarrow.parquet as pq
 
-    from spreadwatch.cli import _write_table
     from spreadwatch.infer import CasesError
     from spreadwatch.risk import importation_risk as risk
     from spreadwatch.risk import read_incidence
@@ -80,7 +78,7 @@ def importation_risk(
         result = risk(table, rates, exposure_days)
     except (CasesError, OSError) as exc:
         raise fail(str(exc)) from exc
-    _write_table(result, out)
+    write_table(result, out)
     console.print(f"wrote [bold]{out}[/] ({result.num_rows:,} region-days)")
 
 
@@ -122,7 +120,6 @@ def risk(
     import pandas as pd
     import pyarrow.parquet as pq
 
-    from spreadwatch.cli import _write_table
     from spreadwatch.forecast.history import population_of
     from spreadwatch.infer import CasesError, read_cases
     from spreadwatch.report.risk import write_risk_report
@@ -160,7 +157,7 @@ def risk(
     except (CasesError, OSError, ValueError) as exc:
         raise fail(str(exc)) from exc
     out.mkdir(parents=True, exist_ok=True)
-    _write_table(levels, out / "risk_levels.parquet")
+    write_table(levels, out / "risk_levels.parquet")
     report = write_risk_report(levels.to_pandas(), out / "risk.html")
     latest = levels.to_pandas()
     latest = latest[latest["date"] == latest["date"].max()]
