@@ -10,7 +10,7 @@ averted against the baseline, the national peak day and its shift, and attack ra
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -20,9 +20,8 @@ import pyarrow.parquet as pq
 from spreadwatch.model.config import RunConfig, ScenarioEntry
 from spreadwatch.model.ensemble import run_parameter_sets
 from spreadwatch.model.errors import ConfigError
-from spreadwatch.model.run import Scenario, build_scenario
+from spreadwatch.model.run import build_scenario
 from spreadwatch.model.structured import ChainBinomialEngine, DailyOutput
-from spreadwatch.model.timeline import Timeline
 from spreadwatch.progress import track
 
 BASELINE = "baseline"
@@ -150,13 +149,9 @@ def compare(
     daily, by_region, names = {}, {}, []
     for entry in track(entries, f"Scenarios, {particles} particles each"):
         scenario_config = config if entry is None else config.with_scenario(entry)
-        scenario = Scenario(
-            scenario_config,
-            base.regions,
-            base.model,
-            base.engine,
-            Timeline.from_config(scenario_config, base.regions, label),
-        )
+        # only the interventions differ: seeds, arrivals and measured mobility are read once
+        timeline = replace(base.timeline, config=scenario_config)
+        scenario = replace(base, config=scenario_config, timeline=timeline)
         engine = ChainBinomialEngine(particles, run.steps, run.random_seed)
         tally = _Tally(particles, days, regions)
         run_parameter_sets(
