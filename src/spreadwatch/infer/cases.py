@@ -16,6 +16,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from spreadwatch.model.geography import fail_at
+
 REGION_COLUMNS = ("region_code", "region", "location")
 COUNT_COLUMNS = ("confirmed", "count", "cases")
 
@@ -87,12 +89,14 @@ def read_cases(path: Path) -> CaseSeries:
     if frame.empty:
         raise CasesError(f"{path}: no rows")
     codes = frame[region].str.strip()
-    _fail_at(path, codes == "", region, frame[region], "expected a region code")
+    fail_at(path, codes == "", region, frame[region], "expected a region code", CasesError)
     dates = pd.to_datetime(frame["date"].str.strip(), format="%Y-%m-%d", errors="coerce")
-    _fail_at(path, dates.isna(), "date", frame["date"], "expected a date like 2020-02-01")
+    fail_at(
+        path, dates.isna(), "date", frame["date"], "expected a date like 2020-02-01", CasesError
+    )
     values = pd.to_numeric(frame[count].str.strip(), errors="coerce")
     good = values.notna() & (values >= 0) & (values == np.floor(values))
-    _fail_at(path, ~good, count, frame[count], "expected a count (an integer >= 0)")
+    fail_at(path, ~good, count, frame[count], "expected a count (an integer >= 0)", CasesError)
     table = pd.DataFrame({"region": codes, "date": dates.dt.date, "count": values.astype(np.int64)})
     repeated = table.duplicated(["region", "date"], keep="first")
     if repeated.any():
@@ -118,11 +122,3 @@ def read_cases(path: Path) -> CaseSeries:
         if span > len(group):
             filled[str(name)] = span - len(group)
     return CaseSeries(start, regions, counts, last, filled, step)
-
-
-def _fail_at(path: Path, bad: pd.Series, column: str, raw: pd.Series, expected: str) -> None:
-    if bad.any():
-        row = int(np.argmax(bad.to_numpy()))
-        raise CasesError(
-            f"{path}: row {row + 1}, column {column}: {expected}, got {raw.iloc[row]!r}"
-        )

@@ -86,7 +86,7 @@ def read_regions_csv(path: Path) -> RegionSet:
     if frame.empty:
         raise ConfigError(f"{path}: no regions (the file has a header only)")
     codes = frame["code"].str.strip()
-    _fail_at(path, codes == "", "code", codes, "expected a non-empty code")
+    fail_at(path, codes == "", "code", codes, "expected a non-empty code")
     duplicated = codes.duplicated(keep="first")
     if duplicated.any():
         row = int(np.argmax(duplicated.to_numpy()))
@@ -97,7 +97,7 @@ def read_regions_csv(path: Path) -> RegionSet:
         )
     population = pd.to_numeric(frame["population"].str.strip(), errors="coerce")
     good = population.notna() & (population > 0) & (population == np.floor(population))
-    _fail_at(path, ~good, "population", frame["population"], "expected a positive integer")
+    fail_at(path, ~good, "population", frame["population"], "expected a positive integer")
     has_coords = "lat" in frame and "lon" in frame
     lat = _coordinate(path, frame, "lat", 90.0) if has_coords else None
     lon = _coordinate(path, frame, "lon", 180.0) if has_coords else None
@@ -119,11 +119,11 @@ def _age_bands(path: Path, frame: pd.DataFrame, population: pd.Series) -> np.nda
     for column in AGE_COLUMNS:
         values = pd.to_numeric(frame[column].str.strip(), errors="coerce")
         good = values.notna() & (values >= 0) & (values == np.floor(values))
-        _fail_at(path, ~good, column, frame[column], "expected an integer >= 0")
+        fail_at(path, ~good, column, frame[column], "expected an integer >= 0")
         bands.append(values.to_numpy(dtype=np.float64))
     ages = np.array(bands)
     off = ages.sum(axis=0) != population.to_numpy(dtype=np.float64)
-    _fail_at(
+    fail_at(
         path, pd.Series(off), "population", frame["population"], "expected the sum of the age bands"
     )
     return ages
@@ -148,13 +148,20 @@ def _check_columns(path: Path, columns: list[str]) -> None:
 def _coordinate(path: Path, frame: pd.DataFrame, column: str, limit: float) -> np.ndarray:
     values = pd.to_numeric(frame[column].str.strip(), errors="coerce")
     bad = values.isna() | (values.abs() > limit)
-    _fail_at(path, bad, column, frame[column], f"expected degrees from -{limit:g} to {limit:g}")
+    fail_at(path, bad, column, frame[column], f"expected degrees from -{limit:g} to {limit:g}")
     return values.to_numpy(dtype=np.float64)
 
 
-def _fail_at(path: Path, bad: pd.Series, column: str, raw: pd.Series, expected: str) -> None:
+def fail_at(
+    path: Path,
+    bad: pd.Series,
+    column: str,
+    raw: pd.Series,
+    expected: str,
+    error: type[ValueError] = ConfigError,
+) -> None:
+    """Raise ``error`` naming the first row (1 = first data row) where ``bad`` holds, its
+    column, what was expected and the raw value found."""
     if bad.any():
         row = int(np.argmax(bad.to_numpy()))
-        raise ConfigError(
-            f"{path}: row {row + 1}, column {column}: {expected}, got {raw.iloc[row]!r}"
-        )
+        raise error(f"{path}: row {row + 1}, column {column}: {expected}, got {raw.iloc[row]!r}")

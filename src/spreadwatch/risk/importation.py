@@ -13,11 +13,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import pyarrow as pa
 
 from spreadwatch.infer.cases import CasesError
+from spreadwatch.model.geography import fail_at
 
 DEFAULT_INCIDENCE_PER_100K = 1.0
 DEFAULT_EXPOSURE_DAYS = 7.0
@@ -67,12 +67,7 @@ def read_incidence(path: Path) -> pd.DataFrame:
         ),
     ]
     for column, bad, expected in checks:
-        if bad.any():
-            row = int(np.argmax(bad.to_numpy()))
-            raise CasesError(
-                f"{path}: row {row + 1}, column {column}: expected {expected}, "
-                f"got {frame[column].iloc[row]!r}"
-            )
+        fail_at(path, bad, column, frame[column], f"expected {expected}", CasesError)
     return pd.DataFrame(
         {
             "country": frame["country"].str.strip(),
