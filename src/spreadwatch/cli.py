@@ -218,6 +218,11 @@ app.command("risk")(risk)
 app.command("notices")(notices)
 app.command("importation-risk")(importation_risk)
 
+from spreadwatch.commands.tracing import access_app, trace  # noqa: E402
+
+app.command("trace")(trace)
+app.add_typer(access_app, name="access")
+
 
 @app.command()
 def synth(

@@ -1,0 +1,110 @@
+"""An append-only, hash-chained audit log (``DIR/audit.jsonl``).
+
+Each line is one JSON record carrying the SHA-256 of the line before it and its own hash, so
+editing or deleting a line breaks the chain at that point, which :meth:`AuditLog.verify` reports.
+Appends take an exclusive lock and are flushed to disk before the request is answered.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+AUDIT_FILE = "audit.jsonl"
+_GENESIS = "0" * 64
+
+
+@dataclass(frozen=True)
+class AuditRecord:
+    """One audited request."""
+
+    at: str
+    actor: str
+    role: str
+    action: str
+    params: dict[str, Any]
+    outcome: str
+    prev: str
+    hash: str
+
+
+def _hash(body: dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(body, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
+
+
+def _last_hash(fh: Any) -> str:
+    """The hash on the last line of an open binary file (the genesis hash if empty)."""
+    end = fh.seek(0, os.SEEK_END)
+    block = 4096
+    while True:
+        start = max(0, end - block)
+        fh.seek(start)
+        tail = fh.read(end - start).rstrip(b"\n")
+        if not tail:
+            return _GENESIS
+        if b"\n" in tail or start == 0:
+            return json.loads(tail.rsplit(b"\n", 1)[-1])["hash"]
+        block *= 4
+
+
+class AuditLog:
+    """The audit log in ``folder``."""
+
+    def __init__(self, folder: Path) -> None:
+        self.path = Path(folder) / AUDIT_FILE
+
+    def append(
+        self, actor: str, role: str, action: str, params: dict[str, Any], outcome: str
+    ) -> AuditRecord:
+        """Record one request; returns the record as written."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o600)
+        with os.fdopen(fd, "rb+") as fh:
+            fcntl.flock(fh, fcntl.LOCK_EX)
+            try:
+                body = {
+                    "at": datetime.now(UTC).isoformat(timespec="milliseconds"),
+                    "actor": actor,
+                    "role": role,
+                    "action": action,
+                    "params": params,
+                    "outcome": outcome,
+                    "prev": _last_hash(fh),
+                }
+                record = AuditRecord(**body, hash=_hash(body))
+                line = json.dumps({**body, "hash": record.hash}, ensure_ascii=False) + "\n"
+                fh.write(line.encode())
+                fh.flush()
+                os.fsync(fh.fileno())
+            finally:
+                fcntl.flock(fh, fcntl.LOCK_UN)
+        return record
+
+    def records(self) -> list[AuditRecord]:
+        """Every record, oldest first."""
+        if not self.path.exists():
+            return []
+        lines = self.path.read_text().splitlines()
+        return [AuditRecord(**json.loads(line)) for line in lines if line.strip()]
+
+    def verify(self) -> int | None:
+        """The 1-based line number where the chain first breaks, or ``None`` if it is whole."""
+        if not self.path.exists():
+            return None
+        prev = _GENESIS
+        for number, line in enumerate(self.path.read_text().splitlines(), start=1):
+            try:
+                row = json.loads(line)
+                claimed = row.pop("hash")
+            except (ValueError, KeyError, AttributeError):
+                return number
+            if row.get("prev") != prev or _hash(row) != claimed:
+                return number
+            prev = claimed
+        return None
