@@ -5,10 +5,17 @@
 ``SPREADWATCH_BENCH_SCALE_EVENTS`` events (default 100 million, about 6 GB of CSV; set it lower
 for a quick run). ``ingest_100m_events_per_s``: that run's rows per second of wall time.
 Both commands run as child processes so that their memory is measured alone.
+
+Then exposure tracing over the same store: ``trace_index_100m_seconds`` builds the tracing index
+(``spreadwatch trace-index``, same memory cap, ``trace_index_100m_peak_rss_gb``), and
+``trace_p95_s_100m`` is the 95th percentile latency of ``TRACE_QUERIES`` trace queries, each for
+a random subscriber over a 7-day window from their first event, issued one after another on one
+DuckDB connection as a serving process would.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import subprocess
@@ -17,8 +24,12 @@ import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
+
 EVENTS = int(os.environ.get("SPREADWATCH_BENCH_SCALE_EVENTS", "100000000"))
 MEMORY_LIMIT = "1GB"
+TRACE_QUERIES = 40
+TRACE_WINDOW = dt.timedelta(days=7)
 
 
 def _child(args: list[str], env: dict[str, str]) -> tuple[float, float]:
@@ -54,8 +65,34 @@ def run() -> dict[str, float]:
             env,
         )  # fmt: skip
         rows = json.loads((store / "quality.json").read_text())["location"]["rows_in"]
+        index_seconds, index_gb = _child(["trace-index", str(store)], env)
+        latencies = _trace_latencies(store)
     return {
         "ingest_100m_peak_rss_gb": round(peak_gb, 2),
         "ingest_100m_events_per_s": round(rows / seconds),
         "ingest_100m_bench_events": rows,
+        "trace_index_100m_seconds": round(index_seconds, 1),
+        "trace_index_100m_peak_rss_gb": round(index_gb, 2),
+        "trace_p95_s_100m": round(float(np.percentile(latencies, 95)), 3),
+        "trace_median_s_100m": round(float(np.median(latencies)), 3),
     }
+
+
+def _trace_latencies(store: Path) -> list[float]:
+    """Seconds per trace query, for random subscribers over 7 days from their first event."""
+    from spreadwatch import duck
+    from spreadwatch.tracing import TraceQuery, trace
+
+    con = duck.connect()
+    sample = con.sql(
+        "SELECT subscriber_pseudo, epoch_us(min(ts)) FROM (SELECT * FROM read_parquet("
+        f"{duck.path_list(sorted((store / 'location').glob('*.parquet')))}) "
+        f"USING SAMPLE {TRACE_QUERIES} ROWS (reservoir, 7)) GROUP BY 1"
+    ).fetchall()
+    latencies = []
+    for pseudo, first_us in sample:
+        start = dt.datetime(1970, 1, 1, tzinfo=dt.UTC) + dt.timedelta(microseconds=first_us)
+        began = time.perf_counter()
+        trace(store, TraceQuery(pseudo, start, start + TRACE_WINDOW), con)
+        latencies.append(time.perf_counter() - began)
+    return latencies

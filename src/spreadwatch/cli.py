@@ -218,9 +218,10 @@ app.command("risk")(risk)
 app.command("notices")(notices)
 app.command("importation-risk")(importation_risk)
 
-from spreadwatch.commands.tracing import access_app, trace  # noqa: E402
+from spreadwatch.commands.tracing import access_app, trace, trace_index  # noqa: E402
 
 app.command("trace")(trace)
+app.command("trace-index")(trace_index)
 app.add_typer(access_app, name="access")
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Iterable
 
 import duckdb
 
@@ -35,3 +36,13 @@ def connect() -> duckdb.DuckDBPyConnection:
 def run(con: duckdb.DuckDBPyConnection, sql: str) -> None:
     """Execute a statement and drain its result, so the connection is free for the next call."""
     con.execute(sql).fetchall()
+
+
+def quote(text: str) -> str:
+    """A SQL string literal."""
+    return "'" + text.replace("'", "''") + "'"
+
+
+def path_list(paths: Iterable[object]) -> str:
+    """A SQL list literal of file paths, for ``read_parquet``."""
+    return "[" + ", ".join(quote(str(p)) for p in paths) + "]"

@@ -125,6 +125,25 @@ def trace(
     )
 
 
+def trace_index(
+    store: Annotated[Path, typer.Argument(help="Ingest store with location events and cells.")],
+    force: Annotated[bool, typer.Option(help="Rebuild even if the index is current.")] = False,
+) -> None:
+    """Build (or refresh) the tracing index of a store: every location event with its next
+    event, by day, sorted by place and by pseudonym. `trace` builds it when missing or out of
+    date; run this after an ingest so that the first trace is fast."""
+    from spreadwatch.tracing import TraceError, build_index, is_current
+
+    try:
+        if not force and is_current(store):
+            console.print(f"{store}: the tracing index is current")
+            return
+        folder = build_index(store)
+    except TraceError as exc:
+        raise fail(str(exc)) from exc
+    console.print(f"wrote [bold]{folder}[/]")
+
+
 @access_app.command("grant")
 def grant(
     name: Annotated[str, typer.Argument(help="Who holds the token (a person or a service).")],

@@ -28,9 +28,11 @@ import duckdb
 import pyarrow as pa
 
 from spreadwatch import duck
+from spreadwatch.tracing.index import TraceError, ensure_index
 
 EARTH_RADIUS_M = 6_371_008.8
 METRES_PER_DEGREE = EARTH_RADIUS_M * 3.141592653589793 / 180
+_TICK = dt.timedelta(microseconds=1)
 _PARAM = re.compile(r"\$([a-z_0-9]+)")
 CONTACT_SCHEMA = pa.schema(
     [
@@ -43,10 +45,6 @@ CONTACT_SCHEMA = pa.schema(
         ("nearest_m", pa.float64()),
     ]
 )
-
-
-class TraceError(ValueError):
-    """A trace that cannot run: a bad parameter or a store without the tables it needs."""
 
 
 @dataclass(frozen=True)
@@ -91,11 +89,12 @@ def _epoch_us(moment: dt.datetime) -> int:
     return _micros(moment - dt.datetime(1970, 1, 1, tzinfo=dt.UTC))
 
 
-def _parts(store: Path, source: str) -> list[str]:
-    parts = sorted(str(p) for p in (Path(store) / source).glob("*.parquet"))
-    if not parts:
-        raise TraceError(f"{store}: no {source} in this store (spreadwatch ingest {source} ...)")
-    return parts
+def _day_files(index: Path, layout: str, lo: dt.datetime, hi: dt.datetime) -> list[str]:
+    """The index files of ``layout`` for the UTC days that ``[lo, hi)`` touches."""
+    first, last = lo.astimezone(dt.UTC).date(), (hi - _TICK).astimezone(dt.UTC).date()
+    days = (first + dt.timedelta(days=n) for n in range((last - first).days + 1))
+    paths = (index / layout / f"day={d.isoformat()}" / "part.parquet" for d in days)
+    return [str(p) for p in paths if p.exists()]
 
 
 _HAVERSINE = (
@@ -105,18 +104,7 @@ _HAVERSINE = (
 )
 
 
-def _stays(events: str, partition: str) -> str:
-    """SQL: stays ``(subscriber_pseudo, carrier, cell_id, s, e)`` in µs of ``events`` (a FROM
-    clause over ``loc``)."""
-    return f"""
-        SELECT subscriber_pseudo, carrier, cell_id, t AS s,
-               least(coalesce(t_next, t + $dwell), t + $dwell) AS e
-        FROM (
-            SELECT subscriber_pseudo, carrier, cell_id, epoch_us(ts) AS t,
-                   lead(epoch_us(ts)) OVER (
-                       PARTITION BY {partition} ORDER BY ts, carrier, cell_id) AS t_next
-            FROM {events}
-        )"""
+_STAY_END = "least(coalesce(epoch_us(next_ts), epoch_us(ts) + $dwell), epoch_us(ts) + $dwell)"
 
 
 def trace(
@@ -124,21 +112,18 @@ def trace(
 ) -> TraceResult:
     """The contacts of ``query.subscriber`` in ``store`` (``CONTACT_SCHEMA``), longest first."""
     con = con or duck.connect()
-    locations, cells = _parts(store, "location"), _parts(store, "cells")
-    con.read_parquet(locations).create_view("loc", replace=True)
-    con.read_parquet(cells).create_view("cell", replace=True)
-    dwell = _micros(query.max_dwell)
+    index = ensure_index(store, con)
+    duck.run(con, "SET parquet_metadata_cache = true")
     params = {
         "who": query.subscriber.strip(),
         "t1": _epoch_us(query.start),
         "t2": _epoch_us(query.end),
-        "dwell": dwell,
+        "dwell": _micros(query.max_dwell),
         "tol": _micros(query.tolerance),
         "from_ts": query.start - query.max_dwell,
         "to_ts": query.end,
         "lo": query.start - query.tolerance - query.max_dwell,
         "hi": query.end + query.tolerance,
-        "hi2": query.end + query.tolerance + query.max_dwell,
         "dlat": query.radius_m / METRES_PER_DEGREE * 1.01,
         "radius": query.radius_m,
     }
@@ -147,40 +132,43 @@ def trace(
         used = {name: params[name] for name in set(_PARAM.findall(statement))}
         return con.sql(statement, params=used)
 
-    index_events = "loc WHERE subscriber_pseudo = $who AND ts >= $from_ts AND ts < $to_ts"
+    mine = _day_files(index, "by_subscriber", params["from_ts"], params["to_ts"])
+    if not mine:
+        return TraceResult(CONTACT_SCHEMA.empty_table(), 0, 0)
     sql(
         f"""CREATE OR REPLACE TEMP TABLE idx AS
-        SELECT carrier, cell_id, greatest(s, $t1) AS s, least(e, $t2) AS e FROM (
-            {_stays(index_events, "carrier")}
-        ) WHERE least(e, $t2) >= greatest(s, $t1)"""
+        SELECT carrier, cell_id, greatest(epoch_us(ts), $t1) AS s, least({_STAY_END}, $t2) AS e
+        FROM read_parquet({duck.path_list(mine)})
+        WHERE subscriber_pseudo = $who AND ts >= $from_ts AND ts < $to_ts
+          AND least({_STAY_END}, $t2) >= greatest(epoch_us(ts), $t1)"""
     )
     index_stays, index_places = sql(
         "SELECT count(*), count(DISTINCT carrier || ':' || cell_id) FROM idx"
     ).fetchall()[0]
+    cells = index / "cells.parquet"
     sql(
         f"""CREATE OR REPLACE TEMP TABLE near AS
-        WITH here AS (
-            SELECT DISTINCT c.carrier, c.cell_id, c.lat, c.lon
-            FROM cell c SEMI JOIN idx USING (carrier, cell_id)
-        )
+        WITH cell AS (SELECT * FROM read_parquet('{cells}')),
+        here AS (SELECT DISTINCT c.* FROM cell c SEMI JOIN idx USING (carrier, cell_id))
         SELECT h.carrier AS index_carrier, h.cell_id AS index_cell, c.carrier, c.cell_id,
-               min({_HAVERSINE}) AS metres
+               c.tile, min({_HAVERSINE}) AS metres
         FROM here h JOIN cell c
           ON abs(c.lat - h.lat) <= $dlat AND abs(c.lon - h.lon) <= $dlat / cos(radians(h.lat))
         WHERE {_HAVERSINE} <= $radius
         GROUP BY ALL"""
     )
-    sql(
-        """CREATE OR REPLACE TEMP TABLE seen AS
-        SELECT DISTINCT carrier, subscriber_pseudo FROM loc SEMI JOIN near USING (carrier, cell_id)
-        WHERE ts >= $lo AND ts < $hi AND subscriber_pseudo <> $who"""
-    )
-    their_events = (
-        "loc SEMI JOIN seen USING (carrier, subscriber_pseudo) WHERE ts >= $lo AND ts < $hi2"
-    )
+    tiles = [row[0] for row in sql("SELECT DISTINCT tile FROM near ORDER BY 1").fetchall()]
+    places = _day_files(index, "by_place", params["lo"], params["hi"])
+    if not tiles or not places:
+        return TraceResult(CONTACT_SCHEMA.empty_table(), int(index_stays), int(index_places))
+    their = f"""
+        SELECT l.carrier, l.subscriber_pseudo, l.cell_id, epoch_us(l.ts) AS s, {_STAY_END} AS e
+        FROM read_parquet({duck.path_list(places)}) l SEMI JOIN near n USING (carrier, cell_id)
+        WHERE l.tile IN ({", ".join(str(int(t)) for t in tiles)})
+          AND l.ts >= $lo AND l.ts < $hi AND l.subscriber_pseudo <> $who"""
     contacts = sql(
         f"""
-        WITH their AS ({_stays(their_events, "carrier, subscriber_pseudo")}),
+        WITH their AS ({their}),
         overlap AS (
             SELECT o.carrier, o.subscriber_pseudo, o.cell_id, n.metres,
                    greatest(o.s, i.s - $tol) AS a, least(o.e, i.e + $tol) AS b
