@@ -176,3 +176,28 @@ def test_bad_queries_are_refused(tmp_path: Path) -> None:
         _query(radius_m=-1)
     with pytest.raises(TraceError, match="no location in this store"):
         trace(tmp_path, _query())
+
+
+def test_index_is_rebuilt_when_the_store_changes(tmp_path: Path) -> None:
+    from spreadwatch.tracing import is_current
+
+    cells = [("SKT", "A", 0, 0), ("KT", "B", 30, 0)]
+    store = _write_store(tmp_path, cells, [("SKT", "idx", 60, "A"), ("KT", "one", 90, "B")])
+    first = trace(store, _query())
+    assert first.contacts.column("contact_pseudo").to_pylist() == ["one"]
+    assert is_current(store)
+    late = pa.table(
+        {
+            "carrier": ["KT"],
+            "subscriber_pseudo": ["two"],
+            "ts": [T0 + dt.timedelta(seconds=100)],
+            "region_code": ["11010"],
+            "cell_id": ["B"],
+        },
+        schema=LOCATION.schema,
+    )
+    pq.write_table(late, store / "location" / "c-00000.parquet")  # a newly ingested file
+    assert not is_current(store)
+    second = trace(store, _query())
+    assert sorted(second.contacts.column("contact_pseudo").to_pylist()) == ["one", "two"]
+    assert not (store / "trace_index.tmp").exists() and not (store / "trace_index.old").exists()
