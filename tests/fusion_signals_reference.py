@@ -62,9 +62,22 @@ def household_signals(telemetry: list[dict], households: list[dict]) -> dict[tup
             if (who, day) in share and baseline[who] > 0
         ]
         fevers = [max(temps[(who, day)]) >= 37.5 for who in members if (who, day) in temps]
+        lasting = [
+            who
+            for who in members
+            if feverish(temps, who, day) and feverish(temps, who, day - dt.timedelta(days=1))
+        ]
         out[(day, code)] = (
             len(members),
             sum(ratios) / len(ratios) if ratios else None,
             sum(fevers) / len(fevers) if fevers else None,
+            len(fevers),
+            sum(fevers),
+            len(lasting),
         )
     return out
+
+
+def feverish(temps: dict[tuple, list], who: tuple, day: dt.date) -> bool:
+    """Whether a household's highest reading of a day was a fever."""
+    return (who, day) in temps and max(temps[(who, day)]) >= 37.5

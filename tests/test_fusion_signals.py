@@ -114,14 +114,22 @@ def test_household_signals_equal_brute_force(data):
     _, _, telemetry, households = data
     table = household_signals(_table(telemetry), _table(households, False), k=1).to_pyarrow()
     assert table.schema == SCHEMAS["household_signals"]
+    counts = ("measured", "fever_households", "persistent_fever")
     got = {
-        (r["date"], r["region_code"]): (r["households"], r["stay_home_index"], r["fever_rate"])
+        (r["date"], r["region_code"]): (
+            r["households"],
+            r["stay_home_index"],
+            r["fever_rate"],
+            *(r[c] for c in counts),
+        )
         for r in table.to_pylist()
     }
     expected = reference.household_signals(telemetry, households)
     assert got.keys() == expected.keys()
-    for key, (count, stay, fever) in expected.items():
+    assert sum(e[5] for e in expected.values()) > 3  # lasting fevers are in the data
+    for key, (count, stay, fever, *tallies) in expected.items():
         assert got[key][0] == count
+        assert list(got[key][3:]) == tallies, key
         assert (
             got[key][1] == pytest.approx(stay, abs=1e-12)
             if stay is not None
@@ -144,3 +152,4 @@ def test_small_household_counts_are_suppressed_with_their_indices(data):
     assert (frame["suppressed"] == small).all()
     assert frame.loc[small, ["stay_home_index", "fever_rate"]].isna().all().all()
     assert (frame.loc[small, "households"] == 0).all()
+    assert (frame.loc[small, ["measured", "fever_households", "persistent_fever"]] == 0).all().all()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import pandas as pd
 
 from spreadwatch.risk.early_warning import Detector, case_scores, household_scores
@@ -55,3 +56,39 @@ def test_household_and_case_scores_read_the_pipeline_tables():
     assert detector.first_alarm(case_scores(cases))["11010"] == days[31]
     few = cases.assign(confirmed=[0] * 30 + [1] * 10)  # below min_cases: never an alarm
     assert pd.isna(detector.first_alarm(case_scores(few))["11010"])
+
+
+def test_count_score_is_the_poisson_tail_and_follows_exposure():
+    from scipy import stats
+
+    days = pd.date_range("2020-02-03", periods=40)
+    counts = np.full(40, 2.0)
+    counts[-1] = 9
+    detector = Detector()
+    wide = pd.DataFrame({"A": counts}, index=days)
+    z = detector.count_scores(wide)["A"]
+    assert z.iloc[-1] == pytest.approx(stats.norm.isf(stats.poisson.sf(8, 2.0)))
+    assert z.iloc[-2] == 0.0  # at the expectation
+    # twice the households measured, twice the count: no anomaly
+    doubled = pd.DataFrame({"A": np.r_[np.full(30, 2.0), np.full(10, 4.0)]}, index=days)
+    exposure = pd.DataFrame({"A": np.r_[np.full(30, 500.0), np.full(10, 1000.0)]}, index=days)
+    assert detector.count_scores(doubled, exposure)["A"].max() == 0.0
+    assert detector.count_scores(doubled)["A"].max() > 1.0  # without it, it looks like a rise
+
+
+def test_household_score_from_lasting_fevers():
+    days = pd.date_range("2020-02-01", periods=40)
+    lasting = np.zeros(40)
+    lasting[30:] = 4  # four households with a lasting fever a day, where none had
+    signals = pd.DataFrame(
+        {
+            "date": days,
+            "region_code": "11010",
+            "households": 5000,
+            "measured": 1600,
+            "persistent_fever": lasting,
+            "fever_rate": 0.01,
+            "suppressed": False,
+        }
+    )
+    assert Detector().first_alarm(household_scores(signals))["11010"] == days[31]

@@ -8,10 +8,11 @@ import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
+from scipy import stats
 from typer.testing import CliRunner
 
 from spreadwatch.cli import app
-from spreadwatch.risk.levels import FACTORS, fever_zscore, incidence_per_100k, risk_levels
+from spreadwatch.risk.levels import FACTORS, household_signal, incidence_per_100k, risk_levels
 
 
 def _levels(**factors) -> pd.DataFrame:
@@ -49,13 +50,19 @@ def test_incidence_and_fever_signal_by_hand():
     per = incidence_per_100k(cases, {"A": 200_000}).set_index("date")["incidence"]
     assert per.index.min() == days[6]
     assert per[days[6]] == pytest.approx(np.mean(np.arange(7) * 10) / 200_000 * 1e5)
-    rates = [0.01, 0.02] * 10 + [0.05]
+    lasting = [0, 1] * 10 + [6]
     signals = pd.DataFrame(
-        {"date": pd.date_range("2020-03-01", periods=21), "region_code": "A", "fever_rate": rates}
+        {
+            "date": pd.date_range("2020-03-01", periods=21),
+            "region_code": "A",
+            "persistent_fever": lasting,
+            "measured": 1000,
+        }
     )
-    z = fever_zscore(signals).set_index("date")["household"]
-    previous = np.array(rates[-21:-1])
-    assert z.iloc[-1] == pytest.approx((0.05 - previous.mean()) / previous.std(ddof=1))
+    z = household_signal(signals).set_index("date")["household"]
+    mean = 0.5  # the same weekday 1 and 2 weeks before (0 and 1), as the 18 days before the guard
+    assert np.mean(lasting[6:14:7]) == np.mean(lasting[:18]) == mean
+    assert z.iloc[-1] == pytest.approx(stats.norm.isf(stats.poisson.sf(5, mean)))
 
 
 def test_risk_command_writes_levels_and_report(tmp_path):

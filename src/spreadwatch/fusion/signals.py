@@ -18,10 +18,13 @@ Definitions (dates and hours are Korea Standard Time, UTC+9, as in :mod:`.mobili
     30% more activity at home than usual. Households without daytime readings that date, or with a
     zero baseline, are left out; null when none is left;
   - ``fever_rate``: among households with a ``body_temp`` reading that date, the share whose
-    highest reading is at least :data:`FEVER_CELSIUS`; null when none measured.
+    highest reading is at least :data:`FEVER_CELSIUS`; null when none measured;
+  - ``measured``: households with a ``body_temp`` reading that date; ``fever_households``: those
+    of them with a fever; ``persistent_fever``: households with a fever that date and the date
+    before (a fever that lasts, as an illness's does; a one-off high reading rarely repeats).
 
   ``household_signals``: ``date, region_code, households, stay_home_index, fever_rate,
-  suppressed``.
+  measured, fever_households, persistent_fever, suppressed``.
 
 Counts below ``k`` are suppressed: the count becomes 0, the indices null, ``suppressed`` true.
 """
@@ -63,6 +66,9 @@ SCHEMAS: dict[str, pa.Schema] = {
             ("households", pa.int64()),
             ("stay_home_index", pa.float64()),
             ("fever_rate", pa.float64()),
+            ("measured", pa.int64()),
+            ("fever_households", pa.int64()),
+            ("persistent_fever", pa.int64()),
             ("suppressed", pa.bool_()),
         ]
     ),
@@ -121,20 +127,40 @@ def household_signals(telemetry: ir.Table, households: ir.Table, k: int = DEFAUL
     )
     temps = readings.filter(readings.kind == "body_temp")
     hottest = temps.group_by([*who, "region_code", "date"]).agg(hottest=temps.value.max())
+    hottest = hottest.mutate(fever=hottest.hottest >= FEVER_CELSIUS)
+    before = hottest.filter(hottest.fever).select(
+        *who, date=hottest.date + ibis.interval(days=1), fever_before=ibis.literal(True)
+    )
+    hottest = hottest.left_join(before, [*who, "date"]).select(
+        *who, "region_code", "date", "fever", "fever_before"
+    )
+    lasting = hottest.fever & hottest.fever_before.fill_null(False)
     fever = hottest.group_by(["date", "region_code"]).agg(
-        fever_rate=(hottest.hottest >= FEVER_CELSIUS).cast("float64").mean()
+        fever_rate=hottest.fever.cast("float64").mean(),
+        measured=hottest.count(),
+        fever_households=hottest.fever.cast("int64").sum(),
+        persistent_fever=lasting.cast("int64").sum(),
     )
     reporting = readings.group_by(["date", "region_code"]).agg(
         households=readings.household_pseudo.nunique()
     )
     keys = ["date", "region_code"]
     signals = reporting.left_join(stay_home, keys).select(*keys, "households", "stay_home_index")
+    counts = ("measured", "fever_households", "persistent_fever")
     signals = signals.left_join(fever, keys).select(
-        *keys, "households", "stay_home_index", "fever_rate"
+        *keys, "households", "stay_home_index", "fever_rate", *counts
     )
     released = suppress_small(signals, "households", k)
     hidden = ibis.null().cast("float64")
-    return released.mutate(
-        stay_home_index=ibis.ifelse(released.suppressed, hidden, released.stay_home_index),
-        fever_rate=ibis.ifelse(released.suppressed, hidden, released.fever_rate),
-    ).order_by(keys)
+    return (
+        released.mutate(
+            stay_home_index=ibis.ifelse(released.suppressed, hidden, released.stay_home_index),
+            fever_rate=ibis.ifelse(released.suppressed, hidden, released.fever_rate),
+            **{
+                c: ibis.ifelse(released.suppressed, 0, released[c].fill_null(0)).cast("int64")
+                for c in counts
+            },
+        )
+        .select(*SCHEMAS["household_signals"].names)
+        .order_by(keys)
+    )

@@ -9,7 +9,7 @@ import pandas as pd
 
 from spreadwatch.infer.cases import CaseSeries
 from spreadwatch.infer.rt import rt_table
-from spreadwatch.risk.levels import fever_zscore, incidence_per_100k
+from spreadwatch.risk.levels import household_signal, incidence_per_100k
 
 KEYS = ["date", "region_code"]
 
@@ -88,7 +88,7 @@ def assemble(
         parts.append(importation_per_100k(importation, population))
     if signals is not None:
         signals = signals.assign(date=pd.to_datetime(signals["date"]))
-        parts.append(fever_zscore(signals))
+        parts.append(household_signal(signals))
     for part in parts:
         part["region_code"] = part["region_code"].astype(str)
         frame = frame.merge(part, on=KEYS, how="left")

@@ -8,10 +8,18 @@ known; the spread is the standard deviation of the previous ``baseline_days`` da
 ``floor``). Both skip the last ``guard`` days, so a rise does not hide itself. The score is
 ``z = (v - expected) / spread``, computed once ``min_baseline`` earlier days are known.
 
-* **household score**: ``max(z_fever, (z_fever + z_stay) / sqrt 2)`` of the fever rate and the
-  stay-home index of the fusion ``household_signals`` table (suppressed rows unknown);
-* **case score**: ``z`` of the daily reported cases (floor 1 case), counted only on days with
-  at least ``min_cases`` cases.
+For counts the score is a Poisson tail instead: ``z = Phi^-1(1 - P(X >= count | expected))``,
+the expected count at least 0.1 (a quiet series expects almost nothing, so 3 counts on a day
+that expects none score 3.6).
+
+* **household score**: the count score of ``persistent_fever`` households (a fever that day and
+  the day before) of the fusion ``household_signals`` table, the baseline learning the rate per
+  household measured so that partial days and new devices are not anomalies (suppressed rows
+  unknown). A one-off high reading rarely repeats the next day, an illness's fever does: that
+  makes the baseline nearly zero and a handful of households an alarm. A table without the
+  counts falls back to ``max(z_fever, (z_fever + z_stay) / sqrt 2)`` of the fever rate and
+  stay-home index;
+* **case score**: the same count score of daily reported cases.
 
 A region alarms on the second of two consecutive days with a score of at least ``threshold``.
 """
@@ -22,8 +30,12 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+from scipy import stats
 
 SQRT2 = np.sqrt(2.0)
+#: Smallest expected count a count score assumes (a quiet series expects nearly nothing).
+COUNT_FLOOR = 0.1
+MAX_Z = 10.0
 
 
 @dataclass(frozen=True)
@@ -34,9 +46,9 @@ class Detector:
     threshold: float = 3.0
     consecutive: int = 2
 
-    def scores(self, wide: pd.DataFrame, floor: float) -> pd.DataFrame:
-        """``z`` per date (rows, daily) and region (columns); NaN while the baseline is short."""
-        wide = wide.sort_index().asfreq("D")
+    def expected(self, wide: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """The expected value and the trailing standard deviation per date and region (NaN
+        while the baseline is short); ``wide`` must be daily."""
         past = wide.shift(self.guard + 1)
         trailing = past.rolling(self.baseline_days, min_periods=self.min_baseline)
         expected = trailing.mean()
@@ -48,9 +60,37 @@ class Detector:
             block = wide[rows].shift(1)  # earlier same weekdays (a week apart)
             same_day[rows] = block.rolling(4, min_periods=1).mean().to_numpy()
             known[rows] = block.rolling(4, min_periods=1).count().to_numpy()
-        expected = expected.where(known < 2, same_day)
-        spread = np.maximum(trailing.std(), floor)
-        return (wide - expected) / spread
+        return expected.where(known < 2, same_day), trailing.std()
+
+    def scores(self, wide: pd.DataFrame, floor: float) -> pd.DataFrame:
+        """``z`` per date (rows, daily) and region (columns); NaN while the baseline is short."""
+        wide = wide.sort_index().asfreq("D")
+        expected, spread = self.expected(wide)
+        return (wide - expected) / np.maximum(spread, floor)
+
+    def count_scores(
+        self,
+        wide: pd.DataFrame,
+        exposure: pd.DataFrame | None = None,
+        floor: float = COUNT_FLOOR,
+    ) -> pd.DataFrame:
+        """For counts: the upper Poisson tail ``P(X >= count)`` under the expected count (at
+        least ``floor``) as a normal score, ``z = Phi^-1(1 - P)``, 0 at or below expectation.
+        With ``exposure`` (e.g. households measured), the expected *rate* per unit of exposure
+        is what the baseline learns, times the day's exposure."""
+        wide = wide.sort_index().asfreq("D")
+        if exposure is None:
+            expected, _ = self.expected(wide)
+        else:
+            exposure = exposure.reindex_like(wide)
+            rate, _ = self.expected(wide / exposure.where(exposure > 0))
+            expected = rate * exposure
+        mean = np.maximum(expected.to_numpy(dtype=float), floor)
+        counts = wide.to_numpy(dtype=float)
+        tail = stats.poisson.sf(np.ceil(counts) - 1, mean)
+        z = np.clip(stats.norm.isf(tail), 0.0, MAX_Z)
+        z = np.where(np.isnan(counts) | np.isnan(expected.to_numpy(dtype=float)), np.nan, z)
+        return pd.DataFrame(z, index=wide.index, columns=wide.columns)
 
     def alarms(self, score: pd.DataFrame) -> pd.DataFrame:
         """True on the days ending a run of ``consecutive`` scores at or above the threshold."""
@@ -74,21 +114,31 @@ def _wide(frame: pd.DataFrame, value: str) -> pd.DataFrame:
 
 
 def household_scores(signals: pd.DataFrame, detector: Detector = Detector()) -> pd.DataFrame:
-    """The household score per date and region from ``household_signals``."""
+    """The household score per date and region from ``household_signals``: the count score
+    of ``persistent_fever`` households per household ``measured``; from a table without those
+    counts, ``max(z_fever, (z_fever + z_stay) / sqrt 2)`` of the fever rate and stay-home index."""
     signals = signals[~signals["suppressed"].astype(bool)] if "suppressed" in signals else signals
+    if {"persistent_fever", "measured"} <= set(signals.columns):
+        counts = _wide(signals, "persistent_fever").asfreq("D")
+        measured = _wide(signals, "measured").asfreq("D")
+        return detector.count_scores(counts, exposure=measured)
     fever = detector.scores(_wide(signals, "fever_rate"), floor=0.005)
     stay = detector.scores(_wide(signals, "stay_home_index"), floor=0.02).reindex_like(fever)
     combined = (fever + stay.fillna(0.0)) / SQRT2
     return np.maximum(fever, combined.where(stay.notna(), fever))
 
 
-def case_scores(
-    cases: pd.DataFrame, detector: Detector = Detector(), min_cases: int = 2
-) -> pd.DataFrame:
-    """The case score per date and region from ``date, region_code, confirmed``."""
+def case_scores(cases: pd.DataFrame, detector: Detector = Detector()) -> pd.DataFrame:
+    """The case score per date and region from ``date, region_code, confirmed``: the same
+    count score, on daily reported cases."""
     wide = _wide(cases, "confirmed").asfreq("D", fill_value=0)
-    score = detector.scores(wide, floor=1.0)
-    return score.where(wide.reindex_like(score) >= min_cases)
+    return detector.count_scores(wide)
+
+
+def scores_long(score: pd.DataFrame, name: str) -> pd.DataFrame:
+    """A wide score frame as ``date, region_code, <name>`` rows (unknown scores left out)."""
+    long = score.rename_axis(index="date", columns="region_code").stack().dropna()
+    return long.rename(name).reset_index()
 
 
 @dataclass(frozen=True)

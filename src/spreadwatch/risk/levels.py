@@ -59,7 +59,7 @@ FACTORS: tuple[Factor, ...] = (
         "household fever signal",
         0.15,
         (1.0, 2.0, 3.0),
-        "z-score of the fever rate against the region's own previous 28 days",
+        "early-warning score of households with a lasting fever, against the region's baseline",
     ),
 )
 LEVELS = {1: "low", 2: "moderate", 3: "high", 4: "very high"}
@@ -75,14 +75,11 @@ def incidence_per_100k(cases: pd.DataFrame, population: Mapping[str, float]) -> 
     return per.stack().dropna().rename("incidence").reset_index()
 
 
-def fever_zscore(signals: pd.DataFrame, baseline_days: int = 28) -> pd.DataFrame:
-    """Fever rate against the region's own previous ``baseline_days`` days (at least 7 known):
-    ``(rate - mean) / max(sd, 0.005)``."""
-    wide = signals.pivot_table(index="date", columns="region_code", values="fever_rate")
-    wide = wide.sort_index().asfreq("D")
-    past = wide.shift(1).rolling(baseline_days, min_periods=7)
-    z = (wide - past.mean()) / np.maximum(past.std(), 0.005)
-    return z.stack().dropna().rename("household").reset_index()
+def household_signal(signals: pd.DataFrame) -> pd.DataFrame:
+    """The early-warning household score per ``date, region_code`` (column ``household``)."""
+    from spreadwatch.risk.early_warning import household_scores, scores_long
+
+    return scores_long(household_scores(signals), "household")
 
 
 def risk_levels(factors: pd.DataFrame) -> pa.Table:

@@ -146,6 +146,19 @@ class TelemetryConfig(_Frozen):
     """Home devices on two platforms, installed in a sample of subscribers' homes."""
 
     household_fraction: float = Field(0.05, ge=0.0, le=1.0)
+    coverage: float | None = Field(
+        None,
+        gt=0.0,
+        le=1.0,
+        description="share of each region's real households (population / 2.4) with devices; "
+        "when set, households are drawn per region (not subscribers' homes) and "
+        "household_fraction is not used",
+    )
+    regions: list[str] = Field(
+        default_factory=list,
+        description="si-gun-gu code prefixes where devices are installed, e.g. ['22', '37'] "
+        "for Daegu and Gyeongbuk (empty: everywhere)",
+    )
     platforms: dict[str, float] = {"thinq": 0.55, "gigagenie": 0.45}
     readings_per_day: dict[str, float] = Field(
         default_factory=lambda: dict(DEFAULT_READINGS_PER_DAY),
@@ -166,6 +179,14 @@ class TelemetryConfig(_Frozen):
         if any(not (v >= 0) for v in value.values()):
             raise ValueError("readings per day must be numbers >= 0")
         return {**DEFAULT_READINGS_PER_DAY, **value}
+
+    @field_validator("regions")
+    @classmethod
+    def _region_prefixes(cls, value: list[str]) -> list[str]:
+        for prefix in value:
+            if not (prefix.isdigit() and 1 <= len(prefix) <= 5):
+                raise ValueError(f"{prefix!r} is not a region code prefix (1-5 digits)")
+        return value
 
     @field_validator("platforms")
     @classmethod

@@ -200,7 +200,9 @@ def generate(config: SynthConfig, out_dir: Path) -> SynthManifest:
         path = raw / "roaming_events.csv"
         record(path, write_table(roaming_table, path))
 
-        homes = telemetry.make_households(config.telemetry, subs, stream(seed, "households"))
+        homes = telemetry.make_households(
+            config.telemetry, subs, stream(seed, "households"), geo.population, geo.codes
+        )
         homes = telemetry.infect(
             homes, truth_epidemic.new_infections, geo.population, stream(seed, "household-sick")
         )

@@ -1,7 +1,9 @@
-"""Home devices of two platforms in a sample of subscribers' homes (thin but epidemic-aware).
+"""Home devices of two platforms in a sample of homes (thin but epidemic-aware).
 
 Households are ``household_fraction`` of all subscribers' homes (region = the subscriber's home
-region, size ``1 + Poisson(1.4)``), each on one platform drawn by share, with one device of each
+region) or, with ``coverage``, that share of each region's real households, not linked to
+subscribers; optionally only in ``regions``. Each has size ``1 + Poisson(1.4)``, is on one
+platform drawn by share, with one device of each
 kind its platform sells. A household is infected on the first day a Bernoulli with probability
 ``1 - (1 - new_infections_r / N_r) ** size`` succeeds (the true epidemic of its region); it is sick
 (fever likely, people stay home) from ``latent_days`` to ``latent_days + infectious_days`` later.
@@ -39,6 +41,8 @@ PLATFORM_KINDS: dict[str, tuple[str, ...]] = {
 }
 READINGS_PER_DAY = DEFAULT_READINGS_PER_DAY
 SICK_BODY_TEMP_READINGS = 3.0
+#: People per household in Korea's 2020 census (2.34), rounded.
+PEOPLE_PER_HOUSEHOLD = 2.4
 FEVER_PROBABILITY_SICK = 0.7
 FEVER_PROBABILITY_WELL = 0.01
 
@@ -71,14 +75,48 @@ def _prefixes(names: list[str], what: str) -> np.ndarray:
 
 
 def make_households(
-    config: TelemetryConfig, subscribers: list[CarrierSubscribers], rng: np.random.Generator
+    config: TelemetryConfig,
+    subscribers: list[CarrierSubscribers],
+    rng: np.random.Generator,
+    population: np.ndarray | None = None,
+    codes: np.ndarray | None = None,
 ) -> Households:
-    """Sample ``household_fraction`` of each carrier's subscribers' homes and equip them."""
-    chosen = [
-        np.sort(rng.choice(s.size, size=round(config.household_fraction * s.size), replace=False))
-        for s in subscribers
-    ]
-    n = sum(c.size for c in chosen)
+    """Equip households: ``household_fraction`` of each carrier's subscribers' homes or, with
+    ``coverage``, that share of every region's real households (``population`` by region
+    index / :data:`PEOPLE_PER_HOUSEHOLD`), commuting at the region's subscribers' rate. Only
+    regions whose code (``codes``) starts with one of ``config.regions`` get devices."""
+    if config.coverage is not None:
+        if population is None:
+            raise ValueError("telemetry coverage needs the regions' population")
+        counts = np.rint(config.coverage * population / PEOPLE_PER_HOUSEHOLD).astype(np.int64)
+        counts[~_installed(config, codes, len(population))] = 0
+        region = np.repeat(np.arange(len(population)), counts)
+        rate = _commuter_share(subscribers, len(population))
+        owners = {
+            "carrier": np.full(region.size, None, dtype=object),
+            "subscriber_id": pa.nulls(region.size, pa.string()),
+            "region": region,
+            "commuter": rng.random(region.size) < rate[region],
+        }
+    else:
+        chosen = [
+            np.sort(
+                rng.choice(s.size, size=round(config.household_fraction * s.size), replace=False)
+            )
+            for s in subscribers
+        ]
+        pairs = list(zip(subscribers, chosen, strict=True))
+        owners = {
+            "carrier": np.concatenate([np.full(c.size, s.carrier, dtype=object) for s, c in pairs]),
+            "subscriber_id": pa.concat_arrays([s.ids.take(c) for s, c in pairs]),
+            "region": np.concatenate([s.home[c] for s, c in pairs]),
+            "commuter": np.concatenate([s.commuter[c] for s, c in pairs]),
+        }
+        if config.regions:
+            keep = _installed(config, codes, int(owners["region"].max(initial=0)) + 1)
+            rows = np.flatnonzero(keep[owners["region"]])
+            owners = {k: v.take(rows) for k, v in owners.items()}
+    n = owners["region"].size
     names = list(config.platforms)
     platform = rng.choice(len(names), size=n, p=list(config.platforms.values()))
     sells = np.array([[k in PLATFORM_KINDS.get(p, KINDS) for p in names] for k in KINDS])
@@ -87,23 +125,35 @@ def make_households(
         platforms=tuple(names),
         platform=platform,
         household_id=ids.opaque(_prefixes(names, "H")[platform], n, rng),
-        carrier=np.concatenate(
-            [
-                np.full(c.size, s.carrier, dtype=object)
-                for s, c in zip(subscribers, chosen, strict=True)
-            ]
-        ),
-        subscriber_id=pa.concat_arrays(
-            [s.ids.take(c) for s, c in zip(subscribers, chosen, strict=True)]
-        ),
-        region=np.concatenate([s.home[c] for s, c in zip(subscribers, chosen, strict=True)]),
+        carrier=owners["carrier"],
+        subscriber_id=owners["subscriber_id"],
+        region=owners["region"],
         size=1 + rng.poisson(1.4, n),
         consent=rng.random(n) >= config.no_consent_fraction,
-        commuter=np.concatenate([s.commuter[c] for s, c in zip(subscribers, chosen, strict=True)]),
+        commuter=owners["commuter"],
         has_device=sells[:, platform],
         device_id=ids.opaque(devices, devices.size, rng),
         infected_day=np.full(n, -1, dtype=np.int64),
     )
+
+
+def _installed(config: TelemetryConfig, codes: np.ndarray | None, n: int) -> np.ndarray:
+    """Per region index: whether devices are installed there (``config.regions`` prefixes)."""
+    if not config.regions:
+        return np.ones(n, dtype=bool)
+    if codes is None:
+        raise ValueError("telemetry regions need the region codes")
+    prefixes = tuple(config.regions)
+    return np.array([str(code).startswith(prefixes) for code in codes[:n]], dtype=bool)
+
+
+def _commuter_share(subscribers: list[CarrierSubscribers], n: int) -> np.ndarray:
+    """Per home region, the share of subscribers who commute (0.5 where none live)."""
+    homes = np.concatenate([s.home for s in subscribers])
+    commuters = np.concatenate([s.commuter for s in subscribers]).astype(float)
+    people = np.bincount(homes, minlength=n)
+    share = np.bincount(homes, weights=commuters, minlength=n)
+    return np.where(people > 0, share / np.maximum(people, 1), 0.5)
 
 
 def infect(
