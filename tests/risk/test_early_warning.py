@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import numpy as np
-import pytest
 import pandas as pd
+import pytest
 
 from spreadwatch.risk.early_warning import Detector, case_scores, household_scores
 

@@ -45,7 +45,7 @@ class SeedResult:
     evaluation: Evaluation
 
 
-def evaluate_seed(seed: int, work: Path, detector: Detector = Detector()) -> SeedResult:
+def evaluate_seed(seed: int, work: Path, detector: Detector | None = None) -> SeedResult:
     """Synthesise, ingest and fuse one seed's world in ``work``; evaluate the detector."""
     from spreadwatch.fusion.engines import connected
     from spreadwatch.fusion.signals import household_signals
@@ -66,10 +66,10 @@ def evaluate_seed(seed: int, work: Path, detector: Detector = Detector()) -> See
         ).to_pandas()
     cases = pd.read_csv(raw / "cases.csv", dtype={"region_code": str})
     truth = pd.read_parquet(work / "synth" / "truth" / "epidemic.parquet")
-    return SeedResult(seed, evaluate(signals, cases, truth, detector=detector))
+    return SeedResult(seed, evaluate(signals, cases, truth, detector=detector or Detector()))
 
 
-def evaluate_seeds(seeds: list[int], detector: Detector = Detector()) -> pd.DataFrame:
+def evaluate_seeds(seeds: list[int], detector: Detector | None = None) -> pd.DataFrame:
     """One row per seed: median lead (days), regions with both alarms, outbreak and quiet
     regions watched, false-alarm rate."""
     rows = []
