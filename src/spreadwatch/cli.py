@@ -212,9 +212,10 @@ from spreadwatch.commands.forecasting import backtest, forecast  # noqa: E402
 app.command("forecast")(forecast)
 app.command("backtest")(backtest)
 
-from spreadwatch.commands.risk import importation_risk, notices, risk  # noqa: E402
+from spreadwatch.commands.risk import early_warning, importation_risk, notices, risk  # noqa: E402
 
 app.command("risk")(risk)
+app.command("early-warning")(early_warning)
 app.command("notices")(notices)
 app.command("importation-risk")(importation_risk)
 

@@ -92,3 +92,41 @@ def test_household_score_from_lasting_fevers():
         }
     )
     assert Detector().first_alarm(household_scores(signals))["11010"] == days[31]
+
+
+def test_early_warning_command_writes_scores_and_alarms(tmp_path):
+    from typer.testing import CliRunner
+
+    from spreadwatch.cli import app
+
+    days = pd.date_range("2020-02-01", periods=40)
+    lasting = np.r_[np.zeros(30), np.full(10, 5.0)]
+    pd.DataFrame(
+        {
+            "date": days.strftime("%Y-%m-%d"),
+            "region_code": "11010",
+            "households": 4000,
+            "stay_home_index": 1.0,
+            "fever_rate": 0.01,
+            "measured": 1500,
+            "fever_households": 15,
+            "persistent_fever": lasting,
+            "suppressed": False,
+        }
+    ).to_csv(tmp_path / "signals.csv", index=False)
+    confirmed = np.r_[np.zeros(35, dtype=int), np.full(5, 9)]
+    pd.DataFrame(
+        {"region_code": "11010", "date": days.strftime("%Y-%m-%d"), "confirmed": confirmed}
+    ).to_csv(tmp_path / "cases.csv", index=False)
+    out = tmp_path / "alarms.parquet"
+    args = ["early-warning", str(tmp_path / "signals.csv"), "--out", str(out)]
+    result = CliRunner().invoke(app, [*args, "--cases", str(tmp_path / "cases.csv")])
+    assert result.exit_code == 0, result.output
+    table = pd.read_parquet(out).set_index("date")
+    first_home = table.index[table["household_alarm"].fillna(False).astype(bool)].min()
+    first_case = table.index[table["case_alarm"].fillna(False).astype(bool)].min()
+    assert (first_home, first_case) == (days[31].date(), days[36].date())
+    bad = tmp_path / "bad.csv"
+    bad.write_text("date,region_code\n2020-02-01,11010\n")
+    result = CliRunner().invoke(app, ["early-warning", str(bad), "--out", str(out)])
+    assert result.exit_code == 2 and "missing column 'fever_rate'" in result.output

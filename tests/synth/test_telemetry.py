@@ -91,3 +91,32 @@ def test_reading_rates_are_configurable(tmp_path):
     assert "pm25" not in kinds and kinds["presence"] > kinds.get("appliance_on", 0)
     with pytest.raises(ValueError, match="unknown kind 'co2'"):
         SynthConfig(telemetry={"readings_per_day": {"co2": 1.0}})
+
+
+def test_coverage_equips_a_share_of_real_households_in_listed_regions(tmp_path):
+    import numpy as np
+    import pytest
+
+    from spreadwatch.synth import SynthConfig, generate
+    from spreadwatch.synth.geography import Geography
+    from spreadwatch.synth.telemetry import PEOPLE_PER_HOUSEHOLD
+
+    telemetry = BASE.telemetry.model_copy(
+        update={
+            "coverage": 0.002,
+            "regions": ["22"],
+            "readings_per_day": {"presence": 1.0, "pm25": 0, "appliance_on": 0, "body_temp": 0.2},
+        }
+    )
+    generate(BASE.model_copy(update={"telemetry": telemetry, "days": 3}), tmp_path)
+    homes = pd.read_parquet(tmp_path / "truth" / "households.parquet")
+    geo = Geography.load()
+    regions = pd.Series(geo.population, index=geo.codes)
+    counts = homes["home_region"].value_counts()
+    daegu = [c for c in regions.index if c.startswith("22")]
+    assert set(counts.index) == set(daegu)
+    for code in daegu:
+        assert counts[code] == np.rint(0.002 * regions[code] / PEOPLE_PER_HOUSEHOLD)
+    assert homes["subscriber_id"].isna().all()  # not the subscribers' homes
+    with pytest.raises(ValueError, match="region code prefix"):
+        SynthConfig(telemetry={"regions": ["Daegu"]})

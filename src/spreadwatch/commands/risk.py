@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from spreadwatch.commands import fail, write_table
 from spreadwatch.progress import console
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 def notices(
@@ -96,6 +99,76 @@ FORECAST_COLUMNS = (
 SIGNAL_COLUMNS = ("date", "region_code", "fever_rate", "stay_home_index")
 
 
+def _read_table(path: Path | None, columns: tuple[str, ...], what: str) -> pd.DataFrame | None:
+    """A CSV or Parquet table with at least ``columns`` (``None`` when no path is given)."""
+    import pandas as pd
+    import pyarrow.parquet as pq
+
+    from spreadwatch.infer import CasesError
+
+    if path is None:
+        return None
+    try:
+        frame = pd.read_csv(path) if path.suffix == ".csv" else pq.read_table(path).to_pandas()
+    except (OSError, ValueError) as exc:
+        raise CasesError(f"{path}: cannot read {what}: {exc}") from None
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise CasesError(f"{path}: missing column {missing[0]!r} ({what})")
+    return frame
+
+
+def early_warning(
+    household_signals: Annotated[Path, typer.Argument(help="Fusion household_signals table.")],
+    out: Annotated[Path, typer.Option(help="Output file (.parquet or .csv).")],
+    cases: Annotated[
+        Path | None, typer.Option(help="Reported cases, to score the same way and compare.")
+    ] = None,
+    threshold: Annotated[
+        float, typer.Option(min=1.0, max=8.0, help="Score that alarms on two days in a row.")
+    ] = 3.0,
+) -> None:
+    """Early warning from homes: per region and day, the household score (households with a
+    lasting fever against the region's own baseline, weekday-aware) and an alarm on the second
+    of two days in a row at or above THRESHOLD; with --cases, the same on reported cases."""
+    import pandas as pd
+    import pyarrow as pa
+
+    from spreadwatch.infer import CasesError, read_cases
+    from spreadwatch.risk.assemble import cases_frame
+    from spreadwatch.risk.early_warning import Detector, case_scores, household_scores, scores_long
+
+    detector = Detector(threshold=threshold)
+    try:
+        signals = _read_table(household_signals, SIGNAL_COLUMNS, "a household_signals table")
+        signals["region_code"] = signals["region_code"].astype(str)
+        scored = {"household": household_scores(signals, detector)}
+        if cases is not None:
+            series = read_cases(cases)
+            series.require_daily(cases, "early warning")
+            scored["case"] = case_scores(cases_frame(series), detector)
+    except (CasesError, OSError, ValueError) as exc:
+        raise fail(str(exc)) from exc
+    frame = None
+    for name, score in scored.items():
+        part = scores_long(score, f"{name}_score").merge(
+            scores_long(detector.alarms(score).astype(float), f"{name}_alarm"),
+            on=["date", "region_code"],
+        )
+        part[f"{name}_alarm"] = part[f"{name}_alarm"].astype(bool)
+        frame = (
+            part if frame is None else frame.merge(part, on=["date", "region_code"], how="outer")
+        )
+    frame = frame.sort_values(["date", "region_code"]).reset_index(drop=True)
+    frame["date"] = pd.to_datetime(frame["date"]).dt.date
+    write_table(pa.Table.from_pandas(frame, preserve_index=False), out)
+    first = frame[frame["household_alarm"].fillna(False).astype(bool)]
+    first = first.groupby("region_code")["date"].min().sort_values()
+    console.print(f"wrote [bold]{out}[/]: household alarms in {len(first)} regions")
+    for code, day in first.head(10).items():
+        console.print(f"  {code}: first alarm {day}")
+
+
 def risk(
     cases: Annotated[Path, typer.Option(help="Reported cases: region_code, date, confirmed.")],
     out: Annotated[Path, typer.Option(help="Output folder.")],
@@ -117,26 +190,12 @@ def risk(
     """Risk levels 1-4 per region and day from incidence per 100k, Rt, forecast growth,
     importation risk and household fever signals, each level explained by its factors;
     writes risk_levels.parquet and risk.html."""
-    import pandas as pd
-    import pyarrow.parquet as pq
 
     from spreadwatch.forecast.history import population_of
     from spreadwatch.infer import CasesError, read_cases
     from spreadwatch.report.risk import write_risk_report
     from spreadwatch.risk.assemble import assemble
     from spreadwatch.risk.levels import risk_levels
-
-    def table(path: Path | None, columns: tuple[str, ...], what: str) -> pd.DataFrame | None:
-        if path is None:
-            return None
-        try:
-            frame = pd.read_csv(path) if path.suffix == ".csv" else pq.read_table(path).to_pandas()
-        except (OSError, ValueError) as exc:
-            raise CasesError(f"{path}: cannot read {what}: {exc}") from None
-        missing = [c for c in columns if c not in frame.columns]
-        if missing:
-            raise CasesError(f"{path}: missing column {missing[0]!r} ({what})")
-        return frame
 
     try:
         series = read_cases(cases)
@@ -149,9 +208,11 @@ def risk(
             dict(zip(series.regions, people, strict=True)),
             si_mean,
             si_sd,
-            table(forecasts, FORECAST_COLUMNS, "a forecast table"),
-            table(importation, ("date", "region_code", "expected_infected"), "importation risk"),
-            table(household_signals, SIGNAL_COLUMNS, "a household_signals table"),
+            _read_table(forecasts, FORECAST_COLUMNS, "a forecast table"),
+            _read_table(
+                importation, ("date", "region_code", "expected_infected"), "importation risk"
+            ),
+            _read_table(household_signals, SIGNAL_COLUMNS, "a household_signals table"),
         )
         levels = risk_levels(factors)
     except (CasesError, OSError, ValueError) as exc:
