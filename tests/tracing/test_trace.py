@@ -121,7 +121,7 @@ def _brute_force(cells, events, query: TraceQuery) -> dict[str, int]:
             out.append((cell, t, min(nxt, t + dwell)))
         return out
 
-    index = [(c, max(s, t1), min(e, t2)) for c, s, e in stays("idx") if min(e, t2) >= max(s, t1)]
+    index = [(c, max(s, t1), min(e, t2)) for c, s, e in stays("idx") if min(e, t2) > max(s, t1)]
     horizon = max(e[2] for e in events) + 2 * dwell + tol
     found = {}
     for who in {e[1] for e in events} - {"idx"}:
@@ -200,4 +200,14 @@ def test_index_is_rebuilt_when_the_store_changes(tmp_path: Path) -> None:
     assert not is_current(store)
     second = trace(store, _query())
     assert sorted(second.contacts.column("contact_pseudo").to_pylist()) == ["one", "two"]
-    assert not (store / "trace_index.tmp").exists() and not (store / "trace_index.old").exists()
+    assert not list(store.glob("trace_index.tmp*")) and not (store / "trace_index.old").exists()
+
+
+def test_opening_the_store_keeps_the_tracing_index(tmp_path: Path) -> None:
+    from spreadwatch.ingest import Store
+
+    index = tmp_path / "trace_index" / "by_place" / "day=2020-02-20"
+    index.mkdir(parents=True)
+    (index / "part.parquet").write_bytes(b"PAR1")
+    Store(tmp_path).close()  # removes uncommitted parts of sources, nothing else
+    assert (index / "part.parquet").exists()

@@ -1,7 +1,9 @@
 """An append-only, hash-chained audit log (``DIR/audit.jsonl``).
 
-Each line is one JSON record carrying the SHA-256 of the line before it and its own hash, so
-editing or deleting a line breaks the chain at that point, which :meth:`AuditLog.verify` reports.
+Each line is one JSON record (ASCII) carrying the SHA-256 of the line before it and its own
+hash, so editing or deleting a line breaks the chain at that point, which
+:meth:`AuditLog.verify` reports. The chain is not keyed: cutting lines off the end, or rewriting
+the whole file, is not detected; keep a copy of the last hash elsewhere to detect those.
 Appends take an exclusive lock and are flushed to disk before the request is answered.
 """
 
@@ -35,7 +37,7 @@ class AuditRecord:
 
 
 def _hash(body: dict[str, Any]) -> str:
-    return hashlib.sha256(json.dumps(body, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
+    return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
 
 
 def _last_hash(fh: Any) -> str:
@@ -49,7 +51,11 @@ def _last_hash(fh: Any) -> str:
         if not tail:
             return _GENESIS
         if b"\n" in tail or start == 0:
-            return json.loads(tail.rsplit(b"\n", 1)[-1])["hash"]
+            last = tail.rsplit(b"\n", 1)[-1]
+            try:
+                return json.loads(last)["hash"]
+            except (ValueError, KeyError, TypeError) as exc:
+                raise ValueError("the audit log's last line is not an audit record") from exc
         block *= 4
 
 
@@ -78,7 +84,7 @@ class AuditLog:
                     "prev": _last_hash(fh),
                 }
                 record = AuditRecord(**body, hash=_hash(body))
-                line = json.dumps({**body, "hash": record.hash}, ensure_ascii=False) + "\n"
+                line = json.dumps({**body, "hash": record.hash}) + "\n"  # ASCII: one record a line
                 fh.write(line.encode())
                 fh.flush()
                 os.fsync(fh.fileno())
@@ -90,15 +96,22 @@ class AuditLog:
         """Every record, oldest first."""
         if not self.path.exists():
             return []
-        lines = self.path.read_text().splitlines()
-        return [AuditRecord(**json.loads(line)) for line in lines if line.strip()]
+        records = []
+        for number, line in enumerate(self.path.read_text().split("\n"), start=1):
+            if line.strip():
+                try:
+                    records.append(AuditRecord(**json.loads(line)))
+                except (ValueError, TypeError) as exc:
+                    raise ValueError(f"{self.path}:{number}: not an audit record ({exc})") from exc
+        return records
 
     def verify(self) -> int | None:
         """The 1-based line number where the chain first breaks, or ``None`` if it is whole."""
         if not self.path.exists():
             return None
         prev = _GENESIS
-        for number, line in enumerate(self.path.read_text().splitlines(), start=1):
+        lines = self.path.read_text().split("\n")
+        for number, line in enumerate(lines[:-1] if lines[-1] == "" else lines, start=1):
             try:
                 row = json.loads(line)
                 claimed = row.pop("hash")

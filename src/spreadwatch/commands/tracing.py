@@ -44,12 +44,21 @@ def parse_time(text: str, option: str) -> dt.datetime:
 
 
 def _token(token_file: Path | None) -> str | None:
+    """The token from ``--token-file`` or the environment (``AccessDenied`` if unreadable)."""
+    from spreadwatch.access import AccessDenied
+
     if token_file is not None:
         try:
             return token_file.read_text().strip()
         except OSError as exc:
-            raise fail(f"--token-file: {exc}") from exc
+            raise AccessDenied(f"--token-file: {exc.strerror or exc}") from exc
     return os.environ.get(TOKEN_ENV)
+
+
+def _output(out: Path) -> Path:
+    if out.suffix not in (".csv", ".parquet"):
+        raise fail(f"--out: expected a .parquet or .csv file name, got {out.name!r}")
+    return out
 
 
 def trace(
@@ -91,13 +100,22 @@ def trace(
         "radius_m": radius,
         "max_dwell_min": max_dwell,
     }
+    _output(out)
     registry, actor, role = TokenRegistry(access), "unknown", "none"
+
+    def record(outcome: str) -> None:
+        try:
+            audit.append(actor, role, "trace", params, outcome)
+        except (OSError, ValueError) as exc:
+            raise fail(f"{audit.path}: cannot write the audit log ({exc}); nothing done") from exc
+
     try:
-        holder = registry.holder(_token(token_file))
+        token = _token(token_file)
+        holder = registry.holder(token)
         actor, role = holder.name, holder.role
-        registry.authorise(_token(token_file), "trace")
+        registry.authorise(token, "trace")
     except (AccessDenied, AccessError) as exc:
-        audit.append(actor, role, "trace", params, f"refused: {exc}")
+        record(f"refused: {exc}")
         raise fail(f"trace refused: {exc}") from exc
     try:
         query = TraceQuery(
@@ -110,13 +128,15 @@ def trace(
         )
         result = run_trace(store, query)
     except (TraceError, duckdb.Error) as exc:
-        audit.append(holder.name, holder.role, "trace", params, f"failed: {exc}")
+        record(f"failed: {exc}")
         raise fail(str(exc)) from exc
     contacts = result.contacts
-    audit.append(
-        holder.name, holder.role, "trace", params, f"granted: {contacts.num_rows} contacts"
-    )
-    write_table(contacts, out)
+    try:
+        write_table(contacts, out)
+    except OSError as exc:
+        record(f"failed: cannot write {out}: {exc}")
+        raise fail(f"cannot write {out}: {exc}") from exc
+    record(f"granted: {contacts.num_rows} contacts written to {out}")
     if result.index_stays == 0:
         console.print(f"[yellow]no events of {subscriber} in the window[/]")
     console.print(
@@ -195,8 +215,8 @@ def audit(
 
     log = AuditLog(access)
     broken = log.verify()
-    for r in log.records()[-tail:] if tail else []:
-        console.print(f"{r.at}  {r.actor} ({r.role})  {r.action}  {r.outcome}", markup=False)
     if broken is not None:
         raise fail(f"{log.path}: the hash chain breaks at line {broken} (edited or removed)")
+    for r in log.records()[-tail:] if tail else []:
+        console.print(f"{r.at}  {r.actor} ({r.role})  {r.action}  {r.outcome}", markup=False)
     console.print(f"{log.path}: hash chain intact ({len(log.records()):,} records)")

@@ -123,10 +123,15 @@ class Store:
         return pq.read_table(parts) if parts else None
 
     def _remove_leftovers(self) -> int:
-        """Delete temporary files and parts of files whose manifest row was never committed."""
+        """Delete temporary files and parts of files whose manifest row was never committed (in
+        the sources' folders only: other folders of the store, such as the tracing index, are
+        not parts)."""
+        from spreadwatch.ingest.sources import SOURCES
+
         committed = {row[0][:16] for row in self._db.execute("SELECT sha256 FROM files")}
         removed = 0
-        for path in self.root.rglob("*.parquet*"):
+        folders = [self.folder(name, q) for name in SOURCES for q in (False, True)]
+        for path in (p for folder in folders for p in folder.glob("*.parquet*")):
             if path.name.endswith(".tmp") or path.name.split("-")[0] not in committed:
                 path.unlink()
                 removed += 1

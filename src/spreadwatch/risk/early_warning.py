@@ -83,7 +83,8 @@ class Detector:
             expected, _ = self.expected(wide)
         else:
             exposure = exposure.reindex_like(wide)
-            rate, _ = self.expected(wide / exposure.where(exposure > 0))
+            exposure = exposure.where(exposure > 0)  # nothing measured: unknown
+            rate, _ = self.expected(wide / exposure)
             expected = rate * exposure
         mean = np.maximum(expected.to_numpy(dtype=float), floor)
         counts = wide.to_numpy(dtype=float)

@@ -18,8 +18,10 @@ into a temporary folder that replaces the old one only when complete.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import shutil
+import tempfile
 from pathlib import Path
 
 import duckdb
@@ -70,11 +72,11 @@ def is_current(store: Path) -> bool:
 def build_index(store: Path, con: duckdb.DuckDBPyConnection | None = None) -> Path:
     """Build the index of ``store`` (replacing any earlier one); returns its folder."""
     con = con or duck.connect()
+    duck.run(con, "SET TimeZone = 'UTC'")
     store = Path(store)
     stamp = fingerprint(store)
-    final, tmp = index_folder(store), store / f"{INDEX}.tmp"
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir()
+    final = index_folder(store)
+    tmp = Path(tempfile.mkdtemp(prefix=f"{INDEX}.tmp-", dir=store))
     locations, cells = source_parts(store, "location"), source_parts(store, "cells")
     duck.run(
         con,
@@ -87,13 +89,16 @@ def build_index(store: Path, con: duckdb.DuckDBPyConnection | None = None) -> Pa
         duck.run(
             con,
             f"""COPY (
-                SELECT l.carrier, l.cell_id, l.subscriber_pseudo, l.ts,
-                       lead(l.ts) OVER (PARTITION BY l.carrier, l.subscriber_pseudo
-                                        ORDER BY l.ts, l.cell_id) AS next_ts,
-                       c.tile, CAST(l.ts AS DATE) AS day
-                FROM read_parquet({duck.path_list(locations)}) l
-                JOIN read_parquet('{tmp / "cells.parquet"}') c USING (carrier, cell_id)
-            ) TO '{staged}' (FORMAT parquet, PARTITION_BY (day))""",
+                SELECT l.*, c.tile FROM (
+                    SELECT carrier, cell_id, subscriber_pseudo, ts,
+                           lead(ts) OVER (PARTITION BY carrier, subscriber_pseudo
+                                          ORDER BY ts, cell_id) AS next_ts,
+                           CAST(timezone('UTC', ts) AS DATE) AS day
+                    FROM read_parquet({duck.path_list(locations)})
+                ) l
+                LEFT JOIN read_parquet({duck.quote(str(tmp / "cells.parquet"))}) c
+                USING (carrier, cell_id)
+            ) TO {duck.quote(str(staged))} (FORMAT parquet, PARTITION_BY (day))""",
         )
     days = sorted(staged.glob("day=*"))
     for day in track(days, "tracing index: sorting the days"):
@@ -104,8 +109,8 @@ def build_index(store: Path, con: duckdb.DuckDBPyConnection | None = None) -> Pa
                 con,
                 f"""COPY (
                     SELECT carrier, cell_id, subscriber_pseudo, ts, next_ts, tile
-                    FROM read_parquet('{day}/*.parquet') ORDER BY {order}
-                ) TO '{target / "part.parquet"}'
+                    FROM read_parquet({duck.quote(str(day / "*.parquet"))}) ORDER BY {order}
+                ) TO {duck.quote(str(target / "part.parquet"))}
                 (FORMAT parquet, ROW_GROUP_SIZE {ROW_GROUP_ROWS})""",
             )
     shutil.rmtree(staged)
@@ -120,7 +125,14 @@ def build_index(store: Path, con: duckdb.DuckDBPyConnection | None = None) -> Pa
 
 
 def ensure_index(store: Path, con: duckdb.DuckDBPyConnection | None = None) -> Path:
-    """The store's index, built or rebuilt first when missing or out of date."""
-    if not is_current(store):
-        build_index(store, con)
+    """The store's index, built or rebuilt first when missing or out of date (one builder at a
+    time: others wait for it and use its index)."""
+    if is_current(store):
+        return index_folder(store)
+    with (Path(store) / f"{INDEX}.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not is_current(store):
+            for leftover in Path(store).glob(f"{INDEX}.tmp-*"):  # of a build that was killed
+                shutil.rmtree(leftover, ignore_errors=True)
+            build_index(store, con)
     return index_folder(store)

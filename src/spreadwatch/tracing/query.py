@@ -113,6 +113,7 @@ def trace(
     """The contacts of ``query.subscriber`` in ``store`` (``CONTACT_SCHEMA``), longest first."""
     con = con or duck.connect()
     index = ensure_index(store, con)
+    duck.run(con, "SET TimeZone = 'UTC'")
     duck.run(con, "SET parquet_metadata_cache = true")
     params = {
         "who": query.subscriber.strip(),
@@ -140,7 +141,7 @@ def trace(
         SELECT carrier, cell_id, greatest(epoch_us(ts), $t1) AS s, least({_STAY_END}, $t2) AS e
         FROM read_parquet({duck.path_list(mine)})
         WHERE subscriber_pseudo = $who AND ts >= $from_ts AND ts < $to_ts
-          AND least({_STAY_END}, $t2) >= greatest(epoch_us(ts), $t1)"""
+          AND least({_STAY_END}, $t2) > greatest(epoch_us(ts), $t1)"""
     )
     index_stays, index_places = sql(
         "SELECT count(*), count(DISTINCT carrier || ':' || cell_id) FROM idx"
