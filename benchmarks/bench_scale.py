@@ -82,11 +82,12 @@ def _trace_latencies(store: Path) -> list[float]:
     """Seconds per trace query, for random subscribers over 7 days from their first event."""
     from spreadwatch import duck
     from spreadwatch.tracing import TraceQuery, trace
+    from spreadwatch.tracing.index import source_parts
 
     con = duck.connect()
     sample = con.sql(
         "SELECT subscriber_pseudo, epoch_us(min(ts)) FROM (SELECT * FROM read_parquet("
-        f"{duck.path_list(sorted((store / 'location').glob('*.parquet')))}) "
+        f"{duck.path_list(source_parts(store, 'location'))}) "
         f"USING SAMPLE {TRACE_QUERIES} ROWS (reservoir, 7)) GROUP BY 1"
     ).fetchall()
     latencies = []

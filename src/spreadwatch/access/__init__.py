@@ -9,6 +9,7 @@ from spreadwatch.access.tokens import (
     Grant,
     TokenRegistry,
     allowed,
+    require,
 )
 
 __all__ = [
@@ -20,4 +21,5 @@ __all__ = [
     "Grant",
     "TokenRegistry",
     "allowed",
+    "require",
 ]

@@ -56,6 +56,13 @@ def allowed(role: str, permission: str) -> bool:
     return permission in ROLES.get(role, frozenset())
 
 
+def require(grant: Grant, permission: str) -> Grant:
+    """``grant`` if its role carries ``permission``, else ``AccessDenied``."""
+    if not allowed(grant.role, permission):
+        raise AccessDenied(f"role {grant.role!r} may not {permission.replace('_', ' ')}")
+    return grant
+
+
 def _digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
@@ -118,7 +125,4 @@ class TokenRegistry:
 
     def authorise(self, token: str | None, permission: str) -> Grant:
         """The holder of ``token`` if their role carries ``permission``, else ``AccessDenied``."""
-        grant = self.holder(token)
-        if not allowed(grant.role, permission):
-            raise AccessDenied(f"role {grant.role!r} may not {permission.replace('_', ' ')}")
-        return grant
+        return require(self.holder(token), permission)

@@ -86,7 +86,7 @@ def trace(
     query, granted or refused, is written to the audit log."""
     import duckdb
 
-    from spreadwatch.access import AccessDenied, AccessError, AuditLog, TokenRegistry
+    from spreadwatch.access import AccessDenied, AccessError, AuditLog, TokenRegistry, require
     from spreadwatch.tracing import TraceError, TraceQuery
     from spreadwatch.tracing import trace as run_trace
 
@@ -113,7 +113,7 @@ def trace(
         token = _token(token_file)
         holder = registry.holder(token)
         actor, role = holder.name, holder.role
-        registry.authorise(token, "trace")
+        require(holder, "trace")
     except (AccessDenied, AccessError) as exc:
         record(f"refused: {exc}")
         raise fail(f"trace refused: {exc}") from exc
