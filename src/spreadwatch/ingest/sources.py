@@ -7,6 +7,7 @@ the key that makes two rows the same row. :mod:`spreadwatch.ingest.run` applies 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -34,7 +35,10 @@ def _one_of(column: str, values: tuple[str, ...]) -> RowCheck:
 
 _BAD_TS = RowCheck("ts", TS_REASON, "ts_parsed IS NULL")
 #: Carrier and platform names: a letter, then letters, digits or _ (at most 16).
-NAME_SHAPE = "regexp_full_match({c}, '[A-Za-z][A-Za-z0-9_]{{0,15}}')"
+#: A carrier or platform name: a letter, then up to 15 letters, digits or _.
+NAME_REGEX = "[A-Za-z][A-Za-z0-9_]{0,15}"
+NAME_PATTERN = re.compile(NAME_REGEX)
+NAME_SHAPE = "regexp_full_match({c}, '" + NAME_REGEX.replace("{", "{{").replace("}", "}}") + "')"
 
 
 def _name(column: str) -> tuple[RowCheck, RowCheck]:

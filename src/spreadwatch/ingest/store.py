@@ -19,6 +19,7 @@ import json
 import os
 import sqlite3
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -41,7 +42,11 @@ CREATE TABLE IF NOT EXISTS files (
     parts INTEGER NOT NULL,
     ingested_at TEXT NOT NULL,
     PRIMARY KEY (source, sha256)
-)
+);
+CREATE TABLE IF NOT EXISTS messages (
+    key TEXT PRIMARY KEY,
+    sha256 TEXT NOT NULL
+) WITHOUT ROWID;
 """
 
 
@@ -80,10 +85,12 @@ class Store:
     def __init__(self, root: Path) -> None:
         self.root = Path(root)
         self.root.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(self.root / "manifest.sqlite", isolation_level=None)
+        self._db = sqlite3.connect(
+            self.root / "manifest.sqlite", isolation_level=None, check_same_thread=False
+        )
         self._db.execute("PRAGMA journal_mode = WAL")
         self._db.execute("PRAGMA synchronous = FULL")
-        self._db.execute(_SCHEMA)
+        self._db.executescript(_SCHEMA)
         self.removed_leftovers = self._remove_leftovers()
 
     def close(self) -> None:
@@ -145,8 +152,21 @@ class Store:
         ).fetchone()
         return row is not None
 
-    def commit(self, record: FileRecord) -> None:
-        """Record a file as ingested; its parts must already be in place."""
+    def commit(self, record: FileRecord, message_keys: Sequence[str] = ()) -> None:
+        """Record a file (or a batch of streamed messages, with their keys) as ingested, in one
+        transaction; its parts must already be in place."""
+        with self._db:
+            self._db.execute("BEGIN IMMEDIATE")
+            self._insert_record(record)
+            self._db.executemany(
+                "INSERT INTO messages VALUES (?, ?)", ((k, record.sha256) for k in message_keys)
+            )
+
+    def message_keys(self) -> set[str]:
+        """Keys of every streamed message already committed (see :meth:`commit`)."""
+        return {row[0] for row in self._db.execute("SELECT key FROM messages")}
+
+    def _insert_record(self, record: FileRecord) -> None:
         self._db.execute(
             "INSERT INTO files VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (

@@ -12,6 +12,7 @@ import os
 import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Literal
 
@@ -103,6 +104,17 @@ class KeyRing:
         """SQL for the period label of a timestamp expression (``None`` without rotation)."""
         template = _PERIOD_SQL.get(self.rotation)
         return None if template is None else template.format(ts=ts_sql)
+
+    def period_label(self, ts: datetime) -> str | None:
+        """The period label of one UTC time (``None`` without rotation), as :meth:`period_sql`."""
+        if self.rotation == "none":
+            return None
+        return ts.strftime(_PERIOD_SQL[self.rotation].split("'")[1])
+
+    def pseudonym_of(self, carrier: str, identifier: str, ts: datetime | None = None) -> str:
+        """The pseudonym of one identifier at time ``ts`` (its period's key when rotating)."""
+        period = self.period_label(ts) if ts is not None else None
+        return pseudonym(self.key, carrier, identifier, period)
 
     def pseudonym_sql(self, message_sql: str, period_labels: Iterable[str] = ()) -> str:
         """SQL for the pseudonym of ``message_sql``; with rotation, a ``CASE`` over the period

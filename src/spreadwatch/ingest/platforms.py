@@ -1,0 +1,228 @@
+"""The two home platforms' telemetry messages, decoded into ``device_telemetry`` readings.
+
+An appliance cloud (``thinq``) and a smart-speaker platform (``gigagenie``) publish JSON of
+their own shapes; docs/home-bridge.md shows both in full. In short:
+
+``thinq``: ``messageId``, ``timestamp`` (epoch milliseconds, UTC), ``homeId``, ``deviceId``,
+``deviceType``, ``modelName``, ``state`` (``pm25`` ug/m3, ``operation`` ``"ON"|"OFF"``,
+``bodyTemperature`` ``{"value", "unit": "C"|"F"}``), ``consent`` ``{"dataSharing": bool}``.
+
+``gigagenie``: ``msg_id``, ``event_time`` (``"YYYY-MM-DD HH:MM:SS"``, Korea local time),
+``household`` ``{"key", "agree_yn": "Y"|"N"}``, ``device`` ``{"id", "type", "model"}``,
+``payload`` (``occupancy`` ``"occupied"|"vacant"``, ``temp_c``, ``power`` ``"on"|"off"``).
+
+:func:`decode` checks every field it uses and raises :class:`PayloadError` naming the field
+and what was expected; fields it does not use are ignored.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta, timezone
+from typing import TypeVar
+
+THINQ = "thinq"
+GIGAGENIE = "gigagenie"
+KST = timezone(timedelta(hours=9))
+#: Readings outside these bounds are not measurements (a broken sensor, a wrong unit).
+PLAUSIBLE = {"body_temp": (30.0, 45.0), "pm25": (0.0, 2000.0)}
+_EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
+_LATEST = datetime(2100, 1, 1, tzinfo=UTC)
+_MAX_ID = 128
+T = TypeVar("T")
+
+
+class PayloadError(ValueError):
+    """A message that is not a valid platform message: ``field`` is its path, like
+    ``state.pm25``."""
+
+    def __init__(self, field: str, expected: str) -> None:
+        super().__init__(f"{field}: {expected}")
+        self.field = field
+        self.expected = expected
+
+
+@dataclass(frozen=True)
+class Reading:
+    """One reading in the raw ``device_telemetry`` contract (raw IDs: stays in ingest)."""
+
+    device_id: str
+    ts: datetime
+    kind: str
+    value: float
+
+
+@dataclass(frozen=True)
+class Message:
+    """A decoded message: its platform, id, household, consent and readings."""
+
+    platform: str
+    message_id: str
+    household_id: str
+    consent: bool
+    readings: tuple[Reading, ...]
+
+
+def decode(payload: bytes) -> Message:
+    """The platform message in ``payload`` (UTF-8 JSON), or :class:`PayloadError`."""
+    try:
+        data = json.loads(payload)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise PayloadError("(message)", f"expected UTF-8 JSON ({exc})") from None
+    if not isinstance(data, dict):
+        raise PayloadError("(message)", "expected a JSON object")
+    if "messageId" in data:
+        return _thinq(data)
+    if "msg_id" in data:
+        return _gigagenie(data)
+    raise PayloadError(
+        "(message)", "expected a thinq message (messageId, ...) or a gigagenie one (msg_id, ...)"
+    )
+
+
+# --- thinq ------------------------------------------------------------------------------------
+
+
+def _thinq(data: dict) -> Message:
+    message_id = _identifier(data, "messageId")
+    household = _identifier(data, "homeId")
+    device = _identifier(data, "deviceId")
+    _text(data, "deviceType")
+    millis = data.get("timestamp")
+    if not _is_number(millis) or (isinstance(millis, float) and not millis.is_integer()):
+        raise PayloadError("timestamp", "expected epoch milliseconds (an integer)")
+    if not _EARLIEST.timestamp() * 1000 <= millis < _LATEST.timestamp() * 1000:
+        raise PayloadError("timestamp", "expected a time between 2000 and 2100")
+    ts = datetime.fromtimestamp(0, UTC) + timedelta(milliseconds=int(millis))
+    consent = _object(data, "consent").get("dataSharing")
+    if not isinstance(consent, bool):
+        raise PayloadError("consent.dataSharing", "expected true or false")
+    state = _object(data, "state")
+    readings = []
+    if "pm25" in state:
+        readings.append(Reading(device, ts, "pm25", _measure(state["pm25"], "state.pm25", "pm25")))
+    if "operation" in state:
+        on = _choice(state["operation"], "state.operation", {"ON": 1.0, "OFF": 0.0})
+        readings.append(Reading(device, ts, "appliance_on", on))
+    if "bodyTemperature" in state:
+        temp = _object(state, "bodyTemperature", "state.")
+        unit = _choice(temp.get("unit"), "state.bodyTemperature.unit", {"C": "C", "F": "F"})
+        value = temp.get("value")
+        if not _is_number(value):
+            raise PayloadError("state.bodyTemperature.value", "expected a number")
+        celsius = (value - 32.0) * 5.0 / 9.0 if unit == "F" else float(value)
+        readings.append(
+            Reading(
+                device,
+                ts,
+                "body_temp",
+                _measure(round(celsius, 2), "state.bodyTemperature.value", "body_temp"),
+            )
+        )
+    return _message(THINQ, message_id, household, consent, readings, "state")
+
+
+# --- gigagenie --------------------------------------------------------------------------------
+
+
+def _gigagenie(data: dict) -> Message:
+    message_id = _identifier(data, "msg_id")
+    household_obj = _object(data, "household")
+    household = _identifier(household_obj, "key", "household.")
+    consent = _choice(household_obj.get("agree_yn"), "household.agree_yn", {"Y": True, "N": False})
+    device_obj = _object(data, "device")
+    device = _identifier(device_obj, "id", "device.")
+    _text(device_obj, "type", "device.")
+    text = data.get("event_time")
+    try:
+        local = datetime.strptime(text, "%Y-%m-%d %H:%M:%S") if isinstance(text, str) else None
+    except ValueError:
+        local = None
+    if local is None:
+        raise PayloadError("event_time", "expected Korea local time as YYYY-MM-DD HH:MM:SS")
+    ts = _bounded_time("event_time", local.replace(tzinfo=KST).astimezone(UTC))
+    payload = _object(data, "payload")
+    readings = []
+    if "occupancy" in payload:
+        occupied = _choice(
+            payload["occupancy"], "payload.occupancy", {"occupied": 1.0, "vacant": 0.0}
+        )
+        readings.append(Reading(device, ts, "presence", occupied))
+    if "temp_c" in payload:
+        readings.append(
+            Reading(
+                device, ts, "body_temp", _measure(payload["temp_c"], "payload.temp_c", "body_temp")
+            )
+        )
+    if "power" in payload:
+        on = _choice(payload["power"], "payload.power", {"on": 1.0, "off": 0.0})
+        readings.append(Reading(device, ts, "appliance_on", on))
+    return _message(GIGAGENIE, message_id, household, consent, readings, "payload")
+
+
+# --- field checks -----------------------------------------------------------------------------
+
+
+def _message(
+    platform: str, message_id: str, household: str, consent: bool, readings: list, where: str
+) -> Message:
+    if not readings and consent:
+        raise PayloadError(where, "expected at least one reading spreadwatch uses")
+    return Message(platform, message_id, household, consent, tuple(readings))
+
+
+def _is_number(value: object) -> bool:
+    return (
+        isinstance(value, int | float)
+        and not isinstance(value, bool)
+        and math.isfinite(float(value))
+    )
+
+
+def _object(data: dict, name: str, prefix: str = "") -> dict:
+    value = data.get(name)
+    if not isinstance(value, dict):
+        raise PayloadError(prefix + name, "expected an object")
+    return value
+
+
+def _text(data: dict, name: str, prefix: str = "") -> str:
+    value = data.get(name)
+    if not isinstance(value, str) or not value.strip():
+        raise PayloadError(prefix + name, "expected a non-blank string")
+    return value.strip()
+
+
+def _identifier(data: dict, name: str, prefix: str = "") -> str:
+    value = _text(data, name, prefix)
+    if len(value) > _MAX_ID or any(not c.isprintable() for c in value):
+        raise PayloadError(prefix + name, f"expected at most {_MAX_ID} printable characters")
+    return value
+
+
+def _choice(value: object, field: str, options: dict[str, T]) -> T:
+    if not isinstance(value, str) or value not in options:
+        raise PayloadError(field, "expected one of " + ", ".join(f'"{o}"' for o in options))
+    return options[value]
+
+
+def _measure(value: object, field: str, kind: str) -> float:
+    if not _is_number(value):
+        raise PayloadError(field, "expected a number")
+    low, high = PLAUSIBLE[kind]
+    if not low <= float(value) <= high:
+        raise PayloadError(field, f"expected {low:g} to {high:g}, found {value}")
+    return float(value)
+
+
+def _bounded_time(field: str, ts: datetime) -> datetime:
+    if not _EARLIEST <= ts < _LATEST:
+        raise PayloadError(field, "expected a time between 2000 and 2100")
+    return ts
+
+
+#: Decoders by platform, for callers that know the platform already.
+DECODERS: dict[str, Callable[[dict], Message]] = {THINQ: _thinq, GIGAGENIE: _gigagenie}

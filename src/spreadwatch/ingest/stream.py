@@ -1,0 +1,208 @@
+"""Streamed platform messages into a store, in batches that survive a crash.
+
+:class:`TelemetryStream` takes each message with the household topic it arrived on, decodes it
+(:mod:`spreadwatch.ingest.platforms`) and sorts it into one of:
+
+- ``kept``: its readings are pseudonymised and written to the store's ``telemetry`` source;
+- ``opted_out``: the household has not consented: dropped at the bridge, nothing kept;
+- ``quarantined``: malformed, or its household is not the topic's: a quarantine row with the
+  reason and the field (the payload itself is withheld: it holds raw IDs);
+- ``redelivered``: a message id already committed (an MQTT redelivery): nothing changes.
+
+:meth:`TelemetryStream.flush` writes a batch's parts, then commits the batch and its message keys
+in one manifest transaction; only then may the caller acknowledge the messages to the broker.
+A crash before the commit leaves parts the store removes when opened again, and the broker
+redelivers the unacknowledged messages: no loss, no duplicates.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Generic, TypeVar
+
+import pyarrow as pa
+
+from spreadwatch.ingest.platforms import Message, PayloadError, decode
+from spreadwatch.ingest.provision import household_topic_id
+from spreadwatch.ingest.raw import QUARANTINE_SCHEMA
+from spreadwatch.ingest.sources import TELEMETRY
+from spreadwatch.ingest.store import FileRecord, Store
+from spreadwatch.privacy.pseudonym import KeyRing
+
+Token = TypeVar("Token")
+OPTED_OUT = "household has not consented: dropped at the bridge"
+WRONG_HOUSEHOLD = "the message's household is not the topic's household"
+_PSEUDONYM_CACHE = 200_000
+
+
+@dataclass
+class BatchReport(Generic[Token]):
+    """What one flush committed, and the tokens (broker message ids) now safe to acknowledge."""
+
+    tokens: list[Token] = field(default_factory=list)
+    outcomes: Counter[str] = field(default_factory=Counter)
+    readings: int = 0
+    readings_repeated: int = 0
+    reasons: Counter[str] = field(default_factory=Counter)
+
+
+@dataclass
+class _Pending:
+    rows: dict[str, list] = field(
+        default_factory=lambda: {name: [] for name in TELEMETRY.schema.names}
+    )
+    seen_rows: set[tuple] = field(default_factory=set)
+    keys: dict[str, None] = field(default_factory=dict)  # ordered set
+    quarantine: list[dict] = field(default_factory=list)
+    report: BatchReport = field(default_factory=BatchReport)
+    payload_bytes: int = 0
+
+    @property
+    def messages(self) -> int:
+        return self.report.outcomes.total()
+
+
+class TelemetryStream(Generic[Token]):
+    """Batches of messages from ``source`` (a label such as ``mqtt:host:port``) into ``store``."""
+
+    def __init__(self, store: Store, keyring: KeyRing, source: str = "mqtt") -> None:
+        self.store = store
+        self.keyring = keyring
+        self.source = source
+        self.committed = store.message_keys()
+        self.totals: Counter[str] = Counter()
+        self._pending = _Pending()
+        self._pseudonyms: dict[tuple[str, str, str | None], str] = {}
+
+    def __len__(self) -> int:
+        """Messages waiting for the next flush."""
+        return self._pending.messages
+
+    def add(self, household_topic: str, payload: bytes, token: Token) -> str:
+        """Take one message that arrived on household ``household_topic``'s telemetry topic;
+        returns its outcome (kept, opted_out, quarantined, redelivered)."""
+        pending = self._pending
+        pending.report.tokens.append(token)
+        pending.payload_bytes += len(payload)
+        try:
+            message = decode(payload)
+        except PayloadError as exc:  # a repeat of the same bytes is a redelivery too
+            if not self._claim("payload:" + hashlib.sha256(payload).hexdigest()[:24]):
+                return self._count("redelivered")
+            return self._quarantine(household_topic, exc.field, exc.expected)
+        if not self._claim(_message_key(message)):
+            return self._count("redelivered")
+        if household_topic_id(self.keyring, message.platform, message.household_id) != (
+            household_topic
+        ):
+            return self._quarantine(household_topic, "household", WRONG_HOUSEHOLD)
+        if not message.consent:
+            pending.report.reasons[OPTED_OUT] += 1
+            return self._count("opted_out")
+        self._add_readings(message)
+        return self._count("kept")
+
+    def forget_tokens(self) -> None:
+        """Drop the pending messages' tokens (their broker session is gone: never acknowledge)."""
+        self._pending.report.tokens.clear()
+
+    def flush(self) -> BatchReport[Token]:
+        """Write and commit the pending batch; returns what it held."""
+        pending, self._pending = self._pending, _Pending()
+        report = pending.report
+        if not pending.keys:
+            return report  # only redeliveries (or nothing): nothing to write
+        sha = hashlib.sha256("\n".join(pending.keys).encode()).hexdigest()  # keys never repeat
+        out = report.outcomes
+        record = FileRecord(
+            TELEMETRY.name,
+            sha,
+            f"{self.source}#{sha[:16]}",
+            pending.payload_bytes,
+            rows_in=out.total(),
+            rows_kept=out["kept"],
+            rows_quarantined=out["quarantined"] + out["opted_out"],
+            duplicates_removed=out["redelivered"],
+            quarantined_by_reason=Counter(report.reasons),
+        )
+        if pending.rows["ts"]:
+            table = pa.table(pending.rows, schema=TELEMETRY.schema).sort_by(
+                [("ts", "ascending"), ("device_pseudo", "ascending"), ("kind", "ascending")]
+            )
+            self.store.write_part(table, self.store.part_path(TELEMETRY.name, sha, 0))
+            record.parts = 1
+        if pending.quarantine:
+            table = pa.Table.from_pylist(pending.quarantine, QUARANTINE_SCHEMA)
+            path = self.store.part_path(TELEMETRY.name, sha, 0, quarantine=True)
+            self.store.write_part(table, path)
+            record.parts = 1
+        self.store.commit(record, list(pending.keys))
+        self.committed.update(pending.keys)
+        self.totals.update(out)
+        self.totals["readings"] += report.readings
+        return report
+
+    # --- internals ------------------------------------------------------------------------------
+
+    def _claim(self, key: str) -> bool:
+        """Take ``key`` into the pending batch; false when it was seen before."""
+        if key in self.committed or key in self._pending.keys:
+            return False
+        self._pending.keys[key] = None
+        return True
+
+    def _count(self, outcome: str) -> str:
+        self._pending.report.outcomes[outcome] += 1
+        return outcome
+
+    def _quarantine(self, household_topic: str, column: str, reason: str) -> str:
+        self._pending.quarantine.append(
+            {
+                "source_file": f"{self.source}:{household_topic}",
+                "row_number": self._pending.messages + 1,
+                "column": column,
+                "reason": reason,
+                "raw_row": None,
+            }
+        )
+        self._pending.report.reasons[reason] += 1
+        return self._count("quarantined")
+
+    def _add_readings(self, message: Message) -> None:
+        pending = self._pending
+        rows = pending.rows
+        for reading in message.readings:
+            device = self._pseudonym(message.platform, reading.device_id, reading.ts)
+            row_key = (message.platform, device, reading.ts, reading.kind)
+            if row_key in pending.seen_rows:
+                pending.report.readings_repeated += 1
+                continue
+            pending.seen_rows.add(row_key)
+            rows["platform"].append(message.platform)
+            rows["device_pseudo"].append(device)
+            rows["household_pseudo"].append(
+                self._pseudonym(message.platform, message.household_id, reading.ts)
+            )
+            rows["ts"].append(reading.ts)
+            rows["kind"].append(reading.kind)
+            rows["value"].append(reading.value)
+            pending.report.readings += 1
+
+    def _pseudonym(self, platform: str, identifier: str, ts: datetime) -> str:
+        period = self.keyring.period_label(ts)
+        cached = self._pseudonyms.get((platform, identifier, period))
+        if cached is None:
+            if len(self._pseudonyms) > _PSEUDONYM_CACHE:
+                self._pseudonyms.clear()
+            cached = self.keyring.pseudonym_of(platform, identifier, ts)
+            self._pseudonyms[platform, identifier, period] = cached
+        return cached
+
+
+def _message_key(message: Message) -> str:
+    """A message's idempotency key: a digest of its platform and message id."""
+    text = f"{message.platform}:{message.message_id}"
+    return hashlib.sha256(text.encode()).hexdigest()[:24]
