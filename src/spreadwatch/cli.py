@@ -225,6 +225,10 @@ app.command("trace")(trace)
 app.command("trace-index")(trace_index)
 app.add_typer(access_app, name="access")
 
+from spreadwatch.commands.bridge import bridge_app  # noqa: E402
+
+app.add_typer(bridge_app, name="bridge")
+
 
 @app.command()
 def synth(

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
@@ -33,6 +34,7 @@ _EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
 _LATEST = datetime(2100, 1, 1, tzinfo=UTC)
 _MAX_ID = 128
 T = TypeVar("T")
+_LOCAL_TIME = re.compile(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}")
 
 
 class PayloadError(ValueError):
@@ -136,11 +138,7 @@ def _gigagenie(data: dict) -> Message:
     device_obj = _object(data, "device")
     device = _identifier(device_obj, "id", "device.")
     _text(device_obj, "type", "device.")
-    text = data.get("event_time")
-    try:
-        local = datetime.strptime(text, "%Y-%m-%d %H:%M:%S") if isinstance(text, str) else None
-    except ValueError:
-        local = None
+    local = _local_time(data.get("event_time"))
     if local is None:
         raise PayloadError("event_time", "expected Korea local time as YYYY-MM-DD HH:MM:SS")
     ts = _bounded_time("event_time", local.replace(tzinfo=KST).astimezone(UTC))
@@ -198,7 +196,7 @@ def _text(data: dict, name: str, prefix: str = "") -> str:
 
 def _identifier(data: dict, name: str, prefix: str = "") -> str:
     value = _text(data, name, prefix)
-    if len(value) > _MAX_ID or any(not c.isprintable() for c in value):
+    if len(value) > _MAX_ID or not value.isprintable():
         raise PayloadError(prefix + name, f"expected at most {_MAX_ID} printable characters")
     return value
 
@@ -216,6 +214,16 @@ def _measure(value: object, field: str, kind: str) -> float:
     if not low <= float(value) <= high:
         raise PayloadError(field, f"expected {low:g} to {high:g}, found {value}")
     return float(value)
+
+
+def _local_time(text: object) -> datetime | None:
+    """``YYYY-MM-DD HH:MM:SS`` exactly, as a naive datetime (``None`` otherwise)."""
+    if not isinstance(text, str) or not _LOCAL_TIME.fullmatch(text):
+        return None
+    try:
+        return datetime.fromisoformat(text)
+    except ValueError:  # a day or hour out of range
+        return None
 
 
 def _bounded_time(field: str, ts: datetime) -> datetime:

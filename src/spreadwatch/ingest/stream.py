@@ -76,6 +76,8 @@ class TelemetryStream(Generic[Token]):
         self.totals: Counter[str] = Counter()
         self._pending = _Pending()
         self._pseudonyms: dict[tuple[str, str, str | None], str] = {}
+        #: when set, ``(household_pseudo, kind) -> (ts, value)`` of the latest kept readings
+        self.latest: dict[tuple[str, str], tuple[datetime, float]] | None = None
 
     def __len__(self) -> int:
         """Messages waiting for the next flush."""
@@ -183,9 +185,12 @@ class TelemetryStream(Generic[Token]):
             pending.seen_rows.add(row_key)
             rows["platform"].append(message.platform)
             rows["device_pseudo"].append(device)
-            rows["household_pseudo"].append(
-                self._pseudonym(message.platform, message.household_id, reading.ts)
-            )
+            household = self._pseudonym(message.platform, message.household_id, reading.ts)
+            rows["household_pseudo"].append(household)
+            if self.latest is not None:
+                seen = self.latest.get((household, reading.kind))
+                if seen is None or seen[0] <= reading.ts:
+                    self.latest[household, reading.kind] = (reading.ts, reading.value)
             rows["ts"].append(reading.ts)
             rows["kind"].append(reading.kind)
             rows["value"].append(reading.value)

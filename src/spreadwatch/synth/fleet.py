@@ -178,12 +178,22 @@ class FleetReport:
     message_ids: list[str] = field(default_factory=list)
 
 
+#: Connections one process can hold: paho waits on its sockets with select(), which stops at
+#: file descriptor 1024, and each connection takes three.
+MAX_HOUSEHOLDS_PER_PROCESS = 300
+
+
 class Fleet:
     """Households, each with its own MQTT connection, publishing their telemetry rows."""
 
     def __init__(
         self, host: str, port: int, logins: dict[tuple[str, str], Login], max_households: int
     ) -> None:
+        if not 0 < max_households <= MAX_HOUSEHOLDS_PER_PROCESS:
+            raise ValueError(
+                f"households: expected 1 to {MAX_HOUSEHOLDS_PER_PROCESS} per fleet process "
+                f"(found {max_households}); run more processes for more homes"
+            )
         self.host, self.port = host, port
         self.logins = logins
         self.max_households = max_households
@@ -203,8 +213,12 @@ class Fleet:
         client.max_queued_messages_set(0)
         client.reconnect_delay_set(0.05, 1.0)
         client.on_publish = self._on_publish
+        connected = threading.Event()
+        client.on_connect = lambda *args: connected.set()
         client.connect(self.host, self.port, clean_start=False, properties=_session())
         client.loop_start()
+        if not connected.wait(10.0):  # publishing before the CONNACK races paho's resend
+            raise ConnectionError(f"home {login.username}: no answer from the broker in 10 s")
         return client
 
     def _on_publish(self, client, userdata, mid, reason_code, properties) -> None:

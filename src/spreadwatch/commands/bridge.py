@@ -1,0 +1,202 @@
+"""``spreadwatch bridge``: the home bridge over MQTT (broker set-up, bridge, fleet simulator)."""
+
+from __future__ import annotations
+
+import signal
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from spreadwatch.commands import fail
+from spreadwatch.progress import console
+
+bridge_app = typer.Typer(
+    help="Home bridge over MQTT: Mosquitto set-up, telemetry in, alerts and voice answers out.",
+    no_args_is_help=True,
+)
+
+Folder = Annotated[Path, typer.Argument(help="The bridge folder (written by `bridge init`).")]
+KeyFile = Annotated[
+    Path | None,
+    typer.Option(help="Pseudonym key file (default ~/.config/spreadwatch/pseudonym.key)."),
+]
+
+
+def _keyring(key_file: Path | None):
+    from spreadwatch.privacy.pseudonym import KeyRing, load_key
+
+    try:
+        return KeyRing(load_key(key_file))
+    except (FileNotFoundError, ValueError) as exc:
+        raise fail(str(exc)) from exc
+
+
+@bridge_app.command("init")
+def init(
+    folder: Folder,
+    households: Annotated[
+        list[str],
+        typer.Option(
+            "--households", help="Platform registry files (the households contract); repeatable."
+        ),
+    ],
+    port: Annotated[int, typer.Option(help="Port the broker listens on.")] = 1883,
+    host: Annotated[str, typer.Option(help="Address the broker listens on.")] = "127.0.0.1",
+    tls_cert: Annotated[Path | None, typer.Option(help="PEM certificate: listen with TLS.")] = None,
+    tls_key: Annotated[Path | None, typer.Option(help="PEM private key of --tls-cert.")] = None,
+    key_file: KeyFile = None,
+) -> None:
+    """Configure a Mosquitto broker: password file, per-household ACLs, persistence.
+
+    Every household of the registry gets a user (its topic id, the pseudonym of its platform
+    and ID) and a password; FOLDER/secrets/households.csv maps raw household IDs to them for
+    the platforms to provision their devices (keep it as protected as raw data). Start the
+    broker with `spreadwatch bridge broker FOLDER` (or mosquitto -c FOLDER/mosquitto.conf).
+    """
+    from spreadwatch.alerts.broker import BrokerError, init_broker
+    from spreadwatch.ingest import RawFileError
+    from spreadwatch.ingest.provision import provision
+
+    keyring = _keyring(key_file)
+    try:
+        creds = provision(households, keyring, folder / "secrets" / "households.csv")
+        config = init_broker(
+            folder,
+            [(c.username, c.password) for c in creds],
+            port=port,
+            host=host,
+            tls_cert=tls_cert,
+            tls_key=tls_key,
+        )
+    except (RawFileError, BrokerError) as exc:
+        raise fail(str(exc)) from exc
+    console.print(
+        f"configured a broker for [bold]{len(creds)}[/] households on {config.host}:{config.port}"
+        f"{' with TLS' if tls_cert else ''}; wrote [bold]{config.conf_file}[/]"
+    )
+
+
+@bridge_app.command("broker")
+def broker(folder: Folder) -> None:
+    """Run the configured Mosquitto broker in the foreground (Ctrl-C stops it)."""
+    from spreadwatch.alerts.broker import Broker, BrokerConfig, BrokerError
+
+    try:
+        running = Broker(BrokerConfig.load(folder))
+        running.start()
+    except BrokerError as exc:
+        raise fail(str(exc)) from exc
+    console.print(f"mosquitto listening on {running.config.host}:{running.config.port}")
+    try:
+        while running.process is not None and running.process.poll() is None:
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        running.stop()
+
+
+@bridge_app.command("run")
+def run(
+    folder: Folder,
+    store: Annotated[Path, typer.Option(help="The ingest store telemetry is written to.")] = Path(
+        "out/store"
+    ),
+    levels: Annotated[
+        Path | None,
+        typer.Option(help="Risk levels (Parquet from `spreadwatch risk`), watched for changes."),
+    ] = None,
+    batch_messages: Annotated[
+        int, typer.Option(min=1, help="Commit a batch at this many messages...")
+    ] = 5000,
+    flush_seconds: Annotated[
+        float, typer.Option(min=0.01, help="...or when its first message waited this long.")
+    ] = 1.0,
+    seconds: Annotated[
+        float | None, typer.Option(min=0.0, help="Stop after this long (default: until Ctrl-C).")
+    ] = None,
+    key_file: KeyFile = None,
+) -> None:
+    """Serve the bridge: telemetry into the store, alerts on level rises, voice answers.
+
+    Telemetry of both platforms is validated and pseudonymised into the store's telemetry
+    (opted-out households dropped and counted, malformed messages quarantined), acknowledged
+    to the broker only once committed. Stops cleanly on Ctrl-C or SIGTERM.
+    """
+    from spreadwatch.alerts.broker import BrokerError
+    from spreadwatch.alerts.service import BridgeService
+
+    keyring = _keyring(key_file)
+    try:
+        service = BridgeService(folder, store, keyring, levels, batch_messages, flush_seconds)
+    except (BrokerError, ValueError) as exc:
+        raise fail(str(exc)) from exc
+    stopping = {"now": False}
+
+    def stop(*_args: object) -> None:
+        stopping["now"] = True
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    deadline = None if seconds is None else time.monotonic() + seconds
+    console.print(f"bridge connected to {service.config.host}:{service.config.port}")
+
+    def should_stop() -> bool:
+        return stopping["now"] or (deadline is not None and time.monotonic() > deadline)
+
+    try:
+        service.run(should_stop)
+    except (ConnectionError, OSError) as exc:
+        raise fail(f"broker {service.config.host}:{service.config.port}: {exc}") from exc
+    stats = service.bridge.stats
+    outcomes = ", ".join(f"{k} {v}" for k, v in sorted(stats.outcomes.items())) or "none"
+    console.print(
+        f"telemetry messages {stats.telemetry} ({outcomes}) in {stats.batches} batches; "
+        f"voice requests {stats.voice_requests}; alerts sent {service.alerts_sent}"
+    )
+
+
+@bridge_app.command("fleet")
+def fleet(
+    folder: Folder,
+    telemetry: Annotated[
+        list[Path],
+        typer.Option("--telemetry", help="Raw device_telemetry files to replay; repeatable."),
+    ],
+    households: Annotated[
+        int, typer.Option(min=1, max=300, help="Homes to simulate (one connection each).")
+    ] = 100,
+    limit: Annotated[int | None, typer.Option(min=1, help="Publish at most this many.")] = None,
+    rate: Annotated[
+        float | None, typer.Option(min=0.1, help="Messages per second (default: flat out).")
+    ] = None,
+) -> None:
+    """Simulate homes: replay generated telemetry as live platform messages, QoS 1.
+
+    Each household publishes with its own credentials (FOLDER/secrets/households.csv) to its own
+    topic, in its platform's JSON; the generator's messy rows go out as malformed messages.
+    """
+    from spreadwatch.alerts.broker import BrokerConfig, BrokerError
+    from spreadwatch.synth.fleet import Fleet, read_provisioning, read_rows
+
+    try:
+        config = BrokerConfig.load(folder)
+        logins = read_provisioning(folder / "secrets" / "households.csv")
+    except (BrokerError, FileNotFoundError, KeyError) as exc:
+        raise fail(str(exc)) from exc
+    for path in telemetry:
+        if not path.is_file():
+            raise fail(f"--telemetry {path}: no such file")
+    simulator = Fleet(config.host, config.port, logins, households)
+    try:
+        report = simulator.publish(read_rows(telemetry), limit=limit, rate=rate)
+    except (ConnectionError, OSError) as exc:
+        raise fail(f"broker {config.host}:{config.port}: {exc}") from exc
+    finally:
+        simulator.close()
+    console.print(
+        f"{report.households} homes published {report.published} messages "
+        f"({report.acknowledged} acknowledged) in {report.seconds:.1f} s"
+    )
