@@ -82,6 +82,10 @@ class Bridge:
         self.client.reconnect_delay_set(0.05, 2.0)
         self.client.on_connect = self._on_connect
         self.client.on_message = self._on_message
+        self.client.on_subscribe = self._on_subscribe
+        #: true once the broker confirmed the subscriptions of the current connection
+        self.ready = False
+        self._retry_at = 0.0
 
     # --- connection -----------------------------------------------------------------------------
 
@@ -106,6 +110,12 @@ class Bridge:
             ]
         )
 
+    def _on_subscribe(self, client, userdata, mid, reason_codes, properties) -> None:
+        failed = [code for code in reason_codes if code.is_failure]
+        if failed:
+            log.error("broker refused the bridge's subscriptions: %s", failed)
+        self.ready = not failed
+
     def _on_message(self, client, userdata, msg: mqtt.MQTTMessage) -> None:
         household = topics.household_of(msg.topic, topics.TELEMETRY)
         if household is not None:
@@ -127,13 +137,28 @@ class Bridge:
     # --- running --------------------------------------------------------------------------------
 
     def step(self, timeout: float = 0.05) -> None:
-        """Handle network traffic for at most about ``timeout`` seconds, then flush when due."""
-        self.client.loop(timeout)
+        """Handle network traffic for at most about ``timeout`` seconds, then flush when due;
+        reconnects (with the same session) when the broker went away."""
+        if self.client.loop(timeout) != mqtt.MQTT_ERR_SUCCESS:
+            self.ready = False
+            self._reconnect(timeout)
+            return
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline and len(self.stream) < self.batch_messages:
             if self.client.loop(0.0) != mqtt.MQTT_ERR_SUCCESS:
                 break
         self.flush_if_due()
+
+    def _reconnect(self, pause: float) -> None:
+        if time.monotonic() < self._retry_at:
+            time.sleep(pause)
+            return
+        try:
+            self.client.reconnect()
+        except OSError as exc:
+            log.warning("broker %s:%s unreachable (%s); retrying", self.config.host,
+                        self.config.port, exc)  # fmt: skip
+            self._retry_at = time.monotonic() + 0.5
 
     def flush_if_due(self) -> BatchReport | None:
         pending = len(self.stream)

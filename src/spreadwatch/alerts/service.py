@@ -115,6 +115,18 @@ class BridgeService:
         self.context.levels = statuses
         self.alerts_sent += self.alerter.update(statuses)
 
-    def run(self, should_stop: Callable[[], bool]) -> None:
-        self.bridge.run(should_stop, tick=self.poll_levels)
-        self.store.close()
+    def run(self, should_stop: Callable[[], bool], on_ready: Callable[[], None] | None = None):
+        """Serve until ``should_stop()``; ``on_ready()`` once the first subscriptions hold."""
+        announced = False
+
+        def tick() -> None:
+            nonlocal announced
+            if on_ready is not None and self.bridge.ready and not announced:
+                announced = True
+                on_ready()
+            self.poll_levels()
+
+        try:
+            self.bridge.run(should_stop, tick=tick)
+        finally:
+            self.store.close()

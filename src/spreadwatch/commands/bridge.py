@@ -141,15 +141,15 @@ def run(
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     deadline = None if seconds is None else time.monotonic() + seconds
-    console.print(f"bridge connected to {service.config.host}:{service.config.port}")
+    where = f"{service.config.host}:{service.config.port}"
 
     def should_stop() -> bool:
         return stopping["now"] or (deadline is not None and time.monotonic() > deadline)
 
     try:
-        service.run(should_stop)
+        service.run(should_stop, on_ready=lambda: console.print(f"bridge ready on {where}"))
     except (ConnectionError, OSError) as exc:
-        raise fail(f"broker {service.config.host}:{service.config.port}: {exc}") from exc
+        raise fail(f"broker {where}: {exc}") from exc
     stats = service.bridge.stats
     outcomes = ", ".join(f"{k} {v}" for k, v in sorted(stats.outcomes.items())) or "none"
     console.print(

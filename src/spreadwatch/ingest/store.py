@@ -2,18 +2,22 @@
 
 Layout::
 
-    STORE/manifest.sqlite                 one row per ingested file (by content hash)
+    STORE/manifest.sqlite                 one row per ingested file (by content hash) or batch of
+                                          streamed messages (with the message keys)
     STORE/<source>/<hash16>-<n>.parquet   the file's rows in the source's output contract
     STORE/quarantine/<source>/<hash16>-<n>.parquet
 
 A file counts as ingested only once its manifest row is committed, after all its parts were
 renamed into place. Parts without a manifest row are what an interrupted run left behind: they
-are removed when the store is opened, and the file is ingested again. So re-ingesting a file
+are removed when the store is opened by a process that has it to itself (every open ``Store``
+holds a shared lock on ``STORE/.open``; the clean-up needs it exclusively, so a concurrent
+writer's parts in progress are never touched), and the file is ingested again. So re-ingesting a file
 changes nothing, and a run killed at any point resumes without duplicates or loss.
 """
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
@@ -91,10 +95,18 @@ class Store:
         self._db.execute("PRAGMA journal_mode = WAL")
         self._db.execute("PRAGMA synchronous = FULL")
         self._db.executescript(_SCHEMA)
-        self.removed_leftovers = self._remove_leftovers()
+        self._lock = (self.root / ".open").open("a")
+        self.removed_leftovers = 0
+        try:  # alone with the store: what an interrupted run left can go
+            fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            self.removed_leftovers = self._remove_leftovers()
+        except BlockingIOError:  # another process has it open and may be writing parts now
+            pass
+        fcntl.flock(self._lock, fcntl.LOCK_SH)
 
     def close(self) -> None:
         self._db.close()
+        self._lock.close()
 
     def __enter__(self) -> Store:
         return self

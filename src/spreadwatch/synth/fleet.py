@@ -215,10 +215,12 @@ class Fleet:
         client.on_publish = self._on_publish
         connected = threading.Event()
         client.on_connect = lambda *args: connected.set()
-        client.connect(self.host, self.port, clean_start=False, properties=_session())
+        # like a device: keep trying while the broker is away (paho's loop retries)
+        client.connect_async(self.host, self.port, clean_start=False, properties=_session())
         client.loop_start()
-        if not connected.wait(10.0):  # publishing before the CONNACK races paho's resend
-            raise ConnectionError(f"home {login.username}: no answer from the broker in 10 s")
+        if not connected.wait(30.0):  # publishing before the CONNACK races paho's resend
+            client.loop_stop()
+            raise ConnectionError(f"home {login.username}: no answer from the broker in 30 s")
         return client
 
     def _on_publish(self, client, userdata, mid, reason_code, properties) -> None:

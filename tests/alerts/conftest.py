@@ -1,0 +1,64 @@
+"""Fixtures: a small synthetic world, its store, and a real Mosquitto broker on a free port."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from spreadwatch.alerts import broker as broker_module
+from spreadwatch.ingest import Store, ingest
+from spreadwatch.ingest.provision import provision
+from spreadwatch.privacy.pseudonym import KeyRing
+from spreadwatch.synth import SynthConfig, generate
+from spreadwatch.synth.fleet import read_provisioning
+
+KEY_HEX = bytes(range(32)).hex()
+KEYRING = KeyRing(bytes(range(32)))
+
+
+@dataclass
+class World:
+    raw: Path
+    store: Path
+    folder: Path
+    config: broker_module.BrokerConfig
+    logins: dict
+
+    @property
+    def telemetry_files(self) -> list[Path]:
+        return sorted((self.raw / "device_telemetry").glob("*.csv"))
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory) -> World:
+    if shutil.which("mosquitto") is None and not Path("/usr/sbin/mosquitto").exists():
+        pytest.skip("mosquitto is not installed (make test installs it)")
+    root = tmp_path_factory.mktemp("bridge-world")
+    os.environ.setdefault("SPREADWATCH_QUIET", "1")
+    generate(SynthConfig(subscribers=3000, days=3, seed=11, messy_fraction=0.0), root / "synth")
+    raw = root / "synth" / "raw"
+    with Store(root / "store") as store:
+        ingest("households", [raw / "households.csv"], store, KEYRING)
+        ingest("cases", [raw / "cases.csv"], store, KEYRING)
+    folder = root / "bridge"
+    creds = provision([raw / "households.csv"], KEYRING, folder / "secrets" / "households.csv")
+    config = broker_module.init_broker(
+        folder, [(c.username, c.password) for c in creds], port=broker_module.free_port()
+    )
+    logins = read_provisioning(folder / "secrets" / "households.csv")
+    return World(raw, root / "store", folder, config, logins)
+
+
+@pytest.fixture
+def broker(world):
+    """The world's broker, started fresh (persistence wiped) for one test."""
+    shutil.rmtree(world.folder / "data", ignore_errors=True)
+    (world.folder / "data").mkdir()
+    running = broker_module.Broker(world.config)
+    running.start()
+    yield running
+    running.stop()

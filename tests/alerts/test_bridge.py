@@ -1,0 +1,144 @@
+"""The bridge against a real broker: exactly once through a SIGKILL and a broker restart."""
+
+from __future__ import annotations
+
+import csv
+import os
+import queue
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+from itertools import islice
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+
+from spreadwatch.ingest import Store, ingest
+from spreadwatch.ingest.platforms import decode
+from spreadwatch.ingest.stream import _message_key
+from spreadwatch.synth.fleet import TELEMETRY_COLUMNS, Fleet, encode, read_rows
+from tests.alerts.clients import wait_for
+from tests.alerts.conftest import KEY_HEX, KEYRING
+
+
+class BridgeProcess:
+    """``spreadwatch bridge run`` in a child process."""
+
+    def __init__(self, world, store: Path) -> None:
+        env = {**os.environ, "SPREADWATCH_PSEUDONYM_KEY": KEY_HEX, "PYTHONUNBUFFERED": "1",
+               "SPREADWATCH_QUIET": "1", "COLUMNS": "200"}  # fmt: skip
+        command = [sys.executable, "-m", "spreadwatch", "bridge", "run", str(world.folder),
+                   "--store", str(store), "--batch-messages", "100", "--flush-seconds", "0.1"]  # fmt: skip
+        self.process = subprocess.Popen(
+            command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        )
+        self.lines: queue.Queue[str] = queue.Queue()
+        self.output: list[str] = []
+        threading.Thread(target=self._read, daemon=True).start()
+        self.wait_for_line("bridge ready")
+
+    def _read(self) -> None:
+        for line in self.process.stdout:
+            self.output.append(line)
+            self.lines.put(line)
+
+    def wait_for_line(self, text: str, timeout: float = 30.0) -> None:
+        try:
+            while text not in self.lines.get(timeout=timeout):
+                pass
+        except queue.Empty:
+            self.process.kill()
+            raise AssertionError(f"bridge never said {text!r}: {''.join(self.output)}") from None
+
+    def kill(self) -> None:
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait(10)
+
+    def stop(self) -> str:
+        self.process.send_signal(signal.SIGTERM)
+        self.process.wait(30)
+        return "".join(self.output)
+
+
+def _expected(rows: list[dict], tmp_path: Path):
+    """What the file ingest keeps of the same rows: the independent truth."""
+    raw = tmp_path / "published.csv"
+    with raw.open("w", newline="") as fh:
+        writer = csv.DictWriter(fh, TELEMETRY_COLUMNS)
+        writer.writeheader()
+        writer.writerows(rows)
+    with Store(tmp_path / "by-file") as store:
+        ingest("telemetry", [raw], store, KEYRING)
+        return _table(store)
+
+
+def _table(store: Store):
+    return pq.read_table(store.parts("telemetry")).sort_by(
+        [("device_pseudo", "ascending"), ("ts", "ascending"), ("kind", "ascending")]
+    )
+
+
+def _committed(store_path: Path) -> set[str]:
+    with Store(store_path) as store:
+        return store.message_keys()
+
+
+def _publish_in_background(world, rows, rate: float) -> tuple[threading.Thread, dict]:
+    result: dict = {}
+
+    def work() -> None:
+        fleet = Fleet(world.config.host, world.config.port, world.logins, 300)
+        try:
+            result["report"] = fleet.publish(rows, rate=rate)
+        finally:
+            fleet.close()
+
+    thread = threading.Thread(target=work)
+    thread.start()
+    return thread, result
+
+
+@pytest.fixture
+def store_copy(world, tmp_path) -> Path:
+    shutil.copytree(world.store, tmp_path / "store")
+    return tmp_path / "store"
+
+
+def test_a_bridge_killed_mid_stream_resumes_without_loss_or_duplicates(
+    world, broker, store_copy, tmp_path
+):
+    rows = list(islice(read_rows(world.telemetry_files), 2000))
+    keys = {_message_key(decode(encode(r))) for r in rows}
+    bridge = BridgeProcess(world, store_copy)
+    thread, result = _publish_in_background(world, rows, rate=800)
+    wait_for(lambda: len(_committed(store_copy)) >= 300, what="some batches committed")
+    bridge.kill()
+    assert len(_committed(store_copy)) < len(keys)  # killed mid-stream indeed
+    bridge = BridgeProcess(world, store_copy)
+    thread.join(60)
+    assert result["report"].acknowledged == len(rows)
+    wait_for(lambda: _committed(store_copy) == keys, timeout=30, what="every message committed")
+    bridge.stop()
+    with Store(store_copy) as store:
+        assert _table(store).equals(_expected(rows, tmp_path))
+        (quality,) = [q for s, q in store.quality().items() if s == "telemetry"]
+        assert quality["rows_in"] - quality["duplicates_removed"] == len(keys)
+
+
+def test_a_broker_restart_mid_stream_loses_no_message(world, broker, store_copy, tmp_path):
+    rows = list(islice(read_rows(world.telemetry_files), 1500))
+    keys = {_message_key(decode(encode(r))) for r in rows}
+    bridge = BridgeProcess(world, store_copy)
+    thread, result = _publish_in_background(world, rows, rate=600)
+    wait_for(lambda: len(_committed(store_copy)) >= 200, what="some batches committed")
+    broker.restart()
+    thread.join(90)
+    assert result["report"].acknowledged == len(rows)
+    wait_for(lambda: _committed(store_copy) == keys, timeout=30, what="every message committed")
+    bridge.stop()
+    with Store(store_copy) as store:
+        assert _table(store).equals(_expected(rows, tmp_path))
+

@@ -1,0 +1,52 @@
+"""The broker as configured by bridge init: no anonymous clients, households fenced in."""
+
+from __future__ import annotations
+
+import time
+
+from spreadwatch.alerts import topics
+from tests.alerts.clients import Collector, wait_for
+
+
+def _two_homes(world):
+    (a, b) = list(world.logins.values())[:2]
+    return a, b
+
+
+def test_unauthenticated_and_wrong_password_clients_are_refused(world, broker):
+    anonymous = Collector(world.config.host, world.config.port, None, None)
+    wrong = Collector(world.config.host, world.config.port, world.config.username, "nope")
+    try:
+        assert anonymous.connack is not None and anonymous.connack.is_failure
+        assert wrong.connack is not None and wrong.connack.is_failure
+    finally:
+        anonymous.close()
+        wrong.close()
+
+
+def test_a_household_reaches_only_its_own_topics(world, broker):
+    a, b = _two_homes(world)
+    bridge = Collector(world.config.host, world.config.port, world.config.username,
+                       world.config.password)  # fmt: skip
+    home_a = Collector(world.config.host, world.config.port, a.username, a.password)
+    try:
+        assert bridge.accepted and home_a.accepted
+        bridge.subscribe(topics.home("+", topics.TELEMETRY))
+        home_a.publish(topics.home(a.username, topics.TELEMETRY), b"mine")
+        home_a.publish(topics.home(b.username, topics.TELEMETRY), b"forged")  # silently dropped
+        home_a.publish(topics.home(a.username, topics.ALERTS), b"fake alert")  # read-only
+        wait_for(lambda: len(bridge.messages) >= 1, what="the household's own message")
+        time.sleep(0.5)
+        assert [m.payload for m in bridge.messages] == [b"mine"]
+        # another household's alerts are never delivered (Mosquitto checks reads on delivery)
+        home_b = Collector(world.config.host, world.config.port, b.username, b.password)
+        home_a.subscribe(topics.home(b.username, topics.ALERTS))
+        home_b.subscribe(topics.home(b.username, topics.ALERTS))
+        bridge.publish(topics.home(b.username, topics.ALERTS), b"for b only")
+        wait_for(lambda: len(home_b.messages) == 1, what="b's alert")
+        time.sleep(0.5)
+        assert home_a.messages == []
+        home_b.close()
+    finally:
+        bridge.close()
+        home_a.close()

@@ -1,0 +1,156 @@
+"""Streamed telemetry: the same rows as the file ingest, exactly once, with every message counted."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import pyarrow.parquet as pq
+import pytest
+
+from spreadwatch.ingest import Store, ingest
+from spreadwatch.ingest.provision import household_topic_id
+from spreadwatch.ingest.stream import OPTED_OUT, WRONG_HOUSEHOLD, TelemetryStream
+from spreadwatch.privacy.pseudonym import KeyRing
+from spreadwatch.synth.fleet import TELEMETRY_COLUMNS, encode
+
+KEY = KeyRing(bytes(range(32)))
+
+
+def _rows(n: int = 300) -> list[dict[str, str]]:
+    rows = []
+    for i in range(n):
+        platform = "thinq" if i % 3 else "gigagenie"
+        kind = {"thinq": ["pm25", "appliance_on", "body_temp"], "gigagenie": ["presence"]}[platform]
+        kind = kind[i % len(kind)]
+        value = {"pm25": f"{10 + i % 40}.5", "body_temp": f"36.{i % 10}"}.get(kind, str(i % 2))
+        rows.append(
+            {
+                "platform": platform,
+                "device_id": f"{platform[:2].upper()}D-{i % 17}-{kind}",
+                "household_id": f"{platform[:2].upper()}H-{i % 17}",
+                "ts": f"2020-03-{1 + i % 5:02d}T{i % 24:02d}:{i % 60:02d}:07Z",
+                "kind": kind,
+                "value": value,
+                "consent": "false" if i % 17 == 4 else "true",
+            }
+        )
+    return rows
+
+
+def _stream_all(stream: TelemetryStream, rows, tokens=None) -> None:
+    for n, row in enumerate(rows):
+        topic = household_topic_id(KEY, row["platform"], row["household_id"])
+        stream.add(topic, encode(row), n if tokens is None else tokens[n])
+
+
+def _table(store: Store, source: str = "telemetry"):
+    return pq.read_table(store.parts(source)).sort_by(
+        [("device_pseudo", "ascending"), ("ts", "ascending"), ("kind", "ascending")]
+    )
+
+
+def test_stream_writes_what_the_file_ingest_writes(tmp_path):
+    rows = _rows()
+    raw = tmp_path / "telemetry.csv"
+    with raw.open("w", newline="") as fh:
+        writer = csv.DictWriter(fh, TELEMETRY_COLUMNS)
+        writer.writeheader()
+        writer.writerows(rows)
+    with Store(tmp_path / "files") as files:
+        ingest("telemetry", [raw], files, KEY)
+        expected = _table(files)
+    with Store(tmp_path / "stream") as store:
+        stream = TelemetryStream(store, KEY)
+        _stream_all(stream, rows[:150])
+        first = stream.flush()
+        _stream_all(stream, rows[150:])
+        stream.flush()
+        assert _table(store).equals(expected)
+        opted_out = sum(r["consent"] == "false" for r in rows)
+        assert stream.totals["opted_out"] == opted_out
+        assert stream.totals["kept"] == len(rows) - opted_out
+        assert first.tokens == list(range(150))
+        (quality,) = store.quality().values()
+        assert quality["rows_in"] == len(rows)
+        assert quality["quarantined_by_reason"] == {OPTED_OUT: opted_out}
+
+
+def test_redelivered_messages_change_nothing(tmp_path):
+    rows = _rows(60)
+    with Store(tmp_path / "s") as store:
+        stream = TelemetryStream(store, KEY)
+        _stream_all(stream, rows)
+        _stream_all(stream, rows[:10])  # redelivered before the commit
+        assert stream.flush().outcomes["redelivered"] == 10
+        once = _table(store)
+    with Store(tmp_path / "s") as store:  # a restarted bridge gets them all again
+        stream = TelemetryStream(store, KEY)
+        _stream_all(stream, rows)
+        report = stream.flush()
+        assert report.outcomes == {"redelivered": 60}
+        assert len(report.tokens) == 60  # acknowledged all the same
+        assert _table(store).equals(once)
+        assert len(store.records("telemetry")) == 1
+
+
+def test_a_batch_killed_before_its_commit_leaves_nothing(tmp_path, monkeypatch):
+    rows = _rows(40)
+    with Store(tmp_path / "s") as store:
+        stream = TelemetryStream(store, KEY)
+        _stream_all(stream, rows)
+
+        def crash(*args, **kwargs):
+            raise KeyboardInterrupt("killed between the parts and the commit")
+
+        monkeypatch.setattr(store, "commit", crash)
+        with pytest.raises(KeyboardInterrupt):
+            stream.flush()
+        assert store.parts("telemetry")  # the part was written...
+    monkeypatch.undo()
+    with Store(tmp_path / "s") as store:  # ...and is gone on reopening, never committed
+        assert store.removed_leftovers == 1
+        assert not store.parts("telemetry")
+        stream = TelemetryStream(store, KEY)
+        _stream_all(stream, rows)
+        assert stream.flush().outcomes["kept"] == sum(r["consent"] == "true" for r in rows)
+
+
+def test_malformed_and_misdirected_messages_are_quarantined_without_their_payload(tmp_path):
+    row = _rows(3)[1]
+    good = encode(row)
+    bad = json.dumps({**json.loads(good), "timestamp": "soon"}).encode()
+    with Store(tmp_path / "s") as store:
+        stream = TelemetryStream(store, KEY, source="mqtt:test")
+        topic = household_topic_id(KEY, row["platform"], row["household_id"])
+        assert stream.add(topic, bad, 1) == "quarantined"
+        assert stream.add(topic, bad, 2) == "redelivered"  # the same bytes again
+        assert stream.add("someone-else", good, 3) == "quarantined"
+        report = stream.flush()
+        assert report.tokens == [1, 2, 3]
+        quarantine = pq.read_table(store.parts("telemetry", quarantine=True)).to_pylist()
+    assert [(q["column"], q["reason"]) for q in quarantine] == [
+        ("timestamp", "expected epoch milliseconds (an integer)"),
+        ("household", WRONG_HOUSEHOLD),
+    ]
+    assert quarantine[0]["source_file"] == f"mqtt:test:{topic}"
+    text = json.dumps(quarantine)
+    assert row["household_id"] not in text and row["device_id"] not in text
+
+
+def test_rotated_pseudonyms_match_the_file_ingest(tmp_path):
+    keyring = KeyRing(KEY.key, "week")
+    rows = _rows(50)
+    raw = tmp_path / "t.csv"
+    with raw.open("w", newline="") as fh:
+        writer = csv.DictWriter(fh, TELEMETRY_COLUMNS)
+        writer.writeheader()
+        writer.writerows(rows)
+    with Store(tmp_path / "files") as files:
+        ingest("telemetry", [raw], files, keyring)
+        expected = _table(files)
+    with Store(tmp_path / "stream") as store:
+        stream = TelemetryStream(store, keyring)
+        _stream_all(stream, rows)
+        stream.flush()
+        assert _table(store).equals(expected)
