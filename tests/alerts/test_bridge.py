@@ -31,7 +31,8 @@ class BridgeProcess:
         env = {**os.environ, "SPREADWATCH_PSEUDONYM_KEY": KEY_HEX, "PYTHONUNBUFFERED": "1",
                "SPREADWATCH_QUIET": "1", "COLUMNS": "200"}  # fmt: skip
         command = [sys.executable, "-m", "spreadwatch", "bridge", "run", str(world.folder),
-                   "--store", str(store), "--batch-messages", "100", "--flush-seconds", "0.1"]  # fmt: skip
+                   "--store", str(store), "--batch-messages", "100",
+                   "--flush-seconds", "0.1"]  # fmt: skip
         self.process = subprocess.Popen(
             command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
         )
@@ -141,4 +142,3 @@ def test_a_broker_restart_mid_stream_loses_no_message(world, broker, store_copy,
     bridge.stop()
     with Store(store_copy) as store:
         assert _table(store).equals(_expected(rows, tmp_path))
-

@@ -1,4 +1,4 @@
-"""Streamed telemetry: the same rows as the file ingest, exactly once, with every message counted."""
+"""Streamed telemetry: what the file ingest writes, exactly once, every message counted."""
 
 from __future__ import annotations
 

@@ -11,8 +11,8 @@ A file counts as ingested only once its manifest row is committed, after all its
 renamed into place. Parts without a manifest row are what an interrupted run left behind: they
 are removed when the store is opened by a process that has it to itself (every open ``Store``
 holds a shared lock on ``STORE/.open``; the clean-up needs it exclusively, so a concurrent
-writer's parts in progress are never touched), and the file is ingested again. So re-ingesting a file
-changes nothing, and a run killed at any point resumes without duplicates or loss.
+writer's parts in progress are never touched), and the file is ingested again. So re-ingesting
+a file changes nothing, and a run killed at any point resumes without duplicates or loss.
 """
 
 from __future__ import annotations
