@@ -123,6 +123,10 @@ def test_a_bridge_killed_mid_stream_resumes_without_loss_or_duplicates(
     assert result["report"].acknowledged == len(rows)
     wait_for(lambda: _committed(store_copy) == keys, timeout=30, what="every message committed")
     bridge.stop()
+    raw_ids = {r["device_id"] for r in rows} | {r["household_id"] for r in rows}
+    for path in (p for p in store_copy.rglob("*") if p.is_file()):
+        data = path.read_bytes()
+        assert not any(i.encode() in data for i in raw_ids), f"a raw ID in {path}"
     with Store(store_copy) as store:
         assert _table(store).equals(_expected(rows, tmp_path))
         (quality,) = [q for s, q in store.quality().items() if s == "telemetry"]
