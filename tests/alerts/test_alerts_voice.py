@@ -9,8 +9,8 @@ import threading
 import time
 from collections import Counter
 
-import pandas as pd
 import paho.mqtt.client as mqtt
+import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest

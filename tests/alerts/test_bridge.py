@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import os
 import queue
 import shutil
@@ -13,15 +12,15 @@ import threading
 from itertools import islice
 from pathlib import Path
 
-import pyarrow.parquet as pq
 import pytest
 
-from spreadwatch.ingest import Store, ingest
+from spreadwatch.ingest import Store
 from spreadwatch.ingest.platforms import decode
 from spreadwatch.ingest.stream import _message_key
-from spreadwatch.synth.fleet import TELEMETRY_COLUMNS, Fleet, encode, read_rows
+from spreadwatch.synth.fleet import Fleet, encode, read_rows
 from tests.alerts.clients import wait_for
 from tests.alerts.conftest import KEY_HEX, KEYRING
+from tests.alerts.truth import file_ingested, telemetry_table
 
 
 class BridgeProcess:
@@ -62,24 +61,6 @@ class BridgeProcess:
         self.process.send_signal(signal.SIGTERM)
         self.process.wait(30)
         return "".join(self.output)
-
-
-def _expected(rows: list[dict], tmp_path: Path):
-    """What the file ingest keeps of the same rows: the independent truth."""
-    raw = tmp_path / "published.csv"
-    with raw.open("w", newline="") as fh:
-        writer = csv.DictWriter(fh, TELEMETRY_COLUMNS)
-        writer.writeheader()
-        writer.writerows(rows)
-    with Store(tmp_path / "by-file") as store:
-        ingest("telemetry", [raw], store, KEYRING)
-        return _table(store)
-
-
-def _table(store: Store):
-    return pq.read_table(store.parts("telemetry")).sort_by(
-        [("device_pseudo", "ascending"), ("ts", "ascending"), ("kind", "ascending")]
-    )
 
 
 def _committed(store_path: Path) -> set[str]:
@@ -128,7 +109,7 @@ def test_a_bridge_killed_mid_stream_resumes_without_loss_or_duplicates(
         data = path.read_bytes()
         assert not any(i.encode() in data for i in raw_ids), f"a raw ID in {path}"
     with Store(store_copy) as store:
-        assert _table(store).equals(_expected(rows, tmp_path))
+        assert telemetry_table(store).equals(file_ingested(rows, tmp_path / "by-file", KEYRING))
         (quality,) = [q for s, q in store.quality().items() if s == "telemetry"]
         assert quality["rows_in"] - quality["duplicates_removed"] == len(keys)
 
@@ -145,4 +126,4 @@ def test_a_broker_restart_mid_stream_loses_no_message(world, broker, store_copy,
     wait_for(lambda: _committed(store_copy) == keys, timeout=30, what="every message committed")
     bridge.stop()
     with Store(store_copy) as store:
-        assert _table(store).equals(_expected(rows, tmp_path))
+        assert telemetry_table(store).equals(file_ingested(rows, tmp_path / "by-file", KEYRING))

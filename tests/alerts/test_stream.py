@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-import csv
 import json
 
 import pyarrow.parquet as pq
 import pytest
 
-from spreadwatch.ingest import Store, ingest
+from spreadwatch.ingest import Store
 from spreadwatch.ingest.provision import household_topic_id
 from spreadwatch.ingest.stream import OPTED_OUT, WRONG_HOUSEHOLD, TelemetryStream
 from spreadwatch.privacy.pseudonym import KeyRing
-from spreadwatch.synth.fleet import TELEMETRY_COLUMNS, encode
+from spreadwatch.synth.fleet import encode
+from tests.alerts.truth import file_ingested, telemetry_table
 
 KEY = KeyRing(bytes(range(32)))
 
@@ -44,29 +44,16 @@ def _stream_all(stream: TelemetryStream, rows, tokens=None) -> None:
         stream.add(topic, encode(row), n if tokens is None else tokens[n])
 
 
-def _table(store: Store, source: str = "telemetry"):
-    return pq.read_table(store.parts(source)).sort_by(
-        [("device_pseudo", "ascending"), ("ts", "ascending"), ("kind", "ascending")]
-    )
-
-
 def test_stream_writes_what_the_file_ingest_writes(tmp_path):
     rows = _rows()
-    raw = tmp_path / "telemetry.csv"
-    with raw.open("w", newline="") as fh:
-        writer = csv.DictWriter(fh, TELEMETRY_COLUMNS)
-        writer.writeheader()
-        writer.writerows(rows)
-    with Store(tmp_path / "files") as files:
-        ingest("telemetry", [raw], files, KEY)
-        expected = _table(files)
+    expected = file_ingested(rows, tmp_path / "files", KEY)
     with Store(tmp_path / "stream") as store:
         stream = TelemetryStream(store, KEY)
         _stream_all(stream, rows[:150])
         first = stream.flush()
         _stream_all(stream, rows[150:])
         stream.flush()
-        assert _table(store).equals(expected)
+        assert telemetry_table(store).equals(expected)
         opted_out = sum(r["consent"] == "false" for r in rows)
         assert stream.totals["opted_out"] == opted_out
         assert stream.totals["kept"] == len(rows) - opted_out
@@ -83,14 +70,14 @@ def test_redelivered_messages_change_nothing(tmp_path):
         _stream_all(stream, rows)
         _stream_all(stream, rows[:10])  # redelivered before the commit
         assert stream.flush().outcomes["redelivered"] == 10
-        once = _table(store)
+        once = telemetry_table(store)
     with Store(tmp_path / "s") as store:  # a restarted bridge gets them all again
         stream = TelemetryStream(store, KEY)
         _stream_all(stream, rows)
         report = stream.flush()
         assert report.outcomes == {"redelivered": 60}
         assert len(report.tokens) == 60  # acknowledged all the same
-        assert _table(store).equals(once)
+        assert telemetry_table(store).equals(once)
         assert len(store.records("telemetry")) == 1
 
 
@@ -141,16 +128,9 @@ def test_malformed_and_misdirected_messages_are_quarantined_without_their_payloa
 def test_rotated_pseudonyms_match_the_file_ingest(tmp_path):
     keyring = KeyRing(KEY.key, "week")
     rows = _rows(50)
-    raw = tmp_path / "t.csv"
-    with raw.open("w", newline="") as fh:
-        writer = csv.DictWriter(fh, TELEMETRY_COLUMNS)
-        writer.writeheader()
-        writer.writerows(rows)
-    with Store(tmp_path / "files") as files:
-        ingest("telemetry", [raw], files, keyring)
-        expected = _table(files)
+    expected = file_ingested(rows, tmp_path / "files", keyring)
     with Store(tmp_path / "stream") as store:
         stream = TelemetryStream(store, keyring)
         _stream_all(stream, rows)
         stream.flush()
-        assert _table(store).equals(expected)
+        assert telemetry_table(store).equals(expected)
