@@ -22,7 +22,7 @@ from spreadwatch.alerts.bridge import Bridge
 from spreadwatch.ingest.platforms import decode
 from spreadwatch.ingest.provision import provision
 from spreadwatch.ingest.store import Store
-from spreadwatch.ingest.stream import _message_key
+from spreadwatch.ingest.stream import message_key
 from spreadwatch.privacy.pseudonym import KeyRing
 from spreadwatch.synth import SynthConfig, generate
 from spreadwatch.synth.fleet import Fleet, encode, read_provisioning, read_rows
@@ -86,7 +86,7 @@ def run() -> dict[str, float]:
 
 
 def _lost_on_restart(config, broker, store: Store, fleet: Fleet, rows: list[dict]) -> int:
-    keys = {_message_key(decode(encode(r))) for r in rows}
+    keys = {message_key(decode(encode(r))) for r in rows}
     bridge = Bridge(config, store, KEYRING, batch_messages=500, flush_seconds=0.1)
     stop = threading.Event()
     thread = threading.Thread(target=bridge.run, args=(stop.is_set,))

@@ -168,6 +168,6 @@ def test_voice_answers_cases_risk_and_appliance_readings(world, service, tmp_pat
                "consent": "true"}  # fmt: skip
     home.publish(topics.home(login.username, topics.TELEMETRY), encode(reading))
     home.close()
-    wait_for(lambda: service.bridge.stats.outcomes.get("kept"), what="the reading committed")
+    wait_for(lambda: service.bridge.stream.totals.get("kept"), what="the reading committed")
     purifier = _ask(world, thinq["household_pseudo"], "What does my air purifier read?", "en")
     assert purifier["data"]["value"] == 41.5 and "bad" in purifier["text"]

@@ -16,7 +16,7 @@ import pytest
 
 from spreadwatch.ingest import Store
 from spreadwatch.ingest.platforms import decode
-from spreadwatch.ingest.stream import _message_key
+from spreadwatch.ingest.stream import message_key
 from spreadwatch.synth.fleet import Fleet, encode, read_rows
 from tests.alerts.clients import wait_for
 from tests.alerts.conftest import KEY_HEX, KEYRING
@@ -93,7 +93,7 @@ def test_a_bridge_killed_mid_stream_resumes_without_loss_or_duplicates(
     world, broker, store_copy, tmp_path
 ):
     rows = list(islice(read_rows(world.telemetry_files), 2000))
-    keys = {_message_key(decode(encode(r))) for r in rows}
+    keys = {message_key(decode(encode(r))) for r in rows}
     bridge = BridgeProcess(world, store_copy)
     thread, result = _publish_in_background(world, rows, rate=800)
     wait_for(lambda: len(_committed(store_copy)) >= 300, what="some batches committed")
@@ -116,7 +116,7 @@ def test_a_bridge_killed_mid_stream_resumes_without_loss_or_duplicates(
 
 def test_a_broker_restart_mid_stream_loses_no_message(world, broker, store_copy, tmp_path):
     rows = list(islice(read_rows(world.telemetry_files), 1500))
-    keys = {_message_key(decode(encode(r))) for r in rows}
+    keys = {message_key(decode(encode(r))) for r in rows}
     bridge = BridgeProcess(world, store_copy)
     thread, result = _publish_in_background(world, rows, rate=600)
     wait_for(lambda: len(_committed(store_copy)) >= 200, what="some batches committed")

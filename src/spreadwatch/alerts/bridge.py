@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import paho.mqtt.client as mqtt
@@ -42,8 +42,6 @@ class BridgeStats:
     voice_requests: int = 0
     other: int = 0
     connects: int = 0
-    last_batch: BatchReport | None = None
-    outcomes: dict[str, int] = field(default_factory=dict)
 
 
 class Bridge:
@@ -176,9 +174,6 @@ class Bridge:
         for mid in dict.fromkeys(report.tokens):
             self.client.ack(mid, 1)
         self.stats.batches += 1
-        self.stats.last_batch = report
-        for outcome, n in report.outcomes.items():
-            self.stats.outcomes[outcome] = self.stats.outcomes.get(outcome, 0) + n
         return report
 
     def run(self, should_stop: Callable[[], bool] = lambda: False, tick: Callable | None = None):

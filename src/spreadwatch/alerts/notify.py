@@ -24,7 +24,7 @@ from __future__ import annotations
 import json
 import os
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
@@ -185,7 +185,6 @@ class Alerter:
 
     def _alert(self, status: RegionStatus, now: datetime) -> int:
         homes = self.homes.get(status.region_code, [])
-        records = []
         for home in homes:
             form = ALERT_FORMS.get(home.platform, thinq_alert)
             self.publish(
@@ -194,18 +193,17 @@ class Alerter:
                 1,
                 False,
             )
-            records.append(home.household_pseudo)
-        self._log(status, records, now)
-        return len(records)
+        self._log(status, len(homes), now)
+        return len(homes)
 
-    def _log(self, status: RegionStatus, households: Iterable[str], now: datetime) -> None:
+    def _log(self, status: RegionStatus, households: int, now: datetime) -> None:
         record = {
             "sent_at": now.isoformat(timespec="seconds"),
             "kind": "risk_level_rise",
             "region_code": status.region_code,
             "date": status.date,
             "level": status.level,
-            "households": len(list(households)),
+            "households": households,
         }
         self.alert_log.parent.mkdir(parents=True, exist_ok=True)
         with self.alert_log.open("a") as fh:

@@ -84,7 +84,7 @@ class BridgeService:
         )
         self.bridge.stream.latest = self.context.latest
         self.alerter = Alerter(
-            lambda topic, payload, qos, retain: self.bridge.publish(topic, payload, qos, retain),
+            self.bridge.publish,
             households,
             folder / "alert_state.json",
             folder / "alert_log.jsonl",

@@ -151,7 +151,8 @@ def run(
     except (ConnectionError, OSError) as exc:
         raise fail(f"broker {where}: {exc}") from exc
     stats = service.bridge.stats
-    outcomes = ", ".join(f"{k} {v}" for k, v in sorted(stats.outcomes.items())) or "none"
+    totals = service.bridge.stream.totals
+    outcomes = ", ".join(f"{k} {v}" for k, v in sorted(totals.items())) or "none"
     console.print(
         f"telemetry messages {stats.telemetry} ({outcomes}) in {stats.batches} batches; "
         f"voice requests {stats.voice_requests}; alerts sent {service.alerts_sent}"

@@ -20,7 +20,6 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
 from typing import TypeVar
@@ -230,7 +229,3 @@ def _bounded_time(field: str, ts: datetime) -> datetime:
     if not _EARLIEST <= ts < _LATEST:
         raise PayloadError(field, "expected a time between 2000 and 2100")
     return ts
-
-
-#: Decoders by platform, for callers that know the platform already.
-DECODERS: dict[str, Callable[[dict], Message]] = {THINQ: _thinq, GIGAGENIE: _gigagenie}

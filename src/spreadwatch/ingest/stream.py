@@ -95,7 +95,7 @@ class TelemetryStream(Generic[Token]):
             if not self._claim("payload:" + hashlib.sha256(payload).hexdigest()[:24]):
                 return self._count("redelivered")
             return self._quarantine(household_topic, exc.field, exc.expected)
-        if not self._claim(_message_key(message)):
+        if not self._claim(message_key(message)):
             return self._count("redelivered")
         if household_topic_id(self.keyring, message.platform, message.household_id) != (
             household_topic
@@ -207,7 +207,7 @@ class TelemetryStream(Generic[Token]):
         return cached
 
 
-def _message_key(message: Message) -> str:
+def message_key(message: Message) -> str:
     """A message's idempotency key: a digest of its platform and message id."""
     text = f"{message.platform}:{message.message_id}"
     return hashlib.sha256(text.encode()).hexdigest()[:24]

@@ -15,7 +15,7 @@ import json
 import threading
 import time
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
@@ -175,7 +175,6 @@ class FleetReport:
     acknowledged: int = 0
     skipped_unprovisioned: int = 0
     seconds: float = 0.0
-    message_ids: list[str] = field(default_factory=list)
 
 
 #: Connections one process can hold: paho waits on its sockets with select(), which stops at
@@ -234,7 +233,6 @@ class Fleet:
         acknowledgement (the fleet reconnects through broker restarts)."""
         report = FleetReport()
         start = time.perf_counter()
-        infos = []
         for row in rows:
             if limit is not None and report.published >= limit:
                 break
@@ -247,7 +245,7 @@ class Fleet:
                 client = self.clients[key] = self._client(key)
             payload = encode(row)
             topic = topics.home(self.logins[key].username, topics.TELEMETRY)
-            infos.append(client.publish(topic, payload, qos=1))
+            client.publish(topic, payload, qos=1)
             report.published += 1
             if rate:
                 delay = start + report.published / rate - time.perf_counter()
