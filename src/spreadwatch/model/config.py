@@ -467,10 +467,14 @@ class RunConfig(Section):
 def load_config(path: str | Path) -> RunConfig:
     """Read, validate and cross-check a TOML, YAML or JSON run config."""
     path = Path(path)
-    label = str(path)
-    data = read_mapping(path)
+    return config_from_mapping(read_mapping(path), path.parent.resolve(), str(path))
+
+
+def config_from_mapping(data: dict, base_dir: Path, label: str) -> RunConfig:
+    """Validate and cross-check a run config given as a mapping (relative paths from
+    ``base_dir``; errors name ``label``)."""
     try:
-        config = RunConfig.model_validate(data, context={"base_dir": path.parent.resolve()})
+        config = RunConfig.model_validate(data, context={"base_dir": base_dir})
     except ValidationError as exc:
         raise ConfigError(format_errors(label, exc, RunConfig)) from None
     try:

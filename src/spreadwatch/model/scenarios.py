@@ -9,7 +9,7 @@ averted against the baseline, the national peak day and its shift, and attack ra
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -47,13 +47,18 @@ def posterior_draws(path: Path, draws: int, seed: int) -> dict[str, np.ndarray]:
 class _Tally:
     """Per particle: national daily infections and infections by region."""
 
-    def __init__(self, particles: int, days: int, regions: int) -> None:
+    def __init__(
+        self, particles: int, days: int, regions: int, on_day: Callable[[int], None] | None = None
+    ) -> None:
         self.daily = np.zeros((particles, days))
         self.by_region = np.zeros((particles, regions))
+        self.on_day = on_day
 
     def __call__(self, output: DailyOutput) -> None:
         self.daily[:, output.day] = output.incidence.sum(axis=1)
         self.by_region += output.incidence
+        if self.on_day is not None:
+            self.on_day(output.day)
 
 
 @dataclass(frozen=True)
@@ -133,11 +138,13 @@ def compare(
     parameters: dict[str, np.ndarray] | None = None,
     particles: int = 100,
     label: str = "config",
+    on_progress: Callable[[float], None] | None = None,
 ) -> Comparison:
     """Run the baseline and every ``[[scenario]]`` of ``config`` (see the module docstring).
 
     ``parameters`` holds one value per particle of ``r0`` and ``seed_scale`` (a posterior
-    sample); without it every particle has the config's parameters."""
+    sample); without it every particle has the config's parameters. ``on_progress`` is
+    called with the share of the work done (0 to 1) after each simulated day."""
     if not config.scenario:
         raise ConfigError(f"{label}: scenario: no [[scenario]] to compare with the baseline")
     base = build_scenario(config, label)
@@ -147,13 +154,18 @@ def compare(
     run = config.run
     days, regions = run.days, base.model.regions
     daily, by_region, names = {}, {}, []
-    for entry in track(entries, f"Scenarios, {particles} particles each"):
+    for number, entry in enumerate(track(entries, f"Scenarios, {particles} particles each")):
         scenario_config = config if entry is None else config.with_scenario(entry)
         # only the interventions differ: seeds, arrivals and measured mobility are read once
         timeline = replace(base.timeline, config=scenario_config)
         scenario = replace(base, config=scenario_config, timeline=timeline)
         engine = ChainBinomialEngine(particles, run.steps, run.random_seed)
-        tally = _Tally(particles, days, regions)
+        on_day = (
+            None
+            if on_progress is None
+            else lambda day, n=number: on_progress((n + (day + 1) / days) / len(entries))
+        )
+        tally = _Tally(particles, days, regions, on_day)
         run_parameter_sets(
             scenario, engine, parameters or {}, config.calibration.fixed, tally, keep=False
         )

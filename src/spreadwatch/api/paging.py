@@ -1,0 +1,68 @@
+"""Pagination (``limit`` and ``offset``) of table endpoints, and data frames to JSON rows."""
+
+from __future__ import annotations
+
+from typing import Annotated, Generic, TypeVar
+
+import numpy as np
+import pandas as pd
+from fastapi import Query, Request
+from pydantic import BaseModel, Field
+
+T = TypeVar("T")
+MAX_LIMIT = 1000
+
+
+class Page(BaseModel, Generic[T]):
+    """One page of rows, with the total and the link to the next page."""
+
+    items: list[T]
+    total: int = Field(ge=0, description="Rows matching the filters, over all pages.")
+    limit: int
+    offset: int
+    next: str | None = Field(description="URL of the next page, or null on the last.")
+
+
+class Paging(BaseModel):
+    limit: int
+    offset: int
+
+
+def paging(
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Rows per page.")] = 100,
+    offset: Annotated[int, Query(ge=0, le=10**9, description="Rows to skip.")] = 0,
+) -> Paging:
+    return Paging(limit=limit, offset=offset)
+
+
+def rows(frame: pd.DataFrame) -> list[dict]:
+    """The rows of ``frame`` as dicts of plain values, NaN as ``None``."""
+    records = frame.to_dict(orient="records")
+    for record in records:
+        for key, value in record.items():
+            if isinstance(value, float) and np.isnan(value):
+                record[key] = None
+            elif isinstance(value, np.generic):
+                record[key] = value.item()
+            elif value is pd.NaT:
+                record[key] = None
+    return records
+
+
+def page(request: Request, frame: pd.DataFrame, paging: Paging) -> dict:
+    """A page of ``frame`` (already filtered and sorted) as the body of a :class:`Page`."""
+    total = len(frame)
+    window = frame.iloc[paging.offset : paging.offset + paging.limit]
+    after = paging.offset + len(window)
+    following = (
+        str(request.url.include_query_params(offset=after, limit=paging.limit))
+        if after < total
+        else None
+    )
+    return {
+        "items": rows(window),
+        "total": total,
+        "limit": paging.limit,
+        "offset": paging.offset,
+        "next": following,
+    }

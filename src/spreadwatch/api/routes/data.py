@@ -1,0 +1,470 @@
+"""Read endpoints: regions, cases, flows, presence, importations, household signals, Rt,
+forecasts, risk levels, the map layer and the alert log."""
+
+from __future__ import annotations
+
+import datetime as dt
+from enum import StrEnum
+from functools import cache
+from typing import Annotated
+
+import pandas as pd
+from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi.responses import Response
+
+from spreadwatch.api.paging import Page, Paging, page, paging, rows
+from spreadwatch.api.problems import ApiError
+from spreadwatch.api.schemas import (
+    AlertRecord,
+    CaseRow,
+    CountryArrivals,
+    FanChart,
+    ForecastRow,
+    HouseholdSignal,
+    Importation,
+    MapLayer,
+    MapMetric,
+    OdFlow,
+    PresenceRow,
+    Region,
+    RiskLevel,
+    RtRow,
+)
+from spreadwatch.api.security import Caller, needs
+from spreadwatch.api.tables import Indexed
+from spreadwatch.api.workspace import Workspace
+
+router = APIRouter(prefix="/api/v1")
+Public = Annotated[Caller, Depends(needs("read_public"))]
+Analyst = Annotated[Caller, Depends(needs("read_analyst"))]
+Pages = Annotated[Paging, Depends(paging)]
+Code = Annotated[str, Path(pattern=r"^\d{5}$", description="5-digit si-gun-gu code.")]
+RegionFilter = Annotated[
+    str | None, Query(pattern=r"^\d{5}$", description="Only this si-gun-gu (5-digit code).")
+]
+DateFilter = Annotated[dt.date | None, Query(description="Only this date (KST), YYYY-MM-DD.")]
+Start = Annotated[dt.date | None, Query(description="From this date on (KST).")]
+End = Annotated[dt.date | None, Query(description="Up to this date (KST).")]
+Country = Annotated[str | None, Query(pattern=r"^[A-Z]{3}$", description="ISO 3166 alpha-3 code.")]
+
+
+class Release(StrEnum):
+    """Which published version of a flow table: k-anonymous or differentially private."""
+
+    kanon = "kanon"
+    dp = "dp"
+
+
+def workspace(request: Request) -> Workspace:
+    return request.app.state.workspace
+
+
+Ws = Annotated[Workspace, Depends(workspace)]
+
+
+# -- regions ---------------------------------------------------------------------------------
+
+
+@cache
+def _regions() -> pd.DataFrame:
+    from spreadwatch.regions import to_table
+
+    frame = to_table("sigungu").copy()
+    frame["neighbors"] = frame["neighbors"].map(lambda text: text.split() if text else [])
+    keep = list(Region.model_fields)
+    return frame[keep].sort_values("code").reset_index(drop=True)
+
+
+@cache
+def _geometry() -> bytes:
+    import json
+
+    from spreadwatch.regions import to_geojson
+
+    return json.dumps(to_geojson("sigungu", simplified=True, precision=4)).encode()
+
+
+def region_codes() -> set[str]:
+    return set(_regions()["code"])
+
+
+def _known(code: str | None) -> str | None:
+    if code is not None and code not in region_codes():
+        raise ApiError(404, "unknown-region", f"{code}: not a si-gun-gu code of 2020")
+    return code
+
+
+@router.get("/regions", response_model=Page[Region], tags=["regions"])
+def list_regions(
+    request: Request,
+    _: Public,
+    pages: Pages,
+    sido: Annotated[str | None, Query(pattern=r"^\d{2}$", description="2-digit sido code.")] = None,
+    q: Annotated[
+        str | None, Query(min_length=1, max_length=40, description="Part of a name (ko or en).")
+    ] = None,
+) -> dict:
+    """The 229 si-gun-gu: codes, names in Korean and English, population, neighbours."""
+    frame = _regions()
+    if sido is not None:
+        frame = frame[frame["sido_code"] == sido]
+    if q is not None:
+        needle = q.casefold()
+        named = frame["name_ko"].str.contains(needle, regex=False) | frame[
+            "name_en"
+        ].str.casefold().str.contains(needle, regex=False)
+        frame = frame[named]
+    return page(request, frame, pages)
+
+
+@router.get(
+    "/regions/geometry",
+    tags=["regions"],
+    response_class=Response,
+    responses={200: {"content": {"application/geo+json": {}}}},
+)
+def region_geometry(_: Public) -> Response:
+    """Simplified WGS84 polygons of the si-gun-gu as GeoJSON (feature id = code)."""
+    return Response(
+        _geometry(),
+        media_type="application/geo+json",
+        headers={"Cache-Control": "public, max-age=86400"},
+    )
+
+
+@router.get("/regions/{code}", response_model=Region, tags=["regions"])
+def get_region(code: Code, _: Public) -> dict:
+    _known(code)
+    frame = _regions()
+    return rows(frame[frame["code"] == code])[0]
+
+
+# -- cases -------------------------------------------------------------------------------------
+
+
+def _cases(ws: Workspace) -> Indexed:
+    return ws.derived("cases", "indexed", lambda f: Indexed(f, ["date", "region_code"], counts=()))
+
+
+@router.get("/cases", response_model=Page[CaseRow], tags=["epidemic"])
+def list_cases(
+    request: Request,
+    _: Public,
+    ws: Ws,
+    pages: Pages,
+    region: RegionFilter = None,
+    start: Start = None,
+    end: End = None,
+) -> dict:
+    """Reported confirmed cases per si-gun-gu and day."""
+    return page(request, _cases(ws).select(start=start, end=end, region_code=region), pages)
+
+
+# -- flows and presence ----------------------------------------------------------------------
+
+
+def _flows(ws: Workspace, release: Release) -> Indexed:
+    name = "od_flows" if release is Release.kanon else "dp_od_flows"
+    return ws.derived(
+        name,
+        "indexed",
+        lambda f: Indexed(f, ["date", "trips"], [True, False], counts=["trips"]),
+    )
+
+
+ReleaseOption = Annotated[
+    Release, Query(description="kanon: k-anonymous (suppressed cells null); dp: released with DP.")
+]
+
+
+@router.get("/od-flows", response_model=Page[OdFlow], tags=["mobility"])
+def list_od_flows(
+    request: Request,
+    _: Public,
+    ws: Ws,
+    pages: Pages,
+    date: DateFilter = None,
+    origin: RegionFilter = None,
+    dest: RegionFilter = None,
+    release: ReleaseOption = Release.kanon,
+    suppressed: Annotated[
+        bool, Query(description="Include suppressed cells (their trips are null).")
+    ] = True,
+) -> dict:
+    """Daily origin-destination trips as published, strongest first within each date."""
+    frame = _flows(ws, release).select(date=date, origin=origin, dest=dest)
+    if not suppressed:
+        frame = frame[~frame["suppressed"]]
+    return page(request, frame, pages)
+
+
+@router.get("/presence", response_model=Page[PresenceRow], tags=["mobility"])
+def list_presence(
+    request: Request,
+    _: Public,
+    ws: Ws,
+    pages: Pages,
+    date: DateFilter = None,
+    hour: Annotated[int | None, Query(ge=0, le=23)] = None,
+    region: RegionFilter = None,
+    release: ReleaseOption = Release.kanon,
+) -> dict:
+    """People present per region and hour of each day, as published."""
+    name = "presence" if release is Release.kanon else "dp_presence"
+    indexed = ws.derived(
+        name,
+        "indexed",
+        lambda f: Indexed(f, ["date", "hour", "region_code"], counts=["people"]),
+    )
+    return page(request, indexed.select(date=date, hour=hour, region_code=region), pages)
+
+
+# -- importations and household signals (analyst) --------------------------------------------
+
+
+def _importations(ws: Workspace) -> Indexed:
+    return ws.derived(
+        "importations",
+        "indexed",
+        lambda f: Indexed(f, ["date", "arrivals"], [True, False], counts=["arrivals"]),
+    )
+
+
+@router.get("/importations", response_model=Page[Importation], tags=["importation"])
+def list_importations(
+    request: Request,
+    _: Analyst,
+    ws: Ws,
+    pages: Pages,
+    date: DateFilter = None,
+    country: Country = None,
+    region: RegionFilter = None,
+) -> dict:
+    """Arrivals from abroad by origin country and home region per day (roaming)."""
+    frame = _importations(ws).select(date=date, country=country, region_code=region)
+    return page(request, frame, pages)
+
+
+@router.get("/importations/by-country", response_model=list[CountryArrivals], tags=["importation"])
+def importations_by_country(_: Analyst, ws: Ws, start: Start = None, end: End = None) -> list:
+    """Arrivals per origin country over a period (unsuppressed cells), most first."""
+    frame = _importations(ws).select(start=start, end=end)
+    frame = frame[~frame["suppressed"]]
+    summary = (
+        frame.groupby("country")
+        .agg(arrivals=("arrivals", "sum"), regions=("region_code", "nunique"))
+        .reset_index()
+        .sort_values(["arrivals", "country"], ascending=[False, True])
+    )
+    summary["arrivals"] = summary["arrivals"].astype("int64")
+    return rows(summary)
+
+
+@router.get("/household-signals", response_model=Page[HouseholdSignal], tags=["households"])
+def list_household_signals(
+    request: Request,
+    _: Analyst,
+    ws: Ws,
+    pages: Pages,
+    date: DateFilter = None,
+    region: RegionFilter = None,
+) -> dict:
+    """Per region and day: households reporting, stay-home index and fever rate."""
+    indexed = ws.derived(
+        "household_signals",
+        "indexed",
+        lambda f: Indexed(f, ["date", "region_code"], counts=["households"]),
+    )
+    frame = indexed.select(date=date, region_code=region)
+    frame = frame.assign(
+        stay_home_index=frame["stay_home_index"].where(~frame["suppressed"]),
+        fever_rate=frame["fever_rate"].where(~frame["suppressed"]),
+    )
+    return page(request, frame, pages)
+
+
+# -- Rt, forecasts, risk ---------------------------------------------------------------------
+
+
+def _rt(ws: Workspace) -> Indexed:
+    return ws.derived("rt", "indexed", lambda f: Indexed(f, ["region_code", "date"]))
+
+
+@router.get("/rt", response_model=Page[RtRow], tags=["epidemic"])
+def list_rt(
+    request: Request,
+    _: Public,
+    ws: Ws,
+    pages: Pages,
+    region: Annotated[
+        str | None, Query(pattern=r"^(\d{5}|total)$", description="Region code or 'total'.")
+    ] = None,
+    start: Start = None,
+    end: End = None,
+) -> dict:
+    """Rt by Cori et al.'s method per region (and the total), posterior mean and interval."""
+    return page(request, _rt(ws).select(start=start, end=end, region_code=region), pages)
+
+
+def _forecasts(ws: Workspace) -> Indexed:
+    return ws.derived(
+        "forecasts",
+        "indexed",
+        lambda f: Indexed(
+            f.assign(target_end_date=pd.to_datetime(f["target_end_date"]).dt.date),
+            ["model", "location", "horizon", "output_type", "output_type_id"],
+        ),
+    )
+
+
+@router.get("/forecasts", response_model=Page[ForecastRow], tags=["forecasts"])
+def list_forecasts(
+    request: Request,
+    _: Public,
+    ws: Ws,
+    pages: Pages,
+    location: Annotated[
+        str | None, Query(pattern=r"^(\d{5}|total)$", description="Region code or 'total'.")
+    ] = None,
+    model: Annotated[str | None, Query(max_length=60)] = None,
+    output_type: Annotated[str | None, Query(pattern=r"^(mean|quantile)$")] = None,
+) -> dict:
+    """The hubverse forecast table: mean and 23 quantiles per model, location and horizon."""
+    frame = _forecasts(ws).select(location=location, model=model, output_type=output_type)
+    return page(request, frame, pages)
+
+
+FAN_LEVELS = (0.05, 0.25, 0.5, 0.75, 0.95)
+
+
+@router.get("/forecasts/{location}/fan", response_model=FanChart, tags=["forecasts"])
+def forecast_fan(
+    location: Annotated[str, Path(pattern=r"^(\d{5}|total)$")],
+    _: Public,
+    ws: Ws,
+    model: Annotated[str | None, Query(max_length=60, description="Default: ensemble.")] = None,
+    history_days: Annotated[int, Query(ge=0, le=365)] = 28,
+) -> dict:
+    """One location's forecast as a fan (mean, 50% and 90% bands) after its observed cases."""
+    indexed = _forecasts(ws)
+    models = sorted(indexed.frame["model"].unique())
+    chosen = model or ("ensemble" if "ensemble" in models else models[0])
+    if chosen not in models:
+        raise ApiError(404, "unknown-model", f"model {chosen!r}: expected one of {models}")
+    if location != "total":
+        _known(location)
+    frame = indexed.select(location=location, model=chosen)
+    if frame.empty:
+        raise ApiError(404, "no-forecast", f"{location}: no {chosen} forecast")
+    means = frame[frame["output_type"] == "mean"].set_index("target_end_date")["value"]
+    quantiles = frame[frame["output_type"] == "quantile"]
+    points = pd.DataFrame({"mean": means})
+    for level in FAN_LEVELS:
+        chosen_level = quantiles[(quantiles["output_type_id"] - level).abs() < 1e-9]
+        points[f"q{level:g}"] = chosen_level.set_index("target_end_date")["value"]
+    points = points.sort_index().rename_axis("date").reset_index()
+    origin = frame["origin_date"].iloc[0]
+    cases = _cases(ws).frame
+    observed = cases if location == "total" else cases[cases["region_code"] == location]
+    observed = observed.groupby("date", as_index=False)["confirmed"].sum()
+    if history_days:
+        observed = observed[observed["date"] > origin - dt.timedelta(days=history_days)]
+    else:
+        observed = observed.iloc[:0]
+    return {
+        "location": location,
+        "model": chosen,
+        "models": models,
+        "origin_date": origin,
+        "observed": rows(observed),
+        "forecast": rows(points),
+    }
+
+
+def _risk(ws: Workspace) -> Indexed:
+    return ws.derived("risk_levels", "indexed", lambda f: Indexed(f, ["date", "region_code"]))
+
+
+@router.get("/risk-levels", response_model=Page[RiskLevel], tags=["risk"])
+def list_risk_levels(
+    request: Request,
+    _: Public,
+    ws: Ws,
+    pages: Pages,
+    date: DateFilter = None,
+    region: RegionFilter = None,
+    level: Annotated[int | None, Query(ge=1, le=4)] = None,
+) -> dict:
+    """Risk level 1-4 per region and day with each factor's value and contribution."""
+    frame = _risk(ws).select(date=date, region_code=region, level=level)
+    return page(request, frame, pages)
+
+
+MAP_SOURCES: dict[str, tuple[str, str, str]] = {
+    "risk_level": ("risk_levels", "level", "risk level 1-4"),
+    "incidence": ("risk_levels", "incidence", "daily cases per 100k, 7-day mean"),
+    "rt": ("rt", "mean", "Rt, posterior mean (reliable windows)"),
+}
+
+
+def _map_values(ws: Workspace, metric: str) -> tuple[list[dt.date], dict[dt.date, dict]]:
+    name, column, _ = MAP_SOURCES[metric]
+
+    def build(frame: pd.DataFrame) -> tuple[list[dt.date], dict[dt.date, dict]]:
+        frame = frame[frame["region_code"].astype(str).str.fullmatch(r"\d{5}")].copy()
+        frame["date"] = pd.to_datetime(frame["date"]).dt.date
+        values = frame[column].astype("float64")
+        if "reliable" in frame:
+            values = values.where(frame["reliable"].astype(bool))
+        frame["value"] = values.where(values.notna(), None)
+        by_date = {
+            day: dict(zip(part["region_code"], part["value"], strict=True))
+            for day, part in frame.groupby("date")
+        }
+        return sorted(by_date), by_date
+
+    return ws.derived(name, f"map:{metric}", build)
+
+
+@router.get("/map/{metric}", response_model=MapLayer, tags=["risk"])
+def map_layer(metric: MapMetric, _: Public, ws: Ws, date: DateFilter = None) -> dict:
+    """One metric for every si-gun-gu on one date (default: the latest)."""
+    dates, by_date = _map_values(ws, metric)
+    if not dates:
+        raise ApiError(404, "no-data", f"{metric}: no values in the workspace")
+    day = date or dates[-1]
+    if day not in by_date:
+        raise ApiError(404, "no-data", f"{metric}: no values on {day} ({dates[0]} to {dates[-1]})")
+    values = {
+        code: (None if value is None or value != value else float(value))
+        for code, value in by_date[day].items()
+    }
+    return {
+        "metric": metric,
+        "date": day,
+        "dates": dates,
+        "unit": MAP_SOURCES[metric][2],
+        "values": values,
+    }
+
+
+# -- alerts (analyst) ------------------------------------------------------------------------
+
+
+@router.get("/alerts", response_model=Page[AlertRecord], tags=["alerts"])
+def list_alerts(
+    request: Request,
+    _: Analyst,
+    ws: Ws,
+    pages: Pages,
+    region: RegionFilter = None,
+) -> dict:
+    """Alerts the home bridge sent to households, newest first."""
+    frame = ws.table("alerts")
+    for column in AlertRecord.model_fields:
+        if column not in frame:
+            frame = frame.assign(**{column: None})
+    frame = frame.iloc[::-1]
+    if region is not None:
+        frame = frame[frame["region_code"] == region]
+    return page(request, frame, pages)
