@@ -5,7 +5,7 @@ VENV := .venv
 UV := $(PYTHON) -m uv
 RUN := $(VENV)/bin
 # Debian packages the test suite needs (installed with apt when missing).
-SYSTEM_PACKAGES := mosquitto
+SYSTEM_PACKAGES := mosquitto chromium fonts-nanum
 DEMO_OUT ?= demo-out
 PYTEST_ARGS ?=
 

@@ -226,6 +226,9 @@ app.command("trace-index")(trace_index)
 app.add_typer(access_app, name="access")
 
 from spreadwatch.commands.bridge import bridge_app  # noqa: E402
+from spreadwatch.commands.serve import serve  # noqa: E402
+
+app.command("serve")(serve)
 
 app.add_typer(bridge_app, name="bridge")
 

@@ -177,6 +177,12 @@ ReleaseOption = Annotated[
 ]
 
 
+@router.get("/od-flows/dates", response_model=list[dt.date], tags=["mobility"])
+def od_flow_dates(_: Public, ws: Ws, release: ReleaseOption = Release.kanon) -> list:
+    """The dates the published OD flows cover, oldest first."""
+    return _flows(ws, release).dates
+
+
 @router.get("/od-flows", response_model=Page[OdFlow], tags=["mobility"])
 def list_od_flows(
     request: Request,

@@ -1,0 +1,63 @@
+// The dashboard: hash routes, language, token.
+import { get, setToken, token } from "./api.js";
+import { setLang, t, translateStatic, lang } from "./i18n.js";
+import { flowsView, householdsView, importationsView, mapView, regionPixel, regionView, scenariosView } from "./views.js";
+
+const main = document.getElementById("view");
+const status = document.getElementById("status");
+
+async function showWho() {
+  const who = document.getElementById("who");
+  try {
+    const me = await get("/api/v1/me");
+    who.textContent = me.name === "anonymous" ? t("who.anonymous") : `${me.name} · ${me.role}`;
+    who.dataset.role = me.role;
+  } catch (error) {
+    who.textContent = t("token.bad");
+    who.dataset.role = "none";
+  }
+}
+
+async function route() {
+  const [, view = "map", arg] = location.hash.replace(/^#\/?/, "#/").split("/");
+  for (const a of document.querySelectorAll("#nav a")) {
+    a.classList.toggle("on", a.dataset.view === (view === "region" ? "map" : view));
+  }
+  document.body.dataset.view = view;
+  status.textContent = t("loading");
+  main.dataset.ready = "";
+  try {
+    if (view === "region") await regionView(main, arg);
+    else if (view === "flows") await flowsView(main);
+    else if (view === "importations") await importationsView(main);
+    else if (view === "households") await householdsView(main);
+    else if (view === "scenarios") await scenariosView(main, arg);
+    else await mapView(main);
+    status.textContent = "";
+  } catch (error) {
+    status.textContent = error.message || String(error);
+  }
+  main.dataset.ready = view;
+}
+
+function setUpToken() {
+  const dialog = document.getElementById("token-dialog");
+  const input = document.getElementById("token-input");
+  document.getElementById("token-button").onclick = () => { input.value = token(); dialog.showModal(); };
+  dialog.addEventListener("close", async () => {
+    if (dialog.returnValue === "save") setToken(input.value);
+    if (dialog.returnValue === "clear") setToken("");
+    if (dialog.returnValue !== "cancel") { await showWho(); route(); }
+  });
+}
+
+for (const button of document.querySelectorAll("[data-lang]")) {
+  button.onclick = () => { setLang(button.dataset.lang); translateStatic(); showWho(); route(); };
+}
+setLang(lang());
+translateStatic();
+setUpToken();
+window.addEventListener("hashchange", route);
+window.spreadwatch = { regionPixel, route };
+showWho();
+route();

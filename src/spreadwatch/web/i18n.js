@@ -1,0 +1,104 @@
+// Korean and English texts of the dashboard. Keys not found fall back to English.
+export const TEXTS = {
+  en: {
+    "nav.map": "Map", "nav.flows": "Mobility", "nav.importations": "Importations",
+    "nav.households": "Households", "nav.scenarios": "Scenarios",
+    "token.button": "Token", "token.label": "Bearer token (from spreadwatch access grant)",
+    "token.save": "Use token", "token.clear": "Sign out", "token.cancel": "Cancel",
+    "token.bad": "That token was refused", "who.anonymous": "public (anonymous)",
+    "foot": "Synthetic or released aggregates only; small counts are suppressed.",
+    "metric": "Metric", "metric.risk_level": "Risk level", "metric.incidence": "Incidence per 100k",
+    "metric.rt": "Rt", "date": "Date", "loading": "Loading…",
+    "level.1": "1 low", "level.2": "2 moderate", "level.3": "3 high", "level.4": "4 very high",
+    "map.top": "Highest regions", "map.hint": "Click a region for its forecast and Rt.",
+    "region": "Region", "value": "Value", "population": "Population", "back": "← Map",
+    "region.level": "Risk level", "region.forecast": "Forecast of daily cases",
+    "region.rt": "Effective reproduction number Rt", "model": "Model",
+    "observed": "reported cases", "median": "median", "band90": "90% interval",
+    "band50": "50% interval", "mean": "mean", "rt.band": "95% interval", "no.data": "No data",
+    "flows.title": "Strongest origin-destination flows", "origin": "Origin",
+    "destination": "Destination", "trips": "Trips",
+    "imports.title": "Arrivals from abroad by country", "country": "Country",
+    "arrivals": "Arrivals", "regions": "Regions",
+    "households.title": "Household signals", "fever_rate": "Fever rate",
+    "stay_home_index": "Stay-home index", "households": "Households",
+    "households.top": "Highest fever rate on the latest day",
+    "needs.analyst": "This view needs an analyst token (Token, top right).",
+    "scenarios.title": "Scenario comparison", "scenarios.new": "New scenario run",
+    "scenarios.name": "Name", "scenarios.kind": "Intervention", "scenarios.start": "From",
+    "scenarios.end": "To", "scenarios.reduction": "Reduction", "scenarios.particles": "Particles",
+    "scenarios.days": "Days", "scenarios.run": "Run", "scenarios.runs": "Runs",
+    "scenarios.state": "State", "scenarios.progress": "Progress", "scenarios.open": "Show",
+    "scenarios.infections": "Infections (median)", "scenarios.averted": "Averted",
+    "scenarios.peak": "Peak date", "scenarios.shift": "Peak shift (days)",
+    "scenarios.curves": "New infections per day, median and 90% interval",
+    "kind.mobility": "Mobility cut", "kind.contacts": "Contact cut",
+    "kind.isolation": "Faster isolation", "kind.travel_quarantine": "Travel quarantine",
+    "state.queued": "queued", "state.running": "running", "state.done": "done",
+    "state.failed": "failed",
+  },
+  ko: {
+    "nav.map": "지도", "nav.flows": "이동", "nav.importations": "해외 유입",
+    "nav.households": "가정 신호", "nav.scenarios": "시나리오",
+    "token.button": "토큰", "token.label": "접근 토큰 (spreadwatch access grant)",
+    "token.save": "토큰 사용", "token.clear": "로그아웃", "token.cancel": "취소",
+    "token.bad": "토큰이 거부되었습니다", "who.anonymous": "일반 (익명)",
+    "foot": "합성 또는 공개 집계만 표시하며, 작은 수치는 가려집니다.",
+    "metric": "지표", "metric.risk_level": "위험 단계", "metric.incidence": "10만 명당 발생률",
+    "metric.rt": "감염재생산지수 Rt", "date": "날짜", "loading": "불러오는 중…",
+    "level.1": "1 낮음", "level.2": "2 보통", "level.3": "3 높음", "level.4": "4 매우 높음",
+    "map.top": "상위 지역", "map.hint": "지역을 누르면 예측과 Rt를 볼 수 있습니다.",
+    "region": "지역", "value": "값", "population": "인구", "back": "← 지도",
+    "region.level": "위험 단계", "region.forecast": "일별 확진자 예측",
+    "region.rt": "감염재생산지수 Rt", "model": "모형",
+    "observed": "신고 확진자", "median": "중앙값", "band90": "90% 구간",
+    "band50": "50% 구간", "mean": "평균", "rt.band": "95% 구간", "no.data": "자료 없음",
+    "flows.title": "가장 많은 지역 간 이동", "origin": "출발", "destination": "도착",
+    "trips": "이동 수",
+    "imports.title": "국가별 해외 입국자", "country": "국가", "arrivals": "입국자",
+    "regions": "지역 수",
+    "households.title": "가정 신호", "fever_rate": "발열 비율", "stay_home_index": "재택 지수",
+    "households": "가구 수", "households.top": "최근일 발열 비율 상위 지역",
+    "needs.analyst": "분석가 토큰이 필요합니다 (오른쪽 위 토큰).",
+    "scenarios.title": "시나리오 비교", "scenarios.new": "새 시나리오 실행",
+    "scenarios.name": "이름", "scenarios.kind": "조치", "scenarios.start": "시작",
+    "scenarios.end": "종료", "scenarios.reduction": "감소율", "scenarios.particles": "입자 수",
+    "scenarios.days": "일수", "scenarios.run": "실행", "scenarios.runs": "실행 목록",
+    "scenarios.state": "상태", "scenarios.progress": "진행", "scenarios.open": "보기",
+    "scenarios.infections": "감염자 (중앙값)", "scenarios.averted": "예방된 감염",
+    "scenarios.peak": "정점 날짜", "scenarios.shift": "정점 이동 (일)",
+    "scenarios.curves": "일별 신규 감염, 중앙값과 90% 구간",
+    "kind.mobility": "이동 제한", "kind.contacts": "접촉 감소",
+    "kind.isolation": "신속 격리", "kind.travel_quarantine": "입국자 격리",
+    "state.queued": "대기", "state.running": "실행 중", "state.done": "완료",
+    "state.failed": "실패",
+  },
+};
+
+let current = localStorage.getItem("spreadwatch.lang") || "ko";
+
+export function lang() { return current; }
+
+export function setLang(code) {
+  current = TEXTS[code] ? code : "en";
+  localStorage.setItem("spreadwatch.lang", current);
+  document.documentElement.lang = current;
+}
+
+export function t(key) {
+  return (TEXTS[current] && TEXTS[current][key]) || TEXTS.en[key] || key;
+}
+
+export function translateStatic(root = document) {
+  for (const el of root.querySelectorAll("[data-i18n]")) el.textContent = t(el.dataset.i18n);
+  for (const b of root.querySelectorAll("[data-lang]")) {
+    b.classList.toggle("on", b.dataset.lang === current);
+  }
+}
+
+export function formatNumber(value, digits = 0) {
+  if (value === null || value === undefined || Number.isNaN(value)) return "–";
+  return Number(value).toLocaleString(current === "ko" ? "ko-KR" : "en-US", {
+    maximumFractionDigits: digits, minimumFractionDigits: 0,
+  });
+}

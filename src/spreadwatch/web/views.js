@@ -1,0 +1,290 @@
+// The dashboard's views. Each renders into the <main> element it is given.
+import { all, get, post, ApiError } from "./api.js";
+import { drawBars, drawFan, drawLines, drawMap, drawRt, drawScenarioCurves, LEVEL_COLOURS } from "./charts.js";
+import { h, table } from "./dom.js";
+import { formatNumber, lang, t } from "./i18n.js";
+
+const state = { metric: "risk_level", date: null, regions: null, geojson: null };
+
+async function regions() {
+  if (!state.regions) {
+    const page = await get("/api/v1/regions?limit=1000");
+    state.regions = Object.fromEntries(page.items.map((r) => [r.code, r]));
+  }
+  return state.regions;
+}
+
+export async function regionNames() {
+  const byCode = await regions();
+  const key = lang() === "ko" ? "name_ko" : "name_en";
+  const sido = lang() === "ko" ? "sido_name_ko" : "sido_name_en";
+  return Object.fromEntries(Object.values(byCode).map((r) => [r.code, `${r[key]} (${r[sido]})`]));
+}
+
+async function geometry() {
+  if (!state.geojson) state.geojson = await (await fetch("/api/v1/regions/geometry")).json();
+  return state.geojson;
+}
+
+function notice(message) { return h("p", { class: "notice" }, message); }
+
+function failure(error) {
+  if (error instanceof ApiError && (error.status === 401 || error.status === 403)) {
+    return notice(t("needs.analyst"));
+  }
+  return notice(error.message || String(error));
+}
+
+// -- map ------------------------------------------------------------------------------------
+
+export async function mapView(main) {
+  const mapBox = h("div", { id: "map", class: "map", "aria-label": t("nav.map") });
+  const slider = h("input", { id: "date-slider", type: "range", min: 0, max: 0, step: 1, value: 0 });
+  const dateLabel = h("output", { id: "date-label", for: "date-slider" });
+  const side = h("aside", { class: "side" });
+  const metrics = h("div", { class: "segmented", role: "group", id: "metric" },
+    ["risk_level", "incidence", "rt"].map((m) => h("button", {
+      type: "button", dataset: { metric: m }, class: m === state.metric ? "on" : "",
+      onclick: () => { state.metric = m; state.date = null; mapView(main); },
+    }, t(`metric.${m}`))));
+  main.replaceChildren(h("section", { class: "map-view" },
+    h("div", { class: "controls" }, h("span", { class: "label" }, t("metric")), metrics,
+      h("label", { class: "label", for: "date-slider" }, t("date")), slider, dateLabel),
+    h("div", { class: "map-grid" }, mapBox, side)));
+  const [geojson, names] = await Promise.all([geometry(), regionNames()]);
+  let layer;
+  try {
+    layer = await get(`/api/v1/map/${state.metric}${state.date ? `?date=${state.date}` : ""}`);
+  } catch (error) {
+    mapBox.replaceChildren(failure(error));
+    return;
+  }
+  slider.max = layer.dates.length - 1;
+  slider.value = layer.dates.indexOf(layer.date);
+  dateLabel.textContent = layer.date;
+  slider.oninput = () => { dateLabel.textContent = layer.dates[slider.value]; };
+  slider.onchange = () => { state.date = layer.dates[slider.value]; mapView(main); };
+  await drawMap(mapBox, geojson, layer, names);
+  mapBox.dataset.metric = layer.metric;
+  mapBox.dataset.date = layer.date;
+  mapBox.on("plotly_click", (event) => {
+    const point = event.points && event.points[0];
+    if (point && point.location) location.hash = `#/region/${point.location}`;
+  });
+  const ranked = Object.entries(layer.values).filter(([, v]) => v !== null)
+    .sort((a, b) => b[1] - a[1]).slice(0, 12);
+  side.replaceChildren(
+    h("p", { class: "hint" }, t("map.hint")),
+    h("h3", {}, t("map.top")),
+    table([t("region"), t(`metric.${layer.metric}`)],
+      ranked.map(([code, value]) => [names[code], layer.metric === "risk_level" ? t(`level.${value}`) : formatNumber(value, 2)]),
+      (i) => { location.hash = `#/region/${ranked[i][0]}`; }),
+    h("p", { class: "unit" }, layer.unit));
+}
+
+// Screen position of a region's label point on the map (for keyboard users and tests).
+export function regionPixel(code) {
+  const map = document.getElementById("map");
+  const region = state.regions && state.regions[code];
+  const subplot = map && map._fullLayout && map._fullLayout.map && map._fullLayout.map._subplot;
+  if (!region || !subplot) return null;
+  const point = subplot.map.project([region.centroid_lon, region.centroid_lat]);
+  const box = map.querySelector(".maplibregl-canvas, canvas").getBoundingClientRect();
+  return { x: box.left + point.x, y: box.top + point.y };
+}
+
+// -- region ---------------------------------------------------------------------------------
+
+export async function regionView(main, code) {
+  const byCode = await regions();
+  const region = byCode[code];
+  if (!region) { main.replaceChildren(notice(`${code}: ?`)); return; }
+  const name = lang() === "ko" ? `${region.name_ko} · ${region.sido_name_ko}` : `${region.name_en}, ${region.sido_name_en}`;
+  const badge = h("div", { id: "level", class: "level" });
+  const explanation = h("p", { class: "explain" });
+  const modelSelect = h("select", { id: "model" });
+  const fan = h("div", { id: "fan", class: "chart" });
+  const rtBox = h("div", { id: "rt-chart", class: "chart" });
+  main.replaceChildren(h("section", { class: "region-view", dataset: { code } },
+    h("a", { href: "#/map", class: "back" }, t("back")),
+    h("h2", { id: "region-name" }, name),
+    h("p", { class: "meta" }, `${t("population")} ${formatNumber(region.population)} · ${code}`),
+    badge, explanation,
+    h("div", { class: "cards" },
+      h("article", { class: "card" }, h("h3", {}, t("region.forecast")),
+        h("label", {}, `${t("model")} `, modelSelect), fan),
+      h("article", { class: "card" }, h("h3", {}, t("region.rt")), rtBox))));
+  const levels = get(`/api/v1/risk-levels?region=${code}&limit=1000`).catch(() => null);
+  const drawForecast = async (model) => {
+    try {
+      const chart = await get(`/api/v1/forecasts/${code}/fan${model ? `?model=${encodeURIComponent(model)}` : ""}`);
+      if (!modelSelect.options.length) {
+        for (const m of chart.models) modelSelect.append(h("option", { value: m, selected: m === chart.model }, m));
+      }
+      await drawFan(fan, chart);
+      fan.dataset.ready = "1";
+    } catch (error) { fan.replaceChildren(failure(error)); }
+  };
+  modelSelect.onchange = () => drawForecast(modelSelect.value);
+  const rt = all(`/api/v1/rt?region=${code}`).catch(() => []);
+  await drawForecast(null);
+  const rtRows = await rt;
+  if (rtRows.length) { await drawRt(rtBox, rtRows); rtBox.dataset.ready = "1"; }
+  else rtBox.replaceChildren(notice(t("no.data")));
+  const levelPage = await levels;
+  const latest = levelPage && levelPage.items[levelPage.items.length - 1];
+  if (latest) {
+    badge.textContent = `${t("region.level")}: ${t(`level.${latest.level}`)} (${latest.date})`;
+    badge.style.background = LEVEL_COLOURS[latest.level - 1];
+    explanation.textContent = latest.explanation;
+  }
+}
+
+// -- mobility -------------------------------------------------------------------------------
+
+export async function flowsView(main) {
+  const names = await regionNames();
+  const select = h("select", { id: "flow-date" });
+  const chart = h("div", { id: "flows-chart", class: "chart tall" });
+  const list = h("div", {});
+  main.replaceChildren(h("section", {}, h("h2", {}, t("flows.title")),
+    h("label", {}, `${t("date")} `, select), h("div", { class: "cards" }, h("article", { class: "card" }, chart), h("article", { class: "card" }, list))));
+  let dates;
+  try { dates = await get("/api/v1/od-flows/dates"); } catch (error) { chart.replaceChildren(failure(error)); return; }
+  for (const d of dates) select.append(h("option", { value: d }, d));
+  select.value = dates[dates.length - 1];
+  const draw = async () => {
+    const page = await get(`/api/v1/od-flows?date=${select.value}&suppressed=false&limit=20`);
+    const labels = page.items.map((f) => `${names[f.origin] || f.origin} → ${names[f.dest] || f.dest}`);
+    await drawBars(chart, labels, page.items.map((f) => f.trips));
+    list.replaceChildren(table([t("origin"), t("destination"), t("trips")],
+      page.items.map((f) => [names[f.origin] || f.origin, names[f.dest] || f.dest, formatNumber(f.trips)])));
+  };
+  select.onchange = draw;
+  await draw();
+}
+
+// -- importations ---------------------------------------------------------------------------
+
+export async function importationsView(main) {
+  const chart = h("div", { id: "imports-chart", class: "chart" });
+  const list = h("div", {});
+  main.replaceChildren(h("section", {}, h("h2", {}, t("imports.title")),
+    h("div", { class: "cards" }, h("article", { class: "card" }, chart), h("article", { class: "card" }, list))));
+  let rows;
+  try { rows = await get("/api/v1/importations/by-country"); } catch (error) { chart.replaceChildren(failure(error)); return; }
+  const top = rows.slice(0, 15);
+  await drawBars(chart, top.map((r) => r.country), top.map((r) => r.arrivals), "#7570b3");
+  list.replaceChildren(table([t("country"), t("arrivals"), t("regions")],
+    rows.map((r) => [r.country, formatNumber(r.arrivals), r.regions])));
+}
+
+// -- households -----------------------------------------------------------------------------
+
+export async function householdsView(main) {
+  const names = await regionNames();
+  const fever = h("div", { id: "fever-chart", class: "chart" });
+  const stay = h("div", { id: "stay-chart", class: "chart" });
+  const list = h("div", {});
+  main.replaceChildren(h("section", {}, h("h2", {}, t("households.title")),
+    h("div", { class: "cards" },
+      h("article", { class: "card" }, h("h3", {}, t("fever_rate")), fever),
+      h("article", { class: "card" }, h("h3", {}, t("stay_home_index")), stay),
+      h("article", { class: "card" }, h("h3", {}, t("households.top")), list))));
+  let rows;
+  try { rows = await all("/api/v1/household-signals"); } catch (error) { fever.replaceChildren(failure(error)); return; }
+  const byDate = new Map();
+  for (const r of rows) {
+    if (r.suppressed || r.households === null) continue;
+    const d = byDate.get(r.date) || { households: 0, fever: 0, stay: 0, stayWeight: 0 };
+    d.households += r.households;
+    d.fever += (r.fever_rate || 0) * r.households;
+    if (r.stay_home_index !== null) { d.stay += r.stay_home_index * r.households; d.stayWeight += r.households; }
+    byDate.set(r.date, d);
+  }
+  const dates = [...byDate.keys()].sort();
+  await drawLines(fever, [{ x: dates, y: dates.map((d) => byDate.get(d).fever / byDate.get(d).households), name: t("fever_rate"), colour: "#c62828" }], "");
+  await drawLines(stay, [{ x: dates, y: dates.map((d) => byDate.get(d).stay / Math.max(1, byDate.get(d).stayWeight)), name: t("stay_home_index"), colour: "#1b9e77" }], "");
+  const last = dates[dates.length - 1];
+  const top = rows.filter((r) => r.date === last && r.fever_rate !== null).sort((a, b) => b.fever_rate - a.fever_rate).slice(0, 10);
+  list.replaceChildren(table([t("region"), t("fever_rate"), t("households")],
+    top.map((r) => [names[r.region_code] || r.region_code, formatNumber(100 * r.fever_rate, 1) + "%", formatNumber(r.households)]),
+    (i) => { location.hash = `#/region/${top[i].region_code}`; }));
+}
+
+// -- scenarios ------------------------------------------------------------------------------
+
+function scenarioForm(onStarted) {
+  const field = (label, input) => h("label", {}, h("span", {}, label), input);
+  const name = h("input", { id: "sc-name", required: true, maxlength: 80, value: lang() === "ko" ? "이동 50% 감소" : "mobility -50%" });
+  const kind = h("select", { id: "sc-kind" }, ["mobility", "contacts", "isolation"].map((k) => h("option", { value: k }, t(`kind.${k}`))));
+  const start = h("input", { id: "sc-start", type: "date", required: true, value: "2020-02-15" });
+  const end = h("input", { id: "sc-end", type: "date" });
+  const reduction = h("input", { id: "sc-reduction", type: "number", min: 0, max: 1, step: 0.05, value: 0.5 });
+  const particles = h("input", { id: "sc-particles", type: "number", min: 1, max: 1000, value: 30 });
+  const days = h("input", { id: "sc-days", type: "number", min: 7, max: 730, value: 120 });
+  const message = h("p", { class: "form-message", id: "sc-message" });
+  const form = h("form", { class: "scenario-form", id: "scenario-form" },
+    field(t("scenarios.name"), name), field(t("scenarios.kind"), kind), field(t("scenarios.start"), start),
+    field(t("scenarios.end"), end), field(t("scenarios.reduction"), reduction),
+    field(t("scenarios.particles"), particles), field(t("scenarios.days"), days),
+    h("button", { type: "submit", id: "sc-run" }, t("scenarios.run")), message);
+  form.onsubmit = async (event) => {
+    event.preventDefault();
+    const measure = { kind: kind.value, start: start.value };
+    if (end.value) measure.end = end.value;
+    if (kind.value === "isolation") measure.days = 3;
+    else measure.reduction = Number(reduction.value);
+    if (kind.value === "contacts") measure.settings = ["all"];
+    try {
+      const job = await post("/api/v1/scenario-runs", {
+        scenarios: [{ name: name.value, intervention: [measure] }],
+        particles: Number(particles.value), days: Number(days.value),
+      });
+      message.textContent = "";
+      onStarted(job);
+    } catch (error) { message.textContent = error.message; }
+  };
+  return form;
+}
+
+export async function scenariosView(main, jobId) {
+  const runs = h("div", { id: "runs" });
+  const result = h("div", { id: "scenario-result" });
+  main.replaceChildren(h("section", {}, h("h2", {}, t("scenarios.title")),
+    h("div", { class: "cards" },
+      h("article", { class: "card" }, h("h3", {}, t("scenarios.new")), scenarioForm((job) => { location.hash = `#/scenarios/${job.id}`; })),
+      h("article", { class: "card" }, h("h3", {}, t("scenarios.runs")), runs)),
+    result));
+  let jobs;
+  try { jobs = await get("/api/v1/scenario-runs"); } catch (error) { runs.replaceChildren(failure(error)); return; }
+  const showRuns = (list) => runs.replaceChildren(table(
+    [t("scenarios.name"), t("scenarios.state"), t("scenarios.progress")],
+    list.slice().reverse().map((j) => [j.scenarios.join(", "), t(`state.${j.state}`),
+      h("progress", { max: 1, value: j.progress })]),
+    (i) => { location.hash = `#/scenarios/${list.slice().reverse()[i].id}`; }));
+  showRuns(jobs);
+  const chosen = jobId || (jobs.length ? jobs[jobs.length - 1].id : null);
+  if (!chosen) return;
+  const view = location.hash;
+  for (;;) {
+    const job = await get(`/api/v1/scenario-runs/${chosen}`);
+    result.dataset.state = job.state;
+    if (job.state === "done" || job.state === "failed") break;
+    result.replaceChildren(h("p", {}, `${job.scenarios.join(", ")}: ${t(`state.${job.state}`)} `,
+      h("progress", { id: "job-progress", max: 1, value: job.progress })));
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    if (location.hash !== view) return;  // the user moved on
+  }
+  showRuns(await get("/api/v1/scenario-runs"));
+  const job = await get(`/api/v1/scenario-runs/${chosen}`);
+  if (job.state === "failed") { result.replaceChildren(notice(job.error)); return; }
+  const body = await get(`/api/v1/scenario-runs/${chosen}/result`);
+  const curves = h("div", { id: "scenario-curves", class: "chart" });
+  result.replaceChildren(h("article", { class: "card wide" },
+    table([t("scenarios.name"), t("scenarios.infections"), t("scenarios.averted"), t("scenarios.peak"), t("scenarios.shift")],
+      body.summary.map((s) => [s.scenario, formatNumber(s.infections), `${formatNumber(s.averted)} (${formatNumber(100 * s.averted_share, 1)}%)`, s.peak_date, formatNumber(s.peak_shift_days, 1)])),
+    h("h3", {}, t("scenarios.curves")), curves));
+  await drawScenarioCurves(curves, body.curves);
+  result.dataset.state = "shown";
+}
