@@ -453,6 +453,9 @@ def demo(
         console.print(f"[bold]{name}[/]")
         _print_accounting(quality)
     console.print(f"report: [bold]{result.report.resolve()}[/]")
+    console.print(
+        f"dashboard and API: [bold]spreadwatch serve {out}[/] (then open http://127.0.0.1:8000/)"
+    )
 
 
 def _print_accounting(quality: dict) -> None:

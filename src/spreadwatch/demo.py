@@ -5,9 +5,13 @@ separate commands do, into one folder::
 
     out/synth/      raw carrier files and the synthetic truth (hold raw IDs: the demo's input)
     out/ingest/     the ingest store: every source pseudonymised, quarantine, quality.json
-    out/flows/      od_flows, presence, commuting (k-anonymous)
+    out/flows/      od_flows, presence, commuting, importations, household_signals (k-anonymous)
     out/model/      run.toml (the model config the demo wrote), states.parquet, rt.csv
+    out/forecast/   forecasts.parquet (daily, hubverse table)
+    out/risk/       importation_risk.parquet, risk_levels.parquet
     out/report.html the report
+
+The folder is also a workspace of ``spreadwatch serve`` (the API and the dashboard).
 """
 
 from __future__ import annotations
@@ -47,6 +51,8 @@ class DemoSettings:
     """Assumed delay from infection to report, used to date the seeds."""
     seed_window_days: int = 7
     """Seeds come from the cases reported in this many first days (more if there are none)."""
+    forecast_days: int = 14
+    """Days ahead of the daily case forecasts."""
 
 
 @dataclass(frozen=True)
@@ -184,6 +190,8 @@ def run_demo(out_dir: Path, settings: DemoSettings, key: bytes) -> DemoResult:
             window=min(7, settings.days - 1),  # a week, or all the data a short run has
         ).to_pandas()
         rt.to_csv(model_dir / "rt.csv", index=False)
+    with step("Forecasting cases and setting risk levels"):
+        forecast_and_risk(store, flows, out_dir, settings, epidemic)
     with step("Writing the report"):
         states = pq.read_table(states_path).to_pandas()
         od_flows = pq.read_table(flows["od_flows"]).to_pandas()
@@ -207,6 +215,55 @@ def run_demo(out_dir: Path, settings: DemoSettings, key: bytes) -> DemoResult:
             r0=epidemic.r0,
         )
     return DemoResult(out_dir=out_dir, report=report, states=states_path, quality=quality)
+
+
+DEMO_MODELS = ("baseline", "endemic-epidemic", "ensemble")
+
+
+def forecast_and_risk(
+    store: Path, flows: dict[str, Path], out_dir: Path, settings: DemoSettings, epidemic
+) -> dict[str, Path]:
+    """Daily case forecasts (``out/forecast``), importation risk and risk levels (``out/risk``)
+    from the store's reported cases and the fusion outputs."""
+    from spreadwatch.forecast.history import adjacency_weights, from_series, population_of
+    from spreadwatch.forecast.run import forecast_table
+    from spreadwatch.infer import read_cases
+    from spreadwatch.risk import importation_risk
+    from spreadwatch.risk.assemble import assemble
+    from spreadwatch.risk.levels import risk_levels
+
+    series = read_cases(store / "cases")
+    people = population_of(None, series.regions)
+    history = from_series(series, "day", adjacency_weights(None, series.regions), people)
+    forecasts = forecast_table(history, settings.forecast_days, DEMO_MODELS, settings.seed)
+    paths = {
+        "forecasts": out_dir / "forecast" / "forecasts.parquet",
+        "importation_risk": out_dir / "risk" / "importation_risk.parquet",
+        "risk_levels": out_dir / "risk" / "risk_levels.parquet",
+    }
+    for path in paths.values():
+        path.parent.mkdir(parents=True, exist_ok=True)
+    pq.write_table(forecasts, paths["forecasts"])
+    importation = None
+    if "importations" in flows:
+        importation = importation_risk(pq.read_table(flows["importations"]).to_pandas()).to_pandas()
+        pq.write_table(
+            pa.Table.from_pandas(importation, preserve_index=False), paths["importation_risk"]
+        )
+    signals = flows.get("household_signals")
+    si_mean = epidemic.latent_days + epidemic.infectious_days
+    si_sd = (epidemic.latent_days**2 + epidemic.infectious_days**2) ** 0.5
+    factors = assemble(
+        series,
+        dict(zip(series.regions, people, strict=True)),
+        si_mean,
+        si_sd,
+        forecasts.to_pandas(),
+        importation,
+        pq.read_table(signals).to_pandas() if signals is not None else None,
+    )
+    pq.write_table(risk_levels(factors), paths["risk_levels"])
+    return paths
 
 
 def _true_infections(path: Path) -> pd.Series:

@@ -1,0 +1,128 @@
+"""Fixtures: one small demo workspace (built once, shared by the test workers), private
+copies of its writable parts per test, an in-process client and a real uvicorn server."""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import re
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from spreadwatch.access import TokenRegistry
+from spreadwatch.demo import DemoSettings, run_demo
+
+KEY = bytes(range(32))
+SETTINGS = DemoSettings(seed=3, subscribers=3000, days=10, horizon_days=40, forecast_days=7)
+READ_ONLY = ("flows", "model", "forecast", "risk", "ingest", "synth")
+
+
+def _build(root: Path) -> Path:
+    """The shared demo workspace under ``root`` (built by the first worker to get the lock)."""
+    folder = root / "api-workspace"
+    done = folder / ".built"
+    root.mkdir(parents=True, exist_ok=True)
+    with open(root / "api-workspace.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not done.exists():
+            os.environ.setdefault("SPREADWATCH_QUIET", "1")
+            run_demo(folder, SETTINGS, KEY)
+            from spreadwatch.tracing import build_index
+
+            build_index(folder / "ingest")
+            done.touch()
+    return folder
+
+
+@pytest.fixture(scope="session")
+def built(tmp_path_factory) -> Path:
+    return _build(tmp_path_factory.getbasetemp().parent / "shared")
+
+
+@dataclass
+class Site:
+    """A workspace of its own (read-only parts linked to the shared one) with tokens."""
+
+    root: Path
+    access: Path
+    tokens: dict[str, str]
+
+    def headers(self, role: str | None) -> dict[str, str]:
+        return {} if role is None else {"Authorization": f"Bearer {self.tokens[role]}"}
+
+
+def make_site(built: Path, root: Path) -> Site:
+    root.mkdir(parents=True, exist_ok=True)
+    for name in READ_ONLY:
+        (root / name).symlink_to(built / name, target_is_directory=True)
+    access = root / "access"
+    registry = TokenRegistry(access)
+    tokens = {role: registry.grant(f"{role}-user", role) for role in ("public", "analyst")}
+    tokens |= {role: registry.grant(f"{role}-user", role) for role in ("tracer", "admin")}
+    return Site(root, access, tokens)
+
+
+@pytest.fixture
+def site(built, tmp_path) -> Site:
+    return make_site(built, tmp_path / "ws")
+
+
+@pytest.fixture
+def client(site):
+    from fastapi.testclient import TestClient
+
+    from spreadwatch.api import create_app
+
+    with TestClient(create_app(site.root, site.access)) as test_client:
+        yield test_client
+
+
+@dataclass
+class Server:
+    url: str
+    site: Site
+    process: subprocess.Popen
+
+
+def start_server(site: Site, *extra: str) -> Server:
+    """``spreadwatch serve`` on a free loopback port, as a user would start it."""
+    command = [sys.executable, "-m", "spreadwatch", "serve", str(site.root), "--port", "0"]
+    env = {**os.environ, "SPREADWATCH_QUIET": "1", "COLUMNS": "200"}
+    process = subprocess.Popen(
+        [*command, "--access", str(site.access), *extra],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=env,
+    )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        line = process.stdout.readline()
+        found = re.search(r"http://127\.0\.0\.1:(\d+)/", line)
+        if found:
+            return Server(f"http://127.0.0.1:{found.group(1)}", site, process)
+        if not line and process.poll() is not None:
+            break
+    process.kill()
+    raise RuntimeError(f"spreadwatch serve did not start: {process.stdout.read()}")
+
+
+def stop_server(server: Server) -> None:
+    server.process.terminate()
+    try:
+        server.process.wait(15)
+    except subprocess.TimeoutExpired:
+        server.process.kill()
+        server.process.wait()
+
+
+@pytest.fixture
+def server(site):
+    running = start_server(site)
+    yield running
+    stop_server(running)

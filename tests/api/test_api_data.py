@@ -1,0 +1,186 @@
+"""The read endpoints against the workspace's own files, filtered by brute force."""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from spreadwatch.regions import to_table
+
+
+def every(client, url: str, headers: dict | None = None) -> list[dict]:
+    """All rows of a paginated endpoint, following ``next`` with small pages."""
+    items, seen = [], 0
+    next_url = url + ("&" if "?" in url else "?") + "limit=97"
+    while next_url:
+        body = client.get(next_url, headers=headers or {}).json()
+        assert body["offset"] == seen and body["total"] >= len(body["items"])
+        items += body["items"]
+        seen += len(body["items"])
+        next_url = body["next"]
+    assert seen == body["total"]
+    return items
+
+
+def test_regions_pages_join_up_to_the_census_table(client):
+    items = every(client, "/api/v1/regions")
+    census = to_table("sigungu")
+    assert [r["code"] for r in items] == sorted(census["code"])
+    suwon = client.get("/api/v1/regions?q=suwon").json()["items"]
+    assert {r["name_en"].split("-")[0] for r in suwon} == {"Suwon"}
+    row = census.set_index("code").loc["11010"]
+    one = client.get("/api/v1/regions/11010").json()
+    assert one["population"] == row["population"] and one["name_ko"] == row["name_ko"]
+    assert one["neighbors"] == row["neighbors"].split()
+    geometry = client.get("/api/v1/regions/geometry")
+    assert geometry.headers["content-type"] == "application/geo+json"
+    assert {f["id"] for f in geometry.json()["features"]} == set(census["code"])
+
+
+def test_od_flows_of_a_day_are_the_published_table(client, site):
+    table = pq.read_table(site.root / "flows" / "od_flows.parquet").to_pandas()
+    day = sorted(table["date"].unique())[len(table["date"].unique()) // 2]
+    got = pd.DataFrame(every(client, f"/api/v1/od-flows?date={day}"))
+    truth = table[table["date"] == day]
+    assert len(got) == len(truth)
+    assert got["trips"].isna().equals(got["suppressed"]), "suppressed cells carry no count"
+    assert (truth[truth["suppressed"]]["trips"] == 0).all()
+    kept = truth[~truth["suppressed"]]
+    merged = got.dropna().merge(kept, on=["origin", "dest"], suffixes=("", "_file"))
+    assert len(merged) == len(kept) and (merged["trips"] == merged["trips_file"]).all()
+    shown = got.dropna()["trips"].to_numpy()
+    assert (np.diff(shown) <= 0).all(), "strongest first"
+    unsuppressed = client.get(f"/api/v1/od-flows?date={day}&suppressed=false&limit=5").json()
+    assert unsuppressed["total"] == len(kept)
+    assert [r["trips"] for r in unsuppressed["items"]] == sorted(kept["trips"], reverse=True)[:5]
+    dates = client.get("/api/v1/od-flows/dates").json()
+    assert dates == [d.isoformat() for d in sorted(table["date"].unique())]
+
+
+def test_presence_filters_match_brute_force(client, site):
+    table = pq.read_table(site.root / "flows" / "presence.parquet").to_pandas()
+    kept = table[~table["suppressed"]]
+    row = kept.iloc[len(kept) // 3]
+    url = f"/api/v1/presence?date={row['date']}&hour={row['hour']}&region={row['region_code']}"
+    body = client.get(url).json()
+    assert body["total"] == 1 and body["items"][0]["people"] == row["people"]
+    hour = every(client, f"/api/v1/presence?hour={row['hour']}")
+    assert len(hour) == (table["hour"] == row["hour"]).sum()
+
+
+def test_map_layers_are_the_risk_and_rt_tables(client, site):
+    levels = pq.read_table(site.root / "risk" / "risk_levels.parquet").to_pandas()
+    last = max(levels["date"])
+    layer = client.get("/api/v1/map/risk_level").json()
+    assert layer["date"] == last.isoformat()
+    assert layer["dates"] == [d.isoformat() for d in sorted(levels["date"].unique())]
+    today = levels[levels["date"] == last].set_index("region_code")["level"]
+    assert layer["values"] == {code: float(v) for code, v in today.items()}
+    first = client.get(f"/api/v1/map/incidence?date={layer['dates'][0]}").json()
+    day0 = levels[levels["date"] == min(levels["date"])].set_index("region_code")["incidence"]
+    assert first["values"] == pytest.approx(day0.to_dict())
+    rt = pd.read_csv(site.root / "model" / "rt.csv", dtype={"region_code": str})
+    rt_layer = client.get("/api/v1/map/rt").json()
+    latest = rt[(rt["date"] == rt_layer["date"]) & (rt["region_code"] != "total")]
+    reliable = latest[latest["reliable"]].set_index("region_code")["mean"]
+    shown = {k: v for k, v in rt_layer["values"].items() if v is not None}
+    assert shown == pytest.approx(reliable.to_dict())
+    missing = client.get("/api/v1/map/rt?date=1999-01-01")
+    assert missing.status_code == 404 and "1999-01-01" in missing.json()["detail"]
+
+
+def test_fan_chart_is_the_forecast_table_and_the_cases(client, site):
+    forecasts = pq.read_table(site.root / "forecast" / "forecasts.parquet").to_pandas()
+    location = forecasts[forecasts["location"] != "total"]["location"].iloc[0]
+    fan = client.get(f"/api/v1/forecasts/{location}/fan?history_days=365").json()
+    assert fan["model"] == "ensemble" and set(fan["models"]) == set(forecasts["model"])
+    mine = forecasts[(forecasts["location"] == location) & (forecasts["model"] == "ensemble")]
+    for point in fan["forecast"]:
+        day = mine[mine["target_end_date"] == dt.date.fromisoformat(point["date"])]
+        median = day[(day["output_type"] == "quantile") & np.isclose(day["output_type_id"], 0.5)]
+        assert point["q0.5"] == pytest.approx(median["value"].item())
+        assert point["q0.05"] <= point["q0.5"] <= point["q0.95"]
+    cases = pq.read_table(site.root / "ingest" / "cases").to_pandas()
+    own = cases[cases["region_code"] == location]
+    assert sum(p["confirmed"] for p in fan["observed"]) == own["confirmed"].sum()
+    total = client.get("/api/v1/forecasts/total/fan?history_days=365").json()
+    assert sum(p["confirmed"] for p in total["observed"]) == cases["confirmed"].sum()
+    hub = every(client, f"/api/v1/forecasts?location={location}&model=baseline")
+    assert len(hub) == ((forecasts["location"] == location) & (forecasts["model"] == "baseline")).sum()
+    assert client.get(f"/api/v1/forecasts/{location}/fan?model=oracle").status_code == 404
+
+
+def test_rt_rows_are_the_rt_file(client, site):
+    rt = pd.read_csv(site.root / "model" / "rt.csv", dtype={"region_code": str})
+    total = every(client, "/api/v1/rt?region=total")
+    truth = rt[rt["region_code"] == "total"]
+    assert [r["date"] for r in total] == list(truth["date"])
+    assert [r["mean"] for r in total] == pytest.approx(list(truth["mean"]))
+
+
+def test_analyst_tables(client, site):
+    analyst = site.headers("analyst")
+    imports = pq.read_table(site.root / "flows" / "importations.parquet").to_pandas()
+    by_country = client.get("/api/v1/importations/by-country", headers=analyst).json()
+    kept = imports[~imports["suppressed"]].groupby("country")["arrivals"].sum()
+    assert {r["country"]: r["arrivals"] for r in by_country} == kept.to_dict()
+    assert [r["arrivals"] for r in by_country] == sorted(kept, reverse=True)
+    signals = pq.read_table(site.root / "flows" / "household_signals.parquet").to_pandas()
+    rows = pd.DataFrame(every(client, "/api/v1/household-signals", analyst))
+    assert len(rows) == len(signals)
+    hidden = rows[rows["suppressed"]]
+    assert hidden[["households", "fever_rate", "stay_home_index"]].isna().all().all()
+    for url in ("/api/v1/importations", "/api/v1/household-signals", "/api/v1/alerts"):
+        denied = client.get(url)
+        assert denied.status_code == 403
+        assert denied.headers["content-type"] == "application/problem+json"
+
+
+def test_cases_and_risk_levels_filters(client, site):
+    cases = pq.read_table(site.root / "ingest" / "cases").to_pandas()
+    code = cases.groupby("region_code")["confirmed"].sum().idxmax()
+    got = every(client, f"/api/v1/cases?region={code}")
+    assert sum(r["confirmed"] for r in got) == cases[cases["region_code"] == code]["confirmed"].sum()
+    levels = pq.read_table(site.root / "risk" / "risk_levels.parquet").to_pandas()
+    level = int(levels["level"].max())
+    high = every(client, f"/api/v1/risk-levels?level={level}")
+    assert len(high) == (levels["level"] == level).sum()
+    assert all(r["explanation"].startswith(f"level {level}") for r in high)
+
+
+def test_errors_are_problem_details_naming_the_field(client):
+    bad = client.get("/api/v1/od-flows?limit=5000&date=yesterday")
+    assert bad.status_code == 422
+    assert bad.headers["content-type"] == "application/problem+json"
+    body = bad.json()
+    assert {e["field"] for e in body["errors"]} == {"query.limit", "query.date"}
+    assert body["status"] == 422 and body["type"].endswith("/invalid-request")
+    assert client.get("/api/v1/regions/99999").json()["type"].endswith("/unknown-region")
+    missing = client.get("/api/v1/od-flows?release=dp")
+    assert missing.status_code == 404 and "spreadwatch release" in missing.json()["detail"]
+    unknown = client.get("/api/v1/nothing-here")
+    assert unknown.status_code == 404 and unknown.json()["title"] == "Not Found"
+    refused = client.get("/api/v1/me", headers={"Authorization": "Bearer not-a-token"})
+    assert refused.status_code == 401 and "invalid_token" in refused.headers["www-authenticate"]
+
+
+def test_a_rewritten_table_is_served_without_a_restart(client, site):
+    path = site.root / "risk" / "risk_levels.parquet"
+    before = client.get("/api/v1/map/risk_level").json()
+    table = pq.read_table(path).to_pandas()
+    last = table["date"] == table["date"].max()
+    code = table.loc[last, "region_code"].iloc[0]
+    table.loc[last & (table["region_code"] == code), "level"] = 4
+    (site.root / "risk").unlink()  # the shared folder stays as it is
+    (site.root / "risk").mkdir()
+    time.sleep(0.01)
+    pq.write_table(pa.Table.from_pandas(table, preserve_index=False), path)
+    after = client.get("/api/v1/map/risk_level").json()
+    assert after["values"][code] == 4.0
+    assert sum(v != after["values"][k] for k, v in before["values"].items()) <= 1
