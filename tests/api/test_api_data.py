@@ -112,7 +112,9 @@ def test_fan_chart_is_the_forecast_table_and_the_cases(client, site):
     total = client.get("/api/v1/forecasts/total/fan?history_days=365").json()
     assert sum(p["confirmed"] for p in total["observed"]) == cases["confirmed"].sum()
     hub = every(client, f"/api/v1/forecasts?location={location}&model=baseline")
-    assert len(hub) == ((forecasts["location"] == location) & (forecasts["model"] == "baseline")).sum()
+    assert (
+        len(hub) == ((forecasts["location"] == location) & (forecasts["model"] == "baseline")).sum()
+    )
     assert client.get(f"/api/v1/forecasts/{location}/fan?model=oracle").status_code == 404
 
 
@@ -146,7 +148,9 @@ def test_cases_and_risk_levels_filters(client, site):
     cases = pq.read_table(site.root / "ingest" / "cases").to_pandas()
     code = cases.groupby("region_code")["confirmed"].sum().idxmax()
     got = every(client, f"/api/v1/cases?region={code}")
-    assert sum(r["confirmed"] for r in got) == cases[cases["region_code"] == code]["confirmed"].sum()
+    assert (
+        sum(r["confirmed"] for r in got) == cases[cases["region_code"] == code]["confirmed"].sum()
+    )
     levels = pq.read_table(site.root / "risk" / "risk_levels.parquet").to_pandas()
     level = int(levels["level"].max())
     high = every(client, f"/api/v1/risk-levels?level={level}")

@@ -9,7 +9,9 @@ from pathlib import Path
 
 from fastapi import FastAPI, Request
 from fastapi.middleware.gzip import GZipMiddleware
+from fastapi.openapi.utils import get_openapi
 from fastapi.responses import FileResponse, RedirectResponse
+from fastapi.routing import APIRoute
 from fastapi.staticfiles import StaticFiles
 from fastapi_offline import FastAPIOffline
 
@@ -18,7 +20,7 @@ from spreadwatch.access import AuditLog, TokenRegistry
 from spreadwatch.api import problems
 from spreadwatch.api.jobs import JobRunner
 from spreadwatch.api.routes import actions, data
-from spreadwatch.api.security import Gatekeeper
+from spreadwatch.api.security import PUBLIC, Gatekeeper
 from spreadwatch.api.workspace import Workspace
 
 WEB = Path(__file__).resolve().parent.parent / "web"
@@ -104,4 +106,69 @@ def create_app(
         return RedirectResponse("/docs")
 
     app.mount("/app", StaticFiles(directory=WEB), name="app")
+    document_errors_and_access(app, anonymous)
     return app
+
+
+#: Errors any operation may answer, and those of operations beyond the public role.
+COMMON_ERRORS = {
+    401: "No valid token (or none where the server requires one)",
+    404: "Unknown region, job or model, or a table the workspace does not hold",
+    422: "Invalid parameters or body: `errors` names each field",
+    500: "The server failed",
+}
+RESTRICTED_ERRORS = {403: "The token's role lacks the permission", 503: "Audit log unwritable"}
+EXTRA_ERRORS = {
+    "start_scenario_run": {429: "Too many scenario runs waiting"},
+    "get_scenario_result": {409: "The run is not done"},
+}
+
+
+def _permission(route: APIRoute) -> str | None:
+    for dependency in route.dependant.dependencies:
+        permission = getattr(dependency.call, "permission", None)
+        if permission is not None:
+            return permission
+    return None
+
+
+def document_errors_and_access(app: FastAPI, anonymous: bool) -> None:
+    """Complete the OpenAPI document: problem+json error responses per operation, and public
+    operations marked as needing no token when anonymous callers are served."""
+
+    def openapi() -> dict:
+        if app.openapi_schema:
+            return app.openapi_schema
+        schema = get_openapi(
+            title=app.title, version=app.version, description=app.description, routes=app.routes
+        )
+        definitions = problems.Problem.model_json_schema(
+            ref_template="#/components/schemas/{model}"
+        )
+        schema["components"]["schemas"].update(definitions.pop("$defs", {}))
+        schema["components"]["schemas"]["Problem"] = definitions
+        problem_ref = {"schema": {"$ref": "#/components/schemas/Problem"}}
+        for route in [*data.router.routes, *actions.router.routes]:
+            if not isinstance(route, APIRoute) or not route.include_in_schema:
+                continue
+            permission = _permission(route)
+            errors = dict(COMMON_ERRORS)
+            if permission not in (None, PUBLIC):
+                errors |= RESTRICTED_ERRORS
+            errors |= EXTRA_ERRORS.get(route.name, {})
+            for method in route.methods:
+                operation = schema["paths"][route.path_format][method.lower()]
+                responses = operation.setdefault("responses", {})
+                for status, text in errors.items():
+                    responses[str(status)] = {
+                        "description": text,
+                        "content": {problems.PROBLEM_JSON: problem_ref},
+                    }
+                if permission == PUBLIC and anonymous:
+                    operation["security"] = [{}, {"HTTPBearer": []}]
+        schema["components"]["schemas"].pop("HTTPValidationError", None)
+        schema["components"]["schemas"].pop("ValidationError", None)
+        app.openapi_schema = schema
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

@@ -111,6 +111,13 @@ def needs(permission: str, outcome_by_handler: bool = False) -> Callable[..., Ca
         audited = permission != PUBLIC
         action = getattr(request.scope.get("route"), "name", request.url.path)
         try:
+            if credentials is None and request.headers.get("authorization") is not None:
+                raise ApiError(
+                    401,
+                    "unauthorized",
+                    "malformed Authorization header: expected 'Bearer TOKEN'",
+                    {"WWW-Authenticate": 'Bearer realm="spreadwatch", error="invalid_request"'},
+                )
             caller = gate.identify(credentials.credentials if credentials else None)
         except ApiError as exc:
             if audited:
@@ -127,13 +134,16 @@ def needs(permission: str, outcome_by_handler: bool = False) -> Callable[..., Ca
             gate.record(caller, action, _params(request), "granted")
         return caller
 
+    dependency.permission = permission  # type: ignore[attr-defined]  (read by the OpenAPI)
     return dependency
 
 
-def audit_outcome(request: Request, outcome: str) -> None:
-    """Record the outcome of an audited request that was granted."""
+def audit_outcome(request: Request, outcome: str, body: dict | None = None) -> None:
+    """Record the outcome of an audited request that was granted (with the request body's
+    fields, when given, beside the URL's)."""
     pending = getattr(request.state, "audit", None)
     if pending is not None:
         caller, action, params = pending
+        params = {**params, **{f"body.{k}": v for k, v in (body or {}).items()}}
         gatekeeper(request).record(caller, action, params, outcome)
         request.state.audit = None

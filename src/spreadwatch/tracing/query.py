@@ -33,6 +33,8 @@ from spreadwatch.tracing.index import TraceError, ensure_index
 EARTH_RADIUS_M = 6_371_008.8
 METRES_PER_DEGREE = EARTH_RADIUS_M * 3.141592653589793 / 180
 _TICK = dt.timedelta(microseconds=1)
+#: The longest query window (a few incubation periods).
+MAX_WINDOW = dt.timedelta(days=62)
 _PARAM = re.compile(r"\$([a-z_0-9]+)")
 CONTACT_SCHEMA = pa.schema(
     [
@@ -64,8 +66,13 @@ class TraceQuery:
         for name in ("start", "end"):
             if getattr(self, name).tzinfo is None:
                 raise TraceError(f"{name}: expected a time with a zone, like 2020-02-01T08:00Z")
+        for name in ("start", "end"):
+            if not 1971 <= getattr(self, name).year <= 9998:
+                raise TraceError(f"{name}: expected a year from 1971 to 9998")
         if self.end <= self.start:
             raise TraceError(f"end ({self.end.isoformat()}) must be after start")
+        if self.end - self.start > MAX_WINDOW:
+            raise TraceError(f"the window from start to end is at most {MAX_WINDOW.days} days")
         if self.tolerance < dt.timedelta(0) or self.max_dwell <= dt.timedelta(0):
             raise TraceError("tolerance must be >= 0 and max_dwell > 0")
         if not 0 <= self.radius_m <= 50_000:
@@ -92,9 +99,15 @@ def _epoch_us(moment: dt.datetime) -> int:
 def _day_files(index: Path, layout: str, lo: dt.datetime, hi: dt.datetime) -> list[str]:
     """The index files of ``layout`` for the UTC days that ``[lo, hi)`` touches."""
     first, last = lo.astimezone(dt.UTC).date(), (hi - _TICK).astimezone(dt.UTC).date()
-    days = (first + dt.timedelta(days=n) for n in range((last - first).days + 1))
-    paths = (index / layout / f"day={d.isoformat()}" / "part.parquet" for d in days)
-    return [str(p) for p in paths if p.exists()]
+    found = []
+    for folder in sorted((index / layout).glob("day=*")):
+        try:
+            day = dt.date.fromisoformat(folder.name.removeprefix("day="))
+        except ValueError:
+            continue
+        if first <= day <= last and (folder / "part.parquet").exists():
+            found.append(str(folder / "part.parquet"))
+    return found
 
 
 _HAVERSINE = (

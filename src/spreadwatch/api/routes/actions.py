@@ -191,7 +191,7 @@ def trace(
         outcome = f"failed: {exc}"
         raise ApiError(422, "invalid-trace", str(exc)) from exc
     finally:
-        audit_outcome(request, outcome)
+        audit_outcome(request, outcome, body.model_dump(mode="json", by_alias=True))
     return {
         "subscriber": body.subscriber,
         "index_stays": result.index_stays,

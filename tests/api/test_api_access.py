@@ -1,0 +1,91 @@
+"""Roles, the audit log and exposure tracing through the API."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pyarrow.parquet as pq
+import pytest
+from fastapi.testclient import TestClient
+
+from spreadwatch.access import ROLES, AuditLog
+from spreadwatch.api import create_app
+from spreadwatch.tracing import TraceQuery, trace
+
+#: An endpoint guarded by each permission (GET).
+GUARDED = {
+    "read_public": "/api/v1/risk-levels?limit=1",
+    "read_analyst": "/api/v1/household-signals?limit=1",
+    "run_scenarios": "/api/v1/scenario-runs",
+    "admin": "/api/v1/audit?limit=1",
+}
+
+
+@pytest.mark.parametrize("role", [None, *ROLES])
+def test_each_role_reaches_exactly_its_permissions(client, site, role):
+    held = ROLES["public"] if role is None else ROLES[role]
+    for permission, url in GUARDED.items():
+        response = client.get(url, headers=site.headers(role))
+        expected = 200 if permission in held else 403
+        assert response.status_code == expected, (role, url, response.text)
+    me = client.get("/api/v1/me", headers=site.headers(role)).json()
+    assert me["role"] == (role or "public") and set(me["permissions"]) == held
+
+
+def test_restricted_requests_are_audited_granted_or_refused(client, site):
+    client.get("/api/v1/risk-levels?limit=1")  # public: not audited
+    client.get("/api/v1/household-signals?limit=3", headers=site.headers("analyst"))
+    client.get("/api/v1/household-signals", headers=site.headers("tracer"))
+    client.get("/api/v1/alerts", headers={"Authorization": "Bearer forged"})
+    log = AuditLog(site.access)
+    assert log.verify() is None
+    records = [r for r in log.records() if r.action != "grant"]
+    assert [(r.actor, r.action, r.outcome.split(":")[0]) for r in records] == [
+        ("analyst-user", "list_household_signals", "granted"),
+        ("tracer-user", "list_household_signals", "refused"),
+        ("unknown", "list_alerts", "refused"),
+    ]
+    assert records[0].params == {"query.limit": "3"}
+    page = client.get("/api/v1/audit?limit=2", headers=site.headers("admin")).json()
+    assert page["chain_intact"] and page["total"] == len(log.records())
+    assert page["items"][0]["action"] == "audit"  # newest first: this very request
+
+
+def test_a_server_that_requires_tokens_refuses_anonymous_callers(site):
+    with TestClient(create_app(site.root, site.access, anonymous=False)) as strict:
+        refused = strict.get("/api/v1/regions")
+        assert refused.status_code == 401 and refused.headers["www-authenticate"]
+        assert strict.get("/api/v1/regions", headers=site.headers("public")).status_code == 200
+
+
+def _busiest_subscriber(site) -> tuple[str, dt.datetime, dt.datetime]:
+    events = pq.read_table(site.root / "ingest" / "location").to_pandas()
+    pseudo = events["subscriber_pseudo"].value_counts().index[0]
+    mine = events[events["subscriber_pseudo"] == pseudo]["ts"]
+    return pseudo, mine.min().to_pydatetime(), mine.max().to_pydatetime()
+
+
+def test_trace_answers_as_the_library_does_and_is_audited(client, site):
+    pseudo, start, end = _busiest_subscriber(site)
+    body = {"subscriber": pseudo, "from": start.isoformat(), "to": end.isoformat()}
+    assert (
+        client.post("/api/v1/traces", json=body, headers=site.headers("analyst")).status_code == 403
+    )
+    answer = client.post("/api/v1/traces", json=body, headers=site.headers("tracer"))
+    assert answer.status_code == 200, answer.text
+    truth = trace(site.root / "ingest", TraceQuery(pseudo, start, end)).contacts.to_pandas()
+    got = answer.json()
+    assert got["index_stays"] > 0
+    assert sorted(c["contact_pseudo"] for c in got["contacts"]) == sorted(truth["contact_pseudo"])
+    seconds = dict(zip(truth["contact_pseudo"], truth["contact_seconds"], strict=True))
+    for contact in got["contacts"]:
+        assert contact["contact_seconds"] == pytest.approx(seconds[contact["contact_pseudo"]])
+    traced = [r for r in AuditLog(site.access).records() if r.action == "trace"]
+    assert [r.outcome.split(":")[0] for r in traced] == ["refused", "granted"]
+    assert traced[-1].outcome == f"granted: {len(truth)} contacts"
+    assert traced[-1].params["body.subscriber"] == pseudo  # who was traced, and when
+    assert dt.datetime.fromisoformat(traced[-1].params["body.from"]) == start
+    naive = {**body, "from": "2020-02-03T09:00", "to": "2020-02-03T08:00"}
+    failed = client.post("/api/v1/traces", json=naive, headers=site.headers("tracer"))
+    assert failed.status_code == 422
+    assert AuditLog(site.access).records()[-1].outcome.startswith("failed")
