@@ -18,7 +18,8 @@ from spreadwatch.access import TokenRegistry
 from spreadwatch.demo import DemoSettings, run_demo
 
 KEY = bytes(range(32))
-SETTINGS = DemoSettings(seed=3, subscribers=3000, days=10, horizon_days=40, forecast_days=7)
+#: Small enough to build in seconds; k = 3 so that some flows and signals are released.
+SETTINGS = DemoSettings(seed=3, subscribers=4000, days=10, horizon_days=40, forecast_days=7, k=3)
 READ_ONLY = ("flows", "model", "forecast", "risk", "ingest", "synth")
 
 
@@ -41,7 +42,8 @@ def _build(root: Path) -> Path:
 
 @pytest.fixture(scope="session")
 def built(tmp_path_factory) -> Path:
-    return _build(tmp_path_factory.getbasetemp().parent / "shared")
+    base = tmp_path_factory.getbasetemp()  # this run's (a worker's own under xdist)
+    return _build((base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base) / "shared")
 
 
 @dataclass

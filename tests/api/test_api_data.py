@@ -61,6 +61,8 @@ def test_od_flows_of_a_day_are_the_published_table(client, site):
     assert [r["trips"] for r in unsuppressed["items"]] == sorted(kept["trips"], reverse=True)[:5]
     dates = client.get("/api/v1/od-flows/dates").json()
     assert dates == [d.isoformat() for d in sorted(table["date"].unique())]
+    released = client.get("/api/v1/od-flows/dates?suppressed=false").json()
+    assert released == [d.isoformat() for d in sorted(table[~table["suppressed"]]["date"].unique())]
 
 
 def test_presence_filters_match_brute_force(client, site):

@@ -150,11 +150,13 @@ export async function flowsView(main) {
   main.replaceChildren(h("section", {}, h("h2", {}, t("flows.title")),
     h("label", {}, `${t("date")} `, select), h("div", { class: "cards" }, h("article", { class: "card" }, chart), h("article", { class: "card" }, list))));
   let dates;
-  try { dates = await get("/api/v1/od-flows/dates"); } catch (error) { chart.replaceChildren(failure(error)); return; }
+  try { dates = await get("/api/v1/od-flows/dates?suppressed=false"); } catch (error) { chart.replaceChildren(failure(error)); return; }
+  if (!dates.length) { chart.replaceChildren(notice(t("empty.suppressed"))); return; }
   for (const d of dates) select.append(h("option", { value: d }, d));
   select.value = dates[dates.length - 1];
   const draw = async () => {
     const page = await get(`/api/v1/od-flows?date=${select.value}&suppressed=false&limit=20`);
+    if (!page.items.length) { chart.replaceChildren(notice(t("empty.suppressed"))); list.replaceChildren(); return; }
     const labels = page.items.map((f) => `${names[f.origin] || f.origin} → ${names[f.dest] || f.dest}`);
     await drawBars(chart, labels, page.items.map((f) => f.trips));
     list.replaceChildren(table([t("origin"), t("destination"), t("trips")],
@@ -173,6 +175,7 @@ export async function importationsView(main) {
     h("div", { class: "cards" }, h("article", { class: "card" }, chart), h("article", { class: "card" }, list))));
   let rows;
   try { rows = await get("/api/v1/importations/by-country"); } catch (error) { chart.replaceChildren(failure(error)); return; }
+  if (!rows.length) { chart.replaceChildren(notice(t("empty.suppressed"))); return; }
   const top = rows.slice(0, 15);
   await drawBars(chart, top.map((r) => r.country), top.map((r) => r.arrivals), "#7570b3");
   list.replaceChildren(table([t("country"), t("arrivals"), t("regions")],
@@ -203,6 +206,7 @@ export async function householdsView(main) {
     byDate.set(r.date, d);
   }
   const dates = [...byDate.keys()].sort();
+  if (!dates.length) { fever.replaceChildren(notice(t("empty.suppressed"))); stay.replaceChildren(); return; }
   await drawLines(fever, [{ x: dates, y: dates.map((d) => byDate.get(d).fever / byDate.get(d).households), name: t("fever_rate"), colour: "#c62828" }], "");
   await drawLines(stay, [{ x: dates, y: dates.map((d) => byDate.get(d).stay / Math.max(1, byDate.get(d).stayWeight)), name: t("stay_home_index"), colour: "#1b9e77" }], "");
   const last = dates[dates.length - 1];

@@ -178,9 +178,20 @@ ReleaseOption = Annotated[
 
 
 @router.get("/od-flows/dates", response_model=list[dt.date], tags=["mobility"])
-def od_flow_dates(_: Public, ws: Ws, release: ReleaseOption = Release.kanon) -> list:
+def od_flow_dates(
+    _: Public,
+    ws: Ws,
+    release: ReleaseOption = Release.kanon,
+    suppressed: Annotated[
+        bool, Query(description="false: only dates with at least one unsuppressed flow.")
+    ] = True,
+) -> list:
     """The dates the published OD flows cover, oldest first."""
-    return _flows(ws, release).dates
+    indexed = _flows(ws, release)
+    if suppressed:
+        return indexed.dates
+    released = indexed.frame.loc[~indexed.frame["suppressed"], "date"]
+    return sorted(released.unique())
 
 
 @router.get("/od-flows", response_model=Page[OdFlow], tags=["mobility"])

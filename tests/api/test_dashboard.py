@@ -1,0 +1,159 @@
+"""The dashboard in a real headless Chromium (Debian's, driven by Playwright) against a real
+``spreadwatch serve``: map, metric switch, date slider, a click on the map to a region's fan
+chart and Rt, language switch, the analyst views and a scenario run; screenshots saved;
+nothing is fetched from outside the server and the page logs no error."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+FLAGS = [
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-dev-shm-usage",
+    "--use-angle=swiftshader",
+    "--enable-unsafe-swiftshader",
+    "--ignore-gpu-blocklist",
+]
+
+
+def api(server, path: str, role: str | None = None):
+    request = urllib.request.Request(server.url + path, headers=server.site.headers(role))
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return json.loads(response.read())
+
+
+@pytest.fixture
+def browser_page(server, tmp_path):
+    if not Path(CHROMIUM).exists():
+        pytest.skip("chromium is not installed (make test installs it)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 900})
+        page.set_default_timeout(30_000)
+        problems, outside = [], []
+        refused = "the server responded with a status of 403"  # a view shown to the wrong role
+
+        def console(message) -> None:
+            if message.type == "error" and refused not in message.text:
+                problems.append(message.text)
+
+        page.on("console", console)
+        page.on("pageerror", lambda error: problems.append(str(error)))
+        local = (server.url, "data:", "blob:")
+        page.on("request", lambda r: None if r.url.startswith(local) else outside.append(r.url))
+        page.problems, page.outside = problems, outside
+        yield page
+        browser.close()
+
+
+def shots_folder(tmp_path: Path) -> Path:
+    folder = Path(os.environ.get("SPREADWATCH_SCREENSHOTS", tmp_path / "screenshots"))
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def map_trace(page) -> dict:
+    return page.evaluate(
+        "() => { const d = document.getElementById('map').data[1];"
+        " return {locations: Array.from(d.locations), z: Array.from(d.z)}; }"
+    )
+
+
+def test_map_region_page_and_languages(server, browser_page, tmp_path):
+    page, shots = browser_page, shots_folder(tmp_path)
+    page.goto(server.url + "/#/map")
+    page.wait_for_selector("main[data-ready=map] #map[data-date]")
+    layer = api(server, "/api/v1/map/risk_level")
+    drawn = map_trace(page)
+    expected = {k: v for k, v in layer["values"].items() if v is not None}
+    assert dict(zip(drawn["locations"], drawn["z"], strict=True)) == expected
+    page.screenshot(path=shots / "map-risk-level.png")
+
+    page.click("#metric button[data-metric=incidence]")
+    page.wait_for_selector("#map[data-metric=incidence]")
+    incidence = api(server, "/api/v1/map/incidence")
+    shown = dict(zip(*map_trace(page).values(), strict=True))
+    assert shown == pytest.approx({k: v for k, v in incidence["values"].items() if v is not None})
+    first = incidence["dates"][0]
+    page.eval_on_selector(
+        "#date-slider", "s => { s.value = 0; s.dispatchEvent(new Event('change')); }"
+    )
+    page.wait_for_selector(f"#map[data-date='{first}']")
+    assert page.text_content("#date-label") == first
+
+    code = max(expected, key=lambda c: (expected[c], c))  # the riskiest region
+    point = page.evaluate(f"window.spreadwatch.regionPixel('{code}')")
+    page.mouse.click(point["x"], point["y"])
+    page.wait_for_selector("#fan[data-ready='1']")
+    assert page.evaluate("location.hash") == f"#/region/{code}"
+    fan = api(server, f"/api/v1/forecasts/{code}/fan")
+    median = page.evaluate("document.getElementById('fan').data[4].y")
+    assert median == pytest.approx([p["q0.5"] for p in fan["forecast"]])
+    page.wait_for_selector("#rt-chart[data-ready='1'], #rt-chart .notice")
+    page.wait_for_selector("#level:not(:empty)")
+    page.screenshot(path=shots / "region-ko.png")
+
+    region = api(server, f"/api/v1/regions/{code}")
+    assert page.text_content("#region-name") == f"{region['name_ko']} · {region['sido_name_ko']}"
+    page.click("#lang-en")
+    page.wait_for_selector("#fan[data-ready='1']")
+    assert page.text_content("#region-name") == f"{region['name_en']}, {region['sido_name_en']}"
+    assert page.text_content("nav a[data-view=map]") == "Map"
+    page.screenshot(path=shots / "region-en.png")
+    assert not page.outside, f"requests left the server: {page.outside}"
+    assert not page.problems, page.problems
+
+
+def test_analyst_views_and_a_scenario_run(server, browser_page, tmp_path):
+    page, shots = browser_page, shots_folder(tmp_path)
+    page.goto(server.url + "/#/importations")
+    page.wait_for_selector("main[data-ready=importations] .notice")  # public: not allowed
+    page.click("#token-button")
+    page.fill("#token-input", server.site.tokens["analyst"])
+    page.click("#token-form button[value=save]")
+    page.wait_for_selector(".who[data-role=analyst]")
+    page.wait_for_selector("main[data-ready=importations] #imports-chart .main-svg")
+    countries = api(server, "/api/v1/importations/by-country", "analyst")
+    assert countries, "the test workspace releases some importations"
+    bars = page.evaluate("document.getElementById('imports-chart').data[0].x")
+    assert sorted(bars, reverse=True) == [c["arrivals"] for c in countries[:15]]
+    page.screenshot(path=shots / "importations.png")
+
+    page.goto(server.url + "/#/flows")
+    page.wait_for_selector("main[data-ready=flows] #flows-chart .main-svg")
+    day = page.eval_on_selector("#flow-date", "s => s.value")
+    strongest = api(server, f"/api/v1/od-flows?date={day}&suppressed=false&limit=20")["items"]
+    assert strongest, "the test workspace releases some flows"
+    shown = page.evaluate("document.getElementById('flows-chart').data[0].x")
+    assert list(reversed(shown)) == [f["trips"] for f in strongest]
+    page.screenshot(path=shots / "flows.png")
+
+    page.goto(server.url + "/#/households")
+    page.wait_for_selector("main[data-ready=households] #fever-chart .main-svg")
+    assert page.evaluate("document.getElementById('fever-chart').data[0].x.length") > 0
+    page.screenshot(path=shots / "households.png")
+
+    page.goto(server.url + "/#/scenarios")
+    page.wait_for_selector("main[data-ready=scenarios] #scenario-form")
+    page.fill("#sc-particles", "3")
+    page.fill("#sc-days", "20")
+    page.click("#sc-run")
+    page.wait_for_selector("#scenario-result[data-state=shown]", timeout=180_000)
+    jobs = api(server, "/api/v1/scenario-runs", "analyst")
+    assert len(jobs) == 1 and jobs[0]["state"] == "done"
+    result = api(server, f"/api/v1/scenario-runs/{jobs[0]['id']}/result", "analyst")
+    traces = page.evaluate("document.getElementById('scenario-curves').data.length")
+    assert traces == 3 * len(result["summary"])
+    page.screenshot(path=shots / "scenarios.png", full_page=True)
+    assert not page.outside, f"requests left the server: {page.outside}"
+    assert not page.problems, page.problems
