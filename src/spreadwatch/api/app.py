@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI
 from fastapi.middleware.gzip import GZipMiddleware
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import FileResponse, RedirectResponse
@@ -41,6 +41,30 @@ Authenticate with `Authorization: Bearer TOKEN` (tokens of `spreadwatch access g
 **admin** (everything, and the audit log). Requests beyond the public role are audit-logged.
 Errors are RFC 9457 problem details (`application/problem+json`).
 """
+
+
+class DashboardPolicy:
+    """ASGI middleware: the dashboard's pages get the content security policy (nothing from
+    outside the server); every response gets ``nosniff``."""
+
+    def __init__(self, app) -> None:
+        self.app = app
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        path = scope["path"]
+        extra = [(b"x-content-type-options", b"nosniff")]
+        if path == "/" or path.startswith("/app/"):
+            extra.append((b"content-security-policy", DASHBOARD_CSP.encode()))
+
+        async def send_with_headers(message) -> None:
+            if message["type"] == "http.response.start":
+                message = {**message, "headers": [*message.get("headers", []), *extra]}
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
 
 
 def plotly_js() -> Path:
@@ -84,14 +108,7 @@ def create_app(
     app.include_router(data.router)
     app.include_router(actions.router)
 
-    @app.middleware("http")
-    async def dashboard_policy(request: Request, call_next):
-        response = await call_next(request)
-        path = request.url.path
-        if path == "/" or path.startswith("/app/"):
-            response.headers["Content-Security-Policy"] = DASHBOARD_CSP
-        response.headers.setdefault("X-Content-Type-Options", "nosniff")
-        return response
+    app.add_middleware(DashboardPolicy)
 
     @app.get("/", include_in_schema=False)
     def dashboard() -> FileResponse:

@@ -28,7 +28,7 @@ class Paging(BaseModel):
     offset: int
 
 
-def paging(
+async def paging(
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Rows per page.")] = 100,
     offset: Annotated[int, Query(ge=0, le=10**9, description="Rows to skip.")] = 0,
 ) -> Paging:

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from fastapi import Depends, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from spreadwatch.access import ROLES, AccessError, AuditLog, Grant, TokenRegistry, allowed
@@ -86,11 +87,12 @@ class Gatekeeper:
             raise ApiError(503, "audit-unavailable", f"cannot write the audit log: {exc}") from exc
 
 
-def gatekeeper(request: Request) -> Gatekeeper:
+async def gatekeeper(request: Request) -> Gatekeeper:
     return request.app.state.gatekeeper
 
 
 def _params(request: Request) -> dict:
+    """The request's path and query parameters, as audited."""
     params = {key: value for key, value in request.path_params.items()}
     params.update({f"query.{key}": value for key, value in request.query_params.items()})
     return params
@@ -103,7 +105,7 @@ def needs(permission: str, outcome_by_handler: bool = False) -> Callable[..., Ca
     decision is recorded here, or, with ``outcome_by_handler``, the handler records the
     outcome itself with :func:`audit_outcome` (refusals are always recorded here)."""
 
-    def dependency(
+    async def dependency(
         request: Request,
         credentials: HTTPAuthorizationCredentials | None = Depends(bearer),  # noqa: B008
         gate: Gatekeeper = Depends(gatekeeper),  # noqa: B008
@@ -121,17 +123,22 @@ def needs(permission: str, outcome_by_handler: bool = False) -> Callable[..., Ca
             caller = gate.identify(credentials.credentials if credentials else None)
         except ApiError as exc:
             if audited:
-                gate.record(Caller("unknown", "none"), action, _params(request), f"refused: {exc}")
+                refused = f"refused: {exc}"
+                await run_in_threadpool(
+                    gate.record, Caller("unknown", "none"), action, _params(request), refused
+                )
             raise
         if not allowed(caller.role, permission):
             detail = f"role {caller.role!r} may not {permission.replace('_', ' ')}"
             if audited:
-                gate.record(caller, action, _params(request), f"refused: {detail}")
+                await run_in_threadpool(
+                    gate.record, caller, action, _params(request), f"refused: {detail}"
+                )
             raise ApiError(403, "forbidden", detail)
         if audited and outcome_by_handler:
             request.state.audit = (caller, action, _params(request))
         elif audited:
-            gate.record(caller, action, _params(request), "granted")
+            await run_in_threadpool(gate.record, caller, action, _params(request), "granted")
         return caller
 
     dependency.permission = permission  # type: ignore[attr-defined]  (read by the OpenAPI)
@@ -145,5 +152,5 @@ def audit_outcome(request: Request, outcome: str, body: dict | None = None) -> N
     if pending is not None:
         caller, action, params = pending
         params = {**params, **{f"body.{k}": v for k, v in (body or {}).items()}}
-        gatekeeper(request).record(caller, action, params, outcome)
+        request.app.state.gatekeeper.record(caller, action, params, outcome)
         request.state.audit = None

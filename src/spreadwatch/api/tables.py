@@ -28,6 +28,7 @@ class Indexed:
         frame = frame.sort_values(list(sort), ascending=ascending, kind="stable")
         self.frame = frame.reset_index(drop=True)
         self.dates: list[dt.date] = sorted(self.frame["date"].unique()) if "date" in frame else []
+        self._by_column: dict[str, dict] = {}
         self._by_date = (
             {day: part for day, part in self.frame.groupby("date", sort=False)}
             if "date" in frame
@@ -44,11 +45,23 @@ class Indexed:
         """Rows of ``date`` (or from ``start`` to ``end``) whose columns equal ``equals``
         (``None`` values do not filter)."""
         frame = self.frame if date is None else self._by_date.get(date, self.frame.iloc[:0])
+        wanted = {column: value for column, value in equals.items() if value is not None}
+        if date is None and wanted:  # look the first filter up in its own index
+            column, value = next(iter(wanted.items()))
+            frame = self._groups(column).get(value, self.frame.iloc[:0])
+            del wanted[column]
         if start is not None:
             frame = frame[frame["date"] >= start]
         if end is not None:
             frame = frame[frame["date"] <= end]
-        for column, value in equals.items():
-            if value is not None:
-                frame = frame[frame[column] == value]
+        for column, value in wanted.items():
+            frame = frame[frame[column] == value]
         return frame
+
+    def _groups(self, column: str) -> dict:
+        """The rows by value of ``column`` (in table order), built on first use."""
+        groups = self._by_column.get(column)
+        if groups is None:
+            groups = dict(iter(self.frame.groupby(column, sort=False)))
+            self._by_column[column] = groups
+        return groups

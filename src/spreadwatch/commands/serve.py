@@ -59,6 +59,9 @@ def serve(
     )
     try:
         sock = socket.create_server((host, port), reuse_port=False)
+        # accepted connections inherit this: without it, keep-alive responses written in two
+        # parts wait ~40 ms for the client's delayed ACK
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     except OSError as exc:
         raise fail(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
     bound = sock.getsockname()[1]

@@ -17,7 +17,7 @@ from spreadwatch.api.paging import Paging, page, paging, rows
 from spreadwatch.api.problems import ApiError
 from spreadwatch.api.routes.data import Public, Ws
 from spreadwatch.api.schemas import AuditPage, Health, Me
-from spreadwatch.api.security import Caller, audit_outcome, gatekeeper, needs
+from spreadwatch.api.security import Caller, audit_outcome, needs
 from spreadwatch.api.workspace import DATASETS
 
 router = APIRouter(prefix="/api/v1")
@@ -25,7 +25,7 @@ Pages = Annotated[Paging, Depends(paging)]
 JobId = Annotated[str, Path(pattern=ID_PATTERN, description="Job id (32 hex digits).")]
 
 
-def runner(request: Request) -> JobRunner:
+async def runner(request: Request) -> JobRunner:
     return request.app.state.jobs
 
 
@@ -35,13 +35,13 @@ Runner = Annotated[JobRunner, Depends(runner)]
 
 
 @router.get("/me", response_model=Me, tags=["access"])
-def me(caller: Public) -> dict:
+async def me(caller: Public) -> dict:
     """The caller's name, role and permissions (anonymous callers are public)."""
     return {"name": caller.name, "role": caller.role, "permissions": caller.permissions}
 
 
 @router.get("/health", response_model=Health, tags=["access"])
-def health(_: Public, ws: Ws) -> dict:
+async def health(_: Public, ws: Ws) -> dict:
     """The server is up; which tables the workspace holds."""
     datasets = [
         {
@@ -88,7 +88,9 @@ def start_scenario_run(
 
 
 @router.get("/scenario-runs", response_model=list[Job], tags=["scenarios"])
-def list_scenario_runs(_: Annotated[Caller, Depends(needs("run_scenarios"))], jobs: Runner) -> list:
+async def list_scenario_runs(
+    _: Annotated[Caller, Depends(needs("run_scenarios"))], jobs: Runner
+) -> list:
     """Every scenario run of the workspace, oldest first."""
     return [j.model_dump() for j in jobs.jobs()]
 
@@ -101,7 +103,7 @@ def _job(jobs: JobRunner, job_id: str) -> Job:
 
 
 @router.get("/scenario-runs/{job_id}", response_model=Job, tags=["scenarios"])
-def get_scenario_run(
+async def get_scenario_run(
     job_id: JobId, _: Annotated[Caller, Depends(needs("run_scenarios"))], jobs: Runner
 ) -> dict:
     """A scenario run's state and progress (0 to 1)."""
@@ -109,7 +111,7 @@ def get_scenario_run(
 
 
 @router.get("/scenario-runs/{job_id}/result", response_model=ScenarioResult, tags=["scenarios"])
-def get_scenario_result(
+async def get_scenario_result(
     job_id: JobId, _: Annotated[Caller, Depends(needs("run_scenarios"))], jobs: Runner
 ) -> dict:
     """Infections averted and peak shift per scenario, national curves, attack rates."""
@@ -204,9 +206,11 @@ def trace(
 
 
 @router.get("/audit", response_model=AuditPage, tags=["access"])
-def audit(request: Request, _: Annotated[Caller, Depends(needs("admin"))], pages: Pages) -> dict:
+async def audit(
+    request: Request, _: Annotated[Caller, Depends(needs("admin"))], pages: Pages
+) -> dict:
     """The audit log, newest first, and whether its hash chain is intact (admin)."""
-    log = gatekeeper(request).audit
+    log = request.app.state.gatekeeper.audit
     broken = log.verify()
     frame = pd.DataFrame([r.__dict__ for r in log.records()][::-1])
     if frame.empty:

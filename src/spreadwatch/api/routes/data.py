@@ -55,7 +55,7 @@ class Release(StrEnum):
     dp = "dp"
 
 
-def workspace(request: Request) -> Workspace:
+async def workspace(request: Request) -> Workspace:
     return request.app.state.workspace
 
 
@@ -84,8 +84,14 @@ def _geometry() -> bytes:
     return json.dumps(to_geojson("sigungu", simplified=True, precision=4)).encode()
 
 
-def region_codes() -> set[str]:
-    return set(_regions()["code"])
+@cache
+def region_codes() -> frozenset[str]:
+    return frozenset(_regions()["code"])
+
+
+@cache
+def _region_rows() -> dict[str, dict]:
+    return {row["code"]: row for row in rows(_regions())}
 
 
 def _known(code: str | None) -> str | None:
@@ -95,7 +101,7 @@ def _known(code: str | None) -> str | None:
 
 
 @router.get("/regions", response_model=Page[Region], tags=["regions"])
-def list_regions(
+async def list_regions(
     request: Request,
     _: Public,
     pages: Pages,
@@ -123,7 +129,7 @@ def list_regions(
     response_class=Response,
     responses={200: {"content": {"application/geo+json": {}}}},
 )
-def region_geometry(_: Public) -> Response:
+async def region_geometry(_: Public) -> Response:
     """Simplified WGS84 polygons of the si-gun-gu as GeoJSON (feature id = code)."""
     return Response(
         _geometry(),
@@ -133,10 +139,9 @@ def region_geometry(_: Public) -> Response:
 
 
 @router.get("/regions/{code}", response_model=Region, tags=["regions"])
-def get_region(code: Code, _: Public) -> dict:
+async def get_region(code: Code, _: Public) -> dict:
     _known(code)
-    frame = _regions()
-    return rows(frame[frame["code"] == code])[0]
+    return _region_rows()[code]
 
 
 # -- cases -------------------------------------------------------------------------------------
@@ -147,7 +152,7 @@ def _cases(ws: Workspace) -> Indexed:
 
 
 @router.get("/cases", response_model=Page[CaseRow], tags=["epidemic"])
-def list_cases(
+async def list_cases(
     request: Request,
     _: Public,
     ws: Ws,
@@ -178,7 +183,7 @@ ReleaseOption = Annotated[
 
 
 @router.get("/od-flows/dates", response_model=list[dt.date], tags=["mobility"])
-def od_flow_dates(
+async def od_flow_dates(
     _: Public,
     ws: Ws,
     release: ReleaseOption = Release.kanon,
@@ -195,7 +200,7 @@ def od_flow_dates(
 
 
 @router.get("/od-flows", response_model=Page[OdFlow], tags=["mobility"])
-def list_od_flows(
+async def list_od_flows(
     request: Request,
     _: Public,
     ws: Ws,
@@ -216,7 +221,7 @@ def list_od_flows(
 
 
 @router.get("/presence", response_model=Page[PresenceRow], tags=["mobility"])
-def list_presence(
+async def list_presence(
     request: Request,
     _: Public,
     ws: Ws,
@@ -248,7 +253,7 @@ def _importations(ws: Workspace) -> Indexed:
 
 
 @router.get("/importations", response_model=Page[Importation], tags=["importation"])
-def list_importations(
+async def list_importations(
     request: Request,
     _: Analyst,
     ws: Ws,
@@ -263,7 +268,7 @@ def list_importations(
 
 
 @router.get("/importations/by-country", response_model=list[CountryArrivals], tags=["importation"])
-def importations_by_country(_: Analyst, ws: Ws, start: Start = None, end: End = None) -> list:
+async def importations_by_country(_: Analyst, ws: Ws, start: Start = None, end: End = None) -> list:
     """Arrivals per origin country over a period (unsuppressed cells), most first."""
     frame = _importations(ws).select(start=start, end=end)
     frame = frame[~frame["suppressed"]]
@@ -278,7 +283,7 @@ def importations_by_country(_: Analyst, ws: Ws, start: Start = None, end: End = 
 
 
 @router.get("/household-signals", response_model=Page[HouseholdSignal], tags=["households"])
-def list_household_signals(
+async def list_household_signals(
     request: Request,
     _: Analyst,
     ws: Ws,
@@ -308,7 +313,7 @@ def _rt(ws: Workspace) -> Indexed:
 
 
 @router.get("/rt", response_model=Page[RtRow], tags=["epidemic"])
-def list_rt(
+async def list_rt(
     request: Request,
     _: Public,
     ws: Ws,
@@ -335,7 +340,7 @@ def _forecasts(ws: Workspace) -> Indexed:
 
 
 @router.get("/forecasts", response_model=Page[ForecastRow], tags=["forecasts"])
-def list_forecasts(
+async def list_forecasts(
     request: Request,
     _: Public,
     ws: Ws,
@@ -355,7 +360,7 @@ FAN_LEVELS = (0.05, 0.25, 0.5, 0.75, 0.95)
 
 
 @router.get("/forecasts/{location}/fan", response_model=FanChart, tags=["forecasts"])
-def forecast_fan(
+async def forecast_fan(
     location: Annotated[str, Path(pattern=r"^(\d{5}|total)$")],
     _: Public,
     ws: Ws,
@@ -364,26 +369,27 @@ def forecast_fan(
 ) -> dict:
     """One location's forecast as a fan (mean, 50% and 90% bands) after its observed cases."""
     indexed = _forecasts(ws)
-    models = sorted(indexed.frame["model"].unique())
+    models = ws.derived("forecasts", "models", lambda f: sorted(f["model"].unique()))
     chosen = model or ("ensemble" if "ensemble" in models else models[0])
     if chosen not in models:
         raise ApiError(404, "unknown-model", f"model {chosen!r}: expected one of {models}")
     if location != "total":
         _known(location)
-    frame = indexed.select(location=location, model=chosen)
-    if frame.empty:
+    fans = ws.derived("forecasts", "fans", lambda _: {})  # one cache per table version
+    if (location, chosen) not in fans:
+        fans[(location, chosen)] = _fan_points(indexed.select(location=location, model=chosen))
+    found = fans[(location, chosen)]
+    if found is None:
         raise ApiError(404, "no-forecast", f"{location}: no {chosen} forecast")
-    means = frame[frame["output_type"] == "mean"].set_index("target_end_date")["value"]
-    quantiles = frame[frame["output_type"] == "quantile"]
-    points = pd.DataFrame({"mean": means})
-    for level in FAN_LEVELS:
-        chosen_level = quantiles[(quantiles["output_type_id"] - level).abs() < 1e-9]
-        points[f"q{level:g}"] = chosen_level.set_index("target_end_date")["value"]
-    points = points.sort_index().rename_axis("date").reset_index()
-    origin = frame["origin_date"].iloc[0]
-    cases = _cases(ws).frame
-    observed = cases if location == "total" else cases[cases["region_code"] == location]
-    observed = observed.groupby("date", as_index=False)["confirmed"].sum()
+    origin, points = found
+    cases = _cases(ws)
+    if location == "total":
+        observed = ws.derived(
+            "cases", "total", lambda f: f.groupby("date", as_index=False)["confirmed"].sum()
+        )
+        observed = observed.assign(date=pd.to_datetime(observed["date"]).dt.date)
+    else:
+        observed = cases.select(region_code=location)[["date", "confirmed"]]
     if history_days:
         observed = observed[observed["date"] > origin - dt.timedelta(days=history_days)]
     else:
@@ -394,8 +400,22 @@ def forecast_fan(
         "models": models,
         "origin_date": origin,
         "observed": rows(observed),
-        "forecast": rows(points),
+        "forecast": points,
     }
+
+
+def _fan_points(frame: pd.DataFrame) -> tuple[dt.date, list[dict]] | None:
+    """The origin and, per target date, the mean and the fan's quantiles of one forecast."""
+    if frame.empty:
+        return None
+    means = frame[frame["output_type"] == "mean"].set_index("target_end_date")["value"]
+    quantiles = frame[frame["output_type"] == "quantile"]
+    points = pd.DataFrame({"mean": means})
+    for level in FAN_LEVELS:
+        chosen_level = quantiles[(quantiles["output_type_id"] - level).abs() < 1e-9]
+        points[f"q{level:g}"] = chosen_level.set_index("target_end_date")["value"]
+    points = points.sort_index().rename_axis("date").reset_index()
+    return frame["origin_date"].iloc[0], rows(points)
 
 
 def _risk(ws: Workspace) -> Indexed:
@@ -403,7 +423,7 @@ def _risk(ws: Workspace) -> Indexed:
 
 
 @router.get("/risk-levels", response_model=Page[RiskLevel], tags=["risk"])
-def list_risk_levels(
+async def list_risk_levels(
     request: Request,
     _: Public,
     ws: Ws,
@@ -444,7 +464,7 @@ def _map_values(ws: Workspace, metric: str) -> tuple[list[dt.date], dict[dt.date
 
 
 @router.get("/map/{metric}", response_model=MapLayer, tags=["risk"])
-def map_layer(metric: MapMetric, _: Public, ws: Ws, date: DateFilter = None) -> dict:
+async def map_layer(metric: MapMetric, _: Public, ws: Ws, date: DateFilter = None) -> dict:
     """One metric for every si-gun-gu on one date (default: the latest)."""
     dates, by_date = _map_values(ws, metric)
     if not dates:
@@ -469,7 +489,7 @@ def map_layer(metric: MapMetric, _: Public, ws: Ws, date: DateFilter = None) -> 
 
 
 @router.get("/alerts", response_model=Page[AlertRecord], tags=["alerts"])
-def list_alerts(
+async def list_alerts(
     request: Request,
     _: Analyst,
     ws: Ws,
