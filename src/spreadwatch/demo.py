@@ -261,6 +261,7 @@ def forecast_and_risk(
         forecasts.to_pandas(),
         importation,
         pq.read_table(signals).to_pandas() if signals is not None else None,
+        rt_window=min(7, settings.days - 1),  # a week, or all the data a short run has
     )
     pq.write_table(risk_levels(factors), paths["risk_levels"])
     return paths

@@ -89,3 +89,29 @@ def test_trace_answers_as_the_library_does_and_is_audited(client, site):
     failed = client.post("/api/v1/traces", json=naive, headers=site.headers("tracer"))
     assert failed.status_code == 422
     assert AuditLog(site.access).records()[-1].outcome.startswith("failed")
+
+
+def test_no_raw_identifier_in_any_answer(client, site):
+    """Every endpoint's answer, as the most privileged caller, holds only pseudonyms."""
+    from tests.e2e.test_demo import TOKEN, _raw_ids
+
+    ids = _raw_ids(site.root / "synth")
+    assert len(ids) > 1000
+    pseudo, start, end = _busiest_subscriber(site)
+    body = {"subscriber": pseudo, "from": start.isoformat(), "to": end.isoformat()}
+    texts = [client.post("/api/v1/traces", json=body, headers=site.headers("admin")).text]
+    for path in (
+        "/api/v1/household-signals?limit=1000",
+        "/api/v1/importations?limit=1000",
+        "/api/v1/od-flows?limit=1000",
+        "/api/v1/presence?limit=1000",
+        "/api/v1/cases?limit=1000",
+        "/api/v1/risk-levels?limit=1000",
+        "/api/v1/audit?limit=1000",
+    ):
+        response = client.get(path, headers=site.headers("admin"))
+        assert response.status_code == 200, path
+        texts.append(response.text)
+    assert len(texts[0]) > 200, "the trace found contacts to scan"
+    found = set(TOKEN.findall("\n".join(texts))) & ids
+    assert not found, f"raw identifiers in API answers: {sorted(found)[:5]}"

@@ -75,11 +75,13 @@ def assemble(
     forecasts: pd.DataFrame | None = None,
     importation: pd.DataFrame | None = None,
     signals: pd.DataFrame | None = None,
+    rt_window: int = 7,
 ) -> pd.DataFrame:
-    """``date, region_code`` and every factor known from the inputs given."""
+    """``date, region_code`` and every factor known from the inputs given (Rt over windows of
+    ``rt_window`` days)."""
     cases = cases_frame(series)
     frame = incidence_per_100k(cases, population)
-    rt = rt_table(series, si_mean, si_sd).to_pandas()
+    rt = rt_table(series, si_mean, si_sd, window=rt_window).to_pandas()
     rt = rt[rt["reliable"]][["region_code", "date", "mean"]].rename(columns={"mean": "rt"})
     parts = [rt.assign(date=pd.to_datetime(rt["date"]))]
     if forecasts is not None:
