@@ -46,9 +46,13 @@ def test_restricted_requests_are_audited_granted_or_refused(client, site):
         ("unknown", "list_alerts", "refused"),
     ]
     assert records[0].params == {"query.limit": "3"}
+    bad = client.get("/api/v1/household-signals?date=someday", headers=site.headers("analyst"))
+    assert bad.status_code == 422
+    assert log.records()[-1].outcome == "failed: HTTP 422"
     page = client.get("/api/v1/audit?limit=2", headers=site.headers("admin")).json()
-    assert page["chain_intact"] and page["total"] == len(log.records())
-    assert page["items"][0]["action"] == "audit"  # newest first: this very request
+    assert page["chain_intact"] and page["total"] == len(log.records()) - 1
+    assert page["items"][0]["outcome"] == "failed: HTTP 422"  # newest first
+    assert log.records()[-1].action == "audit"  # recorded as it was answered
 
 
 def test_a_server_that_requires_tokens_refuses_anonymous_callers(site):
@@ -82,13 +86,20 @@ def test_trace_answers_as_the_library_does_and_is_audited(client, site):
         assert contact["contact_seconds"] == pytest.approx(seconds[contact["contact_pseudo"]])
     traced = [r for r in AuditLog(site.access).records() if r.action == "trace"]
     assert [r.outcome.split(":")[0] for r in traced] == ["refused", "granted"]
-    assert traced[-1].outcome == f"granted: {len(truth)} contacts"
+    assert traced[-1].outcome == f"granted: HTTP 200, {len(truth)} contacts"
     assert traced[-1].params["body.subscriber"] == pseudo  # who was traced, and when
     assert dt.datetime.fromisoformat(traced[-1].params["body.from"]) == start
+    assert traced[0].params["body.subscriber"] == pseudo  # a refusal names who was asked for
     naive = {**body, "from": "2020-02-03T09:00", "to": "2020-02-03T08:00"}
     failed = client.post("/api/v1/traces", json=naive, headers=site.headers("tracer"))
     assert failed.status_code == 422
-    assert AuditLog(site.access).records()[-1].outcome.startswith("failed")
+    assert AuditLog(site.access).records()[-1].outcome.startswith("failed: HTTP 422, end")
+    malformed = client.post(
+        "/api/v1/traces", json={**body, "to": "later"}, headers=site.headers("tracer")
+    )
+    assert malformed.status_code == 422
+    last = AuditLog(site.access).records()[-1]
+    assert last.outcome == "failed: HTTP 422" and last.params["body.subscriber"] == pseudo
 
 
 def test_no_raw_identifier_in_any_answer(client, site):
@@ -115,3 +126,17 @@ def test_no_raw_identifier_in_any_answer(client, site):
     assert len(texts[0]) > 200, "the trace found contacts to scan"
     found = set(TOKEN.findall("\n".join(texts))) & ids
     assert not found, f"raw identifiers in API answers: {sorted(found)[:5]}"
+
+
+def test_a_tampered_audit_log_is_reported_not_fatal(client, site):
+    client.get("/api/v1/household-signals?limit=1", headers=site.headers("analyst"))
+    client.get("/api/v1/household-signals?limit=2", headers=site.headers("analyst"))
+    log = AuditLog(site.access)
+    lines = log.path.read_text().splitlines()
+    lines[1] = lines[1].replace('"actor"', '"who"')
+    log.path.write_text("\n".join(lines) + "\n")
+    page = client.get("/api/v1/audit", headers=site.headers("admin"))
+    assert page.status_code == 200
+    body = page.json()
+    assert body["chain_intact"] is False and body["broken_at_line"] == 2
+    assert body["total"] == len(lines) - 1

@@ -190,3 +190,30 @@ def test_a_rewritten_table_is_served_without_a_restart(client, site):
     after = client.get("/api/v1/map/risk_level").json()
     assert after["values"][code] == 4.0
     assert sum(v != after["values"][k] for k, v in before["values"].items()) <= 1
+
+
+def test_national_household_signals_are_household_weighted(client, site):
+    signals = pq.read_table(site.root / "flows" / "household_signals.parquet").to_pandas()
+    released = signals[~signals["suppressed"]]
+    got = client.get("/api/v1/household-signals/national", headers=site.headers("analyst")).json()
+    assert [d["date"] for d in got] == [d.isoformat() for d in sorted(released["date"].unique())]
+    for day in got:
+        rows = released[released["date"] == dt.date.fromisoformat(day["date"])]
+        assert day["households"] == rows["households"].sum()
+        weighted = (rows["fever_rate"] * rows["households"]).sum() / rows["households"].sum()
+        assert day["fever_rate"] == pytest.approx(weighted)
+
+
+def test_the_alert_log_is_read_while_the_bridge_appends(client, site):
+    log = site.root / "bridge" / "alert_log.jsonl"
+    log.parent.mkdir()
+    record = '{"sent_at": "2020-02-10T09:00:00+00:00", "kind": "risk_level_rise", '
+    tail = '"date": "2020-02-10", "level": 3, "households": 7}'
+    lines = [record + f'"region_code": "{code}", ' + tail for code in ("27140", "27290")]
+    log.write_text("\n".join(lines) + "\n" + record[:30])  # the last line is being written
+    analyst = site.headers("analyst")
+    body = client.get("/api/v1/alerts", headers=analyst).json()
+    assert [a["region_code"] for a in body["items"]] == ["27290", "27140"]  # newest first
+    log.write_text(lines[0] + "\n{broken\n" + lines[1] + "\n")
+    corrupt = client.get("/api/v1/alerts", headers=analyst)
+    assert corrupt.status_code == 503 and "alert_log.jsonl:2" in corrupt.json()["detail"]

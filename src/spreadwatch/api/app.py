@@ -20,7 +20,7 @@ from spreadwatch.access import AuditLog, TokenRegistry
 from spreadwatch.api import problems
 from spreadwatch.api.jobs import JobRunner
 from spreadwatch.api.routes import actions, data
-from spreadwatch.api.security import PUBLIC, Gatekeeper
+from spreadwatch.api.security import PUBLIC, AuditTrail, Gatekeeper
 from spreadwatch.api.workspace import Workspace
 
 WEB = Path(__file__).resolve().parent.parent / "web"
@@ -109,6 +109,7 @@ def create_app(
     app.include_router(actions.router)
 
     app.add_middleware(DashboardPolicy)
+    app.add_middleware(AuditTrail)  # outermost of ours: sees the final status
 
     @app.get("/", include_in_schema=False)
     def dashboard() -> FileResponse:

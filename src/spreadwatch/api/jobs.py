@@ -9,6 +9,7 @@ queued or running queues them again when it starts.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import queue
@@ -166,7 +167,8 @@ class JobRunner:
         self._thread.start()
 
     def stop(self) -> None:
-        self._stop.set()
+        with self._lock:
+            self._stop.set()
         child = self._child
         if child is not None and child.poll() is None:
             child.terminate()
@@ -229,7 +231,21 @@ class JobRunner:
             job_id = self._queue.get()
             if not job_id or self._stop.is_set():
                 return
-            folder = self.folder / job_id
+            try:
+                self._run(job_id)
+            except Exception as exc:  # a broken job is marked failed; the queue goes on
+                self._set(job_id, state="failed", finished_at=_now(), error=f"runner: {exc}")
+
+    def _run(self, job_id: str) -> None:
+        folder = self.folder / job_id
+        with open(folder / "run.lock", "w") as lock:
+            try:  # another server on the same workspace may be running it
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return
+            job = self.get(job_id)
+            if job is None or job.state not in ("queued", "running"):
+                return  # done meanwhile (e.g. queued twice)
             self._set(job_id, state="running", started_at=_now())
             errors = folder / "error.txt"
             command = [
@@ -240,7 +256,10 @@ class JobRunner:
                 str(self.baseline),
             ]
             with (folder / "log.txt").open("wb") as log:
-                self._child = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+                with self._lock:  # stop() either sees this child or stops it being started
+                    if self._stop.is_set():
+                        return
+                    self._child = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
                 code = self._child.wait()
             self._child = None
             if self._stop.is_set():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Annotated, Generic, TypeVar
 
 import numpy as np
@@ -40,11 +41,9 @@ def rows(frame: pd.DataFrame) -> list[dict]:
     records = frame.to_dict(orient="records")
     for record in records:
         for key, value in record.items():
-            if isinstance(value, float) and np.isnan(value):
-                record[key] = None
-            elif isinstance(value, np.generic):
-                record[key] = value.item()
-            elif value is pd.NaT:
+            if isinstance(value, np.generic):
+                value = record[key] = value.item()
+            if (isinstance(value, float) and not math.isfinite(value)) or value is pd.NaT:
                 record[key] = None
     return records
 

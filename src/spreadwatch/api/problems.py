@@ -18,7 +18,7 @@ from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from spreadwatch.access import AccessDenied
-from spreadwatch.api.workspace import NotInWorkspace
+from spreadwatch.api.workspace import CorruptTable, NotInWorkspace
 
 PROBLEM_JSON = "application/problem+json"
 TYPE_BASE = "https://spreadwatch.invalid/problems/"
@@ -101,6 +101,10 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(NotInWorkspace)
     async def _missing(request: Request, exc: NotInWorkspace) -> JSONResponse:
         return problem(request, 404, "not-in-workspace", str(exc))
+
+    @app.exception_handler(CorruptTable)
+    async def _corrupt(request: Request, exc: CorruptTable) -> JSONResponse:
+        return problem(request, 503, "corrupt-table", str(exc))
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:

@@ -37,7 +37,7 @@ class OdFlow(BaseModel):
     dest: str
     trips: int | None = Field(
         description="Trips; null when suppressed (below k). Differentially private releases "
-        "carry noise and may be negative."
+        "carry noise (negative draws are released as 0)."
     )
     suppressed: bool
 
@@ -72,6 +72,14 @@ class HouseholdSignal(BaseModel):
     stay_home_index: float | None
     fever_rate: float | None
     suppressed: bool
+
+
+class NationalSignal(BaseModel):
+    date: dt.date
+    households: int
+    regions: int
+    fever_rate: float | None
+    stay_home_index: float | None
 
 
 class RtRow(BaseModel):

@@ -46,13 +46,13 @@ class Gatekeeper:
     def __init__(self, registry: TokenRegistry, audit: AuditLog, anonymous: bool) -> None:
         self.registry, self.audit, self.anonymous = registry, audit, anonymous
         self._lock = threading.Lock()
-        self._stamp: tuple[int, int] | None = None
+        self._stamp: tuple[int, int, int] | None = None
         self._by_digest: dict[str, Grant] = {}
 
     def _grants(self) -> dict[str, Grant]:
         try:
             stat = self.registry.path.stat()
-            stamp = (stat.st_mtime_ns, stat.st_size)
+            stamp = (stat.st_ino, stat.st_mtime_ns, stat.st_size)  # each save is a new file
         except FileNotFoundError:
             return {}
         with self._lock:
@@ -91,19 +91,32 @@ async def gatekeeper(request: Request) -> Gatekeeper:
     return request.app.state.gatekeeper
 
 
-def _params(request: Request) -> dict:
-    """The request's path and query parameters, as audited."""
+async def _params(request: Request) -> dict:
+    """The request's path and query parameters and, for a JSON body, its plain fields (who is
+    traced, how many particles), as audited."""
     params = {key: value for key, value in request.path_params.items()}
     params.update({f"query.{key}": value for key, value in request.query_params.items()})
+    if request.method == "POST":
+        try:
+            body = await request.json()
+        except ValueError:
+            body = None
+        if isinstance(body, dict):
+            for key, value in body.items():
+                if isinstance(value, str | int | float | bool) or value is None:
+                    params[f"body.{key}"] = value if not isinstance(value, str) else value[:200]
+                elif isinstance(value, list):
+                    names = [v.get("name") for v in value if isinstance(v, dict)]
+                    params[f"body.{key}"] = [str(n)[:80] for n in names if n is not None]
     return params
 
 
-def needs(permission: str, outcome_by_handler: bool = False) -> Callable[..., Caller]:
+def needs(permission: str) -> Callable[..., Caller]:
     """A dependency: the caller, if their role carries ``permission`` (else 401 or 403).
 
-    Requests needing more than the public role are audited (action = the route's name): the
-    decision is recorded here, or, with ``outcome_by_handler``, the handler records the
-    outcome itself with :func:`audit_outcome` (refusals are always recorded here)."""
+    Requests needing more than the public role are audited (action = the route's name): a
+    refusal is recorded here; a granted request is recorded by :class:`AuditTrail` when its
+    answer starts, with the status and what the handler noted (:func:`note`)."""
 
     async def dependency(
         request: Request,
@@ -123,34 +136,78 @@ def needs(permission: str, outcome_by_handler: bool = False) -> Callable[..., Ca
             caller = gate.identify(credentials.credentials if credentials else None)
         except ApiError as exc:
             if audited:
-                refused = f"refused: {exc}"
-                await run_in_threadpool(
-                    gate.record, Caller("unknown", "none"), action, _params(request), refused
-                )
+                params = await _params(request)
+                unknown = Caller("unknown", "none")
+                await run_in_threadpool(gate.record, unknown, action, params, f"refused: {exc}")
             raise
         if not allowed(caller.role, permission):
             detail = f"role {caller.role!r} may not {permission.replace('_', ' ')}"
             if audited:
-                await run_in_threadpool(
-                    gate.record, caller, action, _params(request), f"refused: {detail}"
-                )
+                params = await _params(request)
+                await run_in_threadpool(gate.record, caller, action, params, f"refused: {detail}")
             raise ApiError(403, "forbidden", detail)
-        if audited and outcome_by_handler:
-            request.state.audit = (caller, action, _params(request))
-        elif audited:
-            await run_in_threadpool(gate.record, caller, action, _params(request), "granted")
+        if audited:
+            request.state.audit = (caller, action, await _params(request))
         return caller
 
     dependency.permission = permission  # type: ignore[attr-defined]  (read by the OpenAPI)
     return dependency
 
 
-def audit_outcome(request: Request, outcome: str, body: dict | None = None) -> None:
-    """Record the outcome of an audited request that was granted (with the request body's
-    fields, when given, beside the URL's)."""
-    pending = getattr(request.state, "audit", None)
-    if pending is not None:
-        caller, action, params = pending
-        params = {**params, **{f"body.{k}": v for k, v in (body or {}).items()}}
-        request.app.state.gatekeeper.record(caller, action, params, outcome)
-        request.state.audit = None
+def note(request: Request, text: str) -> None:
+    """What an audited request did (``12 contacts``), for its audit record."""
+    request.state.audit_note = text
+
+
+class AuditTrail:
+    """ASGI middleware: a granted, audited request is recorded when its answer starts, with the
+    answer's status (``granted: HTTP 200, 12 contacts`` or ``failed: HTTP 422``); if the log
+    cannot be written, the answer becomes 503 instead."""
+
+    def __init__(self, app) -> None:
+        self.app = app
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        replaced = False
+
+        async def send_after_audit(message) -> None:
+            nonlocal replaced
+            if replaced:  # the 503 went instead of this answer
+                return
+            state = scope.get("state") or {}
+            pending = state.pop("audit", None) if message["type"] == "http.response.start" else None
+            if pending is not None:
+                caller, action, params = pending
+                status = message["status"]
+                outcome = f"{'granted' if status < 400 else 'failed'}: HTTP {status}"
+                if state.get("audit_note"):
+                    outcome += f", {state['audit_note']}"
+                gate: Gatekeeper = scope["app"].state.gatekeeper
+                try:
+                    await run_in_threadpool(gate.record, caller, action, params, outcome)
+                except ApiError as exc:
+                    replaced = True
+                    await _unavailable(send, str(exc.detail))
+                    return
+            await send(message)
+
+        await self.app(scope, receive, send_after_audit)
+
+
+async def _unavailable(send, detail: str) -> None:
+    import json
+
+    body = json.dumps(
+        {"type": "https://spreadwatch.invalid/problems/audit-unavailable",
+         "title": "Service Unavailable", "status": 503, "detail": detail}
+    ).encode()  # fmt: skip
+    headers = [
+        (b"content-type", b"application/problem+json"),
+        (b"content-length", str(len(body)).encode()),
+    ]
+    await send({"type": "http.response.start", "status": 503, "headers": headers})
+    await send({"type": "http.response.body", "body": body})

@@ -95,8 +95,7 @@ def _read(path: Path) -> pd.DataFrame:
     if path.suffix == ".csv":
         return pd.read_csv(path, dtype={"region_code": str, "location": str})
     if path.suffix == ".jsonl":
-        rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-        return pd.DataFrame(rows)
+        return pd.DataFrame(_json_lines(path))
     if path.is_dir():
         from spreadwatch.ingest import Store
 
@@ -106,6 +105,26 @@ def _read(path: Path) -> pd.DataFrame:
             raise NotInWorkspace(f"{path}: nothing ingested yet")
         return table.to_pandas()
     return pq.read_table(path).to_pandas()
+
+
+class CorruptTable(ValueError):
+    """A workspace file that cannot be read as its table (names the file and line)."""
+
+
+def _json_lines(path: Path) -> list[dict]:
+    """The records of a JSON-lines file; a last line still being written is not one yet."""
+    text = path.read_text()
+    lines = text.split("\n")
+    if not text.endswith("\n"):
+        lines = lines[:-1]  # unfinished: its writer is appending
+    rows = []
+    for number, line in enumerate(lines, start=1):
+        if line.strip():
+            try:
+                rows.append(json.loads(line))
+            except ValueError:
+                raise CorruptTable(f"{path.name}:{number}: not a JSON record") from None
+    return rows
 
 
 class Workspace:

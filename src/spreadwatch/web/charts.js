@@ -88,6 +88,11 @@ export function drawLines(element, series, yTitle) {
   return Plotly.react(element, traces, layout({ yaxis: { title: { text: yTitle }, rangemode: "tozero" } }), CONFIG);
 }
 
+// Plotly renders a subset of HTML in names and hover text: show user-typed text as text.
+export function plain(text) {
+  return String(text).replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
+}
+
 const PALETTE = ["#424242", "#1b9e77", "#d95f02", "#7570b3", "#e7298a", "#66a61e", "#e6ab02", "#a6761d", "#666666"];
 
 export function drawScenarioCurves(element, curves) {
@@ -99,7 +104,7 @@ export function drawScenarioCurves(element, curves) {
     const colour = PALETTE[i % PALETTE.length];
     traces.push({ x, y: rows.map((r) => r["q0.95"]), mode: "lines", line: { width: 0 }, showlegend: false, hoverinfo: "skip", legendgroup: name });
     traces.push({ x, y: rows.map((r) => r["q0.05"]), mode: "lines", line: { width: 0 }, fill: "tonexty", fillcolor: colour + "33", showlegend: false, hoverinfo: "skip", legendgroup: name });
-    traces.push({ x, y: rows.map((r) => r["q0.5"]), mode: "lines", name, line: { color: colour, width: 2 }, legendgroup: name });
+    traces.push({ x, y: rows.map((r) => r["q0.5"]), mode: "lines", name: plain(name), line: { color: colour, width: 2 }, legendgroup: name });
   });
   return Plotly.react(element, traces, layout({ yaxis: { rangemode: "tozero" } }), CONFIG);
 }

@@ -194,23 +194,15 @@ export async function householdsView(main) {
       h("article", { class: "card" }, h("h3", {}, t("fever_rate")), fever),
       h("article", { class: "card" }, h("h3", {}, t("stay_home_index")), stay),
       h("article", { class: "card" }, h("h3", {}, t("households.top")), list))));
-  let rows;
-  try { rows = await all("/api/v1/household-signals"); } catch (error) { fever.replaceChildren(failure(error)); return; }
-  const byDate = new Map();
-  for (const r of rows) {
-    if (r.suppressed || r.households === null) continue;
-    const d = byDate.get(r.date) || { households: 0, fever: 0, stay: 0, stayWeight: 0 };
-    d.households += r.households;
-    d.fever += (r.fever_rate || 0) * r.households;
-    if (r.stay_home_index !== null) { d.stay += r.stay_home_index * r.households; d.stayWeight += r.households; }
-    byDate.set(r.date, d);
-  }
-  const dates = [...byDate.keys()].sort();
-  if (!dates.length) { fever.replaceChildren(notice(t("empty.suppressed"))); stay.replaceChildren(); return; }
-  await drawLines(fever, [{ x: dates, y: dates.map((d) => byDate.get(d).fever / byDate.get(d).households), name: t("fever_rate"), colour: "#c62828" }], "");
-  await drawLines(stay, [{ x: dates, y: dates.map((d) => byDate.get(d).stay / Math.max(1, byDate.get(d).stayWeight)), name: t("stay_home_index"), colour: "#1b9e77" }], "");
+  let national;
+  try { national = await get("/api/v1/household-signals/national"); } catch (error) { fever.replaceChildren(failure(error)); return; }
+  if (!national.length) { fever.replaceChildren(notice(t("empty.suppressed"))); stay.replaceChildren(); return; }
+  const dates = national.map((d) => d.date);
+  await drawLines(fever, [{ x: dates, y: national.map((d) => d.fever_rate), name: t("fever_rate"), colour: "#c62828" }], "");
+  await drawLines(stay, [{ x: dates, y: national.map((d) => d.stay_home_index), name: t("stay_home_index"), colour: "#1b9e77" }], "");
   const last = dates[dates.length - 1];
-  const top = rows.filter((r) => r.date === last && r.fever_rate !== null).sort((a, b) => b.fever_rate - a.fever_rate).slice(0, 10);
+  const rows = await all(`/api/v1/household-signals?date=${last}`);
+  const top = rows.filter((r) => r.fever_rate !== null).sort((a, b) => b.fever_rate - a.fever_rate).slice(0, 10);
   list.replaceChildren(table([t("region"), t("fever_rate"), t("households")],
     top.map((r) => [names[r.region_code] || r.region_code, formatNumber(100 * r.fever_rate, 1) + "%", formatNumber(r.households)]),
     (i) => { location.hash = `#/region/${top[i].region_code}`; }));

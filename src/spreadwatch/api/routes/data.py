@@ -24,6 +24,7 @@ from spreadwatch.api.schemas import (
     Importation,
     MapLayer,
     MapMetric,
+    NationalSignal,
     OdFlow,
     PresenceRow,
     Region,
@@ -282,6 +283,43 @@ async def importations_by_country(_: Analyst, ws: Ws, start: Start = None, end: 
     return rows(summary)
 
 
+def _signals(ws: Workspace) -> Indexed:
+    return ws.derived(
+        "household_signals",
+        "indexed",
+        lambda f: Indexed(f, ["date", "region_code"], counts=["households"]),
+    )
+
+
+def _national(frame: pd.DataFrame) -> pd.DataFrame:
+    released = frame[~frame["suppressed"].astype(bool)].copy()
+    weight = released["households"].astype("float64")
+    released["fever_w"] = released["fever_rate"] * weight
+    known = released["stay_home_index"].notna()
+    released["stay_w"] = released["stay_home_index"].fillna(0) * weight
+    released["stay_n"] = weight.where(known, 0)
+    daily = released.groupby("date").agg(
+        households=("households", "sum"),
+        regions=("region_code", "nunique"),
+        fever_w=("fever_w", "sum"),
+        stay_w=("stay_w", "sum"),
+        stay_n=("stay_n", "sum"),
+    )
+    daily["fever_rate"] = daily["fever_w"] / daily["households"]
+    daily["stay_home_index"] = (daily["stay_w"] / daily["stay_n"]).where(daily["stay_n"] > 0)
+    daily["households"] = daily["households"].astype("int64")
+    daily = daily.reset_index()
+    daily["date"] = pd.to_datetime(daily["date"]).dt.date
+    return daily[["date", "households", "regions", "fever_rate", "stay_home_index"]]
+
+
+@router.get("/household-signals/national", response_model=list[NationalSignal], tags=["households"])
+async def national_household_signals(_: Analyst, ws: Ws) -> list:
+    """Per day over the released regions: households, and their fever rate and stay-home
+    index weighted by households."""
+    return ws.derived("household_signals", "national", lambda f: rows(_national(f)))
+
+
 @router.get("/household-signals", response_model=Page[HouseholdSignal], tags=["households"])
 async def list_household_signals(
     request: Request,
@@ -292,12 +330,7 @@ async def list_household_signals(
     region: RegionFilter = None,
 ) -> dict:
     """Per region and day: households reporting, stay-home index and fever rate."""
-    indexed = ws.derived(
-        "household_signals",
-        "indexed",
-        lambda f: Indexed(f, ["date", "region_code"], counts=["households"]),
-    )
-    frame = indexed.select(date=date, region_code=region)
+    frame = _signals(ws).select(date=date, region_code=region)
     frame = frame.assign(
         stay_home_index=frame["stay_home_index"].where(~frame["suppressed"]),
         fever_rate=frame["fever_rate"].where(~frame["suppressed"]),
@@ -370,6 +403,8 @@ async def forecast_fan(
     """One location's forecast as a fan (mean, 50% and 90% bands) after its observed cases."""
     indexed = _forecasts(ws)
     models = ws.derived("forecasts", "models", lambda f: sorted(f["model"].unique()))
+    if not models:
+        raise ApiError(404, "no-forecast", "the forecast table is empty")
     chosen = model or ("ensemble" if "ensemble" in models else models[0])
     if chosen not in models:
         raise ApiError(404, "unknown-model", f"model {chosen!r}: expected one of {models}")
@@ -382,26 +417,29 @@ async def forecast_fan(
     if found is None:
         raise ApiError(404, "no-forecast", f"{location}: no {chosen} forecast")
     origin, points = found
-    cases = _cases(ws)
+    observed = _observed(ws, location, origin, history_days)
+    return {
+        "location": location,
+        "model": chosen,
+        "models": models,
+        "origin_date": origin,
+        "observed": observed,
+        "forecast": points,
+    }
+
+
+def _observed(ws: Workspace, location: str, origin: dt.date, days: int) -> list[dict]:
+    """Reported cases of ``location`` in the ``days`` before ``origin`` (none if no cases)."""
+    if not days or not ws.has("cases"):
+        return []
     if location == "total":
         observed = ws.derived(
             "cases", "total", lambda f: f.groupby("date", as_index=False)["confirmed"].sum()
         )
         observed = observed.assign(date=pd.to_datetime(observed["date"]).dt.date)
     else:
-        observed = cases.select(region_code=location)[["date", "confirmed"]]
-    if history_days:
-        observed = observed[observed["date"] > origin - dt.timedelta(days=history_days)]
-    else:
-        observed = observed.iloc[:0]
-    return {
-        "location": location,
-        "model": chosen,
-        "models": models,
-        "origin_date": origin,
-        "observed": rows(observed),
-        "forecast": points,
-    }
+        observed = _cases(ws).select(region_code=location)[["date", "confirmed"]]
+    return rows(observed[observed["date"] > origin - dt.timedelta(days=days)])
 
 
 def _fan_points(frame: pd.DataFrame) -> tuple[dt.date, list[dict]] | None:
