@@ -94,6 +94,10 @@ def test_scenarios_are_checked_before_they_are_queued(client, site):
     assert too_many.json()["errors"][0]["field"] == "body.particles"
     assert client.post("/api/v1/scenario-runs", json=REQUEST).status_code == 403
     assert client.get("/api/v1/scenario-runs", headers=analyst).json() == []
+    baseline = client.get("/api/v1/scenario-runs/baseline", headers=analyst).json()
+    config = (site.root / "model" / "run.toml").read_text()
+    assert f"start_date = {baseline['start_date']}" in config
+    assert f"days = {baseline['days']}" in config and baseline["regions"] == 229
 
 
 def test_a_full_queue_answers_429_and_a_restart_runs_what_was_left(site):

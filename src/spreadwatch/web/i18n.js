@@ -36,6 +36,7 @@ export const TEXTS = {
     "kind.isolation": "Faster isolation", "kind.travel_quarantine": "Travel quarantine",
     "state.queued": "queued", "state.running": "running", "state.done": "done",
     "state.failed": "failed",
+    "scenarios.baseline": "Baseline",
     "empty.suppressed": "Nothing to show: every count here is below the k-anonymity threshold.",
   },
   ko: {
@@ -73,6 +74,7 @@ export const TEXTS = {
     "kind.isolation": "신속 격리", "kind.travel_quarantine": "입국자 격리",
     "state.queued": "대기", "state.running": "실행 중", "state.done": "완료",
     "state.failed": "실패",
+    "scenarios.baseline": "기준 시나리오",
     "empty.suppressed": "표시할 값이 없습니다: 모든 수치가 k-익명성 기준보다 작습니다.",
   },
 };

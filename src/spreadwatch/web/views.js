@@ -210,15 +210,17 @@ export async function householdsView(main) {
 
 // -- scenarios ------------------------------------------------------------------------------
 
-function scenarioForm(onStarted) {
+function scenarioForm(onStarted, baseline) {
   const field = (label, input) => h("label", {}, h("span", {}, label), input);
   const name = h("input", { id: "sc-name", required: true, maxlength: 80, value: lang() === "ko" ? "이동 50% 감소" : "mobility -50%" });
   const kind = h("select", { id: "sc-kind" }, ["mobility", "contacts", "isolation"].map((k) => h("option", { value: k }, t(`kind.${k}`))));
-  const start = h("input", { id: "sc-start", type: "date", required: true, value: "2020-02-15" });
+  const first = new Date(`${baseline.start_date}T00:00:00Z`);
+  first.setUTCDate(first.getUTCDate() + 14);  // two weeks in, by default
+  const start = h("input", { id: "sc-start", type: "date", required: true, value: first.toISOString().slice(0, 10), min: baseline.start_date });
   const end = h("input", { id: "sc-end", type: "date" });
   const reduction = h("input", { id: "sc-reduction", type: "number", min: 0, max: 1, step: 0.05, value: 0.5 });
   const particles = h("input", { id: "sc-particles", type: "number", min: 1, max: 1000, value: 30 });
-  const days = h("input", { id: "sc-days", type: "number", min: 7, max: 730, value: 120 });
+  const days = h("input", { id: "sc-days", type: "number", min: 7, max: 730, value: Math.min(120, baseline.days) });
   const message = h("p", { class: "form-message", id: "sc-message" });
   const form = h("form", { class: "scenario-form", id: "scenario-form" },
     field(t("scenarios.name"), name), field(t("scenarios.kind"), kind), field(t("scenarios.start"), start),
@@ -247,13 +249,16 @@ function scenarioForm(onStarted) {
 export async function scenariosView(main, jobId) {
   const runs = h("div", { id: "runs" });
   const result = h("div", { id: "scenario-result" });
+  const formCard = h("article", { class: "card" }, h("h3", {}, t("scenarios.new")));
   main.replaceChildren(h("section", {}, h("h2", {}, t("scenarios.title")),
-    h("div", { class: "cards" },
-      h("article", { class: "card" }, h("h3", {}, t("scenarios.new")), scenarioForm((job) => { location.hash = `#/scenarios/${job.id}`; })),
-      h("article", { class: "card" }, h("h3", {}, t("scenarios.runs")), runs)),
+    h("div", { class: "cards" }, formCard, h("article", { class: "card" }, h("h3", {}, t("scenarios.runs")), runs)),
     result));
-  let jobs;
-  try { jobs = await get("/api/v1/scenario-runs"); } catch (error) { runs.replaceChildren(failure(error)); return; }
+  let jobs, baseline;
+  try {
+    [jobs, baseline] = await Promise.all([get("/api/v1/scenario-runs"), get("/api/v1/scenario-runs/baseline")]);
+  } catch (error) { runs.replaceChildren(failure(error)); return; }
+  formCard.append(scenarioForm((job) => { location.hash = `#/scenarios/${job.id}`; }, baseline),
+    h("p", { class: "hint" }, `${t("scenarios.baseline")}: ${baseline.start_date}, ${baseline.days} ${t("scenarios.days")}, ${baseline.regions} ${t("regions")}`));
   const showRuns = (list) => runs.replaceChildren(table(
     [t("scenarios.name"), t("scenarios.state"), t("scenarios.progress")],
     list.slice().reverse().map((j) => [j.scenarios.join(", "), t(`state.${j.state}`),

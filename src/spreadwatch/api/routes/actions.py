@@ -88,6 +88,34 @@ def start_scenario_run(
     return JSONResponse(job.model_dump(), status_code=202, headers={"Location": location})
 
 
+class Baseline(BaseModel):
+    """The run config scenario runs are compared against."""
+
+    start_date: dt.date
+    days: int
+    regions: int
+    interventions: int
+
+
+@router.get("/scenario-runs/baseline", response_model=Baseline, tags=["scenarios"])
+def scenario_baseline(_: Annotated[Caller, Depends(needs("run_scenarios"))], jobs: Runner) -> dict:
+    """The baseline config's start, length, regions and its own interventions."""
+    from spreadwatch.model import ConfigError, load_config
+
+    if not jobs.baseline.exists():
+        raise ApiError(404, "not-in-workspace", f"the workspace has no {jobs.baseline.name}")
+    try:
+        config = load_config(jobs.baseline)
+    except ConfigError as exc:
+        raise ApiError(503, "invalid-baseline", str(exc)) from exc
+    return {
+        "start_date": config.run.start_date,
+        "days": config.run.days,
+        "regions": config.regions.load().size,
+        "interventions": len(config.intervention),
+    }
+
+
 @router.get("/scenario-runs", response_model=list[Job], tags=["scenarios"])
 async def list_scenario_runs(
     _: Annotated[Caller, Depends(needs("run_scenarios"))], jobs: Runner
