@@ -18,6 +18,7 @@ shows a pipeline's new outputs without a restart.
 
 from __future__ import annotations
 
+import gc
 import json
 import threading
 from collections.abc import Callable
@@ -179,4 +180,7 @@ class Workspace:
             frame = self.table(name) if key else _read(path)
             value = build(frame)
             self._cache[(name, key)] = (stamp, value)
+            # the tables hold millions of Python objects (strings) that live as long as the
+            # server: keep the collector from walking them on every full collection
+            gc.freeze()
             return value
