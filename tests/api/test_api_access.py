@@ -140,3 +140,14 @@ def test_a_tampered_audit_log_is_reported_not_fatal(client, site):
     body = page.json()
     assert body["chain_intact"] is False and body["broken_at_line"] == 2
     assert body["total"] == len(lines) - 1
+
+
+def test_an_unwritable_audit_log_refuses_what_it_would_record(client, site):
+    log = AuditLog(site.access).path
+    log.unlink(missing_ok=True)
+    log.mkdir()  # the log cannot be opened for appending
+    answer = client.get("/api/v1/household-signals?limit=1", headers=site.headers("analyst"))
+    assert answer.status_code == 503
+    assert answer.headers["content-type"] == "application/problem+json"
+    assert "audit log" in answer.json()["detail"] and "items" not in answer.text
+    assert client.get("/api/v1/risk-levels?limit=1").status_code == 200  # public: not audited

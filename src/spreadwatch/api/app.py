@@ -18,6 +18,7 @@ from fastapi_offline import FastAPIOffline
 from spreadwatch import __version__
 from spreadwatch.access import AuditLog, TokenRegistry
 from spreadwatch.api import problems
+from spreadwatch.api.asgi import Send, SendFilter
 from spreadwatch.api.jobs import JobRunner
 from spreadwatch.api.routes import actions, data
 from spreadwatch.api.security import PUBLIC, AuditTrail, Gatekeeper
@@ -43,28 +44,22 @@ Errors are RFC 9457 problem details (`application/problem+json`).
 """
 
 
-class DashboardPolicy:
+class DashboardPolicy(SendFilter):
     """ASGI middleware: the dashboard's pages get the content security policy (nothing from
     outside the server); every response gets ``nosniff``."""
 
-    def __init__(self, app) -> None:
-        self.app = app
-
-    async def __call__(self, scope, receive, send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    def wrap(self, scope: dict, send: Send) -> Send:
         path = scope["path"]
         extra = [(b"x-content-type-options", b"nosniff")]
         if path == "/" or path.startswith("/app/"):
             extra.append((b"content-security-policy", DASHBOARD_CSP.encode()))
 
-        async def send_with_headers(message) -> None:
+        async def send_with_headers(message: dict) -> None:
             if message["type"] == "http.response.start":
                 message = {**message, "headers": [*message.get("headers", []), *extra]}
             await send(message)
 
-        await self.app(scope, receive, send_with_headers)
+        return send_with_headers
 
 
 def plotly_js() -> Path:

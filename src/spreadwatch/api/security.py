@@ -19,6 +19,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from spreadwatch.access import ROLES, AccessError, AuditLog, Grant, TokenRegistry, allowed
+from spreadwatch.api.asgi import Send, SendFilter
 from spreadwatch.api.problems import ApiError
 
 PUBLIC = "read_public"
@@ -159,22 +160,15 @@ def note(request: Request, text: str) -> None:
     request.state.audit_note = text
 
 
-class AuditTrail:
+class AuditTrail(SendFilter):
     """ASGI middleware: a granted, audited request is recorded when its answer starts, with the
     answer's status (``granted: HTTP 200, 12 contacts`` or ``failed: HTTP 422``); if the log
     cannot be written, the answer becomes 503 instead."""
 
-    def __init__(self, app) -> None:
-        self.app = app
-
-    async def __call__(self, scope, receive, send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-
+    def wrap(self, scope: dict, send: Send) -> Send:
         replaced = False
 
-        async def send_after_audit(message) -> None:
+        async def send_after_audit(message: dict) -> None:
             nonlocal replaced
             if replaced:  # the 503 went instead of this answer
                 return
@@ -195,7 +189,7 @@ class AuditTrail:
                     return
             await send(message)
 
-        await self.app(scope, receive, send_after_audit)
+        return send_after_audit
 
 
 async def _unavailable(send, detail: str) -> None:
