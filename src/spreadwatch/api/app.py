@@ -75,9 +75,11 @@ def create_app(
     alerts: Path | None = None,
     anonymous: bool = True,
     max_waiting_jobs: int = 4,
+    freeze_tables: bool = False,
 ) -> FastAPI:
-    """The app serving ``workspace`` with the tokens and audit log in ``access``."""
-    ws = Workspace(workspace, alerts)
+    """The app serving ``workspace`` with the tokens and audit log in ``access``
+    (``freeze_tables``: for a server process, see :class:`Workspace`)."""
+    ws = Workspace(workspace, alerts, freeze_tables)
     jobs = JobRunner(ws.jobs, ws.run_config, max_waiting_jobs)
 
     @asynccontextmanager

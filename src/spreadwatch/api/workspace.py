@@ -129,10 +129,12 @@ def _json_lines(path: Path) -> list[dict]:
 
 
 class Workspace:
-    """The tables of one workspace folder, each read once per version of its file."""
+    """The tables of one workspace folder, each read once per version of its file (with
+    ``freeze``, a server process's choice, moved out of the garbage collector's walks)."""
 
-    def __init__(self, root: Path, alerts: Path | None = None) -> None:
+    def __init__(self, root: Path, alerts: Path | None = None, freeze: bool = False) -> None:
         self.root = Path(root)
+        self.freeze = freeze
         self._paths = {name: self.root / d.path for name, d in DATASETS.items()}
         if alerts is not None:
             self._paths["alerts"] = Path(alerts)
@@ -180,7 +182,8 @@ class Workspace:
             frame = self.table(name) if key else _read(path)
             value = build(frame)
             self._cache[(name, key)] = (stamp, value)
-            # the tables hold millions of Python objects (strings) that live as long as the
-            # server: keep the collector from walking them on every full collection
-            gc.freeze()
+            if self.freeze:
+                # the tables hold millions of Python objects (strings) that live as long as
+                # the server: keep the collector from walking them on every full collection
+                gc.freeze()
             return value

@@ -56,6 +56,7 @@ def serve(
         alerts,
         anonymous=not require_token,
         max_waiting_jobs=max_waiting_jobs,
+        freeze_tables=True,
     )
     try:
         sock = socket.create_server((host, port), reuse_port=False)
