@@ -92,8 +92,9 @@ class AuditLog:
                 fcntl.flock(fh, fcntl.LOCK_UN)
         return record
 
-    def records(self) -> list[AuditRecord]:
-        """Every record, oldest first."""
+    def records(self, skip_unreadable: bool = False) -> list[AuditRecord]:
+        """Every record, oldest first. A line that is not a record is an error, or, with
+        ``skip_unreadable``, left out (:meth:`verify` says where the chain breaks)."""
         if not self.path.exists():
             return []
         records = []
@@ -102,6 +103,8 @@ class AuditLog:
                 try:
                     records.append(AuditRecord(**json.loads(line)))
                 except (ValueError, TypeError) as exc:
+                    if skip_unreadable:
+                        continue
                     raise ValueError(f"{self.path}:{number}: not an audit record ({exc})") from exc
         return records
 

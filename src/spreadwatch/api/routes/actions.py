@@ -4,6 +4,7 @@ the audit log (admin), and who-am-I / health."""
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import asdict
 from typing import Annotated
 
 import pandas as pd
@@ -14,15 +15,14 @@ from pydantic import BaseModel, Field, field_validator
 
 from spreadwatch.api.jobs import ID_PATTERN, Job, JobRunner, JobsBusy, ScenarioResult
 from spreadwatch.api.jobs import ScenarioRunRequest as ScenarioRunBody
-from spreadwatch.api.paging import Paging, page, paging, rows
+from spreadwatch.api.paging import page, rows
 from spreadwatch.api.problems import ApiError
-from spreadwatch.api.routes.data import Public, Ws
-from spreadwatch.api.schemas import AuditPage, Health, Me
+from spreadwatch.api.routes.data import Pages, Public, Ws
+from spreadwatch.api.schemas import AuditEntry, AuditPage, Health, Me
 from spreadwatch.api.security import Caller, needs, note
 from spreadwatch.api.workspace import DATASETS
 
 router = APIRouter(prefix="/api/v1")
-Pages = Annotated[Paging, Depends(paging)]
 JobId = Annotated[str, Path(pattern=ID_PATTERN, description="Job id (32 hex digits).")]
 
 
@@ -235,28 +235,8 @@ async def audit(
 ) -> dict:
     """The audit log, newest first, and whether its hash chain is intact (admin)."""
     log = request.app.state.gatekeeper.audit
-    broken, records = await run_in_threadpool(_audit_records, log)
-    frame = pd.DataFrame(records[::-1])
-    if frame.empty:
-        frame = pd.DataFrame(columns=["at", "actor", "role", "action", "params", "outcome", "hash"])
+    broken, records = await run_in_threadpool(
+        lambda: (log.verify(), log.records(skip_unreadable=True))
+    )
+    frame = pd.DataFrame([asdict(r) for r in records[::-1]], columns=list(AuditEntry.model_fields))
     return {"chain_intact": broken is None, "broken_at_line": broken, **page(request, frame, pages)}
-
-
-AUDIT_FIELDS = ("at", "actor", "role", "action", "params", "outcome", "hash")
-
-
-def _audit_records(log) -> tuple[int | None, list[dict]]:
-    """Where the chain breaks, and every line that still reads as a record (a tampered line
-    is left out: the break says where)."""
-    import json
-
-    broken = log.verify()
-    records = []
-    if log.path.exists():
-        for line in log.path.read_text().splitlines():
-            try:
-                row = json.loads(line)
-                records.append({k: row[k] for k in AUDIT_FIELDS})
-            except (ValueError, KeyError, TypeError):
-                continue
-    return broken, records
