@@ -25,6 +25,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from spreadwatch.infer.cases import CaseSeries
 from spreadwatch.ingest import Store
 from spreadwatch.model import run_simulation
 from spreadwatch.pipeline import build_flows, events_glob, ingest_sources
@@ -53,6 +54,11 @@ class DemoSettings:
     """Seeds come from the cases reported in this many first days (more if there are none)."""
     forecast_days: int = 14
     """Days ahead of the daily case forecasts."""
+
+    @property
+    def rt_window(self) -> int:
+        """Days of an Rt window: a week, or all the data a short run has."""
+        return min(7, self.days - 1)
 
 
 @dataclass(frozen=True)
@@ -179,19 +185,15 @@ def run_demo(out_dir: Path, settings: DemoSettings, key: bytes) -> DemoResult:
             KeySpace.korea(synth_config.start_date, last),
             bounds=(2, DEFAULT_MAX_TRIPS_PER_DAY),
         )
-    with step("Estimating Rt from the reported cases"):
-        from spreadwatch.infer import read_cases, rt_table
+    from spreadwatch.infer import read_cases, rt_table
 
-        epidemic = synth_config.epidemic
-        rt = rt_table(
-            read_cases(store / "cases").with_total(),
-            si_mean=epidemic.latent_days + epidemic.infectious_days,
-            si_sd=(epidemic.latent_days**2 + epidemic.infectious_days**2) ** 0.5,
-            window=min(7, settings.days - 1),  # a week, or all the data a short run has
-        ).to_pandas()
+    series = read_cases(store / "cases")
+    serial_interval = _serial_interval(synth_config.epidemic)
+    with step("Estimating Rt from the reported cases"):
+        rt = rt_table(series.with_total(), *serial_interval, window=settings.rt_window).to_pandas()
         rt.to_csv(model_dir / "rt.csv", index=False)
     with step("Forecasting cases and setting risk levels"):
-        forecast_and_risk(store, flows, out_dir, settings, epidemic)
+        forecast_and_risk(series, flows, out_dir, settings, serial_interval)
     with step("Writing the report"):
         states = pq.read_table(states_path).to_pandas()
         od_flows = pq.read_table(flows["od_flows"]).to_pandas()
@@ -212,7 +214,7 @@ def run_demo(out_dir: Path, settings: DemoSettings, key: bytes) -> DemoResult:
             truth=truth,
             privacy=privacy,
             rt=rt,
-            r0=epidemic.r0,
+            r0=synth_config.epidemic.r0,
         )
     return DemoResult(out_dir=out_dir, report=report, states=states_path, quality=quality)
 
@@ -220,19 +222,27 @@ def run_demo(out_dir: Path, settings: DemoSettings, key: bytes) -> DemoResult:
 DEMO_MODELS = ("baseline", "endemic-epidemic", "ensemble")
 
 
+def _serial_interval(epidemic) -> tuple[float, float]:
+    """Mean and sd of the serial interval of the synthetic epidemic (latent + infectious)."""
+    mean = epidemic.latent_days + epidemic.infectious_days
+    return mean, (epidemic.latent_days**2 + epidemic.infectious_days**2) ** 0.5
+
+
 def forecast_and_risk(
-    store: Path, flows: dict[str, Path], out_dir: Path, settings: DemoSettings, epidemic
+    series: CaseSeries,
+    flows: dict[str, Path],
+    out_dir: Path,
+    settings: DemoSettings,
+    serial_interval: tuple[float, float],
 ) -> dict[str, Path]:
     """Daily case forecasts (``out/forecast``), importation risk and risk levels (``out/risk``)
-    from the store's reported cases and the fusion outputs."""
+    from the reported cases and the fusion outputs."""
     from spreadwatch.forecast.history import adjacency_weights, from_series, population_of
     from spreadwatch.forecast.run import forecast_table
-    from spreadwatch.infer import read_cases
     from spreadwatch.risk import importation_risk
     from spreadwatch.risk.assemble import assemble
     from spreadwatch.risk.levels import risk_levels
 
-    series = read_cases(store / "cases")
     people = population_of(None, series.regions)
     history = from_series(series, "day", adjacency_weights(None, series.regions), people)
     forecasts = forecast_table(history, settings.forecast_days, DEMO_MODELS, settings.seed)
@@ -251,17 +261,14 @@ def forecast_and_risk(
             pa.Table.from_pandas(importation, preserve_index=False), paths["importation_risk"]
         )
     signals = flows.get("household_signals")
-    si_mean = epidemic.latent_days + epidemic.infectious_days
-    si_sd = (epidemic.latent_days**2 + epidemic.infectious_days**2) ** 0.5
     factors = assemble(
         series,
         dict(zip(series.regions, people, strict=True)),
-        si_mean,
-        si_sd,
+        *serial_interval,
         forecasts.to_pandas(),
         importation,
         pq.read_table(signals).to_pandas() if signals is not None else None,
-        rt_window=min(7, settings.days - 1),  # a week, or all the data a short run has
+        rt_window=settings.rt_window,
     )
     pq.write_table(risk_levels(factors), paths["risk_levels"])
     return paths
