@@ -16,8 +16,6 @@ import gc
 import os
 import random
 import re
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -26,24 +24,12 @@ import httpx
 import numpy as np
 
 from spreadwatch.access import TokenRegistry
+from spreadwatch.api.launch import launch, stop
 from spreadwatch.demo import DemoSettings, run_demo
 
 RATE = 200
 SECONDS = float(os.environ.get("SPREADWATCH_BENCH_API_SECONDS", "30"))
 SUBSCRIBERS = int(os.environ.get("SPREADWATCH_BENCH_API_SUBSCRIBERS", "50000"))
-
-
-def _serve(workspace: Path) -> tuple[subprocess.Popen, str]:
-    command = [sys.executable, "-m", "spreadwatch", "serve", str(workspace), "--port", "0"]
-    env = {**os.environ, "SPREADWATCH_QUIET": "1", "COLUMNS": "200"}
-    process = subprocess.Popen(
-        command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env
-    )
-    for line in process.stdout:
-        found = re.search(r"(http://127\.0\.0\.1:\d+)/", line)
-        if found:
-            return process, found.group(1)
-    raise RuntimeError("spreadwatch serve did not start")
 
 
 def _workload(client: httpx.Client, analyst: dict) -> list[tuple[str, dict]]:
@@ -129,7 +115,7 @@ def run() -> dict[str, float]:
         )
         token = TokenRegistry(workspace / "access").grant("bench", "analyst")
         analyst = {"Authorization": f"Bearer {token}"}
-        process, base = _serve(workspace)
+        process, base = launch(workspace)
         try:
             with httpx.Client(base_url=base, timeout=60) as client:
                 requests = _workload(client, analyst)
@@ -141,8 +127,7 @@ def run() -> dict[str, float]:
             latencies, statuses = asyncio.run(_load(base, requests, RATE, SECONDS))
             gc.unfreeze()
         finally:
-            process.terminate()
-            process.wait(15)
+            stop(process)
     p99 = float(np.nanpercentile(latencies, 99) * 1000)
     p99_trivial = float(np.nanpercentile(trivial, 99) * 1000)
     p50 = np.nanpercentile(latencies, 50) * 1000

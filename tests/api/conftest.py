@@ -5,16 +5,14 @@ from __future__ import annotations
 
 import fcntl
 import os
-import re
 import subprocess
-import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from spreadwatch.access import TokenRegistry
+from spreadwatch.api.launch import launch, stop
 from spreadwatch.demo import DemoSettings, run_demo
 
 KEY = bytes(range(32))
@@ -93,34 +91,12 @@ class Server:
 
 def start_server(site: Site, *extra: str) -> Server:
     """``spreadwatch serve`` on a free loopback port, as a user would start it."""
-    command = [sys.executable, "-m", "spreadwatch", "serve", str(site.root), "--port", "0"]
-    env = {**os.environ, "SPREADWATCH_QUIET": "1", "COLUMNS": "200"}
-    process = subprocess.Popen(
-        [*command, "--access", str(site.access), *extra],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        env=env,
-    )
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        line = process.stdout.readline()
-        found = re.search(r"http://127\.0\.0\.1:(\d+)/", line)
-        if found:
-            return Server(f"http://127.0.0.1:{found.group(1)}", site, process)
-        if not line and process.poll() is not None:
-            break
-    process.kill()
-    raise RuntimeError(f"spreadwatch serve did not start: {process.stdout.read()}")
+    process, url = launch(site.root, "--access", str(site.access), *extra)
+    return Server(url, site, process)
 
 
 def stop_server(server: Server) -> None:
-    server.process.terminate()
-    try:
-        server.process.wait(15)
-    except subprocess.TimeoutExpired:
-        server.process.kill()
-        server.process.wait()
+    stop(server.process)
 
 
 @pytest.fixture
