@@ -12,7 +12,6 @@ import typer
 from spreadwatch.commands import fail, write_table
 from spreadwatch.progress import console
 
-KST = dt.timezone(dt.timedelta(hours=9))
 TOKEN_ENV = "SPREADWATCH_TOKEN"
 ACCESS_ENV = "SPREADWATCH_ACCESS_DIR"
 AccessDir = Annotated[
@@ -32,7 +31,7 @@ access_app = typer.Typer(
 
 def parse_time(text: str, option: str) -> dt.datetime:
     """An ISO time; without a zone it is taken as Korea time (KST)."""
-    from spreadwatch.tracing import TraceError
+    from spreadwatch.tracing import TraceError, korea_time
 
     try:
         moment = dt.datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
@@ -40,7 +39,7 @@ def parse_time(text: str, option: str) -> dt.datetime:
         raise TraceError(
             f"{option}: expected a time like 2020-02-20T09:00 (KST) or ...Z, got {text!r}"
         ) from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=KST)
+    return korea_time(moment)
 
 
 def _token(token_file: Path | None) -> str | None:

@@ -31,6 +31,7 @@ from spreadwatch import duck
 from spreadwatch.tracing.index import TraceError, ensure_index
 
 EARTH_RADIUS_M = 6_371_008.8
+KST = dt.timezone(dt.timedelta(hours=9))
 METRES_PER_DEGREE = EARTH_RADIUS_M * 3.141592653589793 / 180
 _TICK = dt.timedelta(microseconds=1)
 #: The longest query window (a few incubation periods).
@@ -47,6 +48,12 @@ CONTACT_SCHEMA = pa.schema(
         ("nearest_m", pa.float64()),
     ]
 )
+
+
+def korea_time(moment: dt.datetime) -> dt.datetime:
+    """``moment`` as given, or, without a zone, taken as Korea time (KST): how traces read
+    the times investigators type."""
+    return moment if moment.tzinfo else moment.replace(tzinfo=KST)
 
 
 @dataclass(frozen=True)

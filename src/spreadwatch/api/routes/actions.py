@@ -153,8 +153,6 @@ async def get_scenario_result(
 
 # -- exposure tracing ----------------------------------------------------------------------------
 
-KST = dt.timezone(dt.timedelta(hours=9))
-
 
 class TraceBody(BaseModel):
     """One exposure-tracing query (times without a zone are Korea time)."""
@@ -171,7 +169,9 @@ class TraceBody(BaseModel):
     @field_validator("start", "end")
     @classmethod
     def _zoned(cls, value: dt.datetime) -> dt.datetime:
-        return value if value.tzinfo else value.replace(tzinfo=KST)
+        from spreadwatch.tracing import korea_time
+
+        return korea_time(value)
 
 
 class Contact(BaseModel):
