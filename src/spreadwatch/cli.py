@@ -84,6 +84,7 @@ class SourceName(StrEnum):
     roaming = "roaming"
     telemetry = "telemetry"
     households = "households"
+    household_members = "household_members"
     cases = "cases"
 
 

@@ -76,6 +76,11 @@ def ingest(
     or 64 MiB), which bounds memory whatever the file size.
     """
     spec = SOURCES[source] if isinstance(source, str) else source
+    if spec.has_identifiers and spec.time_column is None and keyring.rotation != "none":
+        raise ValueError(
+            f"{spec.name}: rotating pseudonyms ({keyring.rotation}) need an event time to pick "
+            "the period's key, and this source has none: ingest it without --rotate"
+        )
     chunk_bytes = chunk_bytes or int(os.environ.get(CHUNK_ENV, DEFAULT_CHUNK_BYTES))
     files = expand_paths(paths)
     report = IngestReport(spec.name, leftovers_removed=store.removed_leftovers)
@@ -228,11 +233,11 @@ def process_chunk(
     duck.run(con, f"CREATE OR REPLACE TEMP VIEW chunk AS SELECT * REPLACE ({texts}) FROM chunk_raw")
     source = prepare(con, "chunk") if prepare is not None else "chunk"
     period = keyring.period_sql("ts_parsed") if spec.time_column else None
+    typed = f", {spec.typed_sql}" if spec.typed_sql else ""
     duck.run(  # a table: its text, parsing and joins are read three times below
         con,
         "CREATE OR REPLACE TEMP TABLE typed AS "
-        f"SELECT *, {period or _NO_PERIOD} AS _period FROM (SELECT *, {spec.typed_sql} "
-        f"FROM {source})",
+        f"SELECT *, {period or _NO_PERIOD} AS _period FROM (SELECT *{typed} FROM {source})",
     )
     labels = (
         [

@@ -34,17 +34,18 @@ def _one_of(column: str, values: tuple[str, ...]) -> RowCheck:
 
 
 _BAD_TS = RowCheck("ts", TS_REASON, "ts_parsed IS NULL")
-#: Carrier and platform names: a letter, then letters, digits or _ (at most 16).
 #: A carrier or platform name: a letter, then up to 15 letters, digits or _.
 NAME_REGEX = "[A-Za-z][A-Za-z0-9_]{0,15}"
 NAME_PATTERN = re.compile(NAME_REGEX)
 NAME_SHAPE = "regexp_full_match({c}, '" + NAME_REGEX.replace("{", "{{").replace("}", "}}") + "')"
+_NAME_EXAMPLES = {"carrier": "SKT", "platform": "thinq"}
 
 
 def _name(column: str) -> tuple[RowCheck, RowCheck]:
     return _blank(column), RowCheck(
         column,
-        f"expected a {column} name like SKT (a letter, then letters, digits or _)",
+        f"expected a {column} name like {_NAME_EXAMPLES[column]} "
+        "(a letter, then letters, digits or _)",
         f"NOT {NAME_SHAPE.format(c=column)}",
     )
 
@@ -72,7 +73,7 @@ class Source:
     name: str
     columns: tuple[str, ...]
     typed_sql: str
-    """Extra typed columns computed from the raw strings (``... AS name`` list)."""
+    """Extra typed columns computed from the raw strings (``... AS name`` list; may be empty)."""
     checks: tuple[RowCheck, ...]
     output_sql: str
     """The output columns from the valid rows; ``{id:column}`` is replaced by its pseudonym."""
@@ -246,6 +247,44 @@ HOUSEHOLDS = Source(
     time_column=None,
 )
 
+HOUSEHOLD_MEMBERS = Source(
+    name="household_members",
+    columns=("platform", "household_id", "carrier", "subscriber_id"),
+    typed_sql="",
+    checks=(
+        *_name("platform"),
+        _blank("household_id"),
+        *_name("carrier"),
+        _blank("subscriber_id"),
+    ),
+    output_sql=(
+        "platform, {id:household_id} AS household_pseudo, "
+        "carrier, {id:subscriber_id} AS subscriber_pseudo"
+    ),
+    schema=pa.schema(
+        [
+            ("platform", pa.string()),
+            ("household_pseudo", pa.string()),
+            ("carrier", pa.string()),
+            ("subscriber_pseudo", pa.string()),
+        ]
+    ),
+    key=("platform", "household_pseudo", "carrier", "subscriber_pseudo"),
+    # the same messages as households/telemetry and location/roaming: the same pseudonyms
+    identifiers={
+        "household_id": ("platform", "household_id"),
+        "subscriber_id": ("carrier", "subscriber_id"),
+    },
+    shapes={
+        "platform": NAME_SHAPE.format(c="platform"),
+        "carrier": NAME_SHAPE.format(c="carrier"),
+    },
+    time_column=None,
+    conflicts_possible=False,  # the key is the whole row
+)
+"""A member's mobile subscription registered with a platform account: links a household to the
+subscribers whose traveler notices it receives."""
+
 CASES = Source(
     name="cases",
     columns=("region_code", "date", "confirmed"),
@@ -311,5 +350,5 @@ CELLS = Source(
 )
 
 SOURCES: dict[str, Source] = {
-    s.name: s for s in (CELLS, LOCATION, ROAMING, TELEMETRY, HOUSEHOLDS, CASES)
+    s.name: s for s in (CELLS, LOCATION, ROAMING, TELEMETRY, HOUSEHOLDS, HOUSEHOLD_MEMBERS, CASES)
 }
