@@ -4,7 +4,8 @@ Every stage reads and writes the on-disk contracts of ``docs/data-contracts.md``
 separate commands do, into one folder::
 
     out/synth/      raw carrier files and the synthetic truth (hold raw IDs: the demo's input)
-    out/ingest/     the ingest store: every source pseudonymised, quarantine, quality.json
+    out/ingest/     the ingest store: every source pseudonymised (households' members too),
+                    quarantine, quality.json
     out/flows/      od_flows, presence, commuting, importations, household_signals (k-anonymous)
     out/model/      run.toml (the model config the demo wrote), states.parquet, rt.csv
     out/forecast/   forecasts.parquet (daily, hubverse table)
@@ -28,7 +29,7 @@ import pyarrow.parquet as pq
 from spreadwatch.infer.cases import CaseSeries
 from spreadwatch.ingest import Store
 from spreadwatch.model import run_simulation
-from spreadwatch.pipeline import build_flows, events_glob, ingest_sources
+from spreadwatch.pipeline import build_flows, events_glob, ingest_sources, synth_sources
 from spreadwatch.privacy.kanon import DEFAULT_K
 from spreadwatch.privacy.pseudonym import KeyRing
 from spreadwatch.progress import step
@@ -147,18 +148,7 @@ def run_demo(out_dir: Path, settings: DemoSettings, key: bytes) -> DemoResult:
     raw = out_dir / "synth" / "raw"
 
     store = out_dir / "ingest"
-    quality = ingest_sources(
-        store,
-        {
-            "cells": [raw / "cells.csv"],
-            "location": [raw / "location_events"],
-            "roaming": [raw / "roaming_events.csv"],
-            "telemetry": [raw / "device_telemetry"],
-            "households": [raw / "households.csv"],
-            "cases": [raw / "cases.csv"],
-        },
-        KeyRing(key),
-    )
+    quality = ingest_sources(store, synth_sources(raw), KeyRing(key))
     flows = build_flows(store, out_dir / "flows", k=settings.k)
     with Store(store) as opened:
         cases_table = opened.read("cases")

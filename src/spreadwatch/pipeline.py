@@ -6,7 +6,7 @@ import datetime as dt
 import glob
 import json
 import os
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -41,6 +41,16 @@ def ingest_sources(
         quality = store.quality()
     (Path(store_dir) / "quality.json").write_text(json.dumps(quality, indent=2) + "\n")
     return quality
+
+
+def synth_sources(raw: Path, names: Iterable[str] | None = None) -> dict[str, list[Path]]:
+    """The raw files of a synthetic world's ``raw/`` folder by source, for
+    :func:`ingest_sources`: every source (or those of ``names``) whose file or folder the world
+    holds (a world written before a source existed lacks its file)."""
+    from spreadwatch.synth.generate import RAW_FILES
+
+    wanted = RAW_FILES if names is None else {n: RAW_FILES[n] for n in names}
+    return {name: [raw / path] for name, path in wanted.items() if (raw / path).exists()}
 
 
 def events_glob(store_dir: Path) -> str:

@@ -67,7 +67,7 @@ def test_no_raw_subscriber_or_device_id_leaves_the_raw_inputs(demo_out):
         p for p in demo_out.rglob("*") if p.is_file() and (demo_out / "synth") not in p.parents
     ]
     names = {p.relative_to(demo_out).parts[:2] for p in outputs}
-    for source in ("location", "roaming", "telemetry", "cells", "cases"):
+    for source in ("location", "roaming", "telemetry", "cells", "cases", "household_members"):
         assert ("ingest", source) in names
     assert ("ingest", "quarantine") in names
     assert {p.name for p in outputs} >= {
@@ -90,6 +90,7 @@ def test_every_row_is_accounted_for(demo_out):
         "roaming": manifest["totals"]["roaming_events"],
         "telemetry": manifest["totals"]["device_readings"],
         "cells": manifest["totals"]["cells"],
+        "household_members": manifest["files"]["raw/household_members.csv"],
     }
     for source, rows in delivered.items():
         q = quality[source]

@@ -21,6 +21,7 @@ CONTRACTS = {
     "roaming_events.csv": ["carrier", "subscriber_id", "ts", "country", "event", "direction"],
     "cases.csv": ["region_code", "date", "confirmed"],
     "households.csv": ["platform", "household_id", "region_code", "consent"],
+    "household_members.csv": ["platform", "household_id", "carrier", "subscriber_id"],
 }
 TELEMETRY = ["platform", "device_id", "household_id", "ts", "kind", "value", "consent"]
 TYPES = {
@@ -38,6 +39,7 @@ TYPES = {
         "region_code": pa.string(),
         "consent": pa.bool_(),
     },
+    "household_members.csv": {c: pa.string() for c in CONTRACTS["household_members.csv"]},
 }
 
 

@@ -6,7 +6,7 @@ import math
 
 import pandas as pd
 
-from spreadwatch.synth.telemetry import PLATFORM_KINDS
+from spreadwatch.synth.telemetry import MEMBER_COLUMNS, PLATFORM_KINDS
 from tests.synth.conftest import BASE, parse_utc, read_csv
 
 
@@ -34,6 +34,18 @@ def test_households_are_a_sample_of_subscribers_homes(base):
     assert (joined["home_region_x"] == joined["home_region_y"]).all()
     assert (homes["size"] >= 1).all()
     assert set(homes["platform"]) <= set(BASE.telemetry.platforms)
+
+
+def test_each_home_of_a_subscriber_has_its_owner_as_registered_member(base):
+    header, rows = read_csv(base.root / "raw" / "household_members.csv")
+    assert header == list(MEMBER_COLUMNS)
+    members = pd.DataFrame(rows, columns=header)
+    homes = base.truth("households")
+    assert base.manifest.files["raw/household_members.csv"] == len(members) == len(homes)
+    owners = homes[["platform", "household_id", "carrier", "subscriber_id"]]
+    assert members.equals(owners.astype(str))  # in the households' order
+    subscribers = base.truth("subscribers")
+    assert len(members.merge(subscribers, on=["carrier", "subscriber_id"])) == len(members)
 
 
 def test_readings_belong_to_households_with_their_consent_and_platform_kinds(base):
@@ -118,5 +130,7 @@ def test_coverage_equips_a_share_of_real_households_in_listed_regions(tmp_path):
     for code in daegu:
         assert counts[code] == np.rint(0.002 * regions[code] / PEOPLE_PER_HOUSEHOLD)
     assert homes["subscriber_id"].isna().all()  # not the subscribers' homes
+    header, rows = read_csv(tmp_path / "raw" / "household_members.csv")  # so no members
+    assert header == list(MEMBER_COLUMNS) and rows == []
     with pytest.raises(ValueError, match="region code prefix"):
         SynthConfig(telemetry={"regions": ["Daegu"]})

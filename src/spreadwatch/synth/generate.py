@@ -1,9 +1,10 @@
 """``generate``: write a whole synthetic Korea the way carriers and platforms deliver it.
 
 Order of work (each piece from its own seeded stream, see :mod:`spreadwatch.synth.streams`):
-cells and subscribers, the true epidemic and reported cases, roaming trips, households, then
-day by day (progress bar) the location events of every carrier in subscriber blocks of at most
-``chunk_rows`` events, and the device telemetry; finally the truth tables and the manifest.
+cells and subscribers, the true epidemic and reported cases, roaming trips, households (and
+their registered members), then day by day (progress bar) the location events of every carrier in
+subscriber blocks of at most ``chunk_rows`` events, and the device telemetry; finally the truth
+tables and the manifest.
 """
 
 from __future__ import annotations
@@ -35,6 +36,16 @@ from spreadwatch.synth.streams import stream
 from spreadwatch.synth.writer import TableSink, write_json, write_table
 
 RAW, TRUTH = "raw", "truth"
+#: Where each ingest source's raw files are below ``raw/`` (a file, or a folder of them).
+RAW_FILES = {
+    "cells": "cells.csv",
+    "location": "location_events",
+    "roaming": "roaming_events.csv",
+    "telemetry": "device_telemetry",
+    "households": "households.csv",
+    "household_members": "household_members.csv",
+    "cases": "cases.csv",
+}
 MARKER = ".spreadwatch-synth"
 SECONDS_PER_DAY = 86_400
 _EPOCH = date(1970, 1, 1)
@@ -174,7 +185,8 @@ def generate(config: SynthConfig, out_dir: Path) -> SynthManifest:
         delivered, cell_defects = corrupt_cells(
             cells, config.messy_fraction, stream(seed, "messy-cells")
         )
-        record(raw / "cells.csv", write_table(_cells_table(cells, delivered), raw / "cells.csv"))
+        path = raw / RAW_FILES["cells"]
+        record(path, write_table(_cells_table(cells, delivered), path))
 
     with step("synth: true epidemic, cases, roaming, households"):
         matrices: dict[float, np.ndarray] = {}
@@ -190,14 +202,15 @@ def generate(config: SynthConfig, out_dir: Path) -> SynthManifest:
         )
         cases = _by_date_region(dates, geo, {"confirmed": confirmed})
         cases = cases.select(["region_code", "date", "confirmed"])
-        record(raw / "cases.csv", write_table(cases, raw / "cases.csv"))
+        path = raw / RAW_FILES["cases"]
+        record(path, write_table(cases, path))
 
         outbound = roaming.outbound_trips(config.roaming, subs, window, stream(seed, "outbound"))
         inbound = roaming.inbound_visits(
             config.roaming, config.carriers, config.subscribers, window, stream(seed, "inbound")
         )
         roaming_table = roaming.to_table([outbound, inbound], window[1])
-        path = raw / "roaming_events.csv"
+        path = raw / RAW_FILES["roaming"]
         record(path, write_table(roaming_table, path))
 
         homes = telemetry.make_households(
@@ -206,8 +219,10 @@ def generate(config: SynthConfig, out_dir: Path) -> SynthManifest:
         homes = telemetry.infect(
             homes, truth_epidemic.new_infections, geo.population, stream(seed, "household-sick")
         )
-        path = raw / "households.csv"
+        path = raw / RAW_FILES["households"]
         record(path, write_table(telemetry.registry_table(homes, geo.codes), path))
+        path = raw / RAW_FILES["household_members"]
+        record(path, write_table(telemetry.members_table(homes), path))
 
     mess = LocationMess(config.messy_fraction)
     per_subscriber = config.events_per_day + 1.0
@@ -217,14 +232,14 @@ def generate(config: SynthConfig, out_dir: Path) -> SynthManifest:
     with ExitStack() as stack:
         device_sinks = {
             p: stack.enter_context(
-                TableSink(raw / "device_telemetry" / f"{p}.{fmt}", telemetry.COLUMNS, fmt)
+                TableSink(raw / RAW_FILES["telemetry"] / f"{p}.{fmt}", telemetry.COLUMNS, fmt)
             )
             for p in platforms
         }
         for d in track(range(config.days), "synth: location events and telemetry by day"):
             p_commute = commute_probability(config.mobility, dates[d])
             for k, name in enumerate(names):
-                path = raw / "location_events" / name / f"{dates[d].isoformat()}.csv"
+                path = raw / RAW_FILES["location"] / name / f"{dates[d].isoformat()}.csv"
                 with TableSink(path, events.COLUMNS) as sink:
                     for b, block in enumerate(blocks[k]):
                         batch = events.day_events(

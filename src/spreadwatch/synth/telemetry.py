@@ -17,6 +17,10 @@ Readings per device and day are Poisson at the kind's rate, at uniform times of 
 - ``appliance_on`` 0/1
 
 ``consent`` is false for ``no_consent_fraction`` of households (all their rows).
+
+A household made from a subscriber's home has that subscriber as its one registered member
+(``household_members``: the platform account's mobile subscription); households drawn with
+``coverage`` have none.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from datetime import date
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from spreadwatch.synth import ids
 from spreadwatch.synth.config import DEFAULT_READINGS_PER_DAY, EpidemicConfig, TelemetryConfig
@@ -257,6 +262,24 @@ def registry_table(households: Households, codes: np.ndarray) -> pa.Table:
             "household_id": households.household_id,
             "region_code": pa.array(codes[households.region], pa.string()),
             "consent": households.consent,
+        }
+    )
+
+
+MEMBER_COLUMNS = ("platform", "household_id", "carrier", "subscriber_id")
+
+
+def members_table(households: Households) -> pa.Table:
+    """The mobile subscriptions registered with each platform account: the subscriber whose
+    home it is (no rows when households are not subscribers' homes, with ``coverage``)."""
+    linked = pc.is_valid(households.subscriber_id).to_numpy(zero_copy_only=False)
+    rows = np.flatnonzero(linked)
+    return pa.table(
+        {
+            "platform": pa.array(households.platforms, pa.string()).take(households.platform[rows]),
+            "household_id": households.household_id.take(rows),
+            "carrier": pa.array(households.carrier[rows], pa.string()),
+            "subscriber_id": households.subscriber_id.take(rows),
         }
     )
 
