@@ -58,6 +58,22 @@ def test_household_and_case_scores_read_the_pipeline_tables():
     assert pd.isna(detector.first_alarm(case_scores(few))["11010"])
 
 
+def test_a_guard_of_a_week_keeps_the_rise_out_of_the_baseline():
+    days = pd.date_range("2020-02-03", periods=49)
+    counts = np.full(49, 2.0)
+    counts[-8:] = 40.0  # a rise in the last eight days: day -8 is just before the guard
+    wide = pd.DataFrame({"A": counts}, index=days)
+    detector = Detector(guard=7)
+    expected, _ = detector.expected(wide)
+    # the same weekday 14, 21, 28 and 35 days back (the one 7 days back is in the guard)
+    assert expected["A"].iloc[-1] == 2.0
+    assert expected["A"].iloc[-2] == 2.0
+    assert expected["A"].iloc[-1 - 7] == 2.0
+    # the first day whose baseline reaches into the rise: 14 days after it began
+    later = pd.DataFrame({"A": np.r_[np.full(34, 2.0), np.full(15, 40.0)]}, index=days)
+    assert detector.expected(later)[0]["A"].iloc[-1] == pytest.approx((40 + 3 * 2) / 4)
+
+
 def test_count_score_is_the_poisson_tail_and_follows_exposure():
     from scipy import stats
 

@@ -2,11 +2,12 @@
 detector on reported cases to compare against.
 
 For a daily series ``v`` of one region, the expected value of day ``t`` is the mean of the
-same weekday over the previous four weeks (weekday seasonality: commuters' homes are empty on
-weekdays), or of the previous ``baseline_days`` days while fewer than two such weekdays are
-known; the spread is the standard deviation of the previous ``baseline_days`` days (at least
-``floor``). Both skip the last ``guard`` days, so a rise does not hide itself. The score is
-``z = (v - expected) / spread``, computed once ``min_baseline`` earlier days are known.
+same weekday over the ``baseline_days // 7`` weeks before the guard (weekday seasonality:
+commuters' homes are empty on weekdays), or of the ``baseline_days`` days before the guard while
+fewer than two such weekdays are known; the spread is the standard deviation of those
+``baseline_days`` days (at least ``floor``). The guard is the last ``guard`` days, kept out so
+a rise does not hide itself. The score is ``z = (v - expected) / spread``, computed once
+``min_baseline`` days before the guard are known.
 
 For counts the score is a Poisson tail instead: ``z = Phi^-1(1 - P(X >= count | expected))``,
 the expected count at least 0.1 (a quiet series expects almost nothing, so 3 counts on a day
@@ -55,11 +56,13 @@ class Detector:
         weekday = wide.index.day_of_week
         same_day = pd.DataFrame(index=wide.index, columns=wide.columns, dtype=float)
         known = pd.DataFrame(0, index=wide.index, columns=wide.columns)
+        weeks_back = self.guard // 7 + 1  # the latest same weekday before the guard
+        weeks = max(1, self.baseline_days // 7)
         for day in range(7):
             rows = weekday == day
-            block = wide[rows].shift(1)  # earlier same weekdays (a week apart)
-            same_day[rows] = block.rolling(4, min_periods=1).mean().to_numpy()
-            known[rows] = block.rolling(4, min_periods=1).count().to_numpy()
+            block = wide[rows].shift(weeks_back)  # earlier same weekdays (a week apart)
+            same_day[rows] = block.rolling(weeks, min_periods=1).mean().to_numpy()
+            known[rows] = block.rolling(weeks, min_periods=1).count().to_numpy()
         return expected.where(known < 2, same_day), trailing.std()
 
     def scores(self, wide: pd.DataFrame, floor: float) -> pd.DataFrame:
