@@ -43,6 +43,7 @@ def world(tmp_path_factory) -> World:
     raw = root / "synth" / "raw"
     with Store(root / "store") as store:
         ingest("households", [raw / "households.csv"], store, KEYRING)
+        ingest("household_members", [raw / "household_members.csv"], store, KEYRING)
         ingest("cases", [raw / "cases.csv"], store, KEYRING)
     folder = root / "bridge"
     creds = provision([raw / "households.csv"], KEYRING, folder / "secrets" / "households.csv")

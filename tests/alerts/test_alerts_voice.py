@@ -1,8 +1,10 @@
-"""Alerts on level rises in each platform's form, retained status, voice answers over MQTT 5."""
+"""Alerts on level rises and traveler notices in each platform's form, retained status, voice
+answers over MQTT 5."""
 
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import json
 import shutil
 import threading
@@ -20,9 +22,11 @@ from spreadwatch import regions
 from spreadwatch.alerts import topics
 from spreadwatch.alerts.service import BridgeService
 from spreadwatch.ingest import Store
+from spreadwatch.risk import traveler_notices
 from spreadwatch.synth.fleet import encode
 from tests.alerts.clients import Collector, wait_for
 from tests.alerts.conftest import KEYRING
+from tests.alerts.test_bridge import BridgeProcess
 
 
 @pytest.fixture
@@ -171,3 +175,64 @@ def test_voice_answers_cases_risk_and_appliance_readings(world, service, tmp_pat
     wait_for(lambda: service.bridge.stream.totals.get("kept"), what="the reading committed")
     purifier = _ask(world, thinq["household_pseudo"], "What does my air purifier read?", "en")
     assert purifier["data"]["value"] == 41.5 and "bad" in purifier["text"]
+
+
+def _replace(table: pa.Table, path) -> None:
+    """Write ``table`` next to ``path`` and rename it into place, as a release would."""
+    tmp = path.with_suffix(".tmp")
+    pq.write_table(table, tmp)
+    tmp.rename(path)
+
+
+def test_bridge_run_sends_a_member_s_traveler_notice_to_its_household_only(world, broker, tmp_path):
+    with Store(world.store) as store:
+        members = store.read("household_members").to_pandas()
+    linked = members.merge(_homes(world), on=["platform", "household_pseudo"])
+    traveler = linked[linked["platform"] == "gigagenie"].iloc[0]
+    other = linked[linked["platform"] == "thinq"].iloc[0]  # a member who stayed home
+    listeners = {}
+    for home in (traveler, other):
+        login = _login(world, home["household_pseudo"])
+        listener = Collector(world.config.host, world.config.port, login.username, login.password)
+        listener.subscribe(topics.home(home["household_pseudo"], topics.ALERTS), qos=1)
+        listeners[home["household_pseudo"]] = listener
+    for name in ("alert_state.json", "alert_log.jsonl"):
+        (world.folder / name).unlink(missing_ok=True)
+    shutil.copytree(world.store, tmp_path / "store")
+    path = tmp_path / "notices.parquet"
+    roaming = pd.DataFrame(
+        [{"carrier": traveler["carrier"], "subscriber_pseudo": traveler["subscriber_pseudo"],
+          "ts": pd.Timestamp("2020-02-02T03:00Z"), "country": "JPN", "event": "attach",
+          "direction": "outbound"}]
+    )  # fmt: skip
+    notices = traveler_notices(roaming, ["JPN", "CHN"], dt.date(2020, 2, 3), 14)
+    bridge = BridgeProcess(world, tmp_path / "store", "--notices", str(path))
+    try:
+        _replace(notices.drop(["country"]), path)  # not a notices table: said, then retried
+        bridge.wait_for_line("missing column 'country'")
+        assert bridge.process.poll() is None
+        _replace(notices, path)
+        mine = listeners[traveler["household_pseudo"]]
+        wait_for(lambda: mine.messages, what="the traveler notice")
+        (message,) = mine.messages
+        assert message.qos == 1 and not message.retain
+        speaker = json.loads(message.payload)
+        assert speaker["type"] == "announce" and speaker["travel"]["country"] == "JPN"
+        assert "Japan" in speaker["speech"]["en"] and "일본" in speaker["speech"]["ko"]
+        assert "within the last 14 days" in speaker["speech"]["en"]
+        time.sleep(0.5)  # sent together with it, if at all: nothing for the other household
+        assert len(mine.messages) == 1
+        assert listeners[other["household_pseudo"]].messages == []
+    finally:
+        output = bridge.stop()
+        for listener in listeners.values():
+            listener.close()
+    assert "traveler notices sent 1;" in output, output
+    log = (world.folder / "alert_log.jsonl").read_text()
+    (record,) = [json.loads(line) for line in log.splitlines()]
+    assert record["kind"] == "traveler_notice" and record["date"] == "2020-02-03"
+    assert (record["households"], record["notices"]) == (1, 1)
+    assert record["region_code"] == traveler["region_code"]
+    assert traveler["subscriber_pseudo"] not in log
+    for name in ("alert_state.json", "alert_log.jsonl"):
+        (world.folder / name).unlink(missing_ok=True)

@@ -24,14 +24,14 @@ from tests.alerts.truth import file_ingested, telemetry_table
 
 
 class BridgeProcess:
-    """``spreadwatch bridge run`` in a child process."""
+    """``spreadwatch bridge run`` in a child process (with more ``options``)."""
 
-    def __init__(self, world, store: Path) -> None:
+    def __init__(self, world, store: Path, *options: str) -> None:
         env = {**os.environ, "SPREADWATCH_PSEUDONYM_KEY": KEY_HEX, "PYTHONUNBUFFERED": "1",
                "SPREADWATCH_QUIET": "1", "COLUMNS": "200"}  # fmt: skip
         command = [sys.executable, "-m", "spreadwatch", "bridge", "run", str(world.folder),
                    "--store", str(store), "--batch-messages", "100",
-                   "--flush-seconds", "0.1"]  # fmt: skip
+                   "--flush-seconds", "0.1", *options]  # fmt: skip
         self.process = subprocess.Popen(
             command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
         )

@@ -165,11 +165,16 @@ class MapLayer(BaseModel):
 
 class AlertRecord(BaseModel):
     sent_at: str
-    kind: str
+    kind: str = Field(description="risk_level_rise or traveler_notice.")
     region_code: str
-    date: str | None
-    level: int | None
-    households: int
+    date: str | None = Field(description="The level's date, or the notices' as-of date.")
+    level: int | None = Field(description="The level risen to; null for traveler notices.")
+    households: int = Field(description="Households of the region the alerts reached.")
+    notices: int | None = Field(
+        default=None,
+        description="Traveler notices sent to them (one per member and country); null for "
+        "risk-level rises.",
+    )
 
 
 class AuditEntry(BaseModel):

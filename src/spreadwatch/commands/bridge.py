@@ -101,12 +101,32 @@ def broker(folder: Folder) -> None:
 @bridge_app.command("run")
 def run(
     folder: Folder,
-    store: Annotated[Path, typer.Option(help="The ingest store telemetry is written to.")] = Path(
-        "out/store"
-    ),
+    store: Annotated[
+        Path,
+        typer.Option(
+            help="The ingest store: households, their members and cases are read from it, "
+            "telemetry is written to it."
+        ),
+    ] = Path("out/store"),
     levels: Annotated[
         Path | None,
         typer.Option(help="Risk levels (Parquet from `spreadwatch risk`), watched for changes."),
+    ] = None,
+    notices: Annotated[
+        Path | None,
+        typer.Option(
+            help="Traveler notices (Parquet from `spreadwatch notices`), watched for changes: "
+            "each member's notice goes to their households once."
+        ),
+    ] = None,
+    notice_days: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            max=60,
+            help="Look-back window the notices speak of, for a notices file that does not "
+            "state it (`spreadwatch notices` files do); default 14.",
+        ),
     ] = None,
     batch_messages: Annotated[
         int, typer.Option(min=1, help="Commit a batch at this many messages...")
@@ -119,18 +139,30 @@ def run(
     ] = None,
     key_file: KeyFile = None,
 ) -> None:
-    """Serve the bridge: telemetry into the store, alerts on level rises, voice answers.
+    """Serve the bridge: telemetry into the store, alerts on level rises and traveler notices,
+    voice answers.
 
     Telemetry of both platforms is validated and pseudonymised into the store's telemetry
     (opted-out households dropped and counted, malformed messages quarantined), acknowledged
-    to the broker only once committed. Stops cleanly on Ctrl-C or SIGTERM.
+    to the broker only once committed. A member's traveler notice reaches the households that
+    registered their subscription (the store's household_members). Stops cleanly on Ctrl-C or
+    SIGTERM.
     """
     from spreadwatch.alerts.broker import BrokerError
     from spreadwatch.alerts.service import BridgeService
 
     keyring = _keyring(key_file)
     try:
-        service = BridgeService(folder, store, keyring, levels, batch_messages, flush_seconds)
+        service = BridgeService(
+            folder,
+            store,
+            keyring,
+            levels,
+            batch_messages,
+            flush_seconds,
+            notices_file=notices,
+            notice_days=notice_days,
+        )
     except (BrokerError, ValueError) as exc:
         raise fail(str(exc)) from exc
     stopping = {"now": False}
@@ -157,6 +189,13 @@ def run(
         f"telemetry messages {stats.telemetry} ({outcomes}) in {stats.batches} batches; "
         f"voice requests {stats.voice_requests}; alerts sent {service.alerts_sent}"
     )
+    if notices is not None:
+        last = service.last_notices
+        unreachable = last.unreachable if last is not None else 0
+        console.print(
+            f"traveler notices sent {service.notices_sent}; households with a listed member "
+            f"but not in the store's households (nothing sent) {unreachable}"
+        )
 
 
 @bridge_app.command("fleet")

@@ -28,6 +28,8 @@ import pandas as pd
 import pyarrow as pa
 
 KST = dt.timezone(dt.timedelta(hours=9))
+#: Schema metadata of a notices table: its look-back window in days (what "recently" means).
+DAYS_METADATA = b"spreadwatch.notice_days"
 NOTICE_SCHEMA = pa.schema(
     [
         ("carrier", pa.string()),
@@ -82,7 +84,8 @@ def traveler_notices(
     roaming: pd.DataFrame, countries: Sequence[str], as_of: dt.date, days: int
 ) -> pa.Table:
     """One row per subscriber (and carrier) who was in a listed country within the last
-    ``days`` days as of the KST date ``as_of`` (``NOTICE_SCHEMA``), the latest stay first."""
+    ``days`` days as of the KST date ``as_of`` (``NOTICE_SCHEMA``, with ``days`` in the schema
+    metadata), the latest stay first."""
     if days < 1:
         raise ValueError(f"days must be >= 1, got {days}")
     window_end = pd.Timestamp(dt.datetime.combine(as_of + dt.timedelta(days=1), dt.time(), KST))
@@ -105,4 +108,14 @@ def traveler_notices(
             "as_of": as_of,
         }
     ).sort_values(["days_since", "carrier", "subscriber_pseudo"])
-    return pa.Table.from_pandas(frame, schema=NOTICE_SCHEMA, preserve_index=False)
+    table = pa.Table.from_pandas(frame, schema=NOTICE_SCHEMA, preserve_index=False)
+    return table.replace_schema_metadata(
+        {**(table.schema.metadata or {}), DAYS_METADATA: str(days).encode()}
+    )
+
+
+def notice_window(schema: pa.Schema) -> int | None:
+    """The look-back window a notices table was made with (``None`` if it does not say, as a
+    CSV copy does not)."""
+    value = (schema.metadata or {}).get(DAYS_METADATA)
+    return int(value) if value is not None and value.isdigit() else None
