@@ -41,7 +41,7 @@ def _drain(bridge: Bridge, expected: int, timeout: float = 600.0) -> float:
         if bridge.stats.telemetry >= expected and not len(bridge.stream):
             break
     seconds = time.perf_counter() - start
-    bridge.client.disconnect()
+    bridge.connection.disconnect()
     return seconds
 
 
@@ -51,7 +51,7 @@ def _session(config, store: Store) -> None:
     bridge.connect()
     while not bridge.ready:
         bridge.step()
-    bridge.client.disconnect()
+    bridge.connection.disconnect()
 
 
 def run() -> dict[str, float]:

@@ -1,10 +1,11 @@
 """The bridge: device telemetry from the broker into the store; alerts and voice answers out.
 
-One MQTT 5 connection with a persistent session (fixed client id, clean start off) subscribes at
-QoS 1 to every household's telemetry and voice requests. Telemetry is acknowledged to the broker
-only after its batch is committed to the store (manual acknowledgements), so a bridge killed at
-any point loses nothing: the broker redelivers what was not acknowledged, and the store's
-message keys turn redeliveries into no-ops.
+One MQTT 5 connection (:mod:`spreadwatch.alerts.wire`) with a persistent session (fixed
+client id, clean start off) subscribes at QoS 1 to every household's telemetry and voice
+requests. Telemetry is acknowledged to the broker only after its batch is committed to the
+store (manual acknowledgements), so a bridge killed at any point loses nothing: the broker
+redelivers what was not acknowledged, and the store's message keys turn redeliveries into
+no-ops.
 """
 
 from __future__ import annotations
@@ -13,13 +14,10 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
-
-import paho.mqtt.client as mqtt
-from paho.mqtt.packettypes import PacketTypes
 
 from spreadwatch.alerts import topics
 from spreadwatch.alerts.broker import BrokerConfig
+from spreadwatch.alerts.wire import Connection, Message, MqttError, PublishProperties, SubAck
 from spreadwatch.ingest.store import Store
 from spreadwatch.ingest.stream import BatchReport, TelemetryStream
 from spreadwatch.privacy.pseudonym import KeyRing
@@ -28,8 +26,10 @@ log = logging.getLogger(__name__)
 CLIENT_ID = "spreadwatch-bridge"
 #: Session kept by the broker while the bridge is away (seconds): queued telemetry waits.
 SESSION_EXPIRY_S = 7 * 86_400
+#: Seconds between attempts to reach a broker that went away.
+RETRY_S = 0.5
 
-VoiceHandler = Callable[[str, bytes, Any], tuple[str, bytes] | None]
+VoiceHandler = Callable[[str, bytes, PublishProperties], tuple[str, bytes] | None]
 """``(household, request payload, request properties) -> (response topic, payload)`` or None."""
 
 
@@ -45,7 +45,8 @@ class BridgeStats:
 
 
 class Bridge:
-    """Telemetry in (batched, acknowledged after commit) and messages out over one connection."""
+    """Telemetry in (batched, acknowledged after commit) and messages out over one connection
+    (:mod:`spreadwatch.alerts.wire`)."""
 
     def __init__(
         self,
@@ -66,97 +67,109 @@ class Bridge:
         self.voice = voice
         self.stats = BridgeStats()
         self._first_pending: float | None = None
-        self.client = mqtt.Client(
-            mqtt.CallbackAPIVersion.VERSION2,
-            client_id=client_id,
-            protocol=mqtt.MQTTv5,
-            manual_ack=True,
+        self.connection = Connection(
+            config.host,
+            config.port,
+            client_id,
+            username=config.username,
+            password=config.password,
+            tls_ca=config.tls_ca,
         )
-        self.client.username_pw_set(config.username, config.password)
-        if config.tls_ca is not None:
-            self.client.tls_set(ca_certs=str(config.tls_ca))
-        self.client.max_inflight_messages_set(1000)
-        self.client.max_queued_messages_set(0)
-        self.client.reconnect_delay_set(0.05, 2.0)
-        self.client.on_connect = self._on_connect
-        self.client.on_message = self._on_message
-        self.client.on_subscribe = self._on_subscribe
         #: true once the broker confirmed the subscriptions of the current connection
         self.ready = False
+        self._subscription: int | None = None
         self._retry_at = 0.0
 
     # --- connection -----------------------------------------------------------------------------
 
     def connect(self) -> None:
-        props = mqtt.Properties(PacketTypes.CONNECT)
-        props.SessionExpiryInterval = SESSION_EXPIRY_S
-        props.ReceiveMaximum = 65_535
-        self.client.connect(self.config.host, self.config.port, clean_start=False, properties=props)
-
-    def _on_connect(self, client, userdata, flags, reason_code, properties) -> None:
-        if reason_code.is_failure:
-            log.error("broker refused the bridge: %s", reason_code)
-            return
+        """Open the persistent session and subscribe (raises :class:`MqttError` on failure)."""
+        self.ready = False
+        session_present = self.connection.open(
+            clean_start=False, session_expiry=SESSION_EXPIRY_S, receive_maximum=65_535
+        )
         self.stats.connects += 1
-        if not flags.session_present and len(self.stream):
+        if not session_present and len(self.stream):
             # the broker lost our session: its packet ids of pending messages mean nothing now
             self.stream.forget_tokens()
-        client.subscribe(
+        self._subscription = self.connection.subscribe(
             [
-                (topics.home("+", topics.TELEMETRY), mqtt.SubscribeOptions(qos=1)),
-                (topics.home("+", topics.VOICE_REQUEST), mqtt.SubscribeOptions(qos=1)),
+                (topics.home("+", topics.TELEMETRY), 1),
+                (topics.home("+", topics.VOICE_REQUEST), 1),
             ]
         )
+        self.connection.flush()
 
-    def _on_subscribe(self, client, userdata, mid, reason_codes, properties) -> None:
-        failed = [code for code in reason_codes if code.is_failure]
+    def _on_suback(self, suback: SubAck) -> None:
+        if suback.packet_id != self._subscription:
+            return
+        failed = [code for code in suback.reason_codes if code >= 0x80]
         if failed:
             log.error("broker refused the bridge's subscriptions: %s", failed)
         self.ready = not failed
 
-    def _on_message(self, client, userdata, msg: mqtt.MQTTMessage) -> None:
+    def _on_message(self, msg: Message) -> None:
         household = topics.household_of(msg.topic, topics.TELEMETRY)
         if household is not None:
             self.stats.telemetry += 1
             if self._first_pending is None:
                 self._first_pending = time.monotonic()
-            self.stream.add(household, msg.payload, msg.mid)
+            self.stream.add(household, msg.payload, msg.packet_id)
             return
         household = topics.household_of(msg.topic, topics.VOICE_REQUEST)
         if household is not None and self.voice is not None:
             self.stats.voice_requests += 1
-            answer = self.voice(household, msg.payload, msg.properties)
+            request = msg.properties()
+            answer = self.voice(household, msg.payload, request)
             if answer is not None:
-                self.publish(*answer, properties=_reply_properties(msg.properties))
+                reply = PublishProperties(
+                    content_type="application/json", correlation_data=request.correlation_data
+                )
+                self.publish(*answer, properties=reply)
         else:
             self.stats.other += 1
-        client.ack(msg.mid, msg.qos)
+        if msg.qos:
+            self.connection.ack(msg.packet_id)
 
     # --- running --------------------------------------------------------------------------------
 
     def step(self, timeout: float = 0.05) -> None:
         """Handle network traffic for at most about ``timeout`` seconds, then flush when due;
         reconnects (with the same session) when the broker went away."""
-        if self.client.loop(timeout) != mqtt.MQTT_ERR_SUCCESS:
+        try:
+            if not self.connection.connected:
+                self._reconnect(timeout)
+                return
+            deadline = time.monotonic() + timeout
+            wait = timeout
+            while len(self.stream) < self.batch_messages:
+                received = self.connection.read(wait)
+                for item in received:
+                    if isinstance(item, Message):
+                        self._on_message(item)
+                    else:
+                        self._on_suback(item)
+                if not received or time.monotonic() >= deadline:
+                    break
+                wait = 0.0
+            self.flush_if_due()
+            self.connection.flush()
+        except MqttError as exc:
             self.ready = False
-            self._reconnect(timeout)
-            return
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline and len(self.stream) < self.batch_messages:
-            if self.client.loop(0.0) != mqtt.MQTT_ERR_SUCCESS:
-                break
-        self.flush_if_due()
+            self.connection.close()
+            log.warning("broker %s:%s: %s; reconnecting", self.config.host, self.config.port, exc)
 
     def _reconnect(self, pause: float) -> None:
         if time.monotonic() < self._retry_at:
             time.sleep(pause)
             return
         try:
-            self.client.reconnect()
-        except OSError as exc:
+            self.connect()
+        except (OSError, MqttError) as exc:
             log.warning("broker %s:%s unreachable (%s); retrying", self.config.host,
                         self.config.port, exc)  # fmt: skip
-            self._retry_at = time.monotonic() + 0.5
+            self.connection.close()
+            self._retry_at = time.monotonic() + RETRY_S
 
     def flush_if_due(self) -> BatchReport | None:
         pending = len(self.stream)
@@ -168,17 +181,19 @@ class Bridge:
         return None
 
     def flush(self) -> BatchReport:
-        """Commit the pending batch to the store, then acknowledge its messages."""
+        """Commit the pending batch to the store, then acknowledge its messages (sent with the
+        next step's output)."""
         report = self.stream.flush()
         self._first_pending = None
-        for mid in dict.fromkeys(report.tokens):
-            self.client.ack(mid, 1)
+        if self.connection.connected:
+            for packet_id in dict.fromkeys(report.tokens):
+                self.connection.ack(packet_id)
         self.stats.batches += 1
         return report
 
     def run(self, should_stop: Callable[[], bool] = lambda: False, tick: Callable | None = None):
         """Connect and serve until ``should_stop()``; ``tick()`` runs between steps (alerts)."""
-        self.connect()
+        self._reconnect(0.0)
         try:
             while not should_stop():
                 self.step()
@@ -186,8 +201,20 @@ class Bridge:
                     tick()
         finally:
             self.flush()
-            self.client.loop(0.1)
-            self.client.disconnect()
+            self.drain_outgoing(1.0)
+            self.connection.disconnect()
+
+    def drain_outgoing(self, timeout: float) -> None:
+        """Send what is queued and wait up to ``timeout`` s for the broker's acknowledgements."""
+        deadline = time.monotonic() + timeout
+        try:
+            self.connection.flush()
+            while self.connection.unacked and time.monotonic() < deadline:
+                for item in self.connection.read(0.05):
+                    if isinstance(item, Message) and item.qos:
+                        continue  # not acknowledged: the broker sends it again next session
+        except MqttError:
+            pass
 
     def publish(
         self,
@@ -195,15 +222,8 @@ class Bridge:
         payload: bytes,
         qos: int = 1,
         retain: bool = False,
-        properties: mqtt.Properties | None = None,
-    ) -> mqtt.MQTTMessageInfo:
-        return self.client.publish(topic, payload, qos=qos, retain=retain, properties=properties)
-
-
-def _reply_properties(request: mqtt.Properties | None) -> mqtt.Properties:
-    props = mqtt.Properties(PacketTypes.PUBLISH)
-    data = getattr(request, "CorrelationData", None) if request is not None else None
-    if data is not None:
-        props.CorrelationData = data
-    props.ContentType = "application/json"
-    return props
+        properties: PublishProperties | None = None,
+    ) -> int:
+        """Queue a message for the broker (sent with the current step's output); QoS 1 messages
+        are kept until acknowledged and sent again after a reconnect."""
+        return self.connection.publish(topic, payload, qos, retain, properties)

@@ -1,0 +1,181 @@
+"""The bridge's lean MQTT 5 client: framing by hand, and against a real Mosquitto broker."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import time
+
+import pytest
+
+from spreadwatch.alerts import broker as broker_module
+from spreadwatch.alerts import topics
+from spreadwatch.alerts.wire import Connection, Message, PublishProperties, Refused, SubAck
+from tests.alerts.clients import Collector, wait_for
+
+
+def _collect(connection: Connection, count: int, timeout: float = 10.0) -> list:
+    items: list = []
+    deadline = time.monotonic() + timeout
+    while len(items) < count and time.monotonic() < deadline:
+        items += connection.read(0.1)
+        connection.flush()
+    return items
+
+
+def _publish_packet(topic: bytes, payload: bytes, packet_id: int) -> bytes:
+    """A QoS 1 PUBLISH built by hand (empty properties), its remaining length as MQTT codes it."""
+    body = len(topic).to_bytes(2, "big") + topic + packet_id.to_bytes(2, "big") + b"\x00" + payload
+    length, encoded = len(body), bytearray()
+    while True:
+        byte, length = length % 128, length // 128
+        encoded.append(byte | (128 if length else 0))
+        if not length:
+            break
+    return bytes([0x32]) + bytes(encoded) + body
+
+
+def test_packets_split_anywhere_are_put_back_together():
+    ours, broker_end = socket.socketpair()
+    connection = Connection("local", 0, "test")
+    connection._sock = ours
+    sizes = [0, 5, 127, 128, 16_383, 16_384, 200_000]  # one to three bytes of length
+    stream = b"".join(
+        _publish_packet(b"sw/home/h/telemetry", bytes([n % 251]) * n, i + 1)
+        for i, n in enumerate(sizes)
+    )
+    received: list[Message] = []
+    cuts = [1, 2, 3, 40, 41, 200, 16_500, 33_000, 33_001, len(stream)]  # inside lengths too
+    start = 0
+    for cut in cuts:
+        broker_end.sendall(stream[start:cut])
+        start = cut
+        received += connection.read(1.0)
+    while len(received) < len(sizes):
+        received += connection.read(1.0)
+    assert [len(m.payload) for m in received] == sizes
+    assert [m.packet_id for m in received] == list(range(1, len(sizes) + 1))
+    assert all(m.payload == bytes([len(m.payload) % 251]) * len(m.payload) for m in received)
+    assert {m.topic for m in received} == {"sw/home/h/telemetry"} and {m.qos for m in received} == {
+        1
+    }
+    ours.close()
+    broker_end.close()
+
+
+def test_properties_round_trip():
+    props = PublishProperties("application/json", "sw/reply", b"\x00\x01id")
+    assert PublishProperties.decode(props.encode()) == props
+    assert PublishProperties.decode(b"") == PublishProperties()
+
+
+def _bridge_connection(world, client_id: str = "wire-test") -> Connection:
+    config = world.config
+    return Connection(config.host, config.port, client_id, config.username, config.password)
+
+
+def test_publish_subscribe_ack_and_properties_on_a_real_broker(world, broker):
+    home = next(iter(world.logins.values()))
+    connection = _bridge_connection(world)
+    assert connection.open(clean_start=True) is False
+    sub = connection.subscribe([(topics.home("+", topics.VOICE_REQUEST), 1)])
+    connection.flush()
+    (suback,) = _collect(connection, 1)
+    assert suback == SubAck(sub, (1,))
+    speaker = Collector(world.config.host, world.config.port, home.username, home.password)
+    try:
+        import paho.mqtt.client as mqtt
+        from paho.mqtt.packettypes import PacketTypes
+
+        request = mqtt.Properties(PacketTypes.PUBLISH)
+        request.CorrelationData = b"question-7"
+        request.ResponseTopic = topics.home(home.username, topics.VOICE_RESPONSE)
+        speaker.publish(topics.home(home.username, topics.VOICE_REQUEST), b"hello", 1, request)
+        (message,) = _collect(connection, 1)
+        assert (message.topic, message.payload, message.qos) == (
+            topics.home(home.username, topics.VOICE_REQUEST),
+            b"hello",
+            1,
+        )
+        got = message.properties()
+        assert got.correlation_data == b"question-7"
+        assert got.response_topic == topics.home(home.username, topics.VOICE_RESPONSE)
+        connection.ack(message.packet_id)
+        speaker.subscribe(topics.home(home.username, topics.VOICE_RESPONSE))
+        connection.publish(
+            topics.home(home.username, topics.VOICE_RESPONSE),
+            b"answer",
+            properties=PublishProperties(correlation_data=b"question-7"),
+        )
+        assert connection.unacked == 1
+        connection.flush()
+        wait_for(lambda: speaker.messages, what="the answer at the speaker")
+        deadline = time.monotonic() + 10
+        while connection.unacked and time.monotonic() < deadline:
+            assert connection.read(0.1) == []  # the PUBACK is handled inside
+        assert connection.unacked == 0
+        (answer,) = speaker.messages
+        assert answer.payload == b"answer" and answer.properties.CorrelationData == b"question-7"
+    finally:
+        speaker.close()
+        connection.disconnect()
+
+
+def test_a_persistent_session_keeps_what_arrived_while_away(world, broker):
+    home = next(iter(world.logins.values()))
+    telemetry = topics.home(home.username, topics.TELEMETRY)
+    connection = _bridge_connection(world, "wire-session")
+    connection.open(clean_start=True, session_expiry=600)
+    connection.subscribe([(topics.home("+", topics.TELEMETRY), 1)])
+    connection.flush()
+    assert isinstance(_collect(connection, 1)[0], SubAck)
+    connection.disconnect()
+    device = Collector(world.config.host, world.config.port, home.username, home.password)
+    try:
+        for n in range(50):  # each waits for the broker's PUBACK: queued for the session
+            assert device.publish(telemetry, f"reading {n}".encode()).is_published()
+    finally:
+        device.close()
+    assert connection.open(clean_start=False, session_expiry=600) is True
+    got = _collect(connection, 50)  # the first may arrive with the CONNACK itself
+    assert [m.payload for m in got] == [f"reading {n}".encode() for n in range(50)]
+    for m in got:
+        connection.ack(m.packet_id)
+    connection.disconnect()
+    assert connection.open(clean_start=False, session_expiry=600) is True
+    assert _collect(connection, 1, timeout=1.0) == []  # acknowledged: nothing comes again
+    connection.disconnect()
+
+
+def test_a_wrong_password_is_refused(world, broker):
+    config = world.config
+    connection = Connection(config.host, config.port, "intruder", config.username, "wrong")
+    with pytest.raises(Refused) as refused:
+        connection.open()
+    assert refused.value.reason in (0x86, 0x87)  # bad user name or password / not authorized
+    assert not connection.connected
+
+
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="openssl is not installed")
+def test_tls(tmp_path):
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+         "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+         "-keyout", str(key), "-out", str(cert)],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    port = broker_module.free_port()
+    config = broker_module.init_broker(tmp_path / "b", [], port, tls_cert=cert, tls_key=key)
+    with broker_module.running(config):
+        connection = Connection(config.host, port, "tls-test", config.username, config.password,
+                                tls_ca=config.tls_ca)  # fmt: skip
+        connection.open(clean_start=True)
+        connection.subscribe([(topics.status("#"), 1)])
+        connection.publish(topics.status("11010"), b"level 2", retain=False)
+        connection.flush()
+        got = _collect(connection, 2)
+        assert isinstance(got[0], SubAck)
+        assert [m.payload for m in got[1:] if isinstance(m, Message)] == [b"level 2"]
+        connection.disconnect()
