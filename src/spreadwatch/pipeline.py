@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import glob
 import json
@@ -17,7 +18,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from spreadwatch import duck, fusion
-from spreadwatch.fusion import incremental, signals
+from spreadwatch.fusion import incremental, kernels, signals
 from spreadwatch.ingest import IngestReport, Store, ingest
 from spreadwatch.privacy.kanon import DEFAULT_K
 from spreadwatch.privacy.pseudonym import KeyRing
@@ -124,8 +125,8 @@ def build_flows(
         def table(name: str) -> ir.Table:
             return con.read_parquet(str(store / name / "*.parquet"))  # type: ignore[operator]
 
-        builders: dict[str, Callable[[], ir.Table]] = {
-            "commuting": lambda: fusion.commuting(events, k=k),
+        builders: dict[str, Callable[[], ir.Table | pa.Table]] = {
+            "commuting": lambda: _counted(con, events, "commuting", k),
         }
         if store is not None and _has(store, "roaming"):
             builders["importations"] = lambda: signals.importations(table("roaming"), events, k=k)
@@ -134,53 +135,90 @@ def build_flows(
                 table("telemetry"), table("households"), k=k
             )
         schemas = {**fusion.SCHEMAS, **signals.SCHEMAS}
-        daily = {"od_flows": fusion.od_flows, "presence": fusion.presence}
         windows = plan.windows() if plan is not None else [None]
-        labels = [*daily, *builders] if windows else list(builders)
-        for name in track(labels, "Computing flows, presence, commuting and signals"):
-            paths[name] = out_dir / f"{name}.parquet"
-            if name in daily:
-                result = _daily_table(con, events, daily[name], k, windows, schemas[name])
-                if plan is not None and plan.start is not None:
-                    previous = pq.read_table(paths[name])
-                    result = incremental.merge_from(
-                        previous, result, plan.start, INCREMENTAL_TABLES[name]
-                    )
-            else:
-                result = fusion.collect(con, builders[name](), schemas[name])
-            _write_atomically(result, paths[name])
+        if plan is not None and plan.whole(windows):
+            windows = [None]  # one window of every event: the events themselves (shared)
+        labels = ["daily flows and presence", *builders] if windows else list(builders)
+        try:
+            for label in track(labels, "Computing flows, presence, commuting and signals"):
+                if label in builders:
+                    built = builders[label]()
+                    is_table = isinstance(built, pa.Table)
+                    result = built if is_table else fusion.collect(con, built, schemas[label])
+                    paths[label] = out_dir / f"{label}.parquet"
+                    _write_atomically(result, paths[label])
+                    continue
+                for name, result in _daily_tables(con, events, k, windows).items():
+                    paths[name] = out_dir / f"{name}.parquet"
+                    if plan is not None and plan.start is not None:
+                        previous = pq.read_table(paths[name])
+                        result = incremental.merge_from(
+                            previous, result, plan.start, INCREMENTAL_TABLES[name]
+                        )
+                    _write_atomically(result, paths[name])
+        finally:
+            _PREPARED.clear()
         if plan is not None and not windows:
-            paths |= {name: out_dir / f"{name}.parquet" for name in daily}
+            paths |= {name: out_dir / f"{name}.parquet" for name in INCREMENTAL_TABLES}
     if plan is not None:
         plan.save()
     return paths
 
 
-def _daily_table(
+def _daily_tables(
     con: ibis.BaseBackend,
     events: ir.Table,
-    build: Callable[..., ir.Table],
     k: int,
     windows: list[tuple[dt.date, dt.date] | None],
-    schema: pa.Schema,
-) -> pa.Table:
-    """A daily fusion table computed window by window (``None``: all events at once)."""
-    parts = []
+) -> dict[str, pa.Table]:
+    """The daily fusion tables (``INCREMENTAL_TABLES``) computed window by window (``None``:
+    all events at once), both tables of a window from the same events."""
+    parts: dict[str, list[pa.Table]] = {name: [] for name in INCREMENTAL_TABLES}
     for window in windows:
         if window is None:
-            parts.append(fusion.collect(con, build(events, k=k), schema))
+            for name in parts:
+                parts[name].append(_counted(con, events, name, k))
             continue
         first, end = window
         scope = incremental.events_since(
             events, incremental.cutoff_for(first), incremental.kst_midnight(end)
         )
-        table = fusion.collect(con, build(scope, k=k), schema)
-        in_window = pc.and_(
-            pc.greater_equal(table["date"], pa.scalar(first, pa.date32())),
-            pc.less(table["date"], pa.scalar(end, pa.date32())),
-        )
-        parts.append(table.filter(in_window))
-    return pa.concat_tables(parts) if parts else schema.empty_table()
+        for name in parts:
+            table = _counted(con, scope, name, k, fits=True)
+            in_window = pc.and_(
+                pc.greater_equal(table["date"], pa.scalar(first, pa.date32())),
+                pc.less(table["date"], pa.scalar(end, pa.date32())),
+            )
+            parts[name].append(table.filter(in_window))
+    return {
+        name: pa.concat_tables(tables) if tables else fusion.SCHEMAS[name].empty_table()
+        for name, tables in parts.items()
+    }
+
+
+#: Events prepared for the kernels, by the expression they came from (one window's events serve
+#: both daily tables; all events serve commuting too). Cleared by each ``build_flows``.
+_PREPARED: dict[int, tuple[ir.Table, kernels.Events | None]] = {}
+
+
+def _counted(
+    con: ibis.BaseBackend, events: ir.Table, name: str, k: int, fits: bool = False
+) -> pa.Table:
+    """Fusion table ``name`` of ``events``: on DuckDB by the compiled kernels of
+    :mod:`spreadwatch.fusion.kernels` when the events fit in memory (at most
+    :data:`WINDOW_EVENTS`, or ``fits``: a window already sized so), else by its expression."""
+    if con.name == "duckdb":
+        if id(events) not in _PREPARED:
+            prepared = None
+            if fits or int(events.count().execute()) <= WINDOW_EVENTS:
+                with contextlib.suppress(kernels.NotCountable):  # then the expression counts
+                    prepared = kernels.Events(con.to_pyarrow(events))
+            _PREPARED.clear()  # one window at a time in memory
+            _PREPARED[id(events)] = (events, prepared)
+        prepared = _PREPARED[id(events)][1]
+        if prepared is not None:
+            return getattr(kernels, name)(prepared, k=k)
+    return fusion.collect(con, getattr(fusion, name)(events, k=k), fusion.SCHEMAS[name])
 
 
 def _kst_dates(part: Path) -> tuple[dt.date, dt.date]:
@@ -253,6 +291,13 @@ class _FlowsPlan:
             )
             for a in edges
         ]
+
+    def whole(self, windows: list[tuple[dt.date, dt.date] | None]) -> bool:
+        """Whether ``windows`` is one window holding every event of the store."""
+        if self.dates is None or len(windows) != 1 or windows[0] is None:
+            return False
+        first, end = windows[0]
+        return first <= self.dates[0] and end > self.dates[1]
 
     def save(self) -> None:
         state = {"k": self.k, "location_files": self.files}

@@ -1,0 +1,72 @@
+"""The counting kernels give exactly the tables of the ibis expressions (on DuckDB)."""
+
+from __future__ import annotations
+
+import ibis
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from spreadwatch import fusion
+from spreadwatch.fusion import kernels
+from tests.fusion.events import make_events
+
+BUILDERS = {
+    "od_flows": (fusion.od_flows, kernels.od_flows),
+    "presence": (fusion.presence, kernels.presence),
+    "commuting": (fusion.commuting, kernels.commuting),
+}
+
+
+@pytest.fixture(scope="module")
+def duckdb_con():
+    with fusion.connected("duckdb") as con:
+        yield con
+
+
+@pytest.mark.parametrize("name", sorted(BUILDERS))
+@pytest.mark.parametrize(("subscribers", "days", "seed", "k"), [(300, 3, 1, 1), (500, 5, 2, 3)])
+def test_kernels_equal_the_expressions(duckdb_con, name, subscribers, days, seed, k):
+    events = make_events(subscribers, days, seed=seed)
+    expression, kernel = BUILDERS[name]
+    expected = fusion.collect(
+        duckdb_con, expression(ibis.memtable(events), k=k),
+        fusion.SCHEMAS[name],
+    )  # fmt: skip
+    got = kernel(events, k=k)
+    assert got.schema == fusion.SCHEMAS[name]
+    assert got.num_rows == expected.num_rows > 0
+    assert got.equals(expected), name
+
+
+def test_row_order_and_chunks_do_not_matter(duckdb_con):
+    events = make_events(200, 2, seed=3)
+    shuffled = events.take(pa.array(list(range(events.num_rows))[::-1]))
+    chunked = pa.Table.from_batches(shuffled.to_batches(max_chunksize=997))
+    for name, (_, kernel) in BUILDERS.items():
+        assert kernel(chunked, k=1).equals(kernel(events, k=1)), name
+
+
+def test_no_events_give_empty_tables():
+    empty = make_events(10, 1, seed=4).slice(0, 0)
+    for name, (_, kernel) in BUILDERS.items():
+        table = kernel(empty, k=1)
+        assert table.num_rows == 0 and table.schema == fusion.SCHEMAS[name]
+
+
+def test_build_flows_counts_by_expression_when_events_do_not_fit(
+    small_events, tmp_path, monkeypatch
+):
+    from spreadwatch import pipeline
+
+    by_kernels = pipeline.build_flows(small_events, tmp_path / "kernels", k=3)
+    monkeypatch.setattr(pipeline, "WINDOW_EVENTS", 10)  # the file holds thousands of events
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("events that do not fit must not be loaded for the kernels")
+
+    monkeypatch.setattr(kernels, "Events", refuse)
+    by_expressions = pipeline.build_flows(small_events, tmp_path / "expressions", k=3)
+    for name in pipeline.FLOW_TABLES:
+        a, b = pq.read_table(by_kernels[name]), pq.read_table(by_expressions[name])
+        assert a.num_rows > 0 and a.equals(b), name
