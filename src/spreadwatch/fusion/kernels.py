@@ -25,6 +25,7 @@ from spreadwatch.fusion.mobility import (
     SCHEMAS,
     TIMEZONE_OFFSET_HOURS,
 )
+from spreadwatch.ordering import lexical_order, ranks, time_key
 from spreadwatch.privacy.kanon import DEFAULT_K
 
 _SECOND_US = 1_000_000
@@ -36,19 +37,6 @@ class NotCountable(ValueError):
     """Events the kernels do not take (missing values): use the expressions instead."""
 
 
-def _ranks(column: pa.ChunkedArray | pa.Array) -> tuple[np.ndarray, pa.Array]:
-    """Per row, the rank of its value among the sorted distinct values; and those values."""
-    if isinstance(column, pa.ChunkedArray):
-        column = column.combine_chunks()
-    encoded = pc.dictionary_encode(column)
-    values = encoded.dictionary
-    order = np.asarray(pc.sort_indices(values), dtype=np.int64)
-    rank_of = np.empty(len(values), dtype=np.int64)
-    rank_of[order] = np.arange(len(values))
-    indices = encoded.indices.to_numpy(zero_copy_only=False).astype(np.int64)
-    return rank_of[indices], values.take(pa.array(order))
-
-
 class Events:
     """Events as integer arrays ordered by subscriber, time and cell: prepare once, count
     several tables."""
@@ -58,12 +46,12 @@ class Events:
             raise NotCountable("events with missing values")
         micros = pc.cast(events["ts"], pa.timestamp("us", "UTC")).cast(pa.int64())
         micros = micros.to_numpy()
-        carrier, _ = _ranks(events["carrier"])
-        pseudo, _ = _ranks(events["subscriber_pseudo"])
-        cell, _ = _ranks(events["cell_id"])
-        region, self.region_codes = _ranks(events["region_code"])
+        carrier, _ = ranks(events["carrier"])
+        pseudo, _ = ranks(events["subscriber_pseudo"])
+        cell, _ = ranks(events["cell_id"])
+        region, self.region_codes = ranks(events["region_code"])
         who = carrier * (int(pseudo.max(initial=0)) + 1) + pseudo
-        order = _order(who, micros, cell)
+        order = lexical_order(who, time_key(micros), cell)
         self.who = who[order]
         self.micros = micros[order]
         self.region = region[order]
@@ -72,21 +60,6 @@ class Events:
     def local_hours(self) -> np.ndarray:
         """KST hours since 1970-01-01T00:00 (KST) of each event."""
         return self.micros // _HOUR_US + TIMEZONE_OFFSET_HOURS
-
-
-def _order(who: np.ndarray, micros: np.ndarray, cell: np.ndarray) -> np.ndarray:
-    """The permutation sorting by ``who``, then ``micros``, then ``cell``: one sort of packed
-    64-bit keys when they fit (times in whole seconds when all are), else a lexicographic sort."""
-    if not who.size:
-        return np.empty(0, dtype=np.int64)
-    low = int(micros.min())
-    unit = _SECOND_US if not np.any((micros - low) % _SECOND_US) else 1
-    time = (micros - low) // unit
-    bits = [int(a.max()).bit_length() for a in (who, time, cell)]
-    if sum(bits) > 63:
-        return np.lexsort((cell, micros, who))
-    key = (who << (bits[1] + bits[2])) | (time << bits[2]) | cell
-    return np.argsort(key)
 
 
 def as_events(events: pa.Table | Events) -> Events:

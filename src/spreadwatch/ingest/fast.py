@@ -1,0 +1,264 @@
+"""The fast path of location events: clean rows in Arrow and NumPy, the rest in SQL.
+
+A chunk's rows that the source's SQL would keep unchanged are typed, pseudonymised and
+deduplicated here, with checks evaluated once per distinct value instead of once per row. Every
+other row goes through :func:`spreadwatch.ingest.run.process_chunk`, whose SQL stays the
+definition of the checks, the quarantine and its reasons. A row is *clean*, and taken here, when:
+
+* its carrier is a name (``NAME_PATTERN``) and its subscriber ID is not blank, both without
+  surrounding white space and not null;
+* its ``ts`` is a typed timestamp (seconds to microseconds) that is not null, or the canonical
+  text ``2020-02-01T08:15:42Z``;
+* its ``(carrier, cell_id)`` is a placed cell of the store.
+
+Pseudonyms are the same HMAC (:func:`spreadwatch.privacy.pseudonym.pseudonym`), one per
+distinct subscriber, kept across chunks. Keys that rotate send every row to the SQL path. Then
+the clean rows and the SQL path's kept rows are deduplicated together (identical rows: one kept,
+the others counted as duplicates) and against the store's earlier rows of the same carriers and
+time span, and ordered by time as the SQL path orders them. Tested equal to the SQL path on
+messy synthetic deliveries, quarantine and row accounting included.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.dataset as ds
+
+from spreadwatch.ingest.sources import LOCATION, NAME_PATTERN
+from spreadwatch.ingest.store import Store
+from spreadwatch.ordering import lexical_order, ranks, time_key
+from spreadwatch.privacy.pseudonym import KeyRing, pseudonym
+
+#: The canonical text of a time, fields in range (years 1000-2999: DuckDB reads no others alike).
+_CANONICAL_TS = (
+    r"^[12]\d{3}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])T([01]\d|2[0-3]):[0-5]\d:[0-5]\dZ$"
+)
+_TS_UNITS = ("s", "ms", "us")
+_UTC_US = pa.timestamp("us", tz="UTC")
+_SEPARATOR = "\x1f"  # never in a carrier name
+#: Pseudonyms kept across chunks before starting afresh (bounds memory).
+CACHE_ROWS = 5_000_000
+
+ChunkResult = tuple[pa.Table, pa.Table, int]
+SlowPath = Callable[[pa.Table], ChunkResult]
+
+
+def _encoded(column: pa.ChunkedArray | pa.Array) -> pa.DictionaryArray | None:
+    """A string column as one dictionary array (``None`` for other types)."""
+    if isinstance(column, pa.ChunkedArray):
+        column = column.combine_chunks()
+    if pa.types.is_dictionary(column.type):
+        column = column.cast(column.type.value_type)
+    if not pa.types.is_string(column.type) and not pa.types.is_large_string(column.type):
+        return None
+    return pc.dictionary_encode(column.cast(pa.string()))
+
+
+def _indices(encoded: pa.DictionaryArray) -> np.ndarray:
+    """Dictionary indices, -1 for nulls."""
+    return pc.fill_null(encoded.indices, -1).to_numpy().astype(np.int64)
+
+
+def _untrimmed_ok(values: pa.Array) -> np.ndarray:
+    """Per distinct value: not blank and without surrounding white space."""
+    trimmed = pc.utf8_trim_whitespace(values)
+    return np.asarray(pc.and_(pc.equal(trimmed, values), pc.greater(pc.utf8_length(values), 0)))
+
+
+def _with_null(ok: np.ndarray) -> np.ndarray:
+    """``ok`` indexable by dictionary indices with -1 (null) mapping to False."""
+    return np.append(ok, False)
+
+
+class LocationFastPath:
+    """The fast path of one ingest run: the store's placed cells and a pseudonym cache."""
+
+    def __init__(self, cells: pa.Table, keyring: KeyRing, store: Store) -> None:
+        self.keyring = keyring
+        self.store = store
+        self.region_codes = pc.unique(cells["region_code"]).sort()
+        region_index = {code: i for i, code in enumerate(self.region_codes.to_pylist())}
+        self.cell_region = {
+            (carrier, cell): region_index[region]
+            for carrier, cell, region in zip(
+                cells["carrier"].to_pylist(),
+                cells["cell_id"].to_pylist(),
+                cells["region_code"].to_pylist(),
+                strict=True,
+            )
+        }
+        #: the run's pseudonyms: ``carrier<US>subscriber`` keys and their names
+        self._known = pa.array([], pa.string())
+        self._names = pa.array([], pa.string())
+
+    @staticmethod
+    def applies(keyring: KeyRing) -> bool:
+        return keyring.rotation == "none"
+
+    def process(
+        self, con: duckdb.DuckDBPyConnection, chunk: pa.Table, slow: SlowPath
+    ) -> ChunkResult:
+        """``(output rows, quarantine rows, duplicates removed)`` of one chunk, as
+        :func:`spreadwatch.ingest.run.process_chunk` gives them."""
+        split = self._clean(chunk)
+        if split is None:
+            return slow(chunk)
+        clean, fast = split
+        slow_output, quarantine, duplicates = slow(chunk.filter(pa.array(~clean)))
+        rows = pa.concat_tables([fast, slow_output.cast(LOCATION.schema)])
+        rows, repeats = _distinct_by_time(rows)
+        rows, earlier = self._new_to_store(con, rows)
+        return rows, quarantine, duplicates + repeats + earlier
+
+    # --- the clean rows ---------------------------------------------------------------------
+
+    def _clean(self, chunk: pa.Table) -> tuple[np.ndarray, pa.Table] | None:
+        """The clean-row mask and the clean rows in the output contract; ``None`` when the
+        chunk's column types leave everything to the SQL path."""
+        carrier, subscriber, cell = (
+            _encoded(chunk[c]) for c in ("carrier", "subscriber_id", "cell_id")
+        )
+        ts = (
+            chunk["ts"].combine_chunks()
+            if isinstance(chunk["ts"], pa.ChunkedArray)
+            else chunk["ts"]
+        )
+        if carrier is None or subscriber is None or cell is None:
+            return None
+        if pa.types.is_timestamp(ts.type):
+            if ts.type.unit not in _TS_UNITS:
+                return None
+            instants = ts.cast(pa.timestamp(ts.type.unit, tz="UTC")).cast(_UTC_US)
+            ts_ok = np.asarray(ts.is_valid())
+        elif pa.types.is_string(ts.type):
+            shaped = pc.fill_null(pc.match_substring_regex(ts, _CANONICAL_TS), False)
+            parsed = pc.strptime(ts, format="%Y-%m-%dT%H:%M:%SZ", unit="us", error_is_null=True)
+            instants = parsed.cast(_UTC_US)
+            # Arrow rolls 2020-02-30 over to March 1; SQL refuses it: the day must survive
+            day_text = pc.if_else(shaped, pc.utf8_slice_codeunits(ts, 8, 10), "0")
+            day = pc.cast(day_text, pa.int64())
+            same_day = pc.fill_null(pc.equal(pc.day(parsed), day), False)
+            ts_ok = np.asarray(pc.and_(pc.and_(shaped, parsed.is_valid()), same_day))
+        else:
+            return None
+        c_idx, s_idx, cell_idx = _indices(carrier), _indices(subscriber), _indices(cell)
+        carriers = carrier.dictionary.to_pylist()
+        carrier_ok = np.array([bool(NAME_PATTERN.fullmatch(c)) for c in carriers], dtype=bool)
+        ok = _with_null(carrier_ok)[c_idx] & _with_null(_untrimmed_ok(subscriber.dictionary))[s_idx]
+        ok &= ts_ok & (cell_idx >= 0)
+        region = self._regions(carriers, cell.dictionary, c_idx, cell_idx, ok)
+        ok &= region >= 0
+        rows = np.flatnonzero(ok)
+        pair = c_idx[rows] * len(subscriber.dictionary) + s_idx[rows]
+        pairs, where = np.unique(pair, return_inverse=True)
+        names = self._pseudonyms(carrier.dictionary, subscriber.dictionary, pairs)
+        take = pa.array(rows)
+        fast = pa.table(
+            [
+                carrier.dictionary.take(pa.array(c_idx[rows])),
+                names.take(pa.array(where)),
+                instants.take(take),
+                self.region_codes.take(pa.array(region[rows])),
+                cell.dictionary.take(pa.array(cell_idx[rows])),
+            ],
+            schema=LOCATION.schema,
+        )
+        return ok, fast
+
+    def _regions(
+        self,
+        carriers: list[str],
+        cells: pa.Array,
+        c_idx: np.ndarray,
+        cell_idx: np.ndarray,
+        ok: np.ndarray,
+    ) -> np.ndarray:
+        """Per row, the region index of its placed cell (-1 when unknown or not ``ok``)."""
+        region = np.full(len(c_idx), -1, dtype=np.int64)
+        rows = np.flatnonzero(ok)
+        if not rows.size:
+            return region
+        pair = c_idx[rows] * len(cells) + cell_idx[rows]
+        pairs, where = np.unique(pair, return_inverse=True)
+        names = cells.to_pylist()
+        found = np.array(
+            [
+                self.cell_region.get((carriers[p // len(cells)], names[p % len(cells)]), -1)
+                for p in pairs.tolist()
+            ],
+            dtype=np.int64,
+        )
+        region[rows] = found[where]
+        return region
+
+    def _pseudonyms(self, carriers: pa.Array, subscribers: pa.Array, pairs: np.ndarray) -> pa.Array:
+        """The pseudonym of each ``carrier index * len(subscribers) + subscriber index``: looked
+        up in the run's cache, one HMAC for each identifier not seen before."""
+        if len(self._known) > CACHE_ROWS:
+            self._known, self._names = pa.array([], pa.string()), pa.array([], pa.string())
+        carrier, sub = np.divmod(pairs, len(subscribers))
+        keys = pc.binary_join_element_wise(
+            carriers.take(pa.array(carrier)), subscribers.take(pa.array(sub)), _SEPARATOR
+        )
+        at = pc.index_in(keys, value_set=self._known)
+        new = np.flatnonzero(np.asarray(at.is_null()))
+        if new.size:
+            fresh = [
+                pseudonym(self.keyring.key, *key.split(_SEPARATOR, 1))
+                for key in keys.take(pa.array(new)).to_pylist()
+            ]
+            start = len(self._known)
+            self._known = pa.concat_arrays([self._known, keys.take(pa.array(new))])
+            self._names = pa.concat_arrays([self._names, pa.array(fresh, pa.string())])
+            filled = np.asarray(pc.fill_null(at, -1)).copy()
+            filled[new] = np.arange(start, start + new.size)
+            at = pa.array(filled)
+        return self._names.take(at)
+
+    # --- repeats ----------------------------------------------------------------------------
+
+    def _new_to_store(self, con: duckdb.DuckDBPyConnection, rows: pa.Table) -> tuple[pa.Table, int]:
+        """``rows`` without those the store holds already (same carriers, same time span)."""
+        parts = self.store.parts(LOCATION.name)
+        if not parts or not rows.num_rows:
+            return rows, 0
+        low, high = pc.min_max(rows["ts"]).values()
+        carriers = pc.unique(rows["carrier"])
+        span = (ds.field("ts") >= low) & (ds.field("ts") <= high)
+        earlier = ds.dataset(parts, format="parquet").to_table(
+            columns=list(LOCATION.key), filter=span & ds.field("carrier").isin(carriers)
+        )
+        if not earlier.num_rows:
+            return rows, 0
+        kept = rows.join(
+            earlier.cast(rows.select(LOCATION.key).schema),
+            list(LOCATION.key),
+            join_type="left anti",
+        )
+        kept, _ = _distinct_by_time(kept.select(LOCATION.schema.names))
+        return kept, rows.num_rows - kept.num_rows
+
+
+def _distinct_by_time(rows: pa.Table) -> tuple[pa.Table, int]:
+    """Distinct rows ordered by time, then carrier, pseudonym and cell (the store's order);
+    and how many repeats were dropped."""
+    if not rows.num_rows:
+        return rows, 0
+    ts = time_key(rows["ts"].combine_chunks().cast(pa.int64()).to_numpy())
+    carrier, who, cell = (ranks(rows[c])[0] for c in ("carrier", "subscriber_pseudo", "cell_id"))
+    order = lexical_order(ts, carrier, who, cell)
+    ts, carrier, who, cell = ts[order], carrier[order], who[order], cell[order]
+    repeat = np.zeros(len(order), dtype=bool)
+    repeat[1:] = (
+        (ts[1:] == ts[:-1])
+        & (carrier[1:] == carrier[:-1])
+        & (who[1:] == who[:-1])
+        & (cell[1:] == cell[:-1])
+    )
+    kept = order[~repeat]
+    return rows.take(pa.array(kept)), int(repeat.sum())

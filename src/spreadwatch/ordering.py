@@ -1,0 +1,45 @@
+"""Sorting rows by several integer keys at once, and ranks that keep strings' order."""
+
+from __future__ import annotations
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+
+def ranks(column: pa.ChunkedArray | pa.Array) -> tuple[np.ndarray, pa.Array]:
+    """Per row, the rank of its value among the sorted distinct values (so integer order is
+    the values' order); and those sorted values. Nulls are not allowed."""
+    if isinstance(column, pa.ChunkedArray):
+        column = column.combine_chunks()
+    encoded = pc.dictionary_encode(column)
+    values = encoded.dictionary
+    order = np.asarray(pc.sort_indices(values), dtype=np.int64)
+    rank_of = np.empty(len(values), dtype=np.int64)
+    rank_of[order] = np.arange(len(values))
+    indices = encoded.indices.to_numpy(zero_copy_only=False).astype(np.int64)
+    return rank_of[indices], values.take(pa.array(order))
+
+
+def lexical_order(*keys: np.ndarray) -> np.ndarray:
+    """The permutation sorting by ``keys[0]``, then ``keys[1]``, ... (non-negative integers):
+    one sort of packed 64-bit keys when they fit, else a lexicographic sort. Rows equal in
+    every key come in no particular order."""
+    if not keys or not keys[0].size:
+        return np.empty(0, dtype=np.int64)
+    bits = [max(int(k.max()).bit_length(), 1) for k in keys]
+    if sum(bits) > 63:
+        return np.lexsort(keys[::-1])
+    packed = np.zeros(keys[0].size, dtype=np.int64)
+    for key, width in zip(keys, bits, strict=True):
+        packed = (packed << width) | key
+    return np.argsort(packed)
+
+
+def time_key(micros: np.ndarray) -> np.ndarray:
+    """Times (microseconds) as small non-negative integers of the same order: offset from the
+    earliest, in whole seconds when every time is a whole second."""
+    if not micros.size:
+        return micros
+    offset = micros - micros.min()
+    return offset // 1_000_000 if not np.any(offset % 1_000_000) else offset
