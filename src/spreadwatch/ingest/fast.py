@@ -11,8 +11,8 @@ definition of the checks, the quarantine and its reasons. A row is *clean*, and 
   text ``2020-02-01T08:15:42Z``;
 * its ``(carrier, cell_id)`` is a placed cell of the store.
 
-Pseudonyms are the same HMAC (:func:`spreadwatch.privacy.pseudonym.pseudonym`), one per
-distinct subscriber, kept across chunks. Keys that rotate send every row to the SQL path. Then
+Pseudonyms come from the keyring's SQL (:meth:`KeyRing.pseudonym_sql`), one HMAC per distinct
+subscriber, kept across chunks. Keys that rotate send every row to the SQL path. Then
 the clean rows and the SQL path's kept rows are deduplicated together (identical rows: one kept,
 the others counted as duplicates) and against the store's earlier rows of the same carriers and
 time span, and ordered by time as the SQL path orders them. Tested equal to the SQL path on
@@ -29,10 +29,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.dataset as ds
 
+from spreadwatch.ingest.raw import QUARANTINE_SCHEMA
 from spreadwatch.ingest.sources import LOCATION, NAME_PATTERN
 from spreadwatch.ingest.store import Store
 from spreadwatch.ordering import lexical_order, ranks, time_key
-from spreadwatch.privacy.pseudonym import KeyRing, pseudonym
+from spreadwatch.privacy.pseudonym import KeyRing
 
 #: The canonical text of a time, fields in range (years 1000-2999: DuckDB reads no others alike).
 _CANONICAL_TS = (
@@ -78,8 +79,11 @@ def _with_null(ok: np.ndarray) -> np.ndarray:
 class LocationFastPath:
     """The fast path of one ingest run: the store's placed cells and a pseudonym cache."""
 
-    def __init__(self, cells: pa.Table, keyring: KeyRing, store: Store) -> None:
+    def __init__(
+        self, cells: pa.Table, keyring: KeyRing, store: Store, con: duckdb.DuckDBPyConnection
+    ) -> None:
         self.keyring = keyring
+        self._con = con
         self.store = store
         self.region_codes = pc.unique(cells["region_code"]).sort()
         region_index = {code: i for i, code in enumerate(self.region_codes.to_pylist())}
@@ -101,17 +105,25 @@ class LocationFastPath:
         return keyring.rotation == "none"
 
     def process(
-        self, con: duckdb.DuckDBPyConnection, chunk: pa.Table, slow: SlowPath
+        self,
+        con: duckdb.DuckDBPyConnection,
+        chunk: pa.Table,
+        slow: SlowPath,
+        settle: Callable[[], None] = lambda: None,
     ) -> ChunkResult:
         """``(output rows, quarantine rows, duplicates removed)`` of one chunk, as
-        :func:`spreadwatch.ingest.run.process_chunk` gives them."""
+        :func:`spreadwatch.ingest.run.process_chunk` gives them; ``settle()`` runs before the
+        store is read (parts still being written must be in place)."""
         split = self._clean(chunk)
         if split is None:
             return slow(chunk)
         clean, fast = split
-        slow_output, quarantine, duplicates = slow(chunk.filter(pa.array(~clean)))
-        rows = pa.concat_tables([fast, slow_output.cast(LOCATION.schema)])
+        rows, quarantine, duplicates = fast, QUARANTINE_SCHEMA.empty_table(), 0
+        if not clean.all():
+            slow_output, quarantine, duplicates = slow(chunk.filter(pa.array(~clean)))
+            rows = pa.concat_tables([fast, slow_output.cast(LOCATION.schema)])
         rows, repeats = _distinct_by_time(rows)
+        settle()
         rows, earlier = self._new_to_store(con, rows)
         return rows, quarantine, duplicates + repeats + earlier
 
@@ -208,17 +220,24 @@ class LocationFastPath:
         at = pc.index_in(keys, value_set=self._known)
         new = np.flatnonzero(np.asarray(at.is_null()))
         if new.size:
-            fresh = [
-                pseudonym(self.keyring.key, *key.split(_SEPARATOR, 1))
-                for key in keys.take(pa.array(new)).to_pylist()
-            ]
+            fresh = self._hmac(
+                carriers.take(pa.array(carrier[new])), subscribers.take(pa.array(sub[new]))
+            )
             start = len(self._known)
             self._known = pa.concat_arrays([self._known, keys.take(pa.array(new))])
-            self._names = pa.concat_arrays([self._names, pa.array(fresh, pa.string())])
+            self._names = pa.concat_arrays([self._names, fresh])
             filled = np.asarray(pc.fill_null(at, -1)).copy()
             filled[new] = np.arange(start, start + new.size)
             at = pa.array(filled)
         return self._names.take(at)
+
+    def _hmac(self, carriers: pa.Array, subscribers: pa.Array) -> pa.Array:
+        """Pseudonyms of ``carrier:subscriber`` pairs by the keyring's SQL (in DuckDB)."""
+        self._con.register("new_identifiers", pa.table({"c": carriers, "s": subscribers}))
+        sql = self.keyring.pseudonym_sql("c || ':' || s")
+        names = self._con.sql(f"SELECT {sql} AS pseudo FROM new_identifiers").to_arrow_table()
+        self._con.unregister("new_identifiers")
+        return names["pseudo"].combine_chunks().cast(pa.string())
 
     # --- repeats ----------------------------------------------------------------------------
 

@@ -13,6 +13,7 @@ import hashlib
 import os
 import re
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -92,42 +93,73 @@ def ingest(
     context = _context(spec, store, con)
     fast = None
     if fast_path and spec is LOCATION and LocationFastPath.applies(keyring):
-        fast = LocationFastPath(
-            con.sql("SELECT * FROM store_cells").to_arrow_table(), keyring, store
-        )
-    for path in track(files, f"ingesting {spec.name}"):
-        sha = file_sha256(path)
-        if store.is_ingested(spec.name, sha):
-            report.skipped.append(path)
-            continue
-        record = FileRecord(spec.name, sha, str(path), path.stat().st_size)
-        chunks = iter_chunks(path, spec.columns, spec.has_identifiers, chunk_bytes)
-        for n, (chunk, malformed) in enumerate(chunks):
+        cells = con.sql("SELECT * FROM store_cells").to_arrow_table()
+        fast = LocationFastPath(cells, keyring, store, con)
+    with PartWriter(store) as writer:
+        for path in track(files, f"ingesting {spec.name}"):
+            sha = file_sha256(path)
+            if store.is_ingested(spec.name, sha):
+                report.skipped.append(path)
+                continue
+            record = FileRecord(spec.name, sha, str(path), path.stat().st_size)
+            chunks = iter_chunks(path, spec.columns, spec.has_identifiers, chunk_bytes)
+            for n, (chunk, malformed) in enumerate(chunks):
 
-            def by_sql(rows: pa.Table) -> tuple[pa.Table, pa.Table, int]:
-                return process_chunk(con, spec, rows, keyring, context, store)
+                def by_sql(rows: pa.Table) -> tuple[pa.Table, pa.Table, int]:
+                    writer.wait()  # the checks against the store must see every earlier part
+                    return process_chunk(con, spec, rows, keyring, context, store)
 
-            if fast is not None:
-                output, quarantine, duplicates = fast.process(con, chunk, by_sql)
-            else:
-                output, quarantine, duplicates = by_sql(chunk)
-            quarantine = pa.concat_tables([malformed, quarantine])
-            record.rows_in += chunk.num_rows + malformed.num_rows
-            record.rows_kept += output.num_rows
-            record.rows_quarantined += quarantine.num_rows
-            record.duplicates_removed += duplicates
-            record.quarantined_by_reason.update(quarantine["reason"].to_pylist())
-            if output.num_rows:
-                store.write_part(output, store.part_path(spec.name, sha, n))
-            if quarantine.num_rows:
-                store.write_part(quarantine, store.part_path(spec.name, sha, n, quarantine=True))
-            record.parts = n + 1
-        if not record.balanced():  # a defect, never expected: refuse to commit
-            raise AssertionError(f"{path}: row accounting does not add up: {record}")
-        store.commit(record)
-        report.ingested.append(record)
+                if fast is not None:
+                    output, quarantine, duplicates = fast.process(con, chunk, by_sql, writer.wait)
+                else:
+                    output, quarantine, duplicates = by_sql(chunk)
+                quarantine = pa.concat_tables([malformed, quarantine])
+                record.rows_in += chunk.num_rows + malformed.num_rows
+                record.rows_kept += output.num_rows
+                record.rows_quarantined += quarantine.num_rows
+                record.duplicates_removed += duplicates
+                record.quarantined_by_reason.update(quarantine["reason"].to_pylist())
+                if output.num_rows:
+                    writer.write(output, store.part_path(spec.name, sha, n))
+                if quarantine.num_rows:
+                    writer.write(quarantine, store.part_path(spec.name, sha, n, quarantine=True))
+                record.parts = n + 1
+            writer.wait()
+            if not record.balanced():  # a defect, never expected: refuse to commit
+                raise AssertionError(f"{path}: row accounting does not add up: {record}")
+            store.commit(record)
+            report.ingested.append(record)
     con.close()
     return report
+
+
+class PartWriter:
+    """Writes a run's parts in a background thread (Parquet encoding releases the GIL), so the
+    next chunk is checked while the last is written; :meth:`wait` before reading the store or
+    committing."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self._pool = ThreadPoolExecutor(1, thread_name_prefix="spreadwatch-parts")
+        self._pending: list[Future] = []
+
+    def write(self, table: pa.Table, path: Path) -> None:
+        self._pending.append(self._pool.submit(self.store.write_part, table, path))
+
+    def wait(self) -> None:
+        """Block until every part handed over is in place (re-raising a failed write)."""
+        pending, self._pending = self._pending, []
+        for future in pending:
+            future.result()
+
+    def __enter__(self) -> PartWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        try:
+            self.wait()
+        finally:
+            self._pool.shutdown()
 
 
 # --- per-source preparation -----------------------------------------------------------------
