@@ -125,8 +125,9 @@ def build_flows(
         def table(name: str) -> ir.Table:
             return con.read_parquet(str(store / name / "*.parquet"))  # type: ignore[operator]
 
+        counter = _Counter(con, k)
         builders: dict[str, Callable[[], ir.Table | pa.Table]] = {
-            "commuting": lambda: _counted(con, events, "commuting", k),
+            "commuting": lambda: counter.table(events, "commuting"),
         }
         if store is not None and _has(store, "roaming"):
             builders["importations"] = lambda: signals.importations(table("roaming"), events, k=k)
@@ -148,7 +149,7 @@ def build_flows(
                     paths[label] = out_dir / f"{label}.parquet"
                     _write_atomically(result, paths[label])
                     continue
-                for name, result in _daily_tables(con, events, k, windows).items():
+                for name, result in _daily_tables(counter, events, windows).items():
                     paths[name] = out_dir / f"{name}.parquet"
                     if plan is not None and plan.start is not None:
                         previous = pq.read_table(paths[name])
@@ -157,7 +158,7 @@ def build_flows(
                         )
                     _write_atomically(result, paths[name])
         finally:
-            _PREPARED.clear()
+            counter.forget()
         if plan is not None and not windows:
             paths |= {name: out_dir / f"{name}.parquet" for name in INCREMENTAL_TABLES}
     if plan is not None:
@@ -166,9 +167,8 @@ def build_flows(
 
 
 def _daily_tables(
-    con: ibis.BaseBackend,
+    counter: _Counter,
     events: ir.Table,
-    k: int,
     windows: list[tuple[dt.date, dt.date] | None],
 ) -> dict[str, pa.Table]:
     """The daily fusion tables (``INCREMENTAL_TABLES``) computed window by window (``None``:
@@ -177,14 +177,14 @@ def _daily_tables(
     for window in windows:
         if window is None:
             for name in parts:
-                parts[name].append(_counted(con, events, name, k))
+                parts[name].append(counter.table(events, name))
             continue
         first, end = window
         scope = incremental.events_since(
             events, incremental.cutoff_for(first), incremental.kst_midnight(end)
         )
         for name in parts:
-            table = _counted(con, scope, name, k, fits=True)
+            table = counter.table(scope, name, fits=True)
             in_window = pc.and_(
                 pc.greater_equal(table["date"], pa.scalar(first, pa.date32())),
                 pc.less(table["date"], pa.scalar(end, pa.date32())),
@@ -196,29 +196,39 @@ def _daily_tables(
     }
 
 
-#: Events prepared for the kernels, by the expression they came from (one window's events serve
-#: both daily tables; all events serve commuting too). Cleared by each ``build_flows``.
-_PREPARED: dict[int, tuple[ir.Table, kernels.Events | None]] = {}
-
-
-def _counted(
-    con: ibis.BaseBackend, events: ir.Table, name: str, k: int, fits: bool = False
-) -> pa.Table:
-    """Fusion table ``name`` of ``events``: on DuckDB by the compiled kernels of
+class _Counter:
+    """Counts fusion tables: on DuckDB by the compiled kernels of
     :mod:`spreadwatch.fusion.kernels` when the events fit in memory (at most
-    :data:`WINDOW_EVENTS`, or ``fits``: a window already sized so), else by its expression."""
-    if con.name == "duckdb":
-        if id(events) not in _PREPARED:
-            prepared = None
-            if fits or int(events.count().execute()) <= WINDOW_EVENTS:
-                with contextlib.suppress(kernels.NotCountable):  # then the expression counts
-                    prepared = kernels.Events(con.to_pyarrow(events))
-            _PREPARED.clear()  # one window at a time in memory
-            _PREPARED[id(events)] = (events, prepared)
-        prepared = _PREPARED[id(events)][1]
-        if prepared is not None:
-            return getattr(kernels, name)(prepared, k=k)
-    return fusion.collect(con, getattr(fusion, name)(events, k=k), fusion.SCHEMAS[name])
+    :data:`WINDOW_EVENTS`, or ``fits``: a window already sized so), else by the expressions.
+    The events of the last expression counted stay prepared, so the tables of one window (or of
+    all events) share one ordered copy."""
+
+    def __init__(self, con: ibis.BaseBackend, k: int) -> None:
+        self.con = con
+        self.k = k
+        self._last: tuple[ir.Table, kernels.Events | None] | None = None
+
+    def table(self, events: ir.Table, name: str, fits: bool = False) -> pa.Table:
+        if self.con.name == "duckdb":
+            prepared = self._prepared(events, fits)
+            if prepared is not None:
+                return getattr(kernels, name)(prepared, k=self.k)
+        expression = getattr(fusion, name)(events, k=self.k)
+        return fusion.collect(self.con, expression, fusion.SCHEMAS[name])
+
+    def _prepared(self, events: ir.Table, fits: bool) -> kernels.Events | None:
+        if self._last is not None and self._last[0] is events:
+            return self._last[1]
+        self.forget()  # one window at a time in memory
+        prepared = None
+        if fits or int(events.count().execute()) <= WINDOW_EVENTS:
+            with contextlib.suppress(kernels.NotCountable):  # then the expressions count
+                prepared = kernels.Events(self.con.to_pyarrow(events))
+        self._last = (events, prepared)
+        return prepared
+
+    def forget(self) -> None:
+        self._last = None
 
 
 def _kst_dates(part: Path) -> tuple[dt.date, dt.date]:
