@@ -82,16 +82,21 @@ def od_flows(events: pa.Table | Events, k: int = DEFAULT_K) -> pa.Table:
     e = as_events(events)
     moved = (e.who[1:] == e.who[:-1]) & (e.region[1:] != e.region[:-1])
     day = e.local_hours()[1:][moved] // 24
-    origin, dest = e.region[:-1][moved], e.region[1:][moved]
-    keys, counts = np.unique((day * e.regions + origin) * e.regions + dest, return_counts=True)
-    day, rest = np.divmod(keys, e.regions * e.regions)
-    origin, dest = np.divmod(rest, e.regions)
-    trips, suppressed = _suppressed(counts, k)
+    return _daily_pairs(e, day, e.region[:-1][moved], e.region[1:][moved], "od_flows", k)
+
+
+def _daily_pairs(
+    e: Events, day: np.ndarray, first: np.ndarray, second: np.ndarray, name: str, k: int
+) -> pa.Table:
+    """Table ``name`` counting the rows of each (KST day, first region, second region)."""
+    n = e.regions
+    keys, counts = np.unique((day * n + first) * n + second, return_counts=True)
+    day, rest = np.divmod(keys, n * n)
+    first, second = np.divmod(rest, n)
+    people, suppressed = _suppressed(counts, k)
     codes = e.region_codes
-    return pa.table(
-        [_dates(day), codes.take(pa.array(origin)), codes.take(pa.array(dest)), trips, suppressed],
-        schema=SCHEMAS["od_flows"],
-    )
+    columns = [codes.take(pa.array(first)), codes.take(pa.array(second))]
+    return pa.table([_dates(day), *columns, people, suppressed], schema=SCHEMAS[name])
 
 
 @numba.njit(cache=True)
@@ -198,13 +203,4 @@ def commuting(events: pa.Table | Events, k: int = DEFAULT_K) -> pa.Table:
     at = np.searchsorted(home_who, day_who)
     at = np.minimum(at, home_who.size - 1)
     known = home_who[at] == day_who
-    keys = (day_date[known] * e.regions + homes[at[known]]) * e.regions + day_regions[known]
-    keys, counts = np.unique(keys, return_counts=True)
-    days, rest = np.divmod(keys, e.regions * e.regions)
-    home, dest = np.divmod(rest, e.regions)
-    people, suppressed = _suppressed(counts, k)
-    codes = e.region_codes
-    return pa.table(
-        [_dates(days), codes.take(pa.array(home)), codes.take(pa.array(dest)), people, suppressed],
-        schema=SCHEMAS["commuting"],
-    )
+    return _daily_pairs(e, day_date[known], homes[at[known]], day_regions[known], "commuting", k)
