@@ -161,8 +161,9 @@ def flows(
         str | None,
         typer.Option(
             metavar="duckdb|spark",
-            help="Engine: duckdb (default), or spark (local mode, or the cluster of "
-            "--spark-remote). Both write the same tables.",
+            help="Engine: duckdb (default; counts in compiled kernels when a window of "
+            "events fits in memory), or spark (local mode, or the cluster of --spark-remote). "
+            "Both write the same tables.",
         ),
     ] = None,
     spark_remote: Annotated[
