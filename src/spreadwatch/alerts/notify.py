@@ -35,7 +35,7 @@ import os
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime
 from functools import lru_cache
 from pathlib import Path
 
@@ -44,8 +44,8 @@ import pandas as pd
 from babel import Locale
 
 from spreadwatch.alerts import topics
+from spreadwatch.kst import KST
 
-KST = timezone(timedelta(hours=9))
 LEVEL_NAMES = {
     1: ("low", "낮음"),
     2: ("moderate", "보통"),

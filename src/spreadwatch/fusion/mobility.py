@@ -27,9 +27,10 @@ import ibis.expr.types as ir
 import pyarrow as pa
 
 from spreadwatch.fusion.engines import connect as connect_engine
+from spreadwatch.kst import KST_OFFSET_HOURS
 from spreadwatch.privacy.kanon import DEFAULT_K, suppress_small
 
-TIMEZONE_OFFSET_HOURS = 9
+TIMEZONE_OFFSET_HOURS = KST_OFFSET_HOURS
 DEFAULT_MAX_GAP_HOURS = 12
 NIGHT_HOURS = (19, 7)  # from 19:00 to before 07:00
 DAY_HOURS = (9, 18)  # from 09:00 to before 18:00

@@ -21,12 +21,13 @@ import json
 import math
 import re
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import TypeVar
+
+from spreadwatch.kst import KST
 
 THINQ = "thinq"
 GIGAGENIE = "gigagenie"
-KST = timezone(timedelta(hours=9))
 #: Readings outside these bounds are not measurements (a broken sensor, a wrong unit).
 PLAUSIBLE = {"body_temp": (30.0, 45.0), "pm25": (0.0, 2000.0)}
 _EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)

@@ -27,7 +27,8 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-KST = dt.timezone(dt.timedelta(hours=9))
+from spreadwatch.kst import KST
+
 #: Schema metadata of a notices table: its look-back window in days (what "recently" means).
 DAYS_METADATA = b"spreadwatch.notice_days"
 NOTICE_SCHEMA = pa.schema(

@@ -16,7 +16,7 @@ import threading
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import paho.mqtt.client as mqtt
@@ -25,8 +25,8 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from spreadwatch.alerts import topics
+from spreadwatch.kst import KST
 
-KST = timezone(timedelta(hours=9))
 TELEMETRY_COLUMNS = ("platform", "device_id", "household_id", "ts", "kind", "value", "consent")
 #: What device of each platform reports each kind: (device type, model).
 THINQ_DEVICES = {

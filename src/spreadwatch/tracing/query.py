@@ -28,10 +28,10 @@ import duckdb
 import pyarrow as pa
 
 from spreadwatch import duck
+from spreadwatch.kst import KST
 from spreadwatch.tracing.index import TraceError, ensure_index
 
 EARTH_RADIUS_M = 6_371_008.8
-KST = dt.timezone(dt.timedelta(hours=9))
 METRES_PER_DEGREE = EARTH_RADIUS_M * 3.141592653589793 / 180
 _TICK = dt.timedelta(microseconds=1)
 #: The longest query window (a few incubation periods).
