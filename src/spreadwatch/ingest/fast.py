@@ -46,6 +46,8 @@ _SEPARATOR = "\x1f"  # never in a carrier name
 CACHE_ROWS = 5_000_000
 
 ChunkResult = tuple[pa.Table, pa.Table, int]
+#: Per row, the ranks of its carrier, pseudonym and cell in their values' sorted order.
+Ranks = tuple[np.ndarray, np.ndarray, np.ndarray]
 SlowPath = Callable[[pa.Table], ChunkResult]
 
 
@@ -117,21 +119,24 @@ class LocationFastPath:
         split = self._clean(chunk)
         if split is None:
             return slow(chunk)
-        clean, fast = split
+        clean, fast, fast_ranks = split
         rows, quarantine, duplicates = fast, QUARANTINE_SCHEMA.empty_table(), 0
+        known: Ranks | None = fast_ranks
         if not clean.all():
             slow_output, quarantine, duplicates = slow(chunk.filter(pa.array(~clean)))
             rows = pa.concat_tables([fast, slow_output.cast(LOCATION.schema)])
-        rows, repeats = _distinct_by_time(rows)
+            known = None
+        rows, repeats = _distinct_by_time(rows, known)
         settle()
         rows, earlier = self._new_to_store(con, rows)
         return rows, quarantine, duplicates + repeats + earlier
 
     # --- the clean rows ---------------------------------------------------------------------
 
-    def _clean(self, chunk: pa.Table) -> tuple[np.ndarray, pa.Table] | None:
-        """The clean-row mask and the clean rows in the output contract; ``None`` when the
-        chunk's column types leave everything to the SQL path."""
+    def _clean(self, chunk: pa.Table) -> tuple[np.ndarray, pa.Table, Ranks] | None:
+        """The clean-row mask, the clean rows in the output contract and the ranks of their
+        carrier, pseudonym and cell; ``None`` when the chunk's column types leave everything to
+        the SQL path."""
         carrier, subscriber, cell = (
             _encoded(chunk[c]) for c in ("carrier", "subscriber_id", "cell_id")
         )
@@ -180,7 +185,14 @@ class LocationFastPath:
             ],
             schema=LOCATION.schema,
         )
-        return ok, fast
+        # the string order of carrier, pseudonym and cell, for ordering the rows without
+        # encoding their strings again
+        fast_ranks = (
+            _value_ranks(carrier.dictionary)[c_idx[rows]],
+            _value_ranks(names)[where],
+            _value_ranks(cell.dictionary)[cell_idx[rows]],
+        )
+        return ok, fast, fast_ranks
 
     def _regions(
         self,
@@ -263,13 +275,23 @@ class LocationFastPath:
         return kept, rows.num_rows - kept.num_rows
 
 
-def _distinct_by_time(rows: pa.Table) -> tuple[pa.Table, int]:
+def _value_ranks(values: pa.Array) -> np.ndarray:
+    """The rank of each of ``values`` (distinct) in their sorted order."""
+    order = np.asarray(pc.sort_indices(values), dtype=np.int64)
+    rank = np.empty(len(order), dtype=np.int64)
+    rank[order] = np.arange(len(order))
+    return rank
+
+
+def _distinct_by_time(rows: pa.Table, known: Ranks | None = None) -> tuple[pa.Table, int]:
     """Distinct rows ordered by time, then carrier, pseudonym and cell (the store's order);
-    and how many repeats were dropped."""
+    and how many repeats were dropped. ``known``: those three columns' ranks, when known."""
     if not rows.num_rows:
         return rows, 0
     ts = time_key(rows["ts"].combine_chunks().cast(pa.int64()).to_numpy())
-    carrier, who, cell = (ranks(rows[c])[0] for c in ("carrier", "subscriber_pseudo", "cell_id"))
+    carrier, who, cell = known or (
+        ranks(rows[c])[0] for c in ("carrier", "subscriber_pseudo", "cell_id")
+    )
     order = lexical_order(ts, carrier, who, cell)
     ts, carrier, who, cell = ts[order], carrier[order], who[order], cell[order]
     repeat = np.zeros(len(order), dtype=bool)
