@@ -11,8 +11,10 @@ def ranks(column: pa.ChunkedArray | pa.Array) -> tuple[np.ndarray, pa.Array]:
     """Per row, the rank of its value among the sorted distinct values (so integer order is
     the values' order); and those sorted values. Nulls are not allowed."""
     if isinstance(column, pa.ChunkedArray):
+        if pa.types.is_dictionary(column.type):  # as read from Parquet: one dictionary a chunk
+            column = column.unify_dictionaries()
         column = column.combine_chunks()
-    encoded = pc.dictionary_encode(column)
+    encoded = column if pa.types.is_dictionary(column.type) else pc.dictionary_encode(column)
     values = encoded.dictionary
     order = np.asarray(pc.sort_indices(values), dtype=np.int64)
     rank_of = np.empty(len(values), dtype=np.int64)

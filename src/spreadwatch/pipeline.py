@@ -125,7 +125,7 @@ def build_flows(
         def table(name: str) -> ir.Table:
             return con.read_parquet(str(store / name / "*.parquet"))  # type: ignore[operator]
 
-        counter = _Counter(con, k)
+        counter = _Counter(con, k, events, "" if is_uri else source)
         builders: dict[str, Callable[[], ir.Table | pa.Table]] = {
             "commuting": lambda: counter.table(events, "commuting"),
         }
@@ -203,9 +203,15 @@ class _Counter:
     The events of the last expression counted stay prepared, so the tables of one window (or of
     all events) share one ordered copy."""
 
-    def __init__(self, con: ibis.BaseBackend, k: int) -> None:
+    def __init__(
+        self, con: ibis.BaseBackend, k: int, source: ir.Table | None = None, files: str = ""
+    ) -> None:
         self.con = con
         self.k = k
+        #: the events as read from ``files`` (a local Parquet file or glob), which the kernels
+        #: read straight from Parquet with dictionary-encoded strings (no re-encoding)
+        self.source = source
+        self.files = files
         self._last: tuple[ir.Table, kernels.Events | None] | None = None
 
     def table(self, events: ir.Table, name: str, fits: bool = False) -> pa.Table:
@@ -223,12 +229,26 @@ class _Counter:
         prepared = None
         if fits or int(events.count().execute()) <= WINDOW_EVENTS:
             with contextlib.suppress(kernels.NotCountable):  # then the expressions count
-                prepared = kernels.Events(self.con.to_pyarrow(events))
+                prepared = kernels.Events(self._arrow(events))
         self._last = (events, prepared)
         return prepared
 
     def forget(self) -> None:
         self._last = None
+
+    def _arrow(self, events: ir.Table) -> pa.Table:
+        if events is self.source and self.files:
+            paths = sorted(glob.glob(self.files)) if glob.has_magic(self.files) else [self.files]
+            with contextlib.suppress(pa.ArrowException, OSError, KeyError):
+                return pq.read_table(
+                    paths, columns=list(EVENT_COLUMNS), read_dictionary=EVENT_STRINGS
+                )
+        return self.con.to_pyarrow(events)
+
+
+#: The columns of location events the fusion reads, and those that are strings.
+EVENT_COLUMNS = ("carrier", "subscriber_pseudo", "ts", "region_code", "cell_id")
+EVENT_STRINGS = ["carrier", "subscriber_pseudo", "region_code", "cell_id"]
 
 
 def _kst_dates(part: Path) -> tuple[dt.date, dt.date]:

@@ -70,3 +70,16 @@ def test_build_flows_counts_by_expression_when_events_do_not_fit(
     for name in pipeline.FLOW_TABLES:
         a, b = pq.read_table(by_kernels[name]), pq.read_table(by_expressions[name])
         assert a.num_rows > 0 and a.equals(b), name
+
+
+def test_dictionary_columns_from_parquet_give_the_same_tables(tmp_path):
+    events = make_events(300, 2, seed=6)
+    paths = []
+    for n, part in enumerate([events.slice(0, 4000), events.slice(4000)]):  # own dictionaries
+        paths.append(tmp_path / f"part-{n}.parquet")
+        pq.write_table(part, paths[-1])
+    strings = ["carrier", "subscriber_pseudo", "region_code", "cell_id"]
+    read = pq.read_table(paths, read_dictionary=strings)
+    assert pa.types.is_dictionary(read.schema.field("subscriber_pseudo").type)
+    for name, (_, kernel) in BUILDERS.items():
+        assert kernel(read, k=1).equals(kernel(events, k=1)), name
