@@ -99,3 +99,29 @@ def test_day_by_day_windows_equal_one_pass(raw, tmp_path, monkeypatch):
     build_flows(store, tmp_path / "windows", k=2)
     assert len(windows) >= 4  # four or five KST days, each read once for both tables
     assert _tables(tmp_path / "windows") == _tables(tmp_path / "one-pass")
+
+
+def test_presence_after_the_last_day_is_not_kept_when_all_events_fit(raw, tmp_path):
+    """Presence runs up to 12 hours past an event: events in the Korean evening of the last day
+    spill into the next day, which is not the data's (nor a full recomputation's) to report."""
+    cells = [line.split(",") for line in (raw / "cells.csv").read_text().splitlines()[1:6]]
+    days = []
+    for n, date in enumerate(["2020-02-01", "2020-02-02"]):
+        path = tmp_path / f"evening-{n}.csv"
+        rows = ["carrier,subscriber_id,ts,cell_id"]
+        for i in range(20):  # 10:00-19:00 UTC is 19:00-04:00 KST
+            carrier, cell = cells[i % 5][0], cells[i % 5][1]
+            rows.append(f"{carrier},u{i},{date}T{10 + i % 5:02d}:00:00Z,{cell}")
+        path.write_text("\n".join(rows) + "\n")
+        days.append(path)
+    store, flows = tmp_path / "store", tmp_path / "flows"
+    _ingest(store, raw, days[:1])
+    build_flows(store, flows, k=1)
+    _ingest(store, raw, days[1:])
+    build_flows(store, flows, k=1)
+    full = tmp_path / "full"
+    _ingest(tmp_path / "store2", raw, days)
+    build_flows(tmp_path / "store2", full, k=1)
+    assert _tables(flows) == _tables(full)
+    last = max(r["date"] for r in _tables(full)["presence"])
+    assert last == dt.date(2020, 2, 2)  # KST dates of the events, not the day after

@@ -137,8 +137,7 @@ def build_flows(
             )
         schemas = {**fusion.SCHEMAS, **signals.SCHEMAS}
         windows = plan.windows() if plan is not None else [None]
-        if plan is not None and plan.whole(windows):
-            windows = [None]  # one window of every event: the events themselves (shared)
+        whole = plan is not None and plan.whole(windows)  # its scope: the events themselves
         labels = ["daily flows and presence", *builders] if windows else list(builders)
         try:
             for label in track(labels, "Computing flows, presence, commuting and signals"):
@@ -149,7 +148,7 @@ def build_flows(
                     paths[label] = out_dir / f"{label}.parquet"
                     _write_atomically(result, paths[label])
                     continue
-                for name, result in _daily_tables(counter, events, windows).items():
+                for name, result in _daily_tables(counter, events, windows, whole).items():
                     paths[name] = out_dir / f"{name}.parquet"
                     if plan is not None and plan.start is not None:
                         previous = pq.read_table(paths[name])
@@ -170,9 +169,12 @@ def _daily_tables(
     counter: _Counter,
     events: ir.Table,
     windows: list[tuple[dt.date, dt.date] | None],
+    whole: bool = False,
 ) -> dict[str, pa.Table]:
     """The daily fusion tables (``INCREMENTAL_TABLES``) computed window by window (``None``:
-    all events at once), both tables of a window from the same events."""
+    all events at once), both tables of a window from the same events. ``whole``: the one
+    window holds every event, so its scope is ``events`` itself (shared with commuting); its
+    rows are still kept to the window's dates."""
     parts: dict[str, list[pa.Table]] = {name: [] for name in INCREMENTAL_TABLES}
     for window in windows:
         if window is None:
@@ -180,9 +182,11 @@ def _daily_tables(
                 parts[name].append(counter.table(events, name))
             continue
         first, end = window
-        scope = incremental.events_since(
-            events, incremental.cutoff_for(first), incremental.kst_midnight(end)
-        )
+        scope = events
+        if not whole:
+            scope = incremental.events_since(
+                events, incremental.cutoff_for(first), incremental.kst_midnight(end)
+            )
         for name in parts:
             table = counter.table(scope, name, fits=True)
             in_window = pc.and_(
@@ -218,7 +222,8 @@ class _Counter:
         if self.con.name == "duckdb":
             prepared = self._prepared(events, fits)
             if prepared is not None:
-                return getattr(kernels, name)(prepared, k=self.k)
+                with contextlib.suppress(kernels.NotCountable):  # then the expression counts
+                    return getattr(kernels, name)(prepared, k=self.k)
         expression = getattr(fusion, name)(events, k=self.k)
         return fusion.collect(self.con, expression, fusion.SCHEMAS[name])
 
@@ -238,11 +243,14 @@ class _Counter:
 
     def _arrow(self, events: ir.Table) -> pa.Table:
         if events is self.source and self.files:
-            paths = sorted(glob.glob(self.files)) if glob.has_magic(self.files) else [self.files]
+            listed = self.con.raw_sql(f"SELECT file FROM glob({duck.quote(self.files)})")
+            paths = sorted(row[0] for row in listed.fetchall())
             with contextlib.suppress(pa.ArrowException, OSError, KeyError):
-                return pq.read_table(
+                table = pq.read_table(
                     paths, columns=list(EVENT_COLUMNS), read_dictionary=EVENT_STRINGS
                 )
+                if table.num_rows == int(events.count().execute()):  # the files DuckDB reads
+                    return table
         return self.con.to_pyarrow(events)
 
 

@@ -11,7 +11,14 @@ import pytest
 
 from spreadwatch.alerts import broker as broker_module
 from spreadwatch.alerts import topics
-from spreadwatch.alerts.wire import Connection, Message, PublishProperties, Refused, SubAck
+from spreadwatch.alerts.wire import (
+    Connection,
+    Message,
+    MqttError,
+    PublishProperties,
+    Refused,
+    SubAck,
+)
 from tests.alerts.clients import Collector, wait_for
 
 
@@ -179,3 +186,63 @@ def test_tls(tmp_path):
         assert isinstance(got[0], SubAck)
         assert [m.payload for m in got[1:] if isinstance(m, Message)] == [b"level 2"]
         connection.disconnect()
+
+
+def test_a_silent_broker_is_given_up_after_one_and_a_half_keepalives():
+    """A half-open connection (the broker's host gone without a reset) must not hang the
+    bridge: after a CONNACK the fake broker below says nothing, not even PINGRESP."""
+    import threading
+
+    server = socket.create_server(("127.0.0.1", 0))
+    port = server.getsockname()[1]
+
+    def broker() -> None:
+        peer, _ = server.accept()
+        peer.recv(1024)  # CONNECT
+        peer.sendall(b"\x20\x03\x00\x00\x00")  # CONNACK: no session, success, no properties
+        time.sleep(6)
+        peer.close()
+
+    thread = threading.Thread(target=broker, daemon=True)
+    thread.start()
+    connection = Connection("127.0.0.1", port, "half-open", keepalive=1)
+    connection.open()
+    started = time.monotonic()
+    with pytest.raises(MqttError, match="no word from the broker"):
+        while time.monotonic() - started < 5:
+            connection.read(0.1)
+            connection.flush()
+    assert 1.4 < time.monotonic() - started < 3 and not connection.connected
+    server.close()
+
+
+def test_qos0_telemetry_is_stored_without_an_acknowledgement(world, broker, tmp_path):
+    """A QoS 0 message has no packet id to acknowledge; a PUBACK for id 0 would make the
+    broker drop the bridge's connection."""
+    from itertools import islice
+
+    from spreadwatch.alerts.bridge import Bridge
+    from spreadwatch.ingest import Store
+    from spreadwatch.synth.fleet import encode, read_rows
+    from tests.alerts.conftest import KEYRING
+
+    row = next(islice(read_rows(world.telemetry_files), 1))
+    home = world.logins[(row["platform"], row["household_id"])]
+    with Store(tmp_path / "store") as store:
+        bridge = Bridge(world.config, store, KEYRING, batch_messages=1, flush_seconds=0.0)
+        bridge.connect()
+        while not bridge.ready:
+            bridge.step()
+        device = Collector(world.config.host, world.config.port, home.username, home.password)
+        try:
+            device.publish(topics.home(home.username, topics.TELEMETRY), encode(row), qos=0)
+            deadline = time.monotonic() + 10
+            while not bridge.stream.totals.get("kept") and time.monotonic() < deadline:
+                bridge.step()
+            for _ in range(10):  # the batch's acknowledgements go out with these steps
+                bridge.step()
+        finally:
+            device.close()
+        assert bridge.stream.totals["kept"] == 1
+        assert bridge.connection.connected and bridge.stats.connects == 1
+        bridge.connection.disconnect()

@@ -83,3 +83,44 @@ def test_dictionary_columns_from_parquet_give_the_same_tables(tmp_path):
     assert pa.types.is_dictionary(read.schema.field("subscriber_pseudo").type)
     for name, (_, kernel) in BUILDERS.items():
         assert kernel(read, k=1).equals(kernel(events, k=1)), name
+
+
+def _flows(source, out, monkeypatch=None, expressions=False) -> dict[str, pa.Table]:
+    from spreadwatch import pipeline
+
+    if expressions:
+        monkeypatch.setattr(pipeline, "WINDOW_EVENTS", 0)  # nothing fits: the expressions count
+    paths = pipeline.build_flows(source, out, k=1)
+    return {name: pq.read_table(paths[name]) for name in pipeline.FLOW_TABLES}
+
+
+def test_a_recursive_glob_is_read_whole(tmp_path, monkeypatch):
+    events = make_events(200, 2, seed=1)
+    (tmp_path / "ev" / "b").mkdir(parents=True)
+    pq.write_table(events.slice(0, events.num_rows // 2), tmp_path / "ev" / "x.parquet")
+    pq.write_table(events.slice(events.num_rows // 2), tmp_path / "ev" / "b" / "y.parquet")
+    source = str(tmp_path / "ev" / "**" / "*.parquet")
+    by_kernels = _flows(source, tmp_path / "k")
+    by_expressions = _flows(source, tmp_path / "e", monkeypatch, expressions=True)
+    assert by_kernels == by_expressions
+
+
+def test_events_before_1970_and_long_spans_are_left_to_the_expressions(tmp_path, monkeypatch):
+    import datetime as dt
+
+    events = make_events(100, 2, seed=2)
+    early = events.slice(0, 3).set_column(
+        2, "ts", pa.array([dt.datetime(1969, 12, 31, 20, tzinfo=dt.UTC)] * 3, events["ts"].type)
+    )
+    for name, table in {"before-1970": early, "a-century": early}.items():
+        if name == "a-century":
+            table = table.set_column(
+                2, "ts", pa.array([dt.datetime(1900, 1, 1, tzinfo=dt.UTC)] * 3, events["ts"].type)
+            )
+        with pytest.raises(kernels.NotCountable):
+            kernels.presence(pa.concat_tables([events, table]), k=1)
+        path = tmp_path / f"{name}.parquet"
+        pq.write_table(pa.concat_tables([events, table]), path)
+        got = _flows(path, tmp_path / name)
+        assert got == _flows(path, tmp_path / f"{name}-e", monkeypatch, expressions=True)
+        monkeypatch.undo()

@@ -114,7 +114,7 @@ class Bridge:
             self.stats.telemetry += 1
             if self._first_pending is None:
                 self._first_pending = time.monotonic()
-            self.stream.add(household, msg.payload, msg.packet_id)
+            self.stream.add(household, msg.payload, msg.packet_id)  # 0 at QoS 0: no PUBACK
             return
         household = topics.household_of(msg.topic, topics.VOICE_REQUEST)
         if household is not None and self.voice is not None:
@@ -187,7 +187,8 @@ class Bridge:
         self._first_pending = None
         if self.connection.connected:
             for packet_id in dict.fromkeys(report.tokens):
-                self.connection.ack(packet_id)
+                if packet_id:  # QoS 0 messages (id 0) are not acknowledged
+                    self.connection.ack(packet_id)
         self.stats.batches += 1
         return report
 

@@ -136,6 +136,7 @@ class Connection:
     #: reconnect, with the DUP flag when the broker kept the session)
     _unacked: dict[int, bytearray] = field(default_factory=dict)
     _last_sent: float = 0.0
+    _last_received: float = 0.0
     #: packets that arrived with the CONNACK, handed out by the first :meth:`read`
     _early: list[tuple[int, bytes]] = field(default_factory=list)
 
@@ -161,6 +162,7 @@ class Connection:
             context = ssl.create_default_context(cafile=str(self.tls_ca))
             raw = context.wrap_socket(raw, server_hostname=self.host)
         self._sock = raw
+        self._last_received = time.monotonic()
         self._in.clear()
         self._out.clear()
         self._early = []
@@ -264,10 +266,16 @@ class Connection:
         self._out += b"\x40\x02" + packet_id.to_bytes(2, "big")
 
     def flush(self) -> None:
-        """Send everything queued (and a PINGREQ when the connection was idle too long)."""
+        """Send everything queued (and a PINGREQ when the connection was idle too long). A
+        broker silent for one and a half keep-alive intervals (no PINGRESP either) is gone:
+        the connection is closed, so that a half-open one does not hang the caller."""
         if self._sock is None:
             raise MqttError("not connected")
-        if not self._out and time.monotonic() - self._last_sent > self.keepalive / 2:
+        now = time.monotonic()
+        if now - self._last_received > 1.5 * self.keepalive:
+            self.close()
+            raise MqttError(f"no word from the broker in {1.5 * self.keepalive:g} s")
+        if not self._out and now - self._last_sent > self.keepalive / 2:
             self._out += _PINGREQ
         if self._out:
             data, self._out = self._out, bytearray()
@@ -325,6 +333,7 @@ class Connection:
         if not data:
             self.close()
             raise MqttError("the broker closed the connection")
+        self._last_received = time.monotonic()
         buf = self._in
         buf += data
         packets = []

@@ -34,7 +34,12 @@ _EPOCH = np.datetime64("1970-01-01", "D")
 
 
 class NotCountable(ValueError):
-    """Events the kernels do not take (missing values): use the expressions instead."""
+    """Events the kernels do not take (missing values, times before 1970, a span of hours too
+    long for the presence table): use the expressions instead."""
+
+
+#: Most (hour, region) cells the presence kernel counts in one dense table.
+PRESENCE_CELLS_MAX = 20_000_000
 
 
 class Events:
@@ -46,6 +51,8 @@ class Events:
             raise NotCountable("events with missing values")
         micros = pc.cast(events["ts"], pa.timestamp("us", "UTC")).cast(pa.int64())
         micros = micros.to_numpy()
+        if micros.size and micros.min() < 0:  # SQL's % and // truncate there; NumPy floors
+            raise NotCountable("events before 1970")
         carrier, _ = ranks(events["carrier"])
         pseudo, _ = ranks(events["subscriber_pseudo"])
         cell, _ = ranks(events["cell_id"])
@@ -134,6 +141,8 @@ def presence(
         return SCHEMAS["presence"].empty_table()
     first = int(e.micros.min()) // _HOUR_US
     hours = int(e.micros.max()) // _HOUR_US + max_gap_hours + 1 - first
+    if hours * e.regions > PRESENCE_CELLS_MAX:
+        raise NotCountable(f"{hours:,} hours of {e.regions} regions")
     counts = _presence_cells(
         e.who, e.micros, e.region, e.regions, first, hours, max_gap_hours * _HOUR_US
     )

@@ -7,8 +7,8 @@ definition of the checks, the quarantine and its reasons. A row is *clean*, and 
 
 * its carrier is a name (``NAME_PATTERN``) and its subscriber ID is not blank, both without
   surrounding white space and not null;
-* its ``ts`` is a typed timestamp (seconds to microseconds) that is not null, or the canonical
-  text ``2020-02-01T08:15:42Z``;
+* its ``ts`` is a typed timestamp (seconds to microseconds) of the years 1000-2999, or the
+  canonical text ``2020-02-01T08:15:42Z`` with every field in range;
 * its ``(carrier, cell_id)`` is a placed cell of the store.
 
 Pseudonyms come from the keyring's SQL (:meth:`KeyRing.pseudonym_sql`), one HMAC per distinct
@@ -22,6 +22,7 @@ messy synthetic deliveries, quarantine and row accounting included.
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import UTC, datetime
 
 import duckdb
 import numpy as np
@@ -42,6 +43,8 @@ _CANONICAL_TS = (
 _TS_UNITS = ("s", "ms", "us")
 _UTC_US = pa.timestamp("us", tz="UTC")
 _SEPARATOR = "\x1f"  # never in a carrier name
+_EARLIEST = datetime(1000, 1, 1, tzinfo=UTC)
+_LATEST = datetime(3000, 1, 1, tzinfo=UTC)
 #: Pseudonyms kept across chunks before starting afresh (bounds memory).
 CACHE_ROWS = 5_000_000
 
@@ -150,8 +153,15 @@ class LocationFastPath:
         if pa.types.is_timestamp(ts.type):
             if ts.type.unit not in _TS_UNITS:
                 return None
-            instants = ts.cast(pa.timestamp(ts.type.unit, tz="UTC")).cast(_UTC_US)
-            ts_ok = np.asarray(ts.is_valid())
+            zoned = pa.timestamp(ts.type.unit, tz="UTC")
+            typed = ts.cast(zoned)
+            # the SQL path renders and re-reads the time: only years 1000-2999 come back alike
+            in_range = pc.and_(
+                pc.greater_equal(typed, pa.scalar(_EARLIEST, zoned)),
+                pc.less(typed, pa.scalar(_LATEST, zoned)),
+            )
+            ts_ok = np.asarray(pc.fill_null(in_range, False))
+            instants = typed.cast(_UTC_US, safe=False)  # read only where ts_ok: no overflow
         elif pa.types.is_string(ts.type):
             shaped = pc.fill_null(pc.match_substring_regex(ts, _CANONICAL_TS), False)
             parsed = pc.strptime(ts, format="%Y-%m-%dT%H:%M:%SZ", unit="us", error_is_null=True)

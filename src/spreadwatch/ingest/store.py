@@ -130,6 +130,11 @@ class Store:
         with tmp.open("rb") as fh:
             os.fsync(fh.fileno())
         os.replace(tmp, path)
+        directory = os.open(path.parent, os.O_RDONLY)  # the rename itself must survive a crash
+        try:
+            os.fsync(directory)
+        finally:
+            os.close(directory)
 
     def parts(self, source: str, quarantine: bool = False) -> list[Path]:
         """The committed and in-progress parts of a source, sorted."""
