@@ -246,3 +246,42 @@ def test_qos0_telemetry_is_stored_without_an_acknowledgement(world, broker, tmp_
         assert bridge.stream.totals["kept"] == 1
         assert bridge.connection.connected and bridge.stats.connects == 1
         bridge.connection.disconnect()
+
+
+def test_a_message_published_while_the_broker_is_down_is_sent_after_a_restart(
+    world, broker, tmp_path
+):
+    """Published (an alert is then recorded as announced) but never acknowledged: the outbox
+    keeps it, and the next bridge sends it (here a region's retained status)."""
+    from spreadwatch.alerts.bridge import Bridge
+    from spreadwatch.alerts.outbox import Outbox
+    from spreadwatch.ingest import Store
+    from tests.alerts.conftest import KEYRING
+
+    status = topics.status("22010")
+    broker.stop()
+    with Store(tmp_path / "store") as store:
+        outbox = Outbox(tmp_path / "outbox.sqlite")
+        first = Bridge(world.config, store, KEYRING, outbox=outbox)
+        first.publish(status, b'{"level": 3}', retain=True)
+        first.step()  # the broker is down: nothing goes out
+        assert len(outbox) == 1 and not first.connection.connected
+        outbox.close()  # the bridge stops (or is killed) here
+        broker.start()
+        outbox = Outbox(tmp_path / "outbox.sqlite")
+        second = Bridge(world.config, store, KEYRING, outbox=outbox)
+        second.connect()
+        deadline = time.monotonic() + 10
+        while len(outbox) and time.monotonic() < deadline:
+            second.step()
+        assert len(outbox) == 0  # acknowledged by the broker
+        second.connection.disconnect()
+        outbox.close()
+    home = next(iter(world.logins.values()))
+    listener = Collector(world.config.host, world.config.port, home.username, home.password)
+    try:
+        listener.subscribe(status)
+        wait_for(lambda: listener.messages, what="the status kept in the outbox")
+        assert [m.payload for m in listener.messages] == [b'{"level": 3}']
+    finally:
+        listener.close()

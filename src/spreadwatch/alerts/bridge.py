@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 from spreadwatch.alerts import topics
 from spreadwatch.alerts.broker import BrokerConfig
+from spreadwatch.alerts.outbox import Outbox
 from spreadwatch.alerts.wire import Connection, Message, MqttError, PublishProperties, SubAck
 from spreadwatch.ingest.store import Store
 from spreadwatch.ingest.stream import BatchReport, TelemetryStream
@@ -57,8 +58,12 @@ class Bridge:
         flush_seconds: float = 1.0,
         client_id: str = CLIENT_ID,
         voice: VoiceHandler | None = None,
+        outbox: Outbox | None = None,
     ) -> None:
         self.config = config
+        #: QoS 1 messages out, kept on disk until acknowledged (see :mod:`.outbox`)
+        self.outbox = outbox
+        self._in_outbox: dict[int, int] = {}  # packet id -> outbox id
         self.stream: TelemetryStream[int] = TelemetryStream(
             store, keyring, source=f"mqtt:{config.host}:{config.port}"
         )
@@ -92,6 +97,7 @@ class Bridge:
         if not session_present and len(self.stream):
             # the broker lost our session: its packet ids of pending messages mean nothing now
             self.stream.forget_tokens()
+        self._resend_outbox()
         self._subscription = self.connection.subscribe(
             [
                 (topics.home("+", topics.TELEMETRY), 1),
@@ -99,6 +105,24 @@ class Bridge:
             ]
         )
         self.connection.flush()
+
+    def _resend_outbox(self) -> None:
+        """Publish what the outbox holds that this connection does not carry already (a bridge
+        started again: its predecessor's unacknowledged messages)."""
+        if self.outbox is None:
+            return
+        carried = set(self._in_outbox.values())
+        for outbox_id, topic, payload, retain in self.outbox.pending():
+            if outbox_id not in carried:
+                packet_id = self.connection.publish(topic, payload, 1, retain)
+                self._in_outbox[packet_id] = outbox_id
+
+    def _settle_outbox(self) -> None:
+        """Drop the acknowledged messages from the outbox."""
+        acknowledged, self.connection.acknowledged = self.connection.acknowledged, []
+        ids = [self._in_outbox.pop(p) for p in acknowledged if p in self._in_outbox]
+        if self.outbox is not None:
+            self.outbox.done(ids)
 
     def _on_suback(self, suback: SubAck) -> None:
         if suback.packet_id != self._subscription:
@@ -152,6 +176,7 @@ class Bridge:
                 if not received or time.monotonic() >= deadline:
                     break
                 wait = 0.0
+            self._settle_outbox()
             self.flush_if_due()
             self.connection.flush()
         except MqttError as exc:
@@ -216,6 +241,7 @@ class Bridge:
                         continue  # not acknowledged: the broker sends it again next session
         except MqttError:
             pass
+        self._settle_outbox()
 
     def publish(
         self,
@@ -226,5 +252,11 @@ class Bridge:
         properties: PublishProperties | None = None,
     ) -> int:
         """Queue a message for the broker (sent with the current step's output); QoS 1 messages
-        are kept until acknowledged and sent again after a reconnect."""
+        are kept until acknowledged (in the outbox, when the bridge has one) and sent again after
+        a reconnect or restart."""
+        if qos and self.outbox is not None and properties is None:
+            outbox_id = self.outbox.add(topic, payload, retain)
+            packet_id = self.connection.publish(topic, payload, qos, retain)
+            self._in_outbox[packet_id] = outbox_id
+            return packet_id
         return self.connection.publish(topic, payload, qos, retain, properties)

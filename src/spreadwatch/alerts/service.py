@@ -4,7 +4,8 @@ The store supplies the households (their region and platform), their members' su
 (``household_members``, for traveler notices), the reported cases and the latest readings. A
 risk-levels file (``spreadwatch risk`` output) and a notices file (``spreadwatch notices``) are
 watched and every change is announced (see :mod:`spreadwatch.alerts.notify`). State lives in the
-bridge folder: ``alert_state.json`` and ``alert_log.jsonl``.
+bridge folder: ``alert_state.json``, ``alert_log.jsonl`` and ``outbox.sqlite`` (messages not
+acknowledged by the broker yet, sent again when the bridge starts).
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from spreadwatch.alerts.notify import (
     latest_levels,
     require_columns,
 )
+from spreadwatch.alerts.outbox import Outbox
 from spreadwatch.alerts.voice import VoiceContext, handler
 from spreadwatch.ingest.store import Store
 from spreadwatch.privacy.pseudonym import KeyRing
@@ -39,6 +41,7 @@ from spreadwatch.risk.notices import notice_window
 log = logging.getLogger(__name__)
 #: How often the watched files' modification times are checked, seconds.
 LEVELS_POLL_S = 2.0
+OUTBOX_FILE = "outbox.sqlite"
 #: The look-back window of a notices file that does not say (``spreadwatch notices`` default).
 DEFAULT_NOTICE_DAYS = 14
 T = TypeVar("T")
@@ -160,6 +163,7 @@ class BridgeService:
             batch_messages=batch_messages,
             flush_seconds=flush_seconds,
             voice=handler(self.context),
+            outbox=Outbox(folder / OUTBOX_FILE),
         )
         self.bridge.stream.latest = self.context.latest
         self.alerter = Alerter(
@@ -223,3 +227,5 @@ class BridgeService:
             self.bridge.run(should_stop, tick=tick)
         finally:
             self.store.close()
+            if self.bridge.outbox is not None:
+                self.bridge.outbox.close()

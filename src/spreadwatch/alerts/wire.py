@@ -137,6 +137,8 @@ class Connection:
     _unacked: dict[int, bytearray] = field(default_factory=dict)
     _last_sent: float = 0.0
     _last_received: float = 0.0
+    #: packet ids of outgoing QoS 1 messages the broker acknowledged (the caller empties it)
+    acknowledged: list[int] = field(default_factory=list)
     #: packets that arrived with the CONNACK, handed out by the first :meth:`read`
     _early: list[tuple[int, bytes]] = field(default_factory=list)
 
@@ -298,7 +300,9 @@ class Connection:
             if ptype == PUBLISH:
                 out.append(_publish(kind, body))
             elif ptype == PUBACK:
-                self._unacked.pop(int.from_bytes(body[:2], "big"), None)
+                packet_id = int.from_bytes(body[:2], "big")
+                if self._unacked.pop(packet_id, None) is not None:
+                    self.acknowledged.append(packet_id)
             elif ptype == SUBACK:
                 size, start = _varint(body, 2)  # the properties, then one code a filter
                 codes = tuple(body[start + size :])
