@@ -120,7 +120,7 @@ def ingest(
                 record.duplicates_removed += duplicates
                 record.quarantined_by_reason.update(quarantine["reason"].to_pylist())
                 if output.num_rows:
-                    writer.write(output, store.part_path(spec.name, sha, n))
+                    writer.write(output, store.part_path(spec.name, sha, n), _pruned_by(spec))
                 if quarantine.num_rows:
                     writer.write(quarantine, store.part_path(spec.name, sha, n, quarantine=True))
                 record.parts = n + 1
@@ -133,6 +133,12 @@ def ingest(
     return report
 
 
+def _pruned_by(spec: Source) -> tuple[str, ...] | None:
+    """The columns reads of a timed source's parts prune by: its time and the first column of
+    its key (carrier, platform); every column for other sources."""
+    return (spec.time_column, spec.key[0]) if spec.time_column else None
+
+
 class PartWriter:
     """Writes a run's parts in a background thread (Parquet encoding releases the GIL), so the
     next chunk is checked while the last is written; :meth:`wait` before reading the store or
@@ -143,8 +149,8 @@ class PartWriter:
         self._pool = ThreadPoolExecutor(1, thread_name_prefix="spreadwatch-parts")
         self._pending: list[Future] = []
 
-    def write(self, table: pa.Table, path: Path) -> None:
-        self._pending.append(self._pool.submit(self.store.write_part, table, path))
+    def write(self, table: pa.Table, path: Path, statistics: Sequence[str] | None = None) -> None:
+        self._pending.append(self._pool.submit(self.store.write_part, table, path, statistics))
 
     def wait(self) -> None:
         """Block until every part handed over is in place (re-raising a failed write)."""

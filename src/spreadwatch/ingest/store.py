@@ -122,11 +122,22 @@ class Store:
     def part_path(self, source: str, sha256: str, n: int, quarantine: bool = False) -> Path:
         return self.folder(source, quarantine) / f"{sha256[:16]}-{n:05d}.parquet"
 
-    def write_part(self, table: pa.Table, path: Path) -> None:
-        """Write a part atomically: to a temporary name, flushed, then renamed."""
+    def write_part(
+        self, table: pa.Table, path: Path, statistics: Sequence[str] | None = None
+    ) -> None:
+        """Write a part atomically: to a temporary name, flushed, then renamed. Column
+        statistics of ``statistics`` only (default: every column): the ones reads prune by,
+        since min and max of long strings such as pseudonyms cost time and prune nothing."""
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(".parquet.tmp")
-        pq.write_table(table, tmp, row_group_size=256 * 1024)
+        pq.write_table(
+            table,
+            tmp,
+            row_group_size=256 * 1024,
+            compression="zstd",
+            compression_level=1,
+            write_statistics=list(statistics) if statistics is not None else True,
+        )
         with tmp.open("rb") as fh:
             os.fsync(fh.fileno())
         os.replace(tmp, path)
