@@ -114,3 +114,25 @@ def test_flows_and_ingest_refuse_missing_files(tmp_path):
         "--key-file", str(tmp_path / "k"), code=2,
     )  # fmt: skip
     assert "ingest the cells file first" in text
+
+
+def test_command_outputs_replace_the_old_file_whole_or_not_at_all(tmp_path, monkeypatch):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from spreadwatch.commands import write_table
+
+    out = tmp_path / "levels.parquet"
+    write_table(pa.table({"level": [1]}), out)
+    write_table(pa.table({"level": [2]}), out)
+    assert pq.read_table(out)["level"].to_pylist() == [2]
+
+    def half_written(table, where):
+        where.write_bytes(b"PAR1 and then the disk filled")
+        raise OSError("no space left on device")
+
+    monkeypatch.setattr(pq, "write_table", half_written)
+    with pytest.raises(OSError):
+        write_table(pa.table({"level": [3]}), out)
+    assert pq.read_table(out)["level"].to_pylist() == [2]  # a reader still sees the old file
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["levels.parquet"]

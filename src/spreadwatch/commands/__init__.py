@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -20,12 +21,19 @@ def fail(message: str) -> typer.Exit:
 
 
 def write_table(table: pa.Table, out: Path) -> None:
-    """A table to ``out`` as Parquet, or CSV when the name ends in ``.csv``."""
+    """A table to ``out`` as Parquet, or CSV when the name ends in ``.csv``; written under a
+    temporary name and renamed, so a reader (the bridge watching levels or notices) never sees
+    half a file."""
     import pyarrow.csv as pacsv
     import pyarrow.parquet as pq
 
     out.parent.mkdir(parents=True, exist_ok=True)
-    if out.suffix == ".csv":
-        pacsv.write_csv(table, out)
-    else:
-        pq.write_table(table, out)
+    tmp = out.with_name(f".{out.name}.tmp")
+    try:
+        if out.suffix == ".csv":
+            pacsv.write_csv(table, tmp)
+        else:
+            pq.write_table(table, tmp)
+        os.replace(tmp, out)
+    finally:
+        tmp.unlink(missing_ok=True)
