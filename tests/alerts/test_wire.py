@@ -285,3 +285,61 @@ def test_a_message_published_while_the_broker_is_down_is_sent_after_a_restart(
         assert [m.payload for m in listener.messages] == [b'{"level": 3}']
     finally:
         listener.close()
+
+
+def _publish_ids(data: bytes) -> list[int]:
+    """Packet ids of the QoS 1 PUBLISH packets in ``data`` (a broker's view of the client)."""
+    ids, i = [], 0
+    while i < len(data):
+        first, length, shift, i = data[i], 0, 0, i + 1
+        while True:
+            byte = data[i]
+            i += 1
+            length |= (byte & 0x7F) << shift
+            shift += 7
+            if byte < 0x80:
+                break
+        if first >> 4 == 3:
+            size = int.from_bytes(data[i : i + 2], "big")
+            ids.append(int.from_bytes(data[i + 2 + size : i + 4 + size], "big"))
+        i += length
+    return ids
+
+
+def test_no_more_messages_in_flight_than_the_broker_takes():
+    """A broker's Receive Maximum (here 2, in its CONNACK) caps the unacknowledged QoS 1
+    messages a client may send; the rest wait for PUBACKs, oldest first."""
+    server = socket.create_server(("127.0.0.1", 0))
+    connection = Connection("127.0.0.1", server.getsockname()[1], "quota")
+    import threading
+
+    accepted: list[socket.socket] = []
+    thread = threading.Thread(target=lambda: accepted.append(server.accept()[0]))
+    thread.start()
+    time.sleep(0.05)
+    connack = bytes([0x20, 0x06, 0x00, 0x00, 0x03, 0x21, 0x00, 0x02])  # receive maximum 2
+
+    def broker_side() -> None:
+        thread.join(5)
+        accepted[0].recv(1024)  # CONNECT
+        accepted[0].sendall(connack)
+
+    talker = threading.Thread(target=broker_side)
+    talker.start()
+    connection.open()
+    talker.join(5)
+    peer = accepted[0]
+    assert connection.send_quota == 2
+    ids = [connection.publish(f"sw/status/{n}", b"x") for n in range(5)]
+    connection.flush()
+    time.sleep(0.2)
+    assert _publish_ids(peer.recv(65536)) == ids[:2]
+    peer.sendall(b"\x40\x02" + ids[0].to_bytes(2, "big"))  # PUBACK of the first
+    assert connection.read(1.0) == []
+    connection.flush()
+    time.sleep(0.2)
+    assert _publish_ids(peer.recv(65536)) == [ids[2]]
+    assert connection.unacked == 4 and connection.acknowledged == [ids[0]]
+    connection.close()
+    peer.close()
+    server.close()

@@ -8,7 +8,8 @@ writes acknowledgements in one ``send`` per step.
 
 Supported: CONNECT (clean start, session expiry, receive maximum, user name and password, TLS),
 SUBSCRIBE, PUBLISH in and out at QoS 0 and 1 (outgoing QoS 1 messages are kept until their
-PUBACK and sent again after a reconnect), PUBACK, PINGREQ/PINGRESP, DISCONNECT. Not supported,
+PUBACK and sent again after a reconnect; no more in flight than the broker's Receive Maximum),
+PUBACK, PINGREQ/PINGRESP, DISCONNECT. Not supported,
 because the bridge asks for none of them: QoS 2, topic aliases, authentication exchanges, wills.
 """
 
@@ -18,6 +19,7 @@ import select
 import socket
 import ssl
 import time
+from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -135,6 +137,11 @@ class Connection:
     #: outgoing QoS 1 publishes not yet acknowledged: packet id -> packet (sent again on
     #: reconnect, with the DUP flag when the broker kept the session)
     _unacked: dict[int, bytearray] = field(default_factory=dict)
+    #: of those, the ones sent on this connection (at most ``send_quota``)
+    _in_flight: set[int] = field(default_factory=set)
+    _waiting: deque[int] = field(default_factory=deque)
+    #: QoS 1 messages the broker takes unacknowledged at a time (its Receive Maximum)
+    send_quota: int = 65_535
     _last_sent: float = 0.0
     _last_received: float = 0.0
     #: packet ids of outgoing QoS 1 messages the broker acknowledged (the caller empties it)
@@ -196,6 +203,7 @@ class Connection:
                     self.close()
                     raise Refused("connection", body[1])
                 self.session_present = bool(body[0] & 0x01)
+                self.send_quota = _connack_properties(body).get(RECEIVE_MAXIMUM, 65_535)
                 self._resend(self.session_present)
                 return self.session_present
             if time.monotonic() >= deadline:
@@ -260,6 +268,10 @@ class Connection:
         )
         if qos:
             self._unacked[packet_id] = packet
+            if len(self._in_flight) >= self.send_quota:
+                self._waiting.append(packet_id)  # sent when an earlier one is acknowledged
+                return packet_id
+            self._in_flight.add(packet_id)
         self._out += packet
         return packet_id
 
@@ -303,6 +315,8 @@ class Connection:
                 packet_id = int.from_bytes(body[:2], "big")
                 if self._unacked.pop(packet_id, None) is not None:
                     self.acknowledged.append(packet_id)
+                    self._in_flight.discard(packet_id)
+                    self._release()
             elif ptype == SUBACK:
                 size, start = _varint(body, 2)  # the properties, then one code a filter
                 codes = tuple(body[start + size :])
@@ -381,13 +395,53 @@ class Connection:
                 return self._next_id
         raise MqttError("65,535 messages in flight: no packet id left")
 
+    def _release(self) -> None:
+        """Queue waiting QoS 1 messages, oldest first, while the broker's quota allows."""
+        while self._waiting and len(self._in_flight) < self.send_quota:
+            packet_id = self._waiting.popleft()
+            if packet_id in self._unacked and packet_id not in self._in_flight:
+                self._in_flight.add(packet_id)
+                self._out += self._unacked[packet_id]
+
     def _resend(self, session_present: bool) -> None:
-        for packet in self._unacked.values():
-            if session_present:
+        """After a CONNACK: every unacknowledged message again, within the broker's quota."""
+        self._in_flight.clear()
+        if session_present:
+            for packet in self._unacked.values():
                 packet[0] |= 0x08  # DUP: the broker may have it already
-            self._out += packet
+        self._waiting = deque(self._unacked)
+        self._release()
         if self._out:
             self.flush()
+
+
+#: Sizes of the CONNACK properties (MQTT 5.0, 3.2.2.3): bytes, or -1 for a string or binary
+#: (two-byte length), -2 for a string pair.
+_CONNACK_PROPERTY_SIZES = {
+    0x11: 4, 0x21: 2, 0x24: 1, 0x25: 1, 0x27: 4, 0x12: -1, 0x22: 2, 0x1F: -1, 0x26: -2,
+    0x28: 1, 0x29: 1, 0x2A: 1, 0x13: 2, 0x1A: -1, 0x1C: -1, 0x15: -1, 0x16: -1,
+}  # fmt: skip
+
+
+def _connack_properties(body: bytes) -> dict[int, int]:
+    """The integer properties of a CONNACK body (strings are skipped)."""
+    if len(body) <= 2:
+        return {}
+    size, i = _varint(body, 2)
+    end, found = i + size, {}
+    while i < end:
+        ident = body[i]
+        width = _CONNACK_PROPERTY_SIZES.get(ident)
+        if width is None:
+            raise MqttError(f"unexpected CONNACK property 0x{ident:02x}")
+        i += 1
+        if width > 0:
+            found[ident] = int.from_bytes(body[i : i + width], "big")
+            i += width
+        else:
+            for _ in range(-width):
+                i += 2 + int.from_bytes(body[i : i + 2], "big")
+    return found
 
 
 def _publish(kind: int, body: bytes) -> Message:
