@@ -16,11 +16,17 @@ def ranks(column: pa.ChunkedArray | pa.Array) -> tuple[np.ndarray, pa.Array]:
         column = column.combine_chunks()
     encoded = column if pa.types.is_dictionary(column.type) else pc.dictionary_encode(column)
     values = encoded.dictionary
-    order = np.asarray(pc.sort_indices(values), dtype=np.int64)
-    rank_of = np.empty(len(values), dtype=np.int64)
-    rank_of[order] = np.arange(len(values))
+    rank_of = value_ranks(values)
     indices = encoded.indices.to_numpy(zero_copy_only=False).astype(np.int64)
-    return rank_of[indices], values.take(pa.array(order))
+    return rank_of[indices], values.take(pa.array(np.argsort(rank_of)))
+
+
+def value_ranks(values: pa.Array) -> np.ndarray:
+    """The rank of each of ``values`` (distinct) in their sorted order."""
+    order = np.asarray(pc.sort_indices(values), dtype=np.int64)
+    rank = np.empty(len(order), dtype=np.int64)
+    rank[order] = np.arange(len(order))
+    return rank
 
 
 def lexical_order(*keys: np.ndarray) -> np.ndarray:

@@ -232,16 +232,18 @@ class _Counter:
             return self._last[1]
         self.forget()  # one window at a time in memory
         prepared = None
-        if fits or int(events.count().execute()) <= WINDOW_EVENTS:
+        count = None if fits else int(events.count().execute())
+        if count is None or count <= WINDOW_EVENTS:
             with contextlib.suppress(kernels.NotCountable):  # then the expressions count
-                prepared = kernels.Events(self._arrow(events))
+                prepared = kernels.Events(self._arrow(events, count))
         self._last = (events, prepared)
         return prepared
 
     def forget(self) -> None:
         self._last = None
 
-    def _arrow(self, events: ir.Table) -> pa.Table:
+    def _arrow(self, events: ir.Table, count: int | None) -> pa.Table:
+        """``events`` in memory (``count`` rows when known)."""
         if events is self.source and self.files:
             listed = self.con.raw_sql(f"SELECT file FROM glob({duck.quote(self.files)})")
             paths = sorted(row[0] for row in listed.fetchall())
@@ -249,7 +251,9 @@ class _Counter:
                 table = pq.read_table(
                     paths, columns=list(EVENT_COLUMNS), read_dictionary=EVENT_STRINGS
                 )
-                if table.num_rows == int(events.count().execute()):  # the files DuckDB reads
+                if count is None:
+                    count = int(events.count().execute())
+                if table.num_rows == count:  # the files DuckDB reads
                     return table
         return self.con.to_pyarrow(events)
 

@@ -33,7 +33,7 @@ import pyarrow.dataset as ds
 from spreadwatch.ingest.raw import QUARANTINE_SCHEMA
 from spreadwatch.ingest.sources import LOCATION, NAME_PATTERN
 from spreadwatch.ingest.store import Store
-from spreadwatch.ordering import lexical_order, ranks, time_key
+from spreadwatch.ordering import lexical_order, ranks, time_key, value_ranks
 from spreadwatch.privacy.pseudonym import KeyRing
 
 #: The canonical text of a time, fields in range (years 1000-2999: DuckDB reads no others alike).
@@ -111,7 +111,6 @@ class LocationFastPath:
 
     def process(
         self,
-        con: duckdb.DuckDBPyConnection,
         chunk: pa.Table,
         slow: SlowPath,
         settle: Callable[[], None] = lambda: None,
@@ -131,7 +130,7 @@ class LocationFastPath:
             known = None
         rows, repeats = _distinct_by_time(rows, known)
         settle()
-        rows, earlier = self._new_to_store(con, rows)
+        rows, earlier = self._new_to_store(rows)
         return rows, quarantine, duplicates + repeats + earlier
 
     # --- the clean rows ---------------------------------------------------------------------
@@ -198,9 +197,9 @@ class LocationFastPath:
         # the string order of carrier, pseudonym and cell, for ordering the rows without
         # encoding their strings again
         fast_ranks = (
-            _value_ranks(carrier.dictionary)[c_idx[rows]],
-            _value_ranks(names)[where],
-            _value_ranks(cell.dictionary)[cell_idx[rows]],
+            value_ranks(carrier.dictionary)[c_idx[rows]],
+            value_ranks(names)[where],
+            value_ranks(cell.dictionary)[cell_idx[rows]],
         )
         return ok, fast, fast_ranks
 
@@ -263,7 +262,7 @@ class LocationFastPath:
 
     # --- repeats ----------------------------------------------------------------------------
 
-    def _new_to_store(self, con: duckdb.DuckDBPyConnection, rows: pa.Table) -> tuple[pa.Table, int]:
+    def _new_to_store(self, rows: pa.Table) -> tuple[pa.Table, int]:
         """``rows`` without those the store holds already (same carriers, same time span)."""
         parts = self.store.parts(LOCATION.name)
         if not parts or not rows.num_rows:
@@ -283,14 +282,6 @@ class LocationFastPath:
         )
         kept, _ = _distinct_by_time(kept.select(LOCATION.schema.names))
         return kept, rows.num_rows - kept.num_rows
-
-
-def _value_ranks(values: pa.Array) -> np.ndarray:
-    """The rank of each of ``values`` (distinct) in their sorted order."""
-    order = np.asarray(pc.sort_indices(values), dtype=np.int64)
-    rank = np.empty(len(order), dtype=np.int64)
-    rank[order] = np.arange(len(order))
-    return rank
 
 
 def _distinct_by_time(rows: pa.Table, known: Ranks | None = None) -> tuple[pa.Table, int]:

@@ -110,7 +110,7 @@ def ingest(
                     return process_chunk(con, spec, rows, keyring, context, store)
 
                 if fast is not None:
-                    output, quarantine, duplicates = fast.process(con, chunk, by_sql, writer.wait)
+                    output, quarantine, duplicates = fast.process(chunk, by_sql, writer.wait)
                 else:
                     output, quarantine, duplicates = by_sql(chunk)
                 quarantine = pa.concat_tables([malformed, quarantine])
