@@ -78,37 +78,12 @@ class PublishProperties:
 
     @classmethod
     def decode(cls, raw: bytes) -> PublishProperties:
-        found: dict[int, object] = {}
-        i = 0
-        while i < len(raw):
-            ident = raw[i]
-            i += 1
-            if ident in (CONTENT_TYPE, RESPONSE_TOPIC, CORRELATION_DATA, 0x26):
-                size = int.from_bytes(raw[i : i + 2], "big")
-                value = raw[i + 2 : i + 2 + size]
-                i += 2 + size
-                if ident == 0x26:  # user property: a string pair
-                    size = int.from_bytes(raw[i : i + 2], "big")
-                    i += 2 + size
-                    continue
-                found[ident] = value
-            elif ident == 0x01:  # payload format indicator
-                i += 1
-            elif ident in (0x02,):  # message expiry interval
-                i += 4
-            elif ident == 0x23:  # topic alias
-                i += 2
-            elif ident == 0x0B:  # subscription identifier
-                _, i = _varint(raw, i)
-            else:
-                raise MqttError(f"unexpected publish property 0x{ident:02x}")
-        content = found.get(CONTENT_TYPE)
-        response = found.get(RESPONSE_TOPIC)
-        correlation = found.get(CORRELATION_DATA)
+        found = _properties(raw, 0, len(raw), _PUBLISH_PROPERTY_SIZES, "publish")
+        content, response = found.get(CONTENT_TYPE), found.get(RESPONSE_TOPIC)
         return cls(
-            content_type=bytes(content).decode() if content is not None else None,  # type: ignore[arg-type]
-            response_topic=bytes(response).decode() if response is not None else None,  # type: ignore[arg-type]
-            correlation_data=bytes(correlation) if correlation is not None else None,  # type: ignore[arg-type]
+            content_type=content.decode() if isinstance(content, bytes) else None,
+            response_topic=response.decode() if isinstance(response, bytes) else None,
+            correlation_data=found.get(CORRELATION_DATA),  # type: ignore[arg-type]
         )
 
 
@@ -415,33 +390,57 @@ class Connection:
             self.flush()
 
 
-#: Sizes of the CONNACK properties (MQTT 5.0, 3.2.2.3): bytes, or -1 for a string or binary
-#: (two-byte length), -2 for a string pair.
+#: Sizes of the properties each packet may carry (MQTT 5.0, 3.3.2.3 and 3.2.2.3): bytes; -1 a
+#: string or binary (two-byte length), -2 a string pair, 0 a variable byte integer.
+_PUBLISH_PROPERTY_SIZES = {
+    0x01: 1,
+    0x02: 4,
+    0x03: -1,
+    0x08: -1,
+    0x09: -1,
+    0x0B: 0,
+    0x23: 2,
+    0x26: -2,
+}
 _CONNACK_PROPERTY_SIZES = {
     0x11: 4, 0x21: 2, 0x24: 1, 0x25: 1, 0x27: 4, 0x12: -1, 0x22: 2, 0x1F: -1, 0x26: -2,
     0x28: 1, 0x29: 1, 0x2A: 1, 0x13: 2, 0x1A: -1, 0x1C: -1, 0x15: -1, 0x16: -1,
 }  # fmt: skip
 
 
-def _connack_properties(body: bytes) -> dict[int, int]:
-    """The integer properties of a CONNACK body (strings are skipped)."""
+def _properties(
+    data: bytes, i: int, end: int, sizes: dict[int, int], packet: str
+) -> dict[int, int | bytes]:
+    """The properties in ``data[i:end]`` of a packet that may carry those of ``sizes``: integers
+    as ints, strings and binaries as bytes (a user property, a string pair, is skipped)."""
+    found: dict[int, int | bytes] = {}
+    while i < end:
+        ident = data[i]
+        width = sizes.get(ident)
+        if width is None:
+            raise MqttError(f"unexpected {packet} property 0x{ident:02x}")
+        i += 1
+        if width > 0:
+            found[ident] = int.from_bytes(data[i : i + width], "big")
+            i += width
+        elif width == 0:
+            found[ident], i = _varint(data, i)
+        elif width == -1:
+            size = int.from_bytes(data[i : i + 2], "big")
+            found[ident] = bytes(data[i + 2 : i + 2 + size])
+            i += 2 + size
+        else:
+            for _ in range(2):
+                i += 2 + int.from_bytes(data[i : i + 2], "big")
+    return found
+
+
+def _connack_properties(body: bytes) -> dict[int, int | bytes]:
+    """The properties of a CONNACK body."""
     if len(body) <= 2:
         return {}
     size, i = _varint(body, 2)
-    end, found = i + size, {}
-    while i < end:
-        ident = body[i]
-        width = _CONNACK_PROPERTY_SIZES.get(ident)
-        if width is None:
-            raise MqttError(f"unexpected CONNACK property 0x{ident:02x}")
-        i += 1
-        if width > 0:
-            found[ident] = int.from_bytes(body[i : i + width], "big")
-            i += width
-        else:
-            for _ in range(-width):
-                i += 2 + int.from_bytes(body[i : i + 2], "big")
-    return found
+    return _properties(body, i, i + size, _CONNACK_PROPERTY_SIZES, "CONNACK")
 
 
 def _publish(kind: int, body: bytes) -> Message:
