@@ -9,9 +9,8 @@ import sys
 
 import numpy as np
 import pytest
-from scipy import optimize, stats
+from scipy import optimize
 
-from spreadwatch.model import chain_binomial
 from spreadwatch.model.mobility import gravity_mixing, stay_home
 from spreadwatch.model.seir import DeterministicEngine, Model, SEIRParameters
 from spreadwatch.model.structured import (
@@ -28,40 +27,6 @@ from spreadwatch.model.structured import (
 )
 
 ONE = {"all": np.ones((1, 1))}
-
-
-def _draws(n: float, p: float, size: int, seed: int = 11) -> np.ndarray:
-    out = np.empty(size)
-    chain_binomial.draw_binomials(np.uint64(seed), np.full(size, n), np.full(size, p), out)
-    return out
-
-
-@pytest.mark.parametrize(
-    ("n", "p"),
-    [(6, 0.3), (40, 0.1), (1000, 0.02), (1000, 0.3), (200_000, 0.001), (50, 0.9), (3000, 0.75)],
-)
-def test_binomial_draws_follow_the_exact_distribution(n, p):
-    """Chi-square of 100,000 draws against scipy's binomial pmf, in every sampler regime
-    (inversion, BTRS, and p > 1/2 by symmetry)."""
-    size = 100_000
-    draws = _draws(n, p, size).astype(np.int64)
-    assert draws.min() >= 0 and draws.max() <= n
-    expected = stats.binom.pmf(np.arange(n + 1), n, p) * size
-    observed = np.bincount(draws, minlength=n + 1)
-    keep = expected > 5  # the tails pooled into one bin
-    chi2 = ((observed[keep] - expected[keep]) ** 2 / expected[keep]).sum()
-    rest_observed, rest_expected = size - observed[keep].sum(), size - expected[keep].sum()
-    if rest_expected > 5:
-        chi2 += (rest_observed - rest_expected) ** 2 / rest_expected
-    assert stats.chi2.sf(chi2, keep.sum()) > 1e-4
-
-
-def test_binomial_edge_cases_and_streams():
-    assert _draws(0, 0.5, 10).sum() == 0
-    assert (_draws(17, 1.0, 10) == 17).all()
-    assert _draws(17, 0.0, 10).sum() == 0
-    np.testing.assert_array_equal(_draws(500, 0.2, 1000, seed=3), _draws(500, 0.2, 1000, seed=3))
-    assert not np.array_equal(_draws(500, 0.2, 1000, seed=3), _draws(500, 0.2, 1000, seed=4))
 
 
 def _region_model(population: float, r0: float, latent: float = 3.0, infectious: float = 4.0):
@@ -264,3 +229,22 @@ def test_importations_arrive_as_poisson_exposed():
     assert arrived.mean() == pytest.approx(4.0, abs=0.1)
     assert arrived.var() == pytest.approx(4.0, rel=0.1)  # Poisson: variance = mean
     assert first[0].states[:, E].sum() + first[0].states[:, I].sum() > 0
+
+
+def test_outputs_kept_by_an_observer_keep_their_own_day():
+    """Outputs are read from the engine's state lazily; one kept past its call gets copies."""
+    model = _region_model(50_000, 2.5)
+    kept, during = [], []
+
+    def observe(output) -> None:
+        kept.append(output)
+        if output.day % 2:  # read some days during the call, others only afterwards
+            during.append((output.day, output.states.copy(), output.incidence.copy()))
+
+    ChainBinomialEngine(8, seed=4).run(model, 30, _seeded([20]), observe)
+    assert [o.day for o in kept] == list(range(30))
+    for day, states, incidence in during:
+        np.testing.assert_array_equal(kept[day].states, states)
+        np.testing.assert_array_equal(kept[day].incidence, incidence)
+    infected = [model.population.sum() - o.states[:, S].sum() for o in kept]
+    assert infected == sorted(infected) and infected[0] < infected[-1]  # each its own day

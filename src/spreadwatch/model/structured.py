@@ -26,13 +26,16 @@ leaving H, a share ``fatality_fraction`` dies. Stochastic runs draw every flow (
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 from threadpoolctl import threadpool_limits
 
 from spreadwatch.model import chain_binomial
+from spreadwatch.model.hazard import block_scratch, hazards
 from spreadwatch.model.mobility import mixing_from_matrix
 from spreadwatch.model.seir import rk4_increment
 from spreadwatch.progress import track
@@ -164,12 +167,10 @@ def scaled_mixing(mixing: np.ndarray, away_scale: np.ndarray) -> np.ndarray:
 
 
 class _Transmission:
-    """The hazard of :class:`StructuredModel` for one day's inputs, vectorised over particles.
-
-    The away term is ``M (C (M^T I / N_eff))``: with ``K_b = M diag(1 / N_eff[b]) M^T`` it is
-    one matrix product per age band, ``I[:, b] @ K_b^T``, over all particles at once (in
-    float32 for stochastic runs: binomial probabilities need no more).
-    """
+    """The hazard of :class:`StructuredModel` for one day's inputs (see
+    :mod:`spreadwatch.model.hazard`): the mobility kernels ``K_b = M diag(1 / N_eff[b]) M^T``
+    per age band (in float32 for stochastic runs: binomial probabilities need no more), the
+    contact matrices of the away and the home settings times ``beta``, and ``1 / N``."""
 
     def __init__(self, model: StructuredModel, inputs: DayInputs, dtype: type = np.float64) -> None:
         mixing = model.mixing if inputs.mixing is None else mixing_from_matrix(inputs.mixing)
@@ -177,47 +178,78 @@ class _Transmission:
             mixing = scaled_mixing(mixing, inputs.away_scale)
         scale = {s: inputs.contact_scale.get(s, 1.0) for s in model.contacts}
         beta = model.history.beta * inputs.transmissibility
+        ages = model.ages
         home = [s for s in model.contacts if s in model.home_settings]
         away = [s for s in model.contacts if s not in model.home_settings]
-        self.home = beta * sum((scale[s] * model.contacts[s] for s in home), np.zeros((1, 1)))
-        self.away = beta * sum((scale[s] * model.contacts[s] for s in away), np.zeros((1, 1)))
+        self.home = beta * sum((scale[s] * model.contacts[s] for s in home), np.zeros((ages, ages)))
+        self.away = beta * sum((scale[s] * model.contacts[s] for s in away), np.zeros((ages, ages)))
         population = model.population
         self.inv_residents = np.divide(
             1.0, population, out=np.zeros_like(population), where=population > 0
         )
         present = population @ mixing  # (ages, regions)
         inv_present = np.divide(1.0, present, out=np.zeros_like(present), where=present > 0)
-        self.kernels = None
+        self.kernels = np.zeros((0, model.regions, model.regions), dtype=dtype)
         if np.any(self.away):
-            # K[b] = M diag(1 / N_eff[b]) M^T, transposed for the row-vector product
             self.kernels = np.stack(
-                [(mixing * inv_present[b]) @ mixing.T for b in range(model.ages)]
+                [(mixing * inv_present[b]) @ mixing.T for b in range(ages)]
             ).astype(dtype)
-        self.has_home = bool(np.any(self.home))
+
+    @property
+    def parts(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """``(kernels, away, home, inv_residents)``, as the compiled kernels take them."""
+        return self.kernels, self.away, self.home, self.inv_residents
 
     def hazard(self, infectious: np.ndarray) -> np.ndarray:
         """Hazard ``(particles, ages, regions)`` from infectious people of the same shape."""
+        infectious = np.ascontiguousarray(infectious, dtype=np.float64)
+        out = np.empty_like(infectious)
         particles, ages, regions = infectious.shape
-        total = np.zeros((particles, ages, regions))
-        if self.kernels is not None:
-            pressure = np.empty((particles, ages, regions), dtype=self.kernels.dtype)
-            source = infectious.astype(self.kernels.dtype, copy=False)
-            for b in range(ages):
-                np.matmul(source[:, b, :], self.kernels[b].T, out=pressure[:, b, :])
-            total += np.matmul(self.away, pressure.astype(np.float64))
-        if self.has_home:
-            total += np.matmul(self.home, infectious * self.inv_residents)
-        return total
+        scratch = block_scratch(particles, ages, regions, self.kernels.dtype)
+        hazards(infectious, *self.parts, np.ones(particles), scratch, out)
+        return out
 
 
-@dataclass
 class DailyOutput:
     """One day of a run, summed over age bands: ``states`` ``(particles, 6, regions)`` at the
-    end of the day and ``incidence`` ``(particles, regions)``, new infections during the day."""
+    end of the day and ``incidence`` ``(particles, regions)``, new infections during the day.
 
-    day: int
-    states: np.ndarray
-    incidence: np.ndarray
+    Each is summed from the engine's state when first read, so a day nobody looks at costs
+    nothing; an output still referenced after the observers return (kept in a list, say) is
+    given its own copies before the engine moves on."""
+
+    __slots__ = ("_incidence", "_live", "_states", "day")
+
+    def __init__(
+        self,
+        day: int,
+        states: np.ndarray | None = None,
+        incidence: np.ndarray | None = None,
+        *,
+        live: tuple[np.ndarray, np.ndarray] | None = None,
+    ) -> None:
+        self.day = day
+        self._states = states
+        self._incidence = incidence
+        self._live = live  # the engine's (state, new infections), by age band
+
+    @property
+    def states(self) -> np.ndarray:
+        if self._states is None:
+            self._states = _over_ages(self._live[0], 2)
+        return self._states
+
+    @property
+    def incidence(self) -> np.ndarray:
+        if self._incidence is None:
+            self._incidence = _over_ages(self._live[1], 1)
+        return self._incidence
+
+    def detach(self) -> None:
+        """Take copies of what is still read from the engine (before it changes)."""
+        if self._live is not None:
+            self.states, self.incidence  # noqa: B018 (computed and kept by the properties)
+            self._live = None
 
 
 Observer = Callable[[DailyOutput], None]
@@ -258,16 +290,18 @@ class _DailyEngine:
         nothing but the current state is kept). ``schedule(day)`` gives the day's inputs;
         ``particle_transmissibility`` (``(particles,)``) multiplies each particle's hazard (one
         run over many parameter sets, as calibration does)."""
-        scale = None
+        transmissibility = np.ones(self.particles)
         if particle_transmissibility is not None:
-            scale = np.asarray(particle_transmissibility, dtype=np.float64).reshape(-1, 1, 1)
-            if scale.shape[0] != self.particles:
+            transmissibility = np.asarray(particle_transmissibility, dtype=np.float64).ravel()
+            if transmissibility.shape[0] != self.particles:
                 raise ValueError(
-                    f"expected {self.particles} transmissibilities, got {scale.shape[0]}"
+                    f"expected {self.particles} transmissibilities, got {transmissibility.size}"
                 )
         observers = [observe] if callable(observe) else list(observe)
         state = self.initial_state(model)
-        new = np.zeros((self.particles, model.ages, model.regions))
+        shape = (self.particles, model.ages, model.regions)
+        new = np.zeros(shape)
+        prepared = self._prepare(model)
         day_range = range(days)
         transmission, inputs_before = None, None
         # BLAS threads spin between calls and would take the cores from the compiled kernel
@@ -281,10 +315,17 @@ class _DailyEngine:
                 new[:] = 0.0
                 for sub in range(self.steps_per_day):
                     step = day * self.steps_per_day + sub
-                    self._step(model, transmission, state, step, new, scale)
-                output = DailyOutput(day, _over_ages(state, 2), _over_ages(new, 1))
+                    self._step(model, transmission, state, step, new, transmissibility, prepared)
+                output = DailyOutput(day, live=(state, new))
                 for observer in observers:
                     observer(output)
+                if sys.getrefcount(output) > 2:  # an observer kept it: the state moves on
+                    output.detach()
+                del output
+
+    def _prepare(self, model: StructuredModel) -> Any:
+        """What every step of a run of ``model`` needs (constants, scratch space)."""
+        return None
 
     def _step(
         self,
@@ -293,7 +334,8 @@ class _DailyEngine:
         state: np.ndarray,
         step: int,
         new: np.ndarray,
-        scale: np.ndarray | None,
+        transmissibility: np.ndarray,
+        prepared: Any,
     ) -> None:
         raise NotImplementedError
 
@@ -301,6 +343,8 @@ class _DailyEngine:
         self, model: StructuredModel, state: np.ndarray, inputs: DayInputs, day: int
     ) -> None:
         """Seeds (S -> I) and imported infections (into E), spread over ages by population."""
+        if inputs.seed_infectious is None and inputs.imported_exposed is None:
+            return
         rng = np.random.default_rng([self.seed, day, 0x5EED])
         share = model.population / np.maximum(model.population.sum(axis=0), 1e-300)
         if inputs.seed_infectious is not None:
@@ -352,6 +396,23 @@ class ChainBinomialEngine(_DailyEngine):
     def __post_init__(self) -> None:
         self._check()
 
+    def _prepare(self, model: StructuredModel) -> tuple[tuple, tuple]:
+        dt = 1.0 / self.steps_per_day
+        history = model.history
+        exits = chain_binomial.constant_exits(
+            [
+                dt / days
+                for days in (history.latent_days, history.infectious_days, history.hospital_days)
+            ]
+        )
+        shape = (self.particles, model.ages, model.regions)
+        scratch = (
+            block_scratch(self.particles, model.ages, model.regions, self.kernel_dtype),
+            np.empty(shape),
+            np.empty((self.particles, 4, model.regions)),
+        )
+        return exits, scratch
+
     def _step(
         self,
         model: StructuredModel,
@@ -359,25 +420,23 @@ class ChainBinomialEngine(_DailyEngine):
         state: np.ndarray,
         step: int,
         new: np.ndarray,
-        scale: np.ndarray | None,
+        transmissibility: np.ndarray,
+        prepared: tuple[tuple, tuple],
     ) -> None:
-        dt = 1.0 / self.steps_per_day
+        exits, scratch = prepared
         history = model.history
-        exposure = transmission.hazard(state[:, I]) * dt
-        if scale is not None:
-            exposure *= scale
         chain_binomial.chain_binomial_step(
             state,
-            exposure,
-            dt / history.latent_days,
-            dt / history.infectious_days,
+            transmission.parts,
+            transmissibility / self.steps_per_day,
+            *exits,
             model.per_age(history.hospital_fraction),
-            dt / history.hospital_days,
             model.per_age(history.fatality_fraction),
             np.uint64(self.seed % (1 << 64)),
             np.int64(step),
             self.stochastic,
             new,
+            scratch,
         )
 
 
@@ -403,10 +462,11 @@ class MeanFieldEngine(_DailyEngine):
         state: np.ndarray,
         step: int,
         new: np.ndarray,
-        scale: np.ndarray | None,
+        transmissibility: np.ndarray,
+        prepared: Any,
     ) -> None:
         history = model.history
-        factor = 1.0 if scale is None else float(scale[0, 0, 0])
+        factor = float(transmissibility[0])
         to_h = model.per_age(history.hospital_fraction)[:, None]
         to_d = model.per_age(history.fatality_fraction)[:, None]
 

@@ -1,0 +1,247 @@
+"""A counter-based random stream and exact binomial draws, compiled.
+
+Every random number is a pure function of ``(seed, particle, step, cell, transition, k)``: the
+kernels hash that key (SplitMix64) instead of advancing a shared generator state. So a run is
+reproducible by seed whatever the number of threads, and particles are independent streams.
+
+Binomial draws are exact: inversion when the mean is small (a sequential search of the CDF, or
+of a table of CDFs when the probability is the same for a whole run), otherwise Hörmann's
+transformed rejection with squeeze (BTRS, "The generation of binomial random variates",
+J. Stat. Comput. Simul. 46, 1993), the algorithm TensorFlow and JAX use. BTRS's first try is a
+branch-free function of two uniforms (:func:`btrs_first_try`), so the engine can make it for a
+whole row of cells at once in vector instructions and finish only the rest one by one.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numba
+import numpy as np
+from scipy import stats
+
+#: Below this mean (n * min(p, 1 - p)) draws use inversion, above it BTRS.
+INVERSION_MAX_MEAN = 10.0
+LOG_2 = math.log(2.0)
+
+
+@numba.njit(inline="always", cache=True, error_model="numpy")
+def _mix(z: np.uint64) -> np.uint64:
+    """SplitMix64 finaliser: a bijective avalanche of 64 bits."""
+    z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return z ^ (z >> np.uint64(31))
+
+
+@numba.njit(inline="always", cache=True, error_model="numpy")
+def stream_key(seed: np.uint64, a: np.int64, b: np.int64, c: np.int64) -> np.uint64:
+    """The key of one random stream, from a seed and three counters."""
+    z = _mix(seed + np.uint64(0x9E3779B97F4A7C15))
+    z = _mix(z ^ np.uint64(a))
+    z = _mix(z ^ np.uint64(b))
+    return _mix(z ^ np.uint64(c))
+
+
+@numba.njit(inline="always", cache=True, error_model="numpy")
+def seed_key(seed: np.uint64) -> np.uint64:
+    """The key every cell key of a run derives from."""
+    return _mix(seed + np.uint64(0x9E3779B97F4A7C15))
+
+
+#: Odd multiplier spacing the streams of one cell's transitions (``2^32`` uniforms apart).
+_TRANSITION_STRIDE = np.uint64(0x9E3779B97F4A7C15 << 32 & 0xFFFFFFFFFFFFFFFF)
+
+
+@numba.njit(inline="always", cache=True, error_model="numpy")
+def cell_key(key: np.uint64, particle: np.int64, step: np.int64, cell: np.int64) -> np.uint64:
+    """The key of one cell's draws in one step: two rounds over the packed counters (particle
+    and step below 2^32 each) on a run's :func:`seed_key`."""
+    packed = (np.uint64(particle) << np.uint64(32)) | np.uint64(step)
+    return _mix(_mix(key ^ packed) ^ np.uint64(cell))
+
+
+@numba.njit(inline="always", cache=True, error_model="numpy")
+def transition_key(cell: np.uint64, transition: int) -> np.uint64:
+    """The stream of one transition of a cell: uniforms ``uniform(key, k)`` of different
+    transitions never share an input while ``k < 2^32``."""
+    return cell + np.uint64(transition) * _TRANSITION_STRIDE
+
+
+@numba.njit(inline="always", cache=True, error_model="numpy")
+def uniform(key: np.uint64, k: np.int64) -> float:
+    """The ``k``-th uniform number in (0, 1) of stream ``key``."""
+    z = _mix(key + np.uint64(k) * np.uint64(0x9E3779B97F4A7C15))
+    return ((z >> np.uint64(11)).item() + 0.5) * (1.0 / 9007199254740992.0)
+
+
+#: ``1 / x`` for the small counts the inversion search steps through.
+_RECIPROCALS = 1.0 / np.arange(1.0, 65.0)
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _inversion(key: np.uint64, n: float, p: float, log_q: float, u: float) -> float:
+    """Binomial(n, p) by sequential search of the CDF (``p <= 0.5``, small mean) from the
+    stream's first uniform ``u``; ``log_q = log(1 - p)``."""
+    if u <= 1.0 + n * log_q:  # u <= P(X = 0) = exp(n log q), which is >= 1 + n log q
+        return 0.0
+    s = p / (1.0 - p)
+    a = (n + 1.0) * s
+    start = math.exp(n * log_q)
+    attempt = 1
+    while True:  # a search running past n (rounding in the far tail) starts again
+        r = start
+        x = 0.0
+        while u > r and x <= n:
+            u -= r
+            x += 1.0
+            r *= (a * _RECIPROCALS[int(x) - 1] if x <= 64.0 else a / x) - s
+        if x <= n:
+            return x
+        u = uniform(key, attempt)
+        attempt += 1
+
+
+#: ``log(k!)`` minus its Stirling approximation ``(k + 1/2) log(k + 1) - (k + 1) + log(2 pi) / 2``.
+_STIRLING_TAIL = np.array(
+    [
+        math.lgamma(k + 1.0)
+        - ((k + 0.5) * math.log(k + 1.0) - (k + 1.0) + 0.5 * math.log(2 * math.pi))
+        for k in range(10)
+    ]
+)
+
+
+@numba.njit(inline="always", cache=True, error_model="numpy")
+def _stirling_tail(k: float) -> float:
+    if k < 10.0:
+        return _STIRLING_TAIL[int(k)]
+    kp1sq = (k + 1.0) * (k + 1.0)
+    return (1.0 / 12.0 - (1.0 / 360.0 - 1.0 / 1260.0 / kp1sq) / kp1sq) / (k + 1.0)
+
+
+@numba.njit(inline="always", cache=True, error_model="numpy")
+def btrs_first_try(u: float, v: float, n: float, p: float) -> tuple[float, bool]:
+    """BTRS's candidate from the uniforms ``u`` and ``v``, and whether the squeeze accepts it
+    (``p <= 0.5``, mean >= 10); without branches, so it vectorises over cells."""
+    spq = math.sqrt(n * p * (1.0 - p))
+    b = 1.15 + 2.53 * spq
+    a = -0.0873 + 0.0248 * b + 0.01 * p
+    us = 0.5 - abs(u - 0.5)
+    x = np.floor((2.0 * a / us + b) * (u - 0.5) + n * p + 0.5)
+    accept = (x >= 0.0) & (x <= n) & (us >= 0.07) & (v <= 0.92 - 4.2 / b)
+    return x, accept
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _btrs_bound_accepts(x: float, u: float, v: float, n: float, p: float) -> bool:
+    """BTRS's exact acceptance test of ``x`` where the squeeze failed (about one try in
+    seven): the log-likelihood ratio bound with Stirling's series for the log factorials."""
+    spq = math.sqrt(n * p * (1.0 - p))
+    b = 1.15 + 2.53 * spq
+    a = -0.0873 + 0.0248 * b + 0.01 * p
+    us = 0.5 - abs(u - 0.5)
+    alpha = (2.83 + 5.1 / b) * spq
+    r = p / (1.0 - p)
+    m = math.floor((n + 1.0) * p)
+    v = math.log(v * alpha / (a / (us * us) + b))
+    bound = (
+        (m + 0.5) * math.log((m + 1.0) / (r * (n - m + 1.0)))
+        + (n + 1.0) * math.log((n - m + 1.0) / (n - x + 1.0))
+        + (x + 0.5) * math.log(r * (n - x + 1.0) / (x + 1.0))
+        + _stirling_tail(m)
+        + _stirling_tail(n - m)
+        - _stirling_tail(x)
+        - _stirling_tail(n - x)
+    )
+    return v <= bound
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _btrs(key: np.uint64, n: float, p: float) -> float:
+    """Binomial(n, p) by transformed rejection with squeeze (``p <= 0.5``, mean >= 10)."""
+    k = 0
+    while True:
+        u = uniform(key, k)
+        v = uniform(key, k + 1)
+        k += 2
+        x, accept = btrs_first_try(u, v, n, p)
+        if accept:
+            return x
+        if 0.0 <= x <= n and _btrs_bound_accepts(x, u, v, n, p):
+            return x
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _binomial_small_p(key: np.uint64, n: float, p: float, log_q: float) -> float:
+    if n * p < INVERSION_MAX_MEAN:
+        return _inversion(key, n, p, log_q, uniform(key, 0))
+    return _btrs(key, n, p)
+
+
+@numba.njit(cache=True, error_model="numpy")
+def binomial(key: np.uint64, n: float, p: float) -> float:
+    """An exact Binomial(n, p) draw from stream ``key`` (``n`` a whole number as float)."""
+    if n <= 0.0 or p <= 0.0:
+        return 0.0
+    if p >= 1.0:
+        return n
+    if p > 0.5:
+        return n - _binomial_small_p(key, n, 1.0 - p, math.log(p))
+    return _binomial_small_p(key, n, p, math.log1p(-p))
+
+
+@numba.njit(cache=True, error_model="numpy")
+def binomial_at_rate(key: np.uint64, n: float, exposure: float) -> float:
+    """Binomial(n, 1 - exp(-exposure)): how many of ``n`` leave at a rate whose integral over
+    the step is ``exposure``. The common case, a tiny expected count, costs one uniform and a
+    comparison: no logarithm, no exponential."""
+    if n <= 0.0 or exposure <= 0.0:
+        return 0.0
+    if exposure > LOG_2:  # p > 1/2
+        p = -math.expm1(-exposure)
+        return n - _binomial_small_p(key, n, 1.0 - p, math.log(p))
+    if n * exposure < INVERSION_MAX_MEAN:  # the mean n p is below n * exposure
+        u = uniform(key, 0)
+        if u <= 1.0 - n * exposure:  # P(X = 0) = exp(-n exposure) >= 1 - n exposure
+            return 0.0
+        return _inversion(key, n, -math.expm1(-exposure), -exposure, u)
+    return _binomial_small_p(key, n, -math.expm1(-exposure), -exposure)
+
+
+@numba.njit(cache=True, error_model="numpy")
+def draw_binomials(seed: np.uint64, n: np.ndarray, p: np.ndarray, out: np.ndarray) -> None:
+    """Fill ``out`` with independent Binomial(n[i], p[i]) draws of stream ``seed``."""
+    for i in range(n.size):
+        out[i] = binomial(stream_key(seed, i, 0, 0), n[i], p[i])
+
+
+#: Largest ``n`` of a :func:`cdf_table`, and the buckets of its guide.
+TABLE_MAX_N = 256
+GUIDE_BUCKETS = 32
+
+
+def cdf_table(exposure: float) -> tuple[np.ndarray, np.ndarray, bool]:
+    """The CDFs of Binomial(n, p), ``p = 1 - exp(-exposure)``, for ``n`` up to
+    :data:`TABLE_MAX_N`, as rows ``table[n, x] = P(X <= x)`` (1 from ``x = n`` on); their
+    guide, ``guide[n, j]`` the first ``x`` with ``P(X <= x) >= j / GUIDE_BUCKETS``; and whether
+    the rows are of ``1 - p`` (counting those who stay) because ``p > 1/2``. Exact draws for
+    a run's constant exits in about two comparisons (:func:`table_draw`)."""
+    p = -math.expm1(-exposure)
+    flipped = p > 0.5
+    n = np.arange(TABLE_MAX_N + 1)[:, None]
+    x = np.arange(TABLE_MAX_N + 1)[None, :]
+    table = np.where(x >= n, 1.0, stats.binom.cdf(x, n, 1.0 - p if flipped else p))
+    levels = np.arange(GUIDE_BUCKETS) / GUIDE_BUCKETS
+    guide = (table[:, None, :] < levels[None, :, None]).sum(axis=2)
+    return np.ascontiguousarray(table), guide.astype(np.int32), flipped
+
+
+@numba.njit(inline="always", cache=True, error_model="numpy")
+def table_draw(table: np.ndarray, guide: np.ndarray, flipped: bool, n: float, u: float) -> float:
+    """Binomial(n, p) by inversion of row ``n`` of a :func:`cdf_table` with the uniform ``u``,
+    starting where its guide says."""
+    row = int(n)
+    x = guide[row, int(u * GUIDE_BUCKETS)]
+    while u > table[row, x]:
+        x += 1
+    return n - x if flipped else float(x)
