@@ -61,11 +61,12 @@ def _infection_rows(n: float, exposure: float, rows: int, regions: int) -> np.nd
     out = np.empty((rows, regions))
     susceptible = np.full(regions, n)
     exposures = np.full(regions, exposure)
-    scratch = np.empty(regions)
+    scratch = np.empty((chain_binomial.ROWS, regions))
     for row in range(rows):
         chain_binomial._infections_row(
-            np.uint64(5), row % 97, row // 97, 3, susceptible, exposures, scratch, out[row]
+            np.uint64(5), row % 97, row // 97, 3, susceptible, exposures, scratch
         )
+        out[row] = scratch[0]
     return out
 
 
@@ -96,10 +97,11 @@ def _exit_rows(n: float, exits: tuple, rows: int, regions: int) -> np.ndarray:
     params, tables, guides = exits
     out = np.empty((rows, regions))
     people = np.full(regions, n)
+    scratch = np.empty((chain_binomial.ROWS, regions))
     for row in range(rows):
         chain_binomial._exits_row(
             np.uint64(9), row % 89, row // 89, 0, 1, people, params[0], tables[0], guides[0],
-            out[row],
+            scratch, out[row],
         )  # fmt: skip
     return out
 
@@ -139,7 +141,7 @@ def _hazard_by_definition(model_parts, infectious: np.ndarray, factors: np.ndarr
 def test_block_hazard_equals_its_definition():
     """Several blocks (the last one partial), age bands, home and away settings, zeros."""
     rng = np.random.default_rng(3)
-    particles, ages, regions = hazard.BLOCK + 44, 3, 7
+    particles, ages, regions = 2 * hazard.BLOCK + 44, 3, 7
     kernels = rng.uniform(0, 1e-5, (ages, regions, regions)).astype(np.float32)
     kernels = (kernels + kernels.transpose(0, 2, 1)) / 2
     away, home = rng.uniform(0, 2, (ages, ages)), rng.uniform(0, 2, (ages, ages))
@@ -150,12 +152,15 @@ def test_block_hazard_equals_its_definition():
     infectious[3, 1, 2] = 9.0
     factors = rng.uniform(0.5, 2, particles)
     parts = (kernels, away, home, inv_residents)
-    out = np.empty_like(infectious)
-    scratch = hazard.block_scratch(particles, ages, regions, np.float32)
-    hazard.hazards(infectious, *parts, factors, scratch, out)
-    np.testing.assert_allclose(out, _hazard_by_definition(parts, infectious, factors), rtol=1e-5)
     no_away = (np.zeros((0, regions, regions), np.float32), np.zeros((ages, ages)), home,
                inv_residents)  # fmt: skip
-    hazard.hazards(infectious, *no_away, factors, scratch, out)
-    expected = _hazard_by_definition((kernels, *no_away[1:]), infectious, factors)
-    np.testing.assert_allclose(out, expected, rtol=1e-12)
+    for given, definition, rtol in (
+        (parts, parts, 1e-5),
+        (no_away, (kernels, *no_away[1:]), 1e-12),
+    ):
+        out = np.empty_like(infectious)
+        for part in hazard.blocks(particles):
+            scratch = hazard.block_scratch(part.stop - part.start, ages, regions, np.float32)
+            hazard.block_hazards(infectious[part], *given, factors[part], scratch, out[part])
+        expected = _hazard_by_definition(definition, infectious, factors)
+        np.testing.assert_allclose(out, expected, rtol=rtol)

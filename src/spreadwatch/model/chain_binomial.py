@@ -17,15 +17,19 @@ from collections.abc import Sequence
 import numba
 import numpy as np
 
-from spreadwatch.model.hazard import BLOCK, block_pressure, particle_hazard
+from spreadwatch.model.hazard import block_pressure, particle_hazard
 from spreadwatch.model.sampling import (
     INVERSION_MAX_MEAN,
     LOG_2,
+    RECIPROCALS,
     binomial,
     binomial_at_rate,
+    btrs_finish,
     btrs_first_try,
     cdf_table,
     cell_key,
+    exp_neg,
+    expm1_small,
     seed_key,
     table_draw,
     transition_key,
@@ -34,8 +38,11 @@ from spreadwatch.model.sampling import (
 
 # Transitions of one step, each with its own random stream.
 _INFECT, _ONSET, _LEAVE_I, _TO_HOSPITAL, _LEAVE_H, _DIE = range(6)
-#: Marks a cell the vectorised pass left for the scalar one (draws are >= 0).
-_LEFT = -1.0
+#: Mark cells the vectorised passes leave to the scalar one, or to the lockstep inversion
+#: search (draws are >= 0).
+_LEFT, _SEARCHING = -1.0, -2.0
+#: Lockstep steps of the inversion search before a cell is left to the scalar one.
+INVERSION_STEPS = 12
 
 
 #: Columns of the exits' parameters: exposure, probability, largest count of its table,
@@ -57,6 +64,33 @@ def constant_exits(exposures: Sequence[float]) -> tuple[np.ndarray, np.ndarray, 
     return params, np.stack([t[0] for t in tables]), np.stack([t[1] for t in tables])
 
 
+#: Rows of a block's scratch space for one row of cells: the three drawn flows, then what the
+#: passes keep per cell (BTRS's first candidate and its uniforms, the inversion search).
+_INFECTED, _ONSETS, _RECOVERED, _CANDIDATE, _U, _V, _P, _LEFT_U, _MASS, _RATIO = range(10)
+ROWS = 10
+
+
+@numba.njit(inline="always", cache=True, error_model="numpy")
+def _first_try(
+    stream: np.uint64, n: float, p: float, r: int, rows: np.ndarray
+) -> tuple[float, bool, float]:
+    """BTRS's first try for cell ``r`` (kept in ``rows`` for :func:`_finish`): the candidate,
+    whether the squeeze accepts it, and the stream's first uniform."""
+    u = uniform(stream, 0)
+    v = uniform(stream, 1)
+    candidate, accept = btrs_first_try(u, v, n, p)
+    rows[_CANDIDATE, r] = candidate
+    rows[_U, r] = u
+    rows[_V, r] = v
+    return candidate, accept, u
+
+
+@numba.njit(inline="always", cache=True, error_model="numpy")
+def _finish(stream: np.uint64, n: float, p: float, r: int, rows: np.ndarray) -> float:
+    """Finish the BTRS draw of cell ``r`` whose first try the squeeze did not accept."""
+    return btrs_finish(stream, n, p, rows[_CANDIDATE, r], rows[_U, r], rows[_V, r])
+
+
 @numba.njit(cache=True, error_model="numpy")
 def _infections_row(
     key: np.uint64,
@@ -65,33 +99,54 @@ def _infections_row(
     first_cell: int,
     susceptible: np.ndarray,
     exposure: np.ndarray,
-    probability: np.ndarray,
-    out: np.ndarray,
+    rows: np.ndarray,
 ) -> None:
-    """``Binomial(S[r], 1 - exp(-exposure[r]))`` for a row of cells, exactly as
-    :func:`~spreadwatch.model.sampling.binomial_at_rate` draws them (``probability`` is
-    scratch)."""
+    """``Binomial(S[r], 1 - exp(-exposure[r]))`` for a row of cells into ``rows[_INFECTED]``,
+    exactly as :func:`~spreadwatch.model.sampling.binomial_at_rate` draws them: one
+    vectorised pass (nobody at risk, tiny means, BTRS's first try), the first
+    :data:`INVERSION_STEPS` steps of every inversion search in lockstep, the rest one by one."""
     regions = susceptible.size
-    for r in range(regions):  # the probabilities BTRS needs (a library call, not vectorised)
-        x = exposure[r]
-        probability[r] = -math.expm1(-x) if susceptible[r] * x >= INVERSION_MAX_MEAN else 0.0
-    for r in range(regions):  # vectorised: nobody at risk, tiny means, BTRS's first try
+    out = rows[_INFECTED]
+    for r in range(regions):  # vectorised
         n = susceptible[r]
         x = exposure[r]
-        p = probability[r]
-        stream = transition_key(cell_key(key, particle, step, first_cell + r), _INFECT)
-        u = uniform(stream, 0)
-        candidate, accept = btrs_first_try(u, uniform(stream, 1), n, p)
-        bound = n * x
         below_half = x <= LOG_2
-        zero = (n <= 0.0) | (x <= 0.0)
-        zero |= below_half & (bound < INVERSION_MAX_MEAN) & (u <= 1.0 - bound)
-        accept &= below_half & (n * p >= INVERSION_MAX_MEAN)
-        out[r] = 0.0 if zero else (candidate if accept else _LEFT)
-    for r in range(regions):
-        if out[r] == _LEFT:
+        ratio = expm1_small(min(x, LOG_2))  # p / (1 - p)
+        p = ratio / (1.0 + ratio)
+        stream = transition_key(cell_key(key, particle, step, first_cell + r), _INFECT)
+        candidate, accept, u = _first_try(stream, n, p, r, rows)
+        bound = n * x
+        small = below_half & (bound < INVERSION_MAX_MEAN)
+        zero = (n <= 0.0) | (x <= 0.0) | (small & (u <= 1.0 - bound))
+        btrs = below_half & (n * p >= INVERSION_MAX_MEAN)
+        rows[_P, r] = p if btrs else -1.0  # the scalar pass finishes BTRS draws
+        rows[_LEFT_U, r] = u  # the inversion search: what is left of u, P(X = x), p / (1 - p)
+        rows[_MASS, r] = exp_neg(min(bound, INVERSION_MAX_MEAN))
+        rows[_RATIO, r] = ratio
+        search = _SEARCHING if small else _LEFT
+        out[r] = 0.0 if zero else (candidate if btrs & accept else search)
+    for j in range(1, INVERSION_STEPS + 1):  # lockstep inversion: x = j - 1 or go on
+        searching = 0
+        for r in range(regions):
+            n = susceptible[r]
+            u, mass, s = rows[_LEFT_U, r], rows[_MASS, r], rows[_RATIO, r]
+            active = out[r] == _SEARCHING
+            found = active & (u <= mass)
+            onward = active & (u > mass)
+            rows[_LEFT_U, r] = u - mass if onward else u
+            rows[_MASS, r] = mass * ((n + 1.0) * s * RECIPROCALS[j - 1] - s) if onward else mass
+            out[r] = j - 1.0 if found else (_LEFT if onward & (j > n) else out[r])
+            searching += onward & (j <= n)
+        if searching == 0:
+            break
+    for r in range(regions):  # the rest one by one
+        if out[r] < 0.0:
             stream = transition_key(cell_key(key, particle, step, first_cell + r), _INFECT)
-            out[r] = binomial_at_rate(stream, susceptible[r], exposure[r])
+            p = rows[_P, r]
+            if p >= 0.0:
+                out[r] = _finish(stream, susceptible[r], p, r, rows)
+            else:
+                out[r] = binomial_at_rate(stream, susceptible[r], exposure[r])
 
 
 @numba.njit(cache=True, error_model="numpy")
@@ -105,9 +160,10 @@ def _exits_row(
     params: np.ndarray,
     table: np.ndarray,
     guide: np.ndarray,
+    rows: np.ndarray,
     out: np.ndarray,
 ) -> None:
-    """``Binomial(people[r], p)`` for a row of cells and a constant exit of
+    """``Binomial(people[r], p)`` for a row of cells into ``out`` and a constant exit of
     :func:`constant_exits` (its ``params``, ``table`` and ``guide``): small counts by the
     table, the others as :func:`~spreadwatch.model.sampling.binomial_at_rate` draws them."""
     exposure, p = params[_EXPOSURE], params[_PROBABILITY]
@@ -117,15 +173,17 @@ def _exits_row(
     for r in range(regions):  # vectorised: nobody to move, BTRS's first try
         n = people[r]
         stream = transition_key(cell_key(key, particle, step, first_cell + r), transition)
-        candidate, accept = btrs_first_try(uniform(stream, 0), uniform(stream, 1), n, p)
+        candidate, accept, _ = _first_try(stream, n, p, r, rows)
         accept &= btrs & (n > table_max) & (n * p >= INVERSION_MAX_MEAN)
         out[r] = 0.0 if n <= 0.0 else (candidate if accept else _LEFT)
-    for r in range(regions):
+    for r in range(regions):  # the rest one by one
         if out[r] == _LEFT:
             n = people[r]
             stream = transition_key(cell_key(key, particle, step, first_cell + r), transition)
             if n <= table_max:
                 out[r] = table_draw(table, guide, flipped, n, uniform(stream, 0))
+            elif btrs and n * p >= INVERSION_MAX_MEAN:
+                out[r] = _finish(stream, n, p, r, rows)
             else:
                 out[r] = binomial_at_rate(stream, n, exposure)
 
@@ -142,15 +200,16 @@ def _particle_flows(
     key: np.uint64,
     particle: int,
     step: int,
-    work: np.ndarray,
+    rows: np.ndarray,
     new_infections: np.ndarray,
 ) -> None:
-    """Draw and apply one particle's flows; ``state`` is its ``(6, ages, regions)``."""
+    """Draw and apply one particle's flows; ``state`` is its ``(6, ages, regions)``, ``rows``
+    ``(ROWS, regions)`` scratch."""
     ages, regions = exposure.shape
-    probability, infected, onsets, recovered = work[0], work[1], work[2], work[3]
+    infected, onsets, recovered = rows[_INFECTED], rows[_ONSETS], rows[_RECOVERED]
     for a in range(ages):
         first = a * regions
-        _infections_row(key, particle, step, first, state[0, a], exposure[a], probability, infected)
+        _infections_row(key, particle, step, first, state[0, a], exposure[a], rows)
         for transition, people, exit_, out in (
             (_ONSET, state[1, a], 0, onsets),
             (_LEAVE_I, state[2, a], 1, recovered),
@@ -165,6 +224,7 @@ def _particle_flows(
                 exits[exit_],
                 tables[exit_],
                 guides[exit_],
+                rows,
                 out,
             )
         to_h = hospital_fraction[a]
@@ -232,9 +292,10 @@ def _settled(state: np.ndarray) -> bool:
     return True
 
 
-@numba.njit(parallel=True, cache=True, error_model="numpy")
-def chain_binomial_step(
+@numba.njit(nogil=True, cache=True, error_model="numpy")
+def block_step(
     state: np.ndarray,
+    first_particle: int,
     transmission: tuple,
     exposure_factors: np.ndarray,
     exits: np.ndarray,
@@ -248,7 +309,9 @@ def chain_binomial_step(
     new_infections: np.ndarray,
     scratch: tuple,
 ) -> None:
-    """Advance ``state`` (``(particles, 6, ages, regions)``: S, E, I, H, R, D) by one step.
+    """Advance one block of particles, ``state`` ``(particles, 6, ages, regions)`` (S, E, I,
+    H, R, D; particle numbers from ``first_particle``), by one step; without the GIL, so
+    blocks run in parallel threads.
 
     ``transmission`` is ``(kernels, away, home, inv_residents)`` of
     :mod:`spreadwatch.model.hazard`, which gives each particle's hazard from its infectious
@@ -256,54 +319,50 @@ def chain_binomial_step(
     times transmissibility) it is the exposure of each susceptible (infection probability
     ``1 - exp(-exposure)``). ``exits``, ``tables`` and ``guides`` are the
     :func:`constant_exits` of E -> I, of leaving I and of leaving H. People leaving I go to H
-    with the age's ``hospital_fraction`` (else R);
-    people leaving H die with the age's ``fatality_fraction`` (else R). With ``stochastic``
-    every flow is a binomial draw, otherwise its mean. New infections are added to
-    ``new_infections`` (``(particles, ages, regions)``). ``scratch`` is ``(blocks, exposure,
-    work)``: :func:`~spreadwatch.model.hazard.block_scratch`, ``(particles, ages, regions)``
-    and ``(particles, 4, regions)``.
+    with the age's ``hospital_fraction`` (else R); people leaving H die with the age's
+    ``fatality_fraction`` (else R). With ``stochastic`` every flow is a binomial draw,
+    otherwise its mean. New infections are added to ``new_infections`` (``(particles, ages,
+    regions)``). ``scratch`` is the block's ``(pressure, exposure, work)``:
+    :func:`~spreadwatch.model.hazard.block_scratch`, ``(particles, ages, regions)`` and
+    ``(ROWS, regions)``.
     """
-    particles = state.shape[0]
     kernels, away, home, inv_residents = transmission
-    blocks, exposure, work = scratch
-    for block in range(blocks.shape[0]):
-        start = block * BLOCK
-        block_pressure(state[start : start + BLOCK, 2], kernels, blocks[block])
+    pressure, exposure, rows = scratch
+    block_pressure(state[:, 2], kernels, pressure)
     key = seed_key(seed)
-    for pi in numba.prange(particles):
-        if _settled(state[pi]):
+    for i in range(state.shape[0]):
+        if _settled(state[i]):
             continue
-        block = pi // BLOCK
         particle_hazard(
-            blocks[block, 1, :, pi - block * BLOCK],
-            state[pi, 2],
+            pressure[1, :, i],
+            state[i, 2],
             away,
             home,
             inv_residents,
-            exposure_factors[pi],
-            exposure[pi],
+            exposure_factors[i],
+            exposure[i],
         )
         if stochastic:
             _particle_flows(
-                state[pi],
-                exposure[pi],
+                state[i],
+                exposure[i],
                 exits,
                 tables,
                 guides,
                 hospital_fraction,
                 fatality_fraction,
                 key,
-                pi,
+                first_particle + i,
                 step,
-                work[pi],
-                new_infections[pi],
+                rows,
+                new_infections[i],
             )
         else:
             _particle_means(
-                state[pi],
-                exposure[pi],
+                state[i],
+                exposure[i],
                 exits,
                 hospital_fraction,
                 fatality_fraction,
-                new_infections[pi],
+                new_infections[i],
             )

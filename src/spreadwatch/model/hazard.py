@@ -18,30 +18,30 @@ import numba
 import numpy as np
 
 #: Particles whose pressure is one matrix product.
-BLOCK = 256
+BLOCK = 128
 
 
-def block_count(particles: int) -> int:
-    """How many blocks of :data:`BLOCK` particles cover ``particles``."""
-    return -(-particles // BLOCK)
+def blocks(particles: int) -> list[slice]:
+    """The blocks of :data:`BLOCK` particles that cover ``particles``, in order."""
+    return [slice(start, min(particles, start + BLOCK)) for start in range(0, particles, BLOCK)]
 
 
 def block_scratch(particles: int, ages: int, regions: int, dtype: type) -> np.ndarray:
-    """Scratch space of :func:`block_pressure` for every block: ``(blocks, 2, ages, BLOCK,
-    regions)`` (the infectious people and their pressure)."""
-    size = min(particles, BLOCK)
-    return np.empty((block_count(particles), 2, ages, size, regions), dtype=dtype)
+    """Scratch space of :func:`block_pressure` for a block of ``particles`` (at most
+    :data:`BLOCK`): ``(2, ages, particles, regions)``, the infectious people and their
+    pressure."""
+    return np.empty((2, ages, particles, regions), dtype=dtype)
 
 
-@numba.njit(cache=True, error_model="numpy")
+@numba.njit(nogil=True, cache=True, error_model="numpy")
 def block_pressure(infectious: np.ndarray, kernels: np.ndarray, scratch: np.ndarray) -> None:
     """Fill ``scratch[1, b, p]`` with the pressure met in every region by age ``b`` from the
     infectious people ``infectious[p]`` ``(ages, regions)`` of each particle ``p`` of a block
     (``scratch[0]`` holds them in the kernels' dtype on the way)."""
     count, ages, regions = infectious.shape
     for b in range(ages):
-        source = scratch[0, b, :count]
-        target = scratch[1, b, :count]
+        source = scratch[0, b]
+        target = scratch[1, b]
         if kernels.shape[0] == 0:
             continue
         any_infectious = False
@@ -82,8 +82,8 @@ def particle_hazard(
                     out[a, r] += contact * infectious[b, r] * inv_residents[b, r]
 
 
-@numba.njit(cache=True, error_model="numpy")
-def hazards(
+@numba.njit(nogil=True, cache=True, error_model="numpy")
+def block_hazards(
     infectious: np.ndarray,
     kernels: np.ndarray,
     away: np.ndarray,
@@ -93,20 +93,11 @@ def hazards(
     scratch: np.ndarray,
     out: np.ndarray,
 ) -> None:
-    """The hazard ``(particles, ages, regions)`` of every particle's ``infectious`` people
-    (same shape) times its ``factors``, into ``out``; ``scratch`` from :func:`block_scratch`."""
-    particles = infectious.shape[0]
-    for block in range(scratch.shape[0]):
-        start = block * BLOCK
-        stop = min(particles, start + BLOCK)
-        block_pressure(infectious[start:stop], kernels, scratch[block])
-        for p in range(start, stop):
-            particle_hazard(
-                scratch[block, 1, :, p - start],
-                infectious[p],
-                away,
-                home,
-                inv_residents,
-                factors[p],
-                out[p],
-            )
+    """The hazard ``(particles, ages, regions)`` of a block's ``infectious`` people (same
+    shape) times each particle's ``factors``, into ``out``; ``scratch`` from
+    :func:`block_scratch`."""
+    block_pressure(infectious, kernels, scratch)
+    for p in range(infectious.shape[0]):
+        particle_hazard(
+            scratch[1, :, p], infectious[p], away, home, inv_residents, factors[p], out[p]
+        )

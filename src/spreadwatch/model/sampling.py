@@ -18,6 +18,9 @@ import math
 
 import numba
 import numpy as np
+from llvmlite import ir
+from numba.core import types
+from numba.extending import intrinsic
 from scipy import stats
 
 #: Below this mean (n * min(p, 1 - p)) draws use inversion, above it BTRS.
@@ -75,18 +78,101 @@ def uniform(key: np.uint64, k: np.int64) -> float:
 
 
 #: ``1 / x`` for the small counts the inversion search steps through.
-_RECIPROCALS = 1.0 / np.arange(1.0, 65.0)
+RECIPROCALS = 1.0 / np.arange(1.0, 65.0)
+#: ``log 2`` in two parts (the first with trailing zero bits), its inverse, powers ``2^-k``.
+_LN2_HI, _LN2_LO = 6.93147180369123816490e-01, 1.90821492927058770002e-10
+_INV_LN2 = 1.44269504088896338700e00
+_HALVINGS = 2.0 ** -np.arange(64.0)
+#: ``1 / k`` for the nested Taylor polynomials of :func:`exp_neg` and :func:`expm1_small`.
+_TAYLOR = 1.0 / np.arange(1.0, 20.0)
+
+
+@intrinsic
+def _float_bits(typingctx, x):
+    """The 64 bits of a float64 as an int64 (a bit cast, free)."""
+    if x != types.float64:
+        return None
+
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(args[0], ir.IntType(64))
+
+    return types.int64(types.float64), codegen
+
+
+@intrinsic
+def _bits_float(typingctx, x):
+    """The float64 whose 64 bits are an int64's (a bit cast, free)."""
+    if x != types.int64:
+        return None
+
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(args[0], ir.DoubleType())
+
+    return types.float64(types.int64), codegen
+
+
+#: fdlibm's polynomial of ``log(1 + f)``, ``f = 2 s / (1 - s)``.
+_LG = (
+    6.666666666666735130e-01,
+    3.999999999940941908e-01,
+    2.857142874366239149e-01,
+    2.222219843214978396e-01,
+    1.818357216161805012e-01,
+    1.531383769920937332e-01,
+    1.479819860511658591e-01,
+)
+_SQRT_2 = math.sqrt(2.0)
+
+
+@numba.njit(inline="always", cache=True, error_model="numpy")
+def log_positive(x: float) -> float:
+    """``log(x)`` for normal ``x > 0`` to within one unit in the last place, without branches
+    or library calls (so it vectorises): fdlibm's method, ``x = 2^k m`` by the bits, ``m`` in
+    ``[sqrt(2) / 2, sqrt(2))``, a polynomial of ``log(m)``."""
+    bits = _float_bits(x)
+    k = (bits >> 52) - 1023
+    m = _bits_float((bits & 0x000FFFFFFFFFFFFF) | 0x3FF0000000000000)
+    high = m > _SQRT_2
+    m = m * 0.5 if high else m
+    dk = float(k + 1 if high else k)
+    f = m - 1.0
+    s = f / (2.0 + f)
+    z = s * s
+    w = z * z
+    odd = w * (_LG[1] + w * (_LG[3] + w * _LG[5]))
+    even = z * (_LG[0] + w * (_LG[2] + w * (_LG[4] + w * _LG[6])))
+    half_square = 0.5 * f * f
+    return dk * _LN2_HI - ((half_square - (s * (half_square + odd + even) + dk * _LN2_LO)) - f)
+
+
+@numba.njit(inline="always", cache=True, error_model="numpy")
+def exp_neg(t: float) -> float:
+    """``exp(-t)`` for ``0 <= t < 44`` to a few units in the last place, without branches or
+    library calls (so it vectorises): ``t = k log 2 + r``, ``|r| <= log 2 / 2``, a Taylor
+    polynomial of ``exp(-r)`` times ``2^-k``."""
+    k = np.floor(t * _INV_LN2 + 0.5)
+    z = (k * _LN2_HI - t) + k * _LN2_LO
+    y = 1.0
+    for j in range(14, 0, -1):
+        y = 1.0 + z * _TAYLOR[j - 1] * y
+    return y * _HALVINGS[int(k)]
+
+
+@numba.njit(inline="always", cache=True, error_model="numpy")
+def expm1_small(x: float) -> float:
+    """``exp(x) - 1`` for ``0 <= x <= log 2`` to a few units in the last place, without
+    branches or library calls: its nested Taylor polynomial to degree 18."""
+    y = 1.0
+    for j in range(18, 1, -1):
+        y = 1.0 + x * _TAYLOR[j - 1] * y
+    return x * y
 
 
 @numba.njit(cache=True, error_model="numpy")
-def _inversion(key: np.uint64, n: float, p: float, log_q: float, u: float) -> float:
-    """Binomial(n, p) by sequential search of the CDF (``p <= 0.5``, small mean) from the
-    stream's first uniform ``u``; ``log_q = log(1 - p)``."""
-    if u <= 1.0 + n * log_q:  # u <= P(X = 0) = exp(n log q), which is >= 1 + n log q
-        return 0.0
-    s = p / (1.0 - p)
+def _inversion(key: np.uint64, n: float, start: float, s: float, u: float) -> float:
+    """Binomial(n, p) by sequential search of the CDF from the stream's first uniform ``u``
+    (``p <= 0.5``, small mean); ``start = (1 - p)^n`` is ``P(X = 0)``, ``s = p / (1 - p)``."""
     a = (n + 1.0) * s
-    start = math.exp(n * log_q)
     attempt = 1
     while True:  # a search running past n (rounding in the far tail) starts again
         r = start
@@ -94,7 +180,7 @@ def _inversion(key: np.uint64, n: float, p: float, log_q: float, u: float) -> fl
         while u > r and x <= n:
             u -= r
             x += 1.0
-            r *= (a * _RECIPROCALS[int(x) - 1] if x <= 64.0 else a / x) - s
+            r *= (a * RECIPROCALS[int(x) - 1] if x <= 64.0 else a / x) - s
         if x <= n:
             return x
         u = uniform(key, attempt)
@@ -113,10 +199,9 @@ _STIRLING_TAIL = np.array(
 
 @numba.njit(inline="always", cache=True, error_model="numpy")
 def _stirling_tail(k: float) -> float:
-    if k < 10.0:
-        return _STIRLING_TAIL[int(k)]
     kp1sq = (k + 1.0) * (k + 1.0)
-    return (1.0 / 12.0 - (1.0 / 360.0 - 1.0 / 1260.0 / kp1sq) / kp1sq) / (k + 1.0)
+    series = (1.0 / 12.0 - (1.0 / 360.0 - 1.0 / 1260.0 / kp1sq) / kp1sq) / (k + 1.0)
+    return _STIRLING_TAIL[int(min(max(k, 0.0), 9.0))] if k < 10.0 else series
 
 
 @numba.njit(inline="always", cache=True, error_model="numpy")
@@ -132,22 +217,22 @@ def btrs_first_try(u: float, v: float, n: float, p: float) -> tuple[float, bool]
     return x, accept
 
 
-@numba.njit(cache=True, error_model="numpy")
+@numba.njit(inline="always", cache=True, error_model="numpy")
 def _btrs_bound_accepts(x: float, u: float, v: float, n: float, p: float) -> bool:
-    """BTRS's exact acceptance test of ``x`` where the squeeze failed (about one try in
-    seven): the log-likelihood ratio bound with Stirling's series for the log factorials."""
+    """BTRS's exact acceptance test of ``x`` where the squeeze failed: the log-likelihood
+    ratio bound with Stirling's series for the log factorials."""
     spq = math.sqrt(n * p * (1.0 - p))
     b = 1.15 + 2.53 * spq
     a = -0.0873 + 0.0248 * b + 0.01 * p
     us = 0.5 - abs(u - 0.5)
     alpha = (2.83 + 5.1 / b) * spq
     r = p / (1.0 - p)
-    m = math.floor((n + 1.0) * p)
-    v = math.log(v * alpha / (a / (us * us) + b))
+    m = np.floor((n + 1.0) * p)
+    v = log_positive(v * alpha / (a / (us * us) + b))
     bound = (
-        (m + 0.5) * math.log((m + 1.0) / (r * (n - m + 1.0)))
-        + (n + 1.0) * math.log((n - m + 1.0) / (n - x + 1.0))
-        + (x + 0.5) * math.log(r * (n - x + 1.0) / (x + 1.0))
+        (m + 0.5) * log_positive((m + 1.0) / (r * (n - m + 1.0)))
+        + (n + 1.0) * log_positive((n - m + 1.0) / (n - x + 1.0))
+        + (x + 0.5) * log_positive(r * (n - x + 1.0) / (x + 1.0))
         + _stirling_tail(m)
         + _stirling_tail(n - m)
         - _stirling_tail(x)
@@ -157,9 +242,13 @@ def _btrs_bound_accepts(x: float, u: float, v: float, n: float, p: float) -> boo
 
 
 @numba.njit(cache=True, error_model="numpy")
-def _btrs(key: np.uint64, n: float, p: float) -> float:
-    """Binomial(n, p) by transformed rejection with squeeze (``p <= 0.5``, mean >= 10)."""
-    k = 0
+def btrs_finish(key: np.uint64, n: float, p: float, x: float, u: float, v: float) -> float:
+    """Binomial(n, p) by BTRS (``p <= 0.5``, mean >= 10) whose first try, the candidate ``x``
+    from the stream's first two uniforms ``u`` and ``v``, was not accepted by the squeeze:
+    its exact test, then further tries."""
+    if 0.0 <= x <= n and _btrs_bound_accepts(x, u, v, n, p):
+        return x
+    k = 2
     while True:
         u = uniform(key, k)
         v = uniform(key, k + 1)
@@ -172,10 +261,23 @@ def _btrs(key: np.uint64, n: float, p: float) -> float:
 
 
 @numba.njit(cache=True, error_model="numpy")
+def _btrs(key: np.uint64, n: float, p: float) -> float:
+    """Binomial(n, p) by transformed rejection with squeeze (``p <= 0.5``, mean >= 10)."""
+    u = uniform(key, 0)
+    v = uniform(key, 1)
+    x, accept = btrs_first_try(u, v, n, p)
+    return x if accept else btrs_finish(key, n, p, x, u, v)
+
+
+@numba.njit(cache=True, error_model="numpy")
 def _binomial_small_p(key: np.uint64, n: float, p: float, log_q: float) -> float:
-    if n * p < INVERSION_MAX_MEAN:
-        return _inversion(key, n, p, log_q, uniform(key, 0))
-    return _btrs(key, n, p)
+    """Binomial(n, p) for ``p <= 0.5``; ``log_q = log(1 - p)``."""
+    if n * p >= INVERSION_MAX_MEAN:
+        return _btrs(key, n, p)
+    u = uniform(key, 0)
+    if u <= 1.0 + n * log_q:  # u <= P(X = 0) = exp(n log q), which is >= 1 + n log q
+        return 0.0
+    return _inversion(key, n, math.exp(n * log_q), p / (1.0 - p), u)
 
 
 @numba.njit(cache=True, error_model="numpy")
@@ -190,22 +292,12 @@ def binomial(key: np.uint64, n: float, p: float) -> float:
     return _binomial_small_p(key, n, p, math.log1p(-p))
 
 
-@numba.njit(cache=True, error_model="numpy")
-def binomial_at_rate(key: np.uint64, n: float, exposure: float) -> float:
-    """Binomial(n, 1 - exp(-exposure)): how many of ``n`` leave at a rate whose integral over
-    the step is ``exposure``. The common case, a tiny expected count, costs one uniform and a
-    comparison: no logarithm, no exponential."""
-    if n <= 0.0 or exposure <= 0.0:
-        return 0.0
-    if exposure > LOG_2:  # p > 1/2
-        p = -math.expm1(-exposure)
-        return n - _binomial_small_p(key, n, 1.0 - p, math.log(p))
-    if n * exposure < INVERSION_MAX_MEAN:  # the mean n p is below n * exposure
-        u = uniform(key, 0)
-        if u <= 1.0 - n * exposure:  # P(X = 0) = exp(-n exposure) >= 1 - n exposure
-            return 0.0
-        return _inversion(key, n, -math.expm1(-exposure), -exposure, u)
-    return _binomial_small_p(key, n, -math.expm1(-exposure), -exposure)
+@numba.njit(inline="always", cache=True, error_model="numpy")
+def probability_at_rate(exposure: float) -> float:
+    """``1 - exp(-exposure)`` for ``0 <= exposure <= log 2``, as ``s / (1 + s)`` with ``s =
+    exp(exposure) - 1`` (:func:`expm1_small`): no cancellation, no library call."""
+    s = expm1_small(exposure)
+    return s / (1.0 + s)
 
 
 @numba.njit(cache=True, error_model="numpy")
@@ -245,3 +337,21 @@ def table_draw(table: np.ndarray, guide: np.ndarray, flipped: bool, n: float, u:
     while u > table[row, x]:
         x += 1
     return n - x if flipped else float(x)
+
+
+@numba.njit(cache=True, error_model="numpy")
+def binomial_at_rate(key: np.uint64, n: float, exposure: float) -> float:
+    """Binomial(n, 1 - exp(-exposure)): how many of ``n`` leave at a rate whose integral over
+    the step is ``exposure``. The common case, a tiny expected count, costs one uniform and a
+    comparison: no logarithm, no exponential."""
+    if n <= 0.0 or exposure <= 0.0:
+        return 0.0
+    if exposure > LOG_2:  # p > 1/2
+        p = -math.expm1(-exposure)
+        return n - _binomial_small_p(key, n, 1.0 - p, math.log(p))
+    if n * exposure < INVERSION_MAX_MEAN:  # the mean n p is below n * exposure
+        u = uniform(key, 0)
+        if u <= 1.0 - n * exposure:  # P(X = 0) = exp(-n exposure) >= 1 - n exposure
+            return 0.0
+        return _inversion(key, n, exp_neg(n * exposure), expm1_small(exposure), u)
+    return _binomial_small_p(key, n, probability_at_rate(exposure), -exposure)

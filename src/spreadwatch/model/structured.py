@@ -27,15 +27,17 @@ leaving H, a share ``fatality_fraction`` dies. Stochastic runs draw every flow (
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 
+import numba
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from spreadwatch.model import chain_binomial
-from spreadwatch.model.hazard import block_scratch, hazards
+from spreadwatch.model import chain_binomial, hazard
 from spreadwatch.model.mobility import mixing_from_matrix
 from spreadwatch.model.seir import rk4_increment
 from spreadwatch.progress import track
@@ -205,8 +207,13 @@ class _Transmission:
         infectious = np.ascontiguousarray(infectious, dtype=np.float64)
         out = np.empty_like(infectious)
         particles, ages, regions = infectious.shape
-        scratch = block_scratch(particles, ages, regions, self.kernels.dtype)
-        hazards(infectious, *self.parts, np.ones(particles), scratch, out)
+        for part in hazard.blocks(particles):
+            scratch = hazard.block_scratch(
+                part.stop - part.start, ages, regions, self.kernels.dtype
+            )
+            hazard.block_hazards(
+                infectious[part], *self.parts, np.ones(part.stop - part.start), scratch, out[part]
+            )
         return out
 
 
@@ -301,11 +308,10 @@ class _DailyEngine:
         state = self.initial_state(model)
         shape = (self.particles, model.ages, model.regions)
         new = np.zeros(shape)
-        prepared = self._prepare(model)
         day_range = range(days)
         transmission, inputs_before = None, None
         # BLAS threads spin between calls and would take the cores from the compiled kernel
-        with threadpool_limits(1, "blas"):
+        with threadpool_limits(1, "blas"), self._prepared(model) as prepared:
             for day in day_range if progress is None else track(day_range, progress, total=days):
                 inputs = schedule(day) if schedule is not None else DayInputs()
                 if transmission is None or not _same_mixing(inputs, inputs_before):
@@ -323,9 +329,10 @@ class _DailyEngine:
                     output.detach()
                 del output
 
-    def _prepare(self, model: StructuredModel) -> Any:
-        """What every step of a run of ``model`` needs (constants, scratch space)."""
-        return None
+    @contextmanager
+    def _prepared(self, model: StructuredModel) -> Iterator[Any]:
+        """What every step of a run of ``model`` needs (constants, scratch space, threads)."""
+        yield None
 
     def _step(
         self,
@@ -396,22 +403,25 @@ class ChainBinomialEngine(_DailyEngine):
     def __post_init__(self) -> None:
         self._check()
 
-    def _prepare(self, model: StructuredModel) -> tuple[tuple, tuple]:
+    @contextmanager
+    def _prepared(self, model: StructuredModel) -> Iterator[_Blocks]:
         dt = 1.0 / self.steps_per_day
         history = model.history
-        exits = chain_binomial.constant_exits(
-            [
-                dt / days
-                for days in (history.latent_days, history.infectious_days, history.hospital_days)
-            ]
-        )
-        shape = (self.particles, model.ages, model.regions)
-        scratch = (
-            block_scratch(self.particles, model.ages, model.regions, self.kernel_dtype),
-            np.empty(shape),
-            np.empty((self.particles, 4, model.regions)),
-        )
-        return exits, scratch
+        durations = (history.latent_days, history.infectious_days, history.hospital_days)
+        parts = hazard.blocks(self.particles)
+        sizes = [part.stop - part.start for part in parts]
+        scratch = [
+            (
+                hazard.block_scratch(size, model.ages, model.regions, self.kernel_dtype),
+                np.empty((size, model.ages, model.regions)),
+                np.empty((chain_binomial.ROWS, model.regions)),
+            )
+            for size in sizes
+        ]
+        threads = min(numba.config.NUMBA_NUM_THREADS, len(parts))
+        with ThreadPoolExecutor(threads) if threads > 1 else nullcontext() as pool:
+            exits = chain_binomial.constant_exits([dt / days for days in durations])
+            yield _Blocks(exits, parts, scratch, pool)
 
     def _step(
         self,
@@ -421,23 +431,52 @@ class ChainBinomialEngine(_DailyEngine):
         step: int,
         new: np.ndarray,
         transmissibility: np.ndarray,
-        prepared: tuple[tuple, tuple],
+        prepared: _Blocks,
     ) -> None:
-        exits, scratch = prepared
         history = model.history
-        chain_binomial.chain_binomial_step(
-            state,
-            transmission.parts,
-            transmissibility / self.steps_per_day,
-            *exits,
-            model.per_age(history.hospital_fraction),
-            model.per_age(history.fatality_fraction),
-            np.uint64(self.seed % (1 << 64)),
-            np.int64(step),
-            self.stochastic,
-            new,
-            scratch,
-        )
+        factors = transmissibility / self.steps_per_day
+        hospital = model.per_age(history.hospital_fraction)
+        fatality = model.per_age(history.fatality_fraction)
+        seed = np.uint64(self.seed % (1 << 64))
+
+        def advance(block: int) -> None:
+            part = prepared.parts[block]
+            chain_binomial.block_step(
+                state[part],
+                part.start,
+                transmission.parts,
+                factors[part],
+                *prepared.exits,
+                hospital,
+                fatality,
+                seed,
+                np.int64(step),
+                self.stochastic,
+                new[part],
+                prepared.scratch[block],
+            )
+
+        prepared.map(advance)
+
+
+@dataclass(frozen=True)
+class _Blocks:
+    """A chain-binomial run's constant exits, its blocks of particles with their scratch
+    space, and the threads that advance the blocks (``None``: one at a time)."""
+
+    exits: tuple[np.ndarray, np.ndarray, np.ndarray]
+    parts: list[slice]
+    scratch: list[tuple[np.ndarray, np.ndarray, np.ndarray]]
+    pool: ThreadPoolExecutor | None
+
+    def map(self, work: Callable[[int], None]) -> None:
+        """Run ``work(block)`` for every block, in parallel when there are threads."""
+        if self.pool is None:
+            for block in range(len(self.parts)):
+                work(block)
+        else:
+            for _ in self.pool.map(work, range(len(self.parts))):
+                pass
 
 
 @dataclass(frozen=True)
