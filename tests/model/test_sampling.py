@@ -164,3 +164,53 @@ def test_block_hazard_equals_its_definition():
             hazard.block_hazards(infectious[part], *given, factors[part], scratch, out[part])
         expected = _hazard_by_definition(definition, infectious, factors)
         np.testing.assert_allclose(out, expected, rtol=rtol)
+
+
+@numba.njit(cache=True)
+def _rows_and_scalar(n: np.ndarray, x: np.ndarray, exits: tuple) -> tuple:
+    """Rows of cells ``(n[i, r], x[i, r])`` by the row samplers and the same cells one by one
+    by the scalar samplers, for infections and for a constant exit."""
+    params, tables, guides = exits
+    rows, regions = n.shape
+    scratch = np.empty((chain_binomial.ROWS, regions))
+    by_row = np.empty((2, rows, regions))
+    one_by_one = np.empty((2, rows, regions))
+    key = sampling.seed_key(np.uint64(21))
+    for i in range(rows):
+        chain_binomial._infections_row(key, i, 7, 0, n[i], x[i], scratch)
+        by_row[0, i] = scratch[0]
+        chain_binomial._exits_row(
+            key, i, 7, 0, 2, n[i], params[0], tables[0], guides[0], scratch, by_row[1, i]
+        )
+        for r in range(regions):
+            cell = sampling.cell_key(key, i, 7, r)
+            stream = sampling.transition_key(cell, 0)
+            one_by_one[0, i, r] = sampling.binomial_at_rate(stream, n[i, r], x[i, r])
+            stream = sampling.transition_key(cell, 2)
+            if n[i, r] <= params[0, 2]:
+                one_by_one[1, i, r] = sampling.table_draw(
+                    tables[0], guides[0], params[0, 3] != 0.0, n[i, r], sampling.uniform(stream, 0)
+                )
+            else:
+                one_by_one[1, i, r] = sampling.binomial_at_rate(stream, n[i, r], params[0, 0])
+    return by_row, one_by_one
+
+
+@pytest.mark.parametrize("exposure", [0.25, 1.5])
+def test_rows_draw_what_the_scalar_samplers_draw_cell_for_cell(exposure):
+    """Cells of every kind side by side in one row (empty, tiny, inversion of every length,
+    BTRS accepted and rejected, p > 1/2): the vectorised passes change no draw."""
+    rng = np.random.default_rng(5)
+    n = np.floor(10 ** rng.uniform(-0.5, 6, (400, 250)))
+    n[rng.random(n.shape) < 0.2] = 0.0
+    x = 10 ** rng.uniform(-9, 0.3, n.shape)
+    x[rng.random(n.shape) < 0.1] = 0.0
+    by_row, one_by_one = _rows_and_scalar(n, x, chain_binomial.constant_exits([exposure]))
+    np.testing.assert_array_equal(by_row, one_by_one)
+    mean = n * -np.expm1(-x)
+    regimes = {
+        "btrs": (x <= math.log(2)) & (mean >= 10),
+        "inversion": (x <= math.log(2)) & (mean > 0.5) & (mean < 10),
+        "over one half": (x > math.log(2)) & (n > 0),
+    }
+    assert all(cells.sum() > 2000 for cells in regimes.values())

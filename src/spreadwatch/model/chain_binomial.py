@@ -1,12 +1,20 @@
-"""The compiled step of the stochastic engine: every particle's hazard, then its flows.
+"""The compiled step of the stochastic engine: a block's hazard, then every particle's flows.
 
-Each step computes the pressure of every block of particles (:mod:`spreadwatch.model.hazard`),
+Each step computes the pressure on a block of particles (:mod:`spreadwatch.model.hazard`),
 then, particle by particle, the exact binomial flows of every cell (age band and region) with
-the streams and samplers of :mod:`spreadwatch.model.sampling`. The flows of one transition are
-drawn a row of regions at a time in passes: one without branches that settles the cells with
-nobody to move, the tiny expected counts and BTRS's accepted first tries in vector
-instructions, then the few cells left (small counts by the run's CDF tables, rejections,
-inversions) one by one. The draws are those of the scalar samplers, cell for cell.
+the streams and samplers of :mod:`spreadwatch.model.sampling`. A particle with nobody in E, I
+or H is left as it is. The flows of one transition are drawn a row of regions at a time:
+
+1. one pass without branches, in vector instructions, settles the cells with nobody to move,
+   the tiny expected counts (``u <= 1 - n x <= P(X = 0)``) and BTRS's first tries that its
+   squeeze accepts, and prepares the rest;
+2. the inversion searches of small means run their first steps side by side, also in vector
+   instructions;
+3. the few cells left go one by one: a constant exit's small counts by the run's CDF table,
+   BTRS's exact test and further tries, long searches, probabilities over 1/2.
+
+Every pass computes what the scalar samplers compute for the same uniforms (same formulas,
+same order of operations), so the draws are theirs, cell for cell, and as exact.
 """
 
 from __future__ import annotations
@@ -30,6 +38,7 @@ from spreadwatch.model.sampling import (
     cell_key,
     exp_neg,
     expm1_small,
+    probability_at_rate,
     seed_key,
     table_draw,
     transition_key,
@@ -53,21 +62,65 @@ _EXPOSURE, _PROBABILITY, _TABLE_MAX, _FLIPPED = range(4)
 def constant_exits(exposures: Sequence[float]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """A run's constant exits (E -> I, out of I, out of H: exposures over one step) as the step
     kernel takes them: their parameters ``(exits, 4)``, CDF tables and guides
-    (:func:`~spreadwatch.model.sampling.cdf_table`, stacked)."""
+    (:func:`~spreadwatch.model.sampling.cdf_table`, stacked). Each exit's probability is the
+    one :func:`~spreadwatch.model.sampling.binomial_at_rate` uses."""
     tables = [cdf_table(exposure) for exposure in exposures]
     params = np.array(
         [
-            (exposure, -math.expm1(-exposure), table.shape[0] - 1, flipped)
+            (exposure, _probability(exposure), table.shape[0] - 1, flipped)
             for exposure, (table, _, flipped) in zip(exposures, tables, strict=True)
         ]
     )
     return params, np.stack([t[0] for t in tables]), np.stack([t[1] for t in tables])
 
 
+def _probability(exposure: float) -> float:
+    """``1 - exp(-exposure)`` as :func:`~spreadwatch.model.sampling.binomial_at_rate` has it."""
+    return probability_at_rate(exposure) if exposure <= LOG_2 else -math.expm1(-exposure)
+
+
 #: Rows of a block's scratch space for one row of cells: the three drawn flows, then what the
-#: passes keep per cell (BTRS's first candidate and its uniforms, the inversion search).
+#: passes keep per cell (BTRS's first candidate and its uniforms, the inversion search), then
+#: the inversion searches gathered (cell, what is left of u, P(X = x), p / (1 - p), n, draw).
 _INFECTED, _ONSETS, _RECOVERED, _CANDIDATE, _U, _V, _P, _LEFT_U, _MASS, _RATIO = range(10)
-ROWS = 10
+_CELL, _CU, _CMASS, _CRATIO, _CN, _CDRAW = range(10, 16)
+ROWS = 16
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _lockstep_inversion(people: np.ndarray, rows: np.ndarray) -> None:
+    """The first :data:`INVERSION_STEPS` steps of the inversion searches of a row's cells
+    marked ``_SEARCHING`` in ``rows[_INFECTED]``, gathered and run side by side in vector
+    instructions: a cell whose search ends there gets its draw, the others ``_LEFT``."""
+    out = rows[_INFECTED]
+    searches = 0
+    for r in range(people.size):  # gather without branches
+        rows[_CELL, searches] = r
+        rows[_CU, searches] = rows[_LEFT_U, r]
+        rows[_CMASS, searches] = rows[_MASS, r]
+        rows[_CRATIO, searches] = rows[_RATIO, r]
+        rows[_CN, searches] = people[r]
+        searches += out[r] == _SEARCHING
+    if searches == 0:
+        return
+    left, mass, ratio = rows[_CU, :searches], rows[_CMASS, :searches], rows[_CRATIO, :searches]
+    n, draw = rows[_CN, :searches], rows[_CDRAW, :searches]
+    draw[:] = _SEARCHING
+    for j in range(1, INVERSION_STEPS + 1):  # x = j - 1, or step on to x = j
+        searching = 0
+        for i in range(searches):
+            u, m, s = left[i], mass[i], ratio[i]
+            active = draw[i] == _SEARCHING
+            onward = active & (u > m)
+            left[i] = u - m if onward else u
+            mass[i] = m * ((n[i] + 1.0) * s * RECIPROCALS[j - 1] - s) if onward else m
+            draw[i] = j - 1.0 if active & (u <= m) else draw[i]
+            draw[i] = _LEFT if onward & (j > n[i]) else draw[i]
+            searching += onward & (j <= n[i])
+        if searching == 0:
+            break
+    for i in range(searches):
+        out[int(rows[_CELL, i])] = draw[i] if draw[i] != _SEARCHING else _LEFT
 
 
 @numba.njit(inline="always", cache=True, error_model="numpy")
@@ -125,20 +178,7 @@ def _infections_row(
         rows[_RATIO, r] = ratio
         search = _SEARCHING if small else _LEFT
         out[r] = 0.0 if zero else (candidate if btrs & accept else search)
-    for j in range(1, INVERSION_STEPS + 1):  # lockstep inversion: x = j - 1 or go on
-        searching = 0
-        for r in range(regions):
-            n = susceptible[r]
-            u, mass, s = rows[_LEFT_U, r], rows[_MASS, r], rows[_RATIO, r]
-            active = out[r] == _SEARCHING
-            found = active & (u <= mass)
-            onward = active & (u > mass)
-            rows[_LEFT_U, r] = u - mass if onward else u
-            rows[_MASS, r] = mass * ((n + 1.0) * s * RECIPROCALS[j - 1] - s) if onward else mass
-            out[r] = j - 1.0 if found else (_LEFT if onward & (j > n) else out[r])
-            searching += onward & (j <= n)
-        if searching == 0:
-            break
+    _lockstep_inversion(susceptible, rows)
     for r in range(regions):  # the rest one by one
         if out[r] < 0.0:
             stream = transition_key(cell_key(key, particle, step, first_cell + r), _INFECT)
