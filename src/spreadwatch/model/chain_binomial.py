@@ -27,12 +27,14 @@ import numpy as np
 
 from spreadwatch.model.hazard import block_pressure, particle_hazard
 from spreadwatch.model.sampling import (
+    GUIDE_BUCKETS,
     INVERSION_MAX_MEAN,
     LOG_2,
     RECIPROCALS,
     binomial,
     binomial_at_rate,
-    btrs_finish,
+    btrs_continue,
+    btrs_exact_test,
     btrs_first_try,
     cdf_table,
     cell_key,
@@ -47,11 +49,13 @@ from spreadwatch.model.sampling import (
 
 # Transitions of one step, each with its own random stream.
 _INFECT, _ONSET, _LEAVE_I, _TO_HOSPITAL, _LEAVE_H, _DIE = range(6)
-#: Mark cells the vectorised passes leave to the scalar one, or to the lockstep inversion
-#: search (draws are >= 0).
-_LEFT, _SEARCHING = -1.0, -2.0
-#: Lockstep steps of the inversion search before a cell is left to the scalar one.
+#: Marks of cells a later pass draws (draws are >= 0): the scalar samplers from the start,
+#: the lockstep inversion search, BTRS's exact test of the first try, the CDF table, BTRS's
+#: further tries.
+_LEFT, _SEARCHING, _EXACT, _TABLE, _CONTINUE = -1.0, -2.0, -3.0, -4.0, -5.0
+#: Steps of the inversion searches and of the table searches made side by side.
 INVERSION_STEPS = 12
+TABLE_STEPS = 3
 
 
 #: Columns of the exits' parameters: exposure, probability, largest count of its table,
@@ -80,27 +84,54 @@ def _probability(exposure: float) -> float:
 
 
 #: Rows of a block's scratch space for one row of cells: the three drawn flows, then what the
-#: passes keep per cell (BTRS's first candidate and its uniforms, the inversion search), then
-#: the inversion searches gathered (cell, what is left of u, P(X = x), p / (1 - p), n, draw).
+#: first pass keeps per cell (BTRS's first candidate, its uniforms and probability, the
+#: inversion search: what is left of u, P(X = x), p / (1 - p)), then the cells a later
+#: vectorised pass works on, gathered (cell, n, p, candidate, u, v, mass, ratio, draw).
 _INFECTED, _ONSETS, _RECOVERED, _CANDIDATE, _U, _V, _P, _LEFT_U, _MASS, _RATIO = range(10)
-_CELL, _CU, _CMASS, _CRATIO, _CN, _CDRAW = range(10, 16)
-ROWS = 16
+_CELL, _CN, _CP, _CX, _CU, _CV, _CMASS, _CRATIO, _CDRAW = range(10, 19)
+ROWS = 19
 
 
 @numba.njit(cache=True, error_model="numpy")
-def _lockstep_inversion(people: np.ndarray, rows: np.ndarray) -> None:
-    """The first :data:`INVERSION_STEPS` steps of the inversion searches of a row's cells
-    marked ``_SEARCHING`` in ``rows[_INFECTED]``, gathered and run side by side in vector
-    instructions: a cell whose search ends there gets its draw, the others ``_LEFT``."""
-    out = rows[_INFECTED]
-    searches = 0
-    for r in range(people.size):  # gather without branches
-        rows[_CELL, searches] = r
-        rows[_CU, searches] = rows[_LEFT_U, r]
-        rows[_CMASS, searches] = rows[_MASS, r]
-        rows[_CRATIO, searches] = rows[_RATIO, r]
-        rows[_CN, searches] = people[r]
-        searches += out[r] == _SEARCHING
+def _gather(
+    people: np.ndarray, out: np.ndarray, mark: float, rows: np.ndarray, fields: np.ndarray
+) -> int:
+    """Copy the cells of a row marked ``mark`` in ``out`` side by side into the gathered rows:
+    their cell, ``n`` and the first-pass rows ``fields[:, 0]`` into ``fields[:, 1]``, without
+    branches. Returns how many there are."""
+    count = 0
+    for r in range(people.size):
+        count += out[r] == mark
+    if count == 0:
+        return 0
+    count = 0
+    for r in range(people.size):
+        rows[_CELL, count] = r
+        rows[_CN, count] = people[r]
+        for f in range(fields.shape[0]):
+            rows[fields[f, 1], count] = rows[fields[f, 0], r]
+        count += out[r] == mark
+    return count
+
+
+#: What each later pass gathers: (first-pass row, gathered row).
+_SEARCH_FIELDS = np.array([(_LEFT_U, _CU), (_MASS, _CMASS), (_RATIO, _CRATIO)])
+_EXACT_FIELDS = np.array([(_CANDIDATE, _CX), (_U, _CU), (_V, _CV), (_P, _CP)])
+_TABLE_FIELDS = np.array([(_U, _CU)])
+
+
+@numba.njit(inline="always", cache=True, error_model="numpy")
+def _scatter(count: int, out: np.ndarray, rows: np.ndarray) -> None:
+    for i in range(count):
+        out[int(rows[_CELL, i])] = rows[_CDRAW, i]
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _lockstep_inversion(people: np.ndarray, out: np.ndarray, rows: np.ndarray) -> None:
+    """The first :data:`INVERSION_STEPS` steps of the inversion searches of the cells marked
+    ``_SEARCHING``, side by side in vector instructions: a cell whose search ends there gets
+    its draw, the others ``_LEFT``."""
+    searches = _gather(people, out, _SEARCHING, rows, _SEARCH_FIELDS)
     if searches == 0:
         return
     left, mass, ratio = rows[_CU, :searches], rows[_CMASS, :searches], rows[_CRATIO, :searches]
@@ -120,28 +151,61 @@ def _lockstep_inversion(people: np.ndarray, rows: np.ndarray) -> None:
         if searching == 0:
             break
     for i in range(searches):
-        out[int(rows[_CELL, i])] = draw[i] if draw[i] != _SEARCHING else _LEFT
+        draw[i] = _LEFT if draw[i] == _SEARCHING else draw[i]
+    _scatter(searches, out, rows)
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _exact_tests(people: np.ndarray, out: np.ndarray, rows: np.ndarray) -> None:
+    """BTRS's exact test of the first tries marked ``_EXACT``, side by side in vector
+    instructions: an accepted candidate is the draw, the others are marked ``_CONTINUE``."""
+    count = _gather(people, out, _EXACT, rows, _EXACT_FIELDS)
+    for i in range(count):
+        x = rows[_CX, i]
+        accept = btrs_exact_test(x, rows[_CU, i], rows[_CV, i], rows[_CN, i], rows[_CP, i])
+        rows[_CDRAW, i] = x if accept else _CONTINUE
+    _scatter(count, out, rows)
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _table_lockstep(
+    people: np.ndarray,
+    table: np.ndarray,
+    guide: np.ndarray,
+    flipped: bool,
+    out: np.ndarray,
+    rows: np.ndarray,
+) -> None:
+    """:func:`~spreadwatch.model.sampling.table_draw` of the cells marked ``_TABLE``, its
+    first :data:`TABLE_STEPS` steps side by side in vector instructions; a cell whose search
+    goes on stays marked."""
+    count = _gather(people, out, _TABLE, rows, _TABLE_FIELDS)
+    for i in range(count):
+        n = rows[_CN, i]
+        u = rows[_CU, i]
+        row = int(n)
+        x = guide[row, int(u * GUIDE_BUCKETS)]
+        for _ in range(TABLE_STEPS):
+            x += u > table[row, x]
+        draw = n - x if flipped else float(x)
+        rows[_CDRAW, i] = draw if u <= table[row, x] else _TABLE
+    _scatter(count, out, rows)
 
 
 @numba.njit(inline="always", cache=True, error_model="numpy")
 def _first_try(
     stream: np.uint64, n: float, p: float, r: int, rows: np.ndarray
 ) -> tuple[float, bool, float]:
-    """BTRS's first try for cell ``r`` (kept in ``rows`` for :func:`_finish`): the candidate,
-    whether the squeeze accepts it, and the stream's first uniform."""
+    """BTRS's first try for cell ``r`` (kept in ``rows``): the candidate, whether the squeeze
+    accepts it, and the stream's first uniform."""
     u = uniform(stream, 0)
     v = uniform(stream, 1)
     candidate, accept = btrs_first_try(u, v, n, p)
     rows[_CANDIDATE, r] = candidate
     rows[_U, r] = u
     rows[_V, r] = v
+    rows[_P, r] = p
     return candidate, accept, u
-
-
-@numba.njit(inline="always", cache=True, error_model="numpy")
-def _finish(stream: np.uint64, n: float, p: float, r: int, rows: np.ndarray) -> float:
-    """Finish the BTRS draw of cell ``r`` whose first try the squeeze did not accept."""
-    return btrs_finish(stream, n, p, rows[_CANDIDATE, r], rows[_U, r], rows[_V, r])
 
 
 @numba.njit(cache=True, error_model="numpy")
@@ -156,8 +220,9 @@ def _infections_row(
 ) -> None:
     """``Binomial(S[r], 1 - exp(-exposure[r]))`` for a row of cells into ``rows[_INFECTED]``,
     exactly as :func:`~spreadwatch.model.sampling.binomial_at_rate` draws them: one
-    vectorised pass (nobody at risk, tiny means, BTRS's first try), the first
-    :data:`INVERSION_STEPS` steps of every inversion search in lockstep, the rest one by one."""
+    vectorised pass (nobody at risk, tiny means, BTRS's first try), BTRS's exact tests and the
+    first :data:`INVERSION_STEPS` steps of the inversion searches side by side, the rest one by
+    one."""
     regions = susceptible.size
     out = rows[_INFECTED]
     for r in range(regions):  # vectorised
@@ -172,19 +237,18 @@ def _infections_row(
         small = below_half & (bound < INVERSION_MAX_MEAN)
         zero = (n <= 0.0) | (x <= 0.0) | (small & (u <= 1.0 - bound))
         btrs = below_half & (n * p >= INVERSION_MAX_MEAN)
-        rows[_P, r] = p if btrs else -1.0  # the scalar pass finishes BTRS draws
-        rows[_LEFT_U, r] = u  # the inversion search: what is left of u, P(X = x), p / (1 - p)
+        rows[_LEFT_U, r] = u
         rows[_MASS, r] = exp_neg(min(bound, INVERSION_MAX_MEAN))
         rows[_RATIO, r] = ratio
-        search = _SEARCHING if small else _LEFT
-        out[r] = 0.0 if zero else (candidate if btrs & accept else search)
-    _lockstep_inversion(susceptible, rows)
+        later = _EXACT if btrs else (_SEARCHING if small else _LEFT)
+        out[r] = 0.0 if zero else (candidate if btrs & accept else later)
+    _exact_tests(susceptible, out, rows)
+    _lockstep_inversion(susceptible, out, rows)
     for r in range(regions):  # the rest one by one
         if out[r] < 0.0:
             stream = transition_key(cell_key(key, particle, step, first_cell + r), _INFECT)
-            p = rows[_P, r]
-            if p >= 0.0:
-                out[r] = _finish(stream, susceptible[r], p, r, rows)
+            if out[r] == _CONTINUE:
+                out[r] = btrs_continue(stream, susceptible[r], rows[_P, r])
             else:
                 out[r] = binomial_at_rate(stream, susceptible[r], exposure[r])
 
@@ -210,20 +274,23 @@ def _exits_row(
     table_max, flipped = params[_TABLE_MAX], params[_FLIPPED] != 0.0
     btrs = p <= 0.5
     regions = people.size
-    for r in range(regions):  # vectorised: nobody to move, BTRS's first try
+    for r in range(regions):  # vectorised: nobody to move, table cells, BTRS's first try
         n = people[r]
         stream = transition_key(cell_key(key, particle, step, first_cell + r), transition)
         candidate, accept, _ = _first_try(stream, n, p, r, rows)
-        accept &= btrs & (n > table_max) & (n * p >= INVERSION_MAX_MEAN)
-        out[r] = 0.0 if n <= 0.0 else (candidate if accept else _LEFT)
+        eligible = btrs & (n * p >= INVERSION_MAX_MEAN)
+        later = _TABLE if n <= table_max else (_EXACT if eligible else _LEFT)
+        out[r] = 0.0 if n <= 0.0 else (candidate if eligible & accept & (n > table_max) else later)
+    _table_lockstep(people, table, guide, flipped, out, rows)
+    _exact_tests(people, out, rows)
     for r in range(regions):  # the rest one by one
-        if out[r] == _LEFT:
+        if out[r] < 0.0:
             n = people[r]
             stream = transition_key(cell_key(key, particle, step, first_cell + r), transition)
-            if n <= table_max:
+            if out[r] == _TABLE:
                 out[r] = table_draw(table, guide, flipped, n, uniform(stream, 0))
-            elif btrs and n * p >= INVERSION_MAX_MEAN:
-                out[r] = _finish(stream, n, p, r, rows)
+            elif out[r] == _CONTINUE:
+                out[r] = btrs_continue(stream, n, p)
             else:
                 out[r] = binomial_at_rate(stream, n, exposure)
 

@@ -199,8 +199,9 @@ _STIRLING_TAIL = np.array(
 
 @numba.njit(inline="always", cache=True, error_model="numpy")
 def _stirling_tail(k: float) -> float:
-    kp1sq = (k + 1.0) * (k + 1.0)
-    series = (1.0 / 12.0 - (1.0 / 360.0 - 1.0 / 1260.0 / kp1sq) / kp1sq) / (k + 1.0)
+    t = 1.0 / (k + 1.0)
+    t2 = t * t
+    series = (1.0 / 12.0 - (1.0 / 360.0 - t2 * (1.0 / 1260.0)) * t2) * t
     return _STIRLING_TAIL[int(min(max(k, 0.0), 9.0))] if k < 10.0 else series
 
 
@@ -218,9 +219,10 @@ def btrs_first_try(u: float, v: float, n: float, p: float) -> tuple[float, bool]
 
 
 @numba.njit(inline="always", cache=True, error_model="numpy")
-def _btrs_bound_accepts(x: float, u: float, v: float, n: float, p: float) -> bool:
-    """BTRS's exact acceptance test of ``x`` where the squeeze failed: the log-likelihood
-    ratio bound with Stirling's series for the log factorials."""
+def btrs_exact_test(x: float, u: float, v: float, n: float, p: float) -> bool:
+    """BTRS's exact acceptance test of the candidate ``x`` from the uniforms ``u`` and ``v``
+    where the squeeze failed: the log-likelihood ratio bound with Stirling's series for the
+    log factorials. Without branches, so it vectorises."""
     spq = math.sqrt(n * p * (1.0 - p))
     b = 1.15 + 2.53 * spq
     a = -0.0873 + 0.0248 * b + 0.01 * p
@@ -238,7 +240,7 @@ def _btrs_bound_accepts(x: float, u: float, v: float, n: float, p: float) -> boo
         - _stirling_tail(x)
         - _stirling_tail(n - x)
     )
-    return v <= bound
+    return (x >= 0.0) & (x <= n) & (v <= bound)
 
 
 @numba.njit(cache=True, error_model="numpy")
@@ -246,8 +248,13 @@ def btrs_finish(key: np.uint64, n: float, p: float, x: float, u: float, v: float
     """Binomial(n, p) by BTRS (``p <= 0.5``, mean >= 10) whose first try, the candidate ``x``
     from the stream's first two uniforms ``u`` and ``v``, was not accepted by the squeeze:
     its exact test, then further tries."""
-    if 0.0 <= x <= n and _btrs_bound_accepts(x, u, v, n, p):
-        return x
+    return x if btrs_exact_test(x, u, v, n, p) else btrs_continue(key, n, p)
+
+
+@numba.njit(cache=True, error_model="numpy")
+def btrs_continue(key: np.uint64, n: float, p: float) -> float:
+    """Binomial(n, p) by BTRS whose first try was rejected: the tries from the stream's third
+    uniform on."""
     k = 2
     while True:
         u = uniform(key, k)
@@ -256,7 +263,7 @@ def btrs_finish(key: np.uint64, n: float, p: float, x: float, u: float, v: float
         x, accept = btrs_first_try(u, v, n, p)
         if accept:
             return x
-        if 0.0 <= x <= n and _btrs_bound_accepts(x, u, v, n, p):
+        if btrs_exact_test(x, u, v, n, p):
             return x
 
 
