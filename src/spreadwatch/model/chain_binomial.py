@@ -336,21 +336,26 @@ def _particle_flows(
             )
         to_h = hospital_fraction[a]
         to_d = fatality_fraction[a]
-        for r in range(regions):
-            inf = infected[r]
-            ons = onsets[r]
+        hospitalised = rows[_CANDIDATE]  # the H flows: hospitalised, left H, died
+        left_h, died = rows[_U], rows[_V]
+        hospitalised[:] = 0.0
+        left_h[:] = 0.0
+        died[:] = 0.0
+        for r in range(regions):  # the hospital part, where there is one
             out_i = recovered[r]
             h = state[3, a, r]
-            hosp = out_h = die = 0.0
-            if (out_i > 0.0 and to_h > 0.0) or h > 0.0:  # the hospital part, when there is one
+            if (out_i > 0.0 and to_h > 0.0) or h > 0.0:
                 cell = cell_key(key, particle, step, first + r)
-                hosp = binomial(transition_key(cell, _TO_HOSPITAL), out_i, to_h)
-                out_h = binomial_at_rate(transition_key(cell, _LEAVE_H), h, exits[2, _EXPOSURE])
-                die = binomial(transition_key(cell, _DIE), out_h, to_d)
+                hospitalised[r] = binomial(transition_key(cell, _TO_HOSPITAL), out_i, to_h)
+                left_h[r] = binomial_at_rate(transition_key(cell, _LEAVE_H), h, exits[2, _EXPOSURE])
+                died[r] = binomial(transition_key(cell, _DIE), left_h[r], to_d)
+        for r in range(regions):  # vectorised
+            inf, ons, out_i = infected[r], onsets[r], recovered[r]
+            hosp, out_h, die = hospitalised[r], left_h[r], died[r]
             state[0, a, r] -= inf
             state[1, a, r] += inf - ons
             state[2, a, r] += ons - out_i
-            state[3, a, r] = h + hosp - out_h
+            state[3, a, r] += hosp - out_h
             state[4, a, r] += out_i - hosp + out_h - die
             state[5, a, r] += die
             new_infections[a, r] += inf
