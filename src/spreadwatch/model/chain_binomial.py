@@ -94,30 +94,36 @@ ROWS = 19
 
 @numba.njit(cache=True, error_model="numpy")
 def _gather(
-    people: np.ndarray, out: np.ndarray, mark: float, rows: np.ndarray, fields: np.ndarray
+    people: np.ndarray, out: np.ndarray, mark: float, rows: np.ndarray, fields: tuple
 ) -> int:
     """Copy the cells of a row marked ``mark`` in ``out`` side by side into the gathered rows:
-    their cell, ``n`` and the first-pass rows ``fields[:, 0]`` into ``fields[:, 1]``, without
+    their cell, ``n`` and the four first-pass rows ``fields[:4]`` into ``fields[4:]``, without
     branches. Returns how many there are."""
     count = 0
     for r in range(people.size):
         count += out[r] == mark
     if count == 0:
         return 0
+    a, b, c, d, to_a, to_b, to_c, to_d = fields
+    source_a, source_b, source_c, source_d = rows[a], rows[b], rows[c], rows[d]
+    cells, n = rows[_CELL], rows[_CN]
+    target_a, target_b, target_c, target_d = rows[to_a], rows[to_b], rows[to_c], rows[to_d]
     count = 0
     for r in range(people.size):
-        rows[_CELL, count] = r
-        rows[_CN, count] = people[r]
-        for f in range(fields.shape[0]):
-            rows[fields[f, 1], count] = rows[fields[f, 0], r]
+        cells[count] = r
+        n[count] = people[r]
+        target_a[count] = source_a[r]
+        target_b[count] = source_b[r]
+        target_c[count] = source_c[r]
+        target_d[count] = source_d[r]
         count += out[r] == mark
     return count
 
 
-#: What each later pass gathers: (first-pass row, gathered row).
-_SEARCH_FIELDS = np.array([(_LEFT_U, _CU), (_MASS, _CMASS), (_RATIO, _CRATIO)])
-_EXACT_FIELDS = np.array([(_CANDIDATE, _CX), (_U, _CU), (_V, _CV), (_P, _CP)])
-_TABLE_FIELDS = np.array([(_U, _CU)])
+#: What each later pass gathers: four first-pass rows, then the rows they go to.
+_SEARCH_FIELDS = (_LEFT_U, _MASS, _RATIO, _RATIO, _CU, _CMASS, _CRATIO, _CRATIO)
+_EXACT_FIELDS = (_CANDIDATE, _U, _V, _P, _CX, _CU, _CV, _CP)
+_TABLE_FIELDS = (_U, _U, _U, _U, _CU, _CU, _CU, _CU)
 
 
 @numba.njit(inline="always", cache=True, error_model="numpy")
