@@ -301,6 +301,14 @@ def _exits_row(
                 out[r] = binomial_at_rate(stream, n, exposure)
 
 
+@numba.njit(inline="always", cache=True, error_model="numpy")
+def _any_positive(values: np.ndarray) -> bool:
+    count = 0
+    for value in values:
+        count += value > 0.0
+    return count > 0
+
+
 @numba.njit(cache=True, error_model="numpy")
 def _particle_flows(
     state: np.ndarray,
@@ -347,8 +355,8 @@ def _particle_flows(
         hospitalised[:] = 0.0
         left_h[:] = 0.0
         died[:] = 0.0
-        for r in range(regions):  # the hospital part, where there is one
-            out_i = recovered[r]
+        for r in range(regions if to_h > 0.0 or _any_positive(state[3, a]) else 0):
+            out_i = recovered[r]  # the hospital part, where there is one
             h = state[3, a, r]
             if (out_i > 0.0 and to_h > 0.0) or h > 0.0:
                 cell = cell_key(key, particle, step, first + r)
