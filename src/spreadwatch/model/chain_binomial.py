@@ -302,6 +302,20 @@ def _exits_row(
 
 
 @numba.njit(inline="always", cache=True, error_model="numpy")
+def _apply(state: np.ndarray, a: int, r: int, flows: tuple, new_infections: np.ndarray) -> None:
+    """Move a cell's people by its ``flows``: infected (S -> E), onsets (E -> I), out of I
+    (to H or R), into H, out of H (to R or D), died."""
+    infected, onsets, out_i, hospitalised, out_h, died = flows
+    state[0, a, r] -= infected
+    state[1, a, r] += infected - onsets
+    state[2, a, r] += onsets - out_i
+    state[3, a, r] += hospitalised - out_h
+    state[4, a, r] += out_i - hospitalised + out_h - died
+    state[5, a, r] += died
+    new_infections[a, r] += infected
+
+
+@numba.njit(inline="always", cache=True, error_model="numpy")
 def _any_positive(values: np.ndarray) -> bool:
     count = 0
     for value in values:
@@ -364,15 +378,8 @@ def _particle_flows(
                 left_h[r] = binomial_at_rate(transition_key(cell, _LEAVE_H), h, exits[2, _EXPOSURE])
                 died[r] = binomial(transition_key(cell, _DIE), left_h[r], to_d)
         for r in range(regions):  # vectorised
-            inf, ons, out_i = infected[r], onsets[r], recovered[r]
-            hosp, out_h, die = hospitalised[r], left_h[r], died[r]
-            state[0, a, r] -= inf
-            state[1, a, r] += inf - ons
-            state[2, a, r] += ons - out_i
-            state[3, a, r] += hosp - out_h
-            state[4, a, r] += out_i - hosp + out_h - die
-            state[5, a, r] += die
-            new_infections[a, r] += inf
+            flows = (infected[r], onsets[r], recovered[r], hospitalised[r], left_h[r], died[r])
+            _apply(state, a, r, flows, new_infections)
 
 
 @numba.njit(cache=True, error_model="numpy")
@@ -395,16 +402,10 @@ def _particle_means(
             inf = -s * math.expm1(-exposure[a, r])
             ons = state[1, a, r] * p_onset
             out_i = state[2, a, r] * p_leave_i
-            hosp = out_i * to_h
             out_h = state[3, a, r] * p_leave_h
-            die = out_h * to_d
-            state[0, a, r] = s - inf
-            state[1, a, r] += inf - ons
-            state[2, a, r] += ons - out_i
-            state[3, a, r] += hosp - out_h
-            state[4, a, r] += out_i - hosp + out_h - die
-            state[5, a, r] += die
-            new_infections[a, r] += inf
+            _apply(
+                state, a, r, (inf, ons, out_i, out_i * to_h, out_h, out_h * to_d), new_infections
+            )
 
 
 @numba.njit(cache=True, error_model="numpy")
