@@ -93,12 +93,13 @@ def test_every_particle_conserves_whole_people():
 
 
 def test_runs_are_reproducible_by_seed_whatever_the_threads(tmp_path):
+    """300 particles are three blocks: with two threads, the threads share them."""
     script = (
         "import numpy as np\n"
         "from tests.model.test_stochastic import _region_model, _seeded\n"
         "from spreadwatch.model.structured import ChainBinomialEngine\n"
         "seen = []\n"
-        "ChainBinomialEngine(particles=16, seed=5).run(_region_model(10_000, 2.5), 40,\n"
+        "ChainBinomialEngine(particles=300, seed=5).run(_region_model(10_000, 2.5), 40,\n"
         "    _seeded([3]), observe=lambda o: seen.append(o.incidence.copy()))\n"
         f"np.save({str(tmp_path)!r} + '/inc.npy', np.array(seen))\n"
     )
