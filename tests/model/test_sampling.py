@@ -214,3 +214,35 @@ def test_rows_draw_what_the_scalar_samplers_draw_cell_for_cell(exposure):
         "over one half": (x > math.log(2)) & (n > 0),
     }
     assert all(cells.sum() > 2000 for cells in regimes.values())
+
+
+@numba.njit(cache=True)
+def _elementary(x: np.ndarray) -> np.ndarray:
+    out = np.empty((3, x.size))
+    for i in range(x.size):
+        out[0, i] = sampling.exp_neg(min(x[i], 43.0))
+        out[1, i] = sampling.expm1_small(min(x[i], math.log(2.0)))
+        out[2, i] = sampling.log_positive(x[i])
+    return out
+
+
+def test_branch_free_elementary_functions_are_within_two_units_in_the_last_place():
+    rng = np.random.default_rng(8)
+    x = np.concatenate(
+        [
+            rng.uniform(0, 43, 200_000),
+            rng.uniform(0, 1e-6, 20_000),
+            10 ** rng.uniform(-300, 300, 200_000),
+            1 + rng.uniform(-1e-9, 1e-9, 20_000),
+            [1e-300, 0.5, 1.0, 2.0, math.log(2.0)],
+        ]
+    )
+    got = _elementary(x)
+    small = np.minimum(x, math.log(2.0))
+    for values, exact in (
+        (got[0], np.exp(-np.minimum(x, 43.0))),
+        (got[1], np.expm1(small)),
+        (got[2], np.log(x)),
+    ):
+        ulps = np.abs(values - exact) / np.spacing(np.maximum(np.abs(exact), 1e-300))
+        assert ulps.max() <= 2.0

@@ -83,8 +83,8 @@ RECIPROCALS = 1.0 / np.arange(1.0, 65.0)
 _LN2_HI, _LN2_LO = 6.93147180369123816490e-01, 1.90821492927058770002e-10
 _INV_LN2 = 1.44269504088896338700e00
 _HALVINGS = 2.0 ** -np.arange(64.0)
-#: ``1 / k`` for the nested Taylor polynomials of :func:`exp_neg` and :func:`expm1_small`.
-_TAYLOR = 1.0 / np.arange(1.0, 20.0)
+#: ``1 / k!``, the Taylor coefficients of :func:`exp_neg` and :func:`expm1_small`.
+_TAYLOR = np.array([1.0 / math.factorial(k) for k in range(20)])
 
 
 @intrinsic
@@ -152,19 +152,19 @@ def exp_neg(t: float) -> float:
     polynomial of ``exp(-r)`` times ``2^-k``."""
     k = np.floor(t * _INV_LN2 + 0.5)
     z = (k * _LN2_HI - t) + k * _LN2_LO
-    y = 1.0
-    for j in range(14, 0, -1):
-        y = 1.0 + z * _TAYLOR[j - 1] * y
+    y = _TAYLOR[13]
+    for j in range(12, -1, -1):
+        y = y * z + _TAYLOR[j]
     return y * _HALVINGS[int(k)]
 
 
 @numba.njit(inline="always", cache=True, error_model="numpy")
 def expm1_small(x: float) -> float:
     """``exp(x) - 1`` for ``0 <= x <= log 2`` to a few units in the last place, without
-    branches or library calls: its nested Taylor polynomial to degree 18."""
-    y = 1.0
-    for j in range(18, 1, -1):
-        y = 1.0 + x * _TAYLOR[j - 1] * y
+    branches or library calls: ``x`` times a Taylor polynomial of degree 17."""
+    y = _TAYLOR[18]
+    for j in range(17, 0, -1):
+        y = y * x + _TAYLOR[j]
     return x * y
 
 
