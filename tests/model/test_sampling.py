@@ -57,6 +57,15 @@ def test_binomial_edge_cases_and_streams():
 
 
 @numba.njit(cache=True)
+def _cells(key: np.uint64, row: int, regions: int) -> np.ndarray:
+    """The stream keys of a row of cells (rows as particles and steps)."""
+    cells = np.empty(regions, dtype=np.uint64)
+    for r in range(regions):
+        cells[r] = sampling.cell_key(key, row % 97, row // 97, r)
+    return cells
+
+
+@numba.njit(cache=True)
 def _infection_rows(n: float, exposure: float, rows: int, regions: int) -> np.ndarray:
     out = np.empty((rows, regions))
     susceptible = np.full(regions, n)
@@ -64,7 +73,7 @@ def _infection_rows(n: float, exposure: float, rows: int, regions: int) -> np.nd
     scratch = np.empty((chain_binomial.ROWS, regions))
     for row in range(rows):
         chain_binomial._infections_row(
-            np.uint64(5), row % 97, row // 97, 3, susceptible, exposures, scratch
+            _cells(np.uint64(5), row, regions), susceptible, exposures, scratch
         )
         out[row] = scratch[0]
     return out
@@ -100,7 +109,7 @@ def _exit_rows(n: float, exits: tuple, rows: int, regions: int) -> np.ndarray:
     scratch = np.empty((chain_binomial.ROWS, regions))
     for row in range(rows):
         chain_binomial._exits_row(
-            np.uint64(9), row % 89, row // 89, 0, 1, people, params[0], tables[0], guides[0],
+            _cells(np.uint64(9), row, regions), 1, people, params[0], tables[0], guides[0],
             scratch, out[row],
         )  # fmt: skip
     return out
@@ -177,13 +186,14 @@ def _rows_and_scalar(n: np.ndarray, x: np.ndarray, exits: tuple) -> tuple:
     one_by_one = np.empty((2, rows, regions))
     key = sampling.seed_key(np.uint64(21))
     for i in range(rows):
-        chain_binomial._infections_row(key, i, 7, 0, n[i], x[i], scratch)
+        cells = _cells(key, i, regions)
+        chain_binomial._infections_row(cells, n[i], x[i], scratch)
         by_row[0, i] = scratch[0]
         chain_binomial._exits_row(
-            key, i, 7, 0, 2, n[i], params[0], tables[0], guides[0], scratch, by_row[1, i]
+            cells, 2, n[i], params[0], tables[0], guides[0], scratch, by_row[1, i]
         )
         for r in range(regions):
-            cell = sampling.cell_key(key, i, 7, r)
+            cell = cells[r]
             stream = sampling.transition_key(cell, 0)
             one_by_one[0, i, r] = sampling.binomial_at_rate(stream, n[i, r], x[i, r])
             stream = sampling.transition_key(cell, 2)

@@ -85,7 +85,7 @@ def _probability(exposure: float) -> float:
 
 #: Rows of a block's scratch space for one row of cells: the three drawn flows, then what the
 #: first pass keeps per cell (BTRS's first candidate, its uniforms and probability, the
-#: inversion search: what is left of u, P(X = x), p / (1 - p)), then the cells a later
+#: inversion search: what is left of u, n x, p / (1 - p)), then the cells a later
 #: vectorised pass works on, gathered (cell, n, p, candidate, u, v, mass, ratio, draw).
 _INFECTED, _ONSETS, _RECOVERED, _CANDIDATE, _U, _V, _P, _LEFT_U, _MASS, _RATIO = range(10)
 _CELL, _CN, _CP, _CX, _CU, _CV, _CMASS, _CRATIO, _CDRAW = range(10, 19)
@@ -143,6 +143,8 @@ def _lockstep_inversion(people: np.ndarray, out: np.ndarray, rows: np.ndarray) -
     left, mass, ratio = rows[_CU, :searches], rows[_CMASS, :searches], rows[_CRATIO, :searches]
     n, draw = rows[_CN, :searches], rows[_CDRAW, :searches]
     draw[:] = _SEARCHING
+    for i in range(searches):
+        mass[i] = exp_neg(min(mass[i], INVERSION_MAX_MEAN))
     for j in range(1, INVERSION_STEPS + 1):  # x = j - 1, or step on to x = j
         searching = 0
         for i in range(searches):
@@ -216,10 +218,7 @@ def _first_try(
 
 @numba.njit(cache=True, error_model="numpy")
 def _infections_row(
-    key: np.uint64,
-    particle: int,
-    step: int,
-    first_cell: int,
+    cells: np.ndarray,
     susceptible: np.ndarray,
     exposure: np.ndarray,
     rows: np.ndarray,
@@ -237,14 +236,14 @@ def _infections_row(
         below_half = x <= LOG_2
         ratio = expm1_small(min(x, LOG_2))  # p / (1 - p)
         p = ratio / (1.0 + ratio)
-        stream = transition_key(cell_key(key, particle, step, first_cell + r), _INFECT)
+        stream = transition_key(cells[r], _INFECT)
         candidate, accept, u = _first_try(stream, n, p, r, rows)
         bound = n * x
         small = below_half & (bound < INVERSION_MAX_MEAN)
         zero = (n <= 0.0) | (x <= 0.0) | (small & (u <= 1.0 - bound))
         btrs = below_half & (n * p >= INVERSION_MAX_MEAN)
         rows[_LEFT_U, r] = u
-        rows[_MASS, r] = exp_neg(min(bound, INVERSION_MAX_MEAN))
+        rows[_MASS, r] = bound  # P(X = 0) = exp(-bound), for the searches only
         rows[_RATIO, r] = ratio
         later = _EXACT if btrs else (_SEARCHING if small else _LEFT)
         out[r] = 0.0 if zero else (candidate if btrs & accept else later)
@@ -252,7 +251,7 @@ def _infections_row(
     _lockstep_inversion(susceptible, out, rows)
     for r in range(regions):  # the rest one by one
         if out[r] < 0.0:
-            stream = transition_key(cell_key(key, particle, step, first_cell + r), _INFECT)
+            stream = transition_key(cells[r], _INFECT)
             if out[r] == _CONTINUE:
                 out[r] = btrs_continue(stream, susceptible[r], rows[_P, r])
             else:
@@ -261,10 +260,7 @@ def _infections_row(
 
 @numba.njit(cache=True, error_model="numpy")
 def _exits_row(
-    key: np.uint64,
-    particle: int,
-    step: int,
-    first_cell: int,
+    cells: np.ndarray,
     transition: int,
     people: np.ndarray,
     params: np.ndarray,
@@ -282,7 +278,7 @@ def _exits_row(
     regions = people.size
     for r in range(regions):  # vectorised: nobody to move, table cells, BTRS's first try
         n = people[r]
-        stream = transition_key(cell_key(key, particle, step, first_cell + r), transition)
+        stream = transition_key(cells[r], transition)
         candidate, accept, _ = _first_try(stream, n, p, r, rows)
         eligible = btrs & (n * p >= INVERSION_MAX_MEAN)
         later = _TABLE if n <= table_max else (_EXACT if eligible else _LEFT)
@@ -292,7 +288,7 @@ def _exits_row(
     for r in range(regions):  # the rest one by one
         if out[r] < 0.0:
             n = people[r]
-            stream = transition_key(cell_key(key, particle, step, first_cell + r), transition)
+            stream = transition_key(cells[r], transition)
             if out[r] == _TABLE:
                 out[r] = table_draw(table, guide, flipped, n, uniform(stream, 0))
             elif out[r] == _CONTINUE:
@@ -336,24 +332,24 @@ def _particle_flows(
     particle: int,
     step: int,
     rows: np.ndarray,
+    cells: np.ndarray,
     new_infections: np.ndarray,
 ) -> None:
     """Draw and apply one particle's flows; ``state`` is its ``(6, ages, regions)``, ``rows``
-    ``(ROWS, regions)`` scratch."""
+    ``(ROWS, regions)`` and ``cells`` ``(regions,)`` (uint64) scratch."""
     ages, regions = exposure.shape
     infected, onsets, recovered = rows[_INFECTED], rows[_ONSETS], rows[_RECOVERED]
     for a in range(ages):
         first = a * regions
-        _infections_row(key, particle, step, first, state[0, a], exposure[a], rows)
+        for r in range(regions):  # vectorised: the keys of the cells' random streams
+            cells[r] = cell_key(key, particle, step, first + r)
+        _infections_row(cells, state[0, a], exposure[a], rows)
         for transition, people, exit_, out in (
             (_ONSET, state[1, a], 0, onsets),
             (_LEAVE_I, state[2, a], 1, recovered),
         ):
             _exits_row(
-                key,
-                particle,
-                step,
-                first,
+                cells,
                 transition,
                 people,
                 exits[exit_],
@@ -373,7 +369,7 @@ def _particle_flows(
             out_i = recovered[r]  # the hospital part, where there is one
             h = state[3, a, r]
             if (out_i > 0.0 and to_h > 0.0) or h > 0.0:
-                cell = cell_key(key, particle, step, first + r)
+                cell = cells[r]
                 hospitalised[r] = binomial(transition_key(cell, _TO_HOSPITAL), out_i, to_h)
                 left_h[r] = binomial_at_rate(transition_key(cell, _LEAVE_H), h, exits[2, _EXPOSURE])
                 died[r] = binomial(transition_key(cell, _DIE), left_h[r], to_d)
@@ -454,7 +450,7 @@ def block_step(
     ``(ROWS, regions)``.
     """
     kernels, away, home, inv_residents = transmission
-    pressure, exposure, rows = scratch
+    pressure, exposure, rows, cells = scratch
     block_pressure(state[:, 2], kernels, pressure)
     key = seed_key(seed)
     for i in range(state.shape[0]):
@@ -482,6 +478,7 @@ def block_step(
                 first_particle + i,
                 step,
                 rows,
+                cells,
                 new_infections[i],
             )
         else:

@@ -415,6 +415,7 @@ class ChainBinomialEngine(_DailyEngine):
                 hazard.block_scratch(size, model.ages, model.regions, self.kernel_dtype),
                 np.empty((size, model.ages, model.regions)),
                 np.empty((chain_binomial.ROWS, model.regions)),
+                np.empty(model.regions, dtype=np.uint64),
             )
             for size in sizes
         ]
@@ -466,7 +467,7 @@ class _Blocks:
 
     exits: tuple[np.ndarray, np.ndarray, np.ndarray]
     parts: list[slice]
-    scratch: list[tuple[np.ndarray, np.ndarray, np.ndarray]]
+    scratch: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]
     pool: ThreadPoolExecutor | None
 
     def map(self, work: Callable[[int], None]) -> None:
