@@ -97,26 +97,21 @@ def _gather(
     people: np.ndarray, out: np.ndarray, mark: float, rows: np.ndarray, fields: tuple
 ) -> int:
     """Copy the cells of a row marked ``mark`` in ``out`` side by side into the gathered rows:
-    their cell, ``n`` and the four first-pass rows ``fields[:4]`` into ``fields[4:]``, without
-    branches. Returns how many there are."""
-    count = 0
-    for r in range(people.size):
-        count += out[r] == mark
-    if count == 0:
-        return 0
-    a, b, c, d, to_a, to_b, to_c, to_d = fields
-    source_a, source_b, source_c, source_d = rows[a], rows[b], rows[c], rows[d]
-    cells, n = rows[_CELL], rows[_CN]
-    target_a, target_b, target_c, target_d = rows[to_a], rows[to_b], rows[to_c], rows[to_d]
+    their cell (listed without branches), ``n`` and the four first-pass rows ``fields[:4]``
+    into ``fields[4:]``. Returns how many there are."""
+    cells = rows[_CELL]
     count = 0
     for r in range(people.size):
         cells[count] = r
-        n[count] = people[r]
-        target_a[count] = source_a[r]
-        target_b[count] = source_b[r]
-        target_c[count] = source_c[r]
-        target_d[count] = source_d[r]
         count += out[r] == mark
+    a, b, c, d, to_a, to_b, to_c, to_d = fields
+    for i in range(count):
+        r = int(cells[i])
+        rows[_CN, i] = people[r]
+        rows[to_a, i] = rows[a, r]
+        rows[to_b, i] = rows[b, r]
+        rows[to_c, i] = rows[c, r]
+        rows[to_d, i] = rows[d, r]
     return count
 
 
