@@ -425,6 +425,7 @@ def block_step(
     step: np.int64,
     stochastic: bool,
     new_infections: np.ndarray,
+    fresh_day: bool,
     scratch: tuple,
 ) -> None:
     """Advance one block of particles, ``state`` ``(particles, 6, ages, regions)`` (S, E, I,
@@ -440,12 +441,14 @@ def block_step(
     with the age's ``hospital_fraction`` (else R); people leaving H die with the age's
     ``fatality_fraction`` (else R). With ``stochastic`` every flow is a binomial draw,
     otherwise its mean. New infections are added to ``new_infections`` (``(particles, ages,
-    regions)``). ``scratch`` is the block's ``(pressure, exposure, work)``:
-    :func:`~spreadwatch.model.hazard.block_scratch`, ``(particles, ages, regions)`` and
-    ``(ROWS, regions)``.
+    regions)``), zeroed first on a ``fresh_day``. ``scratch`` is the block's ``(pressure,
+    exposure, rows, cells)``: :func:`~spreadwatch.model.hazard.block_scratch`, ``(particles,
+    ages, regions)``, ``(ROWS, regions)`` and ``(regions,)`` (uint64).
     """
     kernels, away, home, inv_residents = transmission
     pressure, exposure, rows, cells = scratch
+    if fresh_day:
+        new_infections[:] = 0.0
     block_pressure(state[:, 2], kernels, pressure)
     key = seed_key(seed)
     for i in range(state.shape[0]):

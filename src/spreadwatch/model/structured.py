@@ -318,7 +318,7 @@ class _DailyEngine:
                     transmission = _Transmission(model, inputs, self.kernel_dtype)
                 inputs_before = inputs
                 self._arrivals(model, state, inputs, day)
-                new[:] = 0.0
+                self._clear_day(new)
                 for sub in range(self.steps_per_day):
                     step = day * self.steps_per_day + sub
                     self._step(model, transmission, state, step, new, transmissibility, prepared)
@@ -333,6 +333,10 @@ class _DailyEngine:
     def _prepared(self, model: StructuredModel) -> Iterator[Any]:
         """What every step of a run of ``model`` needs (constants, scratch space, threads)."""
         yield None
+
+    def _clear_day(self, new: np.ndarray) -> None:
+        """Zero the new infections before a day's steps."""
+        new[:] = 0.0
 
     def _step(
         self,
@@ -439,6 +443,7 @@ class ChainBinomialEngine(_DailyEngine):
         hospital = model.per_age(history.hospital_fraction)
         fatality = model.per_age(history.fatality_fraction)
         seed = np.uint64(self.seed % (1 << 64))
+        fresh_day = step % self.steps_per_day == 0  # the kernels zero the day's infections
 
         def advance(block: int) -> None:
             part = prepared.parts[block]
@@ -454,10 +459,14 @@ class ChainBinomialEngine(_DailyEngine):
                 np.int64(step),
                 self.stochastic,
                 new[part],
+                fresh_day,
                 prepared.scratch[block],
             )
 
         prepared.map(advance)
+
+    def _clear_day(self, new: np.ndarray) -> None:
+        pass  # each block's kernel zeroes its own rows on the day's first step
 
 
 @dataclass(frozen=True)
