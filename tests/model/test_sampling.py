@@ -157,8 +157,13 @@ def test_block_hazard_equals_its_definition():
     inv_residents = 1.0 / rng.uniform(1e4, 1e5, (ages, regions))
     infectious = rng.integers(0, 50, (particles, ages, regions)).astype(np.float64)
     infectious[rng.random(infectious.shape) < 0.5] = 0.0
-    infectious[: hazard.BLOCK] = 0.0  # a block without anyone infectious
+    infectious[: hazard.BLOCK] = 0.0  # a block without anyone infectious but one
     infectious[3, 1, 2] = 9.0
+    sparse = slice(hazard.BLOCK, 2 * hazard.BLOCK)  # a few particles and regions
+    infectious[sparse] = 0.0
+    infectious[hazard.BLOCK + 5, :, 1] = 4.0
+    infectious[hazard.BLOCK + 40, 2, [1, 3]] = 7.0
+    infectious[2 * hazard.BLOCK - 1, 0, 6] = 1.0
     factors = rng.uniform(0.5, 2, particles)
     parts = (kernels, away, home, inv_residents)
     no_away = (np.zeros((0, regions, regions), np.float32), np.zeros((ages, ages)), home,

@@ -455,7 +455,7 @@ def block_step(
         if _settled(state[i]):
             continue
         particle_hazard(
-            pressure[1, :, i],
+            pressure[0][1, :, i],
             state[i, 2],
             away,
             home,

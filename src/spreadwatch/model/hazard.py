@@ -19,6 +19,8 @@ import numpy as np
 
 #: Particles whose pressure is one matrix product.
 BLOCK = 128
+#: Share of the regions with someone infectious below which only their kernel rows are used.
+COMPACT_SHARE = 0.8
 
 
 def blocks(particles: int) -> list[slice]:
@@ -26,34 +28,72 @@ def blocks(particles: int) -> list[slice]:
     return [slice(start, min(particles, start + BLOCK)) for start in range(0, particles, BLOCK)]
 
 
-def block_scratch(particles: int, ages: int, regions: int, dtype: type) -> np.ndarray:
+def block_scratch(
+    particles: int, ages: int, regions: int, dtype: type
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Scratch space of :func:`block_pressure` for a block of ``particles`` (at most
-    :data:`BLOCK`): ``(2, ages, particles, regions)``, the infectious people and their
-    pressure."""
-    return np.empty((2, ages, particles, regions), dtype=dtype)
+    :data:`BLOCK`): ``(2, ages, particles, regions)`` for the infectious people and their
+    pressure, ``(regions, regions)`` for kernel rows, ``(2, max(particles, regions))`` for
+    indices."""
+    return (
+        np.empty((2, ages, particles, regions), dtype=dtype),
+        np.empty((regions, regions), dtype=dtype),
+        np.empty((2, max(particles, regions)), dtype=np.int64),
+    )
 
 
 @numba.njit(nogil=True, cache=True, error_model="numpy")
-def block_pressure(infectious: np.ndarray, kernels: np.ndarray, scratch: np.ndarray) -> None:
-    """Fill ``scratch[1, b, p]`` with the pressure met in every region by age ``b`` from the
-    infectious people ``infectious[p]`` ``(ages, regions)`` of each particle ``p`` of a block
-    (``scratch[0]`` holds them in the kernels' dtype on the way)."""
+def block_pressure(infectious: np.ndarray, kernels: np.ndarray, scratch: tuple) -> None:
+    """Fill ``scratch[0][1, b, p]`` with the pressure met in every region by age ``b`` from
+    the infectious people ``infectious[p]`` ``(ages, regions)`` of each particle ``p`` of a
+    block. Only the particles and the regions with someone infectious enter the matrix
+    product (the others add nothing): a block where the epidemic has not spread everywhere, or
+    has ended in some particles, costs less."""
+    io, kernel_rows, index = scratch
     count, ages, regions = infectious.shape
     for b in range(ages):
-        source = scratch[0, b]
-        target = scratch[1, b]
+        target = io[1, b]
         if kernels.shape[0] == 0:
             continue
-        any_infectious = False
+        particles, places = index[0], index[1]
+        places[:regions] = 0  # first how many particles have someone infectious in a region
+        active = 0
         for p in range(count):
+            particles[active] = p
+            infected = 0
             for k in range(regions):
-                value = infectious[p, b, k]
-                source[p, k] = value
-                any_infectious |= value != 0.0
-        if any_infectious:
-            np.dot(source, kernels[b], target)
-        else:
+                nonzero = infectious[p, b, k] != 0.0
+                infected += nonzero
+                places[k] += nonzero
+            active += infected > 0
+        if active == 0:
             target[:, :] = 0.0
+            continue
+        spread = 0
+        for k in range(regions):  # then the regions with someone infectious (in place)
+            infected = places[k]
+            places[spread] = k
+            spread += infected > 0
+        if spread > COMPACT_SHARE * regions:  # copying the kernel's rows would cost more
+            spread = regions
+            places[:regions] = np.arange(regions)
+        source = io[0, b].reshape(-1)[: active * spread].reshape(active, spread)
+        for i in range(active):
+            for j in range(spread):
+                source[i, j] = infectious[particles[i], b, places[j]]
+        rows = kernels[b]
+        if spread < regions:
+            rows = kernel_rows.reshape(-1)[: spread * regions].reshape(spread, regions)
+            for j in range(spread):
+                rows[j] = kernels[b, places[j]]
+        np.dot(source, rows, target[:active])
+        for i in range(active - 1, -1, -1):  # each particle's row to its place, zeros between
+            p = particles[i]
+            if p != i:
+                target[p] = target[i]
+            below = particles[i - 1] + 1 if i > 0 else 0
+            target[below:p] = 0.0
+        target[particles[active - 1] + 1 :] = 0.0
 
 
 @numba.njit(inline="always", cache=True, error_model="numpy")
@@ -99,5 +139,5 @@ def block_hazards(
     block_pressure(infectious, kernels, scratch)
     for p in range(infectious.shape[0]):
         particle_hazard(
-            scratch[1, :, p], infectious[p], away, home, inv_residents, factors[p], out[p]
+            scratch[0][1, :, p], infectious[p], away, home, inv_residents, factors[p], out[p]
         )
