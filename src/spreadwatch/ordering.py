@@ -29,6 +29,17 @@ def value_ranks(values: pa.Array) -> np.ndarray:
     return rank
 
 
+def dense_unique(keys: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """``np.unique(keys, return_inverse=True)`` of non-negative integers below ``size``: by a
+    table of marks (linear) when ``size`` is not much more than the number of keys."""
+    if size > 4 * keys.size + 4096:
+        return np.unique(keys, return_inverse=True)
+    seen = np.zeros(size, dtype=bool)
+    seen[keys] = True
+    slot = np.cumsum(seen, dtype=np.int64) - 1
+    return np.flatnonzero(seen), slot[keys]
+
+
 def lexical_order(*keys: np.ndarray) -> np.ndarray:
     """The permutation sorting by ``keys[0]``, then ``keys[1]``, ... (non-negative integers):
     one sort of packed 64-bit keys when they fit, else a lexicographic sort. Rows equal in

@@ -33,7 +33,7 @@ import pyarrow.dataset as ds
 from spreadwatch.ingest.raw import QUARANTINE_SCHEMA
 from spreadwatch.ingest.sources import LOCATION, NAME_PATTERN
 from spreadwatch.ingest.store import Store
-from spreadwatch.ordering import lexical_order, ranks, time_key, value_ranks
+from spreadwatch.ordering import dense_unique, lexical_order, ranks, time_key, value_ranks
 from spreadwatch.privacy.pseudonym import KeyRing
 
 #: The canonical text of a time, fields in range (years 1000-2999: DuckDB reads no others alike).
@@ -51,6 +51,8 @@ CACHE_ROWS = 5_000_000
 ChunkResult = tuple[pa.Table, pa.Table, int]
 #: Per row, the ranks of its carrier, pseudonym and cell in their values' sorted order.
 Ranks = tuple[np.ndarray, np.ndarray, np.ndarray]
+#: A string column as distinct values and, per row, the position of its value.
+Coded = tuple[pa.Array, np.ndarray]
 SlowPath = Callable[[pa.Table], ChunkResult]
 
 
@@ -91,16 +93,16 @@ class LocationFastPath:
         self._con = con
         self.store = store
         self.region_codes = pc.unique(cells["region_code"]).sort()
-        region_index = {code: i for i, code in enumerate(self.region_codes.to_pylist())}
-        self.cell_region = {
-            (carrier, cell): region_index[region]
-            for carrier, cell, region in zip(
-                cells["carrier"].to_pylist(),
-                cells["cell_id"].to_pylist(),
-                cells["region_code"].to_pylist(),
-                strict=True,
-            )
-        }
+        # placed cells by ``carrier<US>cell_id`` (a carrier the fast path takes has no <US>, so
+        # the key is unambiguous for it), and the index of each one's region
+        named = pc.invert(pc.match_substring(cells["carrier"], _SEPARATOR))
+        placed = cells.filter(pc.and_(named, pc.is_valid(cells["region_code"])))
+        self._cell_keys = pc.binary_join_element_wise(
+            placed["carrier"], placed["cell_id"], _SEPARATOR
+        ).combine_chunks()
+        self._cell_region = np.asarray(
+            pc.index_in(placed["region_code"], value_set=self.region_codes), dtype=np.int64
+        )
         #: the run's pseudonyms: ``carrier<US>subscriber`` keys and their names
         self._known = pa.array([], pa.string())
         self._names = pa.array([], pa.string())
@@ -121,24 +123,25 @@ class LocationFastPath:
         split = self._clean(chunk)
         if split is None:
             return slow(chunk)
-        clean, fast, fast_ranks = split
-        rows, quarantine, duplicates = fast, QUARANTINE_SCHEMA.empty_table(), 0
-        known: Ranks | None = fast_ranks
+        clean, rows, coded = split
+        quarantine, duplicates = QUARANTINE_SCHEMA.empty_table(), 0
         if not clean.all():
             slow_output, quarantine, duplicates = slow(chunk.filter(pa.array(~clean)))
-            rows = pa.concat_tables([fast, slow_output.cast(LOCATION.schema)])
-            known = None
-        rows, repeats = _distinct_by_time(rows, known)
+            slow_output = slow_output.cast(LOCATION.schema)
+            rows = pa.concat_tables([rows, slow_output])
+            coded = [_appended(c, slow_output[n]) for c, n in zip(coded, _RANKED, strict=True)]
+        carrier, who, cell = (value_ranks(values)[at] for values, at in coded)
+        rows, repeats = _distinct_by_time(rows, (carrier, who, cell))
         settle()
         rows, earlier = self._new_to_store(rows)
         return rows, quarantine, duplicates + repeats + earlier
 
     # --- the clean rows ---------------------------------------------------------------------
 
-    def _clean(self, chunk: pa.Table) -> tuple[np.ndarray, pa.Table, Ranks] | None:
-        """The clean-row mask, the clean rows in the output contract and the ranks of their
-        carrier, pseudonym and cell; ``None`` when the chunk's column types leave everything to
-        the SQL path."""
+    def _clean(self, chunk: pa.Table) -> tuple[np.ndarray, pa.Table, list[Coded]] | None:
+        """The clean-row mask, the clean rows in the output contract and their carrier,
+        pseudonym and cell as distinct values and positions; ``None`` when the chunk's column
+        types leave everything to the SQL path."""
         carrier, subscriber, cell = (
             _encoded(chunk[c]) for c in ("carrier", "subscriber_id", "cell_id")
         )
@@ -177,11 +180,11 @@ class LocationFastPath:
         carrier_ok = np.array([bool(NAME_PATTERN.fullmatch(c)) for c in carriers], dtype=bool)
         ok = _with_null(carrier_ok)[c_idx] & _with_null(_untrimmed_ok(subscriber.dictionary))[s_idx]
         ok &= ts_ok & (cell_idx >= 0)
-        region = self._regions(carriers, cell.dictionary, c_idx, cell_idx, ok)
+        region = self._regions(carrier.dictionary, cell.dictionary, c_idx, cell_idx, ok)
         ok &= region >= 0
         rows = np.flatnonzero(ok)
         pair = c_idx[rows] * len(subscriber.dictionary) + s_idx[rows]
-        pairs, where = np.unique(pair, return_inverse=True)
+        pairs, where = dense_unique(pair, len(carriers) * len(subscriber.dictionary))
         names = self._pseudonyms(carrier.dictionary, subscriber.dictionary, pairs)
         take = pa.array(rows)
         fast = pa.table(
@@ -194,39 +197,37 @@ class LocationFastPath:
             ],
             schema=LOCATION.schema,
         )
-        # the string order of carrier, pseudonym and cell, for ordering the rows without
-        # encoding their strings again
-        fast_ranks = (
-            value_ranks(carrier.dictionary)[c_idx[rows]],
-            value_ranks(names)[where],
-            value_ranks(cell.dictionary)[cell_idx[rows]],
-        )
-        return ok, fast, fast_ranks
+        # carrier, pseudonym and cell as already encoded, for ordering the rows without encoding
+        # their strings again
+        coded = [
+            (carrier.dictionary, c_idx[rows]),
+            (names, where),
+            (cell.dictionary, cell_idx[rows]),
+        ]
+        return ok, fast, coded
 
     def _regions(
         self,
-        carriers: list[str],
+        carriers: pa.Array,
         cells: pa.Array,
         c_idx: np.ndarray,
         cell_idx: np.ndarray,
         ok: np.ndarray,
     ) -> np.ndarray:
-        """Per row, the region index of its placed cell (-1 when unknown or not ``ok``)."""
+        """Per row, the region index of its placed cell (-1 when unknown or not ``ok``); rows
+        that are ``ok`` have a carrier name, so without <US>."""
         region = np.full(len(c_idx), -1, dtype=np.int64)
         rows = np.flatnonzero(ok)
         if not rows.size:
             return region
         pair = c_idx[rows] * len(cells) + cell_idx[rows]
-        pairs, where = np.unique(pair, return_inverse=True)
-        names = cells.to_pylist()
-        found = np.array(
-            [
-                self.cell_region.get((carriers[p // len(cells)], names[p % len(cells)]), -1)
-                for p in pairs.tolist()
-            ],
-            dtype=np.int64,
+        pairs, where = dense_unique(pair, len(carriers) * len(cells))
+        carrier, cell = np.divmod(pairs, len(cells))
+        keys = pc.binary_join_element_wise(
+            carriers.take(pa.array(carrier)), cells.take(pa.array(cell)), _SEPARATOR
         )
-        region[rows] = found[where]
+        at = np.asarray(pc.fill_null(pc.index_in(keys, value_set=self._cell_keys), -1))
+        region[rows] = np.append(self._cell_region, -1)[at][where]
         return region
 
     def _pseudonyms(self, carriers: pa.Array, subscribers: pa.Array, pairs: np.ndarray) -> pa.Array:
@@ -284,15 +285,25 @@ class LocationFastPath:
         return kept, rows.num_rows - kept.num_rows
 
 
+#: The columns ordered by their strings' ranks, after the time.
+_RANKED = ("carrier", "subscriber_pseudo", "cell_id")
+
+
+def _appended(coded: Coded, more: pa.ChunkedArray) -> Coded:
+    """``coded``'s rows followed by the strings of ``more``, as distinct values and positions."""
+    values, at = coded
+    encoded = pc.dictionary_encode(pa.concat_arrays([values, *more.chunks]))
+    positions = encoded.indices.to_numpy().astype(np.int64)
+    return encoded.dictionary, np.concatenate([positions[at], positions[len(values) :]])
+
+
 def _distinct_by_time(rows: pa.Table, known: Ranks | None = None) -> tuple[pa.Table, int]:
     """Distinct rows ordered by time, then carrier, pseudonym and cell (the store's order);
     and how many repeats were dropped. ``known``: those three columns' ranks, when known."""
     if not rows.num_rows:
         return rows, 0
     ts = time_key(rows["ts"].combine_chunks().cast(pa.int64()).to_numpy())
-    carrier, who, cell = known or (
-        ranks(rows[c])[0] for c in ("carrier", "subscriber_pseudo", "cell_id")
-    )
+    carrier, who, cell = known or (ranks(rows[c])[0] for c in _RANKED)
     order = lexical_order(ts, carrier, who, cell)
     ts, carrier, who, cell = ts[order], carrier[order], who[order], cell[order]
     repeat = np.zeros(len(order), dtype=bool)
