@@ -201,7 +201,7 @@ def _daily_tables(
 
 
 class _Counter:
-    """Counts fusion tables: on DuckDB by the compiled kernels of
+    """Counts fusion tables: on DuckDB by the counting kernels of
     :mod:`spreadwatch.fusion.kernels` when the events fit in memory (at most
     :data:`WINDOW_EVENTS`, or ``fits``: a window already sized so), else by the expressions.
     The events of the last expression counted stay prepared, so the tables of one window (or of
