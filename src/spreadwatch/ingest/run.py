@@ -106,8 +106,7 @@ def ingest(
             for n, (chunk, malformed) in enumerate(chunks):
 
                 def by_sql(rows: pa.Table) -> tuple[pa.Table, pa.Table, int]:
-                    writer.wait()  # the checks against the store must see every earlier part
-                    return process_chunk(con, spec, rows, keyring, context, store)
+                    return process_chunk(con, spec, rows, keyring, context, store, writer.wait)
 
                 if fast is not None:
                     output, quarantine, duplicates = fast.process(chunk, by_sql, writer.wait)
@@ -278,8 +277,11 @@ def process_chunk(
     keyring: KeyRing,
     prepare: Prepare | None = None,
     store: Store | None = None,
+    settle: Callable[[], None] = lambda: None,
 ) -> tuple[pa.Table, pa.Table, int]:
-    """``(output rows, quarantine rows, duplicates removed)`` of one chunk of raw rows."""
+    """``(output rows, quarantine rows, duplicates removed)`` of one chunk of raw rows;
+    ``settle()`` runs before the store is read (parts still being written must be in place:
+    the checks against the store must see every earlier part)."""
     con.register("chunk_raw", chunk)
     texts = ", ".join(f"{text_sql(c, chunk.schema.field(c).type)} AS {c}" for c in spec.columns)
     duck.run(con, f"CREATE OR REPLACE TEMP VIEW chunk AS SELECT * REPLACE ({texts}) FROM chunk_raw")
@@ -324,6 +326,7 @@ def process_chunk(
         f"CREATE OR REPLACE TEMP VIEW out_rows AS SELECT {output_sql}, "
         f"{SOURCE_FILE}, {ROW_NUMBER} FROM {valid}",
     )
+    settle()
     if not spec.conflicts_possible:
         return _drop_repeats(con, spec, store, quarantine)
     return _deduplicate(con, spec, store, quarantine)
