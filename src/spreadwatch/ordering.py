@@ -75,7 +75,9 @@ def sorted_keys(*keys: np.ndarray) -> list[np.ndarray] | None:
     shift, out = sum(bits), []
     for width in bits:
         shift -= width
-        out.append((values >> shift) & ((1 << width) - 1))
+        key = values >> shift
+        key &= (1 << width) - 1
+        out.append(key)
     return out
 
 

@@ -57,7 +57,9 @@ class Events:
         pseudo, _ = ranks(events["subscriber_pseudo"])
         cell, _ = ranks(events["cell_id"])
         region, self.region_codes = ranks(events["region_code"])
-        who = carrier * (int(pseudo.max(initial=0)) + 1) + pseudo
+        who = carrier.astype(np.int64)
+        who *= int(pseudo.max(initial=0)) + 1
+        who += pseudo
         self.regions = len(self.region_codes)
         # ordered by subscriber, time, cell (then region, one per cell); whole seconds pack
         # into fewer bits
@@ -65,7 +67,9 @@ class Events:
         seconds = whole_seconds(micros)
         unit, offset = (1, micros - low) if seconds is None else (_SECOND_US, seconds)
         self.who, offset, _, self.region = sorted_rows(who, offset, cell, region)
-        self.micros = offset * unit + low
+        offset *= unit
+        offset += low
+        self.micros = offset
 
     def local_hours(self) -> np.ndarray:
         """KST hours since 1970-01-01T00:00 (KST) of each event."""
