@@ -57,10 +57,20 @@ SlowPath = Callable[[pa.Table], ChunkResult]
 
 
 def _encoded(column: pa.ChunkedArray | pa.Array) -> pa.DictionaryArray | None:
-    """A string column as one dictionary array (``None`` for other types)."""
+    """A string column as one dictionary array of distinct values (``None`` for other types);
+    one read dictionary-encoded is kept as it is."""
     if isinstance(column, pa.ChunkedArray):
+        if pa.types.is_dictionary(column.type):
+            column = column.unify_dictionaries()
         column = column.combine_chunks()
     if pa.types.is_dictionary(column.type):
+        values = column.dictionary
+        if (
+            pa.types.is_string(values.type)
+            and not values.null_count
+            and len(pc.unique(values)) == len(values)
+        ):
+            return column
         column = column.cast(column.type.value_type)
     if not pa.types.is_string(column.type) and not pa.types.is_large_string(column.type):
         return None
@@ -152,6 +162,8 @@ class LocationFastPath:
         )
         if carrier is None or subscriber is None or cell is None:
             return None
+        if pa.types.is_dictionary(ts.type):  # text times, as read from Parquet
+            ts = ts.cast(ts.type.value_type)
         if pa.types.is_timestamp(ts.type):
             if ts.type.unit not in _TS_UNITS:
                 return None
