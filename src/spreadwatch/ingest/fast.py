@@ -133,14 +133,20 @@ class LocationFastPath:
         split = self._clean(chunk)
         if split is None:
             return slow(chunk)
-        clean, rows, coded = split
+        clean, ts, coded = split
         quarantine, duplicates = QUARANTINE_SCHEMA.empty_table(), 0
         if not clean.all():
             slow_output, quarantine, duplicates = slow(chunk.filter(pa.array(~clean)))
             slow_output = slow_output.cast(LOCATION.schema)
-            rows = pa.concat_tables([rows, slow_output])
-            coded = [_appended(c, slow_output[n]) for c, n in zip(coded, _RANKED, strict=True)]
-        carrier, who, cell = (value_ranks(values)[at] for values, at in coded)
+            ts = pa.concat_arrays([ts, *slow_output["ts"].chunks])
+            coded = {name: _appended(c, slow_output[name]) for name, c in coded.items()}
+        rows = pa.table(
+            {
+                name: ts if name == "ts" else _dictionary(*coded[name])
+                for name in LOCATION.schema.names
+            }
+        )
+        carrier, who, cell = (value_ranks(coded[n][0])[coded[n][1]] for n in _RANKED)
         rows, repeats = _distinct_by_time(rows, (carrier, who, cell))
         settle()
         rows, earlier = self._new_to_store(rows)
@@ -148,9 +154,9 @@ class LocationFastPath:
 
     # --- the clean rows ---------------------------------------------------------------------
 
-    def _clean(self, chunk: pa.Table) -> tuple[np.ndarray, pa.Table, list[Coded]] | None:
-        """The clean-row mask, the clean rows in the output contract and their carrier,
-        pseudonym and cell as distinct values and positions; ``None`` when the chunk's column
+    def _clean(self, chunk: pa.Table) -> tuple[np.ndarray, pa.Array, dict[str, Coded]] | None:
+        """The clean-row mask, the clean rows' times and their other output columns as
+        distinct values and positions (no strings copied); ``None`` when the chunk's column
         types leave everything to the SQL path."""
         carrier, subscriber, cell = (
             _encoded(chunk[c]) for c in ("carrier", "subscriber_id", "cell_id")
@@ -198,25 +204,13 @@ class LocationFastPath:
         pair = c_idx[rows] * len(subscriber.dictionary) + s_idx[rows]
         pairs, where = dense_unique(pair, len(carriers) * len(subscriber.dictionary))
         names = self._pseudonyms(carrier.dictionary, subscriber.dictionary, pairs)
-        take = pa.array(rows)
-        fast = pa.table(
-            [
-                carrier.dictionary.take(pa.array(c_idx[rows])),
-                names.take(pa.array(where)),
-                instants.take(take),
-                self.region_codes.take(pa.array(region[rows])),
-                cell.dictionary.take(pa.array(cell_idx[rows])),
-            ],
-            schema=LOCATION.schema,
-        )
-        # carrier, pseudonym and cell as already encoded, for ordering the rows without encoding
-        # their strings again
-        coded = [
-            (carrier.dictionary, c_idx[rows]),
-            (names, where),
-            (cell.dictionary, cell_idx[rows]),
-        ]
-        return ok, fast, coded
+        coded = {
+            "carrier": (carrier.dictionary, c_idx[rows]),
+            "subscriber_pseudo": (names, where),
+            "region_code": (self.region_codes, region[rows]),
+            "cell_id": (cell.dictionary, cell_idx[rows]),
+        }
+        return ok, instants.take(pa.array(rows)), coded
 
     def _regions(
         self,
@@ -282,12 +276,15 @@ class LocationFastPath:
             return rows, 0
         low, high = pc.min_max(rows["ts"]).values()
         carriers = pc.unique(rows["carrier"])
+        if pa.types.is_dictionary(carriers.type):
+            carriers = carriers.cast(carriers.type.value_type)
         span = (ds.field("ts") >= low) & (ds.field("ts") <= high)
         earlier = ds.dataset(parts, format="parquet").to_table(
             columns=list(LOCATION.key), filter=span & ds.field("carrier").isin(carriers)
         )
         if not earlier.num_rows:
             return rows, 0
+        rows = rows.cast(LOCATION.schema)  # joined by their strings
         kept = rows.join(
             earlier.cast(rows.select(LOCATION.key).schema),
             list(LOCATION.key),
@@ -299,6 +296,11 @@ class LocationFastPath:
 
 #: The columns ordered by their strings' ranks, after the time.
 _RANKED = ("carrier", "subscriber_pseudo", "cell_id")
+
+
+def _dictionary(values: pa.Array, at: np.ndarray) -> pa.DictionaryArray:
+    """The column whose row ``i`` is ``values[at[i]]``, dictionary-encoded (nothing copied)."""
+    return pa.DictionaryArray.from_arrays(pa.array(at, pa.int32()), values)
 
 
 def _appended(coded: Coded, more: pa.ChunkedArray) -> Coded:

@@ -127,7 +127,9 @@ class Store:
     ) -> None:
         """Write a part atomically: to a temporary name, flushed, then renamed. Column
         statistics of ``statistics`` only (default: every column): the ones reads prune by,
-        since min and max of long strings such as pseudonyms cost time and prune nothing."""
+        since min and max of long strings such as pseudonyms cost time and prune nothing.
+        Dictionary-encoded columns are written as they are (quicker) but as plain Parquet
+        strings: without an Arrow type of their own, they read back as the contract's strings."""
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(".parquet.tmp")
         pq.write_table(
@@ -137,6 +139,7 @@ class Store:
             compression="zstd",
             compression_level=1,
             write_statistics=list(statistics) if statistics is not None else True,
+            store_schema=not any(pa.types.is_dictionary(f.type) for f in table.schema),
         )
         with tmp.open("rb") as fh:
             os.fsync(fh.fileno())
