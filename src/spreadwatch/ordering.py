@@ -21,6 +21,23 @@ def ranks(column: pa.ChunkedArray | pa.Array) -> tuple[np.ndarray, pa.Array]:
     return rank_of[indices], values.take(pa.array(np.argsort(rank_of)))
 
 
+def codes(column: pa.ChunkedArray | pa.Array) -> np.ndarray:
+    """Per row, a number for its value: equal values, equal numbers; in no particular order
+    (cheaper than :func:`ranks`: no sort, and Arrow's own indices when it can). Nulls are not
+    allowed."""
+    if isinstance(column, pa.ChunkedArray):
+        if pa.types.is_dictionary(column.type):
+            column = column.unify_dictionaries()
+        column = column.combine_chunks()
+    repeats = pa.types.is_dictionary(column.type) and len(pc.unique(column.dictionary)) < len(
+        column.dictionary
+    )
+    if repeats:  # a value twice in the dictionary
+        column = column.cast(column.type.value_type)
+    encoded = column if pa.types.is_dictionary(column.type) else pc.dictionary_encode(column)
+    return encoded.indices.to_numpy(zero_copy_only=False)
+
+
 def value_ranks(values: pa.Array) -> np.ndarray:
     """The rank of each of ``values`` (distinct) in their sorted order."""
     order = np.asarray(pc.sort_indices(values), dtype=np.int64)

@@ -25,7 +25,7 @@ from spreadwatch.fusion.mobility import (
     SCHEMAS,
     TIMEZONE_OFFSET_HOURS,
 )
-from spreadwatch.ordering import ranks, sorted_rows, whole_seconds
+from spreadwatch.ordering import codes, ranks, sorted_rows, whole_seconds
 from spreadwatch.privacy.kanon import DEFAULT_K
 
 _SECOND_US = 1_000_000
@@ -53,8 +53,8 @@ class Events:
         micros = micros.to_numpy()
         if micros.size and micros.min() < 0:  # SQL's % and // truncate there; NumPy floors
             raise NotCountable("events before 1970")
-        carrier, _ = ranks(events["carrier"])
-        pseudo, _ = ranks(events["subscriber_pseudo"])
+        # a subscriber is a (carrier, pseudonym) pair, numbered in any order
+        carrier, pseudo = codes(events["carrier"]), codes(events["subscriber_pseudo"])
         cell, _ = ranks(events["cell_id"])
         region, self.region_codes = ranks(events["region_code"])
         who = carrier.astype(np.int64)
