@@ -310,15 +310,37 @@ EVENT_STRINGS = ["carrier", "subscriber_pseudo", "region_code", "cell_id"]
 
 
 def _kst_dates(part: Path) -> tuple[dt.date, dt.date]:
-    """The first and last KST date of the events in a part."""
-    ts = pq.read_table(part, columns=["ts"])["ts"].cast(pa.timestamp("us", "UTC")).cast(pa.int64())
-    low, high = pc.min_max(ts).values()
+    """The first and last KST date of the events in a part (from its row groups' statistics
+    when every one has them)."""
+    span = _ts_span(pq.ParquetFile(part))
+    if span is None:
+        ts = pq.read_table(part, columns=["ts"])["ts"]
+        ts = ts.cast(pa.timestamp("us", "UTC")).cast(pa.int64())
+        span = tuple(v.as_py() for v in pc.min_max(ts).values())
 
     def date(micros: int) -> dt.date:
         local = dt.timedelta(microseconds=micros, hours=fusion.TIMEZONE_OFFSET_HOURS)
         return (dt.datetime(1970, 1, 1) + local).date()
 
-    return date(low.as_py()), date(high.as_py())
+    return date(span[0]), date(span[1])
+
+
+def _ts_span(file: pq.ParquetFile) -> tuple[int, int] | None:
+    """The earliest and latest ``ts`` (microseconds) by the statistics of every row group;
+    ``None`` when a row group has none."""
+    kind = file.schema_arrow.field("ts").type
+    column = file.schema_arrow.get_field_index("ts")
+    per_us = {"s": 10**6, "ms": 10**3, "us": 1}
+    if not pa.types.is_timestamp(kind) or kind.unit not in per_us:
+        return None
+    lows, highs = [], []
+    for group in range(file.metadata.num_row_groups):
+        stats = file.metadata.row_group(group).column(column).statistics
+        if stats is None or not stats.has_min_max:
+            return None
+        lows.append(stats.min_raw * per_us[kind.unit])
+        highs.append(stats.max_raw * per_us[kind.unit])
+    return (min(lows), max(highs)) if lows else None
 
 
 def _write_atomically(table: pa.Table, path: Path) -> None:
