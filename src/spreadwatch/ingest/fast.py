@@ -53,7 +53,8 @@ ChunkResult = tuple[pa.Table, pa.Table, int]
 Ranks = tuple[np.ndarray, np.ndarray, np.ndarray]
 #: A string column as distinct values and, per row, the position of its value.
 Coded = tuple[pa.Array, np.ndarray]
-SlowPath = Callable[[pa.Table], ChunkResult]
+#: The SQL path of some rows: checked against the store's rows unless told not to.
+SlowPath = Callable[[pa.Table, bool], ChunkResult]
 
 
 def _encoded(column: pa.ChunkedArray | pa.Array) -> pa.DictionaryArray | None:
@@ -132,11 +133,12 @@ class LocationFastPath:
         store is read (parts still being written must be in place)."""
         split = self._clean(chunk)
         if split is None:
-            return slow(chunk)
+            return slow(chunk, True)
         clean, ts, coded = split
         quarantine, duplicates = QUARANTINE_SCHEMA.empty_table(), 0
         if not clean.all():
-            slow_output, quarantine, duplicates = slow(chunk.filter(pa.array(~clean)))
+            # their repeats of stored rows are found with the clean rows' below
+            slow_output, quarantine, duplicates = slow(chunk.filter(pa.array(~clean)), False)
             slow_output = slow_output.cast(LOCATION.schema)
             ts = pa.concat_arrays([ts, *slow_output["ts"].chunks])
             coded = {name: _appended(c, slow_output[name]) for name, c in coded.items()}

@@ -22,7 +22,7 @@ import numpy as np
 import pyarrow as pa
 
 from spreadwatch import duck, regions
-from spreadwatch.ingest.fast import LocationFastPath
+from spreadwatch.ingest.fast import ChunkResult, LocationFastPath
 from spreadwatch.ingest.raw import (
     QUARANTINE_SCHEMA,
     ROW_NUMBER,
@@ -105,8 +105,9 @@ def ingest(
             chunks = iter_chunks(path, spec.columns, spec.has_identifiers, chunk_bytes)
             for n, (chunk, malformed) in enumerate(chunks):
 
-                def by_sql(rows: pa.Table) -> tuple[pa.Table, pa.Table, int]:
-                    return process_chunk(con, spec, rows, keyring, context, store, writer.wait)
+                def by_sql(rows: pa.Table, against_store: bool = True) -> ChunkResult:
+                    checked = store if against_store else None
+                    return process_chunk(con, spec, rows, keyring, context, checked, writer.wait)
 
                 if fast is not None:
                     output, quarantine, duplicates = fast.process(chunk, by_sql, writer.wait)
