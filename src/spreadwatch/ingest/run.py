@@ -95,10 +95,11 @@ def ingest(
     if fast_path and spec is LOCATION and LocationFastPath.applies(keyring):
         cells = con.sql("SELECT * FROM store_cells").to_arrow_table()
         fast = LocationFastPath(cells, keyring, store, con)
+    done: set[str] = set()  # files of this call, committed or to be once their parts are
     with PartWriter(store) as writer:
         for path in track(files, f"ingesting {spec.name}"):
             sha = file_sha256(path)
-            if store.is_ingested(spec.name, sha):
+            if sha in done or store.is_ingested(spec.name, sha):
                 report.skipped.append(path)
                 continue
             record = FileRecord(spec.name, sha, str(path), path.stat().st_size)
@@ -124,10 +125,10 @@ def ingest(
                 if quarantine.num_rows:
                     writer.write(quarantine, store.part_path(spec.name, sha, n, quarantine=True))
                 record.parts = n + 1
-            writer.wait()
             if not record.balanced():  # a defect, never expected: refuse to commit
                 raise AssertionError(f"{path}: row accounting does not add up: {record}")
-            store.commit(record)
+            writer.commit(record)  # once its parts are in place, while the next file is read
+            done.add(sha)
             report.ingested.append(record)
     con.close()
     return report
@@ -141,8 +142,8 @@ def _pruned_by(spec: Source) -> tuple[str, ...] | None:
 
 class PartWriter:
     """Writes a run's parts in a background thread (Parquet encoding releases the GIL), so the
-    next chunk is checked while the last is written; :meth:`wait` before reading the store or
-    committing."""
+    next chunk is checked while the last is written, and commits each file's manifest row
+    after its parts, in the same thread; :meth:`wait` before reading the store."""
 
     def __init__(self, store: Store) -> None:
         self.store = store
@@ -152,8 +153,13 @@ class PartWriter:
     def write(self, table: pa.Table, path: Path, statistics: Sequence[str] | None = None) -> None:
         self._pending.append(self._pool.submit(self.store.write_part, table, path, statistics))
 
+    def commit(self, record: FileRecord) -> None:
+        """Commit ``record`` once every part handed over before is in place."""
+        self._pending.append(self._pool.submit(self.store.commit, record))
+
     def wait(self) -> None:
-        """Block until every part handed over is in place (re-raising a failed write)."""
+        """Block until every part and record handed over is in place (re-raising a failed
+        write)."""
         pending, self._pending = self._pending, []
         for future in pending:
             future.result()
@@ -327,7 +333,8 @@ def process_chunk(
         f"CREATE OR REPLACE TEMP VIEW out_rows AS SELECT {output_sql}, "
         f"{SOURCE_FILE}, {ROW_NUMBER} FROM {valid}",
     )
-    settle()
+    if store is not None:
+        settle()
     if not spec.conflicts_possible:
         return _drop_repeats(con, spec, store, quarantine)
     return _deduplicate(con, spec, store, quarantine)
