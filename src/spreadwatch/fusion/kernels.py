@@ -113,31 +113,58 @@ def _daily_pairs(
     return pa.table([_dates(day), *columns, people, suppressed], schema=SCHEMAS[name])
 
 
+#: Events counted at once by the presence kernel (bounds its temporary arrays).
+PRESENCE_SLICE_EVENTS = 1_000_000
+
+
 def _presence_cells(e: Events, first_hour: int, hours: int, gap_us: int) -> np.ndarray:
     """People per (epoch hour - first_hour, region): each subscriber counted once per cell.
     An event covers the hours from its own to that of one second before the subscriber's next
-    event, at most ``gap_us`` later."""
-    end = e.micros + gap_us
-    follows = e.who[1:] == e.who[:-1]
-    np.copyto(end[:-1], e.micros[1:], where=follows & (e.micros[1:] < end[:-1]))
-    last = np.maximum(e.micros, end - _SECOND_US) // _HOUR_US - first_hour
-    begin = e.micros // _HOUR_US - first_hour
+    event, at most ``gap_us`` later. Counted by slices of whole subscribers."""
+    shape = (hours + 1, e.regions)
+    changes = np.zeros(shape[0] * shape[1], dtype=np.int64)  # +1 where a span starts, -1 after
+    low = 0
+    while low < e.who.size:
+        high = min(low + PRESENCE_SLICE_EVENTS, e.who.size)
+        high = int(np.searchsorted(e.who, e.who[high - 1], side="right"))  # whole subscribers
+        part = slice(low, high)
+        changes += _span_changes(e.who[part], e.micros[part], e.region[part], e.regions, shape,
+                                 first_hour, gap_us)  # fmt: skip
+        low = high
+    return np.cumsum(changes.reshape(shape), axis=0)[:hours]
+
+
+def _span_changes(
+    who: np.ndarray,
+    micros: np.ndarray,
+    region: np.ndarray,
+    regions: int,
+    shape: tuple[int, int],
+    first_hour: int,
+    gap_us: int,
+) -> np.ndarray:
+    """+1 at (first hour, region) of each subscriber's spans of hours in a region, -1 at the
+    hour after their last (flattened ``shape``), for whole subscribers."""
+    end = micros + gap_us
+    follows = who[1:] == who[:-1]
+    np.copyto(end[:-1], micros[1:], where=follows & (micros[1:] < end[:-1]))
+    last = np.maximum(micros, end - _SECOND_US) // _HOUR_US - first_hour
+    begin = micros // _HOUR_US - first_hour
     # a subscriber's hours in a region are the union of its events' spans there: by start,
     # each span counts from the hour after the latest end so far
-    who, region, begin, last = sorted_rows(e.who, e.region, begin, last)
+    who, region, begin, last = sorted_rows(who, region, begin, last)
     new = np.ones(who.size, dtype=bool)
     new[1:] = (who[1:] != who[:-1]) | (region[1:] != region[:-1])
-    lift = (np.cumsum(new) - 1) * (hours + 1)  # groups in increasing order: a running max
+    lift = (np.cumsum(new) - 1) * shape[0]  # groups in increasing order: a running max
     covered = np.maximum.accumulate(last + lift) - lift
     after = np.empty_like(covered)
     after[0], after[1:] = 0, covered[:-1] + 1
     after[new] = 0
     begin = np.maximum(begin, after)
     spans = begin <= last
-    cells = (hours + 1) * e.regions
-    starts = np.bincount(begin[spans] * e.regions + region[spans], minlength=cells)
-    ends = np.bincount((last[spans] + 1) * e.regions + region[spans], minlength=cells)
-    return np.cumsum((starts - ends).reshape(hours + 1, e.regions), axis=0)[:hours]
+    cells = shape[0] * shape[1]
+    starts = np.bincount(begin[spans] * regions + region[spans], minlength=cells)
+    return starts - np.bincount((last[spans] + 1) * regions + region[spans], minlength=cells)
 
 
 def presence(
