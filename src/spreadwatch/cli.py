@@ -161,7 +161,7 @@ def flows(
         str | None,
         typer.Option(
             metavar="duckdb|spark",
-            help="Engine: duckdb (default; counts in compiled kernels when a window of "
+            help="Engine: duckdb (default; counts in NumPy kernels when a window of "
             "events fits in memory), or spark (local mode, or the cluster of --spark-remote). "
             "Both write the same tables.",
         ),

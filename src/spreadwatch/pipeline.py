@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import functools
 import glob
 import json
 import os
@@ -119,18 +120,19 @@ def build_flows(
     out_dir.mkdir(parents=True, exist_ok=True)
     plan = _FlowsPlan.for_store(store, out_dir, k) if store is not None else None
     paths: dict[str, Path] = {}
-    with fusion.connected(engine, spark_remote) as con:
-        events = fusion.read_events(con, source)
+    with _Session(engine, spark_remote, source) as session:
 
         def table(name: str) -> ir.Table:
-            return con.read_parquet(str(store / name / "*.parquet"))  # type: ignore[operator]
+            return session.con.read_parquet(str(store / name / "*.parquet"))  # type: ignore[operator]
 
-        counter = _Counter(con, k, events, "" if is_uri else source)
+        counter = _Counter(session, k, "" if is_uri else source)
         builders: dict[str, Callable[[], ir.Table | pa.Table]] = {
-            "commuting": lambda: counter.table(events, "commuting"),
+            "commuting": lambda: counter.table(None, "commuting"),
         }
         if store is not None and _has(store, "roaming"):
-            builders["importations"] = lambda: signals.importations(table("roaming"), events, k=k)
+            builders["importations"] = lambda: signals.importations(
+                table("roaming"), session.events, k=k
+            )
         if store is not None and _has(store, "telemetry") and _has(store, "households"):
             builders["household_signals"] = lambda: signals.household_signals(
                 table("telemetry"), table("households"), k=k
@@ -144,11 +146,13 @@ def build_flows(
                 if label in builders:
                     built = builders[label]()
                     is_table = isinstance(built, pa.Table)
-                    result = built if is_table else fusion.collect(con, built, schemas[label])
+                    result = (
+                        built if is_table else fusion.collect(session.con, built, schemas[label])
+                    )
                     paths[label] = out_dir / f"{label}.parquet"
                     _write_atomically(result, paths[label])
                     continue
-                for name, result in _daily_tables(counter, events, windows, whole).items():
+                for name, result in _daily_tables(counter, session, windows, whole).items():
                     paths[name] = out_dir / f"{name}.parquet"
                     if plan is not None and plan.start is not None:
                         previous = pq.read_table(paths[name])
@@ -167,25 +171,25 @@ def build_flows(
 
 def _daily_tables(
     counter: _Counter,
-    events: ir.Table,
+    session: _Session,
     windows: list[tuple[dt.date, dt.date] | None],
     whole: bool = False,
 ) -> dict[str, pa.Table]:
     """The daily fusion tables (``INCREMENTAL_TABLES``) computed window by window (``None``:
     all events at once), both tables of a window from the same events. ``whole``: the one
-    window holds every event, so its scope is ``events`` itself (shared with commuting); its
+    window holds every event, so its scope is all the events (shared with commuting); its
     rows are still kept to the window's dates."""
     parts: dict[str, list[pa.Table]] = {name: [] for name in INCREMENTAL_TABLES}
     for window in windows:
         if window is None:
             for name in parts:
-                parts[name].append(counter.table(events, name))
+                parts[name].append(counter.table(None, name))
             continue
         first, end = window
-        scope = events
+        scope = None
         if not whole:
             scope = incremental.events_since(
-                events, incremental.cutoff_for(first), incremental.kst_midnight(end)
+                session.events, incremental.cutoff_for(first), incremental.kst_midnight(end)
             )
         for name in parts:
             table = counter.table(scope, name, fits=True)
@@ -200,62 +204,104 @@ def _daily_tables(
     }
 
 
+class _Session:
+    """An engine's connection and the events table, opened on first use: what the kernels
+    count from local Parquet needs neither (nor the import of the engine's ibis backend).
+    Spark is connected at once (its errors come first)."""
+
+    def __init__(self, engine: fusion.Engine, spark_remote: str | None, source: str) -> None:
+        self.engine = engine
+        self._remote = spark_remote
+        self._source = source
+        self._opened = contextlib.ExitStack()
+
+    @functools.cached_property
+    def con(self) -> ibis.BaseBackend:
+        return self._opened.enter_context(fusion.connected(self.engine, self._remote))
+
+    @functools.cached_property
+    def events(self) -> ir.Table:
+        return fusion.read_events(self.con, self._source)
+
+    def __enter__(self) -> _Session:
+        if self.engine != "duckdb":
+            _ = self.events
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._opened.close()
+
+
 class _Counter:
-    """Counts fusion tables: on DuckDB by the compiled kernels of
+    """Counts fusion tables: on DuckDB by the counting kernels of
     :mod:`spreadwatch.fusion.kernels` when the events fit in memory (at most
     :data:`WINDOW_EVENTS`, or ``fits``: a window already sized so), else by the expressions.
     The events of the last expression counted stay prepared, so the tables of one window (or of
-    all events) share one ordered copy."""
+    all events) share one ordered copy. Events are an expression, or ``None`` for all of the
+    session's, which the kernels read straight from ``files`` (a local Parquet file or glob)
+    with dictionary-encoded strings (no re-encoding)."""
 
-    def __init__(
-        self, con: ibis.BaseBackend, k: int, source: ir.Table | None = None, files: str = ""
-    ) -> None:
-        self.con = con
+    def __init__(self, session: _Session, k: int, files: str = "") -> None:
+        self.session = session
         self.k = k
-        #: the events as read from ``files`` (a local Parquet file or glob), which the kernels
-        #: read straight from Parquet with dictionary-encoded strings (no re-encoding)
-        self.source = source
         self.files = files
-        self._last: tuple[ir.Table, kernels.Events | None] | None = None
+        self._last: tuple[ir.Table | None, kernels.Events | None] | None = None
 
-    def table(self, events: ir.Table, name: str, fits: bool = False) -> pa.Table:
-        if self.con.name == "duckdb":
+    def table(self, events: ir.Table | None, name: str, fits: bool = False) -> pa.Table:
+        if self.session.engine == "duckdb":
             prepared = self._prepared(events, fits)
             if prepared is not None:
                 with contextlib.suppress(kernels.NotCountable):  # then the expression counts
                     return getattr(kernels, name)(prepared, k=self.k)
-        expression = getattr(fusion, name)(events, k=self.k)
-        return fusion.collect(self.con, expression, fusion.SCHEMAS[name])
+        expression = getattr(fusion, name)(self._expression(events), k=self.k)
+        return fusion.collect(self.session.con, expression, fusion.SCHEMAS[name])
 
-    def _prepared(self, events: ir.Table, fits: bool) -> kernels.Events | None:
+    def _expression(self, events: ir.Table | None) -> ir.Table:
+        return self.session.events if events is None else events
+
+    def _prepared(self, events: ir.Table | None, fits: bool) -> kernels.Events | None:
         if self._last is not None and self._last[0] is events:
             return self._last[1]
         self.forget()  # one window at a time in memory
         prepared = None
-        count = None if fits else int(events.count().execute())
-        if count is None or count <= WINDOW_EVENTS:
-            with contextlib.suppress(kernels.NotCountable):  # then the expressions count
-                prepared = kernels.Events(self._arrow(events, count))
+        with contextlib.suppress(kernels.NotCountable):  # then the expressions count
+            table = self._arrow(events, fits)
+            prepared = None if table is None else kernels.Events(table)
         self._last = (events, prepared)
         return prepared
 
     def forget(self) -> None:
         self._last = None
 
-    def _arrow(self, events: ir.Table, count: int | None) -> pa.Table:
-        """``events`` in memory (``count`` rows when known)."""
-        if events is self.source and self.files:
-            listed = self.con.raw_sql(f"SELECT file FROM glob({duck.quote(self.files)})")
-            paths = sorted(row[0] for row in listed.fetchall())
+    def _arrow(self, events: ir.Table | None, fits: bool) -> pa.Table | None:
+        """``events`` in memory; ``None`` when they are more than :data:`WINDOW_EVENTS`
+        (unless ``fits``)."""
+        if events is None and self.files:
+            paths, rows = self._listed()
+            if not fits and rows > WINDOW_EVENTS:
+                return None
             with contextlib.suppress(pa.ArrowException, OSError, KeyError):
                 table = pq.read_table(
                     paths, columns=list(EVENT_COLUMNS), read_dictionary=EVENT_STRINGS
                 )
-                if count is None:
-                    count = int(events.count().execute())
-                if table.num_rows == count:  # the files DuckDB reads
+                if table.num_rows == rows:  # the files DuckDB reads
                     return table
-        return self.con.to_pyarrow(events)
+        expression = self._expression(events)
+        if not fits and int(expression.count().execute()) > WINDOW_EVENTS:
+            return None
+        return self.session.con.to_pyarrow(expression)
+
+    def _listed(self) -> tuple[list[str], int]:
+        """The files DuckDB reads for ``files``, and how many rows it reads from them."""
+        con = duck.connect()
+        try:
+            listed = con.execute(f"SELECT file FROM glob({duck.quote(self.files)})").fetchall()
+            ((rows,),) = con.execute(
+                f"SELECT count(*) FROM read_parquet({duck.quote(self.files)})"
+            ).fetchall()
+        finally:
+            con.close()
+        return sorted(row[0] for row in listed), int(rows)
 
 
 #: The columns of location events the fusion reads, and those that are strings.
@@ -264,15 +310,37 @@ EVENT_STRINGS = ["carrier", "subscriber_pseudo", "region_code", "cell_id"]
 
 
 def _kst_dates(part: Path) -> tuple[dt.date, dt.date]:
-    """The first and last KST date of the events in a part."""
-    ts = pq.read_table(part, columns=["ts"])["ts"].cast(pa.timestamp("us", "UTC")).cast(pa.int64())
-    low, high = pc.min_max(ts).values()
+    """The first and last KST date of the events in a part (from its row groups' statistics
+    when every one has them)."""
+    span = _ts_span(pq.ParquetFile(part))
+    if span is None:
+        ts = pq.read_table(part, columns=["ts"])["ts"]
+        ts = ts.cast(pa.timestamp("us", "UTC")).cast(pa.int64())
+        span = tuple(v.as_py() for v in pc.min_max(ts).values())
 
     def date(micros: int) -> dt.date:
         local = dt.timedelta(microseconds=micros, hours=fusion.TIMEZONE_OFFSET_HOURS)
         return (dt.datetime(1970, 1, 1) + local).date()
 
-    return date(low.as_py()), date(high.as_py())
+    return date(span[0]), date(span[1])
+
+
+def _ts_span(file: pq.ParquetFile) -> tuple[int, int] | None:
+    """The earliest and latest ``ts`` (microseconds) by the statistics of every row group;
+    ``None`` when a row group has none."""
+    kind = file.schema_arrow.field("ts").type
+    column = file.schema_arrow.get_field_index("ts")
+    per_us = {"s": 10**6, "ms": 10**3, "us": 1}
+    if not pa.types.is_timestamp(kind) or kind.unit not in per_us:
+        return None
+    lows, highs = [], []
+    for group in range(file.metadata.num_row_groups):
+        stats = file.metadata.row_group(group).column(column).statistics
+        if stats is None or not stats.has_min_max:
+            return None
+        lows.append(stats.min_raw * per_us[kind.unit])
+        highs.append(stats.max_raw * per_us[kind.unit])
+    return (min(lows), max(highs)) if lows else None
 
 
 def _write_atomically(table: pa.Table, path: Path) -> None:

@@ -1,9 +1,10 @@
-"""Compiled counting kernels for the daily fusion tables, over events already in memory.
+"""Counting kernels for the daily fusion tables, over events already in memory.
 
 They compute exactly what the ibis expressions of :mod:`spreadwatch.fusion.mobility` define
 (trips, presence, commuting; KST dates and hours; the same tie-breakers; k-suppression), but in
-one sort and a few linear passes instead of window functions, hour expansion and distinct
-counts. The DuckDB engine uses them for every window of events that fits in memory; the
+NumPy, by sorts of packed integer keys and linear passes instead of window functions, hour
+expansion and distinct counts (no compiled code to load: a process's first call costs what the
+others do). The DuckDB engine uses them for every window of events that fits in memory; the
 expressions stay the definition (tests assert equal tables) and what Spark runs.
 
 Events are ordered per subscriber (carrier, pseudonym) by time, then cell: ranks of sorted
@@ -13,7 +14,6 @@ codes compare as strings for the commuting tie-breaker (smallest code) the same 
 
 from __future__ import annotations
 
-import numba
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -25,7 +25,7 @@ from spreadwatch.fusion.mobility import (
     SCHEMAS,
     TIMEZONE_OFFSET_HOURS,
 )
-from spreadwatch.ordering import lexical_order, ranks, time_key
+from spreadwatch.ordering import codes, ranks, sorted_rows, whole_seconds
 from spreadwatch.privacy.kanon import DEFAULT_K
 
 _SECOND_US = 1_000_000
@@ -53,16 +53,23 @@ class Events:
         micros = micros.to_numpy()
         if micros.size and micros.min() < 0:  # SQL's % and // truncate there; NumPy floors
             raise NotCountable("events before 1970")
-        carrier, _ = ranks(events["carrier"])
-        pseudo, _ = ranks(events["subscriber_pseudo"])
+        # a subscriber is a (carrier, pseudonym) pair, numbered in any order
+        carrier, pseudo = codes(events["carrier"]), codes(events["subscriber_pseudo"])
         cell, _ = ranks(events["cell_id"])
         region, self.region_codes = ranks(events["region_code"])
-        who = carrier * (int(pseudo.max(initial=0)) + 1) + pseudo
-        order = lexical_order(who, time_key(micros), cell)
-        self.who = who[order]
-        self.micros = micros[order]
-        self.region = region[order]
+        who = carrier.astype(np.int64)
+        who *= int(pseudo.max(initial=0)) + 1
+        who += pseudo
         self.regions = len(self.region_codes)
+        # ordered by subscriber, time, cell (then region, one per cell); whole seconds pack
+        # into fewer bits
+        low = int(micros.min()) if micros.size else 0
+        seconds = whole_seconds(micros)
+        unit, offset = (1, micros - low) if seconds is None else (_SECOND_US, seconds)
+        self.who, offset, _, self.region = sorted_rows(who, offset, cell, region)
+        offset *= unit
+        offset += low
+        self.micros = offset
 
     def local_hours(self) -> np.ndarray:
         """KST hours since 1970-01-01T00:00 (KST) of each event."""
@@ -106,30 +113,58 @@ def _daily_pairs(
     return pa.table([_dates(day), *columns, people, suppressed], schema=SCHEMAS[name])
 
 
-@numba.njit(cache=True)
-def _presence_cells(who, micros, region, regions, first_hour, hours, gap_us):  # pragma: no cover
+#: Events counted at once by the presence kernel (bounds its temporary arrays).
+PRESENCE_SLICE_EVENTS = 1_000_000
+
+
+def _presence_cells(e: Events, first_hour: int, hours: int, gap_us: int) -> np.ndarray:
     """People per (epoch hour - first_hour, region): each subscriber counted once per cell.
     An event covers the hours from its own to that of one second before the subscriber's next
-    event, at most ``gap_us`` later."""
-    counts = np.zeros((hours, regions), dtype=np.int64)
-    seen_hour = np.full(regions, -1, dtype=np.int64)  # last hour a region was counted for ``who``
-    seen_who = np.full(regions, -1, dtype=np.int64)
-    n = who.size
-    hour_us = 3600 * 1_000_000
-    for i in range(n):
-        start = micros[i]
-        end = start + gap_us
-        if i + 1 < n and who[i + 1] == who[i] and micros[i + 1] < end:
-            end = micros[i + 1]
-        last = max(start, end - 1_000_000) // hour_us
-        r = region[i]
-        for hour in range(start // hour_us, last + 1):
-            if seen_who[r] == who[i] and seen_hour[r] >= hour:
-                continue  # hours come in order per subscriber: counted already
-            seen_who[r] = who[i]
-            seen_hour[r] = hour
-            counts[hour - first_hour, r] += 1
-    return counts
+    event, at most ``gap_us`` later. Counted by slices of whole subscribers."""
+    shape = (hours + 1, e.regions)
+    changes = np.zeros(shape[0] * shape[1], dtype=np.int64)  # +1 where a span starts, -1 after
+    low = 0
+    while low < e.who.size:
+        high = min(low + PRESENCE_SLICE_EVENTS, e.who.size)
+        high = int(np.searchsorted(e.who, e.who[high - 1], side="right"))  # whole subscribers
+        part = slice(low, high)
+        changes += _span_changes(e.who[part], e.micros[part], e.region[part], e.regions, shape,
+                                 first_hour, gap_us)  # fmt: skip
+        low = high
+    return np.cumsum(changes.reshape(shape), axis=0)[:hours]
+
+
+def _span_changes(
+    who: np.ndarray,
+    micros: np.ndarray,
+    region: np.ndarray,
+    regions: int,
+    shape: tuple[int, int],
+    first_hour: int,
+    gap_us: int,
+) -> np.ndarray:
+    """+1 at (first hour, region) of each subscriber's spans of hours in a region, -1 at the
+    hour after their last (flattened ``shape``), for whole subscribers."""
+    end = micros + gap_us
+    follows = who[1:] == who[:-1]
+    np.copyto(end[:-1], micros[1:], where=follows & (micros[1:] < end[:-1]))
+    last = np.maximum(micros, end - _SECOND_US) // _HOUR_US - first_hour
+    begin = micros // _HOUR_US - first_hour
+    # a subscriber's hours in a region are the union of its events' spans there: by start,
+    # each span counts from the hour after the latest end so far
+    who, region, begin, last = sorted_rows(who, region, begin, last)
+    new = np.ones(who.size, dtype=bool)
+    new[1:] = (who[1:] != who[:-1]) | (region[1:] != region[:-1])
+    lift = (np.cumsum(new) - 1) * shape[0]  # groups in increasing order: a running max
+    covered = np.maximum.accumulate(last + lift) - lift
+    after = np.empty_like(covered)
+    after[0], after[1:] = 0, covered[:-1] + 1
+    after[new] = 0
+    begin = np.maximum(begin, after)
+    spans = begin <= last
+    cells = shape[0] * shape[1]
+    starts = np.bincount(begin[spans] * regions + region[spans], minlength=cells)
+    return starts - np.bincount((last[spans] + 1) * regions + region[spans], minlength=cells)
 
 
 def presence(
@@ -143,9 +178,7 @@ def presence(
     hours = int(e.micros.max()) // _HOUR_US + max_gap_hours + 1 - first
     if hours * e.regions > PRESENCE_CELLS_MAX:
         raise NotCountable(f"{hours:,} hours of {e.regions} regions")
-    counts = _presence_cells(
-        e.who, e.micros, e.region, e.regions, first, hours, max_gap_hours * _HOUR_US
-    )
+    counts = _presence_cells(e, first, hours, max_gap_hours * _HOUR_US)
     hour, region = np.nonzero(counts)
     local = hour + first + TIMEZONE_OFFSET_HOURS
     people, suppressed = _suppressed(counts[hour, region], k)
@@ -164,31 +197,19 @@ def presence(
     )
 
 
-@numba.njit(cache=True)
-def _modal(groups, region, regions):  # pragma: no cover
-    """Per run of equal ``groups`` (sorted): the region with most rows, ties to the smallest
-    rank; returns (run starts, modal regions)."""
-    n = groups.size
-    starts = []
-    modes = []
-    tally = np.zeros(regions, dtype=np.int64)
-    i = 0
-    while i < n:
-        j = i
-        while j < n and groups[j] == groups[i]:
-            tally[region[j]] += 1
-            j += 1
-        best = -1
-        for t in range(i, j):
-            r = region[t]
-            if best < 0 or tally[r] > tally[best] or (tally[r] == tally[best] and r < best):
-                best = r
-        for t in range(i, j):
-            tally[region[t]] = 0
-        starts.append(i)
-        modes.append(best)
-        i = j
-    return np.array(starts, dtype=np.int64), np.array(modes, dtype=np.int64)
+def _modal(groups: np.ndarray, region: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per distinct value of ``groups`` (non-negative), in increasing order: the value and the
+    region with most rows, ties to the smallest rank."""
+    groups, region = sorted_rows(groups, region)
+    new = np.ones(groups.size, dtype=bool)
+    new[1:] = (groups[1:] != groups[:-1]) | (region[1:] != region[:-1])
+    starts = np.flatnonzero(new)
+    rows = np.diff(np.append(starts, groups.size))
+    groups, region = groups[starts], region[starts]
+    groups, _, region = sorted_rows(groups, rows.max() - rows, region)  # most rows first
+    first = np.ones(groups.size, dtype=bool)
+    first[1:] = groups[1:] != groups[:-1]
+    return groups[first], region[first]
 
 
 def commuting(events: pa.Table | Events, k: int = DEFAULT_K) -> pa.Table:
@@ -200,16 +221,16 @@ def commuting(events: pa.Table | Events, k: int = DEFAULT_K) -> pa.Table:
     day = (hour >= DAY_HOURS[0]) & (hour < DAY_HOURS[1])
     if not night.any() or not day.any():
         return SCHEMAS["commuting"].empty_table()
-    # homes: modal night region per subscriber (events are sorted by subscriber)
-    starts, homes = _modal(e.who[night], e.region[night], e.regions)
-    home_who = e.who[night][starts]
-    # day regions: modal day region per subscriber and date (sorted by subscriber, then time)
+    # homes: modal night region per subscriber
+    home_who, homes = _modal(e.who[night], e.region[night])
+    # day regions: modal day region per subscriber and date
     date = local[day] // 24
-    span = int(date.max() - date.min()) + 1
-    group = e.who[day] * span + (date - date.min())
-    starts, day_regions = _modal(group, e.region[day], e.regions)
-    day_who, day_date = e.who[day][starts], date[starts]
+    low = int(date.min())
+    span = int(date.max()) - low + 1
+    groups, day_regions = _modal(e.who[day] * span + (date - low), e.region[day])
+    day_who, day_date = np.divmod(groups, span)
     at = np.searchsorted(home_who, day_who)
     at = np.minimum(at, home_who.size - 1)
     known = home_who[at] == day_who
+    day_date += low
     return _daily_pairs(e, day_date[known], homes[at[known]], day_regions[known], "commuting", k)

@@ -33,7 +33,7 @@ import pyarrow.dataset as ds
 from spreadwatch.ingest.raw import QUARANTINE_SCHEMA
 from spreadwatch.ingest.sources import LOCATION, NAME_PATTERN
 from spreadwatch.ingest.store import Store
-from spreadwatch.ordering import lexical_order, ranks, time_key, value_ranks
+from spreadwatch.ordering import dense_unique, lexical_order, ranks, time_key, value_ranks
 from spreadwatch.privacy.pseudonym import KeyRing
 
 #: The canonical text of a time, fields in range (years 1000-2999: DuckDB reads no others alike).
@@ -51,14 +51,27 @@ CACHE_ROWS = 5_000_000
 ChunkResult = tuple[pa.Table, pa.Table, int]
 #: Per row, the ranks of its carrier, pseudonym and cell in their values' sorted order.
 Ranks = tuple[np.ndarray, np.ndarray, np.ndarray]
-SlowPath = Callable[[pa.Table], ChunkResult]
+#: A string column as distinct values and, per row, the position of its value.
+Coded = tuple[pa.Array, np.ndarray]
+#: The SQL path of some rows: checked against the store's rows unless told not to.
+SlowPath = Callable[[pa.Table, bool], ChunkResult]
 
 
 def _encoded(column: pa.ChunkedArray | pa.Array) -> pa.DictionaryArray | None:
-    """A string column as one dictionary array (``None`` for other types)."""
+    """A string column as one dictionary array of distinct values (``None`` for other types);
+    one read dictionary-encoded is kept as it is."""
     if isinstance(column, pa.ChunkedArray):
+        if pa.types.is_dictionary(column.type):
+            column = column.unify_dictionaries()
         column = column.combine_chunks()
     if pa.types.is_dictionary(column.type):
+        values = column.dictionary
+        if (
+            pa.types.is_string(values.type)
+            and not values.null_count
+            and len(pc.unique(values)) == len(values)
+        ):
+            return column
         column = column.cast(column.type.value_type)
     if not pa.types.is_string(column.type) and not pa.types.is_large_string(column.type):
         return None
@@ -91,16 +104,16 @@ class LocationFastPath:
         self._con = con
         self.store = store
         self.region_codes = pc.unique(cells["region_code"]).sort()
-        region_index = {code: i for i, code in enumerate(self.region_codes.to_pylist())}
-        self.cell_region = {
-            (carrier, cell): region_index[region]
-            for carrier, cell, region in zip(
-                cells["carrier"].to_pylist(),
-                cells["cell_id"].to_pylist(),
-                cells["region_code"].to_pylist(),
-                strict=True,
-            )
-        }
+        # placed cells by ``carrier<US>cell_id`` (a carrier the fast path takes has no <US>, so
+        # the key is unambiguous for it), and the index of each one's region
+        named = pc.invert(pc.match_substring(cells["carrier"], _SEPARATOR))
+        placed = cells.filter(pc.and_(named, pc.is_valid(cells["region_code"])))
+        self._cell_keys = pc.binary_join_element_wise(
+            placed["carrier"], placed["cell_id"], _SEPARATOR
+        ).combine_chunks()
+        self._cell_region = np.asarray(
+            pc.index_in(placed["region_code"], value_set=self.region_codes), dtype=np.int64
+        )
         #: the run's pseudonyms: ``carrier<US>subscriber`` keys and their names
         self._known = pa.array([], pa.string())
         self._names = pa.array([], pa.string())
@@ -120,25 +133,33 @@ class LocationFastPath:
         store is read (parts still being written must be in place)."""
         split = self._clean(chunk)
         if split is None:
-            return slow(chunk)
-        clean, fast, fast_ranks = split
-        rows, quarantine, duplicates = fast, QUARANTINE_SCHEMA.empty_table(), 0
-        known: Ranks | None = fast_ranks
+            return slow(chunk, True)
+        clean, ts, coded = split
+        quarantine, duplicates = QUARANTINE_SCHEMA.empty_table(), 0
         if not clean.all():
-            slow_output, quarantine, duplicates = slow(chunk.filter(pa.array(~clean)))
-            rows = pa.concat_tables([fast, slow_output.cast(LOCATION.schema)])
-            known = None
-        rows, repeats = _distinct_by_time(rows, known)
+            # their repeats of stored rows are found with the clean rows' below
+            slow_output, quarantine, duplicates = slow(chunk.filter(pa.array(~clean)), False)
+            slow_output = slow_output.cast(LOCATION.schema)
+            ts = pa.concat_arrays([ts, *slow_output["ts"].chunks])
+            coded = {name: _appended(c, slow_output[name]) for name, c in coded.items()}
+        rows = pa.table(
+            {
+                name: ts if name == "ts" else _dictionary(*coded[name])
+                for name in LOCATION.schema.names
+            }
+        )
+        carrier, who, cell = (value_ranks(coded[n][0])[coded[n][1]] for n in _RANKED)
+        rows, repeats = _distinct_by_time(rows, (carrier, who, cell))
         settle()
         rows, earlier = self._new_to_store(rows)
         return rows, quarantine, duplicates + repeats + earlier
 
     # --- the clean rows ---------------------------------------------------------------------
 
-    def _clean(self, chunk: pa.Table) -> tuple[np.ndarray, pa.Table, Ranks] | None:
-        """The clean-row mask, the clean rows in the output contract and the ranks of their
-        carrier, pseudonym and cell; ``None`` when the chunk's column types leave everything to
-        the SQL path."""
+    def _clean(self, chunk: pa.Table) -> tuple[np.ndarray, pa.Array, dict[str, Coded]] | None:
+        """The clean-row mask, the clean rows' times and their other output columns as
+        distinct values and positions (no strings copied); ``None`` when the chunk's column
+        types leave everything to the SQL path."""
         carrier, subscriber, cell = (
             _encoded(chunk[c]) for c in ("carrier", "subscriber_id", "cell_id")
         )
@@ -149,6 +170,8 @@ class LocationFastPath:
         )
         if carrier is None or subscriber is None or cell is None:
             return None
+        if pa.types.is_dictionary(ts.type):  # text times, as read from Parquet
+            ts = ts.cast(ts.type.value_type)
         if pa.types.is_timestamp(ts.type):
             if ts.type.unit not in _TS_UNITS:
                 return None
@@ -177,56 +200,42 @@ class LocationFastPath:
         carrier_ok = np.array([bool(NAME_PATTERN.fullmatch(c)) for c in carriers], dtype=bool)
         ok = _with_null(carrier_ok)[c_idx] & _with_null(_untrimmed_ok(subscriber.dictionary))[s_idx]
         ok &= ts_ok & (cell_idx >= 0)
-        region = self._regions(carriers, cell.dictionary, c_idx, cell_idx, ok)
+        region = self._regions(carrier.dictionary, cell.dictionary, c_idx, cell_idx, ok)
         ok &= region >= 0
         rows = np.flatnonzero(ok)
         pair = c_idx[rows] * len(subscriber.dictionary) + s_idx[rows]
-        pairs, where = np.unique(pair, return_inverse=True)
+        pairs, where = dense_unique(pair, len(carriers) * len(subscriber.dictionary))
         names = self._pseudonyms(carrier.dictionary, subscriber.dictionary, pairs)
-        take = pa.array(rows)
-        fast = pa.table(
-            [
-                carrier.dictionary.take(pa.array(c_idx[rows])),
-                names.take(pa.array(where)),
-                instants.take(take),
-                self.region_codes.take(pa.array(region[rows])),
-                cell.dictionary.take(pa.array(cell_idx[rows])),
-            ],
-            schema=LOCATION.schema,
-        )
-        # the string order of carrier, pseudonym and cell, for ordering the rows without
-        # encoding their strings again
-        fast_ranks = (
-            value_ranks(carrier.dictionary)[c_idx[rows]],
-            value_ranks(names)[where],
-            value_ranks(cell.dictionary)[cell_idx[rows]],
-        )
-        return ok, fast, fast_ranks
+        coded = {
+            "carrier": (carrier.dictionary, c_idx[rows]),
+            "subscriber_pseudo": (names, where),
+            "region_code": (self.region_codes, region[rows]),
+            "cell_id": (cell.dictionary, cell_idx[rows]),
+        }
+        return ok, instants.take(pa.array(rows)), coded
 
     def _regions(
         self,
-        carriers: list[str],
+        carriers: pa.Array,
         cells: pa.Array,
         c_idx: np.ndarray,
         cell_idx: np.ndarray,
         ok: np.ndarray,
     ) -> np.ndarray:
-        """Per row, the region index of its placed cell (-1 when unknown or not ``ok``)."""
+        """Per row, the region index of its placed cell (-1 when unknown or not ``ok``); rows
+        that are ``ok`` have a carrier name, so without <US>."""
         region = np.full(len(c_idx), -1, dtype=np.int64)
         rows = np.flatnonzero(ok)
         if not rows.size:
             return region
         pair = c_idx[rows] * len(cells) + cell_idx[rows]
-        pairs, where = np.unique(pair, return_inverse=True)
-        names = cells.to_pylist()
-        found = np.array(
-            [
-                self.cell_region.get((carriers[p // len(cells)], names[p % len(cells)]), -1)
-                for p in pairs.tolist()
-            ],
-            dtype=np.int64,
+        pairs, where = dense_unique(pair, len(carriers) * len(cells))
+        carrier, cell = np.divmod(pairs, len(cells))
+        keys = pc.binary_join_element_wise(
+            carriers.take(pa.array(carrier)), cells.take(pa.array(cell)), _SEPARATOR
         )
-        region[rows] = found[where]
+        at = np.asarray(pc.fill_null(pc.index_in(keys, value_set=self._cell_keys), -1))
+        region[rows] = np.append(self._cell_region, -1)[at][where]
         return region
 
     def _pseudonyms(self, carriers: pa.Array, subscribers: pa.Array, pairs: np.ndarray) -> pa.Array:
@@ -269,12 +278,15 @@ class LocationFastPath:
             return rows, 0
         low, high = pc.min_max(rows["ts"]).values()
         carriers = pc.unique(rows["carrier"])
+        if pa.types.is_dictionary(carriers.type):
+            carriers = carriers.cast(carriers.type.value_type)
         span = (ds.field("ts") >= low) & (ds.field("ts") <= high)
         earlier = ds.dataset(parts, format="parquet").to_table(
             columns=list(LOCATION.key), filter=span & ds.field("carrier").isin(carriers)
         )
         if not earlier.num_rows:
             return rows, 0
+        rows = rows.cast(LOCATION.schema)  # joined by their strings
         kept = rows.join(
             earlier.cast(rows.select(LOCATION.key).schema),
             list(LOCATION.key),
@@ -284,15 +296,30 @@ class LocationFastPath:
         return kept, rows.num_rows - kept.num_rows
 
 
+#: The columns ordered by their strings' ranks, after the time.
+_RANKED = ("carrier", "subscriber_pseudo", "cell_id")
+
+
+def _dictionary(values: pa.Array, at: np.ndarray) -> pa.DictionaryArray:
+    """The column whose row ``i`` is ``values[at[i]]``, dictionary-encoded (nothing copied)."""
+    return pa.DictionaryArray.from_arrays(pa.array(at, pa.int32()), values)
+
+
+def _appended(coded: Coded, more: pa.ChunkedArray) -> Coded:
+    """``coded``'s rows followed by the strings of ``more``, as distinct values and positions."""
+    values, at = coded
+    encoded = pc.dictionary_encode(pa.concat_arrays([values, *more.chunks]))
+    positions = encoded.indices.to_numpy().astype(np.int64)
+    return encoded.dictionary, np.concatenate([positions[at], positions[len(values) :]])
+
+
 def _distinct_by_time(rows: pa.Table, known: Ranks | None = None) -> tuple[pa.Table, int]:
     """Distinct rows ordered by time, then carrier, pseudonym and cell (the store's order);
     and how many repeats were dropped. ``known``: those three columns' ranks, when known."""
     if not rows.num_rows:
         return rows, 0
     ts = time_key(rows["ts"].combine_chunks().cast(pa.int64()).to_numpy())
-    carrier, who, cell = known or (
-        ranks(rows[c])[0] for c in ("carrier", "subscriber_pseudo", "cell_id")
-    )
+    carrier, who, cell = known or (ranks(rows[c])[0] for c in _RANKED)
     order = lexical_order(ts, carrier, who, cell)
     ts, carrier, who, cell = ts[order], carrier[order], who[order], cell[order]
     repeat = np.zeros(len(order), dtype=bool)

@@ -201,7 +201,9 @@ def _empty(columns: Sequence[str]) -> pa.Table:
 def _parquet_chunks(
     path: Path, columns: Sequence[str], chunk_bytes: int
 ) -> Iterator[tuple[pa.Table, pa.Table]]:
-    """Typed Parquet columns as they are; :func:`text_sql` renders them as CSV text in DuckDB."""
+    """Typed Parquet columns as they are; :func:`text_sql` renders them as CSV text in DuckDB.
+    String columns are read dictionary-encoded (decoding each distinct value once), one
+    dictionary a chunk."""
     try:
         file = pq.ParquetFile(path)
     except (pa.ArrowInvalid, OSError) as exc:
@@ -211,14 +213,35 @@ def _parquet_chunks(
         raise RawFileError(
             f"{path}: columns are {','.join(names)!r}, expected {','.join(columns)!r}"
         )
+    strings = [f.name for f in file.schema_arrow if pa.types.is_string(f.type)]
+    file = pq.ParquetFile(path, read_dictionary=strings)
     row_bytes = max(1, file.metadata.serialized_size // max(file.metadata.num_rows, 1)) + 40
     batch_rows = max(10_000, chunk_bytes // (row_bytes * 4))
     first = 1
-    for batch in file.iter_batches(batch_size=batch_rows, columns=list(columns)):
-        table = pa.Table.from_batches([batch])
+    for table in _rows_by(
+        batch_rows, file.iter_batches(batch_size=batch_rows, columns=list(columns))
+    ):
         numbers = np.arange(first, first + table.num_rows, dtype=np.int64)
         first += table.num_rows
         yield _with_position(table, path, numbers), QUARANTINE_SCHEMA.empty_table()
+
+
+def _rows_by(rows: int, batches: Iterator[pa.RecordBatch]) -> Iterator[pa.Table]:
+    """``batches`` regrouped into tables of ``rows`` rows (the last may have fewer), with one
+    dictionary per column (dictionary-encoded batches end at row groups, each of which may
+    have its own)."""
+    pending: list[pa.RecordBatch] = []
+    held = 0
+    for batch in batches:
+        pending.append(batch)
+        held += batch.num_rows
+        while held >= rows:
+            table = pa.Table.from_batches(pending)
+            yield table.slice(0, rows).unify_dictionaries().combine_chunks()
+            rest = table.slice(rows)
+            pending, held = rest.to_batches(), rest.num_rows
+    if held:
+        yield pa.Table.from_batches(pending).unify_dictionaries().combine_chunks()
 
 
 #: The text layout of typed Parquet timestamps and dates, as a CSV delivery carries them.

@@ -22,7 +22,7 @@ import numpy as np
 import pyarrow as pa
 
 from spreadwatch import duck, regions
-from spreadwatch.ingest.fast import LocationFastPath
+from spreadwatch.ingest.fast import ChunkResult, LocationFastPath
 from spreadwatch.ingest.raw import (
     QUARANTINE_SCHEMA,
     ROW_NUMBER,
@@ -95,19 +95,20 @@ def ingest(
     if fast_path and spec is LOCATION and LocationFastPath.applies(keyring):
         cells = con.sql("SELECT * FROM store_cells").to_arrow_table()
         fast = LocationFastPath(cells, keyring, store, con)
+    done: set[str] = set()  # files of this call, committed or to be once their parts are
     with PartWriter(store) as writer:
         for path in track(files, f"ingesting {spec.name}"):
             sha = file_sha256(path)
-            if store.is_ingested(spec.name, sha):
+            if sha in done or store.is_ingested(spec.name, sha):
                 report.skipped.append(path)
                 continue
             record = FileRecord(spec.name, sha, str(path), path.stat().st_size)
             chunks = iter_chunks(path, spec.columns, spec.has_identifiers, chunk_bytes)
             for n, (chunk, malformed) in enumerate(chunks):
 
-                def by_sql(rows: pa.Table) -> tuple[pa.Table, pa.Table, int]:
-                    writer.wait()  # the checks against the store must see every earlier part
-                    return process_chunk(con, spec, rows, keyring, context, store)
+                def by_sql(rows: pa.Table, against_store: bool = True) -> ChunkResult:
+                    checked = store if against_store else None
+                    return process_chunk(con, spec, rows, keyring, context, checked, writer.wait)
 
                 if fast is not None:
                     output, quarantine, duplicates = fast.process(chunk, by_sql, writer.wait)
@@ -124,10 +125,10 @@ def ingest(
                 if quarantine.num_rows:
                     writer.write(quarantine, store.part_path(spec.name, sha, n, quarantine=True))
                 record.parts = n + 1
-            writer.wait()
             if not record.balanced():  # a defect, never expected: refuse to commit
                 raise AssertionError(f"{path}: row accounting does not add up: {record}")
-            store.commit(record)
+            writer.commit(record)  # once its parts are in place, while the next file is read
+            done.add(sha)
             report.ingested.append(record)
     con.close()
     return report
@@ -141,8 +142,8 @@ def _pruned_by(spec: Source) -> tuple[str, ...] | None:
 
 class PartWriter:
     """Writes a run's parts in a background thread (Parquet encoding releases the GIL), so the
-    next chunk is checked while the last is written; :meth:`wait` before reading the store or
-    committing."""
+    next chunk is checked while the last is written, and commits each file's manifest row
+    after its parts, in the same thread; :meth:`wait` before reading the store."""
 
     def __init__(self, store: Store) -> None:
         self.store = store
@@ -152,8 +153,13 @@ class PartWriter:
     def write(self, table: pa.Table, path: Path, statistics: Sequence[str] | None = None) -> None:
         self._pending.append(self._pool.submit(self.store.write_part, table, path, statistics))
 
+    def commit(self, record: FileRecord) -> None:
+        """Commit ``record`` once every part handed over before is in place."""
+        self._pending.append(self._pool.submit(self.store.commit, record))
+
     def wait(self) -> None:
-        """Block until every part handed over is in place (re-raising a failed write)."""
+        """Block until every part and record handed over is in place (re-raising a failed
+        write)."""
         pending, self._pending = self._pending, []
         for future in pending:
             future.result()
@@ -278,8 +284,11 @@ def process_chunk(
     keyring: KeyRing,
     prepare: Prepare | None = None,
     store: Store | None = None,
+    settle: Callable[[], None] = lambda: None,
 ) -> tuple[pa.Table, pa.Table, int]:
-    """``(output rows, quarantine rows, duplicates removed)`` of one chunk of raw rows."""
+    """``(output rows, quarantine rows, duplicates removed)`` of one chunk of raw rows;
+    ``settle()`` runs before the store is read (parts still being written must be in place:
+    the checks against the store must see every earlier part)."""
     con.register("chunk_raw", chunk)
     texts = ", ".join(f"{text_sql(c, chunk.schema.field(c).type)} AS {c}" for c in spec.columns)
     duck.run(con, f"CREATE OR REPLACE TEMP VIEW chunk AS SELECT * REPLACE ({texts}) FROM chunk_raw")
@@ -324,6 +333,8 @@ def process_chunk(
         f"CREATE OR REPLACE TEMP VIEW out_rows AS SELECT {output_sql}, "
         f"{SOURCE_FILE}, {ROW_NUMBER} FROM {valid}",
     )
+    if store is not None:
+        settle()
     if not spec.conflicts_possible:
         return _drop_repeats(con, spec, store, quarantine)
     return _deduplicate(con, spec, store, quarantine)

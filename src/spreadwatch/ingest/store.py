@@ -22,6 +22,7 @@ import hashlib
 import json
 import os
 import sqlite3
+import threading
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -95,6 +96,7 @@ class Store:
         self._db.execute("PRAGMA journal_mode = WAL")
         self._db.execute("PRAGMA synchronous = FULL")
         self._db.executescript(_SCHEMA)
+        self._db_lock = threading.Lock()  # a run's writer thread commits while it reads
         self._lock = (self.root / ".open").open("a")
         self.removed_leftovers = 0
         try:  # alone with the store: what an interrupted run left can go
@@ -127,7 +129,9 @@ class Store:
     ) -> None:
         """Write a part atomically: to a temporary name, flushed, then renamed. Column
         statistics of ``statistics`` only (default: every column): the ones reads prune by,
-        since min and max of long strings such as pseudonyms cost time and prune nothing."""
+        since min and max of long strings such as pseudonyms cost time and prune nothing.
+        Dictionary-encoded columns are written as they are (quicker) but as plain Parquet
+        strings: without an Arrow type of their own, they read back as the contract's strings."""
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(".parquet.tmp")
         pq.write_table(
@@ -137,6 +141,7 @@ class Store:
             compression="zstd",
             compression_level=1,
             write_statistics=list(statistics) if statistics is not None else True,
+            store_schema=not any(pa.types.is_dictionary(f.type) for f in table.schema),
         )
         with tmp.open("rb") as fh:
             os.fsync(fh.fileno())
@@ -175,15 +180,16 @@ class Store:
     # --- manifest ---------------------------------------------------------------------------
 
     def is_ingested(self, source: str, sha256: str) -> bool:
-        row = self._db.execute(
-            "SELECT 1 FROM files WHERE source = ? AND sha256 = ?", (source, sha256)
-        ).fetchone()
+        with self._db_lock:
+            row = self._db.execute(
+                "SELECT 1 FROM files WHERE source = ? AND sha256 = ?", (source, sha256)
+            ).fetchone()
         return row is not None
 
     def commit(self, record: FileRecord, message_keys: Sequence[str] = ()) -> None:
         """Record a file (or a batch of streamed messages, with their keys) as ingested, in one
         transaction; its parts must already be in place."""
-        with self._db:
+        with self._db_lock, self._db:
             self._db.execute("BEGIN IMMEDIATE")
             self._insert_record(record)
             self._db.executemany(
@@ -192,7 +198,8 @@ class Store:
 
     def message_keys(self) -> set[str]:
         """Keys of every streamed message already committed (see :meth:`commit`)."""
-        return {row[0] for row in self._db.execute("SELECT key FROM messages")}
+        with self._db_lock:
+            return {row[0] for row in self._db.execute("SELECT key FROM messages")}
 
     def _insert_record(self, record: FileRecord) -> None:
         self._db.execute(
@@ -215,7 +222,8 @@ class Store:
     def records(self, source: str | None = None) -> list[FileRecord]:
         """Manifest rows, oldest first (of one source, or all)."""
         query = "SELECT * FROM files" + (" WHERE source = ?" if source else "") + " ORDER BY rowid"
-        rows = self._db.execute(query, (source,) if source else ()).fetchall()
+        with self._db_lock:
+            rows = self._db.execute(query, (source,) if source else ()).fetchall()
         return [
             FileRecord(
                 source=r[0],
