@@ -196,6 +196,7 @@ class _Transmission:
             self.kernels = np.stack(
                 [(mixing * inv_present[b]) @ mixing.T for b in range(ages)]
             ).astype(dtype)
+        self._scratch: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
 
     @property
     def parts(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -208,12 +209,11 @@ class _Transmission:
         out = np.empty_like(infectious)
         particles, ages, regions = infectious.shape
         for part in hazard.blocks(particles):
-            scratch = hazard.block_scratch(
-                part.stop - part.start, ages, regions, self.kernels.dtype
-            )
-            hazard.block_hazards(
-                infectious[part], *self.parts, np.ones(part.stop - part.start), scratch, out[part]
-            )
+            size = part.stop - part.start
+            if size not in self._scratch:  # kept: the RK4 engine asks four times a step
+                self._scratch[size] = hazard.block_scratch(size, ages, regions, self.kernels.dtype)
+            scratch = self._scratch[size]
+            hazard.block_hazards(infectious[part], *self.parts, np.ones(size), scratch, out[part])
         return out
 
 
