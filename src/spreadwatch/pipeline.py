@@ -225,7 +225,11 @@ class _Session:
 
     def __enter__(self) -> _Session:
         if self.engine != "duckdb":
-            _ = self.events
+            try:
+                _ = self.events
+            except BaseException:
+                self._opened.close()  # a session that fails to read is still stopped
+                raise
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -436,3 +436,28 @@ def dt_utc(text: str):
     import datetime as dt
 
     return dt.datetime.fromisoformat(text).replace(tzinfo=dt.UTC)
+
+
+def test_a_failed_part_write_commits_nothing_and_the_file_is_taken_again(tmp_path, monkeypatch):
+    """A part that cannot be written (a full disk, say) fails the run, leaves its file
+    uningested, and the next run takes the file again."""
+    cells = _write(tmp_path / "cells.csv", CELLS)
+    events = _write(
+        tmp_path / "events.csv",
+        "carrier,subscriber_id,ts,cell_id\nSKT,010-1,2020-02-01T01:00:00Z,S1\n"
+        "SKT,010-1,2020-02-01T05:00:00Z,S2\n",
+    )
+    with Store(tmp_path / "s") as store:
+        ingest("cells", [cells], store, RING)
+
+        def full_disk(*args, **kwargs) -> None:
+            raise OSError("no space left on device")
+
+        monkeypatch.setattr(store, "write_part", full_disk)
+        with pytest.raises(OSError, match="no space"):
+            ingest("location", [events], store, RING)
+        monkeypatch.undo()
+        assert store.parts("location") == []
+        again = ingest("location", [events], store, RING)
+        assert [r.rows_kept for r in again.ingested] == [2]
+        assert store.read("location").num_rows == 2

@@ -154,8 +154,16 @@ class PartWriter:
         self._pending.append(self._pool.submit(self.store.write_part, table, path, statistics))
 
     def commit(self, record: FileRecord) -> None:
-        """Commit ``record`` once every part handed over before is in place."""
-        self._pending.append(self._pool.submit(self.store.commit, record))
+        """Commit ``record`` once every part handed over before is in place; never after a
+        failed write (its file stays uningested, so a later run takes it again)."""
+        parts = list(self._pending)
+
+        def commit_after_parts() -> None:
+            for future in parts:  # done already (one thread, in order): re-raise a failure
+                future.result()
+            self.store.commit(record)
+
+        self._pending.append(self._pool.submit(commit_after_parts))
 
     def wait(self) -> None:
         """Block until every part and record handed over is in place (re-raising a failed

@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
@@ -130,10 +131,13 @@ class Store:
         """Write a part atomically: to a temporary name, flushed, then renamed. Column
         statistics of ``statistics`` only (default: every column): the ones reads prune by,
         since min and max of long strings such as pseudonyms cost time and prune nothing.
-        Dictionary-encoded columns are written as they are (quicker) but as plain Parquet
-        strings: without an Arrow type of their own, they read back as the contract's strings."""
+        Dictionary-encoded columns are written encoded (quicker) but as plain Parquet strings:
+        without an Arrow type of their own, they read back as the contract's strings. Their
+        dictionaries keep only the values the part's rows use (a chunk's dictionary also holds
+        the values of its quarantined rows, withheld for a reason)."""
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(".parquet.tmp")
+        table = _used_values_only(table)
         pq.write_table(
             table,
             tmp,
@@ -262,3 +266,24 @@ class Store:
         for entry in summary.values():
             entry["quarantined_by_reason"] = dict(sorted(entry["quarantined_by_reason"].items()))
         return summary
+
+
+def _used_values_only(table: pa.Table) -> pa.Table:
+    """``table`` with each dictionary-encoded column's dictionary cut to the values its rows
+    use (Parquet writes a column's whole dictionary)."""
+    for i, column in enumerate(table.schema):
+        if pa.types.is_dictionary(column.type):
+            table = table.set_column(i, column.name, _used_dictionary(table.column(i)))
+    return table
+
+
+def _used_dictionary(column: pa.ChunkedArray) -> pa.Array:
+    array = column.combine_chunks()
+    if array.null_count:  # plain values: no dictionary to leak from
+        return array.cast(array.type.value_type)
+    indices = array.indices.to_numpy()
+    used = np.bincount(indices, minlength=len(array.dictionary)) > 0
+    if used.all():
+        return array
+    remapped = (np.cumsum(used) - 1)[indices].astype(indices.dtype)
+    return pa.DictionaryArray.from_arrays(remapped, array.dictionary.filter(pa.array(used)))
