@@ -424,9 +424,9 @@ class ChainBinomialEngine(_DailyEngine):
             for size in sizes
         ]
         threads = min(numba.config.NUMBA_NUM_THREADS, len(parts))
-        with ThreadPoolExecutor(threads) if threads > 1 else nullcontext() as pool:
+        with ThreadPoolExecutor(threads - 1) if threads > 1 else nullcontext() as pool:
             exits = chain_binomial.constant_exits([dt / days for days in durations])
-            yield _Blocks(exits, parts, scratch, pool)
+            yield _Blocks(exits, parts, scratch, pool, threads)
 
     def _step(
         self,
@@ -472,21 +472,33 @@ class ChainBinomialEngine(_DailyEngine):
 @dataclass(frozen=True)
 class _Blocks:
     """A chain-binomial run's constant exits, its blocks of particles with their scratch
-    space, and the threads that advance the blocks (``None``: one at a time)."""
+    space, and the threads that advance the blocks: the pool's and the calling one (no pool:
+    one at a time)."""
 
     exits: tuple[np.ndarray, np.ndarray, np.ndarray]
     parts: list[slice]
     scratch: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]
     pool: ThreadPoolExecutor | None
+    threads: int
 
     def map(self, work: Callable[[int], None]) -> None:
-        """Run ``work(block)`` for every block, in parallel when there are threads."""
+        """Run ``work(block)`` for every block, in parallel when there are threads: each
+        thread takes every n-th block, the calling thread the first share (one hand-over per
+        thread and step: waking a thread costs more than a block's call)."""
         if self.pool is None:
             for block in range(len(self.parts)):
                 work(block)
-        else:
-            for _ in self.pool.map(work, range(len(self.parts))):
-                pass
+            return
+        threads = self.threads
+
+        def share(first: int) -> None:
+            for block in range(first, len(self.parts), threads):
+                work(block)
+
+        others = [self.pool.submit(share, first) for first in range(1, threads)]
+        share(0)
+        for future in others:
+            future.result()
 
 
 @dataclass(frozen=True)
