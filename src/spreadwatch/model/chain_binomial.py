@@ -8,10 +8,11 @@ or H is left as it is. The flows of one transition are drawn a row of regions at
 1. one pass without branches, in vector instructions, settles the cells with nobody to move,
    the tiny expected counts (``u <= 1 - n x <= P(X = 0)``) and BTRS's first tries that its
    squeeze accepts, and prepares the rest;
-2. the inversion searches of small means run their first steps side by side, also in vector
-   instructions;
-3. the few cells left go one by one: a constant exit's small counts by the run's CDF table,
-   BTRS's exact test and further tries, long searches, probabilities over 1/2.
+2. the cells left are gathered and treated side by side, also in vector instructions: BTRS's
+   exact tests, the first steps of the inversion searches of small means, and the first steps
+   of the searches of a constant exit's CDF table for small counts;
+3. the few cells still left go one by one: longer searches, BTRS's further tries,
+   probabilities over 1/2.
 
 Every pass computes what the scalar samplers compute for the same uniforms (same formulas,
 same order of operations), so the draws are theirs, cell for cell, and as exact.
