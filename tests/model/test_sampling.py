@@ -211,7 +211,7 @@ def _rows_and_scalar(n: np.ndarray, x: np.ndarray, exits: tuple) -> tuple:
     return by_row, one_by_one
 
 
-@pytest.mark.parametrize("exposure", [0.25, 1.5])
+@pytest.mark.parametrize("exposure", [0.25, 1.5, float(np.nextafter(math.log(2.0), 1.0))])
 def test_rows_draw_what_the_scalar_samplers_draw_cell_for_cell(exposure):
     """Cells of every kind side by side in one row (empty, tiny, inversion of every length,
     BTRS accepted and rejected, p > 1/2): the vectorised passes change no draw."""

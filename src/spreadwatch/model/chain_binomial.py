@@ -270,7 +270,7 @@ def _exits_row(
     table, the others as :func:`~spreadwatch.model.sampling.binomial_at_rate` draws them."""
     exposure, p = params[_EXPOSURE], params[_PROBABILITY]
     table_max, flipped = params[_TABLE_MAX], params[_FLIPPED] != 0.0
-    btrs = p <= 0.5
+    btrs = exposure <= LOG_2  # as binomial_at_rate decides (p may round to 1/2 above)
     regions = people.size
     for r in range(regions):  # vectorised: nobody to move, table cells, BTRS's first try
         n = people[r]
