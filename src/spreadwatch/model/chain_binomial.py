@@ -28,7 +28,6 @@ import numpy as np
 
 from spreadwatch.model.hazard import block_pressure, particle_hazard
 from spreadwatch.model.sampling import (
-    GUIDE_BUCKETS,
     INVERSION_MAX_MEAN,
     LOG_2,
     RECIPROCALS,
@@ -44,6 +43,7 @@ from spreadwatch.model.sampling import (
     probability_at_rate,
     seed_key,
     table_draw,
+    table_start,
     transition_key,
     uniform,
 )
@@ -188,7 +188,7 @@ def _table_lockstep(
         n = rows[_CN, i]
         u = rows[_CU, i]
         row = int(n)
-        x = guide[row, int(u * GUIDE_BUCKETS)]
+        x = table_start(guide, row, u)
         for _ in range(TABLE_STEPS):
             x += u > table[row, x]
         draw = n - x if flipped else float(x)

@@ -244,14 +244,6 @@ def btrs_exact_test(x: float, u: float, v: float, n: float, p: float) -> bool:
 
 
 @numba.njit(cache=True, error_model="numpy")
-def btrs_finish(key: np.uint64, n: float, p: float, x: float, u: float, v: float) -> float:
-    """Binomial(n, p) by BTRS (``p <= 0.5``, mean >= 10) whose first try, the candidate ``x``
-    from the stream's first two uniforms ``u`` and ``v``, was not accepted by the squeeze:
-    its exact test, then further tries."""
-    return x if btrs_exact_test(x, u, v, n, p) else btrs_continue(key, n, p)
-
-
-@numba.njit(cache=True, error_model="numpy")
 def btrs_continue(key: np.uint64, n: float, p: float) -> float:
     """Binomial(n, p) by BTRS whose first try was rejected: the tries from the stream's third
     uniform on."""
@@ -273,7 +265,9 @@ def _btrs(key: np.uint64, n: float, p: float) -> float:
     u = uniform(key, 0)
     v = uniform(key, 1)
     x, accept = btrs_first_try(u, v, n, p)
-    return x if accept else btrs_finish(key, n, p, x, u, v)
+    if accept or btrs_exact_test(x, u, v, n, p):
+        return x
+    return btrs_continue(key, n, p)
 
 
 @numba.njit(cache=True, error_model="numpy")
@@ -340,10 +334,17 @@ def table_draw(table: np.ndarray, guide: np.ndarray, flipped: bool, n: float, u:
     """Binomial(n, p) by inversion of row ``n`` of a :func:`cdf_table` with the uniform ``u``,
     starting where its guide says."""
     row = int(n)
-    x = guide[row, int(u * GUIDE_BUCKETS)]
+    x = table_start(guide, row, u)
     while u > table[row, x]:
         x += 1
     return n - x if flipped else float(x)
+
+
+@numba.njit(inline="always", cache=True, error_model="numpy")
+def table_start(guide: np.ndarray, row: int, u: float) -> int:
+    """Where the search of row ``row`` of a :func:`cdf_table` for the uniform ``u`` starts:
+    no later than its answer."""
+    return guide[row, int(u * GUIDE_BUCKETS)]
 
 
 @numba.njit(cache=True, error_model="numpy")

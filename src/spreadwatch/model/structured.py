@@ -227,18 +227,11 @@ class DailyOutput:
 
     __slots__ = ("_incidence", "_live", "_states", "day")
 
-    def __init__(
-        self,
-        day: int,
-        states: np.ndarray | None = None,
-        incidence: np.ndarray | None = None,
-        *,
-        live: tuple[np.ndarray, np.ndarray] | None = None,
-    ) -> None:
+    def __init__(self, day: int, state: np.ndarray, new: np.ndarray) -> None:
         self.day = day
-        self._states = states
-        self._incidence = incidence
-        self._live = live  # the engine's (state, new infections), by age band
+        self._states: np.ndarray | None = None
+        self._incidence: np.ndarray | None = None
+        self._live: tuple[np.ndarray, np.ndarray] | None = (state, new)  # by age band
 
     @property
     def states(self) -> np.ndarray:
@@ -322,7 +315,7 @@ class _DailyEngine:
                 for sub in range(self.steps_per_day):
                     step = day * self.steps_per_day + sub
                     self._step(model, transmission, state, step, new, transmissibility, prepared)
-                output = DailyOutput(day, live=(state, new))
+                output = DailyOutput(day, state, new)
                 for observer in observers:
                     observer(output)
                 if sys.getrefcount(output) > 2:  # an observer kept it: the state moves on
