@@ -25,6 +25,12 @@ def codes(column: pa.ChunkedArray | pa.Array) -> np.ndarray:
     """Per row, a number for its value: equal values, equal numbers; in no particular order
     (cheaper than :func:`ranks`: no sort, and Arrow's own indices when it can). Nulls are not
     allowed."""
+    return distinct(column)[1]
+
+
+def distinct(column: pa.ChunkedArray | pa.Array) -> tuple[pa.Array, np.ndarray]:
+    """The distinct values of a column, in no particular order, and per row the position of
+    its value (Arrow's own dictionary when it can). Nulls are not allowed."""
     if isinstance(column, pa.ChunkedArray):
         if pa.types.is_dictionary(column.type):
             column = column.unify_dictionaries()
@@ -35,7 +41,7 @@ def codes(column: pa.ChunkedArray | pa.Array) -> np.ndarray:
     if repeats:  # a value twice in the dictionary
         column = column.cast(column.type.value_type)
     encoded = column if pa.types.is_dictionary(column.type) else pc.dictionary_encode(column)
-    return encoded.indices.to_numpy(zero_copy_only=False)
+    return encoded.dictionary, encoded.indices.to_numpy(zero_copy_only=False)
 
 
 def value_ranks(values: pa.Array) -> np.ndarray:
@@ -55,6 +61,13 @@ def dense_unique(keys: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
     seen[keys] = True
     slot = np.cumsum(seen, dtype=np.int64) - 1
     return np.flatnonzero(seen), slot[keys]
+
+
+def run_starts(keys: np.ndarray) -> np.ndarray:
+    """Where each run of equal values of ``keys`` (sorted) starts."""
+    if not keys.size:
+        return np.empty(0, dtype=np.int64)
+    return np.flatnonzero(np.append(True, keys[1:] != keys[:-1]))
 
 
 def _packed(keys: tuple[np.ndarray, ...]) -> tuple[np.ndarray, list[int]] | None:

@@ -19,7 +19,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from spreadwatch import duck, fusion
-from spreadwatch.fusion import incremental, kernels, signals
+from spreadwatch.fusion import incremental, kernels, running, signals
 from spreadwatch.ingest import IngestReport, Store, ingest
 from spreadwatch.privacy.kanon import DEFAULT_K
 from spreadwatch.privacy.pseudonym import KeyRing
@@ -126,8 +126,13 @@ def build_flows(
             return session.con.read_parquet(str(store / name / "*.parquet"))  # type: ignore[operator]
 
         counter = _Counter(session, k, "" if is_uri else source)
+        counted = _running_tables(store, k) if store is not None and engine == "duckdb" else None
         builders: dict[str, Callable[[], ir.Table | pa.Table]] = {
-            "commuting": lambda: counter.table(None, "commuting"),
+            "commuting": (
+                (lambda: counted["commuting"])
+                if counted is not None
+                else (lambda: counter.table(None, "commuting"))
+            ),
         }
         if store is not None and _has(store, "roaming"):
             builders["importations"] = lambda: signals.importations(
@@ -152,9 +157,14 @@ def build_flows(
                     paths[label] = out_dir / f"{label}.parquet"
                     _write_atomically(result, paths[label])
                     continue
-                for name, result in _daily_tables(counter, session, windows, whole).items():
+                daily = (
+                    _counted_daily_tables(counted, plan.dates)
+                    if counted is not None and plan is not None and plan.dates is not None
+                    else _daily_tables(counter, session, windows, whole)
+                )
+                for name, result in daily.items():
                     paths[name] = out_dir / f"{name}.parquet"
-                    if plan is not None and plan.start is not None:
+                    if counted is None and plan is not None and plan.start is not None:
                         previous = pq.read_table(paths[name])
                         result = incremental.merge_from(
                             previous, result, plan.start, INCREMENTAL_TABLES[name]
@@ -167,6 +177,33 @@ def build_flows(
     if plan is not None:
         plan.save()
     return paths
+
+
+def _running_tables(store: Path, k: int) -> dict[str, pa.Table] | None:
+    """The daily fusion tables the ingest counted (:mod:`spreadwatch.fusion.running`), when it
+    counted exactly the store's location files."""
+    with Store(store) as opened:
+        files = {record.sha256 for record in opened.records("location")}
+    counted = running.current(store, files) if files else None
+    return counted.tables(k) if counted is not None else None
+
+
+def _counted_daily_tables(
+    counted: dict[str, pa.Table], dates: tuple[dt.date, dt.date]
+) -> dict[str, pa.Table]:
+    """The daily tables of the running counts, kept to the KST dates of the events (presence
+    runs on past the last event)."""
+    end = dates[1] + dt.timedelta(days=1)
+    return {name: _dated(counted[name], dates[0], end) for name in INCREMENTAL_TABLES}
+
+
+def _dated(table: pa.Table, first: dt.date, end: dt.date) -> pa.Table:
+    """The rows of ``table`` dated from ``first`` to before ``end``."""
+    in_window = pc.and_(
+        pc.greater_equal(table["date"], pa.scalar(first, pa.date32())),
+        pc.less(table["date"], pa.scalar(end, pa.date32())),
+    )
+    return table.filter(in_window)
 
 
 def _daily_tables(
@@ -192,12 +229,7 @@ def _daily_tables(
                 session.events, incremental.cutoff_for(first), incremental.kst_midnight(end)
             )
         for name in parts:
-            table = counter.table(scope, name, fits=True)
-            in_window = pc.and_(
-                pc.greater_equal(table["date"], pa.scalar(first, pa.date32())),
-                pc.less(table["date"], pa.scalar(end, pa.date32())),
-            )
-            parts[name].append(table.filter(in_window))
+            parts[name].append(_dated(counter.table(scope, name, fits=True), first, end))
     return {
         name: pa.concat_tables(tables) if tables else fusion.SCHEMAS[name].empty_table()
         for name, tables in parts.items()

@@ -25,7 +25,7 @@ from spreadwatch.fusion.mobility import (
     SCHEMAS,
     TIMEZONE_OFFSET_HOURS,
 )
-from spreadwatch.ordering import codes, ranks, sorted_rows, whole_seconds
+from spreadwatch.ordering import codes, ranks, run_starts, sorted_rows, whole_seconds
 from spreadwatch.privacy.kanon import DEFAULT_K
 
 _SECOND_US = 1_000_000
@@ -96,20 +96,42 @@ def od_flows(events: pa.Table | Events, k: int = DEFAULT_K) -> pa.Table:
     e = as_events(events)
     moved = (e.who[1:] == e.who[:-1]) & (e.region[1:] != e.region[:-1])
     day = e.local_hours()[1:][moved] // 24
-    return _daily_pairs(e, day, e.region[:-1][moved], e.region[1:][moved], "od_flows", k)
+    return counted_pairs(
+        day, e.region[:-1][moved], e.region[1:][moved], e.region_codes, "od_flows", k
+    )
 
 
-def _daily_pairs(
-    e: Events, day: np.ndarray, first: np.ndarray, second: np.ndarray, name: str, k: int
+def counted_pairs(
+    day: np.ndarray,
+    first: np.ndarray,
+    second: np.ndarray,
+    region_codes: pa.Array,
+    name: str,
+    k: int,
 ) -> pa.Table:
-    """Table ``name`` counting the rows of each (KST day, first region, second region)."""
-    n = e.regions
+    """Table ``name`` counting the rows of each (KST day, first region, second region), regions
+    as indices of the sorted ``region_codes``."""
+    n = len(region_codes)
     keys, counts = np.unique((day * n + first) * n + second, return_counts=True)
     day, rest = np.divmod(keys, n * n)
     first, second = np.divmod(rest, n)
+    return pairs_table(day, first, second, counts, region_codes, name, k)
+
+
+def pairs_table(
+    day: np.ndarray,
+    first: np.ndarray,
+    second: np.ndarray,
+    counts: np.ndarray,
+    region_codes: pa.Array,
+    name: str,
+    k: int,
+) -> pa.Table:
+    """Table ``name`` (``od_flows`` or ``commuting``) of counts per (KST day since 1970, first
+    region, second region), regions as indices of the sorted ``region_codes``, rows in that
+    order (distinct, sorted by day, first, second)."""
     people, suppressed = _suppressed(counts, k)
-    codes = e.region_codes
-    columns = [codes.take(pa.array(first)), codes.take(pa.array(second))]
+    columns = [region_codes.take(pa.array(first)), region_codes.take(pa.array(second))]
     return pa.table([_dates(day), *columns, people, suppressed], schema=SCHEMAS[name])
 
 
@@ -143,28 +165,51 @@ def _span_changes(
     first_hour: int,
     gap_us: int,
 ) -> np.ndarray:
-    """+1 at (first hour, region) of each subscriber's spans of hours in a region, -1 at the
-    hour after their last (flattened ``shape``), for whole subscribers."""
+    """+1 at (hour, region) where a subscriber's presence in a region starts, -1 at the hour
+    after it ends (flattened ``shape``), for whole subscribers."""
+    last = last_hours(who, micros, gap_us) - first_hour
+    begin = micros // _HOUR_US - first_hour
+    return presence_changes(who, region, begin, last, regions, shape[0] * shape[1])
+
+
+def last_hours(who: np.ndarray, micros: np.ndarray, gap_us: int) -> np.ndarray:
+    """Per event (ordered by subscriber and time), the last UTC hour since 1970 it covers: that
+    of one second before the subscriber's next event, at most ``gap_us`` later."""
     end = micros + gap_us
     follows = who[1:] == who[:-1]
     np.copyto(end[:-1], micros[1:], where=follows & (micros[1:] < end[:-1]))
-    last = np.maximum(micros, end - _SECOND_US) // _HOUR_US - first_hour
-    begin = micros // _HOUR_US - first_hour
-    # a subscriber's hours in a region are the union of its events' spans there: by start,
-    # each span counts from the hour after the latest end so far
-    who, region, begin, last = sorted_rows(who, region, begin, last)
-    new = np.ones(who.size, dtype=bool)
-    new[1:] = (who[1:] != who[:-1]) | (region[1:] != region[:-1])
-    lift = (np.cumsum(new) - 1) * shape[0]  # groups in increasing order: a running max
-    covered = np.maximum.accumulate(last + lift) - lift
-    after = np.empty_like(covered)
-    after[0], after[1:] = 0, covered[:-1] + 1
-    after[new] = 0
-    begin = np.maximum(begin, after)
+    return np.maximum(micros, end - _SECOND_US) // _HOUR_US
+
+
+def presence_changes(
+    who: np.ndarray,
+    region: np.ndarray,
+    begin: np.ndarray,
+    last: np.ndarray,
+    regions: int,
+    cells: int,
+) -> np.ndarray:
+    """+1 at ``hour * regions + region`` where people start being present, -1 where they stop,
+    (``cells`` long) from spans of hours ``begin..last`` (non-negative; empty when ``last <
+    begin``) of events ordered by subscriber and time, each subscriber counted once per hour
+    and region.
+
+    A subscriber's spans form a chain: each ends at or before the hour where the next begins.
+    So the hours strictly inside a span belong to no other span of the subscriber, and only
+    its first and last hours can be shared (by events of one hour): those are deduplicated by
+    (subscriber, hour, region) keys already ordered by subscriber and hour."""
     spans = begin <= last
-    cells = shape[0] * shape[1]
-    starts = np.bincount(begin[spans] * regions + region[spans], minlength=cells)
-    return starts - np.bincount((last[spans] + 1) * regions + region[spans], minlength=cells)
+    who, region, begin, last = who[spans], region[spans], begin[spans], last[spans]
+    inner = last - begin >= 2
+    changes = np.bincount((begin[inner] + 1) * regions + region[inner], minlength=cells)
+    changes -= np.bincount(last[inner] * regions + region[inner], minlength=cells)
+    ends = np.column_stack((begin, last)).ravel()  # in order per subscriber
+    keys = (np.repeat(who, 2) * cells + ends * regions) + np.repeat(region, 2)
+    keys.sort(kind="stable")  # runs already in order: a merge, not a sort
+    distinct = keys[run_starts(keys)] % cells
+    changes += np.bincount(distinct, minlength=cells)
+    changes -= np.bincount(distinct + regions, minlength=cells)
+    return changes
 
 
 def presence(
@@ -180,14 +225,22 @@ def presence(
         raise NotCountable(f"{hours:,} hours of {e.regions} regions")
     counts = _presence_cells(e, first, hours, max_gap_hours * _HOUR_US)
     hour, region = np.nonzero(counts)
-    local = hour + first + TIMEZONE_OFFSET_HOURS
-    people, suppressed = _suppressed(counts[hour, region], k)
+    return presence_table(hour + first, region, counts[hour, region], e.region_codes, k)
+
+
+def presence_table(
+    hour: np.ndarray, region: np.ndarray, people: np.ndarray, region_codes: pa.Array, k: int
+) -> pa.Table:
+    """The ``presence`` table of ``people`` per (UTC hour since 1970, region index of the
+    sorted ``region_codes``), distinct, sorted by KST date, hour and region code."""
+    local = hour + TIMEZONE_OFFSET_HOURS
+    counts, suppressed = _suppressed(people, k)
     table = pa.table(
         [
             _dates(local // 24),
             pa.array(local % 24, pa.int8()),
-            e.region_codes.take(pa.array(region)),
-            people,
+            region_codes.take(pa.array(region)),
+            counts,
             suppressed,
         ],
         schema=SCHEMAS["presence"],
@@ -205,7 +258,17 @@ def _modal(groups: np.ndarray, region: np.ndarray) -> tuple[np.ndarray, np.ndarr
     new[1:] = (groups[1:] != groups[:-1]) | (region[1:] != region[:-1])
     starts = np.flatnonzero(new)
     rows = np.diff(np.append(starts, groups.size))
-    groups, region = groups[starts], region[starts]
+    return modal(groups[starts], region[starts], rows)
+
+
+def modal(
+    groups: np.ndarray, region: np.ndarray, rows: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per distinct value of ``groups`` (non-negative), in increasing order: the value and the
+    region with most ``rows`` (counts of distinct (group, region) pairs), ties to the smallest
+    rank."""
+    if not groups.size:
+        return groups, region
     groups, _, region = sorted_rows(groups, rows.max() - rows, region)  # most rows first
     first = np.ones(groups.size, dtype=bool)
     first[1:] = groups[1:] != groups[:-1]
@@ -229,8 +292,24 @@ def commuting(events: pa.Table | Events, k: int = DEFAULT_K) -> pa.Table:
     span = int(date.max()) - low + 1
     groups, day_regions = _modal(e.who[day] * span + (date - low), e.region[day])
     day_who, day_date = np.divmod(groups, span)
-    at = np.searchsorted(home_who, day_who)
-    at = np.minimum(at, home_who.size - 1)
-    known = home_who[at] == day_who
     day_date += low
-    return _daily_pairs(e, day_date[known], homes[at[known]], day_regions[known], "commuting", k)
+    return commuting_table(home_who, homes, day_who, day_date, day_regions, e.region_codes, k)
+
+
+def commuting_table(
+    home_who: np.ndarray,
+    homes: np.ndarray,
+    day_who: np.ndarray,
+    day_date: np.ndarray,
+    day_regions: np.ndarray,
+    region_codes: pa.Array,
+    k: int,
+) -> pa.Table:
+    """The ``commuting`` table from each subscriber's home (``home_who`` sorted, distinct) and
+    their day region per KST date; subscribers without a home are not counted."""
+    if not home_who.size or not day_who.size:
+        return SCHEMAS["commuting"].empty_table()
+    at = np.minimum(np.searchsorted(home_who, day_who), home_who.size - 1)
+    known = home_who[at] == day_who
+    homes = homes[at[known]]
+    return counted_pairs(day_date[known], homes, day_regions[known], region_codes, "commuting", k)

@@ -22,6 +22,7 @@ import numpy as np
 import pyarrow as pa
 
 from spreadwatch import duck, regions
+from spreadwatch.fusion import running
 from spreadwatch.ingest.fast import ChunkResult, LocationFastPath
 from spreadwatch.ingest.raw import (
     QUARANTINE_SCHEMA,
@@ -78,7 +79,8 @@ def ingest(
     Files are read in chunks of about ``chunk_bytes`` (default ``$SPREADWATCH_INGEST_CHUNK_BYTES``
     or 64 MiB), which bounds memory whatever the file size. Location events take the fast path
     of :mod:`spreadwatch.ingest.fast` for their clean rows unless ``fast_path`` is false (the
-    results are the same).
+    results are the same), and their daily flows are counted as they are kept
+    (:mod:`spreadwatch.fusion.running`).
     """
     spec = SOURCES[source] if isinstance(source, str) else source
     if spec.has_identifiers and spec.time_column is None and keyring.rotation != "none":
@@ -95,8 +97,12 @@ def ingest(
     if fast_path and spec is LOCATION and LocationFastPath.applies(keyring):
         cells = con.sql("SELECT * FROM store_cells").to_arrow_table()
         fast = LocationFastPath(cells, keyring, store, con)
+    flows = None
+    if spec is LOCATION:
+        stored = {record.sha256 for record in store.records(spec.name)}
+        flows = running.resumed(store.root, stored)
     done: set[str] = set()  # files of this call, committed or to be once their parts are
-    with PartWriter(store) as writer:
+    with PartWriter(store) as writer, running.Background(flows) as counting:
         for path in track(files, f"ingesting {spec.name}"):
             sha = file_sha256(path)
             if sha in done or store.is_ingested(spec.name, sha):
@@ -122,6 +128,7 @@ def ingest(
                 record.quarantined_by_reason.update(quarantine["reason"].to_pylist())
                 if output.num_rows:
                     writer.write(output, store.part_path(spec.name, sha, n), _pruned_by(spec))
+                    counting.add(output)
                 if quarantine.num_rows:
                     writer.write(quarantine, store.part_path(spec.name, sha, n, quarantine=True))
                 record.parts = n + 1
@@ -130,6 +137,10 @@ def ingest(
             writer.commit(record)  # once its parts are in place, while the next file is read
             done.add(sha)
             report.ingested.append(record)
+            counting.counted(sha)
+        writer.wait()
+        if report.ingested:  # every part and manifest row is in place
+            counting.save(store.root)
     con.close()
     return report
 

@@ -1,0 +1,496 @@
+"""Daily fusion tables counted while location events are ingested, not re-read afterwards.
+
+The ingest of location events hands each chunk's kept rows to :class:`RunningFlows`, which
+counts what the kernels of :mod:`spreadwatch.fusion.kernels` count over all events (same
+definitions, tested equal) and carries per subscriber what later rows need:
+
+* **trips**: the subscriber's last event, which a later chunk's first event follows;
+* **presence**: an event covers the hours up to its subscriber's next event, unknown until
+  that event arrives. So a subscriber's hours are counted only before their *watermark*, the
+  hour of their last event so far; the events whose hours reach it stay in the *tail* and are
+  counted again, from the watermark on, with the subscriber's next rows (or at the end);
+* **commuting**: per subscriber, night-time events per region, and daytime events per date and
+  region; the modal regions are taken when the tables are asked for.
+
+Each subscriber's events must arrive in order: a chunk's rows must all follow (by time, then
+cell) the subscriber's events of earlier chunks, as one carrier's deliveries day after day do.
+When they do not, counting stops (:attr:`RunningFlows.broken`) and ``spreadwatch flows``
+recomputes from the store. The state is kept in the store (``running-flows.npz``: pseudonyms,
+cells, regions and counts, no raw identifier) with the content hashes of the files it counted;
+``flows`` uses it only when those are exactly the store's location files (an ingest killed
+midway leaves an older state behind: then flows recompute, and ingest stops counting).
+"""
+
+from __future__ import annotations
+
+import os
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from spreadwatch.fusion.kernels import (
+    PRESENCE_CELLS_MAX,
+    commuting_table,
+    last_hours,
+    modal,
+    pairs_table,
+    presence_changes,
+    presence_table,
+)
+from spreadwatch.fusion.mobility import (
+    DAY_HOURS,
+    DEFAULT_MAX_GAP_HOURS,
+    NIGHT_HOURS,
+    SCHEMAS,
+    TIMEZONE_OFFSET_HOURS,
+)
+from spreadwatch.ordering import (
+    dense_unique,
+    distinct,
+    lexical_order,
+    run_starts,
+    value_ranks,
+    whole_seconds,
+)
+
+STATE_FILE = "running-flows.npz"
+_HOUR_US = 3_600_000_000
+_GAP_US = DEFAULT_MAX_GAP_HOURS * _HOUR_US
+_SEPARATOR = "\x1f"
+# packed keys: region indices in 16 bits, KST days since 1970 in 20, subscribers in 27
+_REGION_BITS, _DAY_BITS, _WHO_BITS = 16, 20, 27
+_REGION_MASK, _DAY_MASK = (1 << _REGION_BITS) - 1, (1 << _DAY_BITS) - 1
+_EARLIEST = np.iinfo(np.int64).min
+
+
+class _Interned:
+    """Distinct strings numbered in the order first seen."""
+
+    def __init__(self, values: pa.Array | None = None) -> None:
+        self.values = pa.array([], pa.string()) if values is None else values
+
+    def __len__(self) -> int:
+        return len(self.values)
+
+    def ids(self, values: pa.Array) -> np.ndarray:
+        """The number of each of ``values`` (distinct), numbering those not seen before."""
+        values = values.cast(pa.string())
+        at = pc.index_in(values, value_set=self.values)
+        ids = np.asarray(pc.fill_null(at, -1), dtype=np.int64).copy()
+        new = np.flatnonzero(ids < 0)
+        if new.size:
+            ids[new] = np.arange(len(self.values), len(self.values) + new.size)
+            self.values = pa.concat_arrays([self.values, values.take(pa.array(new))])
+        return ids
+
+
+class _Counts:
+    """Counts per non-negative integer key, summed when asked for (or when many are pending)."""
+
+    def __init__(self, keys: np.ndarray | None = None, counts: np.ndarray | None = None) -> None:
+        self._keys = [] if keys is None else [keys]
+        self._counts = [] if counts is None else [counts]
+        self._held = 0 if keys is None else keys.size
+        self._summed = self._held
+
+    def add(self, keys: np.ndarray, counts: np.ndarray | None = None) -> None:
+        self._keys.append(keys)
+        self._counts.append(np.ones(keys.size, np.int64) if counts is None else counts)
+        self._held += keys.size
+        if self._held > max(2_000_000, 2 * self._summed):
+            self.total()
+
+    def total(self) -> tuple[np.ndarray, np.ndarray]:
+        """The distinct keys, sorted, and their summed counts."""
+        if len(self._keys) != 1 or self._held != self._summed:
+            keys = np.concatenate(self._keys or [_none()])
+            counts = np.concatenate(self._counts or [_none()])
+            order = np.argsort(keys, kind="stable")  # runs in order: merged, not sorted
+            keys, counts = keys[order], counts[order]
+            first = run_starts(keys)
+            self._keys = [keys[first]]
+            self._counts = [np.add.reduceat(counts, first) if first.size else counts]
+            self._held = self._summed = first.size
+        return self._keys[0], self._counts[0]
+
+
+def _none() -> np.ndarray:
+    return np.empty(0, np.int64)
+
+
+@dataclass
+class _Tail:
+    """Events still needed by later rows, each subscriber's contiguous and in order."""
+
+    who: np.ndarray = field(default_factory=_none)
+    micros: np.ndarray = field(default_factory=_none)
+    cell: np.ndarray = field(default_factory=_none)
+    region: np.ndarray = field(default_factory=_none)
+
+    def arrays(self) -> tuple[np.ndarray, ...]:
+        return self.who, self.micros, self.cell, self.region
+
+
+class RunningFlows:
+    """Running counts of the daily fusion tables over the location events added so far."""
+
+    def __init__(self) -> None:
+        #: content hashes of the files whose rows were added (as the store's manifest has them)
+        self.files: list[str] = []
+        #: why counting stopped, if it did
+        self.broken: str | None = None
+        self._subscribers = _Interned()
+        self._cells = _Interned()
+        self._regions = _Interned()
+        self._tail = _Tail()
+        self._trips = _Counts()
+        self._presence = _Counts()
+        self._nights = _Counts()
+        self._days = _Counts()
+
+    # --- counting -------------------------------------------------------------------------------
+
+    def add(self, rows: pa.Table) -> None:
+        """Count kept location events (``carrier``, ``subscriber_pseudo``, ``ts``, ``cell_id``,
+        ``region_code``), which must follow their subscribers' events added before."""
+        if self.broken is None and rows.num_rows:
+            numbered = self._numbered(rows)
+            if numbered is not None:
+                self._count(*numbered)
+
+    def _stop(self, reason: str) -> None:
+        self.broken = reason
+
+    def _numbered(self, rows: pa.Table) -> tuple[np.ndarray, ...] | None:
+        """Subscriber, time (microseconds), cell and region of each row, as integers."""
+        if any(rows[c].null_count for c in _COLUMNS):
+            return self._stop("events with missing values")
+        carriers, carrier = distinct(rows["carrier"])
+        pseudos, pseudo = distinct(rows["subscriber_pseudo"])
+        if pc.any(pc.match_substring(carriers.cast(pa.string()), _SEPARATOR)).as_py():
+            return self._stop("a carrier name holding the separator")
+        pair = carrier.astype(np.int64) * len(pseudos) + pseudo
+        pairs, where = dense_unique(pair, len(carriers) * len(pseudos))
+        carrier, pseudo = np.divmod(pairs, len(pseudos))
+        keys = pc.binary_join_element_wise(
+            carriers.take(pa.array(carrier)).cast(pa.string()),
+            pseudos.take(pa.array(pseudo)).cast(pa.string()),
+            _SEPARATOR,
+        )
+        who = self._subscribers.ids(keys)[where]
+        cell = _numbered_values(self._cells, rows["cell_id"])
+        region = _numbered_values(self._regions, rows["region_code"])
+        ts = rows["ts"].cast(pa.timestamp("us", "UTC")).cast(pa.int64())
+        micros = ts.to_numpy() if isinstance(ts, pa.Array) else ts.combine_chunks().to_numpy()
+        if len(self._subscribers) >= 1 << _WHO_BITS or len(self._regions) > _REGION_MASK:
+            return self._stop("too many subscribers or regions for the packed keys")
+        if micros.min() < 0 or (micros.max() // _HOUR_US + TIMEZONE_OFFSET_HOURS) // 24 > _DAY_MASK:
+            return self._stop("events before 1970 or after the packed dates")
+        return who, micros.astype(np.int64), cell, region
+
+    def _count(
+        self, who: np.ndarray, micros: np.ndarray, cell: np.ndarray, region: np.ndarray
+    ) -> None:
+        """Count new rows with the tail of their subscribers (see the module doc)."""
+        tail = self._tail
+        present = np.zeros(len(self._subscribers), dtype=bool)
+        present[who] = True
+        carried = present[tail.who]
+        arrays = [
+            np.concatenate([old[carried], new])
+            for old, new in zip(tail.arrays(), (who, micros, cell, region), strict=True)
+        ]
+        is_new = np.concatenate([np.zeros(int(carried.sum()), bool), np.ones(who.size, bool)])
+        order = self._ordered(arrays[0], arrays[1], arrays[2])
+        who, micros, cell, region = (a[order] for a in arrays)
+        is_new = is_new[order]
+        same = who[1:] == who[:-1]
+        if (same & is_new[:-1] & ~is_new[1:]).any():
+            return self._stop("events of a subscriber arrived after later ones")
+        hour = micros // _HOUR_US
+        # trips into the new rows
+        moved = same & (region[1:] != region[:-1]) & is_new[1:]
+        day = (hour[1:][moved] + TIMEZONE_OFFSET_HOURS) // 24
+        origin, dest = region[:-1][moved], region[1:][moved]
+        self._trips.add((day << 2 * _REGION_BITS) | (origin << _REGION_BITS) | dest)
+        # presence from the previous watermark to before the new one
+        last = last_hours(who, micros, _GAP_US)
+        group, starts = _groups(same)
+        final = np.append(starts[1:], who.size) - 1
+        watermark = hour[final][group]
+        carried_rows = np.bincount(group[~is_new], minlength=starts.size)
+        previous = np.where(carried_rows > 0, hour[starts + carried_rows - 1], _EARLIEST)
+        begin = np.maximum(hour, previous[group])
+        if not self._count_presence(who, region, begin, np.minimum(last, watermark - 1)):
+            return None
+        keep = last >= watermark
+        self._tail = _Tail(
+            *(
+                np.concatenate([old[~carried], new[keep]])
+                for old, new in zip(tail.arrays(), (who, micros, cell, region), strict=True)
+            )
+        )
+        # commuting tallies of the new rows
+        local = hour[is_new] + TIMEZONE_OFFSET_HOURS
+        who, region = who[is_new], region[is_new]
+        of_day = local % 24
+        night = (of_day >= NIGHT_HOURS[0]) | (of_day < NIGHT_HOURS[1])
+        daytime = (of_day >= DAY_HOURS[0]) & (of_day < DAY_HOURS[1])
+        self._nights.add((who[night] << _REGION_BITS) | region[night])
+        date = local[daytime] // 24
+        self._days.add(
+            (who[daytime] << (_DAY_BITS + _REGION_BITS)) | (date << _REGION_BITS) | region[daytime]
+        )
+        return None
+
+    def _ordered(self, who: np.ndarray, micros: np.ndarray, cell: np.ndarray) -> np.ndarray:
+        """The order by subscriber, time and cell (kept rows never share all three). Rows
+        usually come in that order but for the subscriber (the tail in order, then the new
+        rows by time): a sort by subscriber then position, checked, does."""
+        position = np.arange(who.size, dtype=np.int64)
+        keys = (who << 32) | position  # at most 2**27 subscribers, rows of a chunk below 2**32
+        keys.sort()
+        order = keys & 0xFFFFFFFF
+        who, micros, cell = who[order], micros[order], cell[order]
+        rank = value_ranks(self._cells.values)[cell]
+        same = who[1:] == who[:-1]
+        later = (micros[1:] > micros[:-1]) | ((micros[1:] == micros[:-1]) & (rank[1:] > rank[:-1]))
+        if (later | ~same).all():
+            return order
+        low = int(micros.min())
+        seconds = whole_seconds(micros)
+        time = micros - low if seconds is None else seconds
+        return order[lexical_order(who, time, rank)]
+
+    def _count_presence(
+        self, who: np.ndarray, region: np.ndarray, begin: np.ndarray, last: np.ndarray
+    ) -> bool:
+        """Add the people of spans of hours ``begin..last`` (empty when ``last < begin``);
+        false when they span too many hours to count (counting stops)."""
+        counts = self._presence_of(who, region, begin, last)
+        if counts is None:
+            self._stop("presence spans too many hours")
+            return False
+        self._presence.add(*counts)
+        return True
+
+    def _presence_of(
+        self, who: np.ndarray, region: np.ndarray, begin: np.ndarray, last: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray] | None:
+        """Packed (hour, region) keys and people of spans of hours."""
+        spans = begin <= last
+        if not spans.any():
+            return _none(), _none()
+        first = int(begin[spans].min())
+        regions = len(self._regions)
+        hours = int(last[spans].max()) - first + 2
+        if hours * regions > PRESENCE_CELLS_MAX:
+            return None
+        changes = presence_changes(
+            who, region, begin - first, last - first, regions, hours * regions
+        )
+        people = np.cumsum(changes.reshape(hours, regions), axis=0)
+        hour, region = np.nonzero(people)
+        return ((hour + first) << _REGION_BITS) | region, people[hour, region]
+
+    # --- the tables ---------------------------------------------------------------------------
+
+    def tables(self, k: int) -> dict[str, pa.Table]:
+        """``od_flows``, ``presence`` and ``commuting`` of every event added, as the kernels
+        count them over those events."""
+        if self.broken is not None:
+            raise ValueError(f"the running flows stopped counting: {self.broken}")
+        rank = value_ranks(self._regions.values)
+        codes = self._regions.values.take(pa.array(np.argsort(rank)))
+        return {
+            "od_flows": self._od_flows(rank, codes, k),
+            "presence": self._presence_table(rank, codes, k),
+            "commuting": self._commuting(rank, codes, k),
+        }
+
+    def _od_flows(self, rank: np.ndarray, codes: pa.Array, k: int) -> pa.Table:
+        keys, trips = self._trips.total()
+        day = keys >> 2 * _REGION_BITS
+        origin = rank[(keys >> _REGION_BITS) & _REGION_MASK]
+        dest = rank[keys & _REGION_MASK]
+        order = lexical_order(day, origin, dest)
+        return pairs_table(
+            day[order], origin[order], dest[order], trips[order], codes, "od_flows", k
+        )
+
+    def _presence_table(self, rank: np.ndarray, codes: pa.Array, k: int) -> pa.Table:
+        """Presence counted so far, and that of the tail's hours from each subscriber's
+        watermark on."""
+        counted = _Counts(*self._presence.total())
+        who, micros, _, region = self._tail.arrays()
+        if who.size:
+            hour = micros // _HOUR_US
+            group, starts = _groups(who[1:] == who[:-1])
+            final = np.append(starts[1:], who.size) - 1
+            begin = np.maximum(hour, hour[final][group])
+            pending = self._presence_of(who, region, begin, last_hours(who, micros, _GAP_US))
+            if pending is None:
+                raise ValueError("the running flows' presence spans too many hours")
+            counted.add(*pending)
+        keys, people = counted.total()
+        if not keys.size:
+            return SCHEMAS["presence"].empty_table()
+        return presence_table(keys >> _REGION_BITS, rank[keys & _REGION_MASK], people, codes, k)
+
+    def _commuting(self, rank: np.ndarray, codes: pa.Array, k: int) -> pa.Table:
+        keys, nights = self._nights.total()
+        home_who, homes = modal(keys >> _REGION_BITS, rank[keys & _REGION_MASK], nights)
+        keys, events = self._days.total()
+        groups = keys >> _REGION_BITS  # subscriber and date
+        groups, day_regions = modal(groups, rank[keys & _REGION_MASK], events)
+        day_who, day_date = groups >> _DAY_BITS, groups & _DAY_MASK
+        return commuting_table(home_who, homes, day_who, day_date, day_regions, codes, k)
+
+    # --- in the store --------------------------------------------------------------------------
+
+    def save(self, store_root: Path) -> None:
+        """Keep the state in the store (atomically); a stopped count removes it instead."""
+        path = Path(store_root) / STATE_FILE
+        if self.broken is not None:
+            path.unlink(missing_ok=True)
+            return
+        arrays: dict[str, np.ndarray] = {}
+        for name, values in self._strings().items():
+            arrays[f"{name}_offsets"], arrays[f"{name}_data"] = _string_buffers(values)
+        for name, counts in self._counted().items():
+            arrays[f"{name}_keys"], arrays[f"{name}_counts"] = counts.total()
+        for name, array in zip(_TAIL, self._tail.arrays(), strict=True):
+            arrays[f"tail_{name}"] = array
+        tmp = path.with_name(path.name + ".tmp")
+        with tmp.open("wb") as out:
+            np.savez(out, allow_pickle=False, **arrays)
+        os.replace(tmp, path)
+
+    @classmethod
+    def load(cls, store_root: Path) -> RunningFlows | None:
+        """The state kept in the store, if any (``None`` also when it cannot be read)."""
+        path = Path(store_root) / STATE_FILE
+        try:
+            with np.load(path, allow_pickle=False) as saved:
+                arrays = {name: saved[name] for name in saved.files}
+        except (OSError, ValueError, EOFError):
+            return None
+        running = cls()
+        strings = {
+            name: _string_array(arrays[f"{name}_offsets"], arrays[f"{name}_data"])
+            for name in running._strings()
+        }
+        running.files = strings.pop("files").to_pylist()
+        for name, values in strings.items():
+            setattr(running, f"_{name}", _Interned(values))
+        for name in running._counted():
+            setattr(running, f"_{name}", _Counts(arrays[f"{name}_keys"], arrays[f"{name}_counts"]))
+        running._tail = _Tail(*(arrays[f"tail_{name}"] for name in _TAIL))
+        return running
+
+    def _strings(self) -> dict[str, pa.Array]:
+        files = pa.array(self.files, pa.string())
+        return {
+            "files": files,
+            "subscribers": self._subscribers.values,
+            "cells": self._cells.values,
+            "regions": self._regions.values,
+        }
+
+    def _counted(self) -> dict[str, _Counts]:
+        return {
+            "trips": self._trips,
+            "presence": self._presence,
+            "nights": self._nights,
+            "days": self._days,
+        }
+
+
+_COLUMNS = ("carrier", "subscriber_pseudo", "ts", "cell_id", "region_code")
+_TAIL = ("who", "micros", "cell", "region")
+
+
+def _numbered_values(interned: _Interned, column: pa.ChunkedArray) -> np.ndarray:
+    """Per row, the number of its value in ``interned``; only values the rows hold are taken
+    (a chunk's dictionary may also hold its quarantined rows' values)."""
+    values, at = distinct(column)
+    used, where = dense_unique(at.astype(np.int64), len(values))
+    return interned.ids(values.take(pa.array(used)))[where]
+
+
+def _groups(same: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per row, the number of its run of equal subscribers (``same``: row i+1 is row i's), and
+    each run's first row."""
+    first = np.ones(same.size + 1, dtype=bool)
+    first[1:] = ~same
+    return np.cumsum(first) - 1, np.flatnonzero(first)
+
+
+def _string_buffers(values: pa.Array) -> tuple[np.ndarray, np.ndarray]:
+    """A string array as its offsets (from 0) and UTF-8 bytes."""
+    values = values.cast(pa.large_string())
+    offsets = np.frombuffer(values.buffers()[1], np.int64)[values.offset :][: len(values) + 1]
+    data = values.buffers()[2]
+    raw = np.frombuffer(data, np.uint8) if data is not None else np.empty(0, np.uint8)
+    return offsets - offsets[0], raw[offsets[0] : offsets[-1]].copy()
+
+
+def _string_array(offsets: np.ndarray, data: np.ndarray) -> pa.Array:
+    values = pa.LargeStringArray.from_buffers(
+        len(offsets) - 1, pa.py_buffer(offsets), pa.py_buffer(data)
+    )
+    return values.cast(pa.string())
+
+
+class Background:
+    """Counts running flows (if any) in a thread of their own, chunks in the order added, so
+    the ingest reads and checks the next chunk meanwhile (NumPy and Arrow release the GIL)."""
+
+    def __init__(self, flows: RunningFlows | None) -> None:
+        self.flows = flows
+        self._pool = ThreadPoolExecutor(1, thread_name_prefix="spreadwatch-flows")
+        self._pending: list[Future] = []
+
+    def add(self, rows: pa.Table) -> None:
+        if self.flows is not None:
+            self._pending.append(self._pool.submit(self.flows.add, rows))
+
+    def counted(self, sha256: str) -> None:
+        """Every row of the file with content hash ``sha256`` was added."""
+        if self.flows is not None:
+            self._pending.append(self._pool.submit(self.flows.files.append, sha256))
+
+    def save(self, store_root: Path) -> None:
+        """Wait for the counts (re-raising a failure) and keep them in the store."""
+        pending, self._pending = self._pending, []
+        for future in pending:
+            future.result()
+        if self.flows is not None:
+            self.flows.save(store_root)
+
+    def __enter__(self) -> Background:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._pool.shutdown(cancel_futures=True)
+
+
+def current(store_root: Path, files: set[str]) -> RunningFlows | None:
+    """The store's running flows when they counted exactly ``files`` (its location files)."""
+    running = RunningFlows.load(store_root)
+    return running if running is not None and set(running.files) == files else None
+
+
+def resumed(store_root: Path, files: set[str]) -> RunningFlows | None:
+    """The running flows an ingest of location events adds to: the store's, when they counted
+    exactly its location files ``files``; new ones when it has none; else ``None`` (they
+    cannot be caught up: the stale state is removed and flows recompute from the store)."""
+    running = current(store_root, files)
+    if running is not None or not files:
+        return running or RunningFlows()
+    (Path(store_root) / STATE_FILE).unlink(missing_ok=True)
+    return None

@@ -1,0 +1,136 @@
+"""Flows counted while events arrive equal the kernels' count over all events at once."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+import pytest
+
+from spreadwatch.fusion import kernels, running
+from spreadwatch.fusion.running import RunningFlows
+from spreadwatch.ingest import Store, ingest
+from spreadwatch.pipeline import FLOW_TABLES, build_flows
+from spreadwatch.privacy.pseudonym import KeyRing
+from spreadwatch.synth import SynthConfig, generate
+from tests.fusion.events import make_events
+
+TABLES = ("od_flows", "presence", "commuting")
+RING = KeyRing(bytes(range(32)))
+
+
+def _time_ordered_chunks(events: pa.Table, pieces: int, seed: int) -> list[pa.Table]:
+    """``events`` by time, cut into ``pieces`` at instants where the time changes (so each
+    subscriber's later events come in later chunks), in shuffled row order within a chunk."""
+    events = events.sort_by([("ts", "ascending")])
+    micros = pc.cast(events["ts"], pa.int64()).to_numpy()
+    changes = np.flatnonzero(micros[1:] != micros[:-1]) + 1
+    rng = np.random.default_rng(seed)
+    cuts = np.sort(rng.choice(changes, pieces - 1, replace=False))
+    edges = [0, *cuts.tolist(), events.num_rows]
+    chunks = []
+    for low, high in itertools.pairwise(edges):
+        chunk = events.slice(low, high - low)
+        chunks.append(chunk.take(pa.array(rng.permutation(chunk.num_rows))))
+    return chunks
+
+
+@pytest.mark.parametrize(("subscribers", "days", "seed", "pieces", "k"), [
+    (400, 3, 1, 2, 1),
+    (600, 4, 2, 9, 1),
+    (300, 5, 3, 30, 4),
+])  # fmt: skip
+def test_counts_over_chunks_equal_the_kernels_over_all_events(
+    tmp_path, subscribers, days, seed, pieces, k
+):
+    events = make_events(subscribers, days, seed=seed, regions=12)
+    flows = RunningFlows()
+    for n, chunk in enumerate(_time_ordered_chunks(events, pieces, seed)):
+        flows.add(chunk)
+        if n == pieces // 2:  # kept in the store and read back midway
+            flows.save(tmp_path)
+            flows = RunningFlows.load(tmp_path)
+    assert flows.broken is None
+    counted = flows.tables(k)
+    for name in TABLES:
+        expected = getattr(kernels, name)(events, k=k)
+        assert expected.num_rows > 50
+        assert counted[name].equals(expected), name
+
+
+def test_no_events_give_empty_tables():
+    counted = RunningFlows().tables(15)
+    assert all(counted[name].num_rows == 0 for name in TABLES)
+    assert all(counted[name].schema == kernels.SCHEMAS[name] for name in TABLES)
+
+
+def test_an_event_before_a_counted_one_stops_the_count(tmp_path):
+    events = make_events(100, 2, seed=4).sort_by([("ts", "ascending")])
+    late, early = events.slice(events.num_rows // 2), events.slice(0, events.num_rows // 2)
+    flows = RunningFlows()
+    flows.add(late)
+    assert flows.broken is None
+    flows.add(early)
+    assert flows.broken is not None
+    with pytest.raises(ValueError, match="stopped counting"):
+        flows.tables(1)
+    flows.save(tmp_path)  # a stopped count is not kept
+    assert not (tmp_path / running.STATE_FILE).exists()
+
+
+@pytest.fixture(scope="module")
+def raw(tmp_path_factory):
+    out = tmp_path_factory.mktemp("synth")
+    generate(SynthConfig(seed=12, subscribers=1500, days=4), out)
+    return out / "raw"
+
+
+def _ingest(store_dir, raw, dates):
+    files = sorted(p for d in dates for p in (raw / "location_events").glob(f"*/{d}.csv"))
+    with Store(store_dir) as store:
+        ingest("cells", [raw / "cells.csv"], store, RING)
+        ingest("location", files, store, RING)
+
+
+def _recomputed(store_dir):
+    events = pq.read_table(sorted((store_dir / "location").glob("*.parquet")))
+    return {name: getattr(kernels, name)(events) for name in TABLES}
+
+
+@pytest.mark.parametrize(
+    ("batches", "counted"),
+    [
+        ([["2020-02-01", "2020-02-02"], ["2020-02-03", "2020-02-04"]], True),
+        ([["2020-02-01", "2020-02-03"], ["2020-02-02", "2020-02-04"]], False),  # a late day
+    ],
+)
+def test_flows_of_an_ingested_store_equal_a_recount(raw, tmp_path, batches, counted):
+    store_dir = tmp_path / "store"
+    for batch in batches:
+        _ingest(store_dir, raw, batch)
+        paths = build_flows(store_dir, tmp_path / "flows")
+        expected = _recomputed(store_dir)
+        for name in TABLES:
+            assert pq.read_table(paths[name]).equals(expected[name]), name
+    # a late day cannot be counted on: the stale counts are gone, flows recount the store
+    assert (store_dir / running.STATE_FILE).exists() == counted
+    assert set(FLOW_TABLES) <= set(paths)
+
+
+def test_counts_left_by_an_interrupted_run_are_not_used(raw, tmp_path):
+    store_dir = tmp_path / "store"
+    _ingest(store_dir, raw, ["2020-02-01"])
+    state = (store_dir / running.STATE_FILE).read_bytes()
+    _ingest(store_dir, raw, ["2020-02-02"])
+    (store_dir / running.STATE_FILE).write_bytes(state)  # as if killed before its save
+    with Store(store_dir) as store:
+        files = {r.sha256 for r in store.records("location")}
+    assert running.current(store_dir, files) is None
+    paths = build_flows(store_dir, tmp_path / "flows")
+    expected = _recomputed(store_dir)
+    assert all(pq.read_table(paths[name]).equals(expected[name]) for name in TABLES)
+    _ingest(store_dir, raw, ["2020-02-03"])  # the next ingest drops them and stops counting
+    assert not (store_dir / running.STATE_FILE).exists()
