@@ -11,10 +11,14 @@ numbers for CSV (the header is line 1) and 1-based row positions for Parquet.
 
 from __future__ import annotations
 
+import contextlib
 import glob
+import queue
 import re
+import threading
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 import pyarrow as pa
@@ -73,16 +77,59 @@ def iter_chunks(
         yield from _csv_chunks(path, columns, withhold_malformed_text, chunk_bytes)
 
 
+T = TypeVar("T")
+
+
+def read_ahead(items: Iterator[T], ahead: int = 1) -> Iterator[T]:
+    """``items`` made in a thread of their own, at most ``ahead`` waiting to be taken, so the
+    next chunk is read (Parquet and CSV decoding release the GIL) while the last is checked.
+    An exception comes where its item would have; closing the iterator stops the thread."""
+    waiting: queue.Queue = queue.Queue(maxsize=ahead)
+    stop = threading.Event()
+    done = object()
+
+    def make() -> None:
+        try:
+            for item in items:
+                waiting.put(item)
+                if stop.is_set():
+                    return
+            waiting.put(done)
+        except BaseException as exc:  # handed over, raised in the taker's thread
+            waiting.put(_Failed(exc))
+
+    thread = threading.Thread(target=make, name="spreadwatch-read-ahead", daemon=True)
+    thread.start()
+    try:
+        while (item := waiting.get()) is not done:
+            if isinstance(item, _Failed):
+                raise item.exc
+            yield item
+    finally:
+        stop.set()
+        while thread.is_alive():  # a maker waiting for room: give it some, it stops
+            with contextlib.suppress(queue.Empty):
+                waiting.get(timeout=0.05)
+
+
+class _Failed:
+    def __init__(self, exc: BaseException) -> None:
+        self.exc = exc
+
+
 #: Rows per record batch of a chunk: DuckDB scans an Arrow table's batches in parallel.
 SCAN_BATCH_ROWS = 1 << 16
 
 
 def _with_position(table: pa.Table, path: Path, numbers: np.ndarray) -> pa.Table:
     """``table`` with its file and row numbers, in batches DuckDB can scan in parallel."""
-    table = table.append_column(
-        SOURCE_FILE, pa.repeat(pa.scalar(str(path), pa.string()), table.num_rows)
+    one_file = pa.DictionaryArray.from_arrays(  # the path once, not once a row
+        pa.array(np.zeros(table.num_rows, np.int32)), pa.array([str(path)], pa.string())
     )
-    table = table.append_column(ROW_NUMBER, pa.array(numbers, pa.int64())).combine_chunks()
+    table = table.append_column(SOURCE_FILE, one_file)
+    table = table.append_column(ROW_NUMBER, pa.array(numbers, pa.int64()))
+    if any(column.num_chunks > 1 for column in table.columns):
+        table = table.combine_chunks()
     return pa.Table.from_batches(table.to_batches(max_chunksize=SCAN_BATCH_ROWS), table.schema)
 
 

@@ -9,10 +9,11 @@ dropped (counted), a different row with the same key is quarantined as a conflic
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,7 +32,13 @@ from spreadwatch.ingest.raw import (
     RawFileError,
     split_valid,
 )
-from spreadwatch.ingest.readers import DEFAULT_CHUNK_BYTES, expand_paths, iter_chunks, text_sql
+from spreadwatch.ingest.readers import (
+    DEFAULT_CHUNK_BYTES,
+    expand_paths,
+    iter_chunks,
+    read_ahead,
+    text_sql,
+)
 from spreadwatch.ingest.sources import CELLS, LOCATION, SOURCES, Source
 from spreadwatch.ingest.store import FileRecord, Store, file_sha256
 from spreadwatch.privacy.pseudonym import KeyRing
@@ -101,15 +108,19 @@ def ingest(
     if spec is LOCATION:
         stored = {record.sha256 for record in store.records(spec.name)}
         flows = running.resumed(store.root, stored)
-    done: set[str] = set()  # files of this call, committed or to be once their parts are
-    with PartWriter(store) as writer, running.Background(flows) as counting:
+    deliveries = read_ahead(_deliveries(files, spec, store, chunk_bytes))
+    with (
+        contextlib.closing(deliveries),
+        PartWriter(store) as writer,
+        running.Background(flows) as counting,
+    ):
         for path in track(files, f"ingesting {spec.name}"):
-            sha = file_sha256(path)
-            if sha in done or store.is_ingested(spec.name, sha):
+            sha, skipped = next(deliveries)
+            if skipped:
                 report.skipped.append(path)
                 continue
             record = FileRecord(spec.name, sha, str(path), path.stat().st_size)
-            chunks = iter_chunks(path, spec.columns, spec.has_identifiers, chunk_bytes)
+            chunks = iter(deliveries.__next__, _END_OF_FILE)
             for n, (chunk, malformed) in enumerate(chunks):
 
                 def by_sql(rows: pa.Table, against_store: bool = True) -> ChunkResult:
@@ -135,7 +146,6 @@ def ingest(
             if not record.balanced():  # a defect, never expected: refuse to commit
                 raise AssertionError(f"{path}: row accounting does not add up: {record}")
             writer.commit(record)  # once its parts are in place, while the next file is read
-            done.add(sha)
             report.ingested.append(record)
             counting.counted(sha)
         writer.wait()
@@ -143,6 +153,26 @@ def ingest(
             counting.save(store.root)
     con.close()
     return report
+
+
+_END_OF_FILE = object()
+
+
+def _deliveries(
+    files: Sequence[Path], spec: Source, store: Store, chunk_bytes: int
+) -> Iterator[object]:
+    """Per file in turn: ``(sha256, skipped)``, then, unless it is skipped (ingested before, or
+    the same content earlier in ``files``), its ``(chunk, malformed)`` chunks and
+    ``_END_OF_FILE``."""
+    seen: set[str] = set()
+    for path in files:
+        sha = file_sha256(path)
+        skipped = sha in seen or store.is_ingested(spec.name, sha)
+        seen.add(sha)
+        yield sha, skipped
+        if not skipped:
+            yield from iter_chunks(path, spec.columns, spec.has_identifiers, chunk_bytes)
+            yield _END_OF_FILE
 
 
 def _pruned_by(spec: Source) -> tuple[str, ...] | None:
