@@ -24,6 +24,7 @@ midway leaves an older state behind: then flows recompute, and ingest stops coun
 from __future__ import annotations
 
 import os
+from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -64,6 +65,9 @@ _SEPARATOR = "\x1f"
 # packed keys: region indices in 16 bits, KST days since 1970 in 20, subscribers in 27
 _REGION_BITS, _DAY_BITS, _WHO_BITS = 16, 20, 27
 _REGION_MASK, _DAY_MASK = (1 << _REGION_BITS) - 1, (1 << _DAY_BITS) - 1
+_DAY_REGION_BITS = _DAY_BITS + _REGION_BITS
+#: Daytime tallies held before the closed dates' are reduced to their modal region.
+OPEN_DAY_TALLIES = 2_000_000
 _EARLIEST = np.iinfo(np.int64).min
 
 
@@ -89,33 +93,45 @@ class _Interned:
 
 
 class _Counts:
-    """Counts per non-negative integer key, summed when asked for (or when many are pending)."""
+    """Counts per non-negative integer key: each batch summed as it is added (its keys mostly
+    in order already), the batches merged when asked for or when many are held."""
 
     def __init__(self, keys: np.ndarray | None = None, counts: np.ndarray | None = None) -> None:
         self._keys = [] if keys is None else [keys]
         self._counts = [] if counts is None else [counts]
         self._held = 0 if keys is None else keys.size
-        self._summed = self._held
+        self._merged = self._held
+
+    @property
+    def held(self) -> int:
+        """Keys held, counting a key once per batch it is in."""
+        return self._held
 
     def add(self, keys: np.ndarray, counts: np.ndarray | None = None) -> None:
+        keys, counts = _summed(keys, np.ones(keys.size, np.int64) if counts is None else counts)
         self._keys.append(keys)
-        self._counts.append(np.ones(keys.size, np.int64) if counts is None else counts)
+        self._counts.append(counts)
         self._held += keys.size
-        if self._held > max(2_000_000, 2 * self._summed):
+        if self._held > max(2_000_000, 2 * self._merged):
             self.total()
 
     def total(self) -> tuple[np.ndarray, np.ndarray]:
         """The distinct keys, sorted, and their summed counts."""
-        if len(self._keys) != 1 or self._held != self._summed:
-            keys = np.concatenate(self._keys or [_none()])
-            counts = np.concatenate(self._counts or [_none()])
-            order = np.argsort(keys, kind="stable")  # runs in order: merged, not sorted
-            keys, counts = keys[order], counts[order]
-            first = run_starts(keys)
-            self._keys = [keys[first]]
-            self._counts = [np.add.reduceat(counts, first) if first.size else counts]
-            self._held = self._summed = first.size
+        if len(self._keys) != 1:
+            keys, counts = _summed(
+                np.concatenate(self._keys or [_none()]), np.concatenate(self._counts or [_none()])
+            )
+            self._keys, self._counts = [keys], [counts]
+            self._held = self._merged = keys.size
         return self._keys[0], self._counts[0]
+
+
+def _summed(keys: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct ``keys``, sorted, and the sum of their ``counts``."""
+    order = np.argsort(keys, kind="stable")  # sorted runs are merged, not sorted again
+    keys, counts = keys[order], counts[order]
+    first = run_starts(keys)
+    return keys[first], np.add.reduceat(counts, first) if first.size else counts
 
 
 def _none() -> np.ndarray:
@@ -145,12 +161,15 @@ class RunningFlows:
         self.broken: str | None = None
         self._subscribers = _Interned()
         self._cells = _Interned()
+        self._ranked: np.ndarray | None = None  # of the cells
         self._regions = _Interned()
         self._tail = _Tail()
         self._trips = _Counts()
         self._presence = _Counts()
         self._nights = _Counts()
-        self._days = _Counts()
+        self._days = _Counts()  # daytime events per subscriber, KST date and region
+        #: (subscriber, KST date, modal region) of the dates closed by ``_close_days``
+        self._day_regions = _none()
 
     # --- counting -------------------------------------------------------------------------------
 
@@ -243,9 +262,26 @@ class RunningFlows:
         self._nights.add((who[night] << _REGION_BITS) | region[night])
         date = local[daytime] // 24
         self._days.add(
-            (who[daytime] << (_DAY_BITS + _REGION_BITS)) | (date << _REGION_BITS) | region[daytime]
+            (who[daytime] << _DAY_REGION_BITS) | (date << _REGION_BITS) | region[daytime]
         )
+        if self._days.held > OPEN_DAY_TALLIES:
+            self._close_days()
         return None
+
+    def _close_days(self) -> None:
+        """Keep only the modal region of each subscriber's dates before the date of their last
+        event (no later event can fall on them)."""
+        who, micros = self._tail.who, self._tail.micros
+        last_date = np.full(len(self._subscribers), -1, dtype=np.int64)
+        np.maximum.at(last_date, who, (micros // _HOUR_US + TIMEZONE_OFFSET_HOURS) // 24)
+        keys, events = self._days.total()
+        closed = ((keys >> _REGION_BITS) & _DAY_MASK) < last_date[keys >> _DAY_REGION_BITS]
+        rank = value_ranks(self._regions.values)
+        groups, top = modal(keys[closed] >> _REGION_BITS, rank[keys[closed] & _REGION_MASK],
+                            events[closed])  # fmt: skip
+        top = np.argsort(rank)[top]  # back from ranks (which new regions change) to numbers
+        self._day_regions = np.concatenate([self._day_regions, (groups << _REGION_BITS) | top])
+        self._days = _Counts(keys[~closed], events[~closed])
 
     def _ordered(self, who: np.ndarray, micros: np.ndarray, cell: np.ndarray) -> np.ndarray:
         """The order by subscriber, time and cell (kept rows never share all three). Rows
@@ -256,7 +292,7 @@ class RunningFlows:
         keys.sort()
         order = keys & 0xFFFFFFFF
         who, micros, cell = who[order], micros[order], cell[order]
-        rank = value_ranks(self._cells.values)[cell]
+        rank = self._cell_ranks()[cell]
         same = who[1:] == who[:-1]
         later = (micros[1:] > micros[:-1]) | ((micros[1:] == micros[:-1]) & (rank[1:] > rank[:-1]))
         if (later | ~same).all():
@@ -265,6 +301,12 @@ class RunningFlows:
         seconds = whole_seconds(micros)
         time = micros - low if seconds is None else seconds
         return order[lexical_order(who, time, rank)]
+
+    def _cell_ranks(self) -> np.ndarray:
+        """The rank of each numbered cell among all cells' IDs (kept until new cells come)."""
+        if self._ranked is None or len(self._ranked) != len(self._cells):
+            self._ranked = value_ranks(self._cells.values)
+        return self._ranked
 
     def _count_presence(
         self, who: np.ndarray, region: np.ndarray, begin: np.ndarray, last: np.ndarray
@@ -347,6 +389,9 @@ class RunningFlows:
         keys, events = self._days.total()
         groups = keys >> _REGION_BITS  # subscriber and date
         groups, day_regions = modal(groups, rank[keys & _REGION_MASK], events)
+        closed = self._day_regions  # other subscribers' dates, or the same's earlier dates
+        groups = np.concatenate([groups, closed >> _REGION_BITS])
+        day_regions = np.concatenate([day_regions, rank[closed & _REGION_MASK]])
         day_who, day_date = groups >> _DAY_BITS, groups & _DAY_MASK
         return commuting_table(home_who, homes, day_who, day_date, day_regions, codes, k)
 
@@ -365,6 +410,7 @@ class RunningFlows:
             arrays[f"{name}_keys"], arrays[f"{name}_counts"] = counts.total()
         for name, array in zip(_TAIL, self._tail.arrays(), strict=True):
             arrays[f"tail_{name}"] = array
+        arrays["day_regions"] = self._day_regions
         tmp = path.with_name(path.name + ".tmp")
         with tmp.open("wb") as out:
             np.savez(out, allow_pickle=False, **arrays)
@@ -390,6 +436,7 @@ class RunningFlows:
         for name in running._counted():
             setattr(running, f"_{name}", _Counts(arrays[f"{name}_keys"], arrays[f"{name}_counts"]))
         running._tail = _Tail(*(arrays[f"tail_{name}"] for name in _TAIL))
+        running._day_regions = arrays["day_regions"]
         return running
 
     def _strings(self) -> dict[str, pa.Array]:
@@ -446,6 +493,10 @@ def _string_array(offsets: np.ndarray, data: np.ndarray) -> pa.Array:
     return values.cast(pa.string())
 
 
+#: Chunks handed to the counting thread and not counted yet, at most.
+BACKGROUND_CHUNKS = 2
+
+
 class Background:
     """Counts running flows (if any) in a thread of their own, chunks in the order added, so
     the ingest reads and checks the next chunk meanwhile (NumPy and Arrow release the GIL)."""
@@ -453,10 +504,12 @@ class Background:
     def __init__(self, flows: RunningFlows | None) -> None:
         self.flows = flows
         self._pool = ThreadPoolExecutor(1, thread_name_prefix="spreadwatch-flows")
-        self._pending: list[Future] = []
+        self._pending: deque[Future] = deque()
 
     def add(self, rows: pa.Table) -> None:
         if self.flows is not None:
+            while len(self._pending) >= BACKGROUND_CHUNKS:  # bounds memory: wait for the oldest
+                self._pending.popleft().result()
             self._pending.append(self._pool.submit(self.flows.add, rows))
 
     def counted(self, sha256: str) -> None:
@@ -466,9 +519,8 @@ class Background:
 
     def save(self, store_root: Path) -> None:
         """Wait for the counts (re-raising a failure) and keep them in the store."""
-        pending, self._pending = self._pending, []
-        for future in pending:
-            future.result()
+        while self._pending:
+            self._pending.popleft().result()
         if self.flows is not None:
             self.flows.save(store_root)
 

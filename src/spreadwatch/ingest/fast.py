@@ -22,7 +22,9 @@ messy synthetic deliveries, quarantine and row accounting included.
 from __future__ import annotations
 
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
+from typing import NamedTuple
 
 import duckdb
 import numpy as np
@@ -94,6 +96,20 @@ def _with_null(ok: np.ndarray) -> np.ndarray:
     return np.append(ok, False)
 
 
+class _Checked(NamedTuple):
+    """A chunk's clean-row mask and what its clean rows' output is made of."""
+
+    ok: np.ndarray
+    instants: pa.Array
+    carrier: pa.DictionaryArray
+    subscriber: pa.DictionaryArray
+    cell: pa.DictionaryArray
+    c_idx: np.ndarray
+    s_idx: np.ndarray
+    cell_idx: np.ndarray
+    region: np.ndarray
+
+
 class LocationFastPath:
     """The fast path of one ingest run: the store's placed cells and a pseudonym cache."""
 
@@ -101,7 +117,7 @@ class LocationFastPath:
         self, cells: pa.Table, keyring: KeyRing, store: Store, con: duckdb.DuckDBPyConnection
     ) -> None:
         self.keyring = keyring
-        self._con = con
+        self._con = con.cursor()  # its own connection: the SQL path may run meanwhile
         self.store = store
         self.region_codes = pc.unique(cells["region_code"]).sort()
         # placed cells by ``carrier<US>cell_id`` (a carrier the fast path takes has no <US>, so
@@ -131,17 +147,23 @@ class LocationFastPath:
         """``(output rows, quarantine rows, duplicates removed)`` of one chunk, as
         :func:`spreadwatch.ingest.run.process_chunk` gives them; ``settle()`` runs before the
         store is read (parts still being written must be in place)."""
-        split = self._clean(chunk)
-        if split is None:
+        checked = self._checked(chunk)
+        if checked is None:
             return slow(chunk, True)
-        clean, ts, coded = split
         quarantine, duplicates = QUARANTINE_SCHEMA.empty_table(), 0
-        if not clean.all():
-            # their repeats of stored rows are found with the clean rows' below
-            slow_output, quarantine, duplicates = slow(chunk.filter(pa.array(~clean)), False)
-            slow_output = slow_output.cast(LOCATION.schema)
-            ts = pa.concat_arrays([ts, *slow_output["ts"].chunks])
-            coded = {name: _appended(c, slow_output[name]) for name, c in coded.items()}
+        with ThreadPoolExecutor(1, thread_name_prefix="spreadwatch-sql-path") as pool:
+            # the other rows go through SQL meanwhile; their repeats of stored rows are found
+            # with the clean rows' below
+            others = ~checked.ok
+            rest = None
+            if others.any():
+                rest = pool.submit(slow, chunk.filter(pa.array(others)), False)
+            ts, coded = self._clean_rows(checked)
+            if rest is not None:
+                slow_output, quarantine, duplicates = rest.result()
+                slow_output = slow_output.cast(LOCATION.schema)
+                ts = pa.concat_arrays([ts, *slow_output["ts"].chunks])
+                coded = {name: _appended(c, slow_output[name]) for name, c in coded.items()}
         rows = pa.table(
             {
                 name: ts if name == "ts" else _dictionary(*coded[name])
@@ -156,9 +178,8 @@ class LocationFastPath:
 
     # --- the clean rows ---------------------------------------------------------------------
 
-    def _clean(self, chunk: pa.Table) -> tuple[np.ndarray, pa.Array, dict[str, Coded]] | None:
-        """The clean-row mask, the clean rows' times and their other output columns as
-        distinct values and positions (no strings copied); ``None`` when the chunk's column
+    def _checked(self, chunk: pa.Table) -> _Checked | None:
+        """Which rows are clean, and what their output needs; ``None`` when the chunk's column
         types leave everything to the SQL path."""
         carrier, subscriber, cell = (
             _encoded(chunk[c]) for c in ("carrier", "subscriber_id", "cell_id")
@@ -202,17 +223,24 @@ class LocationFastPath:
         ok &= ts_ok & (cell_idx >= 0)
         region = self._regions(carrier.dictionary, cell.dictionary, c_idx, cell_idx, ok)
         ok &= region >= 0
-        rows = np.flatnonzero(ok)
-        pair = c_idx[rows] * len(subscriber.dictionary) + s_idx[rows]
-        pairs, where = dense_unique(pair, len(carriers) * len(subscriber.dictionary))
-        names = self._pseudonyms(carrier.dictionary, subscriber.dictionary, pairs)
+        return _Checked(ok, instants, carrier, subscriber, cell, c_idx, s_idx, cell_idx, region)
+
+    def _clean_rows(self, checked: _Checked) -> tuple[pa.Array, dict[str, Coded]]:
+        """The clean rows' times and their other output columns as distinct values and
+        positions (no strings copied)."""
+        c = checked
+        rows = np.flatnonzero(c.ok)
+        carriers, subscribers = c.carrier.dictionary, c.subscriber.dictionary
+        pair = c.c_idx[rows] * len(subscribers) + c.s_idx[rows]
+        pairs, where = dense_unique(pair, len(carriers) * len(subscribers))
+        names = self._pseudonyms(carriers, subscribers, pairs)
         coded = {
-            "carrier": (carrier.dictionary, c_idx[rows]),
+            "carrier": (carriers, c.c_idx[rows]),
             "subscriber_pseudo": (names, where),
-            "region_code": (self.region_codes, region[rows]),
-            "cell_id": (cell.dictionary, cell_idx[rows]),
+            "region_code": (self.region_codes, c.region[rows]),
+            "cell_id": (c.cell.dictionary, c.cell_idx[rows]),
         }
-        return ok, instants.take(pa.array(rows)), coded
+        return c.instants.take(pa.array(rows)), coded
 
     def _regions(
         self,
