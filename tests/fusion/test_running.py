@@ -38,15 +38,18 @@ def _time_ordered_chunks(events: pa.Table, pieces: int, seed: int) -> list[pa.Ta
     return chunks
 
 
-@pytest.mark.parametrize(("subscribers", "days", "seed", "pieces", "k", "open_days"), [
-    (400, 3, 1, 2, 1, running.OPEN_DAY_TALLIES),
-    (600, 4, 2, 9, 1, running.OPEN_DAY_TALLIES),
-    (300, 5, 3, 30, 4, 200),  # dates closed to their modal region again and again
+@pytest.mark.parametrize(("subscribers", "days", "seed", "pieces", "k", "small"), [
+    (400, 3, 1, 2, 1, False),
+    (600, 4, 2, 9, 1, False),
+    # dates closed to their modal region again and again; chunks counted in slices
+    (300, 5, 3, 30, 4, True),
 ])  # fmt: skip
 def test_counts_over_chunks_equal_the_kernels_over_all_events(
-    tmp_path, monkeypatch, subscribers, days, seed, pieces, k, open_days
+    tmp_path, monkeypatch, subscribers, days, seed, pieces, k, small
 ):
-    monkeypatch.setattr(running, "OPEN_DAY_TALLIES", open_days)
+    if small:
+        monkeypatch.setattr(running, "OPEN_DAY_TALLIES", 200)
+        monkeypatch.setattr(running, "ROUND_ROWS", 50)
     events = make_events(subscribers, days, seed=seed, regions=12)
     flows = RunningFlows()
     for n, chunk in enumerate(_time_ordered_chunks(events, pieces, seed)):
@@ -60,6 +63,22 @@ def test_counts_over_chunks_equal_the_kernels_over_all_events(
         expected = getattr(kernels, name)(events, k=k)
         assert expected.num_rows > 50
         assert counted[name].equals(expected), name
+
+
+def test_a_dictionary_holding_a_value_twice_counts_it_as_one():
+    events = make_events(200, 2, seed=6)
+    column = pc.dictionary_encode(events["subscriber_pseudo"]).combine_chunks()
+    values = column.dictionary
+    doubled = pa.concat_arrays([values, values])  # each pseudonym twice: two positions
+    indices = column.indices.to_numpy() + len(values) * (np.arange(len(column)) % 2)
+    repeated = pa.DictionaryArray.from_arrays(pa.array(indices, pa.int32()), doubled)
+    chunks = _time_ordered_chunks(events.set_column(1, "subscriber_pseudo", repeated), 4, 6)
+    flows = RunningFlows()
+    for chunk in chunks:
+        flows.add(chunk)
+    counted = flows.tables(1)
+    for name in TABLES:
+        assert counted[name].equals(getattr(kernels, name)(events, k=1)), name
 
 
 def test_no_events_give_empty_tables():

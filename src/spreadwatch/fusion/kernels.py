@@ -14,6 +14,8 @@ codes compare as strings for the commuting tie-breaker (smallest code) the same 
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -145,15 +147,21 @@ def _presence_cells(e: Events, first_hour: int, hours: int, gap_us: int) -> np.n
     event, at most ``gap_us`` later. Counted by slices of whole subscribers."""
     shape = (hours + 1, e.regions)
     changes = np.zeros(shape[0] * shape[1], dtype=np.int64)  # +1 where a span starts, -1 after
-    low = 0
-    while low < e.who.size:
-        high = min(low + PRESENCE_SLICE_EVENTS, e.who.size)
-        high = int(np.searchsorted(e.who, e.who[high - 1], side="right"))  # whole subscribers
-        part = slice(low, high)
+    for part in subscriber_slices(e.who, PRESENCE_SLICE_EVENTS):
         changes += _span_changes(e.who[part], e.micros[part], e.region[part], e.regions, shape,
                                  first_hour, gap_us)  # fmt: skip
-        low = high
     return np.cumsum(changes.reshape(shape), axis=0)[:hours]
+
+
+def subscriber_slices(who: np.ndarray, rows: int) -> Iterator[slice]:
+    """Consecutive slices of about ``rows`` rows (more when one subscriber has more) of events
+    ordered by subscriber, each holding whole subscribers."""
+    low = 0
+    while low < who.size:
+        high = min(low + rows, who.size)
+        high = int(np.searchsorted(who, who[high - 1], side="right"))
+        yield slice(low, high)
+        low = high
 
 
 def _span_changes(
@@ -199,12 +207,19 @@ def presence_changes(
     its first and last hours can be shared (by events of one hour): those are deduplicated by
     (subscriber, hour, region) keys already ordered by subscriber and hour."""
     spans = begin <= last
-    who, region, begin, last = who[spans], region[spans], begin[spans], last[spans]
+    if not spans.all():
+        who, region, begin, last = who[spans], region[spans], begin[spans], last[spans]
     inner = last - begin >= 2
     changes = np.bincount((begin[inner] + 1) * regions + region[inner], minlength=cells)
     changes -= np.bincount(last[inner] * regions + region[inner], minlength=cells)
-    ends = np.column_stack((begin, last)).ravel()  # in order per subscriber
-    keys = (np.repeat(who, 2) * cells + ends * regions) + np.repeat(region, 2)
+    # (subscriber, hour, region) of each span's first and last hour, in order per subscriber
+    base = who * cells
+    base += region
+    keys = np.empty(2 * base.size, dtype=np.int64)
+    np.multiply(begin, regions, out=keys[0::2])
+    np.multiply(last, regions, out=keys[1::2])
+    keys[0::2] += base
+    keys[1::2] += base
     keys.sort(kind="stable")  # runs already in order: a merge, not a sort
     distinct = keys[run_starts(keys)] % cells
     changes += np.bincount(distinct, minlength=cells)

@@ -41,6 +41,7 @@ from spreadwatch.fusion.kernels import (
     pairs_table,
     presence_changes,
     presence_table,
+    subscriber_slices,
 )
 from spreadwatch.fusion.mobility import (
     DAY_HOURS,
@@ -66,6 +67,8 @@ _SEPARATOR = "\x1f"
 _REGION_BITS, _DAY_BITS, _WHO_BITS = 16, 20, 27
 _REGION_MASK, _DAY_MASK = (1 << _REGION_BITS) - 1, (1 << _DAY_BITS) - 1
 _DAY_REGION_BITS = _DAY_BITS + _REGION_BITS
+#: Rows (new and carried) counted at once, at most (whole subscribers; bounds memory).
+ROUND_ROWS = 500_000
 #: Daytime tallies held before the closed dates' are reduced to their modal region.
 OPEN_DAY_TALLIES = 2_000_000
 _EARLIEST = np.iinfo(np.int64).min
@@ -81,14 +84,16 @@ class _Interned:
         return len(self.values)
 
     def ids(self, values: pa.Array) -> np.ndarray:
-        """The number of each of ``values`` (distinct), numbering those not seen before."""
+        """The number of each of ``values`` (which may repeat), numbering those not seen
+        before."""
         values = values.cast(pa.string())
         at = pc.index_in(values, value_set=self.values)
         ids = np.asarray(pc.fill_null(at, -1), dtype=np.int64).copy()
         new = np.flatnonzero(ids < 0)
         if new.size:
-            ids[new] = np.arange(len(self.values), len(self.values) + new.size)
-            self.values = pa.concat_arrays([self.values, values.take(pa.array(new))])
+            fresh = pc.dictionary_encode(values.take(pa.array(new)))
+            ids[new] = len(self.values) + fresh.indices.to_numpy().astype(np.int64)
+            self.values = pa.concat_arrays([self.values, fresh.dictionary])
         return ids
 
 
@@ -188,8 +193,8 @@ class RunningFlows:
         """Subscriber, time (microseconds), cell and region of each row, as integers."""
         if any(rows[c].null_count for c in _COLUMNS):
             return self._stop("events with missing values")
-        carriers, carrier = distinct(rows["carrier"])
-        pseudos, pseudo = distinct(rows["subscriber_pseudo"])
+        carriers, carrier = _coded(rows["carrier"])
+        pseudos, pseudo = _coded(rows["subscriber_pseudo"])
         if pc.any(pc.match_substring(carriers.cast(pa.string()), _SEPARATOR)).as_py():
             return self._stop("a carrier name holding the separator")
         pair = carrier.astype(np.int64) * len(pseudos) + pseudo
@@ -214,7 +219,8 @@ class RunningFlows:
     def _count(
         self, who: np.ndarray, micros: np.ndarray, cell: np.ndarray, region: np.ndarray
     ) -> None:
-        """Count new rows with the tail of their subscribers (see the module doc)."""
+        """Count new rows with the tail of their subscribers (see the module doc), by slices of
+        whole subscribers (bounding the temporary arrays)."""
         tail = self._tail
         present = np.zeros(len(self._subscribers), dtype=bool)
         present[who] = True
@@ -226,10 +232,32 @@ class RunningFlows:
         is_new = np.concatenate([np.zeros(int(carried.sum()), bool), np.ones(who.size, bool)])
         order = self._ordered(arrays[0], arrays[1], arrays[2])
         who, micros, cell, region = (a[order] for a in arrays)
+        del arrays
         is_new = is_new[order]
-        same = who[1:] == who[:-1]
-        if (same & is_new[:-1] & ~is_new[1:]).any():
+        if (is_new[:-1] & ~is_new[1:] & (who[1:] == who[:-1])).any():
             return self._stop("events of a subscriber arrived after later ones")
+        keep = np.zeros(who.size, dtype=bool)
+        for part in subscriber_slices(who, ROUND_ROWS):
+            kept = self._count_ordered(who[part], micros[part], region[part], is_new[part])
+            if kept is None:
+                return None
+            keep[part] = kept
+        self._tail = _Tail(
+            *(
+                np.concatenate([old[~carried], new[keep]])
+                for old, new in zip(tail.arrays(), (who, micros, cell, region), strict=True)
+            )
+        )
+        if self._days.held > OPEN_DAY_TALLIES:
+            self._close_days()
+        return None
+
+    def _count_ordered(
+        self, who: np.ndarray, micros: np.ndarray, region: np.ndarray, is_new: np.ndarray
+    ) -> np.ndarray | None:
+        """Count whole subscribers' rows ordered by subscriber, time and cell (their tail
+        first); returns the rows still needed later (``None`` when counting stopped)."""
+        same = who[1:] == who[:-1]
         hour = micros // _HOUR_US
         # trips into the new rows
         moved = same & (region[1:] != region[:-1]) & is_new[1:]
@@ -246,13 +274,6 @@ class RunningFlows:
         begin = np.maximum(hour, previous[group])
         if not self._count_presence(who, region, begin, np.minimum(last, watermark - 1)):
             return None
-        keep = last >= watermark
-        self._tail = _Tail(
-            *(
-                np.concatenate([old[~carried], new[keep]])
-                for old, new in zip(tail.arrays(), (who, micros, cell, region), strict=True)
-            )
-        )
         # commuting tallies of the new rows
         local = hour[is_new] + TIMEZONE_OFFSET_HOURS
         who, region = who[is_new], region[is_new]
@@ -264,9 +285,7 @@ class RunningFlows:
         self._days.add(
             (who[daytime] << _DAY_REGION_BITS) | (date << _REGION_BITS) | region[daytime]
         )
-        if self._days.held > OPEN_DAY_TALLIES:
-            self._close_days()
-        return None
+        return last >= watermark
 
     def _close_days(self) -> None:
         """Keep only the modal region of each subscriber's dates before the date of their last
@@ -461,10 +480,19 @@ _COLUMNS = ("carrier", "subscriber_pseudo", "ts", "cell_id", "region_code")
 _TAIL = ("who", "micros", "cell", "region")
 
 
+def _coded(column: pa.ChunkedArray) -> tuple[pa.Array, np.ndarray]:
+    """A string column as values and, per row, the position of its value: a dictionary
+    column's own (whose values may repeat), else its distinct values."""
+    if pa.types.is_dictionary(column.type):
+        whole = column.unify_dictionaries().combine_chunks()
+        return whole.dictionary, whole.indices.to_numpy(zero_copy_only=False)
+    return distinct(column)
+
+
 def _numbered_values(interned: _Interned, column: pa.ChunkedArray) -> np.ndarray:
     """Per row, the number of its value in ``interned``; only values the rows hold are taken
     (a chunk's dictionary may also hold its quarantined rows' values)."""
-    values, at = distinct(column)
+    values, at = _coded(column)
     used, where = dense_unique(at.astype(np.int64), len(values))
     return interned.ids(values.take(pa.array(used)))[where]
 
