@@ -3,7 +3,9 @@
 ``ingest_100m_peak_rss_gb``: peak resident memory of the ``spreadwatch ingest location`` process
 (DuckDB capped at ``SPREADWATCH_MEMORY_LIMIT=1GB``, spilling to disk) over
 ``SPREADWATCH_BENCH_SCALE_EVENTS`` events (default 100 million, about 6 GB of CSV; set it lower
-for a quick run). ``ingest_100m_events_per_s``: that run's rows per second of wall time.
+for a quick run). ``ingest_100m_events_per_s``: that run's rows per second of wall time (the
+daily flows are counted during the ingest). ``flows_100m_seconds`` and ``flows_100m_peak_rss_gb``:
+``spreadwatch flows`` over that store.
 Both commands run as child processes so that their memory is measured alone.
 
 Then exposure tracing over the same store: ``trace_index_100m_seconds`` builds the tracing index
@@ -65,12 +67,15 @@ def run() -> dict[str, float]:
             env,
         )  # fmt: skip
         rows = json.loads((store / "quality.json").read_text())["location"]["rows_in"]
+        flows_seconds, flows_gb = _child(["flows", str(store), "--out", str(root / "flows")], env)
         index_seconds, index_gb = _child(["trace-index", str(store)], env)
         latencies = _trace_latencies(store)
     return {
         "ingest_100m_peak_rss_gb": round(peak_gb, 2),
         "ingest_100m_events_per_s": round(rows / seconds),
         "ingest_100m_bench_events": rows,
+        "flows_100m_seconds": round(flows_seconds, 1),
+        "flows_100m_peak_rss_gb": round(flows_gb, 2),
         "trace_index_100m_seconds": round(index_seconds, 1),
         "trace_index_100m_peak_rss_gb": round(index_gb, 2),
         "trace_p95_s_100m": round(float(np.percentile(latencies, 95)), 3),

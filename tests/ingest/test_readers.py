@@ -43,3 +43,18 @@ def test_closing_early_stops_the_reading_thread():
     settled = len(made)
     time.sleep(0.05)
     assert len(made) == settled < 10  # at most a few read ahead, none after the close
+
+
+def test_chunks_are_smaller_under_a_memory_cap_and_the_setting_is_checked(monkeypatch):
+    from spreadwatch.ingest.run import CHUNK_ENV, default_chunk_bytes
+
+    monkeypatch.delenv(CHUNK_ENV, raising=False)
+    monkeypatch.delenv("SPREADWATCH_MEMORY_LIMIT", raising=False)
+    assert default_chunk_bytes() == 64 * 1024 * 1024
+    monkeypatch.setenv("SPREADWATCH_MEMORY_LIMIT", "1GB")
+    assert default_chunk_bytes() == 32 * 1024 * 1024
+    monkeypatch.setenv(CHUNK_ENV, "1000000")
+    assert default_chunk_bytes() == 1_000_000
+    monkeypatch.setenv(CHUNK_ENV, "64MB")
+    with pytest.raises(ValueError, match="SPREADWATCH_INGEST_CHUNK_BYTES='64MB'"):
+        default_chunk_bytes()

@@ -83,8 +83,8 @@ def ingest(
     """Ingest files, folders or globs of ``source`` into ``store``; already ingested files
     (same content hash) are skipped. Location events need the store's cells first.
 
-    Files are read in chunks of about ``chunk_bytes`` (default ``$SPREADWATCH_INGEST_CHUNK_BYTES``
-    or 64 MiB), which bounds memory whatever the file size. Location events take the fast path
+    Files are read in chunks of about ``chunk_bytes`` (default :func:`default_chunk_bytes`),
+    which bounds memory whatever the file size. Location events take the fast path
     of :mod:`spreadwatch.ingest.fast` for their clean rows unless ``fast_path`` is false (the
     results are the same), and their daily flows are counted as they are kept
     (:mod:`spreadwatch.fusion.running`).
@@ -95,7 +95,7 @@ def ingest(
             f"{spec.name}: rotating pseudonyms ({keyring.rotation}) need an event time to pick "
             "the period's key, and this source has none: ingest it without --rotate"
         )
-    chunk_bytes = chunk_bytes or int(os.environ.get(CHUNK_ENV, DEFAULT_CHUNK_BYTES))
+    chunk_bytes = chunk_bytes or default_chunk_bytes()
     files = expand_paths(paths)
     report = IngestReport(spec.name, leftovers_removed=store.removed_leftovers)
     con = duck.connect()
@@ -173,6 +173,21 @@ def _deliveries(
         if not skipped:
             yield from iter_chunks(path, spec.columns, spec.has_identifiers, chunk_bytes)
             yield _END_OF_FILE
+
+
+#: Chunks when ``$SPREADWATCH_MEMORY_LIMIT`` caps memory: 100 million events peak at about 1.9
+#: GB with them, 2.4 GB with the default 64 MiB (somewhat faster).
+CAPPED_CHUNK_BYTES = 32 * 1024 * 1024
+
+
+def default_chunk_bytes() -> int:
+    """``$SPREADWATCH_INGEST_CHUNK_BYTES``, else 32 MiB under a memory cap, else 64 MiB."""
+    chosen = os.environ.get(CHUNK_ENV, "").strip()
+    if chosen:
+        if not chosen.isdigit() or int(chosen) < 1:
+            raise ValueError(f"{CHUNK_ENV}={chosen!r}: expected a positive number of bytes")
+        return int(chosen)
+    return CAPPED_CHUNK_BYTES if os.environ.get(duck.MEMORY_ENV) else DEFAULT_CHUNK_BYTES
 
 
 def _pruned_by(spec: Source) -> tuple[str, ...] | None:
