@@ -119,7 +119,8 @@ def ingest(
 
     Every row is kept, quarantined with its file, row, column and reason, or removed as an exact
     duplicate. Files already in the store (same content) are skipped; an interrupted run resumes.
-    Location events need the cells first. Writes OUT/quality.json.
+    Location events need the cells first; their daily flows are counted as they are kept (for
+    `spreadwatch flows`). Writes OUT/quality.json.
     """
     from spreadwatch.ingest import RawFileError
     from spreadwatch.pipeline import ingest_sources
@@ -176,7 +177,8 @@ def flows(
 ) -> None:
     """Daily origin-destination flows, hourly presence and home-to-day-region commuting (KST days);
     from an ingest store with roaming and telemetry also importations and household signals.
-    Cells below the k-anonymity threshold are suppressed."""
+    Cells below the k-anonymity threshold are suppressed. From a store on DuckDB, the daily
+    tables are those its ingest counted, when it counted every location file."""
     import duckdb
 
     from spreadwatch.fusion.engines import ENGINES, check_remote
