@@ -102,10 +102,12 @@ def build_flows(
     and, when ``events_parquet`` is an ingest store holding them, ``importations`` (from roaming)
     and ``household_signals`` (from telemetry and the households registry).
 
-    From a store, outputs are updated incrementally: when ``out_dir`` already holds the flows of
-    an earlier state of the same store (same ``k``), ``od_flows`` and ``presence`` are recomputed
-    only from the first date of the newly ingested location files on (see
-    :mod:`spreadwatch.fusion.incremental`); the other tables are recomputed whole.
+    From a store on DuckDB, ``od_flows``, ``presence`` and ``commuting`` are those its ingest
+    counted (:mod:`spreadwatch.fusion.running`), written whole, when it counted every location
+    file of the store. Otherwise outputs are updated incrementally: when ``out_dir`` already
+    holds the flows of an earlier state of the same store (same ``k``), ``od_flows`` and
+    ``presence`` are recomputed only from the first date of the newly ingested location files
+    on (see :mod:`spreadwatch.fusion.incremental`); the other tables are recomputed whole.
 
     ``engine`` runs the fusion on DuckDB (default) or Spark: local mode, or the Spark Connect
     server ``spark_remote`` (``sc://host:port``), which must be able to read ``events_parquet``

@@ -50,6 +50,7 @@ def test_counts_over_chunks_equal_the_kernels_over_all_events(
     if small:
         monkeypatch.setattr(running, "OPEN_DAY_TALLIES", 200)
         monkeypatch.setattr(running, "ROUND_ROWS", 50)
+        monkeypatch.setattr(running, "DENSE_CELLS", 1)  # presence counted sparsely
     events = make_events(subscribers, days, seed=seed, regions=12)
     flows = RunningFlows()
     for n, chunk in enumerate(_time_ordered_chunks(events, pieces, seed)):
@@ -154,3 +155,60 @@ def test_counts_left_by_an_interrupted_run_are_not_used(raw, tmp_path):
     assert all(pq.read_table(paths[name]).equals(expected[name]) for name in TABLES)
     _ingest(store_dir, raw, ["2020-02-03"])  # the next ingest drops them and stops counting
     assert not (store_dir / running.STATE_FILE).exists()
+
+
+def test_subscribers_back_after_years_are_counted_without_a_table_of_every_hour(monkeypatch):
+    sparse = []
+    counted_sparsely = running._sparse_presence
+    monkeypatch.setattr(
+        running, "_sparse_presence", lambda *spans: sparse.append(1) or counted_sparsely(*spans)
+    )
+    events = make_events(150, 2, seed=9, regions=12)
+    back = pc.is_in(events["subscriber_pseudo"], events["subscriber_pseudo"].unique()[:20])
+    years = pa.scalar(25 * 365 * 86_400_000_000, pa.duration("us"))
+    later = events.filter(back)
+    later = later.set_column(2, "ts", pc.add(later["ts"], years))
+    events = pa.concat_tables([events, later])
+    hours = 25 * 365 * 24
+    assert hours * 12 > running.DENSE_CELLS  # so the sparse count is the one tested
+    flows = RunningFlows()
+    for chunk in _time_ordered_chunks(events, 5, 9):
+        flows.add(chunk)
+    counted = flows.tables(1)
+    for name in TABLES:
+        assert counted[name].equals(getattr(kernels, name)(events, k=1)), name
+    assert sparse
+
+
+def test_an_unreadable_state_is_not_used_and_ingest_starts_afresh(raw, tmp_path):
+    store_dir = tmp_path / "store"
+    _ingest(store_dir, raw, ["2020-02-01"])
+    state = store_dir / running.STATE_FILE
+    assert running.current(store_dir, {"not the store's files"}) is None
+    for damaged in (state.read_bytes()[:1000], b"not a state", _other_npz(tmp_path)):
+        state.write_bytes(damaged)
+        assert running.RunningFlows.load(store_dir) is None
+    paths = build_flows(store_dir, tmp_path / "flows")  # recounted
+    expected = _recomputed(store_dir)
+    assert all(pq.read_table(paths[name]).equals(expected[name]) for name in TABLES)
+
+
+def _other_npz(folder):
+    path = folder / "other.npz"
+    np.savez(path, numbers=np.arange(3))
+    return path.read_bytes()
+
+
+def test_a_counting_failure_leaves_the_ingest_whole_and_flows_recount(raw, tmp_path, monkeypatch):
+    def fail(self, rows):
+        raise RuntimeError("a defect")
+
+    monkeypatch.setattr(RunningFlows, "add", fail)
+    store_dir = tmp_path / "store"
+    _ingest(store_dir, raw, ["2020-02-01", "2020-02-02"])
+    with Store(store_dir) as store:
+        assert len(store.records("location")) == 6
+    assert not (store_dir / running.STATE_FILE).exists()
+    paths = build_flows(store_dir, tmp_path / "flows")
+    expected = _recomputed(store_dir)
+    assert all(pq.read_table(paths[name]).equals(expected[name]) for name in TABLES)

@@ -15,15 +15,18 @@ definitions, tested equal) and carries per subscriber what later rows need:
 Each subscriber's events must arrive in order: a chunk's rows must all follow (by time, then
 cell) the subscriber's events of earlier chunks, as one carrier's deliveries day after day do.
 When they do not, counting stops (:attr:`RunningFlows.broken`) and ``spreadwatch flows``
-recomputes from the store. The state is kept in the store (``running-flows.npz``: pseudonyms,
-cells, regions and counts, no raw identifier) with the content hashes of the files it counted;
+recomputes from the store. The state is kept in the store (``running-flows.npz``: carrier
+names with pseudonyms, cell IDs, region codes, the tail events' times, cells and regions, and
+counts; what the parts hold, no raw identifier) with the content hashes of the files it counted;
 ``flows`` uses it only when those are exactly the store's location files (an ingest killed
 midway leaves an older state behind: then flows recompute, and ingest stops counting).
 """
 
 from __future__ import annotations
 
+import logging
 import os
+import zipfile
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -34,7 +37,6 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from spreadwatch.fusion.kernels import (
-    PRESENCE_CELLS_MAX,
     commuting_table,
     last_hours,
     modal,
@@ -60,6 +62,7 @@ from spreadwatch.ordering import (
 )
 
 STATE_FILE = "running-flows.npz"
+_log = logging.getLogger(__name__)
 _HOUR_US = 3_600_000_000
 _GAP_US = DEFAULT_MAX_GAP_HOURS * _HOUR_US
 _SEPARATOR = "\x1f"
@@ -67,6 +70,9 @@ _SEPARATOR = "\x1f"
 _REGION_BITS, _DAY_BITS, _WHO_BITS = 16, 20, 27
 _REGION_MASK, _DAY_MASK = (1 << _REGION_BITS) - 1, (1 << _DAY_BITS) - 1
 _DAY_REGION_BITS = _DAY_BITS + _REGION_BITS
+#: (hour, region) cells of a round's presence counted in one dense table, at least (more when
+#: the round has many rows); hours further apart are counted sparsely.
+DENSE_CELLS = 2_000_000
 #: Rows (new and carried) counted at once, at most (whole subscribers; bounds memory).
 ROUND_ROWS = 500_000
 #: Daytime tallies held before the closed dates' are reduced to their modal region.
@@ -175,6 +181,7 @@ class RunningFlows:
         self._days = _Counts()  # daytime events per subscriber, KST date and region
         #: (subscriber, KST date, modal region) of the dates closed by ``_close_days``
         self._day_regions = _none()
+        self._open_after_close = 0
 
     # --- counting -------------------------------------------------------------------------------
 
@@ -238,25 +245,23 @@ class RunningFlows:
             return self._stop("events of a subscriber arrived after later ones")
         keep = np.zeros(who.size, dtype=bool)
         for part in subscriber_slices(who, ROUND_ROWS):
-            kept = self._count_ordered(who[part], micros[part], region[part], is_new[part])
-            if kept is None:
-                return None
-            keep[part] = kept
+            keep[part] = self._count_ordered(who[part], micros[part], region[part], is_new[part])
         self._tail = _Tail(
             *(
                 np.concatenate([old[~carried], new[keep]])
                 for old, new in zip(tail.arrays(), (who, micros, cell, region), strict=True)
             )
         )
-        if self._days.held > OPEN_DAY_TALLIES:
+        if self._days.held > max(OPEN_DAY_TALLIES, 2 * self._open_after_close):
             self._close_days()
+            self._open_after_close = self._days.held
         return None
 
     def _count_ordered(
         self, who: np.ndarray, micros: np.ndarray, region: np.ndarray, is_new: np.ndarray
-    ) -> np.ndarray | None:
+    ) -> np.ndarray:
         """Count whole subscribers' rows ordered by subscriber, time and cell (their tail
-        first); returns the rows still needed later (``None`` when counting stopped)."""
+        first); returns which rows are still needed later."""
         same = who[1:] == who[:-1]
         hour = micros // _HOUR_US
         # trips into the new rows
@@ -272,8 +277,7 @@ class RunningFlows:
         carried_rows = np.bincount(group[~is_new], minlength=starts.size)
         previous = np.where(carried_rows > 0, hour[starts + carried_rows - 1], _EARLIEST)
         begin = np.maximum(hour, previous[group])
-        if not self._count_presence(who, region, begin, np.minimum(last, watermark - 1)):
-            return None
+        self._count_presence(who, region, begin, np.minimum(last, watermark - 1))
         # commuting tallies of the new rows
         local = hour[is_new] + TIMEZONE_OFFSET_HOURS
         who, region = who[is_new], region[is_new]
@@ -329,28 +333,23 @@ class RunningFlows:
 
     def _count_presence(
         self, who: np.ndarray, region: np.ndarray, begin: np.ndarray, last: np.ndarray
-    ) -> bool:
-        """Add the people of spans of hours ``begin..last`` (empty when ``last < begin``);
-        false when they span too many hours to count (counting stops)."""
-        counts = self._presence_of(who, region, begin, last)
-        if counts is None:
-            self._stop("presence spans too many hours")
-            return False
-        self._presence.add(*counts)
-        return True
+    ) -> None:
+        """Add the people of spans of hours ``begin..last`` (empty when ``last < begin``)."""
+        self._presence.add(*self._presence_of(who, region, begin, last))
 
     def _presence_of(
         self, who: np.ndarray, region: np.ndarray, begin: np.ndarray, last: np.ndarray
-    ) -> tuple[np.ndarray, np.ndarray] | None:
-        """Packed (hour, region) keys and people of spans of hours."""
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Packed (hour, region) keys and people of spans of hours (rows ordered by subscriber
+        and time; a span holds at most ``DEFAULT_MAX_GAP_HOURS + 1`` hours)."""
         spans = begin <= last
         if not spans.any():
             return _none(), _none()
         first = int(begin[spans].min())
         regions = len(self._regions)
         hours = int(last[spans].max()) - first + 2
-        if hours * regions > PRESENCE_CELLS_MAX:
-            return None
+        if hours * regions > max(DENSE_CELLS, 4 * who.size):  # hours far apart: count sparsely
+            return _sparse_presence(who[spans], region[spans], begin[spans], last[spans])
         changes = presence_changes(
             who, region, begin - first, last - first, regions, hours * regions
         )
@@ -393,10 +392,7 @@ class RunningFlows:
             group, starts = _groups(who[1:] == who[:-1])
             final = np.append(starts[1:], who.size) - 1
             begin = np.maximum(hour, hour[final][group])
-            pending = self._presence_of(who, region, begin, last_hours(who, micros, _GAP_US))
-            if pending is None:
-                raise ValueError("the running flows' presence spans too many hours")
-            counted.add(*pending)
+            counted.add(*self._presence_of(who, region, begin, last_hours(who, micros, _GAP_US)))
         keys, people = counted.total()
         if not keys.size:
             return SCHEMAS["presence"].empty_table()
@@ -433,7 +429,14 @@ class RunningFlows:
         tmp = path.with_name(path.name + ".tmp")
         with tmp.open("wb") as out:
             np.savez(out, allow_pickle=False, **arrays)
+            out.flush()
+            os.fsync(out.fileno())
         os.replace(tmp, path)
+        directory = os.open(path.parent, os.O_RDONLY)  # the rename itself must survive a crash
+        try:
+            os.fsync(directory)
+        finally:
+            os.close(directory)
 
     @classmethod
     def load(cls, store_root: Path) -> RunningFlows | None:
@@ -442,8 +445,15 @@ class RunningFlows:
         try:
             with np.load(path, allow_pickle=False) as saved:
                 arrays = {name: saved[name] for name in saved.files}
-        except (OSError, ValueError, EOFError):
+        except (OSError, ValueError, EOFError, zipfile.BadZipFile):
             return None
+        try:
+            return cls._from_arrays(arrays)
+        except (KeyError, ValueError):  # not a state this version wrote
+            return None
+
+    @classmethod
+    def _from_arrays(cls, arrays: dict[str, np.ndarray]) -> RunningFlows:
         running = cls()
         strings = {
             name: _string_array(arrays[f"{name}_offsets"], arrays[f"{name}_data"])
@@ -487,6 +497,20 @@ def _coded(column: pa.ChunkedArray) -> tuple[pa.Array, np.ndarray]:
         whole = column.unify_dictionaries().combine_chunks()
         return whole.dictionary, whole.indices.to_numpy(zero_copy_only=False)
     return distinct(column)
+
+
+def _sparse_presence(
+    who: np.ndarray, region: np.ndarray, begin: np.ndarray, last: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Packed (hour, region) keys and people of non-empty spans of hours, each subscriber
+    counted once per hour and region, without a table of every hour between them."""
+    lengths = last - begin + 1
+    span = np.repeat(np.arange(who.size), lengths)
+    offset = np.arange(span.size) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+    cell = ((begin[span] + offset) << _REGION_BITS) | region[span]
+    present = np.unique(np.stack([who[span], cell], axis=1), axis=0)  # (subscriber, cell)
+    keys, people = np.unique(present[:, 1], return_counts=True)
+    return keys, people.astype(np.int64)
 
 
 def _numbered_values(interned: _Interned, column: pa.ChunkedArray) -> np.ndarray:
@@ -538,7 +562,17 @@ class Background:
         if self.flows is not None:
             while len(self._pending) >= BACKGROUND_CHUNKS:  # bounds memory: wait for the oldest
                 self._pending.popleft().result()
-            self._pending.append(self._pool.submit(self.flows.add, rows))
+            self._pending.append(self._pool.submit(self._add, rows))
+
+    def _add(self, rows: pa.Table) -> None:
+        """Count ``rows``; a failure stops the count (flows then recount), not the ingest."""
+        flows = self.flows
+        assert flows is not None
+        try:
+            flows.add(rows)
+        except Exception as exc:  # a defect: reported, and the store stays right
+            _log.warning("counting daily flows stopped: %r; spreadwatch flows will recount", exc)
+            flows.broken = f"counting failed: {exc!r}"
 
     def counted(self, sha256: str) -> None:
         """Every row of the file with content hash ``sha256`` was added."""

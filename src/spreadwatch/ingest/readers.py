@@ -97,6 +97,10 @@ def read_ahead(items: Iterator[T], ahead: int = 1) -> Iterator[T]:
             waiting.put(done)
         except BaseException as exc:  # handed over, raised in the taker's thread
             waiting.put(_Failed(exc))
+        finally:
+            close = getattr(items, "close", None)
+            if close is not None:  # a generator stopped early closes its open file
+                close()
 
     thread = threading.Thread(target=make, name="spreadwatch-read-ahead", daemon=True)
     thread.start()
