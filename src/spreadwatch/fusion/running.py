@@ -25,7 +25,6 @@ midway leaves an older state behind: then flows recompute, and ingest stops coun
 from __future__ import annotations
 
 import logging
-import os
 import zipfile
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -36,6 +35,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from spreadwatch import durable
 from spreadwatch.fusion.kernels import (
     commuting_table,
     last_hours,
@@ -429,14 +429,7 @@ class RunningFlows:
         tmp = path.with_name(path.name + ".tmp")
         with tmp.open("wb") as out:
             np.savez(out, allow_pickle=False, **arrays)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(tmp, path)
-        directory = os.open(path.parent, os.O_RDONLY)  # the rename itself must survive a crash
-        try:
-            os.fsync(directory)
-        finally:
-            os.close(directory)
+        durable.replace(tmp, path)
 
     @classmethod
     def load(cls, store_root: Path) -> RunningFlows | None:

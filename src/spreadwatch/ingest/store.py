@@ -20,7 +20,6 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import json
-import os
 import sqlite3
 import threading
 from collections import Counter
@@ -32,6 +31,8 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
+
+from spreadwatch import durable
 
 QUARANTINE = "quarantine"
 _SCHEMA = """
@@ -147,14 +148,7 @@ class Store:
             write_statistics=list(statistics) if statistics is not None else True,
             store_schema=not any(pa.types.is_dictionary(f.type) for f in table.schema),
         )
-        with tmp.open("rb") as fh:
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-        directory = os.open(path.parent, os.O_RDONLY)  # the rename itself must survive a crash
-        try:
-            os.fsync(directory)
-        finally:
-            os.close(directory)
+        durable.replace(tmp, path)
 
     def parts(self, source: str, quarantine: bool = False) -> list[Path]:
         """The committed and in-progress parts of a source, sorted."""
