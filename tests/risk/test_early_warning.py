@@ -146,3 +146,15 @@ def test_early_warning_command_writes_scores_and_alarms(tmp_path):
     bad.write_text("date,region_code\n2020-02-01,11010\n")
     result = CliRunner().invoke(app, ["early-warning", str(bad), "--out", str(out)])
     assert result.exit_code == 2 and "missing column 'fever_rate'" in result.output
+
+
+@pytest.mark.parametrize("min_baseline", [7, 21])
+def test_no_score_before_min_baseline_days_are_known(min_baseline):
+    counts = _series(np.full(40, 3.0))
+    detector = Detector(min_baseline=min_baseline)
+    for score in (detector.count_scores(counts), detector.scores(counts, floor=0.1)):
+        known = score["A"].notna().to_numpy()
+        # day t's baseline ends guard + 1 days before it: min_baseline days are known from
+        # day guard + min_baseline on (the weekday means as well as the trailing one)
+        first = detector.guard + min_baseline
+        assert not known[:first].any() and known[first:].all()

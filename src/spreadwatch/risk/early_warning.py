@@ -63,7 +63,8 @@ class Detector:
             block = wide[rows].shift(weeks_back)  # earlier same weekdays (a week apart)
             same_day[rows] = block.rolling(weeks, min_periods=1).mean().to_numpy()
             known[rows] = block.rolling(weeks, min_periods=1).count().to_numpy()
-        return expected.where(known < 2, same_day), trailing.std()
+        # the weekday means too wait for min_baseline days (the trailing mean is NaN until then)
+        return expected.where(known < 2, same_day).where(expected.notna()), trailing.std()
 
     def scores(self, wide: pd.DataFrame, floor: float) -> pd.DataFrame:
         """``z`` per date (rows, daily) and region (columns); NaN while the baseline is short."""
