@@ -30,7 +30,7 @@ def raw(tmp_path_factory) -> Path:
 @pytest.fixture
 def recounted(monkeypatch):
     """Flows recount the store's events, as without the ingest's running counts."""
-    monkeypatch.setattr(pipeline, "_running_tables", lambda store, k: None)
+    monkeypatch.setattr(pipeline, "_counted_tables", lambda store, plan, k: None)
 
 
 def _days(raw: Path, dates: list[str]) -> list[Path]:

@@ -128,10 +128,14 @@ def build_flows(
             return session.con.read_parquet(str(store / name / "*.parquet"))  # type: ignore[operator]
 
         counter = _Counter(session, k, "" if is_uri else source)
-        counted = _running_tables(store, k) if store is not None and engine == "duckdb" else None
+        counted = (
+            _counted_tables(store, plan, k)
+            if store is not None and plan is not None and engine == "duckdb"
+            else None
+        )
         builders: dict[str, Callable[[], ir.Table | pa.Table]] = {
             "commuting": (
-                (lambda: counted["commuting"])
+                (lambda: counted()["commuting"])
                 if counted is not None
                 else (lambda: counter.table(None, "commuting"))
             ),
@@ -160,7 +164,7 @@ def build_flows(
                     _write_atomically(result, paths[label])
                     continue
                 daily = (
-                    _counted_daily_tables(counted, plan.dates)
+                    _counted_daily_tables(counted(), plan.dates)
                     if counted is not None and plan is not None and plan.dates is not None
                     else _daily_tables(counter, session, windows, whole)
                 )
@@ -181,13 +185,13 @@ def build_flows(
     return paths
 
 
-def _running_tables(store: Path, k: int) -> dict[str, pa.Table] | None:
-    """The daily fusion tables the ingest counted (:mod:`spreadwatch.fusion.running`), when it
-    counted exactly the store's location files."""
-    with Store(store) as opened:
-        files = {record.sha256 for record in opened.records("location")}
-    counted = running.current(store, files) if files else None
-    return counted.tables(k) if counted is not None else None
+def _counted_tables(
+    store: Path, plan: _FlowsPlan, k: int
+) -> Callable[[], dict[str, pa.Table]] | None:
+    """The daily fusion tables the ingest counted (:mod:`spreadwatch.fusion.running`), made on
+    first call, when it counted exactly the store's location files (``plan.files``)."""
+    flows = running.current(store, set(plan.files)) if plan.files else None
+    return None if flows is None else functools.cache(lambda: flows.tables(k))
 
 
 def _counted_daily_tables(

@@ -285,8 +285,7 @@ def modal(
     if not groups.size:
         return groups, region
     groups, _, region = sorted_rows(groups, rows.max() - rows, region)  # most rows first
-    first = np.ones(groups.size, dtype=bool)
-    first[1:] = groups[1:] != groups[:-1]
+    first = run_starts(groups)
     return groups[first], region[first]
 
 

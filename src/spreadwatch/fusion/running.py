@@ -271,8 +271,7 @@ class RunningFlows:
         self._trips.add((day << 2 * _REGION_BITS) | (origin << _REGION_BITS) | dest)
         # presence from the previous watermark to before the new one
         last = last_hours(who, micros, _GAP_US)
-        group, starts = _groups(same)
-        final = np.append(starts[1:], who.size) - 1
+        group, starts, final = _runs(same)
         watermark = hour[final][group]
         carried_rows = np.bincount(group[~is_new], minlength=starts.size)
         previous = np.where(carried_rows > 0, hour[starts + carried_rows - 1], _EARLIEST)
@@ -295,8 +294,9 @@ class RunningFlows:
         """Keep only the modal region of each subscriber's dates before the date of their last
         event (no later event can fall on them)."""
         who, micros = self._tail.who, self._tail.micros
+        _, _, final = _runs(who[1:] == who[:-1])  # each subscriber's last event
         last_date = np.full(len(self._subscribers), -1, dtype=np.int64)
-        np.maximum.at(last_date, who, (micros // _HOUR_US + TIMEZONE_OFFSET_HOURS) // 24)
+        last_date[who[final]] = (micros[final] // _HOUR_US + TIMEZONE_OFFSET_HOURS) // 24
         keys, events = self._days.total()
         closed = ((keys >> _REGION_BITS) & _DAY_MASK) < last_date[keys >> _DAY_REGION_BITS]
         rank = value_ranks(self._regions.values)
@@ -389,8 +389,7 @@ class RunningFlows:
         who, micros, _, region = self._tail.arrays()
         if who.size:
             hour = micros // _HOUR_US
-            group, starts = _groups(who[1:] == who[:-1])
-            final = np.append(starts[1:], who.size) - 1
+            group, _, final = _runs(who[1:] == who[:-1])
             begin = np.maximum(hour, hour[final][group])
             counted.add(*self._presence_of(who, region, begin, last_hours(who, micros, _GAP_US)))
         keys, people = counted.total()
@@ -514,12 +513,13 @@ def _numbered_values(interned: _Interned, column: pa.ChunkedArray) -> np.ndarray
     return interned.ids(values.take(pa.array(used)))[where]
 
 
-def _groups(same: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _runs(same: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per row, the number of its run of equal subscribers (``same``: row i+1 is row i's), and
-    each run's first row."""
+    each run's first and last row."""
     first = np.ones(same.size + 1, dtype=bool)
     first[1:] = ~same
-    return np.cumsum(first) - 1, np.flatnonzero(first)
+    starts = np.flatnonzero(first)
+    return np.cumsum(first) - 1, starts, np.append(starts[1:], same.size + 1) - 1
 
 
 def _string_buffers(values: pa.Array) -> tuple[np.ndarray, np.ndarray]:
@@ -573,7 +573,7 @@ class Background:
             self._pending.append(self._pool.submit(self.flows.files.append, sha256))
 
     def save(self, store_root: Path) -> None:
-        """Wait for the counts (re-raising a failure) and keep them in the store."""
+        """Wait for the counts and keep them in the store (removed if counting stopped)."""
         while self._pending:
             self._pending.popleft().result()
         if self.flows is not None:
