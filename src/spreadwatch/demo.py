@@ -209,7 +209,7 @@ def run_demo(out_dir: Path, settings: DemoSettings, key: bytes) -> DemoResult:
     return DemoResult(out_dir=out_dir, report=report, states=states_path, quality=quality)
 
 
-DEMO_MODELS = ("baseline", "endemic-epidemic", "ensemble")
+DEMO_MODELS = ("baseline", "endemic-epidemic", "gradient-boosting", "ensemble", "ensemble-weighted")
 
 
 def _serial_interval(epidemic) -> tuple[float, float]:
@@ -227,15 +227,29 @@ def forecast_and_risk(
 ) -> dict[str, Path]:
     """Daily case forecasts (``out/forecast``), importation risk and risk levels (``out/risk``)
     from the reported cases and the fusion outputs."""
-    from spreadwatch.forecast.history import adjacency_weights, from_series, population_of
-    from spreadwatch.forecast.run import forecast_table
+    from spreadwatch.forecast.history import (
+        adjacency_orders,
+        from_series,
+        mobility_weights,
+        population_of,
+    )
+    from spreadwatch.forecast.hub import frame_of
+    from spreadwatch.forecast.run import forecast_table, select
     from spreadwatch.risk import importation_risk
     from spreadwatch.risk.assemble import assemble
     from spreadwatch.risk.levels import risk_levels
 
-    people = population_of(None, series.regions)
-    history = from_series(series, "day", adjacency_weights(None, series.regions), people)
-    forecasts = forecast_table(history, settings.forecast_days, DEMO_MODELS, settings.seed)
+    people, shares = population_of(None, series.regions)
+    orders = adjacency_orders(None, series.regions)
+    mobility = None
+    if "od_flows" in flows:
+        mobility = mobility_weights(flows["od_flows"], series.regions)
+    history = from_series(series, "day", orders, mobility, people, shares)
+    horizon = settings.forecast_days
+    chosen = select(history, horizon, DEMO_MODELS, settings.seed)
+    forecasts = forecast_table(
+        history, horizon, DEMO_MODELS, settings.seed, skipped={}, selection=chosen
+    )
     paths = {
         "forecasts": out_dir / "forecast" / "forecasts.parquet",
         "importation_risk": out_dir / "risk" / "importation_risk.parquet",
@@ -255,7 +269,7 @@ def forecast_and_risk(
         series,
         dict(zip(series.regions, people, strict=True)),
         *serial_interval,
-        forecasts.to_pandas(),
+        frame_of(forecasts),
         importation,
         pq.read_table(signals).to_pandas() if signals is not None else None,
         rt_window=settings.rt_window,

@@ -29,6 +29,8 @@ from typing import Any
 import pandas as pd
 import pyarrow.parquet as pq
 
+from spreadwatch.forecast.hub import frame_of
+
 
 class NotInWorkspace(LookupError):
     """A table the workspace does not hold (names the file and how to produce it)."""
@@ -105,7 +107,7 @@ def _read(path: Path) -> pd.DataFrame:
         if table is None:
             raise NotInWorkspace(f"{path}: nothing ingested yet")
         return table.to_pandas()
-    return pq.read_table(path).to_pandas()
+    return frame_of(pq.read_table(path))
 
 
 class CorruptTable(ValueError):

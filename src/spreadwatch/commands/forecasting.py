@@ -37,6 +37,28 @@ OdFlows = Annotated[
     typer.Option("--od", help="Fusion od_flows (file or folder): couple regions by mobility."),
 ]
 UnitOption = Annotated[Unit, typer.Option(help="Forecast daily or weekly counts.")]
+
+
+class DateMeaning(StrEnum):
+    start = "start"
+    end = "end"
+
+
+DateIs = Annotated[
+    DateMeaning | None,
+    typer.Option(
+        "--date-is",
+        help="Weekly input: whether each date is the first or the last day of its week "
+        "(default: last).",
+    ),
+]
+Select = Annotated[
+    bool,
+    typer.Option(
+        help="Backtest the latest origins to choose the default model and weigh the "
+        "weighted ensemble."
+    ),
+]
 Horizons = Annotated[int, typer.Option(min=1, max=60, help="Periods ahead.")]
 Models = Annotated[str, typer.Option(help=f"Comma-separated models ({DEFAULT_MODELS}).")]
 Importations = Annotated[
@@ -71,10 +93,15 @@ def _registry(importations: Path | None, signals: Path | None, config: Path | No
 
 
 def _history(
-    cases: Path, population: Path | None, adjacency: Path | None, od: Path | None, unit: Unit
+    cases: Path,
+    population: Path | None,
+    adjacency: Path | None,
+    od: Path | None,
+    unit: Unit,
+    date_is: DateIs = None,
 ):
     from spreadwatch.forecast.history import (
-        adjacency_weights,
+        adjacency_orders,
         from_series,
         mobility_weights,
         population_of,
@@ -86,11 +113,32 @@ def _history(
     series = read_cases(cases)
     for region, missing in sorted(series.filled.items()):
         console.print(f"[yellow]note:[/] {region}: {missing} missing date(s) counted as 0 cases")
+    if series.step_days == 7 and date_is is None:
+        console.print(
+            "[yellow]note:[/] weekly counts: each date is read as the last day of its week "
+            "(--date-is start if they are the first)"
+        )
     regions = series.regions
-    weights = (
-        mobility_weights(od, regions) if od is not None else adjacency_weights(adjacency, regions)
-    )
-    return from_series(series, unit.value, weights, population_of(population, regions))
+    orders = adjacency_orders(adjacency, regions)
+    mobility = mobility_weights(od, regions) if od is not None else None
+    residents, shares = population_of(population, regions)
+    if len(regions) > 1 and orders is None and mobility is None:
+        console.print(
+            "[yellow]warning:[/] the regions are not Korean si-gun-gu codes and neither "
+            "--adjacency nor --od is given: regions are forecast without coupling"
+        )
+    if shares is None:
+        console.print(
+            "[yellow]warning:[/] no population known (--population): equal population "
+            "shares, and forecasts are not bounded by a region's population"
+        )
+    elif residents is None:
+        console.print(
+            "[yellow]note:[/] --population gives fractions: forecasts are not bounded by a "
+            "region's residents"
+        )
+    meaning = date_is.value if date_is is not None else "end"
+    return from_series(series, unit.value, orders, mobility, residents, shares, meaning)
 
 
 def _models(text: str, config: Path | None = None) -> list[str]:
@@ -113,9 +161,11 @@ def _models(text: str, config: Path | None = None) -> list[str]:
     return names
 
 
-def _notes(skipped: dict[str, str]) -> None:
+def _notes(skipped: dict[str, str], notes: list[str]) -> None:
     for model, reason in skipped.items():
         console.print(f"[yellow]note:[/] {model} left out ({reason})")
+    for note in dict.fromkeys(notes):
+        console.print(f"[yellow]note:[/] {note}")
 
 
 def forecast(
@@ -130,26 +180,40 @@ def forecast(
     importations: Importations = None,
     household_signals: Signals = None,
     config: Config = None,
+    date_is: DateIs = None,
+    select: Select = True,
     seed: Annotated[int, typer.Option(min=0, help="Random seed.")] = 0,
 ) -> None:
-    """Forecast every region and the total: a hubverse-style long table with the mean and the
-    23 Forecast Hub quantiles per model, horizon and location."""
+    """Forecast every region, the total and (for si-gun-gu) each sido: a hubverse-style long
+    table with the mean and the 23 Forecast Hub quantiles per model, horizon and location.
+    Aggregates are sums of the regions' predictive distributions; no forecast exceeds a
+    region's population. The default model (the one the dashboard and reports show) is the
+    one with the lowest WIS over the latest origins."""
     from spreadwatch.forecast.run import forecast_table
+    from spreadwatch.forecast.run import select as choose
     from spreadwatch.infer import CasesError
     from spreadwatch.model import ConfigError
 
+    notes: list[str] = []
     try:
-        history = _history(cases, population, adjacency, od, unit)
+        history = _history(cases, population, adjacency, od, unit, date_is)
         if history.periods < 3:
             raise CasesError(f"{cases}: at least 3 {unit.value}s of data are needed to forecast")
         registry = _registry(importations, household_signals, config)
+        names = _models(models, config)
+        selection = choose(history, horizons, names, seed, registry) if select else None
         skipped: dict[str, str] = {}
-        table = forecast_table(history, horizons, _models(models, config), seed, registry, skipped)
+        table = forecast_table(history, horizons, names, seed, registry, skipped, notes, selection)
     except (CasesError, ConfigError, ValueError) as exc:
         raise fail(str(exc)) from exc
-    _notes(skipped)
+    _notes(skipped, notes)
     write_table(table, out)
-    console.print(f"wrote [bold]{out}[/] ({table.num_rows:,} rows, origin {history.ends[-1]})")
+    default = table.schema.metadata[b"spreadwatch.default_model"].decode()
+    how = f" ({selection.reason})" if selection else ""
+    console.print(
+        f"wrote [bold]{out}[/] ({table.num_rows:,} rows, origin {history.ends[-1]}); "
+        f"default model: [bold]{default}[/]{how}"
+    )
 
 
 def backtest(
@@ -164,40 +228,47 @@ def backtest(
     importations: Importations = None,
     household_signals: Signals = None,
     config: Config = None,
+    date_is: DateIs = None,
     first: Annotated[
         int | None, typer.Option(min=3, help="Periods before the first origin (default: half).")
     ] = None,
     every: Annotated[int, typer.Option(min=1, help="Periods between origins.")] = 1,
     seed: Annotated[int, typer.Option(min=0, help="Random seed.")] = 0,
 ) -> None:
-    """Rolling-origin forecasts scored against what happened: WIS, relative WIS to the
-    baseline, and 50%/90% coverage by model, horizon and region; writes scores.parquet,
-    summary.csv and backtest.html."""
+    """Rolling-origin forecasts scored against what happened: WIS, pairwise relative WIS
+    (to the baseline), and 50%/90% coverage by model, horizon and location, regions and
+    aggregates apart; writes forecasts.parquet (hubverse), scores.parquet, summary.csv and
+    backtest.html, and names the model with the lowest WIS over the regions."""
     import pyarrow as pa
 
     from spreadwatch.forecast.run import backtest as run_backtest
-    from spreadwatch.forecast.run import summarise
+    from spreadwatch.forecast.run import choose_default, summarise
     from spreadwatch.infer import CasesError
     from spreadwatch.model import ConfigError
     from spreadwatch.report.forecasts import write_backtest_report
 
+    notes: list[str] = []
     try:
-        history = _history(cases, population, adjacency, od, unit)
+        history = _history(cases, population, adjacency, od, unit, date_is)
         start = first if first is not None else max(3, history.periods // 2)
         if start >= history.periods:
             raise CasesError(f"--first {start}: the data have only {history.periods} {unit.value}s")
         registry = _registry(importations, household_signals, config)
         skipped: dict[str, str] = {}
-        scores = run_backtest(
-            history, horizons, _models(models, config), start, every, seed, registry, skipped
+        run = run_backtest(
+            history, horizons, _models(models, config), start, every, seed, registry, skipped, notes
         )
     except (CasesError, ConfigError, ValueError) as exc:
         raise fail(str(exc)) from exc
-    _notes(skipped)
+    _notes(skipped, notes)
     out.mkdir(parents=True, exist_ok=True)
+    scores = run.scores
+    winner = choose_default(scores)
+    write_table(run.forecasts, out / "forecasts.parquet")
     write_table(pa.Table.from_pandas(scores, preserve_index=False), out / "scores.parquet")
     summary = summarise(scores)
     summary.to_csv(out / "summary.csv", index=False)
-    report = write_backtest_report(history, scores, out / "backtest.html", horizons, seed, registry)
+    report = write_backtest_report(history, run, out / "backtest.html", horizons, winner)
     console.print(summary.to_string(index=False, float_format="{:,.3g}".format))
+    console.print(f"lowest WIS over the regions: [bold]{winner}[/]")
     console.print(f"report: [bold]{report.resolve()}[/]")

@@ -104,12 +104,13 @@ def _read_table(path: Path | None, columns: tuple[str, ...], what: str) -> pd.Da
     import pandas as pd
     import pyarrow.parquet as pq
 
+    from spreadwatch.forecast.hub import frame_of
     from spreadwatch.infer import CasesError
 
     if path is None:
         return None
     try:
-        frame = pd.read_csv(path) if path.suffix == ".csv" else pq.read_table(path).to_pandas()
+        frame = pd.read_csv(path) if path.suffix == ".csv" else frame_of(pq.read_table(path))
     except (OSError, ValueError) as exc:
         raise CasesError(f"{path}: cannot read {what}: {exc}") from None
     missing = [c for c in columns if c not in frame.columns]
@@ -200,7 +201,7 @@ def risk(
     try:
         series = read_cases(cases)
         series.require_daily(cases, "risk levels")
-        people = population_of(population, series.regions)
+        people, _ = population_of(population, series.regions)
         if people is None:
             raise CasesError(f"{cases}: the regions are not si-gun-gu codes: give --population")
         factors = assemble(

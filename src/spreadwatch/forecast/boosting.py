@@ -1,6 +1,6 @@
 """A gradient-boosted quantile model of future counts, with covariates when they exist.
 
-For every region (and the total as a series of its own), origin ``t`` and horizon ``h``, the
+For every region, origin ``t`` and horizon ``h``, the
 features are the log counts of the last periods, their recent mean and growth, the coupled
 regions' pressure ``log1p(sum_j w[j, i] Y[t, j])``, the total's log count, the horizon, the
 target's weekday (daily data), and per-region covariates: importations (arrivals in the last
@@ -88,7 +88,8 @@ class GradientBoosting:
     max_iter: int = 50
 
     def _features(self, history: History, counts: np.ndarray, t: int, horizon: int) -> np.ndarray:
-        """Feature rows ``(series, features)`` at origin index ``t`` (last observed period)."""
+        """Feature rows ``(series, features)`` at origin index ``t`` (last observed period);
+        ``counts`` holds the regions and, as one more series, their total."""
         lags = LAGS[history.unit]
         logs = np.log1p(counts[t - lags + 1 : t + 1][::-1].T)  # (series, lags), newest first
         recent = np.log1p(counts[t - lags + 1 : t + 1].mean(axis=0))
@@ -97,7 +98,7 @@ class GradientBoosting:
         pressure = np.zeros(counts.shape[1])
         if history.weights is not None:
             pressure[:regions] = np.log1p(counts[t, :regions] @ history.weights)
-        total = np.full(counts.shape[1], np.log1p(counts[t, -1]))
+        total = np.full(counts.shape[1], np.log1p(counts[t, :regions].sum()))
         parts = [
             logs,
             recent[:, None],
@@ -111,15 +112,16 @@ class GradientBoosting:
             parts.append(np.full((counts.shape[1], 1), weekday))
         if self.covariates.frames:
             values = self.covariates.on(history.ends[t], history.regions)
-            values = np.vstack([values, values.mean(axis=0, keepdims=True)])  # the total's
-            parts.append(values)
+            parts.append(np.vstack([values, values.mean(axis=0, keepdims=True)]))
         return np.hstack(parts)
 
     def predict_quantiles(
         self, history: History, horizons: int, rng: np.random.Generator
     ) -> tuple[np.ndarray, np.ndarray]:
-        """``(mean (horizons, series), quantiles (levels, horizons, series))`` at the end of
-        ``history``; series are the regions and their total."""
+        """``(mean (horizons, regions), quantiles (levels, horizons, regions))`` at the end of
+        ``history``."""
+        # the total trains as one more series (more rows, other scales); only regions are
+        # forecast: aggregates are sums of the regions' paths
         counts = np.column_stack([history.counts, history.counts.sum(axis=1)])
         lags, last = LAGS[history.unit], history.periods - 1
         first = 2 * lags - 1  # the first origin with a recent and an earlier window
@@ -144,6 +146,7 @@ class GradientBoosting:
         ).T
         quantiles = np.maximum(np.expm1(levels), 0.0)
         quantiles = quantiles.reshape(len(QUANTILE_LEVELS), horizons, counts.shape[1])
+        quantiles = quantiles[:, :, : len(history.regions)]
         return _mean_of_quantiles(quantiles), quantiles
 
 

@@ -28,7 +28,12 @@ class Mechanistic:
     name: str = "mechanistic"
 
     def sample(
-        self, history: History, horizons: int, draws: int, rng: np.random.Generator
+        self,
+        history: History,
+        horizons: int,
+        draws: int,
+        rng: np.random.Generator,
+        notes: list[str] | None = None,
     ) -> np.ndarray:
         if history.unit != "day":
             raise CasesError("the mechanistic model forecasts daily counts: use --unit day")
@@ -61,5 +66,4 @@ class Mechanistic:
         posterior = calibrate(problem, self.particles, seed=seed, progress="")
         simulated = posterior_predictive(problem, posterior, draws=draws, seed=seed)
         ahead = simulated[:, days - horizons :, :][:, :, columns].astype(np.float64)
-        paths = ahead[rng.integers(0, ahead.shape[0], size=draws)]
-        return np.concatenate([paths, paths.sum(axis=2, keepdims=True)], axis=2)
+        return ahead[rng.integers(0, ahead.shape[0], size=draws)]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
@@ -11,8 +10,14 @@ import plotly.graph_objects as go
 from plotly.colors import qualitative
 
 from spreadwatch.forecast.history import History
-from spreadwatch.forecast.hub import QUANTILE_LEVELS
-from spreadwatch.forecast.run import ENSEMBLE, forecast_at, locations, relative_wis, summarise
+from spreadwatch.forecast.run import (
+    ENSEMBLE,
+    Backtest,
+    locations,
+    pairwise_relative_wis,
+    relative_wis,
+    summarise,
+)
 from spreadwatch.report.html import Report, Section, add_band, figure_html, palette, table_html
 
 #: Forecast origins shown in the fan chart.
@@ -37,16 +42,14 @@ def _by_horizon(summary: pd.DataFrame, column: str, title: str, nominal: float |
     return fig
 
 
-def _fan(
-    history: History, scores: pd.DataFrame, horizons: int, seed: int, registry: Mapping | None
-) -> go.Figure:
-    """Observed counts of the total (or the one region) with forecast fans of the ensemble
-    (else the first model) at a few origins."""
+def _fan(history: History, forecasts: pd.DataFrame, shown: str) -> go.Figure:
+    """Observed counts of the total (or the one region) with the fans ``shown`` made at a few
+    past origins (median and 90% interval)."""
     location = locations(history)[-1]
-    truth = history.counts.sum(axis=1)
-    models = list(dict.fromkeys(scores["model"]))
-    shown = ENSEMBLE if ENSEMBLE in models else models[0]
-    origins = sorted(scores["origin"].unique())
+    position = locations(history).index(location)
+    truth = history.with_aggregates(history.counts)[:, position]
+    rows = forecasts[(forecasts["model"] == shown) & (forecasts["location"] == location)]
+    origins = sorted(rows["origin_date"].unique())
     pick = origins[:: max(1, len(origins) // FAN_ORIGINS)][-FAN_ORIGINS:]
     fig = go.Figure(
         go.Scatter(
@@ -57,50 +60,34 @@ def _fan(
             line={"color": "#222"},
         )
     )
-    low, high = (int(np.flatnonzero(np.isclose(QUANTILE_LEVELS, q))[0]) for q in (0.05, 0.95))
-    mid = int(np.flatnonzero(np.isclose(QUANTILE_LEVELS, 0.5))[0])
     for k, origin in enumerate(pick):
-        made = forecast_at(
-            history, int(origin), horizons, models, seed, registry=registry, skipped={}
-        )
-        if shown not in made:
-            continue
-        f = made[shown]
-        column = f.quantiles[:, :, -1]  # (Q, H) of the last location
-        ends = [
-            history.ends[origin - 1] + pd.Timedelta(days=history.step_days * (h + 1))
-            for h in range(horizons)
-        ]
+        fan = rows[(rows["origin_date"] == origin) & (rows["output_type"] == "quantile")]
+        wide = fan.pivot_table(index="target_end_date", columns="output_type_id", values="value")
+        ends = list(wide.index)
         r, g, b = palette(k)
-        color = f"rgb({r},{g},{b})"
-        add_band(fig, ends, column[low], column[high], (r, g, b))
+        add_band(fig, ends, wide[0.05].to_numpy(), wide[0.95].to_numpy(), (r, g, b))
         fig.add_trace(
             go.Scatter(
                 x=ends,
-                y=column[mid],
-                line={"color": color},
-                name=f"{shown} from {history.ends[origin - 1]}",
+                y=wide[0.5].to_numpy(),
+                line={"color": f"rgb({r},{g},{b})"},
+                name=f"{shown} from {origin}",
             )
         )
     fig.update_layout(
         title=f"{location}: forecasts (median, 90% interval) at past origins",
         height=420,
         margin={"t": 40, "b": 30},
+        xaxis_title="date",
+        yaxis_title=f"cases per {history.unit}",
     )
     return fig
 
 
-def write_backtest_report(
-    history: History,
-    scores: pd.DataFrame,
-    path: Path,
-    horizons: int,
-    seed: int = 0,
-    registry: Mapping | None = None,
-) -> Path:
-    summary = summarise(scores)
+def _overall(scores: pd.DataFrame) -> pd.DataFrame:
+    """Per level and model: mean WIS, pairwise relative WIS and coverage."""
     overall = (
-        scores.groupby("model", sort=False)
+        scores.groupby(["level", "model"], sort=False)
         .agg(
             wis=("wis", "mean"),
             cover50=("cover50", "mean"),
@@ -109,41 +96,71 @@ def write_backtest_report(
         )
         .reset_index()
     )
-    if "baseline" in set(overall["model"]):
-        overall["relative wis"] = overall["model"].map(relative_wis(scores, ["model"]))
-        by_region = relative_wis(scores, ["location", "model"]).unstack("model")
+    skill = pairwise_relative_wis(scores, ["level"])
+    pairs = overall[["level", "model"]].itertuples(index=False)
+    overall["relative_wis"] = [skill.get((level, model), np.nan) for level, model in pairs]
+    return overall
+
+
+def write_backtest_report(
+    history: History, run: Backtest, path: Path, horizons: int, default: str | None = None
+) -> Path:
+    scores = run.scores
+    summary = summarise(scores)
+    overall = _overall(scores)
+    models = list(dict.fromkeys(scores["model"]))
+    shown = default if default in models else ENSEMBLE if ENSEMBLE in models else models[0]
+    if "baseline" in models and len(history.regions) > 1:
+        regional = scores[scores["level"] == "region"]
+        by_region = relative_wis(regional, ["location", "model"]).unstack("model")
     else:
         by_region = scores.groupby(["location", "model"])["wis"].mean().unstack("model")
     totals = pd.Series(history.counts.sum(axis=0), index=list(history.regions))
     top = [r for r in totals.sort_values(ascending=False).index[:15] if r in by_region.index]
     region_table = by_region.loc[top].reset_index()
     unit = "daily" if history.unit == "day" else "weekly"
+    level = "region" if len(history.regions) > 1 else overall["level"].iloc[0]
+    cards = {
+        row.model: f"WIS {row.wis:,.3g}"
+        + ("" if np.isnan(row.relative_wis) else f" · relative {row.relative_wis:.2f}")
+        for row in overall[overall["level"] == level].itertuples()
+    }
     report = Report(
         title="Forecast backtest",
         subtitle=f"{len(history.regions)} region(s), {unit} counts, "
-        f"{scores['origin'].nunique()} origins, horizons 1-{horizons}",
-        cards={row.model: f"WIS {row.wis:,.1f}" for row in overall.itertuples()},
+        f"{scores['origin'].nunique()} origins, horizons 1-{horizons}; default model: {shown}",
+        cards=cards,
     )
     report.sections.append(
         Section(
             "Scores",
-            "Weighted interval score (Bracher et al. 2021) over the 23 quantiles, relative to "
-            "the baseline on the same forecasts (below 1 is better), and the share of outcomes "
-            "inside the 50% and 90% intervals.",
+            "Weighted interval score (Bracher et al. 2021) over the 23 quantiles, for regions "
+            "and for aggregates (the total, sido) apart; relative WIS is the pairwise measure "
+            "of the Forecast Hubs (Cramer et al. 2022), to the baseline (below 1 is better); "
+            "coverage is the share of outcomes inside the 50% and 90% intervals.",
             [
                 table_html(overall, "{:,.3f}"),
-                figure_html(_by_horizon(summary, "wis", "Mean WIS by horizon", None)),
-                figure_html(_by_horizon(summary, "cover90", "90% interval coverage", 0.9)),
-                figure_html(_by_horizon(summary, "cover50", "50% interval coverage", 0.5)),
+                figure_html(
+                    _by_horizon(
+                        summary[summary["level"] == level], "wis", "Mean WIS by horizon", None
+                    )
+                ),
+                figure_html(
+                    _by_horizon(
+                        summary[summary["level"] == level], "cover90", "90% interval coverage", 0.9
+                    )
+                ),
+                figure_html(
+                    _by_horizon(
+                        summary[summary["level"] == level], "cover50", "50% interval coverage", 0.5
+                    )
+                ),
             ],
         )
     )
+    forecasts = run.forecasts.to_pandas()
     report.sections.append(
-        Section(
-            "Forecasts at past origins",
-            "",
-            [figure_html(_fan(history, scores, horizons, seed, registry))],
-        )
+        Section("Forecasts at past origins", "", [figure_html(_fan(history, forecasts, shown))])
     )
     if len(history.regions) > 1:
         report.sections.append(

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
+from spreadwatch.forecast.hub import default_model
 from spreadwatch.infer.cases import CaseSeries
 from spreadwatch.infer.rt import rt_table
 from spreadwatch.risk.levels import household_signal, incidence_per_100k
@@ -33,11 +34,9 @@ def cases_frame(series: CaseSeries) -> pd.DataFrame:
 
 def growth_from_forecasts(forecasts: pd.DataFrame, cases: pd.DataFrame) -> pd.DataFrame:
     """Forecast median of the next 7 days over the last 7 reported days, per region, dated
-    on the latest origin (the ensemble's forecasts when there are some, else the first
-    model's)."""
-    table = forecasts.copy()
-    models = list(dict.fromkeys(table["model"]))
-    table = table[table["model"] == ("ensemble" if "ensemble" in models else models[0])]
+    on the latest origin, from the table's default model (see
+    :func:`spreadwatch.forecast.hub.default_model`)."""
+    table = forecasts[forecasts["model"] == default_model(forecasts)]
     origin = table["origin_date"].max()
     table = table[(table["origin_date"] == origin) & (table["output_type"] == "quantile")]
     median = table[np.isclose(table["output_type_id"].astype(float), 0.5)]

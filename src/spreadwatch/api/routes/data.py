@@ -34,6 +34,7 @@ from spreadwatch.api.schemas import (
 from spreadwatch.api.security import Caller, needs
 from spreadwatch.api.tables import Indexed
 from spreadwatch.api.workspace import Workspace
+from spreadwatch.forecast.hub import default_model
 
 router = APIRouter(prefix="/api/v1")
 Public = Annotated[Caller, Depends(needs("read_public"))]
@@ -397,7 +398,10 @@ async def forecast_fan(
     location: Annotated[str, Path(pattern=r"^(\d{5}|total)$")],
     _: Public,
     ws: Ws,
-    model: Annotated[str | None, Query(max_length=60, description="Default: ensemble.")] = None,
+    model: Annotated[
+        str | None,
+        Query(max_length=60, description="Default: the model the forecast table names."),
+    ] = None,
     history_days: Annotated[int, Query(ge=0, le=365)] = 28,
 ) -> dict:
     """One location's forecast as a fan (mean, 50% and 90% bands) after its observed cases."""
@@ -405,7 +409,7 @@ async def forecast_fan(
     models = ws.derived("forecasts", "models", lambda f: sorted(f["model"].unique()))
     if not models:
         raise ApiError(404, "no-forecast", "the forecast table is empty")
-    chosen = model or ("ensemble" if "ensemble" in models else models[0])
+    chosen = model or default_model(ws.table("forecasts"), models)
     if chosen not in models:
         raise ApiError(404, "unknown-model", f"model {chosen!r}: expected one of {models}")
     if location != "total":

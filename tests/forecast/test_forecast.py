@@ -15,12 +15,13 @@ from typer.testing import CliRunner
 
 from spreadwatch.cli import app
 from spreadwatch.forecast import QUANTILE_LEVELS, interval_coverage, weighted_interval_score
-from spreadwatch.forecast.history import History, adjacency_weights, from_series, normalised
-from spreadwatch.forecast.models import Baseline, EndemicEpidemic
+from spreadwatch.forecast.coupling import normalised
+from spreadwatch.forecast.history import History, adjacency_orders, from_series
+from spreadwatch.forecast.models import Baseline, EndemicEpidemic, Spec
 from spreadwatch.forecast.run import backtest, forecast_table, summarise
 from spreadwatch.infer import CasesError, read_cases
 
-KOREA = Path(__file__).parent.parent / "examples" / "korea-covid19-2020.csv"
+KOREA = Path(__file__).parents[2] / "examples" / "korea-covid19-2020.csv"
 
 
 def test_wis_of_hand_computed_examples():
@@ -63,24 +64,38 @@ def _simulated(regions: int = 4, periods: int = 160, seed: int = 1) -> tuple[His
         y[t] = rng.negative_binomial(truth["size"], truth["size"] / (truth["size"] + mu))
     ends = tuple(dt.date(2020, 1, 5) + dt.timedelta(days=7 * t) for t in range(periods))
     codes = tuple(f"R{i}" for i in range(regions))
-    return History(codes, y, ends, "week", weights, shares), truth
+    return History(codes, y, ends, "week", mobility=weights, shares=shares), truth
+
+
+#: The terms the simulated data were made with: constant endemic and epidemic parts.
+SIMPLE = EndemicEpidemic(Spec(end_harmonics=0, trend=False, neighbour_log_population=False))
 
 
 def test_endemic_epidemic_recovers_its_parameters():
     history, truth = _simulated(periods=400)
-    fit = EndemicEpidemic().fit(history)
-    values = fit.values()
-    errors = np.sqrt(np.diag(fit.covariance))
-    names = list(fit.names)
-    for name in ("lambda", "phi", "size"):
-        estimate = np.log(values[name])
-        assert abs(estimate - np.log(truth[name])) < 4 * errors[names.index(f"log_{name}")]
+    fit = SIMPLE.fit(history)
+    values, errors = fit.values(), fit.standard_errors()
+    for name, parameter in (
+        ("lambda", "ar.1"),
+        ("phi", "ne.1"),
+        ("endemic", "end.1"),
+        ("size", "log(size)"),
+    ):
+        assert abs(values[parameter] - np.log(truth[name])) < 4 * errors[parameter]
 
 
 def test_correctly_specified_model_covers_at_the_nominal_rate():
     """Over three simulated data sets (overlapping targets make one set's coverage noisy)."""
+    registry = {"endemic-epidemic": SIMPLE}
     scores = pd.concat(
-        backtest(_simulated(seed=seed)[0], 4, ["endemic-epidemic"], first_origin=80, every=2)
+        backtest(
+            _simulated(seed=seed)[0],
+            4,
+            ["endemic-epidemic"],
+            first_origin=80,
+            every=2,
+            registry=registry,
+        ).scores
         for seed in (1, 2, 3)
     )
     assert scores["cover90"].mean() == pytest.approx(0.9, abs=0.04)
@@ -90,11 +105,11 @@ def test_correctly_specified_model_covers_at_the_nominal_rate():
 def test_baseline_is_flat_with_symmetric_spread():
     history, _ = _simulated()
     samples = Baseline().sample(history, 4, 4000, np.random.default_rng(2))
-    last = np.append(history.counts[-1], history.counts[-1].sum())
-    np.testing.assert_array_equal(np.median(samples, axis=0), np.broadcast_to(last, (4, 5)))
+    last = history.counts[-1]
+    np.testing.assert_array_equal(np.median(samples, axis=0), np.broadcast_to(last, (4, 4)))
     spread = np.quantile(samples, 0.9, axis=0) - np.quantile(samples, 0.1, axis=0)
     assert (np.diff(spread, axis=0) >= 0).all()  # uncertainty grows with the horizon
-    flat = History(("A",), np.full((30, 1), 12.0), history.ends[:30], "week", None, np.ones(1))
+    flat = History(("A",), np.full((30, 1), 12.0), history.ends[:30], "week")
     assert (Baseline().sample(flat, 3, 100, np.random.default_rng(0)) == 12).all()
 
 
@@ -129,11 +144,13 @@ def test_weekly_history_sums_whole_weeks_ending_on_the_last_date(tmp_path):
 def test_adjacency_file_is_checked(tmp_path):
     path = tmp_path / "adjacency.csv"
     path.write_text("region,neighbour\nA,B\nB,C\n")
-    weights = adjacency_weights(path, ("A", "B", "C"))
-    np.testing.assert_allclose(weights, [[0, 1, 0], [0.5, 0, 0.5], [0, 1, 0]])
+    orders = adjacency_orders(path, ("A", "B", "C"))
+    np.testing.assert_array_equal(orders, [[0, 1, 2], [1, 0, 1], [2, 1, 0]])
+    history = History(("A", "B", "C"), np.zeros((3, 3)), (), "week", orders)
+    np.testing.assert_allclose(history.weights, [[0, 1, 0], [0.5, 0, 0.5], [0, 1, 0]])
     path.write_text("region,neighbour\nA,Z\n")
     with pytest.raises(CasesError, match="row 1, column neighbour: unknown region 'Z'"):
-        adjacency_weights(path, ("A", "B"))
+        adjacency_orders(path, ("A", "B"))
 
 
 def test_commands_on_koreas_2020_cases(tmp_path):
@@ -217,15 +234,8 @@ def test_gradient_boosting_learns_the_conditional_quantiles():
     regions, periods = 12, 90
     counts = np.rint(np.exp(3 + 0.5 * rng.standard_normal((periods, regions))))
     ends = tuple(dt.date(2020, 1, 5) + dt.timedelta(days=7 * t) for t in range(periods))
-    history = History(
-        tuple(f"R{i}" for i in range(regions)),
-        counts,
-        ends,
-        "week",
-        None,
-        np.full(regions, 1 / regions),
-    )
-    scores = backtest(history, 2, ["gradient-boosting"], first_origin=70, every=4)
+    history = History(tuple(f"R{i}" for i in range(regions)), counts, ends, "week")
+    scores = backtest(history, 2, ["gradient-boosting"], first_origin=70, every=4).scores
     regional = scores[scores["location"] != "total"]
     assert regional["cover90"].mean() == pytest.approx(0.9, abs=0.07)
     assert regional["cover50"].mean() == pytest.approx(0.5, abs=0.1)
@@ -280,9 +290,10 @@ def test_mechanistic_model_forecasts_data_it_generated(tmp_path):
     rng = np.random.default_rng(4)
     reports = rng.negative_binomial(40.0, 40.0 / (40.0 + mean)).astype(float)
     ends = tuple(dt.date(2020, 2, 1) + dt.timedelta(days=d) for d in range(60))
-    history = History(("A", "B"), reports[:60], ends, "day", None, np.array([0.6, 0.4]))
+    history = History(("A", "B"), reports[:60], ends, "day", shares=np.array([0.6, 0.4]))
     samples = Mechanistic(config).sample(history, 7, 300, np.random.default_rng(0))
-    assert samples.shape == (300, 7, 3)
+    assert samples.shape == (300, 7, 2)
+    samples = history.with_aggregates(samples)
     low, high = np.quantile(samples, [0.05, 0.95], axis=0)
     future = np.column_stack([reports[60:], reports[60:].sum(axis=1)])
     assert ((low <= future) & (future <= high)).mean() >= 0.8
