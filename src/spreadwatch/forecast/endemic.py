@@ -37,6 +37,11 @@ Coupling = Literal["auto", "power-law", "adjacency", "mobility", "none"]
 Component = Literal["end", "ar", "ne"]
 #: Season length in periods when a spec gives none.
 SEASON = {"week": 52.0, "day": 365.25}
+#: Days of data from which daily forecasts have weekday effects.
+WEEKDAY_FROM = 28
+#: A total's 95% upper bound may reach this many times the highest total yet (grown at the
+#: data's fastest rate) before the model falls back to simpler terms.
+CEILING_FACTOR = 5.0
 #: Largest mean a simulated path may take (keeps runaway parameter draws finite).
 MAX_MEAN = 1e9
 _SIZE_BOUNDS = (-30.0, 15.0)
@@ -131,20 +136,28 @@ def _harmonics(k: np.ndarray, count: int, period: float) -> list[np.ndarray]:
     return out
 
 
+def resolved(spec: Spec, history: History) -> Spec:
+    """``spec`` with an automatic coupling replaced by what the history allows: measured
+    mobility, else a power law of neighbourhood orders, else none."""
+    if spec.coupling != "auto":
+        return spec
+    coupling = (
+        "mobility"
+        if history.mobility is not None
+        else "power-law"
+        if history.orders is not None
+        else "none"
+    )
+    return dataclasses.replace(spec, coupling=coupling)
+
+
 def _design(history: History, spec: Spec, horizon: int = 0) -> _Design:
+    spec = resolved(spec, history)
     design = _Design(history, spec, horizon)
     k = np.arange(history.periods + horizon, dtype=np.float64)
     period = spec.period or SEASON[history.unit]
     regions = history.regions
     coupling = spec.coupling
-    if coupling == "auto":
-        coupling = (
-            "mobility"
-            if history.mobility is not None
-            else "power-law"
-            if history.orders is not None
-            else "none"
-        )
     if coupling == "mobility" and history.mobility is None:
         raise ValueError("coupling by mobility needs measured flows (--od)")
     if coupling in ("power-law", "adjacency") and history.orders is None:
@@ -188,6 +201,12 @@ class _Evaluation:
     """Components of ``mu`` at periods ``k`` for one parameter vector (or a batch)."""
 
     def __init__(self, design: _Design, theta: np.ndarray, k: np.ndarray, previous: np.ndarray):
+        with np.errstate(over="ignore", invalid="ignore"):
+            self._compute(design, theta, k, previous)
+
+    def _compute(
+        self, design: _Design, theta: np.ndarray, k: np.ndarray, previous: np.ndarray
+    ) -> None:
         self.design = design
         history = design.history
         log_share = np.log(history.shares)
@@ -413,13 +432,18 @@ def _start(design: _Design) -> np.ndarray:
 
 def automatic_spec(history: History) -> Spec:
     """The terms the data can carry: seasonality and a trend from one whole season on (52
-    weeks, 365 days), region effects from 20 periods on, weekday effects for daily data."""
+    weeks, 365 days), region effects from 20 periods on, weekday effects for daily data from
+    four weeks on."""
     season = history.periods >= SEASON[history.unit]
-    return Spec(
-        end_harmonics=1 if season else 0,
-        epi_harmonics=1 if season else 0,
-        trend=season,
-        region_effects=("end", "ar", "ne") if history.periods >= 20 else (),
+    return resolved(
+        Spec(
+            end_harmonics=1 if season else 0,
+            epi_harmonics=1 if season else 0,
+            trend=season,
+            region_effects=("end", "ar", "ne") if history.periods >= 20 else (),
+            weekday=history.periods >= WEEKDAY_FROM,
+        ),
+        history,
     )
 
 
@@ -435,17 +459,19 @@ def simpler_specs(spec: Spec) -> list[tuple[Spec, str]]:
 
 
 def observed_growth(history: History) -> float:
-    """The largest growth factor per period of the total that the data show: over windows of
-    a week (two periods for weekly data) holding at least 10 cases at their start; 1 when no
-    window has that many."""
+    """The largest growth factor per period of the total that the data show, over pairs of
+    consecutive windows of a week (two periods for weekly data) that hold at least 20 cases
+    together (half a case added to each, so that a window without cases counts); 1 when no
+    pair has that many or nothing grew."""
     total = history.counts.sum(axis=1)
     width = 7 if history.unit == "day" else 2
     sums = np.convolve(total, np.ones(width), mode="valid")
     before, after = sums[:-width], sums[width:]
-    enough = before >= 10
+    enough = before + after >= 20
     if not enough.any():
         return 1.0
-    return float(max(1.0, np.max(after[enough] / before[enough]) ** (1 / width)))
+    ratio = (after[enough] + 0.5) / (before[enough] + 0.5)
+    return float(max(1.0, np.max(ratio) ** (1 / width)))
 
 
 @dataclass(frozen=True)
@@ -467,10 +493,15 @@ class EndemicEpidemic:
         def objective(theta: np.ndarray, information: bool) -> tuple:
             return _evaluate(design, theta, observed, previous, k, information)
 
-        theta, value, converged, message = _maximise(
-            objective, _start(design), np.array(design.bounds).T
-        )
-        covariance = _covariance(objective(theta, True)[2])
+        # trial steps may overflow: their value is then not finite and the step is refused
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            theta, value, converged, message = _maximise(
+                objective, _start(design), np.array(design.bounds).T
+            )
+        information = objective(theta, True)[2]
+        if theta.size <= OBSERVED_INFORMATION_UP_TO:
+            information = _observed_information(lambda th: objective(th, False)[1], theta)
+        covariance = _covariance(information)
         constant = float(special.gammaln(observed + 1).sum())
         return EndemicFit(
             theta, covariance, tuple(design.names), -value - constant, converged, message
@@ -495,9 +526,10 @@ class EndemicEpidemic:
     ) -> np.ndarray:
         """Paths ``(draws, horizons, regions)`` of future counts, from the first spec of the
         ladder whose fit passes the checks (the last one is used whatever happens)."""
-        spec = self.spec or automatic_spec(history)
+        spec = resolved(self.spec, history) if self.spec else automatic_spec(history)
         ladder = [(spec, ""), *simpler_specs(spec)]
         limit = observed_growth(history)
+        peak = max(float(history.counts.sum(axis=1).max()), 2.0)
         for rung, (candidate, _) in enumerate(ladder):
             last = rung == len(ladder) - 1
             try:
@@ -517,8 +549,19 @@ class EndemicEpidemic:
                         )
                 if not problem or last:
                     paths, capped = _simulate(history, candidate, fit, horizons, draws, rng)
-                    if capped and not last:
+                    upper = np.quantile(paths.sum(axis=2), 0.95, axis=0)
+                    ceiling = CEILING_FACTOR * peak * limit ** np.arange(1, horizons + 1)
+                    if last:
+                        return paths
+                    if capped:
                         problem = "its paths reach the population of " + ", ".join(capped[:5])
+                    elif (upper > ceiling).any():
+                        h = int(np.argmax(upper > ceiling))
+                        problem = (
+                            f"its 95% bound for the total reaches {upper[h]:,.0f} at horizon "
+                            f"{h + 1}, beyond {CEILING_FACTOR:g} times the highest total yet "
+                            f"({peak:,.0f}) grown at the data's fastest rate"
+                        )
                     else:
                         return paths
             if notes is not None:
@@ -564,6 +607,25 @@ def _simulate(
             previous = out[first : first + batch, h : h + 1]
     reached = (out >= cap).mean(axis=0).max(axis=0) > CAPPED_SHARE
     return out, [history.regions[i] for i in np.flatnonzero(reached)]
+
+
+#: Up to this many parameters the covariance is the inverse of the observed information
+#: (as hhh4's); beyond, of the Fisher information (the observed one would cost two gradients
+#: per parameter).
+OBSERVED_INFORMATION_UP_TO = 60
+
+
+def _observed_information(gradient, theta: np.ndarray) -> np.ndarray:
+    """The Hessian of the negative log likelihood by central differences of its analytic
+    gradient."""
+    k = theta.size
+    hessian = np.empty((k, k))
+    for i in range(k):
+        step = 1e-5 * max(1.0, abs(theta[i]))
+        e = np.zeros(k)
+        e[i] = step
+        hessian[i] = (gradient(theta + e) - gradient(theta - e)) / (2 * step)
+    return 0.5 * (hessian + hessian.T)
 
 
 def _covariance(information: np.ndarray) -> np.ndarray:
