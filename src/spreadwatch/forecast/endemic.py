@@ -24,6 +24,7 @@ region's population.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -197,15 +198,35 @@ def _design(history: History, spec: Spec, horizon: int = 0) -> _Design:
     return design
 
 
+def draw_weights(design: _Design, thetas: np.ndarray) -> np.ndarray:
+    """The power-law weights of each parameter draw ``(draws, regions, regions)``."""
+    decay = np.exp(thetas[:, design.decay])
+    return np.stack([power_law(design.orders, d, design.spec.max_lag)[0] for d in decay])
+
+
 class _Evaluation:
     """Components of ``mu`` at periods ``k`` for one parameter vector (or a batch)."""
 
-    def __init__(self, design: _Design, theta: np.ndarray, k: np.ndarray, previous: np.ndarray):
+    def __init__(
+        self,
+        design: _Design,
+        theta: np.ndarray,
+        k: np.ndarray,
+        previous: np.ndarray,
+        stacked: np.ndarray | None = None,
+    ):
+        """``stacked``: each draw's power-law weights, when ``theta`` holds several draws
+        (computed once for all periods)."""
         with np.errstate(over="ignore", invalid="ignore"):
-            self._compute(design, theta, k, previous)
+            self._compute(design, theta, k, previous, stacked)
 
     def _compute(
-        self, design: _Design, theta: np.ndarray, k: np.ndarray, previous: np.ndarray
+        self,
+        design: _Design,
+        theta: np.ndarray,
+        k: np.ndarray,
+        previous: np.ndarray,
+        stacked: np.ndarray | None,
     ) -> None:
         self.design = design
         history = design.history
@@ -239,9 +260,8 @@ class _Evaluation:
                     )
                     pressure = previous @ self.weights
                 else:
-                    stacked = np.stack(
-                        [power_law(design.orders, d, design.spec.max_lag)[0] for d in decay]
-                    )
+                    if stacked is None:
+                        stacked = draw_weights(design, theta)
                     pressure = np.einsum("dkj,dji->dki", previous, stacked)
             else:
                 self.weights = design.weights
@@ -315,26 +335,55 @@ def _derivatives(
     return positions, jacobian, blocks
 
 
+class _Observed:
+    """The counts a fit explains, with (for a shared size) their distinct values and how often
+    each occurs: sums of ``f(y + size)`` over the cells then cost one call per distinct
+    value."""
+
+    def __init__(self, counts: np.ndarray, shared: bool):
+        self.y = counts
+        self.shared = shared
+        self.values, self.times = np.unique(counts, return_counts=True)
+        self.cells = counts.size if shared else counts.shape[0]
+
+    def total(self, function, size: np.ndarray) -> np.ndarray:
+        """``sum f(y + size)`` over all cells (shared size) or per region."""
+        if self.shared:
+            return self.times @ function(self.values + size.item())
+        return function(self.y + size).sum(axis=0)
+
+    def reduce(self, cells: np.ndarray) -> np.ndarray:
+        return cells.sum() if self.shared else cells.sum(axis=0)
+
+
 def _evaluate(
     design: _Design,
     theta: np.ndarray,
-    observed: np.ndarray,
+    observed: _Observed,
     previous: np.ndarray,
     k: np.ndarray,
     information: bool = False,
-) -> tuple[float, np.ndarray, np.ndarray | None]:
+    gradient_too: bool = True,
+) -> tuple[float, np.ndarray | None, np.ndarray | None]:
     """The penalised negative log likelihood (without the constant ``sum log y!``), its
-    gradient and, when asked, the Fisher information of the mean's parameters with the
-    observed information of the dispersion (a positive definite scoring matrix whose inverse
-    is the estimates' covariance)."""
+    gradient (unless ``gradient_too`` is false) and, when asked, the Fisher information of the
+    mean's parameters with the observed information of the dispersion (a positive definite
+    scoring matrix whose inverse is the estimates' covariance)."""
     ev = _Evaluation(design, theta, k, previous[None])
     mu = np.maximum(ev.mean[0], 1e-300)
-    size = ev.size[0]
-    y = observed
+    size = ev.size[0]  # (1, 1) or (1, regions)
+    y = observed.y
     log_size_mu = np.log(size + mu)
+    penalty = _penalty(design)
     value = (
-        special.gammaln(y + size) - special.gammaln(size) + size * (np.log(size) - log_size_mu)
-    ).sum() + (y * (np.log(mu) - log_size_mu)).sum()
+        observed.total(special.gammaln, size).sum()
+        - observed.cells * special.gammaln(size).sum()
+        + (size * (np.log(size) - log_size_mu)).sum()
+        + (y * (np.log(mu) - log_size_mu)).sum()
+        - 0.5 * float((penalty * theta) @ theta)
+    )
+    if not (gradient_too or information):
+        return -float(value), None, None
     score = y / mu - (y + size) / (size + mu)  # d ll / d mu
     positions, jacobian, blocks = _derivatives(design, ev, previous, k)
     flat = jacobian.reshape(-1, positions.size)
@@ -342,14 +391,13 @@ def _evaluate(
     gradient[positions] = flat.T @ score.reshape(-1)
     for block, scaled in blocks:
         gradient[block] = (score * scaled).sum(axis=0)
-    d_digamma = special.digamma(y + size) - special.digamma(size)
-    d_size = size * (d_digamma + np.log(size) + 1 - log_size_mu - (y + size) / (size + mu))
-    shared = design.spec.dispersion == "shared"
-    gradient[design.size] = d_size.sum() if shared else d_size.sum(0)
-    penalty = np.zeros(len(design.names))
-    for block, _ in blocks:
-        penalty[block] = 1.0 / design.spec.region_sd**2
-    value -= 0.5 * float((penalty * theta) @ theta)
+    size_row = size[0] if not observed.shared else size.item()
+    d_size = size_row * (
+        observed.total(special.digamma, size)
+        - observed.cells * special.digamma(size_row)
+        + observed.reduce(np.log(size) + 1 - log_size_mu - (y + size) / (size + mu))
+    )
+    gradient[design.size] = d_size
     gradient -= penalty * theta
     if not information:
         return -float(value), -gradient, None
@@ -365,24 +413,64 @@ def _evaluate(
             fisher[block, other] += np.diag(both)
             if other != block:
                 fisher[other, block] += np.diag(both)
-    second = size**2 * (
-        special.polygamma(1, y + size)
-        - special.polygamma(1, size)
-        + 1 / size
-        - 1 / (size + mu)
-        - (mu - y) / (size + mu) ** 2
+    trigamma = lambda x: special.polygamma(1, x)  # noqa: E731
+    second = size_row**2 * (
+        observed.total(trigamma, size)
+        - observed.cells * trigamma(size_row)
+        + observed.reduce(1 / size - 1 / (size + mu) - (mu - y) / (size + mu) ** 2)
     )
-    curvature = -(second + d_size)
-    curvature = curvature.sum() if shared else curvature.sum(0)
     index = np.arange(design.size.start, design.size.stop)
-    fisher[index, index] = np.maximum(curvature, 1e-6)
+    fisher[index, index] = np.maximum(-(second + d_size), 1e-6)
     return -float(value), -gradient, fisher
 
 
-def _maximise(objective, start: np.ndarray, bounds: np.ndarray, tolerance: float = 1e-9):
+def _penalty(design: _Design) -> np.ndarray:
+    """The ridge's precision per parameter (region effects only)."""
+    penalty = np.zeros(len(design.names))
+    for terms in design.terms.values():
+        if terms.region is not None:
+            penalty[terms.region] = 1.0 / design.spec.region_sd**2
+    return penalty
+
+
+def block_solver(design: _Design):
+    """A solver of the scoring equations that uses their structure: region ``i``'s effects
+    meet only each other and the shared parameters, so the matrix is a small dense block, a
+    border and one ``m x m`` block per region (a Schur complement instead of a dense solve
+    of hundreds of unknowns). ``np.linalg.solve`` when there are no region effects."""
+    blocks = [t.region for t in design.terms.values() if t.region is not None]
+    if not blocks:
+        return np.linalg.solve
+    regional = np.stack([np.arange(b.start, b.stop) for b in blocks], axis=1)  # (n, m)
+    shared = np.setdiff1d(np.arange(len(design.names)), regional.ravel())
+    n, m = regional.shape
+
+    def solve(matrix: np.ndarray, rhs: np.ndarray) -> np.ndarray:
+        a_block = matrix[np.ix_(shared, shared)]
+        border = matrix[np.ix_(shared, regional.ravel())].reshape(shared.size, n, m)
+        inverse = np.linalg.inv(matrix[regional[:, :, None], regional[:, None, :]])  # (n,m,m)
+        inverse_border = np.einsum("ipq,kiq->ipk", inverse, border)  # D^-1 B'
+        schur = a_block - np.einsum("kip,ipl->kl", border, inverse_border)
+        inverse_rhs = np.einsum("ipq,iq->ip", inverse, rhs[regional])
+        x = np.linalg.solve(schur, rhs[shared] - np.einsum("kip,ip->k", border, inverse_rhs))
+        out = np.empty_like(rhs)
+        out[shared] = x
+        out[regional] = inverse_rhs - np.einsum("ipk,k->ip", inverse_border, x)
+        return out
+
+    return solve
+
+
+def _maximise(
+    objective,
+    start: np.ndarray,
+    bounds: np.ndarray,
+    tolerance: float = 1e-9,
+    solve=np.linalg.solve,
+):
     """Fisher scoring with step halving inside box bounds (a tiny ridge when the scoring
-    matrix is singular): ``(theta, value, converged, message)``. Converged when a step gains
-    less than ``tolerance`` relative to the value."""
+    matrix is singular): ``(theta, value, information, converged, message)``. Converged when
+    a step gains less than ``tolerance`` relative to the value."""
     low, high = bounds
     theta = np.clip(start, low, high)
     value, gradient, fisher = objective(theta, True)
@@ -390,29 +478,29 @@ def _maximise(objective, start: np.ndarray, bounds: np.ndarray, tolerance: float
         ridge = 0.0
         while True:
             try:
-                step = -np.linalg.solve(fisher + ridge * np.eye(theta.size), gradient)
+                step = -solve(fisher + ridge * np.eye(theta.size), gradient)
                 break
             except np.linalg.LinAlgError:
                 ridge = max(10 * ridge, 1e-8 * float(np.max(np.diag(fisher), initial=1.0)))
         # shorter scoring steps, then Levenberg-damped ones (towards scaled steepest descent)
         diagonal = np.diag(np.maximum(np.diag(fisher), 1e-12))
-        steps = [step * 0.5**i for i in range(12)] + [
-            -np.linalg.solve(fisher + damping * diagonal, gradient)
-            for damping in 10.0 ** np.arange(-2, 9)
-        ]
+        steps = itertools.chain(
+            (step * 0.5**i for i in range(12)),
+            (-solve(fisher + damping * diagonal, gradient) for damping in 10.0 ** np.arange(-2, 9)),
+        )
         for candidate in steps:
             trial = np.clip(theta + candidate, low, high)
-            trial_value = objective(trial, False)[0]
+            trial_value = objective(trial, None)[0]
             if np.isfinite(trial_value) and trial_value <= value:
                 break
         else:
-            return theta, value, False, "no step lowers the negative log likelihood"
+            return theta, value, fisher, False, "no step lowers the negative log likelihood"
         gain = value - trial_value
         theta = trial
         value, gradient, fisher = objective(theta, True)
         if gain <= tolerance * (abs(value) + 1):
-            return theta, value, True, ""
-    return theta, value, False, "no convergence in 200 iterations"
+            return theta, value, fisher, True, ""
+    return theta, value, fisher, False, "no convergence in 200 iterations"
 
 
 def _start(design: _Design) -> np.ndarray:
@@ -487,22 +575,26 @@ class EndemicEpidemic:
     def fit(self, history: History, spec: Spec | None = None) -> EndemicFit:
         spec = spec or self.spec or automatic_spec(history)
         design = _design(history, spec)
-        observed, previous = history.counts[1:], history.counts[:-1]
+        observed = _Observed(history.counts[1:], spec.dispersion == "shared")
+        previous = history.counts[:-1]
         k = np.arange(1, history.periods)
 
-        def objective(theta: np.ndarray, information: bool) -> tuple:
-            return _evaluate(design, theta, observed, previous, k, information)
+        def objective(theta: np.ndarray, information: bool | None) -> tuple:
+            """``information``: True for all three, False for value and gradient, None for
+            the value only."""
+            return _evaluate(
+                design, theta, observed, previous, k, bool(information), information is not None
+            )
 
         # trial steps may overflow: their value is then not finite and the step is refused
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-            theta, value, converged, message = _maximise(
-                objective, _start(design), np.array(design.bounds).T
+            theta, value, information, converged, message = _maximise(
+                objective, _start(design), np.array(design.bounds).T, solve=block_solver(design)
             )
-        information = objective(theta, True)[2]
         if theta.size <= OBSERVED_INFORMATION_UP_TO:
             information = _observed_information(lambda th: objective(th, False)[1], theta)
         covariance = _covariance(information)
-        constant = float(special.gammaln(observed + 1).sum())
+        constant = float(special.gammaln(observed.y + 1).sum())
         return EndemicFit(
             theta, covariance, tuple(design.names), -value - constant, converged, message
         )
@@ -596,10 +688,11 @@ def _simulate(
     batch = draws if design.decay is None else max(1, int(4e6 // (n * n)))
     for first in range(0, draws, batch):
         chosen = thetas[first : first + batch]
+        stacked = draw_weights(design, chosen) if design.decay is not None else None
         previous = np.broadcast_to(history.counts[-1], (len(chosen), 1, n))
         for h in range(horizons):
             k = np.array([history.periods + h])
-            ev = _Evaluation(design, chosen, k, previous)
+            ev = _Evaluation(design, chosen, k, previous, stacked)
             mean = np.minimum(ev.mean[:, 0], np.minimum(MAX_MEAN, cap))
             size = np.broadcast_to(ev.size[:, 0], mean.shape)
             counts = rng.negative_binomial(size, size / (size + mean)).astype(np.float64)

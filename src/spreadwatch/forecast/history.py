@@ -102,7 +102,7 @@ def aggregates_of(regions: tuple[str, ...]) -> dict[str, np.ndarray]:
             for code in sorted(set(sido)):
                 members = np.flatnonzero(sido == code)
                 if 1 < members.size < len(regions):
-                    groups[code] = members
+                    groups[str(code)] = members
     return {TOTAL: np.arange(len(regions)), **groups}
 
 

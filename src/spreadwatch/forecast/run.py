@@ -359,6 +359,12 @@ def pairwise_relative_wis(scores: pd.DataFrame, by: list[str]) -> pd.Series:
         group = group if isinstance(group, tuple) else (group,)
         for m, value in zip(models, theta / scale, strict=True):
             out.append((*group, m, value))
+    if not by:
+        return pd.Series(
+            [row[-1] for row in out],
+            index=pd.Index([row[0] for row in out], name="model"),
+            name="relative_wis",
+        )
     index = pd.MultiIndex.from_tuples([row[:-1] for row in out], names=[*by, "model"])
     return pd.Series([row[-1] for row in out], index=index, name="relative_wis")
 
