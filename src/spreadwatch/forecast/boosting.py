@@ -99,13 +99,18 @@ class GradientBoosting:
         if history.weights is not None:
             pressure[:regions] = np.log1p(counts[t, :regions] @ history.weights)
         total = np.full(counts.shape[1], np.log1p(counts[t, :regions].sum()))
+        level = np.log1p(counts[: t + 1].mean(axis=0))  # the series' long-run level
+        target = history.ends[t] + dt.timedelta(days=history.step_days * horizon)
+        angle = 2 * np.pi * target.timetuple().tm_yday / 365.25  # the target's time of year
         parts = [
             logs,
             recent[:, None],
             (recent - before)[:, None],
             pressure[:, None],
             total[:, None],
+            level[:, None],
             np.full((counts.shape[1], 1), horizon),
+            np.full((counts.shape[1], 2), [np.sin(angle), np.cos(angle)]),
         ]
         if history.unit == "day":
             weekday = (history.ends[0].weekday() + t + horizon) % 7

@@ -16,9 +16,14 @@ period's index from 0. Region effects ``a_i``, ``c_i``, ``d_i`` are penalised de
 a fixed standard deviation (a ridge, the fixed-variance cousin of hhh4's random intercepts).
 With the same terms, the estimates are those of ``surveillance::hhh4`` (tested).
 
-Forecasts are paths simulated forward with parameters drawn from the Laplace approximation of
-the likelihood, so parameter uncertainty is part of them; a period's count never exceeds the
-region's population.
+Forecasts are paths simulated forward from the maximum-likelihood parameters, as hhh4's
+``simulate`` does (``parameter_uncertainty=True`` draws them from the Laplace approximation
+instead: on the real data sets of the benchmark that widened the forecasts beyond what the
+outcomes supported); a period's count never exceeds the region's population.
+
+The autoregressive and neighbour parts may pass on a distribution of lags (Bracher & Held
+2020): ``lags`` fixes its weights, or, unset, the fit takes the geometric distribution of
+:func:`lag_candidates` with the highest likelihood.
 """
 
 from __future__ import annotations
@@ -62,6 +67,9 @@ class Spec:
     dispersion: Literal["shared", "region"] = "shared"
     region_effects: tuple[Component, ...] = ()
     region_sd: float = 1.0
+    size_sd: float | None = None
+    lags: tuple[float, ...] | None = (1.0,)
+    parameter_uncertainty: bool = False
     period: float | None = None
     weekday: bool = True
     epidemic: bool = True
@@ -90,6 +98,7 @@ class EndemicFit:
     log_likelihood: float
     converged: bool
     message: str = ""
+    lags: tuple[float, ...] = (1.0,)
 
     def values(self) -> dict[str, float]:
         return dict(zip(self.names, map(float, self.theta), strict=True))
@@ -122,6 +131,7 @@ class _Design:
     size: slice = field(default_factory=lambda: slice(0))
     orders: np.ndarray | None = None
     weights: np.ndarray | None = None
+    penalty: np.ndarray | None = None
 
     def add(self, names: list[str], low: float = -np.inf, high: float = np.inf) -> slice:
         start = len(self.names)
@@ -202,6 +212,22 @@ def draw_weights(design: _Design, thetas: np.ndarray) -> np.ndarray:
     """The power-law weights of each parameter draw ``(draws, regions, regions)``."""
     decay = np.exp(thetas[:, design.decay])
     return np.stack([power_law(design.orders, d, design.spec.max_lag)[0] for d in decay])
+
+
+def lagged(counts: np.ndarray, weights: tuple[float, ...]) -> np.ndarray:
+    """``sum_l weights[l-1] * counts[t - l + 1]`` along the periods axis (-2): what period
+    ``t`` and the ones before pass on to period ``t + 1``; periods before the first count as
+    the first."""
+    if len(weights) == 1:
+        return counts
+    out = np.zeros_like(counts, dtype=np.float64)
+    for lag, weight in enumerate(weights):
+        shifted = np.concatenate(
+            [np.repeat(counts[..., :1, :], lag, axis=-2), counts[..., : counts.shape[-2] - lag, :]],
+            axis=-2,
+        )
+        out += weight * shifted
+    return out
 
 
 class _Evaluation:
@@ -380,7 +406,7 @@ def _evaluate(
         - observed.cells * special.gammaln(size).sum()
         + (size * (np.log(size) - log_size_mu)).sum()
         + (y * (np.log(mu) - log_size_mu)).sum()
-        - 0.5 * float((penalty * theta) @ theta)
+        - 0.5 * float(theta @ penalty @ theta)
     )
     if not (gradient_too or information):
         return -float(value), None, None
@@ -398,11 +424,11 @@ def _evaluate(
         + observed.reduce(np.log(size) + 1 - log_size_mu - (y + size) / (size + mu))
     )
     gradient[design.size] = d_size
-    gradient -= penalty * theta
+    gradient -= penalty @ theta
     if not information:
         return -float(value), -gradient, None
     weight = size / (mu * (size + mu))
-    fisher = np.diag(penalty)
+    fisher = penalty.copy()
     fisher[np.ix_(positions, positions)] += flat.T @ (flat * weight.reshape(-1)[:, None])
     for a, (block, scaled) in enumerate(blocks):
         cross = np.einsum("tik,ti->ki", jacobian, weight * scaled)
@@ -420,17 +446,26 @@ def _evaluate(
         + observed.reduce(1 / size - 1 / (size + mu) - (mu - y) / (size + mu) ** 2)
     )
     index = np.arange(design.size.start, design.size.stop)
-    fisher[index, index] = np.maximum(-(second + d_size), 1e-6)
+    fisher[index, index] += np.maximum(-(second + d_size), 1e-6)
     return -float(value), -gradient, fisher
 
 
 def _penalty(design: _Design) -> np.ndarray:
-    """The ridge's precision per parameter (region effects only)."""
-    penalty = np.zeros(len(design.names))
-    for terms in design.terms.values():
-        if terms.region is not None:
-            penalty[terms.region] = 1.0 / design.spec.region_sd**2
-    return penalty
+    """The ridges' precision matrix: region effects shrunk to 0, and regions' dispersions
+    (log sizes) shrunk to their mean."""
+    if design.penalty is None:
+        count = len(design.names)
+        penalty = np.zeros((count, count))
+        for terms in design.terms.values():
+            if terms.region is not None:
+                index = np.arange(terms.region.start, terms.region.stop)
+                penalty[index, index] = 1.0 / design.spec.region_sd**2
+        sizes = np.arange(design.size.start, design.size.stop)
+        if sizes.size > 1 and design.spec.size_sd is not None:
+            centre = np.eye(sizes.size) - 1.0 / sizes.size
+            penalty[np.ix_(sizes, sizes)] = centre / design.spec.size_sd**2
+        design.penalty = penalty
+    return design.penalty
 
 
 def block_solver(design: _Design):
@@ -518,18 +553,66 @@ def _start(design: _Design) -> np.ndarray:
     return theta
 
 
+def geometric_lags(ratio: float, count: int) -> tuple[float, ...]:
+    """Weights of lags ``1..count`` falling by ``ratio`` from one to the next, summing to 1."""
+    weights = ratio ** np.arange(count)
+    return tuple(float(w) for w in weights / weights.sum())
+
+
+def lag_candidates(unit: str) -> list[tuple[float, ...]]:
+    """The lag distributions a fit chooses among: the period before alone, then geometric
+    weights over four weeks or a week of days (Bracher & Held 2020's distributed lags)."""
+    count = 4 if unit == "week" else 7
+    ratios = (0.3, 0.5, 0.7) if unit == "week" else (0.5, 0.7, 0.85)
+    return [(1.0,), *(geometric_lags(r, count) for r in ratios)]
+
+
+def _fit(
+    history: History, spec: Spec, lags: tuple[float, ...], start: np.ndarray | None = None
+) -> EndemicFit:
+    design = _design(history, spec)
+    observed = _Observed(history.counts[1:], spec.dispersion == "shared")
+    previous = lagged(history.counts, lags)[:-1]
+    k = np.arange(1, history.periods)
+
+    def objective(theta: np.ndarray, information: bool | None) -> tuple:
+        """``information``: True for all three, False for value and gradient, None for the
+        value only."""
+        return _evaluate(
+            design, theta, observed, previous, k, bool(information), information is not None
+        )
+
+    # trial steps may overflow: their value is then not finite and the step is refused
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        theta, value, information, converged, message = _maximise(
+            objective,
+            _start(design) if start is None else start,
+            np.array(design.bounds).T,
+            solve=block_solver(design),
+        )
+    if theta.size <= OBSERVED_INFORMATION_UP_TO:
+        information = _observed_information(lambda th: objective(th, False)[1], theta)
+    covariance = _covariance(information)
+    constant = float(special.gammaln(observed.y + 1).sum())
+    return EndemicFit(
+        theta, covariance, tuple(design.names), -value - constant, converged, message, lags
+    )
+
+
 def automatic_spec(history: History) -> Spec:
-    """The terms the data can carry: seasonality and a trend from one whole season on (52
-    weeks, 365 days), region effects from 20 periods on, weekday effects for daily data from
-    four weeks on."""
-    season = history.periods >= SEASON[history.unit]
+    """The terms the data can carry: seasonality (one harmonic per whole season seen, up to
+    three) and a trend from one whole season on (52 weeks, 365 days), region effects from 20
+    periods on, weekday effects for daily data from four weeks on, lags chosen by the fit."""
+    seasons = int(history.periods // SEASON[history.unit])
+    season = seasons >= 1
     return resolved(
         Spec(
-            end_harmonics=1 if season else 0,
+            end_harmonics=min(3, seasons),
             epi_harmonics=1 if season else 0,
             trend=season,
             region_effects=("end", "ar", "ne") if history.periods >= 20 else (),
             weekday=history.periods >= WEEKDAY_FROM,
+            lags=None,
         ),
         history,
     )
@@ -537,7 +620,13 @@ def automatic_spec(history: History) -> Spec:
 
 def simpler_specs(spec: Spec) -> list[tuple[Spec, str]]:
     """The fallbacks after ``spec``, each with what it leaves out."""
-    plain = Spec(end_harmonics=0, trend=False, coupling=spec.coupling, weekday=spec.weekday)
+    plain = Spec(
+        end_harmonics=0,
+        trend=False,
+        coupling=spec.coupling,
+        weekday=spec.weekday,
+        lags=spec.lags,
+    )
     ladder = [
         (plain, "no seasonality, trend or region effects"),
         (dataclasses.replace(plain, coupling="none"), "no coupling between regions"),
@@ -573,31 +662,17 @@ class EndemicEpidemic:
     name: str = "endemic-epidemic"
 
     def fit(self, history: History, spec: Spec | None = None) -> EndemicFit:
+        """The maximum-likelihood fit; with ``spec.lags`` unset, the lag distribution with the
+        highest likelihood among :func:`lag_candidates` (each fit starts from the last)."""
         spec = spec or self.spec or automatic_spec(history)
-        design = _design(history, spec)
-        observed = _Observed(history.counts[1:], spec.dispersion == "shared")
-        previous = history.counts[:-1]
-        k = np.arange(1, history.periods)
-
-        def objective(theta: np.ndarray, information: bool | None) -> tuple:
-            """``information``: True for all three, False for value and gradient, None for
-            the value only."""
-            return _evaluate(
-                design, theta, observed, previous, k, bool(information), information is not None
-            )
-
-        # trial steps may overflow: their value is then not finite and the step is refused
-        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-            theta, value, information, converged, message = _maximise(
-                objective, _start(design), np.array(design.bounds).T, solve=block_solver(design)
-            )
-        if theta.size <= OBSERVED_INFORMATION_UP_TO:
-            information = _observed_information(lambda th: objective(th, False)[1], theta)
-        covariance = _covariance(information)
-        constant = float(special.gammaln(observed.y + 1).sum())
-        return EndemicFit(
-            theta, covariance, tuple(design.names), -value - constant, converged, message
-        )
+        if spec.lags is not None:
+            return _fit(history, spec, spec.lags)
+        best = None
+        for lags in lag_candidates(history.unit):
+            fit = _fit(history, spec, lags, None if best is None else best.theta)
+            if best is None or fit.log_likelihood > best.log_likelihood:
+                best = fit
+        return best
 
     def growth(self, history: History, fit: EndemicFit, horizons: int, spec: Spec) -> float:
         """The epidemic part's largest eigenvalue over the forecast periods."""
@@ -678,26 +753,37 @@ def _simulate(
     approximation, each period's count at most the region's population; and the regions whose
     paths reach it more than :data:`CAPPED_SHARE` of the time."""
     design = _design(history, spec, horizons)
-    thetas = rng.multivariate_normal(fit.theta, fit.covariance, size=draws, method="eigh")
-    low, high = np.array(design.bounds).T
-    thetas = np.clip(thetas, low, high)
+    if spec.parameter_uncertainty:
+        thetas = rng.multivariate_normal(fit.theta, fit.covariance, size=draws, method="eigh")
+        low, high = np.array(design.bounds).T
+        thetas = np.clip(thetas, low, high)
+    else:
+        thetas = np.broadcast_to(fit.theta, (draws, fit.theta.size))
     n = len(history.regions)
     cap = history.population if history.population is not None else np.full(n, np.inf)
     out = np.empty((draws, horizons, n))
     # a power law's weights differ by draw: take the draws in batches of bounded memory
-    batch = draws if design.decay is None else max(1, int(4e6 // (n * n)))
+    varies = design.decay is not None and spec.parameter_uncertainty
+    batch = max(1, int(4e6 // (n * n))) if varies else draws
     for first in range(0, draws, batch):
         chosen = thetas[first : first + batch]
-        stacked = draw_weights(design, chosen) if design.decay is not None else None
-        previous = np.broadcast_to(history.counts[-1], (len(chosen), 1, n))
+        stacked = None
+        if design.decay is not None:
+            stacked = (
+                draw_weights(design, chosen)
+                if varies
+                else np.broadcast_to(draw_weights(design, chosen[:1]), (len(chosen), n, n))
+            )
+        recent = np.broadcast_to(history.counts, (len(chosen), *history.counts.shape))
         for h in range(horizons):
             k = np.array([history.periods + h])
+            so_far = np.concatenate([recent, out[first : first + batch, :h]], axis=1)
+            previous = lagged(so_far[:, -len(fit.lags) :], fit.lags)[:, -1:]
             ev = _Evaluation(design, chosen, k, previous, stacked)
             mean = np.minimum(ev.mean[:, 0], np.minimum(MAX_MEAN, cap))
             size = np.broadcast_to(ev.size[:, 0], mean.shape)
             counts = rng.negative_binomial(size, size / (size + mean)).astype(np.float64)
             out[first : first + batch, h] = np.minimum(counts, cap)
-            previous = out[first : first + batch, h : h + 1]
     reached = (out >= cap).mean(axis=0).max(axis=0) > CAPPED_SHARE
     return out, [history.regions[i] for i in np.flatnonzero(reached)]
 

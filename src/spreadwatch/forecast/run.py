@@ -379,11 +379,20 @@ def relative_wis(scores: pd.DataFrame, by: list[str]) -> pd.Series:
     return sums["wis"] / sums["baseline_wis"]
 
 
+#: A single model replaces the ensemble as the default only when its relative WIS is below
+#: this share of the ensemble's (a few origins' scores are noisy; ensembles are the safer bet).
+CLEAR_WIN = 0.95
+
+
 def choose_default(scores: pd.DataFrame) -> str:
-    """The model with the lowest pairwise relative WIS over the regions' forecasts."""
+    """The model with the lowest pairwise relative WIS over the regions' forecasts; the
+    median ensemble unless that model beats it clearly (:data:`CLEAR_WIN`)."""
     regional = scores[scores["level"] == "region"]
-    skill = pairwise_relative_wis(regional if not regional.empty else scores, [])
-    return str(skill.idxmin())
+    skill = pairwise_relative_wis(regional if not regional.empty else scores, []).dropna()
+    winner = str(skill.idxmin())
+    if ENSEMBLE in skill and winner != ENSEMBLE and skill[winner] > CLEAR_WIN * skill[ENSEMBLE]:
+        return ENSEMBLE
+    return winner
 
 
 #: Latest origins the forecast command backtests to choose its default model.
