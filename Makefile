@@ -6,6 +6,8 @@ UV := $(PYTHON) -m uv
 RUN := $(VENV)/bin
 # Debian packages the test suite needs (installed with apt when missing).
 SYSTEM_PACKAGES := mosquitto chromium fonts-nanum
+# Debian packages the benchmarks add: R's surveillance::hhh4, timed beside the forecasts.
+BENCH_PACKAGES := r-base-core r-cran-surveillance
 DEMO_OUT ?= demo-out
 PYTEST_ARGS ?=
 
@@ -39,6 +41,7 @@ test-all: env sysdeps ## Run every test, slow ones included.
 	$(RUN)/python -m pytest -n 2 $(PYTEST_ARGS)
 
 bench: env ## Run the benchmarks; figures go to bench-results.json.
+	@$(MAKE) --no-print-directory sysdeps SYSTEM_PACKAGES="$(BENCH_PACKAGES)"
 	$(RUN)/python -m benchmarks
 
 lint: env ## Lint and check formatting.

@@ -14,6 +14,10 @@ one-step-ahead forecasts stored beside it by make_hhh4_reference.R, each origin 
 * ``forecast_quantiles_above_population``: forecast quantiles above a region's population in
   every forecast of this run.
 
+* ``forecast_mobility_vs_borders_wis``: on synthetic Korea where an epidemic seeded in Daegu
+  spreads along travel (the synthetic truth's gravity model), the endemic-epidemic model's WIS
+  coupled by measured flows over its WIS coupled by borders.
+
 ``SPREADWATCH_BENCH_FORECAST_FLU=1`` adds the same comparison on fluBYBW (140 districts,
 2001-2008) as ``forecast_flu_rel_wis_vs_hhh4`` (a few minutes more).
 """
@@ -149,6 +153,7 @@ def run() -> dict[str, float]:
         figures["forecast_flu_rel_wis_vs_baseline"] = flu["rel_baseline"]
         above += flu["above"]
     figures["forecast_quantiles_above_population"] = above
+    figures["forecast_mobility_vs_borders_wis"] = mobility_gain(15.0)
     speed = fit_speed("measles")
     if speed is not None:
         figures["forecast_fit_vs_hhh4_speed"] = speed
