@@ -11,6 +11,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from spreadwatch.forecast.hub import frame_of
 from spreadwatch.regions import to_table
 
 
@@ -98,11 +99,12 @@ def test_map_layers_are_the_risk_and_rt_tables(client, site):
 
 
 def test_fan_chart_is_the_forecast_table_and_the_cases(client, site):
-    forecasts = pq.read_table(site.root / "forecast" / "forecasts.parquet").to_pandas()
-    location = forecasts[forecasts["location"] != "total"]["location"].iloc[0]
+    forecasts = frame_of(pq.read_table(site.root / "forecast" / "forecasts.parquet"))
+    location = forecasts[forecasts["location"].str.len() == 5]["location"].iloc[0]
     fan = client.get(f"/api/v1/forecasts/{location}/fan?history_days=365").json()
-    assert fan["model"] == "ensemble" and set(fan["models"]) == set(forecasts["model"])
-    mine = forecasts[(forecasts["location"] == location) & (forecasts["model"] == "ensemble")]
+    default = forecasts.attrs["default_model"]  # the demo's backtest winner
+    assert fan["model"] == default and set(fan["models"]) == set(forecasts["model"])
+    mine = forecasts[(forecasts["location"] == location) & (forecasts["model"] == default)]
     for point in fan["forecast"]:
         day = mine[mine["target_end_date"] == dt.date.fromisoformat(point["date"])]
         median = day[(day["output_type"] == "quantile") & np.isclose(day["output_type_id"], 0.5)]

@@ -702,6 +702,8 @@ class EndemicEpidemic:
             try:
                 fit = self.fit(history, candidate)
             except (ValueError, np.linalg.LinAlgError) as exc:
+                if last:
+                    raise ValueError(f"no fit of the simplest terms ({exc})") from exc
                 problem = str(exc)
             else:
                 problem = ""
