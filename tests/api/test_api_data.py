@@ -115,6 +115,17 @@ def test_fan_chart_is_the_forecast_table_and_the_cases(client, site):
     assert sum(p["confirmed"] for p in fan["observed"]) == own["confirmed"].sum()
     total = client.get("/api/v1/forecasts/total/fan?history_days=365").json()
     assert sum(p["confirmed"] for p in total["observed"]) == cases["confirmed"].sum()
+    sido = location[:2]  # the sido's fan: its forecast, and the sum of its districts' cases
+    province = client.get(f"/api/v1/forecasts/{sido}/fan?history_days=365").json()
+    inside = cases[cases["region_code"].str.startswith(sido)]
+    assert sum(p["confirmed"] for p in province["observed"]) == inside["confirmed"].sum()
+    means = forecasts[(forecasts["model"] == default) & (forecasts["output_type"] == "mean")]
+    districts = means[means["location"].str.len() == 5].copy()
+    districts = districts[districts["location"].str.startswith(sido)]
+    expected = districts.groupby("target_end_date")["value"].sum()
+    for point in province["forecast"]:
+        day = dt.date.fromisoformat(point["date"])
+        assert point["mean"] == pytest.approx(expected[day])
     hub = every(client, f"/api/v1/forecasts?location={location}&model=baseline")
     assert (
         len(hub) == ((forecasts["location"] == location) & (forecasts["model"] == "baseline")).sum()

@@ -395,7 +395,13 @@ FAN_LEVELS = (0.05, 0.25, 0.5, 0.75, 0.95)
 
 @router.get("/forecasts/{location}/fan", response_model=FanChart, tags=["forecasts"])
 async def forecast_fan(
-    location: Annotated[str, Path(pattern=r"^(\d{5}|total)$")],
+    location: Annotated[
+        str,
+        Path(
+            pattern=r"^(\d{5}|\d{2}|total)$",
+            description="Si-gun-gu code, sido code (two digits) or 'total'.",
+        ),
+    ],
     _: Public,
     ws: Ws,
     model: Annotated[
@@ -412,7 +418,7 @@ async def forecast_fan(
     chosen = model or default_model(ws.table("forecasts"), models)
     if chosen not in models:
         raise ApiError(404, "unknown-model", f"model {chosen!r}: expected one of {models}")
-    if location != "total":
+    if location != "total" and len(location) == 5:
         _known(location)
     fans = ws.derived("forecasts", "fans", lambda _: {})  # one cache per table version
     if (location, chosen) not in fans:
@@ -439,6 +445,17 @@ def _observed(ws: Workspace, location: str, origin: dt.date, days: int) -> list[
     if location == "total":
         observed = ws.derived(
             "cases", "total", lambda f: f.groupby("date", as_index=False)["confirmed"].sum()
+        )
+        observed = observed.assign(date=pd.to_datetime(observed["date"]).dt.date)
+    elif len(location) == 2:  # a sido: the sum of its si-gun-gu
+        observed = ws.derived(
+            "cases",
+            f"sido {location}",
+            lambda f: (
+                f[f["region_code"].astype(str).str.startswith(location)]
+                .groupby("date", as_index=False)["confirmed"]
+                .sum()
+            ),
         )
         observed = observed.assign(date=pd.to_datetime(observed["date"]).dt.date)
     else:
