@@ -13,13 +13,54 @@ regions' paths, so they are coherent with them.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 
 from spreadwatch.forecast.endemic import EndemicEpidemic, EndemicFit, Spec
 from spreadwatch.forecast.history import History
 
-__all__ = ["BASELINE_WINDOW", "Baseline", "EndemicEpidemic", "EndemicFit", "Spec"]
+__all__ = [
+    "BASELINE_WINDOW",
+    "Baseline",
+    "EndemicEpidemic",
+    "EndemicFit",
+    "PathModel",
+    "QuantileModel",
+    "Spec",
+]
+
+
+class PathModel(Protocol):
+    """A model that simulates the regions' future counts."""
+
+    name: str
+
+    def sample(
+        self,
+        history: History,
+        horizons: int,
+        draws: int,
+        rng: np.random.Generator,
+        notes: list[str] | None = None,
+    ) -> np.ndarray:
+        """Paths ``(draws, horizons, regions)``; ``notes`` collects what a reader should know
+        (fallbacks)."""
+        ...
+
+
+class QuantileModel(Protocol):
+    """A model that predicts the regions' quantiles directly (turned into paths by a
+    copula)."""
+
+    name: str
+
+    def predict_quantiles(
+        self, history: History, horizons: int, rng: np.random.Generator
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """``(mean (horizons, regions), quantiles (levels, horizons, regions))``."""
+        ...
+
 
 #: One-step changes the baseline uses (the last ones).
 BASELINE_WINDOW = 60

@@ -12,7 +12,7 @@ import pyarrow as pa
 from spreadwatch.forecast.boosting import GradientBoosting
 from spreadwatch.forecast.history import History
 from spreadwatch.forecast.hub import HUB_SCHEMA, QUANTILE_LEVELS, with_metadata
-from spreadwatch.forecast.models import Baseline, EndemicEpidemic
+from spreadwatch.forecast.models import Baseline, EndemicEpidemic, PathModel, QuantileModel
 from spreadwatch.forecast.paths import paths_from_quantiles, regional_correlation
 from spreadwatch.forecast.scoring import interval_coverage, weighted_interval_score
 from spreadwatch.infer.cases import CasesError
@@ -48,7 +48,11 @@ class ModelSkipped(CasesError):
 
 
 def _paths(
-    model: object, seen: History, horizons: int, rng: np.random.Generator, notes: list[str]
+    model: PathModel | QuantileModel,
+    seen: History,
+    horizons: int,
+    rng: np.random.Generator,
+    notes: list[str],
 ) -> np.ndarray:
     """A model's regional paths ``(draws, horizons, regions)``."""
     if hasattr(model, "predict_quantiles"):
@@ -78,7 +82,7 @@ def forecast_at(
     models: Sequence[str],
     seed: int = 0,
     weights: Mapping[str, float] | None = None,
-    registry: Mapping[str, object] | None = None,
+    registry: Mapping[str, PathModel | QuantileModel] | None = None,
     skipped: dict[str, str] | None = None,
     notes: list[str] | None = None,
 ) -> dict[str, Forecast]:
@@ -187,7 +191,7 @@ def forecast_table(
     horizons: int,
     models: Sequence[str],
     seed: int = 0,
-    registry: Mapping[str, object] | None = None,
+    registry: Mapping[str, PathModel | QuantileModel] | None = None,
     skipped: dict[str, str] | None = None,
     notes: list[str] | None = None,
     selection: Selection | None = None,
@@ -236,7 +240,7 @@ def backtest(
     first_origin: int,
     every: int = 1,
     seed: int = 0,
-    registry: Mapping[str, object] | None = None,
+    registry: Mapping[str, PathModel | QuantileModel] | None = None,
     skipped: dict[str, str] | None = None,
     notes: list[str] | None = None,
     origins: Sequence[int] | None = None,
@@ -404,7 +408,7 @@ def select(
     horizons: int,
     models: Sequence[str],
     seed: int = 0,
-    registry: Mapping[str, object] | None = None,
+    registry: Mapping[str, PathModel | QuantileModel] | None = None,
     notes: list[str] | None = None,
 ) -> Selection:
     """Backtest the latest :data:`SELECTION_ORIGINS` origins with every target known (at
