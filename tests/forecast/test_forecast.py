@@ -259,8 +259,9 @@ def test_covariates_take_the_latest_value_on_or_before_the_origin(tmp_path):
     assert covariates.on(dt.date(2020, 1, 20), ("A",))[0, 0] == 0
 
 
-def test_mechanistic_model_forecasts_data_it_generated(tmp_path):
-    from spreadwatch.forecast.mechanistic import Mechanistic
+def _mechanistic_world(tmp_path):
+    """A two-region run config and 67 days of reports it generated (r0 1.6, half reported
+    after 5 days): the config, the history of the first 60 days, all reports, their mean."""
     from spreadwatch.infer.calibrate import DEFAULT_PRIORS, CalibrationProblem, reported_mean
     from spreadwatch.model import load_config
     from spreadwatch.model.run import build_scenario
@@ -291,14 +292,55 @@ def test_mechanistic_model_forecasts_data_it_generated(tmp_path):
     reports = rng.negative_binomial(40.0, 40.0 / (40.0 + mean)).astype(float)
     ends = tuple(dt.date(2020, 2, 1) + dt.timedelta(days=d) for d in range(60))
     history = History(("A", "B"), reports[:60], ends, "day", shares=np.array([0.6, 0.4]))
-    samples = Mechanistic(config).sample(history, 7, 300, np.random.default_rng(0))
-    assert samples.shape == (300, 7, 2)
+    return config, history, reports, mean
+
+
+def _covers(history, samples, reports, mean) -> None:
     samples = history.with_aggregates(samples)
     low, high = np.quantile(samples, [0.05, 0.95], axis=0)
     future = np.column_stack([reports[60:], reports[60:].sum(axis=1)])
     assert ((low <= future) & (future <= high)).mean() >= 0.8
     median = np.median(samples, axis=0)
     assert np.abs(median[:, 2] / mean[60:].sum(axis=1) - 1).max() < 0.25
+
+
+def test_mechanistic_model_forecasts_data_it_generated(tmp_path):
+    from spreadwatch.forecast.mechanistic import Mechanistic
+
+    config, history, reports, mean = _mechanistic_world(tmp_path)
+    samples = Mechanistic(config).sample(history, 7, 300, np.random.default_rng(0))
+    assert samples.shape == (300, 7, 2)
+    _covers(history, samples, reports, mean)
+
+
+def test_mechanistic_model_forecasts_from_a_given_calibration(tmp_path, monkeypatch):
+    """A posterior written as `spreadwatch calibrate` writes it: read back and used without
+    calibrating again, and refused at an earlier origin (it saw later data)."""
+    import pyarrow as pa
+
+    from spreadwatch.forecast import mechanistic
+    from spreadwatch.infer.calibrate import CalibrationProblem, calibrate
+    from spreadwatch.infer.workflow import priors_of
+    from spreadwatch.model.run import build_scenario
+
+    config, history, reports, mean = _mechanistic_world(tmp_path)
+    observed = np.zeros((67, 2))
+    observed[:60] = reports[:60]
+    mask = np.zeros((67, 2), bool)
+    mask[:60] = True
+    problem = CalibrationProblem(build_scenario(config), observed, mask, *priors_of(config))
+    posterior = calibrate(problem, 120, seed=1, progress="")
+    draws = {**posterior.draws, "log_likelihood": posterior.log_likelihood}
+    pq.write_table(pa.table(draws), tmp_path / "posterior.parquet")
+    given = mechanistic.read_posterior(tmp_path)  # the folder `calibrate` wrote
+    monkeypatch.setattr(mechanistic, "calibrate", lambda *a, **k: pytest.fail("calibrated"))
+    model = mechanistic.Mechanistic(config, posterior=given, last_origin=history.ends[-1])
+    _covers(history, model.sample(history, 7, 300, np.random.default_rng(0)), reports, mean)
+    with pytest.raises(CasesError, match="fitted to data after this origin"):
+        model.sample(history.upto(50), 7, 10, np.random.default_rng(0))
+    (tmp_path / "bad.parquet").write_bytes(b"not parquet")
+    with pytest.raises(CasesError, match="cannot read a posterior"):
+        mechanistic.read_posterior(tmp_path / "bad.parquet")
 
 
 def test_a_model_that_cannot_use_short_data_is_left_out_with_a_note(tmp_path):

@@ -77,18 +77,41 @@ Config = Annotated[
 ]
 
 
-def _registry(importations: Path | None, signals: Path | None, config: Path | None) -> dict:
+Calibration = Annotated[
+    Path | None,
+    typer.Option(
+        help="posterior.parquet (or its folder) of `spreadwatch calibrate` for --config: the "
+        "mechanistic model forecasts from it instead of calibrating at the origin.",
+    ),
+]
+
+
+def _registry(
+    importations: Path | None,
+    signals: Path | None,
+    config: Path | None,
+    calibration: Path | None = None,
+    last_origin=None,
+) -> dict:
     from spreadwatch.forecast.boosting import GradientBoosting, read_covariates
     from spreadwatch.forecast.run import MODELS
 
     covariates = read_covariates(importations, signals)
     registry = {**MODELS, "gradient-boosting": GradientBoosting(covariates=covariates)}
+    if calibration is not None and config is None:
+        raise fail("--calibration needs --config (the run config it calibrated)")
     if config is not None:
-        from spreadwatch.forecast.mechanistic import Mechanistic
+        from spreadwatch.forecast.mechanistic import Mechanistic, read_posterior
         from spreadwatch.model import load_config
 
         run_config = load_config(config)
-        registry["mechanistic"] = Mechanistic(run_config, run_config.calibration.particles)
+        posterior = read_posterior(calibration) if calibration is not None else None
+        registry["mechanistic"] = Mechanistic(
+            run_config,
+            run_config.calibration.particles,
+            posterior=posterior,
+            last_origin=last_origin if posterior is not None else None,
+        )
     return registry
 
 
@@ -180,6 +203,7 @@ def forecast(
     importations: Importations = None,
     household_signals: Signals = None,
     config: Config = None,
+    calibration: Calibration = None,
     date_is: DateIs = None,
     select: Select = True,
     seed: Annotated[int, typer.Option(min=0, help="Random seed.")] = 0,
@@ -199,7 +223,7 @@ def forecast(
         history = _history(cases, population, adjacency, od, unit, date_is)
         if history.periods < 3:
             raise CasesError(f"{cases}: at least 3 {unit.value}s of data are needed to forecast")
-        registry = _registry(importations, household_signals, config)
+        registry = _registry(importations, household_signals, config, calibration, history.ends[-1])
         names = _models(models, config)
         selection = choose(history, horizons, names, seed, registry) if select else None
         skipped: dict[str, str] = {}

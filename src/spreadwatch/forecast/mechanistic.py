@@ -9,23 +9,57 @@ noise) of the days after the origin. The cases' regions must be among the config
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
+import pyarrow.parquet as pq
 
 from spreadwatch.forecast.history import History
-from spreadwatch.infer.calibrate import CalibrationProblem, calibrate, posterior_predictive
+from spreadwatch.infer.calibrate import (
+    CalibrationProblem,
+    Posterior,
+    calibrate,
+    posterior_predictive,
+)
 from spreadwatch.infer.cases import CasesError
 from spreadwatch.infer.workflow import priors_of
 from spreadwatch.model.config import RunConfig
 from spreadwatch.model.run import build_scenario
 
 
+def read_posterior(path: Path) -> Posterior:
+    """The equally weighted draws of a ``posterior.parquet`` written by ``spreadwatch
+    calibrate`` (a folder holding one is read too)."""
+    from spreadwatch.infer.calibrate import PARAMETERS
+    from spreadwatch.infer.workflow import POSTERIOR_FILE
+
+    path = path / POSTERIOR_FILE if path.is_dir() else path
+    try:
+        table = pq.read_table(path).to_pandas()
+    except (OSError, ValueError) as exc:
+        raise CasesError(f"{path}: cannot read a posterior ({exc})") from None
+    draws = {n: table[n].to_numpy(dtype=np.float64) for n in PARAMETERS if n in table}
+    if not draws or "log_likelihood" not in table or table.empty:
+        raise CasesError(
+            f"{path}: not a posterior of `spreadwatch calibrate` (expected columns "
+            f"{', '.join(PARAMETERS)} and log_likelihood)"
+        )
+    return Posterior(draws, table["log_likelihood"].to_numpy(), [], [], float("nan"))
+
+
 @dataclass(frozen=True)
 class Mechanistic:
+    """With a ``posterior`` (a calibration to all the data), the model forecasts from it
+    instead of calibrating at the origin; it then forecasts only from the data's end (a
+    posterior fitted to later data would leak into earlier origins)."""
+
     config: RunConfig
     particles: int = 200
     name: str = "mechanistic"
+    posterior: Posterior | None = None
+    last_origin: dt.date | None = None
 
     def sample(
         self,
@@ -63,7 +97,17 @@ class Mechanistic:
         priors, fixed = priors_of(self.config)
         problem = CalibrationProblem(scenario, observed, mask, priors, fixed)
         seed = int(rng.integers(2**31))
-        posterior = calibrate(problem, self.particles, seed=seed, progress="")
+        if self.posterior is None:
+            posterior = calibrate(problem, self.particles, seed=seed, progress="")
+        elif self.last_origin is not None and origin < self.last_origin:
+            raise CasesError(
+                "a given calibration is fitted to data after this origin: not backtested"
+            )
+        else:
+            missing = set(priors) - set(self.posterior.draws)
+            if missing:
+                raise CasesError(f"the calibration has no draws of {', '.join(sorted(missing))}")
+            posterior = self.posterior
         simulated = posterior_predictive(problem, posterior, draws=draws, seed=seed)
         ahead = simulated[:, days - horizons :, :][:, :, columns].astype(np.float64)
         return ahead[rng.integers(0, ahead.shape[0], size=draws)]
