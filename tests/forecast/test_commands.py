@@ -18,6 +18,7 @@ from spreadwatch.forecast.hub import HUB_SCHEMA, frame_of
 from spreadwatch.infer import CasesError, read_cases
 
 DATA = Path(__file__).parent / "data"
+KOREA = Path(__file__).parents[2] / "examples" / "korea-covid19-2020.csv"
 MEASLES = [
     "--cases",
     str(DATA / "measles_cases.csv"),
@@ -52,7 +53,9 @@ def test_population_as_residents_or_fractions(tmp_path):
     np.testing.assert_allclose(shares, [0.75, 0.25])
     for text, message in [
         ("region,fraction\nA,0.5\nB,0.2\n", "sum to 0.7, not 1"),
-        ("region,population\nA,300\nB,-1\n", "row 2, column population: expected a number > 0"),
+        ("region,population\nA,300\nB,-1\n", "row 2, column population: expected a finite"),
+        ("region,population\nA,inf\nB,1\n", "row 1, column population: expected a finite"),
+        ("region,population\nA,300\nB,1\nA,5\n", "row 3, column region: region 'A' again"),
         ("region,population\nA,300\n", "no population for region 'B'"),
         ("name,people\nA,3\n", "expected a region column"),
     ]:
@@ -95,6 +98,7 @@ def test_backtest_writes_its_forecasts_and_scores_regions_and_aggregates_apart(t
     assert (base["relative_wis"] == 1).all()
     assert "lowest WIS over the regions:" in result.output
     page = (out / "backtest.html").read_text()
+    assert "total: forecasts (median, 90% interval)" in page  # the fan shows the total
     assert not re.search(r">\s*(nan|inf|-inf)\s*<", page)  # no undefined number is shown
     cards = re.findall(r"WIS ([0-9.,]+)", page)
     assert cards and all(float(c.replace(",", "")) > 0 for c in cards)  # no "WIS 0.0"
@@ -118,3 +122,42 @@ def test_regions_without_coupling_or_population_are_warned_about(tmp_path):
     assert result.exit_code == 0, result.output
     assert "forecast without coupling" in result.output
     assert "no population known" in result.output
+
+
+def test_a_neighbour_file_without_a_header_keeps_its_first_pair(tmp_path):
+    from spreadwatch.forecast.history import adjacency_orders
+
+    path = tmp_path / "pairs.csv"
+    path.write_text("A,B\nB,C\n")
+    orders = adjacency_orders(path, ("A", "B", "C"))
+    np.testing.assert_array_equal(orders, [[0, 1, 2], [1, 0, 1], [2, 1, 0]])
+
+
+def test_date_is_on_daily_counts_is_refused(tmp_path):
+    result = CliRunner().invoke(
+        app,
+        ["forecast", "--cases", str(KOREA), "--out", str(tmp_path / "f.csv"), "--date-is", "start"],
+    )
+    assert result.exit_code == 2 and "applies to weekly dates only" in result.output
+
+
+def test_growth_over_lags_is_the_root_of_the_renewal_equation():
+    from spreadwatch.forecast.endemic import lagged_growth
+
+    # r = 1.5 (r^0 / 2 + r^-1 / 2): r^2 - 0.75 r - 0.75 = 0
+    assert lagged_growth(1.5, (0.5, 0.5)) == pytest.approx((0.75 + np.sqrt(3.5625)) / 2)
+    assert lagged_growth(1.0, (0.2, 0.3, 0.5)) == pytest.approx(1.0)
+    assert lagged_growth(0.8, (1.0,)) == 0.8
+
+
+def test_daily_series_shorter_than_the_lags_are_forecast(tmp_path):
+    path = tmp_path / "short.csv"
+    days = pd.date_range("2021-03-01", periods=4)
+    path.write_text(
+        "region,date,count\n" + "\n".join(f"A,{d:%Y-%m-%d},{i + 2}" for i, d in enumerate(days))
+    )
+    out = tmp_path / "f.csv"
+    arguments = ["forecast", "--cases", str(path), "--out", str(out), "--unit", "day"]
+    result = CliRunner().invoke(app, [*arguments, "--models", "endemic-epidemic"])
+    assert result.exit_code == 0, result.output
+    assert "endemic-epidemic" in set(pd.read_csv(out)["model"])

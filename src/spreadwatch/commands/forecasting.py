@@ -136,6 +136,8 @@ def _history(
     series = read_cases(cases)
     for region, missing in sorted(series.filled.items()):
         console.print(f"[yellow]note:[/] {region}: {missing} missing date(s) counted as 0 cases")
+    if series.step_days == 1 and date_is is not None:
+        raise fail(f"--date-is: {cases} holds daily counts; it applies to weekly dates only")
     if series.step_days == 7 and date_is is None:
         console.print(
             "[yellow]note:[/] weekly counts: each date is read as the last day of its week "

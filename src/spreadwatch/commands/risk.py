@@ -203,7 +203,11 @@ def risk(
         series.require_daily(cases, "risk levels")
         people, _ = population_of(population, series.regions)
         if people is None:
-            raise CasesError(f"{cases}: the regions are not si-gun-gu codes: give --population")
+            raise CasesError(
+                f"{population}: incidence per 100,000 needs residents, not population fractions"
+                if population is not None
+                else f"{cases}: the regions are not si-gun-gu codes: give --population"
+            )
         factors = assemble(
             series,
             dict(zip(series.regions, people, strict=True)),

@@ -221,13 +221,33 @@ def lagged(counts: np.ndarray, weights: tuple[float, ...]) -> np.ndarray:
     if len(weights) == 1:
         return counts
     out = np.zeros_like(counts, dtype=np.float64)
+    periods = counts.shape[-2]
     for lag, weight in enumerate(weights):
+        before = min(lag, periods)
         shifted = np.concatenate(
-            [np.repeat(counts[..., :1, :], lag, axis=-2), counts[..., : counts.shape[-2] - lag, :]],
+            [np.repeat(counts[..., :1, :], before, axis=-2), counts[..., : periods - before, :]],
             axis=-2,
         )
         out += weight * shifted
     return out
+
+
+def lagged_growth(rate: float, weights: tuple[float, ...]) -> float:
+    """The growth factor per period ``r`` of counts each passing ``rate`` times their lagged
+    mean on: the root of ``r = rate * sum_l weights[l-1] r^(1-l)`` (``rate`` itself for one
+    lag; closer to 1 the longer the lags)."""
+    if len(weights) == 1 or rate <= 0:
+        return float(rate)
+    u = np.asarray(weights)
+    powers = np.arange(len(u))
+    low, high = 1e-9, max(rate, 1.0)
+    for _ in range(100):  # bisection: r - rate * sum u r^-l rises in r
+        middle = 0.5 * (low + high)
+        if middle - rate * float(u @ middle ** (-powers)) > 0:
+            high = middle
+        else:
+            low = middle
+    return 0.5 * (low + high)
 
 
 class _Evaluation:
@@ -559,10 +579,13 @@ def geometric_lags(ratio: float, count: int) -> tuple[float, ...]:
     return tuple(float(w) for w in weights / weights.sum())
 
 
-def lag_candidates(unit: str) -> list[tuple[float, ...]]:
+def lag_candidates(unit: str, periods: int | None = None) -> list[tuple[float, ...]]:
     """The lag distributions a fit chooses among: the period before alone, then geometric
-    weights over four weeks or a week of days (Bracher & Held 2020's distributed lags)."""
+    weights over four weeks or a week of days (Bracher & Held 2020's distributed lags), never
+    longer than the data before the last period."""
     count = 4 if unit == "week" else 7
+    if periods is not None and periods - 1 < count:
+        return [(1.0,)]
     ratios = (0.3, 0.5, 0.7) if unit == "week" else (0.5, 0.7, 0.85)
     return [(1.0,), *(geometric_lags(r, count) for r in ratios)]
 
@@ -620,12 +643,8 @@ def automatic_spec(history: History) -> Spec:
 
 def simpler_specs(spec: Spec) -> list[tuple[Spec, str]]:
     """The fallbacks after ``spec``, each with what it leaves out."""
-    plain = Spec(
-        end_harmonics=0,
-        trend=False,
-        coupling=spec.coupling,
-        weekday=spec.weekday,
-        lags=spec.lags,
+    plain = dataclasses.replace(
+        spec, end_harmonics=0, epi_harmonics=0, trend=False, region_effects=()
     )
     ladder = [
         (plain, "no seasonality, trend or region effects"),
@@ -637,14 +656,14 @@ def simpler_specs(spec: Spec) -> list[tuple[Spec, str]]:
 
 def observed_growth(history: History) -> float:
     """The largest growth factor per period of the total that the data show, over pairs of
-    consecutive windows of a week (two periods for weekly data) that hold at least 20 cases
-    together (half a case added to each, so that a window without cases counts); 1 when no
-    pair has that many or nothing grew."""
+    consecutive windows of a week (two periods for weekly data) with at least 5 cases in the
+    first and 20 in the two (half a case added to each); 1 when no pair has that many or
+    nothing grew. (An onset from nothing is no measure of growth.)"""
     total = history.counts.sum(axis=1)
     width = 7 if history.unit == "day" else 2
     sums = np.convolve(total, np.ones(width), mode="valid")
     before, after = sums[:-width], sums[width:]
-    enough = before + after >= 20
+    enough = (before >= 5) & (before + after >= 20)
     if not enough.any():
         return 1.0
     ratio = (after[enough] + 0.5) / (before[enough] + 0.5)
@@ -668,20 +687,26 @@ class EndemicEpidemic:
         if spec.lags is not None:
             return _fit(history, spec, spec.lags)
         best = None
-        for lags in lag_candidates(history.unit):
+        for lags in lag_candidates(history.unit, history.periods):
             fit = _fit(history, spec, lags, None if best is None else best.theta)
             if best is None or fit.log_likelihood > best.log_likelihood:
                 best = fit
         return best
 
     def growth(self, history: History, fit: EndemicFit, horizons: int, spec: Spec) -> float:
-        """The epidemic part's largest eigenvalue over the forecast periods."""
+        """The growth factor per period of the epidemic part over the forecast periods: the
+        largest eigenvalue of its matrix (times the weekdays' mean factor), spread over the
+        fit's lags."""
         design = _design(history, spec, horizons)
         if "ar" not in design.terms:
             return 0.0
         k = np.arange(history.periods, history.periods + horizons)
         previous = np.ones((1, horizons, len(history.regions)))
-        return _Evaluation(design, fit.theta, k, previous).epidemic_eigenvalue()
+        largest = _Evaluation(design, fit.theta, k, previous).epidemic_eigenvalue()
+        if design.weekday is not None:
+            effects = np.concatenate([[0.0], fit.theta[design.weekday]])
+            largest *= float(np.exp(effects.mean()))  # the weekdays' geometric mean factor
+        return lagged_growth(largest, fit.lags)
 
     def sample(
         self,
@@ -776,7 +801,8 @@ def _simulate(
                 if varies
                 else np.broadcast_to(draw_weights(design, chosen[:1]), (len(chosen), n, n))
             )
-        recent = np.broadcast_to(history.counts, (len(chosen), *history.counts.shape))
+        tail = history.counts[-len(fit.lags) :]
+        recent = np.broadcast_to(tail, (len(chosen), *tail.shape))
         for h in range(horizons):
             k = np.array([history.periods + h])
             so_far = np.concatenate([recent, out[first : first + batch, :h]], axis=1)

@@ -157,6 +157,9 @@ def adjacency_orders(path: Path | None, regions: tuple[str, ...]) -> np.ndarray 
         columns = [c.strip() for c in frame.columns]
         if len(columns) != 2:
             raise CasesError(f"{path}: expected two columns (region, neighbour), got {columns}")
+        if columns[0] in position and columns[1] in position:  # no header: the first pair
+            frame = _read_csv(path, header=None)
+            columns = ["column 1", "column 2"]
         pairs = pd.DataFrame(
             {"code": frame.iloc[:, 0].str.strip(), "other": frame.iloc[:, 1].str.strip()}
         )
@@ -220,14 +223,19 @@ def population_of(
             f"column ({', '.join(POPULATION_HEADERS)}); found {', '.join(frame.columns)}"
         )
     values = pd.to_numeric(frame[value], errors="coerce")
-    bad = values.isna() | (values <= 0)
+    bad = ~np.isfinite(values) | (values <= 0)
     if bad.any():
         row = int(np.argmax(bad.to_numpy()))
         raise CasesError(
-            f"{path}: row {row + 1}, column {value}: expected a number > 0, "
+            f"{path}: row {row + 1}, column {value}: expected a finite number > 0, "
             f"got {frame[value].iloc[row]!r}"
         )
-    table = dict(zip(frame[code].str.strip(), values, strict=True))
+    names = frame[code].str.strip()
+    repeated = names.duplicated()
+    if repeated.any():
+        row = int(np.argmax(repeated.to_numpy()))
+        raise CasesError(f"{path}: row {row + 1}, column {code}: region {names[row]!r} again")
+    table = dict(zip(names, values, strict=True))
     missing = [r for r in regions if r not in table]
     if missing:
         raise CasesError(f"{path}: no {value} for region {missing[0]!r}")
@@ -242,9 +250,9 @@ def population_of(
     return given, given / given.sum()
 
 
-def _read_csv(path: Path) -> pd.DataFrame:
+def _read_csv(path: Path, header: int | None = 0) -> pd.DataFrame:
     try:
-        return pd.read_csv(path, dtype=str, keep_default_na=False)
+        return pd.read_csv(path, dtype=str, keep_default_na=False, header=header)
     except (OSError, UnicodeDecodeError, pd.errors.ParserError) as exc:
         raise CasesError(f"{path}: cannot read as CSV ({exc})") from None
     except pd.errors.EmptyDataError:

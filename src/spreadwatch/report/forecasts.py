@@ -10,6 +10,7 @@ import plotly.graph_objects as go
 from plotly.colors import qualitative
 
 from spreadwatch.forecast.history import History
+from spreadwatch.forecast.hub import TOTAL
 from spreadwatch.forecast.run import (
     ENSEMBLE,
     Backtest,
@@ -45,7 +46,7 @@ def _by_horizon(summary: pd.DataFrame, column: str, title: str, nominal: float |
 def _fan(history: History, forecasts: pd.DataFrame, shown: str) -> go.Figure:
     """Observed counts of the total (or the one region) with the fans ``shown`` made at a few
     past origins (median and 90% interval)."""
-    location = locations(history)[-1]
+    location = TOTAL if TOTAL in history.aggregates else history.regions[0]
     position = locations(history).index(location)
     truth = history.with_aggregates(history.counts)[:, position]
     rows = forecasts[(forecasts["model"] == shown) & (forecasts["location"] == location)]

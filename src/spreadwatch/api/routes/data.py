@@ -380,7 +380,11 @@ async def list_forecasts(
     ws: Ws,
     pages: Pages,
     location: Annotated[
-        str | None, Query(pattern=r"^(\d{5}|total)$", description="Region code or 'total'.")
+        str | None,
+        Query(
+            pattern=r"^(\d{5}|\d{2}|total)$",
+            description="Si-gun-gu code, sido code (two digits) or 'total'.",
+        ),
     ] = None,
     model: Annotated[str | None, Query(max_length=60)] = None,
     output_type: Annotated[str | None, Query(pattern=r"^(mean|quantile)$")] = None,
