@@ -40,6 +40,7 @@ def _by_horizon(summary: pd.DataFrame, column: str, title: str, nominal: float |
     if nominal is not None:
         fig.add_hline(y=nominal, line_dash="dot", annotation_text=f"nominal {nominal:.0%}")
     fig.update_layout(title=title, height=320, xaxis_title="horizon", margin={"t": 40, "b": 40})
+    fig.update_xaxes(dtick=1)  # horizons are whole periods
     return fig
 
 
