@@ -737,9 +737,14 @@ class EndemicEpidemic:
                 else:
                     growth = self.growth(history, fit, horizons, candidate)
                     if growth > limit * 1.05:
+                        seen = (
+                            f"faster than the data ever grew ({limit:.2f})"
+                            if limit > 1
+                            else "while the data show no measurable growth (no week with 5 "
+                            "cases before a rise)"
+                        )
                         problem = (
-                            f"its epidemic part grows {growth:.2f}-fold a {history.unit}, "
-                            f"more than the data ever did ({limit:.2f})"
+                            f"its epidemic part grows {growth:.2f}-fold a {history.unit}, {seen}"
                         )
                 if not problem or last:
                     paths, capped = _simulate(history, candidate, fit, horizons, draws, rng)
