@@ -29,7 +29,9 @@ The autoregressive and neighbour parts may pass on a distribution of lags (Brach
 from __future__ import annotations
 
 import dataclasses
+import functools
 import itertools
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -89,16 +91,21 @@ class Spec:
 
 @dataclass(frozen=True)
 class EndemicFit:
-    """Maximum-likelihood estimates (free scale: logs of rates), their approximate covariance,
-    and how the fit went."""
+    """Maximum-likelihood estimates (free scale: logs of rates), how the fit went, and their
+    approximate covariance (computed when first asked for: a fit among lag candidates, or one
+    forecast from its estimates, never needs it)."""
 
     theta: np.ndarray
-    covariance: np.ndarray
     names: tuple[str, ...]
     log_likelihood: float
     converged: bool
     message: str = ""
     lags: tuple[float, ...] = (1.0,)
+    information: Callable[[], np.ndarray] = field(default=lambda: np.eye(0), repr=False)
+
+    @functools.cached_property
+    def covariance(self) -> np.ndarray:
+        return _covariance(self.information())
 
     def values(self) -> dict[str, float]:
         return dict(zip(self.names, map(float, self.theta), strict=True))
@@ -329,7 +336,9 @@ class _Evaluation:
         factor of a period's count without endemic cases; above 1 means growth)."""
         largest = 0.0
         lam = np.broadcast_to(self.lam[0], (len(self.k), self.endemic.shape[2]))
-        for j in range(len(self.k)):
+        # without epidemic harmonics every period has the same matrix: one is enough
+        periods = len(self.k) if self.design.spec.epi_harmonics else 1
+        for j in range(periods):
             matrix = np.diag(lam[j])
             if self.neighbours is not None and self.weights is not None:
                 phi = np.broadcast_to(self.phi[0, j], lam[j].shape)
@@ -613,12 +622,21 @@ def _fit(
             np.array(design.bounds).T,
             solve=block_solver(design),
         )
-    if theta.size <= OBSERVED_INFORMATION_UP_TO:
-        information = _observed_information(lambda th: objective(th, False)[1], theta)
-    covariance = _covariance(information)
+
+    def observed_or_fisher() -> np.ndarray:
+        if theta.size <= OBSERVED_INFORMATION_UP_TO:
+            return _observed_information(lambda th: objective(th, False)[1], theta)
+        return information
+
     constant = float(special.gammaln(observed.y + 1).sum())
     return EndemicFit(
-        theta, covariance, tuple(design.names), -value - constant, converged, message, lags
+        theta,
+        tuple(design.names),
+        -value - constant,
+        converged,
+        message,
+        lags,
+        observed_or_fisher,
     )
 
 

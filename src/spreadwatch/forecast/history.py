@@ -7,7 +7,7 @@ import dataclasses
 import datetime as dt
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 import pandas as pd
@@ -15,6 +15,9 @@ import pandas as pd
 from spreadwatch.forecast.coupling import neighbour_orders, normalised
 from spreadwatch.forecast.hub import TOTAL
 from spreadwatch.infer.cases import CaseSeries, CasesError
+
+if TYPE_CHECKING:
+    from spreadwatch.regions.catalog import RegionTables
 
 Unit = Literal["day", "week"]
 DateIs = Literal["start", "end"]
@@ -93,17 +96,24 @@ def aggregates_of(regions: tuple[str, ...]) -> dict[str, np.ndarray]:
     if len(regions) < 2:
         return {}
     groups: dict[str, np.ndarray] = {}
-    if all(len(r) == 5 and r.isdigit() for r in regions):
-        from spreadwatch import regions as korea
-
-        known = set(korea.load("sigungu").regions["code"])
-        if set(regions) <= known:
-            sido = np.array([r[:2] for r in regions])
-            for code in sorted(set(sido)):
-                members = np.flatnonzero(sido == code)
-                if 1 < members.size < len(regions):
-                    groups[str(code)] = members
+    if korean_sigungu(regions) is not None:
+        sido = np.array([r[:2] for r in regions])
+        for code in sorted(set(sido)):
+            members = np.flatnonzero(sido == code)
+            if 1 < members.size < len(regions):
+                groups[str(code)] = members
     return {TOTAL: np.arange(len(regions)), **groups}
+
+
+def korean_sigungu(regions: tuple[str, ...]) -> RegionTables | None:
+    """Korea's si-gun-gu tables (:func:`spreadwatch.regions.load`) when every region is one of
+    their codes, else ``None``."""
+    if not all(len(r) == 5 and r.isdigit() for r in regions):
+        return None
+    from spreadwatch import regions as korea
+
+    tables = korea.load("sigungu")
+    return tables if set(regions) <= set(tables.regions["code"]) else None
 
 
 def from_series(
@@ -146,10 +156,8 @@ def adjacency_orders(path: Path | None, regions: tuple[str, ...]) -> np.ndarray 
     are si-gun-gu codes (``None`` otherwise)."""
     position = {code: i for i, code in enumerate(regions)}
     if path is None:
-        from spreadwatch import regions as korea
-
-        tables = korea.load("sigungu")
-        if not set(regions) <= set(tables.regions["code"]):
+        tables = korean_sigungu(regions)
+        if tables is None:
             return None
         pairs = tables.adjacency.rename(columns={"neighbor": "other"})
     else:
@@ -206,11 +214,10 @@ def population_of(
     summing to 1: then residents are unknown), or the 2020 census when ``path`` is ``None`` and
     the regions are si-gun-gu codes; ``(None, None)`` when nothing is known."""
     if path is None:
-        from spreadwatch import regions as korea
-
-        table = korea.load("sigungu").regions.set_index("code")["population"]
-        if not set(regions) <= set(table.index):
+        tables = korean_sigungu(regions)
+        if tables is None:
             return None, None
+        table = tables.regions.set_index("code")["population"]
         residents = table.loc[list(regions)].to_numpy(dtype=np.float64)
         return residents, residents / residents.sum()
     frame = _read_csv(path)
