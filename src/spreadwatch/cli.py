@@ -22,16 +22,24 @@ app = typer.Typer(
 )
 
 
-@app.callback()
-def _root(
-    version: Annotated[bool, typer.Option("--version", help="Print the version and exit.")] = False,
-) -> None:
-    """Predict and block epidemic spread in Korea from carrier, roaming and home-IoT data."""
-    if version:
+def _print_version(value: bool) -> None:
+    if value:
         from spreadwatch import __version__
 
-        console.print(f"spreadwatch {__version__}")
+        print(f"spreadwatch {__version__}")
         raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", help="Print the version and exit.", is_eager=True, callback=_print_version
+        ),
+    ] = False,
+) -> None:
+    """Predict and block epidemic spread in Korea from carrier, roaming and home-IoT data."""
 
 
 class RegionLevel(StrEnum):
@@ -384,7 +392,7 @@ def calibrate(
 @app.command()
 def scenarios(
     config: Annotated[
-        Path, typer.Argument(help="Run config with [[scenario]] entries (docs/model.md).")
+        Path, typer.Argument(help="Run config with \\[\\[scenario]] entries (docs/model.md).")
     ],
     out: Annotated[Path, typer.Option(help="Output folder.")],
     posterior: Annotated[
@@ -397,7 +405,7 @@ def scenarios(
     particles: Annotated[int, typer.Option(min=1, help="Particles (posterior draws).")] = 100,
     seed: Annotated[int, typer.Option(min=0, help="Seed of the posterior sample.")] = 0,
 ) -> None:
-    """Compare the config's baseline with each [[scenario]]: infections averted, peak shift,
+    """Compare the config's baseline with each \\[\\[scenario]]: infections averted, peak shift,
     curves and attack-rate maps side by side (stochastic engine, paired particles)."""
     from spreadwatch.model import ConfigError, load_config
     from spreadwatch.model.scenarios import compare, posterior_draws

@@ -42,6 +42,34 @@ def test_regions_pages_join_up_to_the_census_table(client):
     geometry = client.get("/api/v1/regions/geometry")
     assert geometry.headers["content-type"] == "application/geo+json"
     assert {f["id"] for f in geometry.json()["features"]} == set(census["code"])
+    sido = client.get("/api/v1/regions/geometry?level=sido").json()
+    assert {f["id"] for f in sido["features"]} == set(census["code"].str[:2])
+
+
+def test_table_endpoints_download_every_matching_row_as_csv(client, site):
+    import io
+
+    levels = pq.read_table(site.root / "risk" / "risk_levels.parquet").to_pandas()
+    code = levels["region_code"].iloc[0]
+    csv = client.get(f"/api/v1/risk-levels?region={code}&format=csv&limit=1")
+    assert csv.headers["content-type"].startswith("text/csv")
+    assert "attachment" in csv.headers["content-disposition"]
+    got = pd.read_csv(io.StringIO(csv.text.lstrip("\ufeff")), dtype={"region_code": str})
+    mine = levels[levels["region_code"] == code]
+    assert len(got) == len(mine) > 1  # every row, not one page
+    assert got["level"].tolist() == mine.sort_values("date")["level"].tolist()
+    names = client.get("/api/v1/regions?sido=11&format=csv").content.decode("utf-8-sig")
+    assert "종로구" in names  # Korean names survive (UTF-8 with a BOM for spreadsheets)
+    layer = client.get("/api/v1/map/incidence").json()
+    table = pd.read_csv(
+        io.StringIO(client.get("/api/v1/map/incidence?format=csv").text.lstrip("\ufeff")),
+        dtype={"region_code": str},
+    )
+    assert dict(zip(table["region_code"], table["incidence"], strict=True)) == pytest.approx(
+        {k: (float("nan") if v is None else v) for k, v in layer["values"].items()}, nan_ok=True
+    )
+    bad = client.get("/api/v1/risk-levels?format=xml")
+    assert bad.status_code == 422
 
 
 def test_od_flows_of_a_day_are_the_published_table(client, site):

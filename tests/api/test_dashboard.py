@@ -69,6 +69,73 @@ def map_trace(page) -> dict:
     )
 
 
+def luminance(rgb) -> float:
+    r, g, b = (c / 255 for c in rgb[:3])
+    return 0.2126 * r + 0.7152 * g + 0.0722 * b
+
+
+def rendered_colour(page, code: str, tmp_path: Path) -> tuple[int, int, int]:
+    """The colour a person sees at a region's label point, zoomed in on it (a screenshot
+    pixel; at the country's zoom a city district is a few pixels)."""
+    from PIL import Image
+
+    page.evaluate(
+        f"""async () => {{
+          const map = document.getElementById('map');
+          const r = (await (await fetch('/api/v1/regions/{code}')).json());
+          await Plotly.relayout(map, {{'map.center': {{lat: r.centroid_lat, lon: r.centroid_lon}},
+                                      'map.zoom': 10}});
+        }}"""
+    )
+    page.wait_for_timeout(1500)  # the map's tiles settle
+    point = page.evaluate(f"window.spreadwatch.regionPixel('{code}')")
+    shot = tmp_path / f"pixel-{code}.png"
+    page.screenshot(path=shot)
+    with Image.open(shot) as image:
+        scale = image.width / page.viewport_size["width"]
+        return image.convert("RGB").getpixel((int(point["x"] * scale), int(point["y"] * scale)))
+
+
+def assert_darker_is_more(page, values: dict, tmp_path: Path) -> None:
+    """On the incidence map the highest region is rendered darker than the lowest shown one."""
+    known = {c: v for c, v in values.items() if v is not None}
+    high = max(known, key=known.get)
+    low = min(known, key=known.get)
+    assert known[high] > known[low], "the test workspace has regions of different incidence"
+    assert luminance(rendered_colour(page, high, tmp_path)) < luminance(
+        rendered_colour(page, low, tmp_path)
+    )
+
+
+def assert_korean_page_is_translated(page) -> None:
+    """No English UI text (from the dashboard's own dictionary) is left on a Korean page, in
+    the HTML or in the charts' SVG, and no 'undefined' or 'NaN' shows."""
+    english = page.evaluate(
+        """async () => { const m = await import('/app/i18n.js');
+           return Object.entries(m.TEXTS.en).filter(([k, v]) => m.TEXTS.ko[k] !== v)
+                        .map(([, v]) => v); }"""
+    )
+    seen = page.evaluate(
+        "document.body.innerText + ' ' +"
+        " Array.from(document.querySelectorAll('svg text')).map((e) => e.textContent).join(' ')"
+    )
+    leftover = [text for text in english if len(text) > 3 and text in seen]
+    assert not leftover, f"untranslated on the Korean page: {leftover}"
+    for word in ("undefined", "NaN", "null"):
+        assert word not in seen
+
+
+def assert_charts_have_axis_titles(page) -> None:
+    titles = page.evaluate(
+        """Array.from(document.querySelectorAll('.chart.js-plotly-plot')).map((c) => [c.id,
+             (c.layout.xaxis && c.layout.xaxis.title && c.layout.xaxis.title.text) || '',
+             (c.layout.yaxis && c.layout.yaxis.title && c.layout.yaxis.title.text) || ''])"""
+    )
+    assert titles, "the page has charts"
+    for chart, x, y in titles:
+        assert x and y, f"{chart}: axis titles {x!r}, {y!r}"
+
+
 def test_map_region_page_and_languages(server, browser_page, tmp_path):
     page, shots = browser_page, shots_folder(tmp_path)
     page.goto(server.url + "/#/map")
@@ -79,11 +146,13 @@ def test_map_region_page_and_languages(server, browser_page, tmp_path):
     assert dict(zip(drawn["locations"], drawn["z"], strict=True)) == expected
     page.screenshot(path=shots / "map-risk-level.png")
 
-    page.click("#metric button[data-metric=incidence]")
+    page.click("#metric button[data-key=incidence]")
     page.wait_for_selector("#map[data-metric=incidence]")
+    assert "metric=incidence" in page.evaluate("location.hash")  # the URL holds the map
     incidence = api(server, "/api/v1/map/incidence")
     shown = dict(zip(*map_trace(page).values(), strict=True))
     assert shown == pytest.approx({k: v for k, v in incidence["values"].items() if v is not None})
+    assert_darker_is_more(page, incidence["values"], tmp_path)
     first = incidence["dates"][0]
     page.eval_on_selector(
         "#date-slider", "s => { s.value = 0; s.dispatchEvent(new Event('change')); }"
@@ -102,6 +171,8 @@ def test_map_region_page_and_languages(server, browser_page, tmp_path):
     page.wait_for_selector("#rt-chart[data-ready='1'], #rt-chart .notice")
     page.wait_for_selector("#level:not(:empty)")
     page.screenshot(path=shots / "region-ko.png")
+    assert_korean_page_is_translated(page)
+    assert_charts_have_axis_titles(page)
 
     region = api(server, f"/api/v1/regions/{code}")
     assert page.text_content("#region-name") == f"{region['name_ko']} · {region['sido_name_ko']}"

@@ -28,7 +28,13 @@ from spreadwatch.model import load_config
 from spreadwatch.model.run import build_scenario
 
 
-def _write_config(folder: Path, regions: int, days: int, seed: int = 0) -> Path:
+#: The parameters every config can fit (``change_factor`` needs a change date).
+PRIORS = {name: prior for name, prior in DEFAULT_PRIORS.items() if name != "change_factor"}
+
+
+def _write_config(
+    folder: Path, regions: int, days: int, seed: int = 0, extra: str = ""
+) -> Path:
     rng = np.random.default_rng(seed)
     population = rng.integers(50_000, 1_000_000, regions)
     lines = [
@@ -61,6 +67,7 @@ def _write_config(folder: Path, regions: int, days: int, seed: int = 0) -> Path:
             infected = 20
             """
         )
+        + textwrap.dedent(extra)
     )
     return path
 
@@ -73,7 +80,7 @@ def scenario(tmp_path_factory):
 def _synthetic_reports(problem_scenario, truth: dict[str, np.ndarray], rng) -> np.ndarray:
     days, regions = problem_scenario.config.run.days, problem_scenario.model.regions
     problem = CalibrationProblem(
-        problem_scenario, np.zeros((days, regions)), np.ones((days, regions), bool), DEFAULT_PRIORS
+        problem_scenario, np.zeros((days, regions)), np.ones((days, regions), bool), PRIORS
     )
     mean = reported_mean(
         problem.incidence(truth), truth["reporting_fraction"], truth["reporting_delay"]
@@ -124,13 +131,11 @@ def _coverage(scenario, trials: int, particles: int) -> float:
     covered = total = 0
     for trial in range(trials):
         rng = np.random.default_rng(100 + trial)
-        truth = {name: prior.sample(rng, 1) for name, prior in DEFAULT_PRIORS.items()}
+        truth = {name: prior.sample(rng, 1) for name, prior in PRIORS.items()}
         observed = _synthetic_reports(scenario, truth, rng)
-        problem = CalibrationProblem(
-            scenario, observed, np.ones_like(observed, bool), DEFAULT_PRIORS
-        )
+        problem = CalibrationProblem(scenario, observed, np.ones_like(observed, bool), PRIORS)
         posterior = calibrate(problem, particles=particles, seed=trial)
-        for name in DEFAULT_PRIORS:
+        for name in PRIORS:
             low, high = posterior.interval(name, 0.9)
             covered += low <= truth[name][0] <= high
             total += 1
@@ -145,6 +150,50 @@ def test_credible_intervals_cover_true_parameters(scenario):
 @pytest.mark.slow
 def test_credible_intervals_cover_at_the_nominal_rate(scenario):
     assert 0.82 <= _coverage(scenario, trials=20, particles=300) <= 0.98
+
+
+def test_a_change_in_transmission_is_recovered(tmp_path):
+    """A measure from day 20 cuts transmission to 0.4 of before: the posterior of
+    ``change_factor`` covers 0.4 and is narrow, and r0 is still recovered."""
+    config = _write_config(tmp_path, 5, 50, extra="[calibration]\nchange_date = 2020-02-21\n")
+    scenario = build_scenario(load_config(config))
+    truth = {
+        "r0": np.array([2.5]),
+        "seed_scale": np.array([1.0]),
+        "reporting_fraction": np.array([0.4]),
+        "reporting_delay": np.array([5.0]),
+        "dispersion": np.array([50.0]),
+        "change_factor": np.array([0.4]),
+    }
+    observed = _synthetic_reports(scenario, truth, np.random.default_rng(3))
+    priors = {**DEFAULT_PRIORS, "reporting_fraction": Prior(0.39, 0.41)}
+    problem = CalibrationProblem(scenario, observed, np.ones_like(observed, bool), priors)
+    posterior = calibrate(problem, particles=200, seed=0)
+    low, high = posterior.interval("change_factor", 0.9)
+    assert low <= 0.4 <= high and high - low < 0.25
+    low, high = posterior.interval("r0", 0.9)
+    assert low <= 2.5 <= high
+    without = CalibrationProblem(
+        build_scenario(load_config(_write_config(tmp_path, 5, 50))),
+        observed,
+        np.ones_like(observed, bool),
+        {k: v for k, v in priors.items() if k != "change_factor"},
+    )
+    r0 = np.median(calibrate(without, particles=200, seed=0).draws["r0"])
+    assert r0 < 2.2  # a model blind to the measure takes it for a lower r0
+
+
+def test_change_factor_needs_a_change_date(tmp_path):
+    from spreadwatch.model import ConfigError
+
+    config = _write_config(
+        tmp_path, 2, 30, extra="[calibration.fixed]\nchange_factor = 0.5\n"
+    )
+    with pytest.raises(ConfigError, match="change_factor: needs calibration.change_date"):
+        load_config(config)
+    late = _write_config(tmp_path, 2, 30, extra="[calibration]\nchange_date = 2021-01-01\n")
+    with pytest.raises(ConfigError, match="calibration.change_date: expected a date after"):
+        load_config(late)
 
 
 def test_cases_outside_the_model_are_errors_and_outside_the_run_ignored(scenario, tmp_path):

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import math
-from typing import Annotated, Generic, TypeVar
+from typing import Annotated, Generic, Literal, TypeVar
 
 import numpy as np
 import pandas as pd
-from fastapi import Query, Request
+from fastapi import Query, Request, Response
 from pydantic import BaseModel, Field
 
 T = TypeVar("T")
@@ -24,16 +24,38 @@ class Page(BaseModel, Generic[T]):
     next: str | None = Field(description="URL of the next page, or null on the last.")
 
 
+Format = Annotated[
+    Literal["json", "csv"],
+    Query(description="json: one page; csv: every matching row as a CSV file (no paging)."),
+]
+
+
+#: The extra response of endpoints that answer ``format=csv``.
+CSV: dict = {200: {"content": {"text/csv": {"schema": {"type": "string"}}}}}
+
+
 class Paging(BaseModel):
     limit: int
     offset: int
+    format: Literal["json", "csv"] = "json"
 
 
 async def paging(
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Rows per page.")] = 100,
     offset: Annotated[int, Query(ge=0, le=10**9, description="Rows to skip.")] = 0,
+    format: Format = "json",
 ) -> Paging:
-    return Paging(limit=limit, offset=offset)
+    return Paging(limit=limit, offset=offset, format=format)
+
+
+def csv_response(frame: pd.DataFrame, name: str) -> Response:
+    """``frame`` as a CSV download named ``name``.csv (UTF-8 with a BOM, so that spreadsheet
+    programs read Korean names right)."""
+    return Response(
+        "\ufeff" + frame.to_csv(index=False),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{name}.csv"'},
+    )
 
 
 def rows(frame: pd.DataFrame) -> list[dict]:
@@ -48,8 +70,11 @@ def rows(frame: pd.DataFrame) -> list[dict]:
     return records
 
 
-def page(request: Request, frame: pd.DataFrame, paging: Paging) -> dict:
-    """A page of ``frame`` (already filtered and sorted) as the body of a :class:`Page`."""
+def page(request: Request, frame: pd.DataFrame, paging: Paging) -> dict | Response:
+    """A page of ``frame`` (already filtered and sorted) as the body of a :class:`Page`, or
+    with ``format=csv`` every row of it as CSV."""
+    if paging.format == "csv":
+        return csv_response(frame, request.url.path.rstrip("/").rsplit("/", 1)[-1])
     total = len(frame)
     window = frame.iloc[paging.offset : paging.offset + paging.limit]
     after = paging.offset + len(window)

@@ -142,6 +142,11 @@ class RiskLevel(BaseModel):
     growth: float | None
     importation: float | None
     household: float | None
+    incidence_points: int | None = None
+    rt_points: int | None = None
+    growth_points: int | None = None
+    importation_points: int | None = None
+    household_points: int | None = None
     incidence_contribution: float | None
     rt_contribution: float | None
     growth_contribution: float | None

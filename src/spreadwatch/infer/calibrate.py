@@ -1,8 +1,9 @@
 """Calibration of a run config to reported cases by a sequential Monte Carlo sampler.
 
 Parameters: ``r0`` (transmission), ``seed_scale`` (multiplier of the config's seeds),
-``reporting_fraction`` and ``reporting_delay`` (mean days from infection to report), and the
-negative-binomial ``dispersion`` of the counts. Observation model, per region ``i`` and day::
+``reporting_fraction`` and ``reporting_delay`` (mean days from infection to report), the
+negative-binomial ``dispersion`` of the counts and, with ``[calibration] change_date``,
+``change_factor``: transmission from that date on relative to before (a measure's effect). Observation model, per region ``i`` and day::
 
     reported[t, i] ~ NegBin(mean = rho * sum_d g_d incidence[t - d, i], size = dispersion)
 
@@ -32,7 +33,14 @@ from spreadwatch.model.run import Scenario
 from spreadwatch.model.structured import ChainBinomialEngine
 from spreadwatch.progress import meter
 
-PARAMETERS = ("r0", "seed_scale", "reporting_fraction", "reporting_delay", "dispersion")
+PARAMETERS = (
+    "r0",
+    "seed_scale",
+    "reporting_fraction",
+    "reporting_delay",
+    "dispersion",
+    "change_factor",
+)
 DELAY_SHAPE = 2.0
 #: Most Metropolis rounds after one tempering step.
 MAX_MOVES = 30
@@ -85,6 +93,7 @@ DEFAULT_PRIORS: dict[str, Prior] = {
     "reporting_fraction": Prior(0.05, 1.0),
     "reporting_delay": Prior(0.5, 14.0),
     "dispersion": Prior(1.0, 1000.0, log=True),
+    "change_factor": Prior(0.05, 1.5),
 }
 
 

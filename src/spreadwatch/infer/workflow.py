@@ -31,7 +31,7 @@ from spreadwatch.infer.calibrate import (
     posterior_predictive,
 )
 from spreadwatch.infer.cases import read_cases
-from spreadwatch.model.config import RunConfig, load_config
+from spreadwatch.model.config import CHANGE_PARAMETER, RunConfig, load_config
 from spreadwatch.model.errors import ConfigError
 from spreadwatch.model.run import Scenario, build_scenario
 
@@ -44,7 +44,7 @@ def priors_of(config: RunConfig) -> tuple[dict[str, Prior], dict[str, float]]:
     section = config.calibration
     priors = {}
     for name in PARAMETERS:
-        if name in section.fixed:
+        if name in section.fixed or (name == CHANGE_PARAMETER and section.change_date is None):
             continue
         entry = section.priors.get(name)
         priors[name] = (

@@ -244,7 +244,10 @@ CALIBRATION_PARAMETERS = (
     "reporting_fraction",
     "reporting_delay",
     "dispersion",
+    "change_factor",
 )
+#: Fitted only when ``[calibration] change_date`` is set.
+CHANGE_PARAMETER = "change_factor"
 
 
 class PriorEntry(Section):
@@ -270,6 +273,9 @@ class CalibrationSection(Section):
     particles: Count = Field(default=300, ge=20, le=20_000)
     priors: dict[str, PriorEntry] = Field(default_factory=dict)
     fixed: dict[str, Number] = Field(default_factory=dict)
+    change_date: Date | None = None
+    """From this day on transmission is multiplied by ``change_factor`` (fitted): the effect
+    of a measure or a change in behaviour, estimated from the cases."""
 
     @model_validator(mode="after")
     def _known(self) -> CalibrationSection:
@@ -288,7 +294,10 @@ class CalibrationSection(Section):
         both = set(self.priors) & set(self.fixed)
         if both:
             raise FieldError(("fixed", sorted(both)[0]), "has a prior too: fit it or fix it")
-        if len(self.fixed) == len(CALIBRATION_PARAMETERS):
+        for group in ("priors", "fixed"):
+            if CHANGE_PARAMETER in getattr(self, group) and self.change_date is None:
+                raise FieldError((group, CHANGE_PARAMETER), "needs calibration.change_date")
+        if len(self.fixed) == len(CALIBRATION_PARAMETERS) - (self.change_date is None):
             raise FieldError(("fixed",), "every parameter is fixed: nothing to calibrate")
         return self
 
@@ -410,6 +419,12 @@ class RunConfig(Section):
                     f"expected a date from {self.run.start_date} to {end} (the run), "
                     f"got {entry.date}",
                 )
+        change = self.calibration.change_date
+        if change is not None and not self.run.start_date < change <= end:
+            raise FieldError(
+                ("calibration", "change_date"),
+                f"expected a date after {self.run.start_date} up to {end} (the run), got {change}",
+            )
         settings = CONTACT_SETTINGS if self.age is not None else (HOMOGENEOUS,)
         for where, measure in self.all_interventions():
             for j, setting in enumerate(measure.settings or ()):

@@ -20,8 +20,9 @@ def run_parameter_sets(
     observe: Callable[[DailyOutput], None] | None = None,
     keep: bool = True,
 ) -> np.ndarray | None:
-    """Run ``scenario`` with one particle per parameter set (``r0`` and ``seed_scale`` from
-    ``theta``, else ``fixed``, else the config's); returns new infections
+    """Run ``scenario`` with one particle per parameter set (``r0``, ``seed_scale`` and, from
+    ``[calibration] change_date`` on, ``change_factor`` from ``theta``, else ``fixed``, else the
+    config's); returns new infections
     ``(particles, days, regions)`` (``None`` unless ``keep``). ``observe`` also sees every day's
     output, so long runs need not keep the infections."""
     size = engine.particles
@@ -37,10 +38,16 @@ def run_parameter_sets(
     scale = value("r0", base_r0) / base_r0
     seed_scale = value("seed_scale", 1.0)
     timeline = scenario.timeline
-    days = scenario.config.run.days
+    run = scenario.config.run
+    days = run.days
+    change_date = scenario.config.calibration.change_date
+    change_day = days if change_date is None else (change_date - run.start_date).days
+    change = value("change_factor", 1.0)
 
     def schedule(day: int) -> DayInputs:
         inputs = timeline(day)
+        if day >= change_day:
+            inputs = replace(inputs, particle_scale=change)
         if inputs.seed_infectious is None:
             return inputs
         return replace(inputs, seed_infectious=seed_scale[:, None] * inputs.seed_infectious[None])

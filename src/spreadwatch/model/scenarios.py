@@ -26,12 +26,12 @@ from spreadwatch.progress import track
 
 BASELINE = "baseline"
 #: Posterior columns that change the epidemic (reporting only changes what is seen).
-DYNAMIC_PARAMETERS = ("r0", "seed_scale")
+DYNAMIC_PARAMETERS = ("r0", "seed_scale", "change_factor")
 CURVE_LEVELS = (0.05, 0.25, 0.5, 0.75, 0.95)
 
 
 def posterior_draws(path: Path, draws: int, seed: int) -> dict[str, np.ndarray]:
-    """``draws`` parameter sets (r0, seed_scale) from a ``posterior.parquet``."""
+    """``draws`` parameter sets (r0, seed_scale, change_factor) from a ``posterior.parquet``."""
     try:
         table = pq.read_table(path).to_pandas()
     except (OSError, ValueError) as exc:

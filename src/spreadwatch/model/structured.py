@@ -151,6 +151,8 @@ class DayInputs:
     particles, or ``(particles, regions)``."""
     imported_exposed: np.ndarray | None = None
     """Expected infected arrivals per region on the day, added to E (Poisson per particle)."""
+    particle_scale: np.ndarray | None = None
+    """Per particle multiplier of the day's hazard ``(particles,)`` (a calibrated change)."""
 
 
 Schedule = Callable[[int], DayInputs]
@@ -312,9 +314,12 @@ class _DailyEngine:
                 inputs_before = inputs
                 self._arrivals(model, state, inputs, day)
                 self._clear_day(new)
+                scale = transmissibility
+                if inputs.particle_scale is not None:
+                    scale = transmissibility * inputs.particle_scale
                 for sub in range(self.steps_per_day):
                     step = day * self.steps_per_day + sub
-                    self._step(model, transmission, state, step, new, transmissibility, prepared)
+                    self._step(model, transmission, state, step, new, scale, prepared)
                 output = DailyOutput(day, state, new)
                 for observer in observers:
                     observer(output)

@@ -77,6 +77,15 @@ class EpidemicConfig(_Frozen):
         "22040", pattern=r"^[0-9]{5}$", description="si-gun-gu code (default Daegu Nam-gu)"
     )
     seed_infections: int = Field(20, ge=0, description="people exposed on the first day")
+    measure_day: int | None = Field(
+        None,
+        ge=1,
+        description="day (0 = the first) from which a measure (distancing) cuts transmission; "
+        "none: no measure",
+    )
+    measure_transmission: float = Field(
+        0.5, ge=0.0, le=1.0, description="transmission relative to before, from measure_day on"
+    )
 
 
 class ReportingConfig(_Frozen):

@@ -12,7 +12,8 @@ and each day, with all draws binomial and vectorised over regions:
     E -> I  with probability 1 - exp(-1 / latent_days)
     I -> R  with probability 1 - exp(-1 / infectious_days)
 
-``beta = r0 * (1 - exp(-1 / infectious_days))`` so that ``r0`` is the expected number of
+``beta = r0 * (1 - exp(-1 / infectious_days))`` (times ``measure_transmission`` from
+``measure_day`` on, when a measure is configured) so that ``r0`` is the expected number of
 infections by one case in a fully susceptible population (the mean number of days infectious is
 ``1 / p_recover``). The seed infections start in ``E`` of the seed region on the first day and are
 counted as that day's new infections, so ``sum(new_infections) == N - S`` at the end.
@@ -75,7 +76,9 @@ def simulate(
     E, I, R = seeds.copy(), np.zeros(n, np.int64), np.zeros(n, np.int64)  # noqa: E741
     out = {k: np.zeros((days, n), dtype=np.int64) for k in ("S", "E", "I", "R", "new")}
     for d in range(days):
-        h = force_of_infection(mixing[d], beta, I.astype(float), population.astype(float))
+        measured = config.measure_day is not None and d >= config.measure_day
+        beta_d = beta * (config.measure_transmission if measured else 1.0)
+        h = force_of_infection(mixing[d], beta_d, I.astype(float), population.astype(float))
         infected = rng.binomial(S, -np.expm1(-h))
         onset = rng.binomial(E, p_onset)
         recovered = rng.binomial(I, p_recover)

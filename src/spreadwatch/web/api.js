@@ -16,9 +16,12 @@ export function setToken(value) {
   else localStorage.removeItem(TOKEN_KEY);
 }
 
+export function authHeaders() {
+  return token() ? { Authorization: `Bearer ${token()}` } : {};
+}
+
 async function request(method, path, body) {
-  const headers = { Accept: "application/json" };
-  if (token()) headers.Authorization = `Bearer ${token()}`;
+  const headers = { Accept: "application/json", ...authHeaders() };
   if (body !== undefined) headers["Content-Type"] = "application/json";
   const response = await fetch(path, {
     method, headers, body: body === undefined ? undefined : JSON.stringify(body),

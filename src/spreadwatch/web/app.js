@@ -1,7 +1,7 @@
 // The dashboard: hash routes, language, token.
 import { get, setToken, token } from "./api.js";
 import { setLang, t, translateStatic, lang } from "./i18n.js";
-import { flowsView, householdsView, importationsView, mapView, regionPixel, regionView, scenariosView } from "./views.js";
+import { flowsView, householdsView, importationsView, mapView, readMapParams, regionPixel, regionView, scenariosView } from "./views.js";
 
 const main = document.getElementById("view");
 const status = document.getElementById("status");
@@ -19,7 +19,11 @@ async function showWho() {
 }
 
 async function route() {
-  const [, view = "map", arg] = location.hash.replace(/^#\/?/, "#/").split("/");
+  const [path, query = ""] = location.hash.split("?");
+  const [, view = "map", arg] = path.replace(/^#\/?/, "#/").split("/");
+  const params = new URLSearchParams(query);
+  if (params.get("lang") && params.get("lang") !== lang()) { setLang(params.get("lang")); translateStatic(); }
+  if (view === "map" || view === "") readMapParams(params);
   for (const a of document.querySelectorAll("#nav a")) {
     a.classList.toggle("on", a.dataset.view === (view === "region" ? "map" : view));
   }
@@ -52,7 +56,16 @@ function setUpToken() {
 }
 
 for (const button of document.querySelectorAll("[data-lang]")) {
-  button.onclick = () => { setLang(button.dataset.lang); translateStatic(); showWho(); route(); };
+  button.onclick = () => {
+    setLang(button.dataset.lang);
+    translateStatic();
+    showWho();
+    const [path, query] = location.hash.split("?");
+    if (query === undefined) { route(); return; }
+    const params = new URLSearchParams(query);
+    params.set("lang", lang());
+    location.hash = `${path}?${params}`;  // the hashchange draws it
+  };
 }
 setLang(lang());
 translateStatic();

@@ -38,6 +38,26 @@ export const TEXTS = {
     "state.failed": "failed",
     "scenarios.baseline": "Baseline",
     "empty.suppressed": "Nothing to show: every count here is below the k-anonymity threshold.",
+    "zoom": "Zoom", "view.korea": "Korea", "view.capital": "Seoul area", "view.busan": "Busan · Ulsan",
+    "view.daegu": "Daegu", "view.gwangju": "Gwangju", "view.daejeon": "Daejeon · Sejong",
+    "map.none": "No region has a value above zero on this date.", "csv": "Download CSV",
+    "unit.risk_level": "Risk level 1-4 from incidence, Rt, forecast growth, importations and household signals.",
+    "unit.incidence": "Reported cases per 100,000 residents per day, mean of 7 days.",
+    "unit.rt": "Effective reproduction number, posterior mean (windows with enough cases; 1 = stable).",
+    "unit.per100k": "per 100k",
+    "rt.none": "Not enough cases in this region to estimate Rt (a window needs 12 cases).",
+    "fan.none": "No forecast for this region.",
+    "axis.date": "Date", "axis.cases": "Cases per day", "axis.rt": "Rt", "axis.infections": "New infections per day",
+    "forecast.starts": "forecast starts",
+    "factor.incidence": "incidence", "factor.rt": "Rt", "factor.growth": "forecast growth",
+    "factor.importation": "importation risk", "factor.household": "household fever signal",
+    "explain.points": "points", "explain.share": "of the score", "explain.score": "score",
+    "explain.level": "level",
+    "model.baseline": "baseline (last value)", "model.endemic-epidemic": "endemic-epidemic",
+    "model.gradient-boosting": "gradient boosting", "model.ensemble": "ensemble (median)",
+    "model.ensemble-weighted": "ensemble (weighted)", "model.mechanistic": "calibrated SEIR",
+    "model.default": "chosen by the backtest",
+    "scenarios.horizon": "The peak falls on the last simulated day: the peak and the averted share depend on the horizon. Simulate longer.",
   },
   ko: {
     "nav.map": "지도", "nav.flows": "이동", "nav.importations": "해외 유입",
@@ -76,6 +96,26 @@ export const TEXTS = {
     "state.failed": "실패",
     "scenarios.baseline": "기준 시나리오",
     "empty.suppressed": "표시할 값이 없습니다: 모든 수치가 k-익명성 기준보다 작습니다.",
+    "zoom": "확대", "view.korea": "전국", "view.capital": "수도권", "view.busan": "부산 · 울산",
+    "view.daegu": "대구", "view.gwangju": "광주", "view.daejeon": "대전 · 세종",
+    "map.none": "이 날짜에 0보다 큰 값을 가진 지역이 없습니다.", "csv": "CSV 내려받기",
+    "unit.risk_level": "발생률, Rt, 예측 증가율, 해외 유입, 가정 신호를 합친 위험 단계 1-4.",
+    "unit.incidence": "인구 10만 명당 하루 신고 확진자 수, 7일 평균.",
+    "unit.rt": "감염재생산지수, 사후 평균 (확진자가 충분한 구간; 1 = 유지).",
+    "unit.per100k": "명/10만",
+    "rt.none": "이 지역은 확진자가 적어 Rt를 추정할 수 없습니다 (구간마다 12명 필요).",
+    "fan.none": "이 지역의 예측이 없습니다.",
+    "axis.date": "날짜", "axis.cases": "하루 확진자 수", "axis.rt": "Rt", "axis.infections": "하루 신규 감염",
+    "forecast.starts": "예측 시작",
+    "factor.incidence": "발생률", "factor.rt": "Rt", "factor.growth": "예측 증가율",
+    "factor.importation": "해외 유입 위험", "factor.household": "가정 발열 신호",
+    "explain.points": "점", "explain.share": "점수 기여", "explain.score": "점수",
+    "explain.level": "단계",
+    "model.baseline": "기준 모형 (최근 값)", "model.endemic-epidemic": "풍토-유행 모형",
+    "model.gradient-boosting": "그래디언트 부스팅", "model.ensemble": "앙상블 (중앙값)",
+    "model.ensemble-weighted": "앙상블 (가중)", "model.mechanistic": "보정된 SEIR",
+    "model.default": "백테스트로 선택",
+    "scenarios.horizon": "정점이 모의 마지막 날에 있습니다: 정점과 예방 비율이 기간에 따라 달라집니다. 더 길게 모의하십시오.",
   },
 };
 
@@ -98,6 +138,17 @@ export function translateStatic(root = document) {
   for (const b of root.querySelectorAll("[data-lang]")) {
     b.classList.toggle("on", b.dataset.lang === current);
   }
+}
+
+// The sentence that explains a risk level, from its factors' values, points and contributions.
+export function explainLevel(row) {
+  const factors = ["incidence", "rt", "growth", "importation", "household"]
+    .filter((f) => row[f] !== null && row[f] !== undefined)
+    .sort((a, b) => (row[`${b}_contribution`] || 0) - (row[`${a}_contribution`] || 0));
+  if (!factors.length) return "";
+  const parts = factors.map((f) => `${t(`factor.${f}`)} ${formatNumber(row[f], 2)} ` +
+    `(${row[`${f}_points`]} ${t("explain.points")}, ${t("explain.share")} ${formatNumber(row[`${f}_contribution`], 2)})`);
+  return `${t("explain.level")} ${t(`level.${row.level}`)}, ${t("explain.score")} ${formatNumber(row.score, 2)}: ${parts.join("; ")}`;
 }
 
 export function formatNumber(value, digits = 0) {

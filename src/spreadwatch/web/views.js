@@ -1,10 +1,29 @@
 // The dashboard's views. Each renders into the <main> element it is given.
-import { all, get, post, ApiError } from "./api.js";
-import { drawBars, drawFan, drawLines, drawMap, drawRt, drawScenarioCurves, LEVEL_COLOURS } from "./charts.js";
+import { all, ApiError, authHeaders, get, post } from "./api.js";
+import { describe, drawBars, drawFan, drawLines, drawMap, drawRt, drawScenarioCurves, LEVEL_COLOURS, VIEWS } from "./charts.js";
 import { h, table } from "./dom.js";
-import { formatNumber, lang, t } from "./i18n.js";
+import { explainLevel, formatNumber, lang, t } from "./i18n.js";
 
-const state = { metric: "risk_level", date: null, regions: null, geojson: null };
+const state = { metric: "risk_level", date: null, view: "korea", regions: null, geojson: null, sido: null };
+
+// The map's metric, date and zoom live in the URL (#/map?metric=rt&date=...&view=daegu), so a
+// link or a reload shows the same map.
+export function readMapParams(params) {
+  if (["risk_level", "incidence", "rt"].includes(params.get("metric"))) state.metric = params.get("metric");
+  if (/^\d{4}-\d{2}-\d{2}$/.test(params.get("date") || "")) state.date = params.get("date");
+  if (VIEWS[params.get("view")]) state.view = params.get("view");
+}
+
+function mapHash() {
+  const params = new URLSearchParams({ metric: state.metric, view: state.view, lang: lang() });
+  if (state.date) params.set("date", state.date);
+  return `#/map?${params}`;
+}
+
+function showMap() {
+  const target = mapHash();
+  if (location.hash !== target) location.hash = target;  // the hashchange draws it
+}
 
 async function regions() {
   if (!state.regions) {
@@ -22,11 +41,50 @@ export async function regionNames() {
 }
 
 async function geometry() {
-  if (!state.geojson) state.geojson = await (await fetch("/api/v1/regions/geometry")).json();
+  if (!state.geojson) {
+    const [sigungu, sido] = await Promise.all(["sigungu", "sido"].map(
+      (level) => fetch(`/api/v1/regions/geometry?level=${level}`).then((r) => r.json())));
+    state.geojson = sigungu;
+    state.sido = sido;
+  }
   return state.geojson;
 }
 
+// The metric that breaks ties in the ranking of each metric.
+const TIE_BREAK = { risk_level: "incidence", incidence: "rt", rt: "incidence" };
+
+async function tieBreaker(metric, date) {
+  try {
+    const latest = await get(`/api/v1/map/${TIE_BREAK[metric]}`);
+    if (latest.date === date) return latest.values;
+    if (!latest.dates.includes(date)) return {};
+    return (await get(`/api/v1/map/${TIE_BREAK[metric]}?date=${date}`)).values;
+  } catch { return {}; }
+}
+
+// Regions ranked by the metric, ties by the next metric; regions at zero incidence are not
+// "highest" of anything.
+function ranked(layer, next) {
+  const key = (code) => next[code] ?? -Infinity;
+  return Object.entries(layer.values)
+    .filter(([, v]) => v !== null && !(layer.metric === "incidence" && v <= 0))
+    .sort((a, b) => b[1] - a[1] || key(b[0]) - key(a[0]));
+}
+
 function notice(message) { return h("p", { class: "notice" }, message); }
+
+// A link that downloads a table endpoint as CSV (the token, if any, goes as a header: fetch).
+function csvLink(path, name = "spreadwatch.csv") {
+  const link = h("a", { href: path, class: "csv", download: name }, t("csv"));
+  link.onclick = async (event) => {
+    event.preventDefault();
+    const response = await fetch(path, { headers: authHeaders() });
+    const url = URL.createObjectURL(await response.blob());
+    h("a", { href: url, download: name }).click();
+    URL.revokeObjectURL(url);
+  };
+  return link;
+}
 
 function failure(error) {
   if (error instanceof ApiError && (error.status === 401 || error.status === 403)) {
@@ -42,14 +100,16 @@ export async function mapView(main) {
   const slider = h("input", { id: "date-slider", type: "range", min: 0, max: 0, step: 1, value: 0 });
   const dateLabel = h("output", { id: "date-label", for: "date-slider" });
   const side = h("aside", { class: "side" });
-  const metrics = h("div", { class: "segmented", role: "group", id: "metric" },
-    ["risk_level", "incidence", "rt"].map((m) => h("button", {
-      type: "button", dataset: { metric: m }, class: m === state.metric ? "on" : "",
-      onclick: () => { state.metric = m; state.date = null; mapView(main); },
-    }, t(`metric.${m}`))));
+  const segmented = (id, keys, current, label, choose) => h("div", { class: "segmented", role: "group", id },
+    keys.map((k) => h("button", { type: "button", dataset: { key: k }, class: k === current ? "on" : "", onclick: () => choose(k) }, label(k))));
+  const metrics = segmented("metric", ["risk_level", "incidence", "rt"], state.metric, (m) => t(`metric.${m}`),
+    (m) => { state.metric = m; state.date = null; showMap(); });
+  const views = segmented("zoom", Object.keys(VIEWS), state.view, (v) => t(`view.${v}`),
+    (v) => { state.view = v; showMap(); });
   main.replaceChildren(h("section", { class: "map-view" },
     h("div", { class: "controls" }, h("span", { class: "label" }, t("metric")), metrics,
       h("label", { class: "label", for: "date-slider" }, t("date")), slider, dateLabel),
+    h("div", { class: "controls" }, h("span", { class: "label" }, t("zoom")), views),
     h("div", { class: "map-grid" }, mapBox, side)));
   const [geojson, names] = await Promise.all([geometry(), regionNames()]);
   let layer;
@@ -63,23 +123,23 @@ export async function mapView(main) {
   slider.value = layer.dates.indexOf(layer.date);
   dateLabel.textContent = layer.date;
   slider.oninput = () => { dateLabel.textContent = layer.dates[slider.value]; };
-  slider.onchange = () => { state.date = layer.dates[slider.value]; mapView(main); };
-  await drawMap(mapBox, geojson, layer, names);
+  slider.onchange = () => { state.date = layer.dates[slider.value]; showMap(); };
+  await drawMap(mapBox, geojson, layer, names, state.sido, state.view);
   mapBox.dataset.metric = layer.metric;
   mapBox.dataset.date = layer.date;
   mapBox.on("plotly_click", (event) => {
     const point = event.points && event.points[0];
-    if (point && point.location) location.hash = `#/region/${point.location}`;
+    if (point && point.location && /^\d{5}$/.test(point.location)) location.hash = `#/region/${point.location}`;
   });
-  const ranked = Object.entries(layer.values).filter(([, v]) => v !== null)
-    .sort((a, b) => b[1] - a[1]).slice(0, 12);
+  const top = ranked(layer, await tieBreaker(layer.metric, layer.date)).slice(0, 12);
   side.replaceChildren(
     h("p", { class: "hint" }, t("map.hint")),
     h("h3", {}, t("map.top")),
-    table([t("region"), t(`metric.${layer.metric}`)],
-      ranked.map(([code, value]) => [names[code], layer.metric === "risk_level" ? t(`level.${value}`) : formatNumber(value, 2)]),
-      (i) => { location.hash = `#/region/${ranked[i][0]}`; }),
-    h("p", { class: "unit" }, layer.unit));
+    top.length ? table([t("region"), t(`metric.${layer.metric}`)],
+      top.map(([code, value]) => [names[code], describe(layer.metric, value)]),
+      (i) => { location.hash = `#/region/${top[i][0]}`; }) : notice(t("map.none")),
+    h("p", { class: "unit" }, t(`unit.${layer.metric}`)),
+    csvLink(`/api/v1/map/${layer.metric}?date=${layer.date}&format=csv`));
 }
 
 // Screen position of a region's label point on the map (for keyboard users and tests).
@@ -119,7 +179,7 @@ export async function regionView(main, code) {
     try {
       const chart = await get(`/api/v1/forecasts/${code}/fan${model ? `?model=${encodeURIComponent(model)}` : ""}`);
       if (!modelSelect.options.length) {
-        for (const m of chart.models) modelSelect.append(h("option", { value: m, selected: m === chart.model }, m));
+        for (const m of chart.models) modelSelect.append(h("option", { value: m, selected: m === chart.model }, t(`model.${m}`)));
       }
       await drawFan(fan, chart);
       fan.dataset.ready = "1";
@@ -128,15 +188,16 @@ export async function regionView(main, code) {
   modelSelect.onchange = () => drawForecast(modelSelect.value);
   const rt = all(`/api/v1/rt?region=${code}`).catch(() => []);
   await drawForecast(null);
-  const rtRows = await rt;
+  const rtRows = (await rt).filter((r) => r.mean !== null && r.reliable !== false);
   if (rtRows.length) { await drawRt(rtBox, rtRows); rtBox.dataset.ready = "1"; }
-  else rtBox.replaceChildren(notice(t("no.data")));
+  else { rtBox.replaceChildren(notice(t("rt.none"))); rtBox.dataset.ready = "empty"; }
+  rtBox.after(csvLink(`/api/v1/rt?region=${code}&format=csv`, `rt-${code}.csv`));
   const levelPage = await levels;
   const latest = levelPage && levelPage.items[levelPage.items.length - 1];
   if (latest) {
     badge.textContent = `${t("region.level")}: ${t(`level.${latest.level}`)} (${latest.date})`;
     badge.style.background = LEVEL_COLOURS[latest.level - 1];
-    explanation.textContent = latest.explanation;
+    explanation.textContent = explainLevel(latest);
   }
 }
 
@@ -158,7 +219,7 @@ export async function flowsView(main) {
     const page = await get(`/api/v1/od-flows?date=${select.value}&suppressed=false&limit=20`);
     if (!page.items.length) { chart.replaceChildren(notice(t("empty.suppressed"))); list.replaceChildren(); return; }
     const labels = page.items.map((f) => `${names[f.origin] || f.origin} → ${names[f.dest] || f.dest}`);
-    await drawBars(chart, labels, page.items.map((f) => f.trips));
+    await drawBars(chart, labels, page.items.map((f) => f.trips), t("trips"));
     list.replaceChildren(table([t("origin"), t("destination"), t("trips")],
       page.items.map((f) => [names[f.origin] || f.origin, names[f.dest] || f.dest, formatNumber(f.trips)])));
   };
@@ -177,7 +238,7 @@ export async function importationsView(main) {
   try { rows = await get("/api/v1/importations/by-country"); } catch (error) { chart.replaceChildren(failure(error)); return; }
   if (!rows.length) { chart.replaceChildren(notice(t("empty.suppressed"))); return; }
   const top = rows.slice(0, 15);
-  await drawBars(chart, top.map((r) => r.country), top.map((r) => r.arrivals), "#7570b3");
+  await drawBars(chart, top.map((r) => r.country), top.map((r) => r.arrivals), t("arrivals"), "#7570b3");
   list.replaceChildren(table([t("country"), t("arrivals"), t("regions")],
     rows.map((r) => [r.country, formatNumber(r.arrivals), r.regions])));
 }
@@ -198,8 +259,8 @@ export async function householdsView(main) {
   try { national = await get("/api/v1/household-signals/national"); } catch (error) { fever.replaceChildren(failure(error)); return; }
   if (!national.length) { fever.replaceChildren(notice(t("empty.suppressed"))); stay.replaceChildren(); return; }
   const dates = national.map((d) => d.date);
-  await drawLines(fever, [{ x: dates, y: national.map((d) => d.fever_rate), name: t("fever_rate"), colour: "#c62828" }], "");
-  await drawLines(stay, [{ x: dates, y: national.map((d) => d.stay_home_index), name: t("stay_home_index"), colour: "#1b9e77" }], "");
+  await drawLines(fever, [{ x: dates, y: national.map((d) => d.fever_rate), name: t("fever_rate"), colour: "#c62828" }], t("fever_rate"));
+  await drawLines(stay, [{ x: dates, y: national.map((d) => d.stay_home_index), name: t("stay_home_index"), colour: "#1b9e77" }], t("stay_home_index"));
   const last = dates[dates.length - 1];
   const rows = await all(`/api/v1/household-signals?date=${last}`);
   const top = rows.filter((r) => r.fever_rate !== null).sort((a, b) => b.fever_rate - a.fever_rate).slice(0, 10);

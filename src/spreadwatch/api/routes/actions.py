@@ -8,14 +8,14 @@ from dataclasses import asdict
 from typing import Annotated
 
 import pandas as pd
-from fastapi import APIRouter, Depends, Path, Request
+from fastapi import APIRouter, Depends, Path, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field, field_validator
 
 from spreadwatch.api.jobs import ID_PATTERN, Job, JobRunner, JobsBusy, ScenarioResult
 from spreadwatch.api.jobs import ScenarioRunRequest as ScenarioRunBody
-from spreadwatch.api.paging import page, rows
+from spreadwatch.api.paging import CSV, page, rows
 from spreadwatch.api.problems import ApiError
 from spreadwatch.api.routes.data import Pages, Public, Ws
 from spreadwatch.api.schemas import AuditEntry, AuditPage, Health, Me
@@ -229,14 +229,17 @@ def trace(
 # -- audit log -----------------------------------------------------------------------------------
 
 
-@router.get("/audit", response_model=AuditPage, tags=["access"])
+@router.get("/audit", response_model=AuditPage, tags=["access"], responses=CSV)
 async def audit(
     request: Request, _: Annotated[Caller, Depends(needs("admin"))], pages: Pages
-) -> dict:
+) -> dict | Response:
     """The audit log, newest first, and whether its hash chain is intact (admin)."""
     log = request.app.state.gatekeeper.audit
     broken, records = await run_in_threadpool(
         lambda: (log.verify(), log.records(skip_unreadable=True))
     )
     frame = pd.DataFrame([asdict(r) for r in records[::-1]], columns=list(AuditEntry.model_fields))
-    return {"chain_intact": broken is None, "broken_at_line": broken, **page(request, frame, pages)}
+    body = page(request, frame, pages)
+    if isinstance(body, Response):  # format=csv
+        return body
+    return {"chain_intact": broken is None, "broken_at_line": broken, **body}

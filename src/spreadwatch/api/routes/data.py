@@ -6,13 +6,13 @@ from __future__ import annotations
 import datetime as dt
 from enum import StrEnum
 from functools import cache
-from typing import Annotated
+from typing import Annotated, Literal
 
 import pandas as pd
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import Response
 
-from spreadwatch.api.paging import Page, Paging, page, paging, rows
+from spreadwatch.api.paging import CSV, Format, Page, Paging, csv_response, page, paging, rows
 from spreadwatch.api.problems import ApiError
 from spreadwatch.api.schemas import (
     AlertRecord,
@@ -78,12 +78,12 @@ def _regions() -> pd.DataFrame:
 
 
 @cache
-def _geometry() -> bytes:
+def _geometry(level: str = "sigungu") -> bytes:
     import json
 
     from spreadwatch.regions import to_geojson
 
-    return json.dumps(to_geojson("sigungu", simplified=True, precision=4)).encode()
+    return json.dumps(to_geojson(level, simplified=True, precision=4)).encode()
 
 
 @cache
@@ -102,7 +102,7 @@ def _known(code: str | None) -> str | None:
     return code
 
 
-@router.get("/regions", response_model=Page[Region], tags=["regions"])
+@router.get("/regions", response_model=Page[Region], tags=["regions"], responses=CSV)
 async def list_regions(
     request: Request,
     _: Public,
@@ -131,10 +131,15 @@ async def list_regions(
     response_class=Response,
     responses={200: {"content": {"application/geo+json": {}}}},
 )
-async def region_geometry(_: Public) -> Response:
-    """Simplified WGS84 polygons of the si-gun-gu as GeoJSON (feature id = code)."""
+async def region_geometry(
+    _: Public,
+    level: Annotated[
+        Literal["sigungu", "sido"], Query(description="si-gun-gu (default) or sido polygons.")
+    ] = "sigungu",
+) -> Response:
+    """Simplified WGS84 polygons of the si-gun-gu (or the sido) as GeoJSON (feature id = code)."""
     return Response(
-        _geometry(),
+        _geometry(level),
         media_type="application/geo+json",
         headers={"Cache-Control": "public, max-age=86400"},
     )
@@ -153,7 +158,7 @@ def _cases(ws: Workspace) -> Indexed:
     return ws.derived("cases", "indexed", lambda f: Indexed(f, ["date", "region_code"], counts=()))
 
 
-@router.get("/cases", response_model=Page[CaseRow], tags=["epidemic"])
+@router.get("/cases", response_model=Page[CaseRow], tags=["epidemic"], responses=CSV)
 async def list_cases(
     request: Request,
     _: Public,
@@ -201,7 +206,7 @@ async def od_flow_dates(
     return sorted(released.unique())
 
 
-@router.get("/od-flows", response_model=Page[OdFlow], tags=["mobility"])
+@router.get("/od-flows", response_model=Page[OdFlow], tags=["mobility"], responses=CSV)
 async def list_od_flows(
     request: Request,
     _: Public,
@@ -222,7 +227,7 @@ async def list_od_flows(
     return page(request, frame, pages)
 
 
-@router.get("/presence", response_model=Page[PresenceRow], tags=["mobility"])
+@router.get("/presence", response_model=Page[PresenceRow], tags=["mobility"], responses=CSV)
 async def list_presence(
     request: Request,
     _: Public,
@@ -254,7 +259,7 @@ def _importations(ws: Workspace) -> Indexed:
     )
 
 
-@router.get("/importations", response_model=Page[Importation], tags=["importation"])
+@router.get("/importations", response_model=Page[Importation], tags=["importation"], responses=CSV)
 async def list_importations(
     request: Request,
     _: Analyst,
@@ -321,7 +326,9 @@ async def national_household_signals(_: Analyst, ws: Ws) -> list:
     return ws.derived("household_signals", "national", lambda f: rows(_national(f)))
 
 
-@router.get("/household-signals", response_model=Page[HouseholdSignal], tags=["households"])
+@router.get(
+    "/household-signals", response_model=Page[HouseholdSignal], tags=["households"], responses=CSV
+)
 async def list_household_signals(
     request: Request,
     _: Analyst,
@@ -346,7 +353,7 @@ def _rt(ws: Workspace) -> Indexed:
     return ws.derived("rt", "indexed", lambda f: Indexed(f, ["region_code", "date"]))
 
 
-@router.get("/rt", response_model=Page[RtRow], tags=["epidemic"])
+@router.get("/rt", response_model=Page[RtRow], tags=["epidemic"], responses=CSV)
 async def list_rt(
     request: Request,
     _: Public,
@@ -373,7 +380,7 @@ def _forecasts(ws: Workspace) -> Indexed:
     )
 
 
-@router.get("/forecasts", response_model=Page[ForecastRow], tags=["forecasts"])
+@router.get("/forecasts", response_model=Page[ForecastRow], tags=["forecasts"], responses=CSV)
 async def list_forecasts(
     request: Request,
     _: Public,
@@ -485,7 +492,7 @@ def _risk(ws: Workspace) -> Indexed:
     return ws.derived("risk_levels", "indexed", lambda f: Indexed(f, ["date", "region_code"]))
 
 
-@router.get("/risk-levels", response_model=Page[RiskLevel], tags=["risk"])
+@router.get("/risk-levels", response_model=Page[RiskLevel], tags=["risk"], responses=CSV)
 async def list_risk_levels(
     request: Request,
     _: Public,
@@ -526,9 +533,12 @@ def _map_values(ws: Workspace, metric: str) -> tuple[list[dt.date], dict[dt.date
     return ws.derived(name, f"map:{metric}", build)
 
 
-@router.get("/map/{metric}", response_model=MapLayer, tags=["risk"])
-async def map_layer(metric: MapMetric, _: Public, ws: Ws, date: DateFilter = None) -> dict:
-    """One metric for every si-gun-gu on one date (default: the latest)."""
+@router.get("/map/{metric}", response_model=MapLayer, tags=["risk"], responses=CSV)
+async def map_layer(
+    metric: MapMetric, _: Public, ws: Ws, date: DateFilter = None, format: Format = "json"
+) -> dict | Response:
+    """One metric for every si-gun-gu on one date (default: the latest); ``format=csv`` gives
+    ``region_code, date, value`` as CSV."""
     dates, by_date = _map_values(ws, metric)
     if not dates:
         raise ApiError(404, "no-data", f"{metric}: no values in the workspace")
@@ -539,6 +549,9 @@ async def map_layer(metric: MapMetric, _: Public, ws: Ws, date: DateFilter = Non
         code: (None if value is None or value != value else float(value))
         for code, value in by_date[day].items()
     }
+    if format == "csv":
+        frame = pd.DataFrame({"region_code": list(values), "date": day, metric: values.values()})
+        return csv_response(frame, f"{metric}-{day}")
     return {
         "metric": metric,
         "date": day,
@@ -551,7 +564,7 @@ async def map_layer(metric: MapMetric, _: Public, ws: Ws, date: DateFilter = Non
 # -- alerts (analyst) ------------------------------------------------------------------------
 
 
-@router.get("/alerts", response_model=Page[AlertRecord], tags=["alerts"])
+@router.get("/alerts", response_model=Page[AlertRecord], tags=["alerts"], responses=CSV)
 async def list_alerts(
     request: Request,
     _: Analyst,
