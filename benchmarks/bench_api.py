@@ -111,7 +111,9 @@ def run() -> dict[str, float]:
         workspace = Path(tmp) / "ws"
         os.environ["SPREADWATCH_QUIET"] = "1"
         run_demo(
-            workspace, DemoSettings(subscribers=SUBSCRIBERS, days=14, horizon_days=90), bytes(32)
+            workspace,
+            DemoSettings(subscribers=SUBSCRIBERS, days=28, measure_day=18, projection_days=28),
+            bytes(32),
         )
         token = TokenRegistry(workspace / "access").grant("bench", "analyst")
         analyst = {"Authorization": f"Bearer {token}"}

@@ -435,39 +435,65 @@ def _arrow(frame):
     return pa.Table.from_pandas(frame, preserve_index=False)
 
 
+class Language(StrEnum):
+    ko = "ko"
+    en = "en"
+
+
 @app.command()
 def demo(
     out: Annotated[Path, typer.Option(help="Output folder.")] = Path("demo-out"),
     seed: Annotated[int, typer.Option(min=0, help="Random seed of the synthetic data.")] = 0,
     subscribers: Annotated[
         int, typer.Option(min=100, help="Synthetic subscribers (about 4 events a day each).")
-    ] = 200_000,
-    days: Annotated[int, typer.Option(min=7, help="Days of carrier data.")] = 14,
-    horizon: Annotated[int, typer.Option(min=7, help="Days the model projects.")] = 150,
+    ] = 120_000,
+    days: Annotated[int, typer.Option(min=14, help="Days observed (carrier data and cases).")] = 42,
+    measure_day: Annotated[
+        int | None,
+        typer.Option(min=0, help="Day (0 = the first) a distancing measure begins; 0: no measure."),
+    ] = 28,
+    projection: Annotated[
+        int, typer.Option(min=7, help="Days projected after the data, per scenario.")
+    ] = 56,
+    particles: Annotated[
+        int, typer.Option(min=20, help="Particles of the calibration (tempered SMC).")
+    ] = 300,
     k: Annotated[int, typer.Option(min=1, help="k-anonymity threshold.")] = 15,
+    lang: Annotated[
+        Language, typer.Option(help="Language of report.html (the other edition is written too).")
+    ] = Language.ko,
     key_file: Annotated[
         Path | None,
         typer.Option(help="Pseudonym key file (default ~/.config/spreadwatch/pseudonym.key)."),
     ] = None,
 ) -> None:
-    """Run everything on synthetic Korea: synth, ingest, flows, model, and an HTML report."""
+    """The analyst's whole loop on synthetic Korea: an outbreak from Daegu with a measure partway,
+    then ingest, flows, Rt, calibration, forecasts, risk levels, scenarios, and a brief
+    (report.html, its other-language edition, and report.pdf with Chromium)."""
     from spreadwatch.demo import DemoSettings, run_demo
     from spreadwatch.privacy.pseudonym import load_key
 
-    settings = DemoSettings(
-        seed=seed, subscribers=subscribers, days=days, horizon_days=horizon, k=k
-    )
     try:
+        settings = DemoSettings(
+            seed=seed,
+            subscribers=subscribers,
+            days=days,
+            measure_day=measure_day or None,
+            projection_days=projection,
+            particles=particles,
+            k=k,
+            lang=lang.value,
+        )
         result = run_demo(out, settings, load_key(key_file))
     except (FileExistsError, FileNotFoundError, ValueError) as exc:
         raise fail(str(exc)) from exc
     for name, quality in result.quality.items():
         console.print(f"[bold]{name}[/]")
         _print_accounting(quality)
-    console.print(f"report: [bold]{result.report.resolve()}[/]")
-    console.print(
-        f"dashboard and API: [bold]spreadwatch serve {out}[/] (then open http://127.0.0.1:8000/)"
-    )
+    print(f"report: {result.report.resolve()}")
+    if result.pdf is not None:
+        print(f"pdf: {result.pdf.resolve()}")
+    print(f"dashboard and API: spreadwatch serve {out} (then open http://127.0.0.1:8000/)")
 
 
 def _print_accounting(quality: dict) -> None:

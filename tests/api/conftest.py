@@ -17,7 +17,17 @@ from spreadwatch.demo import DemoSettings, run_demo
 
 KEY = bytes(range(32))
 #: Small enough to build in seconds; k = 3 so that some flows and signals are released.
-SETTINGS = DemoSettings(seed=3, subscribers=4000, days=10, horizon_days=40, forecast_days=7, k=3)
+SETTINGS = DemoSettings(
+    seed=3,
+    subscribers=4000,
+    days=21,
+    measure_day=12,
+    projection_days=14,
+    forecast_days=7,
+    k=3,
+    particles=40,
+    scenario_particles=20,
+)
 READ_ONLY = ("flows", "model", "forecast", "risk", "ingest", "synth")
 
 

@@ -1,11 +1,16 @@
-"""The demo end to end on a small synthetic Korea: report, row accounting, and no raw IDs."""
+"""The demo end to end on a small synthetic Korea: the brief (what a reader sees in both
+editions, against the data), the calibration against the synthetic truth, row accounting, and
+no raw IDs."""
 
 from __future__ import annotations
 
 import json
 import re
+import shutil
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
@@ -20,7 +25,8 @@ TOKEN = re.compile(r"[A-Za-z0-9:_\-]+")
 def demo_out(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("demo")
     key = tmp_path_factory.mktemp("key") / "pseudonym.key"
-    args = ["demo", "--out", str(out), "--subscribers", "3000", "--days", "7", "--horizon", "40"]
+    args = ["demo", "--out", str(out), "--subscribers", "3000", "--days", "28"]
+    args += ["--measure-day", "18", "--projection", "14", "--particles", "60", "--lang", "en"]
     result = CliRunner().invoke(app, [*args, "--key-file", str(key)])
     assert result.exit_code == 0, result.output
     assert "report.html" in result.output
@@ -75,8 +81,10 @@ def test_no_raw_subscriber_or_device_id_leaves_the_raw_inputs(demo_out):
         "commuting.parquet",
         "importations.parquet",
         "household_signals.parquet",
-        "states.parquet",
+        "posterior.parquet",
+        "curves.parquet",
         "report.html",
+        "report.ko.html",
         "running-flows.npz",  # the ingest's running flow counts: pseudonyms, cells, counts
     }
     leaks = {str(p.relative_to(demo_out)): _strings(p) & ids for p in outputs}
@@ -111,45 +119,72 @@ def test_every_row_is_accounted_for(demo_out):
     assert quality["cells"]["rows_quarantined"] == planted["bad_cell_coords"]
 
 
-def test_model_conserves_population_and_follows_seeds(demo_out):
-    states = pq.read_table(demo_out / "model" / "states.parquet").to_pandas()
-    people = states[states["compartment"].isin(["S", "E", "I", "R"])]
-    totals = people.groupby("date")["value"].sum()
-    assert totals.max() - totals.min() < 1e-6 * totals.iloc[0]
-    config = (demo_out / "model" / "run.toml").read_text()
-    seeded = set(re.findall(r'region = "(\d{5})"', config))
-    assert seeded
-    incidence = states[states["compartment"] == "incidence"].pivot_table(
-        index="date", columns="region_code", values="value"
-    )
-    first_day = incidence.iloc[0]
-    assert first_day.idxmax() in seeded  # the epidemic starts where it was seeded
+def _truth(demo_out: Path) -> pd.Series:
+    table = pq.read_table(demo_out / "synth" / "truth" / "epidemic.parquet").to_pandas()
+    return table.groupby("date")["new_infections"].sum()
 
 
-def _plotted_traces(html: str) -> list[dict]:
-    """The data arrays of every ``Plotly.newPlot(id, data, layout)`` call in the page."""
-    decoder = json.JSONDecoder()
-    traces = []
-    for match in re.finditer(r'Plotly\.newPlot\(\s*"[^"]+",\s*', html):
-        data, _ = decoder.raw_decode(html, match.end())
-        traces += data
-    return traces
+def test_calibration_sees_the_measure_and_the_infections(demo_out):
+    """The calibration knew the measure's date, not its effect: it finds transmission cut,
+    and the projected infections to date bracket the synthetic truth."""
+    posterior = pq.read_table(demo_out / "model" / "calibration" / "posterior.parquet")
+    change = np.asarray(posterior["change_factor"])
+    assert np.median(change) < 0.8  # the truth: 0.35 of before
+    assert "change_date = 2020-02-19" in (demo_out / "model" / "calibrate.toml").read_text()
+    curves = pq.read_table(demo_out / "model" / "projection" / "curves.parquet").to_pandas()
+    base = curves[curves["scenario"] == "baseline"].head(28)
+    truth = _truth(demo_out).sum()
+    assert 0.7 * base["q0.05"].sum() <= truth <= 1.4 * base["q0.95"].sum()
+    summary = pd.read_csv(demo_out / "model" / "projection" / "summary.csv")
+    assert summary["scenario"].tolist()[0] == "baseline" and len(summary) == 4
 
 
-def test_report_is_one_offline_file_with_every_section(demo_out):
-    html = (demo_out / "report.html").read_text(encoding="utf-8")
-    for title in (
-        "Epidemic by si-gun-gu",
-        "Attack rate by si-gun-gu",
-        "Main origin-destination flows",
-        "Data quality",
-        "Model and reported cases",
-    ):
-        assert title in html
-    assert not re.search(r"<(script|link|img)[^>]+(src|href)=\"?https?://", html)
-    # map traces that fetch tiles or topojson from the network, or need WebGL, are not used
-    used = {trace.get("type", "scatter") for trace in _plotted_traces(html)}
-    assert "scatter" in used
-    assert not used & {"choropleth", "scattergeo", "choroplethmap", "scattermap"}
+def _visible(html: str) -> str:
+    """The text a reader sees: no tags, no style sheet, no map geometry."""
+    html = re.sub(r"<style>.*?</style>|<defs>.*?</defs>", " ", html, flags=re.S)
+    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", html))
+
+
+def test_brief_is_small_offline_and_in_both_languages(demo_out):
+    from spreadwatch.report.texts import TEXTS
+
+    english = (demo_out / "report.html").read_text(encoding="utf-8")
+    korean = (demo_out / "report.ko.html").read_text(encoding="utf-8")
+    for page in (english, korean):
+        assert len(page.encode()) < 3_000_000
+        assert "<script" not in page and not re.search(r"(src|href)=\"?https?://", page)
+    for key in ("forecast", "rt", "levels", "scenarios", "proof", "quality", "caveats"):
+        assert TEXTS["en"][key] in english and TEXTS["ko"][key] in korean
+    seen = _visible(korean)
+    leftover = [
+        value
+        for key, value in TEXTS["en"].items()
+        if value != TEXTS["ko"][key] and len(value) > 6 and "{" not in value and value in seen
+    ]
+    assert not leftover, f"English text in the Korean edition: {leftover}"
+    for word in ("nan", "NaN", "inf", "None", "undefined"):
+        assert not re.search(rf"\b{word}\b", _visible(english)), word
     quality = json.loads((demo_out / "ingest" / "quality.json").read_text())
-    assert f"{quality['location']['rows_in']:,}" in html
+    assert f"{quality['location']['rows_in']:,}" in english
+
+
+def test_brief_numbers_and_map_match_the_data(demo_out):
+    """The first card is the last 7 days of reported cases; every region on the risk map has
+    its level's colour."""
+    from spreadwatch.report.svg import LEVEL_COLOURS
+
+    english = (demo_out / "report.html").read_text(encoding="utf-8")
+    cases = pq.read_table(demo_out / "ingest" / "cases").to_pandas()
+    daily = cases.groupby("date")["confirmed"].sum().sort_index()
+    card = re.search(r"reported cases, last 7 days</span><b>([\d,]+)</b>", english)
+    assert card and int(card.group(1).replace(",", "")) == daily.iloc[-7:].sum()
+    levels = pq.read_table(demo_out / "risk" / "risk_levels.parquet").to_pandas()
+    today = levels[levels["date"] == levels["date"].max()].set_index("region_code")["level"]
+    first_map = english[english.index('<div class="map">') :]
+    fills = dict(re.findall(r'<use href="#g(\d{5})" fill="(#[0-9a-f]{6})"', first_map)[:229])
+    assert {code: fills[code] for code in today.index} == {
+        code: LEVEL_COLOURS[int(level)] for code, level in today.items()
+    }
+    pdf = demo_out / "report.pdf"
+    if shutil.which("chromium"):
+        assert pdf.read_bytes()[:5] == b"%PDF-"

@@ -3,6 +3,7 @@ table, backtests, and the commands on Korea's 2020 cases."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from pathlib import Path
 
@@ -82,6 +83,36 @@ def test_endemic_epidemic_recovers_its_parameters():
         ("size", "log(size)"),
     ):
         assert abs(values[parameter] - np.log(truth[name])) < 4 * errors[parameter]
+
+
+def test_a_known_change_steps_the_epidemic_part():
+    """Transmission falls to a third at a known date: with the change the model recovers the
+    step (log 1/3 within 4 standard errors) and forecasts decline; blind to it, it forecasts
+    the average of before and after."""
+    rng = np.random.default_rng(4)
+    periods, change, n = 60, 35, 4
+    lam = np.where(np.arange(periods) < change, 1.25, 1.25 / 3)
+    y = np.zeros((periods, n))
+    y[0] = 5
+    for t in range(1, periods):
+        mu = lam[t] * y[t - 1] + 0.5
+        y[t] = rng.negative_binomial(20, 20 / (20 + mu))
+    ends = tuple(dt.date(2020, 1, 1) + dt.timedelta(days=t) for t in range(periods))
+    plain = dataclasses.replace(SIMPLE.spec, coupling="none", weekday=False)
+    history = History(tuple(f"R{i}" for i in range(n)), y, ends, "day", change=ends[change])
+    fit = EndemicEpidemic(plain).fit(history)
+    step, error = fit.values()["ar.change"], fit.standard_errors()["ar.change"]
+    assert abs(step - np.log(1 / 3)) < 4 * error
+    aware = EndemicEpidemic(plain).sample(history, 7, 400, np.random.default_rng(0))
+    blind = EndemicEpidemic(dataclasses.replace(plain, change=False)).sample(
+        history, 7, 400, np.random.default_rng(0)
+    )
+    last = y[-3:].sum(axis=1).mean()
+    assert aware.sum(axis=2).mean(axis=0)[-1] < last < blind.sum(axis=2).mean(axis=0)[-1]
+    assert (
+        "ar.change"
+        not in EndemicEpidemic(plain).fit(dataclasses.replace(history, change=None)).values()
+    )
 
 
 def test_correctly_specified_model_covers_at_the_nominal_rate():

@@ -27,14 +27,11 @@ from spreadwatch.infer.cases import read_cases
 from spreadwatch.model import load_config
 from spreadwatch.model.run import build_scenario
 
-
 #: The parameters every config can fit (``change_factor`` needs a change date).
 PRIORS = {name: prior for name, prior in DEFAULT_PRIORS.items() if name != "change_factor"}
 
 
-def _write_config(
-    folder: Path, regions: int, days: int, seed: int = 0, extra: str = ""
-) -> Path:
+def _write_config(folder: Path, regions: int, days: int, seed: int = 0, extra: str = "") -> Path:
     rng = np.random.default_rng(seed)
     population = rng.integers(50_000, 1_000_000, regions)
     lines = [
@@ -186,13 +183,11 @@ def test_a_change_in_transmission_is_recovered(tmp_path):
 def test_change_factor_needs_a_change_date(tmp_path):
     from spreadwatch.model import ConfigError
 
-    config = _write_config(
-        tmp_path, 2, 30, extra="[calibration.fixed]\nchange_factor = 0.5\n"
-    )
-    with pytest.raises(ConfigError, match="change_factor: needs calibration.change_date"):
+    config = _write_config(tmp_path, 2, 30, extra="[calibration.fixed]\nchange_factor = 0.5\n")
+    with pytest.raises(ConfigError, match=r"change_factor: needs calibration\.change_date"):
         load_config(config)
     late = _write_config(tmp_path, 2, 30, extra="[calibration]\nchange_date = 2021-01-01\n")
-    with pytest.raises(ConfigError, match="calibration.change_date: expected a date after"):
+    with pytest.raises(ConfigError, match=r"calibration\.change_date: expected a date after"):
         load_config(late)
 
 

@@ -170,7 +170,8 @@ def test_early_growth_matches_r0():
     caused = run.new_infections[1:, 0].sum()
     beta = epi.transmission_rate(config)
     assert caused / infectious_days == pytest.approx(beta, rel=0.02)
-    p_recover = 1 - math.exp(-1 / config.infectious_days)
+    assert beta * config.infectious_days == pytest.approx(config.r0)
+    p_recover = 1 / config.infectious_days  # a geometric stay of the configured mean
     assert beta / p_recover == pytest.approx(config.r0)
     nothing = epi.simulate(
         config.model_copy(update={"r0": 0.0}),

@@ -63,6 +63,11 @@ class SummaryRow(BaseModel):
     peak_date: str
     peak_shift_days: float
     peak_infections: float
+    peak_at_end: bool = Field(
+        False,
+        description="Most particles peak on the last day: the peak and the averted share "
+        "depend on the horizon.",
+    )
 
 
 class CurvePoint(BaseModel):
@@ -130,7 +135,13 @@ def execute(folder: Path, baseline: Path) -> None:
             _write_json(folder / "status.json", {**status, "progress": round(share, 4)})
 
     config = run_config_for(baseline, request)
-    comparison = compare(config, None, request.particles, "request", on_progress=progress)
+    posterior = baseline.parent / "calibration" / "posterior.parquet"
+    parameters = None
+    if posterior.exists():  # project from the calibrated posterior, as the demo does
+        from spreadwatch.model.scenarios import posterior_draws
+
+        parameters = posterior_draws(posterior, request.particles, request.seed)
+    comparison = compare(config, parameters, request.particles, "request", on_progress=progress)
     summary = comparison.summary()
     summary["peak_date"] = summary["peak_date"].astype(str)
     curves = comparison.curves()

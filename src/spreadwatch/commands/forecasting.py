@@ -3,6 +3,8 @@ rolling-origin evaluation, on any regions a user brings."""
 
 from __future__ import annotations
 
+import dataclasses
+import datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
@@ -71,6 +73,17 @@ Signals = Annotated[
 ]
 
 
+Change = Annotated[
+    datetime.datetime | None,
+    typer.Option(
+        "--change",
+        formats=["%Y-%m-%d"],
+        help="Date of a known change in transmission (a measure taken): the "
+        "endemic-epidemic model lets its epidemic parts step from then on.",
+    ),
+]
+
+
 Config = Annotated[
     Path | None,
     typer.Option(help="Run config: adds the calibrated mechanistic model (daily forecasts)."),
@@ -122,6 +135,7 @@ def _history(
     od: Path | None,
     unit: Unit,
     date_is: DateIs = None,
+    change: datetime.datetime | None = None,
 ):
     from spreadwatch.forecast.history import (
         adjacency_orders,
@@ -163,7 +177,16 @@ def _history(
             "region's residents"
         )
     meaning = date_is.value if date_is is not None else "end"
-    return from_series(series, unit.value, orders, mobility, residents, shares, meaning)
+    history = from_series(series, unit.value, orders, mobility, residents, shares, meaning)
+    if change is not None:
+        day = change.date()
+        if not history.ends[0] < day <= history.ends[-1]:
+            raise fail(
+                f"--change {day}: expected a date after {history.ends[0]} up to "
+                f"{history.ends[-1]} (the data)"
+            )
+        history = dataclasses.replace(history, change=day)
+    return history
 
 
 def _models(text: str, config: Path | None = None) -> list[str]:
@@ -207,6 +230,7 @@ def forecast(
     config: Config = None,
     calibration: Calibration = None,
     date_is: DateIs = None,
+    change: Change = None,
     select: Select = True,
     seed: Annotated[int, typer.Option(min=0, help="Random seed.")] = 0,
 ) -> None:
@@ -222,7 +246,7 @@ def forecast(
 
     notes: list[str] = []
     try:
-        history = _history(cases, population, adjacency, od, unit, date_is)
+        history = _history(cases, population, adjacency, od, unit, date_is, change)
         if history.periods < 3:
             raise CasesError(f"{cases}: at least 3 {unit.value}s of data are needed to forecast")
         registry = _registry(importations, household_signals, config, calibration, history.ends[-1])
@@ -255,6 +279,7 @@ def backtest(
     household_signals: Signals = None,
     config: Config = None,
     date_is: DateIs = None,
+    change: Change = None,
     first: Annotated[
         int | None, typer.Option(min=3, help="Periods before the first origin (default: half).")
     ] = None,
@@ -275,7 +300,7 @@ def backtest(
 
     notes: list[str] = []
     try:
-        history = _history(cases, population, adjacency, od, unit, date_is)
+        history = _history(cases, population, adjacency, od, unit, date_is, change)
         start = first if first is not None else max(3, history.periods // 2)
         if start >= history.periods:
             raise CasesError(f"--first {start}: the data have only {history.periods} {unit.value}s")

@@ -75,6 +75,9 @@ class Spec:
     period: float | None = None
     weekday: bool = True
     epidemic: bool = True
+    change: bool = True
+    """A step in the epidemic parts from the history's known change (a measure) on, when it
+    has one (as hhh4 users add an intervention covariate)."""
 
     def describe(self) -> str:
         parts = [f"endemic {self.end_harmonics} harmonic(s)" + (" + trend" if self.trend else "")]
@@ -186,6 +189,7 @@ def _design(history: History, spec: Spec, horizon: int = 0) -> _Design:
         design.weights = normalised(history.orders == 1)
     elif coupling == "power-law":
         design.orders = history.orders
+    change = history.change_period() if spec.change else None
     components = ["end"]
     if spec.epidemic:
         components += ["ar"] + ([] if coupling == "none" else ["ne"])
@@ -200,6 +204,9 @@ def _design(history: History, spec: Spec, horizon: int = 0) -> _Design:
         count = spec.end_harmonics if component == "end" else spec.epi_harmonics
         columns += _harmonics(k, count, period)
         labels += [f"{f}({s})" for s in range(1, count + 1) for f in ("sin", "cos")]
+        if component != "end" and change is not None:
+            columns.append((k >= change).astype(np.float64))  # in force through the forecast
+            labels.append("change")
         terms = _Terms(np.column_stack(columns), design.add([f"{component}.{x}" for x in labels]))
         if component == "ne" and spec.neighbour_log_population:
             terms.log_population = design.add(["ne.log(pop)"]).start

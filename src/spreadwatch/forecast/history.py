@@ -35,7 +35,8 @@ class History:
     without flows), ``population`` the residents (``None`` when only fractions are known) and
     ``shares`` each region's share of the population (equal shares when unknown).
     ``aggregates`` maps each aggregate location (the total, Korea's sido) to its regions'
-    positions: its forecast is the sum of theirs.
+    positions: its forecast is the sum of theirs. ``change`` is the date of a known change in
+    transmission (a measure taken): models may let transmission differ from that date on.
     """
 
     regions: tuple[str, ...]
@@ -47,6 +48,7 @@ class History:
     population: np.ndarray | None = None
     shares: np.ndarray | None = None
     aggregates: dict[str, np.ndarray] = field(default_factory=dict)
+    change: dt.date | None = None
 
     def __post_init__(self) -> None:
         if self.shares is None:
@@ -67,6 +69,18 @@ class History:
     @property
     def step_days(self) -> int:
         return UNIT_DAYS[self.unit]
+
+    def change_period(self) -> int | None:
+        """The first period whose counts come after the known change, when there are at
+        least a week of periods before it and two after it (else ``None``)."""
+        if self.change is None:
+            return None
+        after = [t for t, end in enumerate(self.ends) if end >= self.change]
+        if not after:
+            return None
+        first = after[0]
+        before_needed = 7 if self.unit == "day" else 2
+        return first if first >= before_needed and self.periods - first >= 2 else None
 
     @property
     def weights(self) -> np.ndarray | None:

@@ -3,7 +3,8 @@
 Parameters: ``r0`` (transmission), ``seed_scale`` (multiplier of the config's seeds),
 ``reporting_fraction`` and ``reporting_delay`` (mean days from infection to report), the
 negative-binomial ``dispersion`` of the counts and, with ``[calibration] change_date``,
-``change_factor``: transmission from that date on relative to before (a measure's effect). Observation model, per region ``i`` and day::
+``change_factor``: transmission from that date on relative to before (a measure's effect).
+Observation model, per region ``i`` and day::
 
     reported[t, i] ~ NegBin(mean = rho * sum_d g_d incidence[t - d, i], size = dispersion)
 

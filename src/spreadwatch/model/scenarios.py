@@ -75,7 +75,9 @@ class Comparison:
     start: object
 
     def summary(self) -> pd.DataFrame:
-        """Per scenario: infections, averted (absolute and share), peak date and shift."""
+        """Per scenario: infections, averted (absolute and share), peak date and shift, and
+        ``peak_at_end`` when most particles peak on the last simulated day (the peak and the
+        averted share then depend on the horizon)."""
         base = self.daily[BASELINE]
         base_total, base_peak = base.sum(axis=1), base.argmax(axis=1)
         rows = []
@@ -97,6 +99,7 @@ class Comparison:
                     "peak_date": self.start + pd.Timedelta(days=int(np.median(peak))),
                     "peak_shift_days": float(np.median(peak - base_peak)),
                     "peak_infections": float(np.median(daily.max(axis=1))),
+                    "peak_at_end": bool(np.mean(peak == daily.shape[1] - 1) > 0.5),
                 }
             )
         return pd.DataFrame(rows)

@@ -165,15 +165,16 @@ def summary_frame(errors: pd.DataFrame) -> pd.DataFrame:
     )
 
 
-def dp_error_section(
+def dp_errors(
     events: ir.Table | Path | str,
     keys: dp.KeySpace,
     epsilons: Sequence[float] = DEFAULT_EPSILONS,
     bounds: Sequence[int] = (dp.DEFAULT_MAX_TRIPS_PER_DAY,),
     sample_cells: int | None = DEFAULT_SAMPLE_CELLS,
     seed: int = 0,
-) -> Section:
-    """The report section on the error of DP OD flows against epsilon (nothing is charged)."""
+) -> tuple[pd.DataFrame, str]:
+    """The error of DP OD flows against epsilon (nothing is charged), and a paragraph saying
+    how it was measured."""
     if not isinstance(events, ir.Table):
         con = mobility.connect()
         events = con.read_parquet([str(f) for f in dp.event_files(events)])
@@ -188,15 +189,28 @@ def dp_error_section(
         f"Each subscriber adds at most a bounded number of trips per day (bounding: {bias}); "
         "OpenDP's discrete Laplace noise of scale bound / epsilon is added to every ordered "
         f"pair of the {len(keys.regions)} regions on each of {keys.days} days, observed or not, "
-        "and negative counts are set to 0. Solid lines: error against the exact bounded counts "
-        "(noise and clamping only); dashed: against the exact unbounded counts (adds the bias "
-        f"of bounding). The relative error sums over every cell, most of them empty; the table "
-        f"also gives the median relative error of flows of at least {LARGE_FLOW} trips a day. "
-        f"Measured on a uniform random sample of {cells:,} of "
-        f"{keys.od_size:,} cells; these evaluation releases are not charged to any ledger."
+        "and negative counts are set to 0. The error against the exact bounded counts is noise "
+        "and clamping only; against the exact unbounded counts it adds the bias of bounding. "
+        "The relative error sums over every cell, most of them empty; the table also gives the "
+        f"median relative error of flows of at least {LARGE_FLOW} trips a day. Measured on a "
+        f"uniform random sample of {cells:,} of {keys.od_size:,} cells; these evaluation "
+        "releases are not charged to any ledger."
     )
+    return errors, intro
+
+
+def dp_error_section(
+    events: ir.Table | Path | str,
+    keys: dp.KeySpace,
+    epsilons: Sequence[float] = DEFAULT_EPSILONS,
+    bounds: Sequence[int] = (dp.DEFAULT_MAX_TRIPS_PER_DAY,),
+    sample_cells: int | None = DEFAULT_SAMPLE_CELLS,
+    seed: int = 0,
+) -> Section:
+    """The report section on the error of DP OD flows against epsilon (nothing is charged)."""
+    errors, intro = dp_errors(events, keys, epsilons, bounds, sample_cells, seed)
     return Section(
         TITLE,
-        intro,
+        intro + " Solid lines: against bounded counts; dashed: against unbounded counts.",
         [figure_html(error_figure(errors)), table_html(summary_frame(errors), "{:,.2f}")],
     )

@@ -9,10 +9,12 @@ resident of ``i`` is
 and each day, with all draws binomial and vectorised over regions:
 
     S -> E  with probability 1 - exp(-h_i)
-    E -> I  with probability 1 - exp(-1 / latent_days)
-    I -> R  with probability 1 - exp(-1 / infectious_days)
+    E -> I  with probability 1 / latent_days       (capped at 1)
+    I -> R  with probability 1 / infectious_days   (capped at 1)
 
-``beta = r0 * (1 - exp(-1 / infectious_days))`` (times ``measure_transmission`` from
+so that the mean latent and infectious periods are the configured days (as in the model's
+continuous-time SEIR, whose r0 then means the same), and
+``beta = r0 / infectious_days`` (times ``measure_transmission`` from
 ``measure_day`` on, when a measure is configured) so that ``r0`` is the expected number of
 infections by one case in a fully susceptible population (the mean number of days infectious is
 ``1 / p_recover``). The seed infections start in ``E`` of the seed region on the first day and are
@@ -41,9 +43,15 @@ class Epidemic:
     new_infections: np.ndarray
 
 
+def daily_probability(mean_days: float) -> float:
+    """The daily probability of leaving a state whose mean stay is ``mean_days`` (a geometric
+    stay; at least a day)."""
+    return min(1.0, 1.0 / mean_days)
+
+
 def transmission_rate(config: EpidemicConfig) -> float:
     """Daily ``beta`` giving the configured ``r0`` in the discrete-time model."""
-    return config.r0 * (1.0 - np.exp(-1.0 / config.infectious_days))
+    return config.r0 * daily_probability(config.infectious_days)
 
 
 def force_of_infection(
@@ -67,8 +75,8 @@ def simulate(
     """Run ``len(mixing)`` days; ``mixing[d]`` is the commuting matrix of day ``d``."""
     days, n = len(mixing), population.size
     beta = transmission_rate(config)
-    p_onset = 1.0 - np.exp(-1.0 / config.latent_days)
-    p_recover = 1.0 - np.exp(-1.0 / config.infectious_days)
+    p_onset = daily_probability(config.latent_days)
+    p_recover = daily_probability(config.infectious_days)
 
     seeds = np.zeros(n, dtype=np.int64)
     seeds[seed_region] = min(config.seed_infections, int(population[seed_region]))

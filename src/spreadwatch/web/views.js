@@ -343,7 +343,8 @@ export async function scenariosView(main, jobId) {
   if (job.state === "failed") { result.replaceChildren(notice(job.error)); return; }
   const body = await get(`/api/v1/scenario-runs/${chosen}/result`);
   const curves = h("div", { id: "scenario-curves", class: "chart" });
-  result.replaceChildren(h("article", { class: "card wide" },
+  const horizonWarning = body.summary.some((s) => s.peak_at_end) ? notice(t("scenarios.horizon")) : null;
+  result.replaceChildren(h("article", { class: "card wide" }, horizonWarning,
     table([t("scenarios.name"), t("scenarios.infections"), t("scenarios.averted"), t("scenarios.peak"), t("scenarios.shift")],
       body.summary.map((s) => [s.scenario, formatNumber(s.infections), `${formatNumber(s.averted)} (${formatNumber(100 * s.averted_share, 1)}%)`, s.peak_date, formatNumber(s.peak_shift_days, 1)])),
     h("h3", {}, t("scenarios.curves")), curves));
