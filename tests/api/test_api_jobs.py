@@ -9,7 +9,7 @@ from fastapi.testclient import TestClient
 
 from spreadwatch.api import create_app
 from spreadwatch.api.jobs import ScenarioRunRequest, run_config_for
-from spreadwatch.model.scenarios import compare
+from spreadwatch.model.scenarios import compare, posterior_draws
 
 REQUEST = {
     "scenarios": [
@@ -56,7 +56,10 @@ def test_a_scenario_run_reports_progress_and_the_library_result(client, site):
     assert progress == sorted(progress) and progress[-1] == 1.0
     body = client.get(f"/api/v1/scenario-runs/{job['id']}/result", headers=analyst).json()
     config = run_config_for(site.root / "model" / "run.toml", ScenarioRunRequest(**REQUEST))
-    truth = compare(config, None, REQUEST["particles"]).summary()
+    posterior = site.root / "model" / "calibration" / "posterior.parquet"
+    assert posterior.exists()  # the workspace's calibration: runs project from its draws
+    draws = posterior_draws(posterior, REQUEST["particles"], REQUEST["seed"])
+    truth = compare(config, draws, REQUEST["particles"]).summary()
     assert [s["scenario"] for s in body["summary"]] == list(truth["scenario"])
     for row, (_, expected) in zip(body["summary"], truth.iterrows(), strict=True):
         assert row["infections"] == pytest.approx(expected["infections"])
