@@ -67,10 +67,11 @@ export const VIEWS = {
 export function drawMap(element, geojson, layer, names, sido, view = "korea") {
   const codes = geojson.features.map((f) => f.id);
   const known = codes.filter((c) => layer.values[c] !== null && layer.values[c] !== undefined);
-  const base = {
-    type: "choroplethmap", geojson, featureidkey: "id", locations: codes, z: codes.map(() => 0),
+  const unknown = codes.filter((c) => !known.includes(c));
+  const base = {  // only the regions without a value: fewer shapes to draw
+    type: "choroplethmap", geojson, featureidkey: "id", locations: unknown, z: unknown.map(() => 0),
     colorscale: [[0, "#e0e0e0"], [1, "#e0e0e0"]], showscale: false, hoverinfo: "text",
-    text: codes.map((c) => `${names[c]}<br>${t("no.data")}`), marker: { line: { width: 0.4, color: "#fff" } },
+    text: unknown.map((c) => `${names[c]}<br>${t("no.data")}`), marker: { line: { width: 0.4, color: "#fff" } },
   };
   const values = known.map((c) => layer.values[c]);
   const data = {

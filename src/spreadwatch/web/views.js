@@ -111,10 +111,12 @@ export async function mapView(main) {
       h("label", { class: "label", for: "date-slider" }, t("date")), slider, dateLabel),
     h("div", { class: "controls" }, h("span", { class: "label" }, t("zoom")), views),
     h("div", { class: "map-grid" }, mapBox, side)));
+  const layerRequest = get(`/api/v1/map/${state.metric}${state.date ? `?date=${state.date}` : ""}`);
+  layerRequest.catch(() => {});  // awaited below; the three requests run together
   const [geojson, names] = await Promise.all([geometry(), regionNames()]);
   let layer;
   try {
-    layer = await get(`/api/v1/map/${state.metric}${state.date ? `?date=${state.date}` : ""}`);
+    layer = await layerRequest;
   } catch (error) {
     mapBox.replaceChildren(failure(error));
     return;
