@@ -73,7 +73,7 @@ def first_paint(workspace: Path) -> float | None:
                 fresh = browser.new_page(viewport={"width": 1400, "height": 900})
                 began = time.perf_counter()
                 fresh.goto(url + "#/map")
-                fresh.wait_for_selector("#map[data-date] .maplibregl-canvas", timeout=60_000)
+                fresh.wait_for_selector("#map[data-date] svg path[fill]", timeout=60_000)
                 times.append(time.perf_counter() - began)
                 fresh.close()
             browser.close()

@@ -62,10 +62,12 @@ def shots_folder(tmp_path: Path) -> Path:
     return folder
 
 
-def map_trace(page) -> dict:
+def map_values(page) -> dict[str, float]:
+    """The value each region of the drawn map carries (``data-value`` of its SVG path)."""
     return page.evaluate(
-        "() => { const d = document.getElementById('map').data[1];"
-        " return {locations: Array.from(d.locations), z: Array.from(d.z)}; }"
+        "() => Object.fromEntries(Array.from(document.querySelectorAll("
+        "'#map path[data-code][data-value]'))"
+        ".map((p) => [p.dataset.code, Number(p.dataset.value)]))"
     )
 
 
@@ -79,15 +81,7 @@ def rendered_colour(page, code: str, tmp_path: Path) -> tuple[int, int, int]:
     pixel; at the country's zoom a city district is a few pixels)."""
     from PIL import Image
 
-    page.evaluate(
-        f"""async () => {{
-          const map = document.getElementById('map');
-          const r = (await (await fetch('/api/v1/regions/{code}')).json());
-          await Plotly.relayout(map, {{'map.center': {{lat: r.centroid_lat, lon: r.centroid_lon}},
-                                      'map.zoom': 10}});
-        }}"""
-    )
-    page.wait_for_timeout(1500)  # the map's tiles settle
+    assert page.evaluate(f"window.spreadwatch.focusRegion('{code}')")
     point = page.evaluate(f"window.spreadwatch.regionPixel('{code}')")
     shot = tmp_path / f"pixel-{code}.png"
     page.screenshot(path=shot)
@@ -141,16 +135,15 @@ def test_map_region_page_and_languages(server, browser_page, tmp_path):
     page.goto(server.url + "/#/map")
     page.wait_for_selector("main[data-ready=map] #map[data-date]")
     layer = api(server, "/api/v1/map/risk_level")
-    drawn = map_trace(page)
     expected = {k: v for k, v in layer["values"].items() if v is not None}
-    assert dict(zip(drawn["locations"], drawn["z"], strict=True)) == expected
+    assert map_values(page) == expected
     page.screenshot(path=shots / "map-risk-level.png")
 
     page.click("#metric button[data-key=incidence]")
     page.wait_for_selector("#map[data-metric=incidence]")
     assert "metric=incidence" in page.evaluate("location.hash")  # the URL holds the map
     incidence = api(server, "/api/v1/map/incidence")
-    shown = dict(zip(*map_trace(page).values(), strict=True))
+    shown = map_values(page)
     assert shown == pytest.approx({k: v for k, v in incidence["values"].items() if v is not None})
     assert_darker_is_more(page, incidence["values"], tmp_path)
     first = incidence["dates"][0]

@@ -291,6 +291,26 @@ def map_geometry() -> str:
     return "".join(out)
 
 
+@cache
+def map_document() -> str:
+    """A standalone SVG of every si-gun-gu (``path[data-code]`` in ``g.regions``) with the sido
+    boundaries over them (``g.sido``), for the dashboard to colour; the coordinates are those of
+    :func:`_xy` (longitude stretched by 1 / cos 36°, 100 units a degree)."""
+    out = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="{_view(_BOUNDS)}" '
+        'preserveAspectRatio="xMidYMid meet"><g class="regions">'
+    ]
+    for row in regions.load("sigungu").regions.itertuples(index=False):
+        out.append(f'<path data-code="{row.code}" d="{_path(row.geometry, 0.004)}"/>')
+    out.append(
+        '</g><g class="sido" fill="none" stroke="#37474f" stroke-width="0.9" pointer-events="none">'
+    )
+    for row in regions.load("sido").regions.itertuples(index=False):
+        out.append(f'<path data-sido="{row.code}" d="{_path(row.geometry, 0.006)}"/>')
+    out.append("</g></svg>")
+    return "".join(out)
+
+
 def _view(bounds: tuple[float, float, float, float]) -> str:
     x0, y1 = _xy(bounds[0], bounds[1])
     x1, y0 = _xy(bounds[2], bounds[3])

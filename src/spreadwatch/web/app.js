@@ -1,7 +1,7 @@
 // The dashboard: hash routes, language, token.
 import { get, setToken, token } from "./api.js";
 import { setLang, t, translateStatic, lang } from "./i18n.js";
-import { flowsView, householdsView, importationsView, mapView, readMapParams, regionPixel, regionView, scenariosView } from "./views.js";
+import { flowsView, focusRegion, householdsView, importationsView, mapView, readMapParams, regionPixel, regionView, scenariosView } from "./views.js";
 
 const main = document.getElementById("view");
 const status = document.getElementById("status");
@@ -71,6 +71,6 @@ setLang(lang());
 translateStatic();
 setUpToken();
 window.addEventListener("hashchange", route);
-window.spreadwatch = { regionPixel, route };
+window.spreadwatch = { focusRegion, regionPixel, route };
 showWho();
 route();

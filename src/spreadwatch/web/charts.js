@@ -1,4 +1,5 @@
-// Plotly charts of the dashboard (plotly.js is served by the API: no CDN).
+// Charts of the dashboard: the map as plain SVG, the rest with plotly.js (served by the API: no CDN).
+import { h } from "./dom.js";
 import { formatNumber, t } from "./i18n.js";
 
 const CONFIG = { displaylogo: false, responsive: true, modeBarButtonsToRemove: ["select2d", "lasso2d"] };
@@ -12,38 +13,63 @@ function layout(extra = {}) {
   };
 }
 
-// Sequential light-to-dark for magnitudes (ColorBrewer YlOrRd, written out: plotly's named
-// "YlOrRd" runs dark-to-light), diverging at Rt = 1 and clamped to [0, 2], categorical levels.
-export const SEQUENTIAL = [[0, "#ffffcc"], [0.125, "#ffeda0"], [0.25, "#fed976"], [0.375, "#feb24c"],
-  [0.5, "#fd8d3c"], [0.625, "#fc4e2a"], [0.75, "#e31a1c"], [0.875, "#bd0026"], [1, "#800026"]];
-export const DIVERGING = [[0, "#2166ac"], [0.25, "#67a9cf"], [0.45, "#d1e5f0"], [0.5, "#f7f7f7"],
-  [0.55, "#fddbc7"], [0.75, "#ef8a62"], [1, "#b2182b"]];
-export const RT_MAX = 2;
-
-function colourScale(metric, values) {
-  if (metric === "risk_level") {
-    return {
-      colorscale: [
-        [0, LEVEL_COLOURS[0]], [0.25, LEVEL_COLOURS[0]], [0.25, LEVEL_COLOURS[1]], [0.5, LEVEL_COLOURS[1]],
-        [0.5, LEVEL_COLOURS[2]], [0.75, LEVEL_COLOURS[2]], [0.75, LEVEL_COLOURS[3]], [1, LEVEL_COLOURS[3]],
-      ],
-      zmin: 0.5, zmax: 4.5,
-      colorbar: { tickvals: [1, 2, 3, 4], ticktext: [1, 2, 3, 4].map((l) => t(`level.${l}`)), thickness: 12 },
-    };
+// Plotly (4.6 MB) is loaded on first use, so the map (plain SVG) paints without it.
+let plotlyLoading = null;
+export function plotly() {
+  if (window.Plotly) return Promise.resolve(window.Plotly);
+  if (!plotlyLoading) {
+    plotlyLoading = new Promise((resolve, reject) => {
+      const script = document.createElement("script");
+      script.src = "/app/vendor/plotly.min.js";
+      script.onload = () => resolve(window.Plotly);
+      script.onerror = () => reject(new Error("plotly.js did not load"));
+      document.head.append(script);
+    });
   }
-  if (metric === "rt") {
-    return {
-      colorscale: DIVERGING, zmin: 0, zmax: RT_MAX,
-      colorbar: { thickness: 12, tickvals: [0, 0.5, 1, 1.5, 2], ticktext: ["0", "0.5", "1", "1.5", "≥ 2"] },
-    };
-  }
-  const top = Math.max(1e-9, ...values);
-  return { colorscale: SEQUENTIAL, zmin: 0, zmax: top, colorbar: { thickness: 12 } };
+  return plotlyLoading;
 }
 
-// What the map shows of a value (rt clamped to the scale; the hover text keeps the value).
-function shown(metric, value) {
-  return metric === "rt" ? Math.min(Math.max(value, 0), RT_MAX) : value;
+async function react(element, traces, chartLayout, config = CONFIG) {
+  const Plotly = await plotly();
+  return Plotly.react(element, traces, chartLayout, config);
+}
+
+// Sequential light-to-dark for magnitudes (ColorBrewer YlOrRd), diverging at Rt = 1 and
+// clamped to [0, 2], categorical levels.
+export const SEQUENTIAL = ["#ffffcc", "#ffeda0", "#fed976", "#feb24c", "#fd8d3c", "#fc4e2a", "#e31a1c", "#bd0026", "#800026"];
+export const DIVERGING = ["#2166ac", "#67a9cf", "#d1e5f0", "#f7f7f7", "#fddbc7", "#ef8a62", "#b2182b"];
+export const RT_MAX = 2;
+const NO_DATA = "#e0e0e0";
+
+function mix(stops, share) {  // a colour along evenly spaced stops, share in [0, 1]
+  const x = Math.min(Math.max(share, 0), 1) * (stops.length - 1);
+  const i = Math.min(Math.floor(x), stops.length - 2);
+  const f = x - i;
+  const rgb = (hex) => [1, 3, 5].map((k) => parseInt(hex.slice(k, k + 2), 16));
+  const [a, b] = [rgb(stops[i]), rgb(stops[i + 1])];
+  return `rgb(${a.map((v, k) => Math.round(v + f * (b[k] - v))).join(",")})`;
+}
+
+// The fill of a value and the legend of a metric (top: the largest value shown).
+export function colourOf(metric, value, top) {
+  if (value === null || value === undefined || Number.isNaN(value)) return NO_DATA;
+  if (metric === "risk_level") return LEVEL_COLOURS[value - 1] || NO_DATA;
+  if (metric === "rt") return mix(DIVERGING, value / RT_MAX);
+  return mix(SEQUENTIAL, top > 0 ? value / top : 0);
+}
+
+function legend(metric, top) {
+  if (metric === "risk_level") {
+    return h("div", { class: "legend", id: "map-legend" }, [1, 2, 3, 4].map((l) =>
+      h("span", { class: "key" }, h("i", { style: `background:${LEVEL_COLOURS[l - 1]}` }), t(`level.${l}`))));
+  }
+  const stops = metric === "rt" ? DIVERGING : SEQUENTIAL;
+  const ticks = metric === "rt" ? ["0", "0.5", "1", "1.5", "≥ 2"] : [0, top / 4, top / 2, (3 * top) / 4, top].map((v) => formatNumber(v, top < 4 ? 2 : 1));
+  return h("div", { class: "legend", id: "map-legend" },
+    h("div", { class: "scale" },
+      h("div", { class: "ramp", style: `background:linear-gradient(to right, ${stops.join(",")})` }),
+      h("div", { class: "ticks" }, ticks.map((x) => h("span", {}, x)))),
+    h("span", { class: "no-data" }, h("i", { style: `background:${NO_DATA}` }), t("no.data")));
 }
 
 export function describe(metric, value) {
@@ -52,45 +78,45 @@ export function describe(metric, value) {
   return formatNumber(value, 2);
 }
 
-// Zoom presets: the whole country and the metropolitan areas where si-gun-gu are small.
+// Zoom presets (lon/lat bounds): the country and the metropolitan areas where si-gun-gu are small.
 export const VIEWS = {
-  korea: { center: { lat: 36.0, lon: 127.8 }, zoom: 5.7 },
-  capital: { center: { lat: 37.55, lon: 126.95 }, zoom: 8.6 },
-  busan: { center: { lat: 35.2, lon: 129.1 }, zoom: 8.8 },
-  daegu: { center: { lat: 35.85, lon: 128.6 }, zoom: 9.0 },
-  gwangju: { center: { lat: 35.15, lon: 126.85 }, zoom: 9.4 },
-  daejeon: { center: { lat: 36.4, lon: 127.35 }, zoom: 9.0 },
+  korea: [124.5, 33.0, 131.0, 38.7],
+  capital: [126.45, 37.15, 127.45, 37.85],
+  busan: [128.75, 34.95, 129.45, 35.7],
+  daegu: [128.3, 35.6, 128.85, 36.1],
+  gwangju: [126.6, 35.0, 127.05, 35.3],
+  daejeon: [127.1, 36.2, 127.6, 36.75],
 };
+const ASPECT = Math.cos((36 * Math.PI) / 180);
+export const project = (lon, lat) => [(lon - 124.5) * 100 * ASPECT, (38.7 - lat) * 100];
 
-// The choropleth of Korea: a grey base of every region, the metric's values on top, and the
-// sido boundaries drawn over both.
-export function drawMap(element, geojson, layer, names, sido, view = "korea") {
-  const codes = geojson.features.map((f) => f.id);
-  const known = codes.filter((c) => layer.values[c] !== null && layer.values[c] !== undefined);
-  const unknown = codes.filter((c) => !known.includes(c));
-  const base = {  // only the regions without a value: fewer shapes to draw
-    type: "choroplethmap", geojson, featureidkey: "id", locations: unknown, z: unknown.map(() => 0),
-    colorscale: [[0, "#e0e0e0"], [1, "#e0e0e0"]], showscale: false, hoverinfo: "text",
-    text: unknown.map((c) => `${names[c]}<br>${t("no.data")}`), marker: { line: { width: 0.4, color: "#fff" } },
-  };
-  const values = known.map((c) => layer.values[c]);
-  const data = {
-    type: "choroplethmap", geojson, featureidkey: "id", locations: known,
-    z: values.map((v) => shown(layer.metric, v)), hoverinfo: "text",
-    text: known.map((c) => `${names[c]}<br>${t(`metric.${layer.metric}`)}: ${describe(layer.metric, layer.values[c])}`),
-    marker: { line: { width: 0.4, color: "#fff" } }, ...colourScale(layer.metric, values),
-  };
-  const traces = [base, data];
-  if (sido) {
-    const ids = sido.features.map((f) => f.id);
-    traces.push({
-      type: "choroplethmap", geojson: sido, featureidkey: "id", locations: ids, z: ids.map(() => 0),
-      colorscale: [[0, "rgba(0,0,0,0)"], [1, "rgba(0,0,0,0)"]], showscale: false, hoverinfo: "skip",
-      marker: { line: { width: 1.3, color: "#37474f" } },
-    });
+function viewBox([lon0, lat0, lon1, lat1]) {
+  const [x0, y1] = project(lon0, lat0);
+  const [x1, y0] = project(lon1, lat1);
+  return `${x0} ${y0} ${x1 - x0} ${y1 - y0}`;
+}
+
+// The map: every si-gun-gu of the server's SVG filled by the metric, sido boundaries over them,
+// a native tooltip per region and a legend. ``svgText`` is GET /api/v1/regions/map.svg.
+export function drawMap(element, svgText, layer, names, view = "korea") {
+  element.innerHTML = svgText;
+  const svg = element.querySelector("svg");
+  svg.setAttribute("viewBox", viewBox(VIEWS[view] || VIEWS.korea));
+  svg.setAttribute("role", "img");
+  const values = Object.values(layer.values).filter((v) => v !== null);
+  const top = Math.max(0, ...values);
+  for (const path of svg.querySelectorAll("path[data-code]")) {
+    const code = path.dataset.code;
+    const value = layer.values[code];
+    const known = value !== null && value !== undefined;
+    path.setAttribute("fill", colourOf(layer.metric, value, top));
+    if (known) path.dataset.value = value;
+    const title = document.createElementNS("http://www.w3.org/2000/svg", "title");
+    title.textContent = `${names[code] || code}\n${t(`metric.${layer.metric}`)}: ${known ? describe(layer.metric, value) : t("no.data")}`;
+    path.append(title);
   }
-  const mapLayout = layout({ margin: { l: 0, r: 0, t: 0, b: 0 }, map: { style: "white-bg", ...VIEWS[view] } });
-  return Plotly.react(element, traces, mapLayout, { ...CONFIG, scrollZoom: true });
+  element.after(legend(layer.metric, top));
+  return svg;
 }
 
 // Observed cases, then the forecast's median with its 50% and 90% bands.
@@ -109,7 +135,7 @@ export function drawFan(element, fan) {
   const start = fan.forecast.length ? fan.forecast[0].date : null;
   const shapes = start ? [{ type: "line", xref: "x", yref: "paper", x0: start, x1: start, y0: 0, y1: 1, line: { dash: "dot", color: "#555" } }] : [];
   const annotations = start ? [{ x: start, xref: "x", y: 1, yref: "paper", text: t("forecast.starts"), showarrow: false, xanchor: "left", font: { size: 11, color: "#555" } }] : [];
-  return Plotly.react(element, traces, layout({
+  return react(element, traces, layout({
     shapes, annotations, bargap: 0.2,
     xaxis: { title: { text: t("axis.date") } }, yaxis: { title: { text: t("axis.cases") }, rangemode: "tozero" },
   }), CONFIG);
@@ -129,21 +155,21 @@ export function drawRt(element, rt) {
     { x, y: rt.map((r) => r.mean), mode: "lines+markers", name: t("mean"), line: { color: "#b2182b" } },
   ];
   const shapes = [{ type: "line", xref: "paper", x0: 0, x1: 1, y0: 1, y1: 1, line: { dash: "dot", color: "#555" } }];
-  return Plotly.react(element, traces, layout({
+  return react(element, traces, layout({
     shapes, xaxis: { type: "date", title: { text: t("axis.date") } }, yaxis: { title: { text: t("axis.rt") }, rangemode: "tozero" },
   }), CONFIG);
 }
 
 export function drawBars(element, labels, values, xTitle, colour = "#2166ac") {
   const trace = { type: "bar", orientation: "h", y: labels.slice().reverse(), x: values.slice().reverse(), marker: { color: colour } };
-  return Plotly.react(element, [trace], layout({
+  return react(element, [trace], layout({
     margin: { l: 170, r: 15, t: 10, b: 45 }, xaxis: { title: { text: xTitle } },
   }), CONFIG);
 }
 
 export function drawLines(element, series, yTitle) {
   const traces = series.map((s) => ({ x: s.x, y: s.y, mode: "lines", name: s.name, line: { color: s.colour } }));
-  return Plotly.react(element, traces, layout({
+  return react(element, traces, layout({
     xaxis: { title: { text: t("axis.date") } }, yaxis: { title: { text: yTitle }, rangemode: "tozero" },
   }), CONFIG);
 }
@@ -166,7 +192,7 @@ export function drawScenarioCurves(element, curves) {
     traces.push({ x, y: rows.map((r) => r["q0.05"]), mode: "lines", line: { width: 0 }, fill: "tonexty", fillcolor: colour + "33", showlegend: false, hoverinfo: "skip", legendgroup: name });
     traces.push({ x, y: rows.map((r) => r["q0.5"]), mode: "lines", name: plain(name), line: { color: colour, width: 2 }, legendgroup: name });
   });
-  return Plotly.react(element, traces, layout({
+  return react(element, traces, layout({
     xaxis: { title: { text: t("axis.date") } }, yaxis: { title: { text: t("axis.infections") }, rangemode: "tozero" },
   }), CONFIG);
 }

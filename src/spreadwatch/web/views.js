@@ -1,10 +1,10 @@
 // The dashboard's views. Each renders into the <main> element it is given.
 import { all, ApiError, authHeaders, get, post } from "./api.js";
-import { describe, drawBars, drawFan, drawLines, drawMap, drawRt, drawScenarioCurves, LEVEL_COLOURS, VIEWS } from "./charts.js";
+import { describe, drawBars, drawFan, drawLines, drawMap, drawRt, drawScenarioCurves, LEVEL_COLOURS, project, VIEWS } from "./charts.js";
 import { h, table } from "./dom.js";
 import { explainLevel, formatNumber, lang, t } from "./i18n.js";
 
-const state = { metric: "risk_level", date: null, view: "korea", regions: null, geojson: null, sido: null };
+const state = { metric: "risk_level", date: null, view: "korea", regions: null, svg: null };
 
 // The map's metric, date and zoom live in the URL (#/map?metric=rt&date=...&view=daegu), so a
 // link or a reload shows the same map.
@@ -40,14 +40,9 @@ export async function regionNames() {
   return Object.fromEntries(Object.values(byCode).map((r) => [r.code, `${r[key]} (${r[sido]})`]));
 }
 
-async function geometry() {
-  if (!state.geojson) {
-    const [sigungu, sido] = await Promise.all(["sigungu", "sido"].map(
-      (level) => fetch(`/api/v1/regions/geometry?level=${level}`).then((r) => r.json())));
-    state.geojson = sigungu;
-    state.sido = sido;
-  }
-  return state.geojson;
+async function mapSvg() {
+  if (!state.svg) state.svg = await (await fetch("/api/v1/regions/map.svg")).text();
+  return state.svg;
 }
 
 // The metric that breaks ties in the ranking of each metric.
@@ -110,10 +105,10 @@ export async function mapView(main) {
     h("div", { class: "controls" }, h("span", { class: "label" }, t("metric")), metrics,
       h("label", { class: "label", for: "date-slider" }, t("date")), slider, dateLabel),
     h("div", { class: "controls" }, h("span", { class: "label" }, t("zoom")), views),
-    h("div", { class: "map-grid" }, mapBox, side)));
+    h("div", { class: "map-grid" }, h("div", { class: "map-column" }, mapBox), side)));
   const layerRequest = get(`/api/v1/map/${state.metric}${state.date ? `?date=${state.date}` : ""}`);
   layerRequest.catch(() => {});  // awaited below; the three requests run together
-  const [geojson, names] = await Promise.all([geometry(), regionNames()]);
+  const [svgText, names] = await Promise.all([mapSvg(), regionNames()]);
   let layer;
   try {
     layer = await layerRequest;
@@ -126,13 +121,13 @@ export async function mapView(main) {
   dateLabel.textContent = layer.date;
   slider.oninput = () => { dateLabel.textContent = layer.dates[slider.value]; };
   slider.onchange = () => { state.date = layer.dates[slider.value]; showMap(); };
-  await drawMap(mapBox, geojson, layer, names, state.sido, state.view);
+  drawMap(mapBox, svgText, layer, names, state.view);
   mapBox.dataset.metric = layer.metric;
   mapBox.dataset.date = layer.date;
-  mapBox.on("plotly_click", (event) => {
-    const point = event.points && event.points[0];
-    if (point && point.location && /^\d{5}$/.test(point.location)) location.hash = `#/region/${point.location}`;
-  });
+  mapBox.onclick = (event) => {
+    const path = event.target.closest("path[data-code]");
+    if (path) location.hash = `#/region/${path.dataset.code}`;
+  };
   const top = ranked(layer, await tieBreaker(layer.metric, layer.date)).slice(0, 12);
   side.replaceChildren(
     h("p", { class: "hint" }, t("map.hint")),
@@ -146,13 +141,22 @@ export async function mapView(main) {
 
 // Screen position of a region's label point on the map (for keyboard users and tests).
 export function regionPixel(code) {
-  const map = document.getElementById("map");
+  const svg = document.querySelector("#map svg");
   const region = state.regions && state.regions[code];
-  const subplot = map && map._fullLayout && map._fullLayout.map && map._fullLayout.map._subplot;
-  if (!region || !subplot) return null;
-  const point = subplot.map.project([region.centroid_lon, region.centroid_lat]);
-  const box = map.querySelector(".maplibregl-canvas, canvas").getBoundingClientRect();
-  return { x: box.left + point.x, y: box.top + point.y };
+  if (!svg || !region) return null;
+  const [x, y] = project(region.label_lon ?? region.centroid_lon, region.label_lat ?? region.centroid_lat);
+  const point = new DOMPoint(x, y).matrixTransform(svg.getScreenCTM());
+  return { x: point.x, y: point.y };
+}
+
+// Zoom the map onto one region (its bounding box, padded).
+export function focusRegion(code) {
+  const path = document.querySelector(`#map path[data-code="${code}"]`);
+  if (!path) return false;
+  const box = path.getBBox();
+  const pad = Math.max(box.width, box.height) * 0.6;
+  path.ownerSVGElement.setAttribute("viewBox", `${box.x - pad} ${box.y - pad} ${box.width + 2 * pad} ${box.height + 2 * pad}`);
+  return true;
 }
 
 // -- region ---------------------------------------------------------------------------------

@@ -145,6 +145,24 @@ async def region_geometry(
     )
 
 
+@router.get(
+    "/regions/map.svg",
+    tags=["regions"],
+    response_class=Response,
+    responses={200: {"content": {"image/svg+xml": {}}}},
+)
+async def region_map_svg(_: Public) -> Response:
+    """Every si-gun-gu as an SVG path (``data-code``) under the sido boundaries: the
+    dashboard's map, coloured in the browser (no WebGL, no tiles)."""
+    from spreadwatch.report.svg import map_document
+
+    return Response(
+        map_document(),
+        media_type="image/svg+xml",
+        headers={"Cache-Control": "public, max-age=86400"},
+    )
+
+
 @router.get("/regions/{code}", response_model=Region, tags=["regions"])
 async def get_region(code: Code, _: Public) -> dict:
     _known(code)
