@@ -11,7 +11,7 @@ from typing import Annotated
 import typer
 
 from spreadwatch.commands import fail, write_table
-from spreadwatch.progress import console
+from spreadwatch.progress import console, say, step
 
 app = typer.Typer(
     name="spreadwatch",
@@ -71,7 +71,7 @@ def regions(
     """
     from spreadwatch import regions as regions_module
 
-    with _status("Loading regions"):
+    with step("Loading regions"):
         if format is RegionFormat.geojson:
             text = json.dumps(
                 regions_module.to_geojson(level.value, simplified=not full_geometry),
@@ -152,7 +152,7 @@ def ingest(
             f"{len(report.skipped)} already in the store (skipped); the store holds:"
         )
         _print_accounting(quality[name])
-    console.print(f"wrote [bold]{out}[/]")
+    say(f"wrote [bold]{out}[/]")
 
 
 @app.command()
@@ -212,7 +212,7 @@ def flows(
     except (FileNotFoundError, ConnectionError, ValueError, RuntimeError) as exc:
         raise fail(str(exc)) from exc
     for path in written.values():
-        console.print(f"wrote [bold]{path}[/]")
+        say(f"wrote [bold]{path}[/]")
 
 
 from spreadwatch.commands.release import release  # noqa: E402
@@ -299,11 +299,11 @@ def synth(
     except (FileExistsError, ValueError) as exc:
         raise fail(f"{label}: {exc}") from exc
     totals = manifest.totals
-    console.print(
+    say(
         f"{totals['location_events']:,} location events of {totals['subscribers']:,} subscribers, "
         f"{totals['true_infections']:,} true infections, {totals['confirmed_cases']:,} reported"
     )
-    console.print(f"wrote [bold]{out}[/] (see {out / 'manifest.json'})")
+    say(f"wrote [bold]{out}[/] (see {out / 'manifest.json'})")
 
 
 @app.command()
@@ -323,7 +323,7 @@ def simulate(
         path = run_simulation(config, out)
     except ConfigError as exc:
         raise fail(str(exc)) from exc
-    console.print(f"wrote [bold]{path}[/]")
+    say(f"wrote [bold]{path}[/]")
 
 
 @app.command()
@@ -351,13 +351,14 @@ def rt(
         series.require_daily(cases, "Rt")
         if total and len(series.regions) > 1:
             series = series.with_total()
-        table = rt_table(series, si_mean, si_sd, window, prior_mean, prior_sd)
+        with step(f"Estimating Rt of {len(series.regions)} series"):
+            table = rt_table(series, si_mean, si_sd, window, prior_mean, prior_sd)
     except (CasesError, ValueError) as exc:
         raise fail(str(exc)) from exc
     for region, missing in sorted(series.filled.items()):
         console.print(f"[yellow]note:[/] {region}: {missing} missing date(s) counted as 0 cases")
     write_table(table, out)
-    console.print(f"wrote [bold]{out}[/] ({table.num_rows:,} windows x regions)")
+    say(f"wrote [bold]{out}[/] ({table.num_rows:,} windows x regions)")
 
 
 @app.command()
@@ -385,8 +386,8 @@ def calibrate(
         result = run_calibration(config, cases, out, particles, seed)
     except (ConfigError, CasesError) as exc:
         raise fail(str(exc)) from exc
-    console.print(result.summary.to_string(index=False, float_format="{:,.3g}".format))
-    console.print(f"report: [bold]{(out / 'calibration.html').resolve()}[/]")
+    say(result.summary.to_string(index=False, float_format="{:,.3g}".format))
+    say(f"report: [bold]{(out / 'calibration.html').resolve()}[/]")
 
 
 @app.command()
@@ -424,9 +425,9 @@ def scenarios(
     write_table(_arrow(comparison.attack_rates()), out / "attack_rates.parquet")
     source = str(posterior) if posterior is not None else "the config"
     report = write_scenarios_report(comparison, out / "scenarios.html", particles, source)
-    console.print(summary[["scenario", "infections", "averted", "averted_share",
+    say(summary[["scenario", "infections", "averted", "averted_share",
                            "peak_shift_days"]].to_string(index=False))  # fmt: skip
-    console.print(f"report: [bold]{report.resolve()}[/]")
+    say(f"report: [bold]{report.resolve()}[/]")
 
 
 def _arrow(frame):
@@ -488,22 +489,22 @@ def demo(
     except (FileExistsError, FileNotFoundError, ValueError) as exc:
         raise fail(str(exc)) from exc
     for name, quality in result.quality.items():
-        console.print(f"[bold]{name}[/]")
+        say(f"[bold]{name}[/]")
         _print_accounting(quality)
-    print(f"report: {result.report.resolve()}")
+    say(f"report: [bold]{result.report.resolve()}[/]")
     if result.pdf is not None:
-        print(f"pdf: {result.pdf.resolve()}")
-    print(f"dashboard and API: spreadwatch serve {out} (then open http://127.0.0.1:8000/)")
+        say(f"pdf: [bold]{result.pdf.resolve()}[/]")
+    say(f"dashboard and API: [bold]spreadwatch serve {out}[/] (then open http://127.0.0.1:8000/)")
 
 
 def _print_accounting(quality: dict) -> None:
     """Rows in = kept + quarantined + duplicates, and the quarantine by reason."""
-    console.print(
+    say(
         f"rows in {quality['rows_in']:,} = kept {quality['rows_kept']:,} + quarantined "
         f"{quality['rows_quarantined']:,} + duplicates {quality['duplicates_removed']:,}"
     )
     for reason, count in sorted(quality["quarantined_by_reason"].items()):
-        console.print(f"  quarantined {count:>8,}  {reason}")
+        say(f"  quarantined {count:>8,}  {reason}")
 
 
 def _emit(text: str, out: Path | None) -> None:
@@ -512,13 +513,7 @@ def _emit(text: str, out: Path | None) -> None:
     else:
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(text, encoding="utf-8")
-        console.print(f"wrote [bold]{out}[/]")
-
-
-def _status(message: str):
-    from spreadwatch.progress import step
-
-    return step(message)
+        say(f"wrote [bold]{out}[/]")
 
 
 def main() -> None:

@@ -19,7 +19,15 @@ from rich.progress import (
 
 T = TypeVar("T")
 
+#: Progress, notes and warnings go to standard error ...
 console = Console(stderr=True, soft_wrap=True)
+#: ... and results (what was written, summaries) to standard output.
+results = Console(soft_wrap=True, highlight=False)
+
+
+def say(*objects: object, **options: object) -> None:
+    """Print a result on standard output (Rich markup allowed)."""
+    results.print(*objects, **options)
 
 
 def _enabled() -> bool:

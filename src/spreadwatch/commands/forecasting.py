@@ -12,7 +12,7 @@ from typing import Annotated
 import typer
 
 from spreadwatch.commands import fail, write_table
-from spreadwatch.progress import console
+from spreadwatch.progress import console, say, step
 
 
 class Unit(StrEnum):
@@ -253,14 +253,17 @@ def forecast(
         names = _models(models, config)
         selection = choose(history, horizons, names, seed, registry) if select else None
         skipped: dict[str, str] = {}
-        table = forecast_table(history, horizons, names, seed, registry, skipped, notes, selection)
+        with step(f"Forecasting {len(history.regions)} regions with {len(names)} models"):
+            table = forecast_table(
+                history, horizons, names, seed, registry, skipped, notes, selection
+            )
     except (CasesError, ConfigError, ValueError) as exc:
         raise fail(str(exc)) from exc
     _notes(skipped, notes)
     write_table(table, out)
     default = table.schema.metadata[b"spreadwatch.default_model"].decode()
     how = f" ({selection.reason})" if selection else ""
-    console.print(
+    say(
         f"wrote [bold]{out}[/] ({table.num_rows:,} rows, origin {history.ends[-1]}); "
         f"default model: [bold]{default}[/]{how}"
     )
@@ -320,6 +323,6 @@ def backtest(
     summary = summarise(scores)
     summary.to_csv(out / "summary.csv", index=False)
     report = write_backtest_report(history, run, out / "backtest.html", horizons, winner)
-    console.print(summary.to_string(index=False, float_format="{:,.3g}".format))
-    console.print(f"lowest WIS over the regions: [bold]{winner}[/]")
-    console.print(f"report: [bold]{report.resolve()}[/]")
+    say(summary.to_string(index=False, float_format="{:,.3g}".format))
+    say(f"lowest WIS over the regions: [bold]{winner}[/]")
+    say(f"report: [bold]{report.resolve()}[/]")

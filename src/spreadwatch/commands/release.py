@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 
 from spreadwatch.commands import fail
-from spreadwatch.progress import console, step
+from spreadwatch.progress import say, step
 
 
 class ReleaseTables(StrEnum):
@@ -156,11 +156,11 @@ def release(
         raise fail(str(exc)) from exc
     for name, path in result.paths.items():
         mechanism = result.mechanisms[name]
-        console.print(
+        say(
             f"wrote [bold]{path}[/]: epsilon {mechanism.epsilon:g}, sensitivity "
             f"{mechanism.sensitivity}, discrete Laplace scale {mechanism.scale:g}"
         )
-    console.print(
+    say(
         f"data set {result.dataset_id}: spent {result.spent:g} of {result.total_budget:g} "
         f"(ledger {result.ledger})"
     )

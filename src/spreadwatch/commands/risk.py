@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from spreadwatch.commands import fail, write_table
-from spreadwatch.progress import console
+from spreadwatch.progress import say, step
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -46,7 +46,7 @@ def notices(
         raise fail(f"{store}: no roaming events in this store (spreadwatch ingest roaming ...)")
     table = traveler_notices(pq.read_table(parts).to_pandas(), listed, date, days)
     write_table(table, out)
-    console.print(f"wrote [bold]{out}[/] ({table.num_rows:,} notices as of {date})")
+    say(f"wrote [bold]{out}[/] ({table.num_rows:,} notices as of {date})")
 
 
 def importation_risk(
@@ -82,7 +82,7 @@ def importation_risk(
     except (CasesError, OSError) as exc:
         raise fail(str(exc)) from exc
     write_table(result, out)
-    console.print(f"wrote [bold]{out}[/] ({result.num_rows:,} region-days)")
+    say(f"wrote [bold]{out}[/] ({result.num_rows:,} region-days)")
 
 
 FORECAST_COLUMNS = (
@@ -165,9 +165,9 @@ def early_warning(
     write_table(pa.Table.from_pandas(frame, preserve_index=False), out)
     first = frame[frame["household_alarm"].fillna(False).astype(bool)]
     first = first.groupby("region_code")["date"].min().sort_values()
-    console.print(f"wrote [bold]{out}[/]: household alarms in {len(first)} regions")
+    say(f"wrote [bold]{out}[/]: household alarms in {len(first)} regions")
     for code, day in first.head(10).items():
-        console.print(f"  {code}: first alarm {day}")
+        say(f"  {code}: first alarm {day}")
 
 
 def risk(
@@ -196,7 +196,7 @@ def risk(
     from spreadwatch.infer import CasesError, read_cases
     from spreadwatch.report.risk import write_risk_report
     from spreadwatch.risk.assemble import assemble
-    from spreadwatch.risk.levels import risk_levels
+    from spreadwatch.risk.levels import LEVELS, risk_levels
 
     try:
         series = read_cases(cases)
@@ -208,17 +208,18 @@ def risk(
                 if population is not None
                 else f"{cases}: the regions are not si-gun-gu codes: give --population"
             )
-        factors = assemble(
-            series,
-            dict(zip(series.regions, people, strict=True)),
-            si_mean,
-            si_sd,
-            _read_table(forecasts, FORECAST_COLUMNS, "a forecast table"),
-            _read_table(
-                importation, ("date", "region_code", "expected_infected"), "importation risk"
-            ),
-            _read_table(household_signals, SIGNAL_COLUMNS, "a household_signals table"),
-        )
+        with step("Computing incidence, Rt and the other risk factors"):
+            factors = assemble(
+                series,
+                dict(zip(series.regions, people, strict=True)),
+                si_mean,
+                si_sd,
+                _read_table(forecasts, FORECAST_COLUMNS, "a forecast table"),
+                _read_table(
+                    importation, ("date", "region_code", "expected_infected"), "importation risk"
+                ),
+                _read_table(household_signals, SIGNAL_COLUMNS, "a household_signals table"),
+            )
         levels = risk_levels(factors)
     except (CasesError, OSError, ValueError) as exc:
         raise fail(str(exc)) from exc
@@ -227,6 +228,9 @@ def risk(
     report = write_risk_report(levels.to_pandas(), out / "risk.html")
     latest = levels.to_pandas()
     latest = latest[latest["date"] == latest["date"].max()]
-    counts = latest["level_name"].value_counts().to_dict()
-    console.print(f"levels on {latest['date'].max()}: {counts}")
-    console.print(f"report: [bold]{report.resolve()}[/]")
+    counts = latest["level"].value_counts()
+    shown = " · ".join(
+        f"{level} {LEVELS[level]}: {int(counts.get(level, 0))}" for level in sorted(LEVELS)
+    )
+    say(f"regions by level on {latest['date'].max()}: {shown}")
+    say(f"report: [bold]{report.resolve()}[/]")

@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 
 from spreadwatch.commands import fail, write_table
-from spreadwatch.progress import console
+from spreadwatch.progress import console, say
 
 TOKEN_ENV = "SPREADWATCH_TOKEN"
 ACCESS_ENV = "SPREADWATCH_ACCESS_DIR"
@@ -155,12 +155,12 @@ def trace_index(
 
     try:
         if not force and is_current(store):
-            console.print(f"{store}: the tracing index is current")
+            say(f"{store}: the tracing index is current")
             return
         folder = build_index(store)
     except TraceError as exc:
         raise fail(str(exc)) from exc
-    console.print(f"wrote [bold]{folder}[/]")
+    say(f"wrote [bold]{folder}[/]")
 
 
 @access_app.command("grant")
@@ -177,7 +177,7 @@ def grant(
     except AccessError as exc:
         raise fail(str(exc)) from exc
     AuditLog(access).append("local", "admin", "grant", {"name": name, "role": role}, "granted")
-    console.print(f"token for [bold]{name}[/] ({role}); keep it, it is not shown again:")
+    say(f"token for [bold]{name}[/] ({role}); keep it, it is not shown again:")
     print(token)
 
 
@@ -192,7 +192,7 @@ def revoke(
     if not TokenRegistry(access).revoke(name):
         raise fail(f"{name!r} holds no token in {access}")
     AuditLog(access).append("local", "admin", "revoke", {"name": name}, "revoked")
-    console.print(f"revoked the token of [bold]{name}[/]")
+    say(f"revoked the token of [bold]{name}[/]")
 
 
 @access_app.command("list")
@@ -201,7 +201,7 @@ def list_grants(access: AccessDir) -> None:
     from spreadwatch.access import TokenRegistry
 
     for g in TokenRegistry(access).grants():
-        console.print(f"{g.name}\t{g.role}\t{g.granted_at}")
+        say(f"{g.name}\t{g.role}\t{g.granted_at}")
 
 
 @access_app.command("audit")
@@ -217,5 +217,5 @@ def audit(
     if broken is not None:
         raise fail(f"{log.path}: the hash chain breaks at line {broken} (edited or removed)")
     for r in log.records()[-tail:] if tail else []:
-        console.print(f"{r.at}  {r.actor} ({r.role})  {r.action}  {r.outcome}", markup=False)
-    console.print(f"{log.path}: hash chain intact ({len(log.records()):,} records)")
+        say(f"{r.at}  {r.actor} ({r.role})  {r.action}  {r.outcome}", markup=False)
+    say(f"{log.path}: hash chain intact ({len(log.records()):,} records)")

@@ -41,15 +41,6 @@ h3 { margin: 1rem 0 .3rem; font-size: 1.05rem; }
 .card b { display: block; font-size: 1.45rem; line-height: 1.2; }
 .card .label { font-weight: 600; } .card .sub { color: var(--muted); font-size: .85rem; }
 .situation { display: grid; grid-template-columns: minmax(0, 1.3fr) minmax(0, 1fr); gap: 1rem; }
-.map { flex-wrap: nowrap; } .map > .map-panel { flex: 0 1 420px; } .insets { flex: 0 1 170px; }
-.insets .map-panel { width: auto !important; }
-.map { display: flex; gap: .5rem; align-items: flex-start; flex-wrap: wrap; }
-.map-panel { margin: 0; }
-.map-panel svg { width: 100%; height: auto; background: #fbfcfd; border: 1px solid var(--line); }
-.insets { display: flex; flex-direction: column; gap: .4rem; }
-.legend { display: flex; flex-wrap: wrap; gap: .3rem .9rem; font-size: .85rem; margin: .3rem 0; }
-.key i { display: inline-block; width: 12px; height: 12px; margin-right: .3rem;
-         vertical-align: -1px; border: 1px solid #bbb; }
 table { border-collapse: collapse; margin: .4rem 0; font-size: .9rem; }
 td, th { padding: .22rem .6rem; border-bottom: 1px solid #e8edf2; text-align: right;
          vertical-align: top; }
@@ -759,7 +750,7 @@ def render(brief: Brief, lang: str, other: str | None = None) -> str:
         f'<!DOCTYPE html><html lang="{lang}"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
         f"<title>{_e(text(lang, 'title'))} · {brief.last}</title>"
-        f"<style>{_STYLE}</style></head><body>"
+        f"<style>{_STYLE}{svg.MAP_STYLE}</style></head><body>"
         + svg.map_geometry()
         + head
         + situation

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+import math
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -13,8 +14,10 @@ import plotly.io as pio
 import plotly.offline
 
 from spreadwatch import __version__
+from spreadwatch.report.svg import MAP_STYLE
 
-_STYLE = """
+_STYLE = (
+    """
 body { font-family: system-ui, -apple-system, "Segoe UI", "Noto Sans KR", sans-serif;
        margin: 0 auto; max-width: 1200px; padding: 1.5rem; color: #1d2733; }
 h1 { margin-bottom: .2rem; } h2 { margin-top: 2.2rem; border-bottom: 1px solid #dde3ea; }
@@ -25,6 +28,8 @@ td:first-child, th:first-child { text-align: left; }
 .card { background: #f4f7fa; border-radius: 8px; padding: .8rem 1.1rem; min-width: 10rem; }
 .card b { display: block; font-size: 1.5rem; }
 """
+    + MAP_STYLE
+)
 
 
 @dataclass
@@ -90,7 +95,8 @@ def table_html(frame: pd.DataFrame, float_format: str = "{:,.1f}") -> str:
         if isinstance(value, int) or (hasattr(value, "dtype") and "int" in str(value.dtype)):
             return f"{int(value):,}"
         if isinstance(value, float):
-            return float_format.format(value)
+            # no nan or inf for a reader: not defined (e.g. relative to a WIS of 0) shows "–"
+            return float_format.format(value) if math.isfinite(value) else "–"
         return html.escape(str(value))
 
     head = "".join(f"<th>{html.escape(str(c))}</th>" for c in frame.columns)

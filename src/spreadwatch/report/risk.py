@@ -8,11 +8,10 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from spreadwatch import regions
+from spreadwatch.report import svg
 from spreadwatch.report.html import Report, Section, figure_html, table_html
-from spreadwatch.report.maps import region_map
+from spreadwatch.report.texts import region_name
 from spreadwatch.risk.levels import FACTORS, LEVEL_EDGES, LEVELS
-
-_COLORS = {1: "#2e7d32", 2: "#f9a825", 3: "#ef6c00", 4: "#c62828"}
 
 
 def write_risk_report(levels: pd.DataFrame, path: Path) -> Path:
@@ -28,21 +27,31 @@ def write_risk_report(levels: pd.DataFrame, path: Path) -> Path:
     parts = []
     known = set(regions.load("sigungu").regions["code"])
     if set(latest["region_code"]) <= known:
-        values = latest.set_index("region_code")["level"].astype(float)
+        level_of = latest.set_index("region_code")["level"].astype(int)
+        names = {code: region_name("en", code) for code in level_of.index}
+        parts.append(svg.map_geometry())
         parts.append(
-            figure_html(
-                region_map(
-                    values,
-                    f"Risk level on {latest_date}",
-                    "level",
-                    value_format=".0f",
-                    value_range=(1.0, 4.0),
-                )
+            svg.choropleth(
+                {code: svg.LEVEL_COLOURS[level] for code, level in level_of.items()},
+                {
+                    code: f"{names[code]}: level {level} ({LEVELS[level]})"
+                    for code, level in level_of.items()
+                },
+                [
+                    (svg.LEVEL_COLOURS[k], f"{k} {v} ({int(counts.get(v, 0))})")
+                    for k, v in LEVELS.items()
+                ],
+                f"Risk level on {latest_date}",
+                {"seoul": "Seoul area", "daegu": "Daegu", "busan": "Busan"},
             )
         )
-    top = latest.sort_values(["level", "score"], ascending=False).head(20)
+    top = latest.sort_values(["level", "score"], ascending=False).head(20).copy()
+    top.insert(1, "region", top["region_code"].map(lambda code: region_name("en", code)))
     parts.append(
-        table_html(top[["region_code", "level", "level_name", "score", "explanation"]], "{:,.2f}")
+        table_html(
+            top[["region_code", "region", "level", "level_name", "score", "explanation"]],
+            "{:,.2f}",
+        )
     )
     report.sections.append(Section("Latest levels", "The highest-scoring regions first.", parts))
     over_time = levels.groupby(["date", "level"]).size().unstack("level", fill_value=0)
@@ -55,7 +64,7 @@ def write_risk_report(levels: pd.DataFrame, path: Path) -> Path:
                     y=over_time[level],
                     name=name,
                     stackgroup="one",
-                    line={"color": _COLORS[level]},
+                    line={"color": svg.LEVEL_COLOURS[level]},
                 )
             )
     fig.update_layout(height=320, yaxis_title="regions", margin={"t": 30, "b": 30})

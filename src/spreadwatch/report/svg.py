@@ -38,6 +38,18 @@ LEVEL_COLOURS = {1: "#2e7d32", 2: "#f9a825", 3: "#ef6c00", 4: "#c62828"}
 NO_DATA = "#e6e9ed"
 SERIES = ("#2166ac", "#b2182b", "#1b9e77", "#7570b3", "#d95f02", "#66a61e", "#e7298a", "#666666")
 _ASPECT = math.cos(math.radians(36.0))
+#: The style sheet of :func:`choropleth` maps.
+MAP_STYLE = """
+.map { display: flex; gap: .5rem; align-items: flex-start; flex-wrap: nowrap; }
+.map-panel { margin: 0; }
+.map-panel svg { width: 100%; height: auto; background: #fbfcfd; border: 1px solid #dde3ea; }
+.map > .map-panel { flex: 0 1 420px; } .insets { flex: 0 1 170px; }
+.insets { display: flex; flex-direction: column; gap: .4rem; }
+.insets .map-panel { width: auto !important; }
+.legend { display: flex; flex-wrap: wrap; gap: .3rem .9rem; font-size: .85rem; margin: .3rem 0; }
+.key i { display: inline-block; width: 12px; height: 12px; margin-right: .3rem;
+         vertical-align: -1px; border: 1px solid #bbb; }
+"""
 _FONT = "font-family=\"system-ui, 'Noto Sans KR', NanumGothic, sans-serif\""
 
 
