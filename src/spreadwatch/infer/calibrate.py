@@ -29,19 +29,13 @@ import numpy as np
 from scipy import special, stats
 
 from spreadwatch.infer.cases import CaseSeries
+from spreadwatch.model.config import CALIBRATION_PARAMETERS
 from spreadwatch.model.ensemble import run_parameter_sets
 from spreadwatch.model.run import Scenario
 from spreadwatch.model.structured import ChainBinomialEngine
 from spreadwatch.progress import meter
 
-PARAMETERS = (
-    "r0",
-    "seed_scale",
-    "reporting_fraction",
-    "reporting_delay",
-    "dispersion",
-    "change_factor",
-)
+PARAMETERS = CALIBRATION_PARAMETERS
 DELAY_SHAPE = 2.0
 #: Most Metropolis rounds after one tempering step.
 MAX_MOVES = 30

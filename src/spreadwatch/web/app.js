@@ -31,7 +31,7 @@ async function route() {
   status.textContent = t("loading");
   main.dataset.ready = "";
   try {
-    if (view === "region") await regionView(main, arg);
+    if (view === "region") await regionView(main, arg, params);
     else if (view === "flows") await flowsView(main);
     else if (view === "importations") await importationsView(main);
     else if (view === "households") await householdsView(main);

@@ -8,8 +8,8 @@ export const LEVEL_COLOURS = ["#2e7d32", "#f9a825", "#ef6c00", "#c62828"];
 
 function layout(extra = {}) {
   return {
-    font: FONT, margin: { l: 50, r: 15, t: 10, b: 40 }, paper_bgcolor: "rgba(0,0,0,0)",
-    plot_bgcolor: "rgba(0,0,0,0)", legend: { orientation: "h", y: -0.18 }, ...extra,
+    font: FONT, margin: { l: 55, r: 15, t: 10, b: 70 }, paper_bgcolor: "rgba(0,0,0,0)",
+    plot_bgcolor: "rgba(0,0,0,0)", legend: { orientation: "h", y: -0.3 }, ...extra,
   };
 }
 

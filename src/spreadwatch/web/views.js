@@ -68,6 +68,15 @@ function ranked(layer, next) {
 
 function notice(message) { return h("p", { class: "notice" }, message); }
 
+// A link that downloads rows the page already holds as CSV (tables without an endpoint).
+function rowsLink(rows, name) {
+  const columns = Object.keys(rows[0] || {});
+  const cell = (v) => (v === null || v === undefined ? "" : /[",\n]/.test(String(v)) ? `"${String(v).replace(/"/g, '""')}"` : String(v));
+  const text = [columns.join(","), ...rows.map((r) => columns.map((c) => cell(r[c])).join(","))].join("\n");
+  const url = URL.createObjectURL(new Blob(["\ufeff" + text + "\n"], { type: "text/csv" }));
+  return h("a", { href: url, class: "csv", download: name }, `${t("csv")} (${name})`);
+}
+
 // A link that downloads a table endpoint as CSV (the token, if any, goes as a header: fetch).
 function csvLink(path, name = "spreadwatch.csv") {
   const link = h("a", { href: path, class: "csv", download: name }, t("csv"));
@@ -161,7 +170,7 @@ export function focusRegion(code) {
 
 // -- region ---------------------------------------------------------------------------------
 
-export async function regionView(main, code) {
+export async function regionView(main, code, params = new URLSearchParams()) {
   const byCode = await regions();
   const region = byCode[code];
   if (!region) { main.replaceChildren(notice(`${code}: ?`)); return; }
@@ -178,7 +187,8 @@ export async function regionView(main, code) {
     badge, explanation,
     h("div", { class: "cards" },
       h("article", { class: "card" }, h("h3", {}, t("region.forecast")),
-        h("label", {}, `${t("model")} `, modelSelect), fan),
+        h("label", {}, `${t("model")} `, modelSelect), fan,
+        csvLink(`/api/v1/forecasts?location=${code}&format=csv`, `forecasts-${code}.csv`)),
       h("article", { class: "card" }, h("h3", {}, t("region.rt")), rtBox))));
   const levels = get(`/api/v1/risk-levels?region=${code}&limit=1000`).catch(() => null);
   const drawForecast = async (model) => {
@@ -191,9 +201,12 @@ export async function regionView(main, code) {
       fan.dataset.ready = "1";
     } catch (error) { fan.replaceChildren(failure(error)); }
   };
-  modelSelect.onchange = () => drawForecast(modelSelect.value);
+  modelSelect.onchange = () => {  // the URL keeps the model (no redraw of the whole page)
+    history.replaceState(null, "", `#/region/${code}?${new URLSearchParams({ model: modelSelect.value, lang: lang() })}`);
+    drawForecast(modelSelect.value);
+  };
   const rt = all(`/api/v1/rt?region=${code}`).catch(() => []);
-  await drawForecast(null);
+  await drawForecast(params.get("model"));
   const rtRows = (await rt).filter((r) => r.mean !== null && r.reliable !== false);
   if (rtRows.length) { await drawRt(rtBox, rtRows); rtBox.dataset.ready = "1"; }
   else { rtBox.replaceChildren(notice(t("rt.none"))); rtBox.dataset.ready = "empty"; }
@@ -214,7 +227,8 @@ export async function flowsView(main) {
   const select = h("select", { id: "flow-date" });
   const chart = h("div", { id: "flows-chart", class: "chart tall" });
   const list = h("div", {});
-  main.replaceChildren(h("section", {}, h("h2", {}, t("flows.title")),
+  const download = h("p", {});
+  main.replaceChildren(h("section", {}, h("h2", {}, t("flows.title")), download,
     h("label", {}, `${t("date")} `, select), h("div", { class: "cards" }, h("article", { class: "card" }, chart), h("article", { class: "card" }, list))));
   let dates;
   try { dates = await get("/api/v1/od-flows/dates?suppressed=false"); } catch (error) { chart.replaceChildren(failure(error)); return; }
@@ -225,6 +239,7 @@ export async function flowsView(main) {
     const page = await get(`/api/v1/od-flows?date=${select.value}&suppressed=false&limit=20`);
     if (!page.items.length) { chart.replaceChildren(notice(t("empty.suppressed"))); list.replaceChildren(); return; }
     const labels = page.items.map((f) => `${names[f.origin] || f.origin} → ${names[f.dest] || f.dest}`);
+    download.replaceChildren(csvLink(`/api/v1/od-flows?date=${select.value}&suppressed=false&format=csv`, `od-flows-${select.value}.csv`));
     await drawBars(chart, labels, page.items.map((f) => f.trips), t("trips"));
     list.replaceChildren(table([t("origin"), t("destination"), t("trips")],
       page.items.map((f) => [names[f.origin] || f.origin, names[f.dest] || f.dest, formatNumber(f.trips)])));
@@ -246,7 +261,8 @@ export async function importationsView(main) {
   const top = rows.slice(0, 15);
   await drawBars(chart, top.map((r) => r.country), top.map((r) => r.arrivals), t("arrivals"), "#7570b3");
   list.replaceChildren(table([t("country"), t("arrivals"), t("regions")],
-    rows.map((r) => [r.country, formatNumber(r.arrivals), r.regions])));
+    rows.map((r) => [r.country, formatNumber(r.arrivals), r.regions])),
+    csvLink("/api/v1/importations?format=csv", "importations.csv"));
 }
 
 // -- households -----------------------------------------------------------------------------
@@ -272,7 +288,8 @@ export async function householdsView(main) {
   const top = rows.filter((r) => r.fever_rate !== null).sort((a, b) => b.fever_rate - a.fever_rate).slice(0, 10);
   list.replaceChildren(table([t("region"), t("fever_rate"), t("households")],
     top.map((r) => [names[r.region_code] || r.region_code, formatNumber(100 * r.fever_rate, 1) + "%", formatNumber(r.households)]),
-    (i) => { location.hash = `#/region/${top[i].region_code}`; }));
+    (i) => { location.hash = `#/region/${top[i].region_code}`; }),
+    csvLink(`/api/v1/household-signals?date=${last}&format=csv`, `household-signals-${last}.csv`));
 }
 
 // -- scenarios ------------------------------------------------------------------------------
@@ -353,7 +370,8 @@ export async function scenariosView(main, jobId) {
   result.replaceChildren(h("article", { class: "card wide" }, horizonWarning,
     table([t("scenarios.name"), t("scenarios.infections"), t("scenarios.averted"), t("scenarios.peak"), t("scenarios.shift")],
       body.summary.map((s) => [s.scenario, formatNumber(s.infections), `${formatNumber(s.averted)} (${formatNumber(100 * s.averted_share, 1)}%)`, s.peak_date, formatNumber(s.peak_shift_days, 1)])),
-    h("h3", {}, t("scenarios.curves")), curves));
+    h("h3", {}, t("scenarios.curves")), curves,
+    rowsLink(body.summary, `scenarios-${chosen}.csv`), " ", rowsLink(body.curves, `scenario-curves-${chosen}.csv`)));
   await drawScenarioCurves(curves, body.curves);
   result.dataset.state = "shown";
 }
