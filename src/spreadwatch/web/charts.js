@@ -120,24 +120,29 @@ export function drawMap(element, svgText, layer, names, view = "korea") {
 }
 
 // Observed cases, then the forecast's median with its 50% and 90% bands.
-export function drawFan(element, fan) {
+// scale: "cases", "per100k" (divided by population / 100,000) or "log" (log axis).
+export function drawFan(element, fan, scale = "cases", population = null) {
+  const factor = scale === "per100k" && population ? 1e5 / population : 1;
+  const v = (x) => (x === null || x === undefined ? x : x * factor);
   const dates = fan.forecast.map((p) => p.date);
   const band = (lo, hi, name, colour) => [
-    { x: dates, y: fan.forecast.map((p) => p[hi]), mode: "lines", line: { width: 0 }, showlegend: false, hoverinfo: "skip" },
-    { x: dates, y: fan.forecast.map((p) => p[lo]), mode: "lines", line: { width: 0 }, fill: "tonexty", fillcolor: colour, name },
+    { x: dates, y: fan.forecast.map((p) => v(p[hi])), mode: "lines", line: { width: 0 }, showlegend: false, hoverinfo: "skip" },
+    { x: dates, y: fan.forecast.map((p) => v(p[lo])), mode: "lines", line: { width: 0 }, fill: "tonexty", fillcolor: colour, name },
   ];
   const traces = [
     ...band("q0.05", "q0.95", t("band90"), "rgba(33,102,172,0.18)"),
     ...band("q0.25", "q0.75", t("band50"), "rgba(33,102,172,0.35)"),
-    { x: dates, y: fan.forecast.map((p) => p["q0.5"]), mode: "lines", name: t("median"), line: { color: "#2166ac", width: 2 } },
-    { x: fan.observed.map((p) => p.date), y: fan.observed.map((p) => p.confirmed), type: "bar", name: t("observed"), marker: { color: "#9e9e9e" } },
+    { x: dates, y: fan.forecast.map((p) => v(p["q0.5"])), mode: "lines", name: t("median"), line: { color: "#2166ac", width: 2 } },
+    { x: fan.observed.map((p) => p.date), y: fan.observed.map((p) => v(p.confirmed)), type: "bar", name: t("observed"), marker: { color: "#9e9e9e" } },
   ];
   const start = fan.forecast.length ? fan.forecast[0].date : null;
   const shapes = start ? [{ type: "line", xref: "x", yref: "paper", x0: start, x1: start, y0: 0, y1: 1, line: { dash: "dot", color: "#555" } }] : [];
   const annotations = start ? [{ x: start, xref: "x", y: 1, yref: "paper", text: t("forecast.starts"), showarrow: false, xanchor: "left", font: { size: 11, color: "#555" } }] : [];
+  const yaxis = scale === "log"
+    ? { title: { text: t("axis.cases") }, type: "log" }
+    : { title: { text: t(factor === 1 ? "axis.cases" : "axis.per100k") }, rangemode: "tozero" };
   return react(element, traces, layout({
-    shapes, annotations, bargap: 0.2,
-    xaxis: { title: { text: t("axis.date") } }, yaxis: { title: { text: t("axis.cases") }, rangemode: "tozero" },
+    shapes, annotations, bargap: 0.2, xaxis: { title: { text: t("axis.date") } }, yaxis,
   }), CONFIG);
 }
 

@@ -178,6 +178,8 @@ export async function regionView(main, code, params = new URLSearchParams()) {
   const badge = h("div", { id: "level", class: "level" });
   const explanation = h("p", { class: "explain" });
   const modelSelect = h("select", { id: "model" });
+  const scaleSelect = h("select", { id: "fan-scale" }, ["cases", "per100k", "log"].map((k) =>
+    h("option", { value: k, selected: k === (params.get("scale") || "cases") }, t(`scale.${k}`))));
   const fan = h("div", { id: "fan", class: "chart" });
   const rtBox = h("div", { id: "rt-chart", class: "chart" });
   main.replaceChildren(h("section", { class: "region-view", dataset: { code } },
@@ -187,7 +189,7 @@ export async function regionView(main, code, params = new URLSearchParams()) {
     badge, explanation,
     h("div", { class: "cards" },
       h("article", { class: "card" }, h("h3", {}, t("region.forecast")),
-        h("label", {}, `${t("model")} `, modelSelect), fan,
+        h("label", {}, `${t("model")} `, modelSelect), " ", h("label", {}, `${t("scale")} `, scaleSelect), fan,
         csvLink(`/api/v1/forecasts?location=${code}&format=csv`, `forecasts-${code}.csv`)),
       h("article", { class: "card" }, h("h3", {}, t("region.rt")), rtBox))));
   const levels = get(`/api/v1/risk-levels?region=${code}&limit=1000`).catch(() => null);
@@ -197,14 +199,17 @@ export async function regionView(main, code, params = new URLSearchParams()) {
       if (!modelSelect.options.length) {
         for (const m of chart.models) modelSelect.append(h("option", { value: m, selected: m === chart.model }, t(`model.${m}`)));
       }
-      await drawFan(fan, chart);
+      await drawFan(fan, chart, scaleSelect.value, region.population);
       fan.dataset.ready = "1";
     } catch (error) { fan.replaceChildren(failure(error)); }
   };
-  modelSelect.onchange = () => {  // the URL keeps the model (no redraw of the whole page)
-    history.replaceState(null, "", `#/region/${code}?${new URLSearchParams({ model: modelSelect.value, lang: lang() })}`);
+  const redraw = () => {  // the URL keeps the model and scale (no redraw of the whole page)
+    const query = new URLSearchParams({ model: modelSelect.value, scale: scaleSelect.value, lang: lang() });
+    history.replaceState(null, "", `#/region/${code}?${query}`);
     drawForecast(modelSelect.value);
   };
+  modelSelect.onchange = redraw;
+  scaleSelect.onchange = redraw;
   const rt = all(`/api/v1/rt?region=${code}`).catch(() => []);
   await drawForecast(params.get("model"));
   const rtRows = (await rt).filter((r) => r.mean !== null && r.reliable !== false);
