@@ -451,8 +451,14 @@ def demo(
     days: Annotated[int, typer.Option(min=14, help="Days observed (carrier data and cases).")] = 42,
     measure_day: Annotated[
         int | None,
-        typer.Option(min=0, help="Day (0 = the first) a distancing measure begins; 0: no measure."),
-    ] = 28,
+        typer.Option(
+            min=7,
+            help="Day a distancing measure begins, counted from 0 (default: two thirds of --days).",
+        ),
+    ] = None,
+    no_measure: Annotated[
+        bool, typer.Option("--no-measure", help="An outbreak without any measure.")
+    ] = False,
     projection: Annotated[
         int, typer.Option(min=7, help="Days projected after the data, per scenario.")
     ] = 56,
@@ -479,7 +485,7 @@ def demo(
             seed=seed,
             subscribers=subscribers,
             days=days,
-            measure_day=measure_day or None,
+            measure_day=None if no_measure else measure_day or round(days * 2 / 3),
             projection_days=projection,
             particles=particles,
             k=k,

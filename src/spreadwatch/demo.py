@@ -365,9 +365,12 @@ def forecast_and_risk(
     if "od_flows" in flows:
         mobility = mobility_weights(flows["od_flows"], series.regions)
     history = from_series(series, "day", orders, mobility, people, shares)
-    if settings.measure_day is not None:  # the measure's date is known: a step in transmission
-        start = settings.synth().start_date
-        history = dataclasses.replace(history, change=start + timedelta(days=settings.measure_day))
+    if settings.measure_day is not None:  # the measure's date is known: a step in transmission,
+        # seen in the reported cases a reporting delay later
+        shown = settings.measure_day + settings.reporting_delay_days
+        history = dataclasses.replace(
+            history, change=settings.synth().start_date + timedelta(shown)
+        )
     horizon = settings.forecast_days
     chosen = select(history, horizon, DEMO_MODELS, settings.seed)
     registry = dict(MODELS)

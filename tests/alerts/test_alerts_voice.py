@@ -236,3 +236,13 @@ def test_bridge_run_sends_a_member_s_traveler_notice_to_its_household_only(world
     assert traveler["subscriber_pseudo"] not in log
     for name in ("alert_state.json", "alert_log.jsonl"):
         (world.folder / name).unlink(missing_ok=True)
+
+
+def test_a_request_nested_thousands_deep_gets_an_error_answer_not_a_crash():
+    from spreadwatch.alerts.voice import handler
+
+    deep = ('{"a":' * 2000 + "1" + "}" * 2000).encode()  # json raises RecursionError on it
+    topic, body = handler(None)("home-1", deep, None)
+    reply = json.loads(body)
+    assert topic == topics.home("home-1", topics.VOICE_RESPONSE)
+    assert reply["intent"] == "error" and "nested" in reply["text"]

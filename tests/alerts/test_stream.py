@@ -113,12 +113,15 @@ def test_malformed_and_misdirected_messages_are_quarantined_without_their_payloa
         assert stream.add(topic, bad, 1) == "quarantined"
         assert stream.add(topic, bad, 2) == "redelivered"  # the same bytes again
         assert stream.add("someone-else", good, 3) == "quarantined"
+        deep = ('{"a":' * 2000 + "1" + "}" * 2000).encode()  # a RecursionError in json
+        assert stream.add(topic, deep, 4) == "quarantined"
         report = stream.flush()
-        assert report.tokens == [1, 2, 3]
+        assert report.tokens == [1, 2, 3, 4]
         quarantine = pq.read_table(store.parts("telemetry", quarantine=True)).to_pylist()
     assert [(q["column"], q["reason"]) for q in quarantine] == [
         ("timestamp", "expected epoch milliseconds (an integer)"),
         ("household", WRONG_HOUSEHOLD),
+        ("(message)", "expected JSON nested a few levels, not thousands"),
     ]
     assert quarantine[0]["source_file"] == f"mqtt:test:{topic}"
     text = json.dumps(quarantine)

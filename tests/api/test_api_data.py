@@ -70,6 +70,11 @@ def test_table_endpoints_download_every_matching_row_as_csv(client, site):
     )
     bad = client.get("/api/v1/risk-levels?format=xml")
     assert bad.status_code == 422
+    analyst = site.headers("analyst")
+    for path in ("/api/v1/household-signals", "/api/v1/rt", "/api/v1/importations"):
+        json_keys = list(client.get(f"{path}?limit=1", headers=analyst).json()["items"][0])
+        header = client.get(f"{path}?format=csv", headers=analyst).text.lstrip("\ufeff")
+        assert header.splitlines()[0].split(",") == json_keys, path  # no column the JSON hides
 
 
 def test_od_flows_of_a_day_are_the_published_table(client, site):
@@ -258,3 +263,22 @@ def test_the_alert_log_is_read_while_the_bridge_appends(client, site):
     log.write_text(lines[0] + "\n{broken\n" + lines[1] + "\n")
     corrupt = client.get("/api/v1/alerts", headers=analyst)
     assert corrupt.status_code == 503 and "alert_log.jsonl:2" in corrupt.json()["detail"]
+
+
+def test_dates_are_iso_dates_only(client):
+    """1580515200 (epoch seconds), 0 and a timestamp are not read as dates."""
+    for bad in ("1580515200", "0", "2020-02-01T00:00", "20200201"):
+        answer = client.get(f"/api/v1/risk-levels?date={bad}")
+        assert answer.status_code == 422, bad
+        assert "YYYY-MM-DD" in answer.json()["detail"]
+    levels = client.get("/api/v1/risk-levels?limit=1").json()["items"]
+    one = client.get(f"/api/v1/risk-levels?date={levels[0]['date']}&limit=1")
+    assert one.status_code == 200 and one.json()["items"][0]["date"] == levels[0]["date"]
+
+
+def test_options_names_every_method_of_a_path(client):
+    both = client.options("/api/v1/scenario-runs")
+    assert both.status_code == 204
+    assert set(both.headers["allow"].split(", ")) == {"GET", "POST", "OPTIONS"}
+    assert client.options("/api/v1/regions").headers["allow"] == "GET, OPTIONS"
+    assert client.options("/api/v1/no-such-table").status_code == 404

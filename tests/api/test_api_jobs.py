@@ -95,6 +95,11 @@ def test_scenarios_are_checked_before_they_are_queued(client, site):
         "/api/v1/scenario-runs", json={**REQUEST, "particles": 10**6}, headers=analyst
     )
     assert too_many.json()["errors"][0]["field"] == "body.particles"
+    huge = client.post(
+        "/api/v1/scenario-runs", json={**REQUEST, "particles": "9" * 2_000_000}, headers=analyst
+    )
+    assert huge.status_code == 422 and len(huge.content) < 5_000  # not echoed back whole
+    assert "2,000,000 characters" in huge.json()["errors"][0]["value"]
     assert client.post("/api/v1/scenario-runs", json=REQUEST).status_code == 403
     assert client.get("/api/v1/scenario-runs", headers=analyst).json() == []
     baseline = client.get("/api/v1/scenario-runs/baseline", headers=analyst).json()

@@ -69,6 +69,8 @@ def parse_request(payload: bytes) -> tuple[str, str]:
         data = json.loads(payload)
     except (UnicodeDecodeError, json.JSONDecodeError):
         raise ValueError("(request): expected UTF-8 JSON") from None
+    except RecursionError:  # nested deeper than any real request
+        raise ValueError("(request): expected JSON nested a few levels, not thousands") from None
     if not isinstance(data, dict):
         raise ValueError("(request): expected a JSON object")
     utterance = data.get("utterance")

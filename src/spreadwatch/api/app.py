@@ -3,7 +3,7 @@ docs, and the operations dashboard at ``/``."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -14,6 +14,7 @@ from fastapi.responses import FileResponse, RedirectResponse
 from fastapi.routing import APIRoute
 from fastapi.staticfiles import StaticFiles
 from fastapi_offline import FastAPIOffline
+from starlette.routing import Match
 
 from spreadwatch import __version__
 from spreadwatch.access import AuditLog, TokenRegistry
@@ -62,6 +63,39 @@ class DashboardPolicy(SendFilter):
         return send_with_headers
 
 
+class AllowedMethods:
+    """ASGI middleware: ``OPTIONS`` on a path answers 204 with ``Allow`` naming the methods of
+    every route at that path (Starlette alone names those of the first route only)."""
+
+    def __init__(self, app, routes: Callable[[], list]) -> None:
+        self.app, self.routes = app, routes
+
+    async def __call__(self, scope: dict, receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] != "OPTIONS":
+            await self.app(scope, receive, send)
+            return
+        methods: set[str] = set()
+        for route in _flat(self.routes()):
+            if getattr(route, "methods", None) and route.matches(scope)[0] != Match.NONE:
+                methods |= set(route.methods)
+        if not methods:
+            await self.app(scope, receive, send)
+            return
+        allow = ", ".join(sorted(methods | {"OPTIONS"}))
+        await send({"type": "http.response.start", "status": 204,
+                    "headers": [(b"allow", allow.encode())]})  # fmt: skip
+        await send({"type": "http.response.body", "body": b""})
+
+
+def _flat(routes: list) -> list:
+    """Routes with included routers opened up."""
+    out = []
+    for route in routes:
+        inner = getattr(route, "original_router", None)
+        out += _flat(inner.routes) if inner is not None else [route]
+    return out
+
+
 def plotly_js() -> Path:
     """The plotly.js bundle shipped inside the ``plotly`` Python package."""
     import plotly
@@ -106,6 +140,7 @@ def create_app(
     app.include_router(actions.router)
 
     app.add_middleware(DashboardPolicy)
+    app.add_middleware(AllowedMethods, routes=lambda: app.routes)
     app.add_middleware(AuditTrail)  # outermost of ours: sees the final status
 
     @app.get("/", include_in_schema=False)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import typing
 from typing import Annotated, Generic, Literal, TypeVar
 
 import numpy as np
@@ -70,10 +71,24 @@ def rows(frame: pd.DataFrame) -> list[dict]:
     return records
 
 
+def _item_columns(request: Request) -> list[str] | None:
+    """The fields (by alias) of the items of the route's response model, when it is a page."""
+    model = getattr(request.scope.get("route"), "response_model", None)
+    items = getattr(model, "model_fields", {}).get("items")
+    args = typing.get_args(items.annotation) if items is not None else ()
+    fields = getattr(args[0], "model_fields", None) if args else None
+    if not fields:
+        return None
+    return [field.alias or name for name, field in fields.items()]
+
+
 def page(request: Request, frame: pd.DataFrame, paging: Paging) -> dict | Response:
     """A page of ``frame`` (already filtered and sorted) as the body of a :class:`Page`, or
     with ``format=csv`` every row of it as CSV."""
     if paging.format == "csv":
+        shown = _item_columns(request)
+        if shown is not None:  # exactly the columns the JSON answer shows, nothing more
+            frame = frame[[c for c in shown if c in frame.columns]]
         return csv_response(frame, request.url.path.rstrip("/").rsplit("/", 1)[-1])
     total = len(frame)
     window = frame.iloc[paging.offset : paging.offset + paging.limit]

@@ -83,8 +83,19 @@ def _where(location: tuple) -> str:
     return text.lstrip(".")
 
 
+#: Longest invalid value echoed in a 422 answer (a 10 MB body is not sent back).
+ECHO_LIMIT = 200
+
+
 def _plain(value: Any) -> Any:
-    return value if isinstance(value, str | int | float | bool | type(None)) else str(value)
+    """The invalid value as the answer shows it: a plain value, texts cut to :data:`ECHO_LIMIT`
+    characters."""
+    if isinstance(value, int | float | bool | type(None)):
+        return value
+    text = value if isinstance(value, str) else str(value)
+    if len(text) > ECHO_LIMIT:
+        return f"{text[:ECHO_LIMIT]}… ({len(text):,} characters)"
+    return text
 
 
 def install(app: FastAPI) -> None:

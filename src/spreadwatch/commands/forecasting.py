@@ -78,8 +78,9 @@ Change = Annotated[
     typer.Option(
         "--change",
         formats=["%Y-%m-%d"],
-        help="Date of a known change in transmission (a measure taken): the "
-        "endemic-epidemic model lets its epidemic parts step from then on.",
+        help="Date a known change in transmission (a measure) shows in the counts (for "
+        "reported cases: the measure's date plus the reporting delay): the endemic-epidemic "
+        "model lets its epidemic parts step from then on.",
     ),
 ]
 
@@ -186,6 +187,12 @@ def _history(
                 f"{history.ends[-1]} (the data)"
             )
         history = dataclasses.replace(history, change=day)
+        if history.change_period() is None:
+            console.print(
+                f"[yellow]note:[/] --change {day}: fewer than "
+                f"{7 if history.unit == 'day' else 2} periods before it or 2 after it: no step "
+                "is fitted"
+            )
     return history
 
 

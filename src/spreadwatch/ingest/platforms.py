@@ -74,6 +74,10 @@ def decode(payload: bytes) -> Message:
         data = json.loads(payload)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise PayloadError("(message)", f"expected UTF-8 JSON ({exc})") from None
+    except RecursionError:  # '{"a":' * 2000 ...: nested deeper than any real message
+        raise PayloadError(
+            "(message)", "expected JSON nested a few levels, not thousands"
+        ) from None
     if not isinstance(data, dict):
         raise PayloadError("(message)", "expected a JSON object")
     if "messageId" in data:

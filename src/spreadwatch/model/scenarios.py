@@ -73,19 +73,23 @@ class Comparison:
     population: np.ndarray
     codes: tuple[str, ...]
     start: object
+    first_measure: int = 0
+    """Day of the scenarios' first measure: peaks are looked for from it on (before it every
+    scenario is the baseline, and a peak already past is no scenario's doing)."""
 
     def summary(self) -> pd.DataFrame:
         """Per scenario: infections, averted (absolute and share), peak date and shift, and
         ``peak_at_end`` when most particles peak on the last simulated day (the peak and the
-        averted share then depend on the horizon)."""
+        averted share then depend on the horizon). Peaks are those from the first measure on."""
         base = self.daily[BASELINE]
-        base_total, base_peak = base.sum(axis=1), base.argmax(axis=1)
+        first = self.first_measure
+        base_total, base_peak = base.sum(axis=1), first + base[:, first:].argmax(axis=1)
         rows = []
         for name in self.names:
             daily = self.daily[name]
             total = daily.sum(axis=1)
             averted = base_total - total
-            peak = daily.argmax(axis=1)
+            peak = first + daily[:, first:].argmax(axis=1)
             rows.append(
                 {
                     "scenario": name,
@@ -98,7 +102,7 @@ class Comparison:
                     "averted_share": float(np.median(averted / np.maximum(base_total, 1))),
                     "peak_date": self.start + pd.Timedelta(days=int(np.median(peak))),
                     "peak_shift_days": float(np.median(peak - base_peak)),
-                    "peak_infections": float(np.median(daily.max(axis=1))),
+                    "peak_infections": float(np.median(daily[:, first:].max(axis=1))),
                     "peak_at_end": bool(np.mean(peak == daily.shape[1] - 1) > 0.5),
                 }
             )
@@ -175,6 +179,12 @@ def compare(
         name = BASELINE if entry is None else entry.name
         names.append(name)
         daily[name], by_region[name] = tally.daily, tally.by_region
+    starts = [
+        (m.start - run.start_date).days
+        for entry in config.scenario
+        for m in entry.intervention
+        if m.start is not None
+    ]
     return Comparison(
         names,
         daily,
@@ -182,4 +192,5 @@ def compare(
         base.model.population.sum(axis=0),
         base.regions.codes,
         pd.Timestamp(run.start_date),
+        first_measure=max(0, min(starts, default=0)),
     )

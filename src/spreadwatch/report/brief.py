@@ -21,6 +21,7 @@ import pyarrow.parquet as pq
 from spreadwatch import __version__
 from spreadwatch.forecast.hub import default_model, frame_of
 from spreadwatch.report import svg
+from spreadwatch.report.privacy import LARGE_FLOW
 from spreadwatch.report.texts import region_name, text
 
 _STYLE = """
@@ -102,6 +103,11 @@ def _n(value: float) -> str:
     return f"{value:,.0f}"
 
 
+def _signed(share: float) -> str:
+    """A relative change as a signed percentage with a true minus sign: −51%, +12%."""
+    return f"{share:+.0%}".replace("-", "−")
+
+
 def _table(headers: list[str], rows: list[list[object]], text_columns: int = 1) -> str:
     head = "".join(
         f'<th class="{"text" if i < text_columns else ""}">{_e(h)}</th>'
@@ -173,12 +179,12 @@ def _cards(brief: Brief, lang: str) -> str:
     )
     draws = brief.calibration.posterior.draws
     if "change_factor" in draws:
-        low, mid, high = quantiles(1 - draws["change_factor"])
+        low, mid, high = quantiles(draws["change_factor"] - 1)  # -0.5: transmission halved
         cards.append(
             (
                 text(lang, "card.measure", date=brief.measure_date),
-                f"−{mid:.0%}",
-                text(lang, "card.interval90", low=f"−{high:.0%}", high=f"−{low:.0%}"),
+                _signed(mid),
+                text(lang, "card.interval90", low=_signed(low), high=_signed(high)),
             )
         )
     frame = frame_of(brief.forecasts)
@@ -363,7 +369,7 @@ def _rt_section(brief: Brief, lang: str) -> str:
                 )
             ],
             reference=1.0,
-            markers=[(brief.measure_date, "")] if brief.measure_date else [],
+            markers=[(brief.measure_date, text(lang, "measure"))] if brief.measure_date else [],
         )
         parts.append(chart.svg())
     recent = rt["date"] > brief.last - dt.timedelta(days=7)
@@ -410,10 +416,11 @@ def explain(row: pd.Series, lang: str) -> str:
         if value is None or not np.isfinite(value):
             continue
         points = int(row[f"{factor}_points"])
+        unit = f" {text(lang, 'per100k')}" if factor == "incidence" else ""
         parts.append(
-            f"{text(lang, f'factor.{factor}')} {value:.2f} ({points} {text(lang, 'points')})"
+            f"{text(lang, f'factor.{factor}')} {value:.2f}{unit} ({points} {text(lang, 'points')})"
         )
-    return "; ".join(parts)
+    return f"{text(lang, 'score')} {row['score']:.2f}: " + "; ".join(parts)
 
 
 def _levels_section(brief: Brief, lang: str) -> str:
@@ -461,21 +468,22 @@ def _scenarios_section(brief: Brief, lang: str) -> str:
         averted = base_ahead - ahead
         a_low, a_mid, a_high = quantiles(averted)
         share = float(np.median(averted / np.maximum(base_ahead, 1)))
-        peak = daily.argmax(axis=1)
-        peak_day = comparison.start + pd.Timedelta(days=int(np.median(peak)))
-        warn = np.mean(peak == daily.shape[1] - 1) > 0.5
+        ahead_daily = daily[:, observed:]  # the peak to come, not one already past
+        peak = ahead_daily.argmax(axis=1)
+        peak_day = comparison.start + pd.Timedelta(days=observed + int(np.median(peak)))
+        if np.mean(peak == 0) > 0.5:  # most particles highest today: falling from now on
+            peak_text = _e(text(lang, "peak.past"))
+        else:
+            peak_text = f"{peak_day:%Y-%m-%d}"
+        if np.mean(peak == ahead_daily.shape[1] - 1) > 0.5:
+            peak_text += f' <span class="warn">⚠ {_e(text(lang, "horizon.warning"))}</span>'
         rows.append(
             [
                 _e(_scenario_name(lang, name)),
                 f"{_n(mid)} ({_n(low)}–{_n(high)})",
                 "–" if name == "baseline" else f"{_n(a_mid)} ({_n(a_low)}–{_n(a_high)})",
                 "–" if name == "baseline" else f"{share:.0%}",
-                f"{peak_day:%Y-%m-%d}"
-                + (
-                    f' <span class="warn">⚠ {_e(text(lang, "horizon.warning"))}</span>'
-                    if warn
-                    else ""
-                ),
+                peak_text,
             ]
         )
     table = _table(
@@ -583,7 +591,7 @@ def _proof_section(brief: Brief, lang: str) -> str:
         ],
         bands=[svg.Band("", x, base["q0.05"].tolist(), base["q0.95"].tolist(), svg.SERIES[0], 0.2)],
         bars=[svg.Bars(text(lang, "observed"), list(cases.index), cases.tolist())],
-        markers=[(brief.measure_date, "")] if brief.measure_date else [],
+        markers=[(brief.measure_date, text(lang, "measure"))] if brief.measure_date else [],
         height=320,
     )
     body = (
@@ -635,14 +643,15 @@ def _households_section(brief: Brief, lang: str) -> str:
     if signals is None or signals.empty or "fever_households" not in signals:
         return ""
     released = signals[~signals["suppressed"].astype(bool)] if "suppressed" in signals else signals
-    daily = released.groupby("date")[["fever_households", "measured"]].sum()
+    released = released.assign(weighted=released["fever_rate"] * released["households"])
+    daily = released.groupby("date")[["weighted", "households"]].sum()  # as the dashboard
     daily.index = pd.to_datetime(daily.index).date
-    share = 100 * daily["fever_households"] / daily["measured"].where(daily["measured"] > 0)
+    share = 100 * daily["weighted"] / daily["households"].where(daily["households"] > 0)
     chart = svg.TimeChart(
         text(lang, "axis.date"),
         text(lang, "axis.fever"),
         lines=[svg.Line(text(lang, "korea"), list(share.index), share.tolist(), "#c62828")],
-        markers=[(brief.measure_date, "")] if brief.measure_date else [],
+        markers=[(brief.measure_date, text(lang, "measure"))] if brief.measure_date else [],
         height=260,
     )
     return _section(lang, "households", text(lang, "households.intro"), chart.svg())
@@ -651,7 +660,7 @@ def _households_section(brief: Brief, lang: str) -> str:
 def _quality_section(brief: Brief, lang: str) -> str:
     rows = [
         [
-            _e(name),
+            _e(text(lang, f"source.{name}")),
             _n(q["rows_in"]),
             _n(q["rows_kept"]),
             _n(q["rows_quarantined"]),
@@ -699,7 +708,16 @@ def _privacy_section(brief: Brief, lang: str) -> str:
         rows,
         0,
     )
-    return _section(lang, "privacy", intro if lang == "en" else text(lang, "privacy.intro"), body)
+    if lang != "en":
+        bias = errors.groupby("max_trips_per_day")["bounding_bias"].first()
+        intro = text(
+            lang,
+            "privacy.intro",
+            bias=", ".join(f"{b}회 {v:.1%}" for b, v in bias.items()),
+            large=LARGE_FLOW,
+            cells=int(errors["cells"].iloc[0]),
+        )
+    return _section(lang, "privacy", intro, body)
 
 
 def _section(lang: str, key: str, intro: str, body: str) -> str:

@@ -86,6 +86,8 @@ TEXTS: dict[str, dict[str, str]] = {
         "factor.importation": "importation risk",
         "factor.household": "household fever",
         "points": "pt",
+        "score": "score",
+        "per100k": "per 100k a day",
         "scenarios": "Scenarios from today",
         "scenarios.intro": "Projected with the stochastic engine from {particles} posterior "
         "draws of the calibration, {days} days after the data; every scenario starts "
@@ -136,7 +138,17 @@ TEXTS: dict[str, dict[str, str]] = {
         "destination": "To",
         "trips": "Trips",
         "importations": "Importations",
-        "importations.intro": "Arrivals from abroad by country over the data (roaming).",
+        "measure": "measure",
+        "peak.past": "past: falling from today",
+        "source.cells": "cells",
+        "source.location": "location events",
+        "source.roaming": "roaming",
+        "source.telemetry": "home-IoT telemetry",
+        "source.households": "households",
+        "source.household_members": "household members",
+        "source.cases": "reported cases",
+        "importations.intro": "Arrivals from abroad by country over the data (roaming), released "
+        "cells only: counts below k per day, country and region are suppressed.",
         "country": "Country",
         "arrivals": "Arrivals",
         "households": "Household signals",
@@ -237,6 +249,8 @@ TEXTS: dict[str, dict[str, str]] = {
         "factor.importation": "해외 유입 위험",
         "factor.household": "가정 발열",
         "points": "점",
+        "score": "점수",
+        "per100k": "명/10만/일",
         "scenarios": "오늘부터의 시나리오",
         "scenarios.intro": "보정 사후분포에서 뽑은 {particles}개 표본으로 자료 이후 {days}일을 "
         "확률 모형으로 전망했습니다. 모든 시나리오는 {today}부터 현재 조치 위에 더해집니다. "
@@ -284,8 +298,18 @@ TEXTS: dict[str, dict[str, str]] = {
         "destination": "도착",
         "trips": "이동 수",
         "importations": "해외 유입",
-        "importations.intro": "자료 기간 국가별 입국자 (로밍).",
-        "country": "국가",
+        "measure": "조치",
+        "peak.past": "지남: 오늘부터 감소",
+        "source.cells": "기지국",
+        "source.location": "위치 이벤트",
+        "source.roaming": "로밍",
+        "source.telemetry": "가정 IoT 측정",
+        "source.households": "가구",
+        "source.household_members": "가구원",
+        "source.cases": "신고 확진자",
+        "importations.intro": "자료 기간 국가별 입국자 (로밍), 공개된 칸만: 날짜·국가·지역별 "
+        "k 미만은 가려집니다.",
+        "country": "국가 (ISO 코드)",
         "arrivals": "입국자",
         "households": "가정 신호",
         "households.intro": "동의한 가구 중 체온계가 발열을 기록한 가구의 비율, 전국, 일별.",
@@ -297,10 +321,11 @@ TEXTS: dict[str, dict[str, str]] = {
         "quarantined": "격리",
         "duplicates": "중복",
         "privacy": "공개 이동 자료의 차등 프라이버시",
-        "privacy.intro": "가입자마다 하루 이동 수를 제한하고, 모든 지역 쌍과 날짜에 OpenDP의 "
-        "이산 라플라스 잡음(크기 상한/epsilon)을 더한 뒤 음수는 0으로 둡니다. 상대 오차는 "
-        "정확한 집계 대비이며, 평가용 공개는 어떤 예산에도 계산되지 않습니다. 자료가 작으면 "
-        "큰 이동이 없어 '–'로 표시됩니다.",
+        "privacy.intro": "가입자마다 하루 이동 수를 제한하고 (제한으로 빠지는 이동: {bias}), "
+        "모든 지역 쌍과 날짜에 OpenDP의 이산 라플라스 잡음(크기 상한/epsilon)을 더한 뒤 음수는 "
+        "0으로 둡니다. 상대 오차는 상한을 적용한 정확한 집계 대비이며, 큰 이동은 하루 {large}회 "
+        "이상입니다 (없으면 '–'). 무작위 {cells:,}개 칸에서 측정했고, 평가용 공개는 어떤 예산에도 "
+        "계산되지 않습니다.",
         "epsilon": "epsilon",
         "bound": "하루 이동 상한",
         "rel.bounded": "상대 오차 (상한 적용 대비)",

@@ -83,9 +83,14 @@ function csvLink(path, name = "spreadwatch.csv") {
   link.onclick = async (event) => {
     event.preventDefault();
     const response = await fetch(path, { headers: authHeaders() });
+    if (!response.ok) {  // say why, rather than save the error as a .csv
+      const problem = await response.json().catch(() => ({}));
+      link.replaceWith(failure(new ApiError(response.status, problem)));
+      return;
+    }
     const url = URL.createObjectURL(await response.blob());
     h("a", { href: url, download: name }).click();
-    URL.revokeObjectURL(url);
+    setTimeout(() => URL.revokeObjectURL(url), 60_000);  // after the download has started
   };
   return link;
 }

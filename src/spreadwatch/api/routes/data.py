@@ -4,6 +4,7 @@ forecasts, risk levels, the map layer and the alert log."""
 from __future__ import annotations
 
 import datetime as dt
+import re
 from enum import StrEnum
 from functools import cache
 from typing import Annotated, Literal
@@ -11,6 +12,7 @@ from typing import Annotated, Literal
 import pandas as pd
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import Response
+from pydantic import BeforeValidator
 
 from spreadwatch.api.paging import CSV, Format, Page, Paging, csv_response, page, paging, rows
 from spreadwatch.api.problems import ApiError
@@ -44,9 +46,27 @@ Code = Annotated[str, Path(pattern=r"^\d{5}$", description="5-digit si-gun-gu co
 RegionFilter = Annotated[
     str | None, Query(pattern=r"^\d{5}$", description="Only this si-gun-gu (5-digit code).")
 ]
-DateFilter = Annotated[dt.date | None, Query(description="Only this date (KST), YYYY-MM-DD.")]
-Start = Annotated[dt.date | None, Query(description="From this date on (KST).")]
-End = Annotated[dt.date | None, Query(description="Up to this date (KST).")]
+
+
+def iso_date(value: object) -> object:
+    """Only ``YYYY-MM-DD`` is a date here (not 1580515200, 0 or 2020-02-01T00:00)."""
+    if isinstance(value, str) and not ISO_DATE.fullmatch(value):
+        raise ValueError("expected a date as YYYY-MM-DD")
+    return value
+
+
+ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+DateFilter = Annotated[
+    dt.date | None,
+    BeforeValidator(iso_date),
+    Query(description="Only this date (KST), YYYY-MM-DD."),
+]
+Start = Annotated[
+    dt.date | None, BeforeValidator(iso_date), Query(description="From this date on (KST).")
+]
+End = Annotated[
+    dt.date | None, BeforeValidator(iso_date), Query(description="Up to this date (KST).")
+]
 Country = Annotated[str | None, Query(pattern=r"^[A-Z]{3}$", description="ISO 3166 alpha-3 code.")]
 
 
