@@ -471,8 +471,11 @@ def _scenarios_section(brief: Brief, lang: str) -> str:
         ahead_daily = daily[:, observed:]  # the peak to come, not one already past
         peak = ahead_daily.argmax(axis=1)
         peak_day = comparison.start + pd.Timedelta(days=observed + int(np.median(peak)))
+        level_now, level_top = np.median(ahead_daily[:, 0]), np.median(ahead_daily.max(axis=1))
         if np.mean(peak == 0) > 0.5:  # most particles highest today: falling from now on
             peak_text = _e(text(lang, "peak.past"))
+        elif level_top <= 1.15 * level_now:  # a flat curve's highest day is noise
+            peak_text = _e(text(lang, "peak.flat"))
         else:
             peak_text = f"{peak_day:%Y-%m-%d}"
         if np.mean(peak == ahead_daily.shape[1] - 1) > 0.5:
