@@ -119,14 +119,15 @@ def run_config_for(baseline: Path, request: ScenarioRunRequest):
     return config_from_mapping(data, baseline.parent.resolve(), "request")
 
 
+#: Share of a job's progress bar for loading the model and the regions' inputs.
+SETUP_SHARE = 0.15
+
+
 def execute(folder: Path, baseline: Path) -> None:
     """Run the job in ``folder`` (in a child process): progress to its status file, then the
     result."""
     os.environ["SPREADWATCH_QUIET"] = "1"
-    from spreadwatch.model.scenarios import compare
-
     status = json.loads((folder / "status.json").read_text())
-    request = ScenarioRunRequest.model_validate_json((folder / "request.json").read_text())
     last = [0.0]
 
     def progress(share: float) -> None:
@@ -134,14 +135,26 @@ def execute(folder: Path, baseline: Path) -> None:
             last[0] = time.monotonic()
             _write_json(folder / "status.json", {**status, "progress": round(share, 4)})
 
+    progress(0.01)  # started: the model stack loads next (seconds on a cold machine)
+    from spreadwatch.model.scenarios import compare
+
+    request = ScenarioRunRequest.model_validate_json((folder / "request.json").read_text())
     config = run_config_for(baseline, request)
+    last[0] = 0.0
+    progress(SETUP_SHARE / 2)
     posterior = baseline.parent / "calibration" / "posterior.parquet"
     parameters = None
     if posterior.exists():  # project from the calibrated posterior, as the demo does
         from spreadwatch.model.scenarios import posterior_draws
 
         parameters = posterior_draws(posterior, request.particles, request.seed)
-    comparison = compare(config, parameters, request.particles, "request", on_progress=progress)
+    last[0] = 0.0
+    progress(SETUP_SHARE)  # loaded; the simulation moves the rest of the way
+
+    def simulated(share: float) -> None:
+        progress(SETUP_SHARE + (1 - SETUP_SHARE) * share)
+
+    comparison = compare(config, parameters, request.particles, "request", on_progress=simulated)
     summary = comparison.summary()
     summary["peak_date"] = summary["peak_date"].astype(str)
     curves = comparison.curves()

@@ -356,7 +356,7 @@ export async function scenariosView(main, jobId) {
   const showRuns = (list) => runs.replaceChildren(table(
     [t("scenarios.name"), t("scenarios.state"), t("scenarios.progress")],
     list.slice().reverse().map((j) => [j.scenarios.join(", "), t(`state.${j.state}`),
-      h("progress", { max: 1, value: j.progress })]),
+      h("progress", { max: 1, value: j.progress || null })]),
     (i) => { location.hash = `#/scenarios/${list.slice().reverse()[i].id}`; }));
   showRuns(jobs);
   const chosen = jobId || (jobs.length ? jobs[jobs.length - 1].id : null);
@@ -367,7 +367,7 @@ export async function scenariosView(main, jobId) {
     result.dataset.state = job.state;
     if (job.state === "done" || job.state === "failed") break;
     result.replaceChildren(h("p", {}, `${job.scenarios.join(", ")}: ${t(`state.${job.state}`)} `,
-      h("progress", { id: "job-progress", max: 1, value: job.progress })));
+      h("progress", { id: "job-progress", max: 1, value: job.progress || null })));
     await new Promise((resolve) => setTimeout(resolve, 1000));
     if (location.hash !== view) return;  // the user moved on
   }
