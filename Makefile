@@ -20,6 +20,10 @@ $(VENV)/.synced: pyproject.toml uv.lock
 	  $(PYTHON) -m pip install --quiet uv 2>/dev/null || \
 	  $(PYTHON) -m pip install --quiet --user --break-system-packages uv; }
 	$(UV) sync --frozen --all-extras
+	@# this machine kind never writes bytecode (PYTHONDONTWRITEBYTECODE): compile it once, and
+	@# fill numba's kernel cache, so that commands start fast from the first run
+	$(RUN)/python -m compileall -q -j 0 src $(VENV)/lib > /dev/null
+	$(RUN)/python -m spreadwatch.model.warmup
 	@touch $@
 
 env: $(VENV)/.synced ## Create or update the environment from the lock.
