@@ -136,3 +136,22 @@ def test_presence_after_the_last_day_is_not_kept_when_all_events_fit(
     assert _tables(flows) == _tables(full)
     last = max(r["date"] for r in _tables(full)["presence"])
     assert last == dt.date(2020, 2, 2)  # KST dates of the events, not the day after
+
+
+def test_a_row_dated_9999_in_an_old_store_does_not_break_the_plan(tmp_path):
+    """Stores written before ingest kept to its plausible window may hold such a row: the
+    flow plan's dates stay inside the window (no OverflowError, no century of windows)."""
+    import datetime as dt
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from spreadwatch.ingest.sources import PLAUSIBLE_FROM, PLAUSIBLE_UNTIL
+    from spreadwatch.pipeline import _kst_dates
+
+    times = [dt.datetime(2020, 2, 1, tzinfo=dt.UTC), dt.datetime(9999, 12, 31, 23, tzinfo=dt.UTC)]
+    part = tmp_path / "part.parquet"
+    pq.write_table(pa.table({"ts": pa.array(times, pa.timestamp("us", "UTC"))}), part)
+    first, last = _kst_dates(part)
+    assert first == dt.date(2020, 2, 1)
+    assert PLAUSIBLE_FROM.date() <= last <= PLAUSIBLE_UNTIL.date()

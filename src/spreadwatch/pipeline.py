@@ -21,6 +21,7 @@ import pyarrow.parquet as pq
 from spreadwatch import duck, fusion
 from spreadwatch.fusion import incremental, kernels, running, signals
 from spreadwatch.ingest import IngestReport, Store, ingest
+from spreadwatch.ingest.sources import PLAUSIBLE_FROM, PLAUSIBLE_UNTIL
 from spreadwatch.privacy.kanon import DEFAULT_K
 from spreadwatch.privacy.pseudonym import KeyRing
 from spreadwatch.progress import track
@@ -353,14 +354,19 @@ EVENT_STRINGS = ["carrier", "subscriber_pseudo", "region_code", "cell_id"]
 
 def _kst_dates(part: Path) -> tuple[dt.date, dt.date]:
     """The first and last KST date of the events in a part (from its row groups' statistics
-    when every one has them)."""
+    when every one has them), within ingest's plausible window (a store written before ingest
+    kept to it may hold a row of 2120 or 9999: planning around it would not end)."""
     span = _ts_span(pq.ParquetFile(part))
     if span is None:
         ts = pq.read_table(part, columns=["ts"])["ts"]
         ts = ts.cast(pa.timestamp("us", "UTC")).cast(pa.int64())
         span = tuple(v.as_py() for v in pc.min_max(ts).values())
 
+    low = int(PLAUSIBLE_FROM.timestamp() * 1_000_000)
+    high = int(PLAUSIBLE_UNTIL.timestamp() * 1_000_000) - 1
+
     def date(micros: int) -> dt.date:
+        micros = min(max(micros, low), high)
         local = dt.timedelta(microseconds=micros, hours=fusion.TIMEZONE_OFFSET_HOURS)
         return (dt.datetime(1970, 1, 1) + local).date()
 

@@ -13,6 +13,7 @@ import pytest
 
 from spreadwatch.ingest import Store, ingest
 from spreadwatch.ingest import fast as fast_module
+from spreadwatch.ingest.sources import IMPLAUSIBLE_REASON, TS_REASON
 from spreadwatch.privacy.pseudonym import KeyRing
 from spreadwatch.synth import SynthConfig, generate
 
@@ -136,8 +137,30 @@ def test_typed_times_the_sql_path_refuses_are_left_to_it(raw, tmp_path):
     by_sql = _run(raw, [[path]], tmp_path / "sql", fast=False)
     by_fast = _run(raw, [[path]], tmp_path / "fast", fast=True)
     assert by_fast["records"] == by_sql["records"]
-    assert by_sql["records"][0][:3] == (5, 4, 1)  # the BC time is quarantined
+    assert by_sql["records"][0][:3] == (5, 1, 4)  # only 2020 is a plausible time
+    assert by_sql["records"][0][4] == {IMPLAUSIBLE_REASON: 3, TS_REASON: 1}  # BC: unreadable
     assert by_fast["events"].equals(by_sql["events"])
+
+
+def test_text_times_outside_the_plausible_window_are_quarantined(raw, tmp_path):
+    """A location dated 2120, 1920 or 9999 is kept by neither path (flows would not know
+    what to do with it), with a reason that says what was expected."""
+    with Store(tmp_path / "cells") as store:
+        ingest("cells", [raw / "cells.csv"], store, RING)
+        placed = store.read("cells")
+    carrier, cell = placed["carrier"][0].as_py(), placed["cell_id"][0].as_py()
+    times = ["2020-02-01T08:00:00Z", "2120-02-01T08:00:00Z", "1920-02-01T08:00:00Z",
+             "9999-12-31T23:59:59Z", "1999-12-31T23:59:59Z", "2000-01-01T00:00:00Z"]  # fmt: skip
+    path = tmp_path / "times.csv"
+    rows = [f"{carrier},s{i},{t},{cell}" for i, t in enumerate(times)]
+    path.write_text("carrier,subscriber_id,ts,cell_id\n" + "\n".join(rows) + "\n")
+    by_sql = _run(raw, [[path]], tmp_path / "sql", fast=False)
+    by_fast = _run(raw, [[path]], tmp_path / "fast", fast=True)
+    assert by_fast["records"] == by_sql["records"]
+    assert by_sql["records"][0][:3] == (6, 2, 4)
+    assert by_sql["records"][0][4] == {IMPLAUSIBLE_REASON: 4}
+    kept = sorted(t.isoformat() for t in by_sql["events"]["ts"].to_pylist())
+    assert kept == ["2000-01-01T00:00:00+00:00", "2020-02-01T08:00:00+00:00"]
 
 
 @pytest.mark.parametrize("kind", ["csv", "parquet"])

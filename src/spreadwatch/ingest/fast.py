@@ -8,7 +8,8 @@ definition of the checks, the quarantine and its reasons. A row is *clean*, and 
 * its carrier is a name (``NAME_PATTERN``) and its subscriber ID is not blank, both without
   surrounding white space and not null;
 * its ``ts`` is a typed timestamp (seconds to microseconds) of the years 1000-2999, or the
-  canonical text ``2020-02-01T08:15:42Z`` with every field in range;
+  canonical text ``2020-02-01T08:15:42Z`` with every field in range, and falls in the
+  plausible window (``PLAUSIBLE_FROM`` to ``PLAUSIBLE_UNTIL``);
 * its ``(carrier, cell_id)`` is a placed cell of the store.
 
 Pseudonyms come from the keyring's SQL (:meth:`KeyRing.pseudonym_sql`), one HMAC per distinct
@@ -33,7 +34,7 @@ import pyarrow.compute as pc
 import pyarrow.dataset as ds
 
 from spreadwatch.ingest.raw import QUARANTINE_SCHEMA
-from spreadwatch.ingest.sources import LOCATION, NAME_PATTERN
+from spreadwatch.ingest.sources import LOCATION, NAME_PATTERN, PLAUSIBLE_FROM, PLAUSIBLE_UNTIL
 from spreadwatch.ingest.store import Store
 from spreadwatch.ordering import dense_unique, lexical_order, ranks, time_key, value_ranks
 from spreadwatch.privacy.pseudonym import KeyRing
@@ -216,6 +217,11 @@ class LocationFastPath:
             ts_ok = np.asarray(pc.and_(pc.and_(shaped, parsed.is_valid()), same_day))
         else:
             return None
+        plausible = pc.and_(
+            pc.greater_equal(instants, pa.scalar(PLAUSIBLE_FROM, _UTC_US)),
+            pc.less(instants, pa.scalar(PLAUSIBLE_UNTIL, _UTC_US)),
+        )
+        ts_ok &= np.asarray(pc.fill_null(plausible, False))  # the rest: SQL names the reason
         c_idx, s_idx, cell_idx = _indices(carrier), _indices(subscriber), _indices(cell)
         carriers = carrier.dictionary.to_pylist()
         carrier_ok = np.array([bool(NAME_PATTERN.fullmatch(c)) for c in carriers], dtype=bool)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 import iso3166
 import pyarrow as pa
@@ -34,6 +35,19 @@ def _one_of(column: str, values: tuple[str, ...]) -> RowCheck:
 
 
 _BAD_TS = RowCheck("ts", TS_REASON, "ts_parsed IS NULL")
+#: Times a record may carry: a row dated outside is quarantined (a clock reset to 1970, a typo
+#: of 2120), as the bridge refuses such messages; every later stage can rely on it.
+PLAUSIBLE_FROM = datetime(2000, 1, 1, tzinfo=UTC)
+PLAUSIBLE_UNTIL = datetime(2100, 1, 1, tzinfo=UTC)
+IMPLAUSIBLE_REASON = (
+    f"expected a time from {PLAUSIBLE_FROM:%Y-%m-%d} up to {PLAUSIBLE_UNTIL:%Y-%m-%d} (UTC)"
+)
+_IMPLAUSIBLE_TS = RowCheck(
+    "ts",
+    IMPLAUSIBLE_REASON,
+    f"ts_parsed < TIMESTAMP '{PLAUSIBLE_FROM:%Y-%m-%d}' "
+    f"OR ts_parsed >= TIMESTAMP '{PLAUSIBLE_UNTIL:%Y-%m-%d}'",
+)
 #: A carrier or platform name: a letter, then up to 15 letters, digits or _.
 NAME_REGEX = "[A-Za-z][A-Za-z0-9_]{0,15}"
 NAME_PATTERN = re.compile(NAME_REGEX)
@@ -50,7 +64,7 @@ def _name(column: str) -> tuple[RowCheck, RowCheck]:
     )
 
 
-_TS_SHAPE = "ts_parsed IS NOT NULL"
+_TS_SHAPE = "ts_parsed IS NOT NULL"  # a time outside the window is well formed: shown
 _KIND_SHAPE = "regexp_full_match(kind, '[a-z][a-z0-9_]*')"
 _CONSENT_SHAPE = "consent_l IN ('true', 'false')"
 _COUNTRY_SHAPE = "country IN (" + ", ".join(f"'{c}'" for c in COUNTRIES) + ")"
@@ -106,6 +120,7 @@ LOCATION = Source(
         *_name("carrier"),
         _blank("subscriber_id"),
         _BAD_TS,
+        _IMPLAUSIBLE_TS,
         RowCheck(
             "cell_id",
             "unknown cell (not in the valid cells of this carrier)",
@@ -142,6 +157,7 @@ ROAMING = Source(
         *_name("carrier"),
         _blank("subscriber_id"),
         _BAD_TS,
+        _IMPLAUSIBLE_TS,
         RowCheck(
             "country",
             "expected an ISO 3166 alpha-3 country code like JPN",
@@ -189,6 +205,7 @@ TELEMETRY = Source(
         _blank("household_id"),
         *_CONSENT_CHECKS,
         _BAD_TS,
+        _IMPLAUSIBLE_TS,
         RowCheck(
             "kind",
             "expected a reading kind in lower case, like body_temp",
