@@ -136,3 +136,16 @@ def test_command_outputs_replace_the_old_file_whole_or_not_at_all(tmp_path, monk
         write_table(pa.table({"level": [3]}), out)
     assert pq.read_table(out)["level"].to_pylist() == [2]  # a reader still sees the old file
     assert sorted(p.name for p in tmp_path.iterdir()) == ["levels.parquet"]
+
+
+def test_help_renders_markup_and_reflows_paragraphs():
+    """``[[scenario]]`` shows as written; a docstring's paragraph is one flowing text, not
+    its source lines; --version answers."""
+    runner = CliRunner()
+    scenarios = runner.invoke(app, ["scenarios", "--help"], terminal_width=100).output
+    assert "each [[scenario]]:" in scenarios and "[]" not in scenarios
+    release = runner.invoke(app, ["release", "--help"], terminal_width=100).output
+    assert "presence cells per KST date" in " ".join(release.split())
+    assert "presence cells\n" not in release
+    version = runner.invoke(app, ["--version"])
+    assert version.exit_code == 0 and version.output.startswith("spreadwatch ")

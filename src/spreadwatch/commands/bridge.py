@@ -15,6 +15,7 @@ from spreadwatch.progress import console
 bridge_app = typer.Typer(
     help="Home bridge over MQTT: Mosquitto set-up, telemetry in, alerts and voice answers out.",
     no_args_is_help=True,
+    rich_markup_mode="markdown",
 )
 
 Folder = Annotated[Path, typer.Argument(help="The bridge folder (written by `bridge init`).")]

@@ -26,6 +26,7 @@ AccessDir = Annotated[
 access_app = typer.Typer(
     help="Tokens and roles (public, analyst, tracer, admin) and the audit log.",
     no_args_is_help=True,
+    rich_markup_mode="markdown",
 )
 
 
