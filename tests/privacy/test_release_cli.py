@@ -71,6 +71,7 @@ def test_release_with_own_regions_and_bounds(small_store, busy_regions, tmp_path
         (["--epsilon", "0", *DATES], "--epsilon must be a finite number greater than 0, got 0"),
         (["--epsilon", "-1", *DATES], "--epsilon must be a finite number greater than 0"),
         (["--epsilon", "nan", *DATES], "--epsilon must be a finite number"),
+        (["--epsilon", "1e-300", *DATES], "--epsilon must be at least 1e-06"),
         ([*DATES], "--epsilon is required"),
         (["--epsilon", "1", "--start", "2020-02-01"], "--end is required"),
         (["--epsilon", "1"], "--start is required: the released dates are a public range"),
@@ -100,6 +101,13 @@ def test_missing_inputs_are_clear_errors(small_store, tmp_path):
     assert "no such ledger" in invoke(
         "release", "--show", "--ledger", str(tmp_path / "x.sqlite"), code=2
     )
+    garbage = tmp_path / "garbage.sqlite"
+    garbage.write_text("garbage{{{")
+    for args in (["--show"], [str(small_store), "--epsilon", "1", *DATES]):
+        text = invoke(
+            "release", *args, "--ledger", str(garbage), "--out", str(tmp_path / "g"), code=2
+        )
+        assert "garbage.sqlite: not a privacy-budget ledger" in text and "Traceback" not in text
     regions = tmp_path / "regions.csv"
     regions.write_text("code,population\n11010,-5\n")
     text = invoke(

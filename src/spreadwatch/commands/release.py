@@ -112,7 +112,10 @@ def release(
             raise fail("--show needs --ledger PATH")
         if not ledger.exists():
             raise fail(f"{ledger}: no such ledger")
-        _print_ledger(Ledger(ledger))
+        try:
+            _print_ledger(Ledger(ledger))
+        except ValueError as exc:
+            raise fail(str(exc)) from exc
         return
     if events is None:
         raise fail("give the events to release (an ingest store, Parquet file, folder or glob)")

@@ -127,6 +127,10 @@ def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="microseconds")
 
 
+class LedgerError(ValueError):
+    """The ledger file cannot be used (not a ledger, unreadable)."""
+
+
 class Ledger:
     """The privacy-budget ledger in the SQLite file ``path`` (created on the first charge)."""
 
@@ -142,9 +146,12 @@ class Ledger:
             raise FileNotFoundError(self.path)
         con = sqlite3.connect(self.path, timeout=self.timeout, isolation_level=None)
         try:
-            con.execute("PRAGMA synchronous = FULL")
-            if write:
-                con.executescript(_SCHEMA)
+            try:
+                con.execute("PRAGMA synchronous = FULL")
+                if write:
+                    con.executescript(_SCHEMA)
+            except sqlite3.DatabaseError as exc:
+                raise LedgerError(f"{self.path}: not a privacy-budget ledger ({exc})") from None
             yield con
         finally:
             con.close()
@@ -294,10 +301,22 @@ class Ledger:
             )
 
 
+#: The smallest epsilon a release may charge: below it the noise (scale bound / epsilon) is
+#: millions of trips on every count, nothing of the data is left, and OpenDP's arithmetic
+#: overflows.
+MIN_EPSILON = 1e-6
+
+
 def check_epsilon(epsilon: float) -> float:
-    """``epsilon`` as a float; ``ValueError`` unless it is a finite number greater than 0."""
+    """``epsilon`` as a float; ``ValueError`` unless it is a finite number of at least
+    :data:`MIN_EPSILON`."""
     if isinstance(epsilon, bool) or not isinstance(epsilon, int | float):
         raise ValueError(f"epsilon must be a number, got {epsilon!r}")
     if not math.isfinite(epsilon) or epsilon <= 0:
         raise ValueError(f"epsilon must be a finite number greater than 0, got {epsilon}")
+    if epsilon < MIN_EPSILON:
+        raise ValueError(
+            f"epsilon must be at least {MIN_EPSILON:g} (below it the noise would drown every "
+            f"count), got {epsilon:g}"
+        )
     return float(epsilon)
