@@ -132,6 +132,7 @@ def ingest(
     `spreadwatch flows`). Writes OUT/quality.json.
     """
     from spreadwatch.ingest import RawFileError
+    from spreadwatch.ingest.store import StoreBusy
     from spreadwatch.pipeline import ingest_sources
     from spreadwatch.privacy.pseudonym import KeyRing, load_key
 
@@ -144,7 +145,7 @@ def ingest(
         keyring = KeyRing(load_key(key_file), rotate.value)
         reports: dict = {}
         quality = ingest_sources(out, sources, keyring, reports)
-    except (RawFileError, FileNotFoundError, ValueError) as exc:
+    except (RawFileError, FileNotFoundError, ValueError, StoreBusy) as exc:
         raise fail(str(exc)) from exc
     for name in sources:
         report = reports[name]

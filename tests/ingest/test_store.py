@@ -461,3 +461,19 @@ def test_a_failed_part_write_commits_nothing_and_the_file_is_taken_again(tmp_pat
         again = ingest("location", [events], store, RING)
         assert [r.rows_kept for r in again.ingested] == [2]
         assert store.read("location").num_rows == 2
+
+
+def test_a_second_ingest_of_a_source_is_refused_while_one_runs(tmp_path):
+    """Two runs of the same files would race to record them: the second is told at once."""
+    from spreadwatch.ingest import ingest
+    from spreadwatch.ingest.store import StoreBusy
+    from spreadwatch.privacy.pseudonym import KeyRing
+
+    cases = tmp_path / "cases.csv"
+    cases.write_text("region_code,date,confirmed\n11010,2020-02-01,3\n")
+    with Store(tmp_path / "s") as first, Store(tmp_path / "s") as second:
+        with first.writing("cases"):
+            with pytest.raises(StoreBusy, match=r"process \d+ is ingesting cases"):
+                ingest("cases", [cases], second, KeyRing(b"k" * 32))
+            ingest("household_members", [], second, KeyRing(b"k" * 32))  # other sources may
+        assert ingest("cases", [cases], second, KeyRing(b"k" * 32)).totals().rows_kept == 1

@@ -87,9 +87,22 @@ def ingest(
     which bounds memory whatever the file size. Location events take the fast path
     of :mod:`spreadwatch.ingest.fast` for their clean rows unless ``fast_path`` is false (the
     results are the same), and their daily flows are counted as they are kept
-    (:mod:`spreadwatch.fusion.running`).
+    (:mod:`spreadwatch.fusion.running`). Another process ingesting the same source into the
+    store meanwhile is :class:`~spreadwatch.ingest.store.StoreBusy`.
     """
     spec = SOURCES[source] if isinstance(source, str) else source
+    with store.writing(spec.name):
+        return _ingest(spec, paths, store, keyring, chunk_bytes, fast_path)
+
+
+def _ingest(
+    spec: Source,
+    paths: Sequence[str | Path],
+    store: Store,
+    keyring: KeyRing,
+    chunk_bytes: int | None,
+    fast_path: bool,
+) -> IngestReport:
     if spec.has_identifiers and spec.time_column is None and keyring.rotation != "none":
         raise ValueError(
             f"{spec.name}: rotating pseudonyms ({keyring.rotation}) need an event time to pick "

@@ -20,10 +20,12 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import json
+import os
 import sqlite3
 import threading
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -86,6 +88,10 @@ class FileRecord:
         return self.rows_in == self.rows_kept + self.rows_quarantined + self.duplicates_removed
 
 
+class StoreBusy(RuntimeError):
+    """Another process is ingesting the same source into the store."""
+
+
 class Store:
     """The Parquet parts and the manifest below ``root`` (created if missing)."""
 
@@ -114,6 +120,31 @@ class Store:
 
     def __enter__(self) -> Store:
         return self
+
+    @contextmanager
+    def writing(self, source: str) -> Iterator[None]:
+        """Hold the store's write lock of ``source`` while ingesting it: one writer of a source
+        at a time (two runs of the same files would race to record them); :class:`StoreBusy`
+        at once when another process holds it."""
+        with (self.root / f".writing-{source}").open("a+") as lock:
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                lock.seek(0)
+                holder = lock.read().strip() or "another process"
+                raise StoreBusy(
+                    f"{self.root}: {holder} is ingesting {source} into this store; wait for it "
+                    "to finish (or ingest into another store)"
+                ) from None
+            lock.seek(0)
+            lock.truncate()
+            lock.write(f"process {os.getpid()}")
+            lock.flush()
+            try:
+                yield
+            finally:
+                lock.truncate(0)
+                fcntl.flock(lock, fcntl.LOCK_UN)
 
     def __exit__(self, *exc: object) -> None:
         self.close()
