@@ -144,17 +144,30 @@ def ingest(
     try:
         keyring = KeyRing(load_key(key_file), rotate.value)
         reports: dict = {}
-        quality = ingest_sources(out, sources, keyring, reports)
+        quality = ingest_sources(out, sources, keyring, reports, keep_going=True)
     except (RawFileError, FileNotFoundError, ValueError, StoreBusy) as exc:
         raise fail(str(exc)) from exc
+    failed = []
     for name in sources:
         report = reports[name]
-        console.print(
+        say(
             f"[bold]{name}[/]: {len(report.ingested)} files ingested now, "
-            f"{len(report.skipped)} already in the store (skipped); the store holds:"
+            f"{len(report.skipped)} already in the store (skipped)"
+            + (f", {len(report.failed)} unreadable" if report.failed else "")
+            + "; the store holds:"
         )
         _print_accounting(quality[name])
+        failed += report.failed
     say(f"wrote [bold]{out}[/]")
+    if failed:
+        for path, reason in failed:
+            console.print(
+                f"[bold red]error:[/] {reason}"
+                if str(path) in reason
+                else f"[bold red]error:[/] {path}: {reason}"
+            )
+        console.print(f"{len(failed)} file(s) not ingested; every other file was")
+        raise typer.Exit(1)
 
 
 @app.command()

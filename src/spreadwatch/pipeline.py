@@ -32,13 +32,15 @@ def ingest_sources(
     sources: Mapping[str, Sequence[Path | str]],
     keyring: KeyRing,
     reports: dict[str, IngestReport] | None = None,
+    keep_going: bool = False,
 ) -> dict[str, dict]:
     """Ingest raw files into the store at ``store_dir`` (cells before location events) and write
     ``quality.json``: the row accounting per source over everything the store holds. What each
-    source's call did (files ingested, files skipped) goes into ``reports`` when given."""
+    source's call did (files ingested, skipped, unreadable with ``keep_going``) goes into
+    ``reports`` when given."""
     with Store(store_dir) as store:
         for name in sorted(sources, key=lambda n: n != "cells"):
-            report = ingest(name, sources[name], store, keyring)
+            report = ingest(name, sources[name], store, keyring, keep_going=keep_going)
             if reports is not None:
                 reports[name] = report
         quality = store.quality()

@@ -477,3 +477,26 @@ def test_a_second_ingest_of_a_source_is_refused_while_one_runs(tmp_path):
                 ingest("cases", [cases], second, KeyRing(b"k" * 32))
             ingest("household_members", [], second, KeyRing(b"k" * 32))  # other sources may
         assert ingest("cases", [cases], second, KeyRing(b"k" * 32)).totals().rows_kept == 1
+
+
+def test_an_unreadable_file_does_not_block_the_rest_of_a_folder(tmp_path):
+    """Every good file is ingested, each unreadable one is named, the exit code is 1, and
+    quality.json counts what the manifest holds."""
+    from typer.testing import CliRunner
+
+    from spreadwatch.cli import app
+
+    folder = tmp_path / "mixed"
+    folder.mkdir()
+    (folder / "a.csv").write_text("region_code,date,confirmed\n11010,2020-02-01,3\n")
+    (folder / "b.csv").write_bytes(bytes(range(256)) * 20)  # binary
+    (folder / "c.csv").write_text("region_code,date,confirmed\n11010,2020-02-02,4\n")
+    key = tmp_path / "key"
+    args = ["ingest", "cases", str(folder), "--out", str(tmp_path / "s"), "--key-file", str(key)]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 1, result.output
+    assert "b.csv" in result.output and "1 file(s) not ingested" in result.output
+    quality = json.loads((tmp_path / "s" / "quality.json").read_text())
+    assert quality["cases"]["rows_in"] == quality["cases"]["rows_kept"] == 2
+    with Store(tmp_path / "s") as store:
+        assert sorted(Path(r.path).name for r in store.records("cases")) == ["a.csv", "c.csv"]

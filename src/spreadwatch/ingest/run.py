@@ -59,6 +59,9 @@ class IngestReport:
     ingested: list[FileRecord] = field(default_factory=list)
     skipped: list[Path] = field(default_factory=list)
     leftovers_removed: int = 0
+    failed: list[tuple[Path, str]] = field(default_factory=list)
+    """Files that could not be read at all (binary, wrong columns...), each with the reason:
+    nothing of them is kept, and the files after them are ingested all the same."""
 
     def totals(self) -> FileRecord:
         """The row accounting summed over the files ingested by this call."""
@@ -79,6 +82,7 @@ def ingest(
     keyring: KeyRing,
     chunk_bytes: int | None = None,
     fast_path: bool = True,
+    keep_going: bool = False,
 ) -> IngestReport:
     """Ingest files, folders or globs of ``source`` into ``store``; already ingested files
     (same content hash) are skipped. Location events need the store's cells first.
@@ -88,11 +92,13 @@ def ingest(
     of :mod:`spreadwatch.ingest.fast` for their clean rows unless ``fast_path`` is false (the
     results are the same), and their daily flows are counted as they are kept
     (:mod:`spreadwatch.fusion.running`). Another process ingesting the same source into the
-    store meanwhile is :class:`~spreadwatch.ingest.store.StoreBusy`.
+    store meanwhile is :class:`~spreadwatch.ingest.store.StoreBusy`. A file the readers refuse
+    (binary, without the header) raises :class:`RawFileError`, or with ``keep_going`` is listed
+    in the report's ``failed`` while the other files are ingested.
     """
     spec = SOURCES[source] if isinstance(source, str) else source
     with store.writing(spec.name):
-        return _ingest(spec, paths, store, keyring, chunk_bytes, fast_path)
+        return _ingest(spec, paths, store, keyring, chunk_bytes, fast_path, keep_going)
 
 
 def _ingest(
@@ -102,6 +108,7 @@ def _ingest(
     keyring: KeyRing,
     chunk_bytes: int | None,
     fast_path: bool,
+    keep_going: bool,
 ) -> IngestReport:
     if spec.has_identifiers and spec.time_column is None and keyring.rotation != "none":
         raise ValueError(
@@ -134,7 +141,14 @@ def _ingest(
                 continue
             record = FileRecord(spec.name, sha, str(path), path.stat().st_size)
             chunks = iter(deliveries.__next__, _END_OF_FILE)
-            for n, (chunk, malformed) in enumerate(chunks):
+            unreadable = None
+            for n, item in enumerate(chunks):
+                if isinstance(item, _Unreadable):
+                    if n or not keep_going:  # with rows of it kept already: stop, as an
+                        raise item.error  # interrupted run would (nothing is committed)
+                    unreadable = item.error
+                    break
+                chunk, malformed = item
 
                 def by_sql(rows: pa.Table, against_store: bool = True) -> ChunkResult:
                     checked = store if against_store else None
@@ -156,6 +170,9 @@ def _ingest(
                 if quarantine.num_rows:
                     writer.write(quarantine, store.part_path(spec.name, sha, n, quarantine=True))
                 record.parts = n + 1
+            if unreadable is not None:
+                report.failed.append((path, str(unreadable)))
+                continue
             if not record.balanced():  # a defect, never expected: refuse to commit
                 raise AssertionError(f"{path}: row accounting does not add up: {record}")
             writer.commit(record)  # once its parts are in place, while the next file is read
@@ -171,6 +188,13 @@ def _ingest(
 _END_OF_FILE = object()
 
 
+@dataclass(frozen=True)
+class _Unreadable:
+    """A file the readers refused (in place of its chunks)."""
+
+    error: RawFileError
+
+
 def _deliveries(
     files: Sequence[Path], spec: Source, store: Store, chunk_bytes: int
 ) -> Iterator[object]:
@@ -184,7 +208,11 @@ def _deliveries(
         seen.add(sha)
         yield sha, skipped
         if not skipped:
-            yield from iter_chunks(path, spec.columns, spec.has_identifiers, chunk_bytes)
+            try:
+                yield from iter_chunks(path, spec.columns, spec.has_identifiers, chunk_bytes)
+            except RawFileError as exc:  # the next files are read all the same
+                yield _Unreadable(exc)
+                continue
             yield _END_OF_FILE
 
 
