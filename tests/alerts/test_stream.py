@@ -9,7 +9,7 @@ import pytest
 
 from spreadwatch.ingest import Store
 from spreadwatch.ingest.provision import household_topic_id
-from spreadwatch.ingest.stream import OPTED_OUT, WRONG_HOUSEHOLD, TelemetryStream
+from spreadwatch.ingest.stream import NOT_REGISTERED, OPTED_OUT, WRONG_HOUSEHOLD, TelemetryStream
 from spreadwatch.privacy.pseudonym import KeyRing
 from spreadwatch.synth.fleet import encode
 from tests.alerts.truth import file_ingested, telemetry_table
@@ -137,3 +137,17 @@ def test_rotated_pseudonyms_match_the_file_ingest(tmp_path):
         _stream_all(stream, rows)
         stream.flush()
         assert telemetry_table(store).equals(expected)
+
+
+def test_a_household_without_consent_on_record_keeps_nothing_whatever_its_message_says(tmp_path):
+    """The registry (the store's consenting households) decides, not the message's flag."""
+    rows = [r for r in _rows(40) if r["consent"] == "true"][:2]
+    topics = [household_topic_id(KEY, r["platform"], r["household_id"]) for r in rows]
+    with Store(tmp_path / "s") as store:
+        stream = TelemetryStream(store, KEY, registry=frozenset(topics[:1]))
+        assert stream.add(topics[0], encode(rows[0]), 1) == "kept"
+        assert stream.add(topics[1], encode(rows[1]), 2) == "opted_out"
+        report = stream.flush()
+        assert report.reasons[NOT_REGISTERED] == 1
+        kept = store.read("telemetry")
+    assert set(kept["household_pseudo"].to_pylist()) == {topics[0]}

@@ -45,6 +45,15 @@ class BridgeStats:
     connects: int = 0
 
 
+def registry(store: Store) -> frozenset[str] | None:
+    """The households with consent on record in ``store`` (its ``households``, where only
+    consenting households are kept), or ``None`` when it holds no registry to check against."""
+    households = store.read("households")
+    if households is None:
+        return None
+    return frozenset(households["household_pseudo"].to_pylist())
+
+
 class Bridge:
     """Telemetry in (batched, acknowledged after commit) and messages out over one connection
     (:mod:`spreadwatch.alerts.wire`)."""
@@ -65,7 +74,7 @@ class Bridge:
         self.outbox = outbox
         self._in_outbox: dict[int, int] = {}  # packet id -> outbox id
         self.stream: TelemetryStream[int] = TelemetryStream(
-            store, keyring, source=f"mqtt:{config.host}:{config.port}"
+            store, keyring, source=f"mqtt:{config.host}:{config.port}", registry=registry(store)
         )
         self.batch_messages = batch_messages
         self.flush_seconds = flush_seconds

@@ -34,6 +34,7 @@ from spreadwatch.privacy.pseudonym import KeyRing
 
 Token = TypeVar("Token")
 OPTED_OUT = "household has not consented: dropped at the bridge"
+NOT_REGISTERED = "household has no consent on record (not in the store's registry): dropped"
 WRONG_HOUSEHOLD = "the message's household is not the topic's household"
 _PSEUDONYM_CACHE = 200_000
 
@@ -68,8 +69,18 @@ class _Pending:
 class TelemetryStream(Generic[Token]):
     """Batches of messages from ``source`` (a label such as ``mqtt:host:port``) into ``store``."""
 
-    def __init__(self, store: Store, keyring: KeyRing, source: str = "mqtt") -> None:
+    def __init__(
+        self,
+        store: Store,
+        keyring: KeyRing,
+        source: str = "mqtt",
+        registry: frozenset[str] | None = None,
+    ) -> None:
+        """``registry``: the household pseudonyms whose consent is on record (the store's
+        ``households``, which keeps consenting households only); when given, a message of any
+        other household is dropped whatever its own consent flag says."""
         self.store = store
+        self.registry = registry
         self.keyring = keyring
         self.source = source
         self.committed = store.message_keys()
@@ -103,6 +114,9 @@ class TelemetryStream(Generic[Token]):
             return self._quarantine(household_topic, "household", WRONG_HOUSEHOLD)
         if not message.consent:
             pending.report.reasons[OPTED_OUT] += 1
+            return self._count("opted_out")
+        if self.registry is not None and household_topic not in self.registry:
+            pending.report.reasons[NOT_REGISTERED] += 1
             return self._count("opted_out")
         self._add_readings(message)
         return self._count("kept")
