@@ -8,6 +8,8 @@ from collections.abc import Callable
 
 import paho.mqtt.client as mqtt
 
+from tests.limits import TIMEOUT
+
 
 class Collector:
     """A connected MQTT 5 client that keeps every message it receives."""
@@ -59,7 +61,7 @@ class Collector:
         self.client.loop_stop()
 
 
-def wait_for(condition: Callable[[], bool], timeout: float = 20.0, what: str = "") -> None:
+def wait_for(condition: Callable[[], bool], timeout: float = TIMEOUT, what: str = "") -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if condition():

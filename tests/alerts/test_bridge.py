@@ -21,6 +21,7 @@ from spreadwatch.synth.fleet import Fleet, encode, read_rows
 from tests.alerts.clients import wait_for
 from tests.alerts.conftest import KEY_HEX, KEYRING
 from tests.alerts.truth import file_ingested, telemetry_table
+from tests.limits import TIMEOUT
 
 
 class BridgeProcess:
@@ -45,7 +46,7 @@ class BridgeProcess:
             self.output.append(line)
             self.lines.put(line)
 
-    def wait_for_line(self, text: str, timeout: float = 30.0) -> None:
+    def wait_for_line(self, text: str, timeout: float = TIMEOUT) -> None:
         try:
             while text not in self.lines.get(timeout=timeout):
                 pass
@@ -59,7 +60,7 @@ class BridgeProcess:
 
     def stop(self) -> str:
         self.process.send_signal(signal.SIGTERM)
-        self.process.wait(30)
+        self.process.wait(TIMEOUT)
         return "".join(self.output)
 
 
@@ -100,9 +101,9 @@ def test_a_bridge_killed_mid_stream_resumes_without_loss_or_duplicates(
     bridge.kill()
     assert len(_committed(store_copy)) < len(keys)  # killed mid-stream indeed
     bridge = BridgeProcess(world, store_copy)
-    thread.join(60)
+    thread.join(TIMEOUT)
     assert result["report"].acknowledged == len(rows)
-    wait_for(lambda: _committed(store_copy) == keys, timeout=30, what="every message committed")
+    wait_for(lambda: _committed(store_copy) == keys, what="every message committed")
     bridge.stop()
     raw_ids = {r["device_id"] for r in rows} | {r["household_id"] for r in rows}
     for path in (p for p in store_copy.rglob("*") if p.is_file()):
@@ -123,7 +124,7 @@ def test_a_broker_restart_mid_stream_loses_no_message(world, broker, store_copy,
     broker.restart()
     thread.join(90)
     assert result["report"].acknowledged == len(rows)
-    wait_for(lambda: _committed(store_copy) == keys, timeout=30, what="every message committed")
+    wait_for(lambda: _committed(store_copy) == keys, what="every message committed")
     bridge.stop()
     with Store(store_copy) as store:
         assert telemetry_table(store).equals(file_ingested(rows, tmp_path / "by-file", KEYRING))

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import time
 
+import pytest
+
 from spreadwatch.alerts import topics
 from tests.alerts.clients import Collector, wait_for
+from tests.limits import TIMEOUT
 
 
 def _two_homes(world):
@@ -50,3 +53,37 @@ def test_a_household_reaches_only_its_own_topics(world, broker):
     finally:
         bridge.close()
         home_a.close()
+
+
+def test_a_second_broker_on_the_same_port_is_refused_not_announced(world, broker):
+    from spreadwatch.alerts.broker import Broker, BrokerError
+
+    with pytest.raises(BrokerError, match="is in use: is another broker"):
+        Broker(world.config).start()
+
+
+def test_sigterm_to_bridge_broker_stops_mosquitto_too(world, tmp_path):
+    """The command stops its mosquitto on SIGTERM (and the child would follow a SIGKILL of
+    its parent too): the port is free again, no orphan keeps it."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from spreadwatch.alerts.broker import port_is_free
+
+    command = [sys.executable, "-m", "spreadwatch", "bridge", "broker", str(world.folder)]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.monotonic() + TIMEOUT
+        while port_is_free(world.config.host, world.config.port):
+            assert time.monotonic() < deadline and process.poll() is None, "broker never listened"
+            time.sleep(0.1)
+        process.send_signal(signal.SIGTERM)
+        process.wait(TIMEOUT)
+        deadline = time.monotonic() + TIMEOUT
+        while not port_is_free(world.config.host, world.config.port):
+            assert time.monotonic() < deadline, "mosquitto outlived bridge broker"
+            time.sleep(0.1)
+    finally:
+        process.kill()

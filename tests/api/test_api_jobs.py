@@ -10,6 +10,7 @@ from fastapi.testclient import TestClient
 from spreadwatch.api import create_app
 from spreadwatch.api.jobs import ScenarioRunRequest, run_config_for
 from spreadwatch.model.scenarios import compare, posterior_draws
+from tests.limits import timeout
 
 REQUEST = {
     "scenarios": [
@@ -30,7 +31,10 @@ REQUEST = {
 }
 
 
-def wait_done(client, headers, job_id, timeout=180) -> list[dict]:
+JOB_TIMEOUT = timeout(3)
+
+
+def wait_done(client, headers, job_id, timeout=JOB_TIMEOUT) -> list[dict]:
     seen = []
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.limits import TIMEOUT, timeout
+
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 FLAGS = [
     "--headless=new",
@@ -26,7 +28,7 @@ FLAGS = [
 
 def api(server, path: str, role: str | None = None):
     request = urllib.request.Request(server.url + path, headers=server.site.headers(role))
-    with urllib.request.urlopen(request, timeout=30) as response:
+    with urllib.request.urlopen(request, timeout=TIMEOUT) as response:
         return json.loads(response.read())
 
 
@@ -39,7 +41,7 @@ def browser_page(server, tmp_path):
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
         page = browser.new_page(viewport={"width": 1400, "height": 900})
-        page.set_default_timeout(30_000)
+        page.set_default_timeout(TIMEOUT * 1000)
         problems, outside = [], []
         refused = "the server responded with a status of 403"  # a view shown to the wrong role
 
@@ -212,7 +214,7 @@ def test_analyst_views_and_a_scenario_run(server, browser_page, tmp_path):
     page.fill("#sc-particles", "3")
     page.fill("#sc-days", "20")
     page.click("#sc-run")
-    page.wait_for_selector("#scenario-result[data-state=shown]", timeout=180_000)
+    page.wait_for_selector("#scenario-result[data-state=shown]", timeout=timeout(3) * 1000)
     jobs = api(server, "/api/v1/scenario-runs", "analyst")
     assert len(jobs) == 1 and jobs[0]["state"] == "done"
     result = api(server, f"/api/v1/scenario-runs/{jobs[0]['id']}/result", "analyst")

@@ -20,6 +20,7 @@ import pytest
 from spreadwatch.ingest import RawFileError, Store, expand_paths, ingest
 from spreadwatch.privacy.pseudonym import KeyRing, pseudonym
 from spreadwatch.synth import SynthConfig, generate
+from tests.limits import TIMEOUT
 
 KEY = bytes(range(32))
 RING = KeyRing(KEY)
@@ -320,7 +321,7 @@ def test_killed_ingest_resumes_without_duplicates_or_loss(synth_raw, tmp_path, k
     process.wait()
     interrupted = _committed(store_dir)
     assert interrupted < 12, "the run finished before it could be killed"
-    result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
+    result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=TIMEOUT)
     assert result.returncode == 0, result.stderr
     with Store(store_dir) as store:
         assert _sorted(store.read("location")) == expected

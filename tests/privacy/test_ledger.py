@@ -18,6 +18,7 @@ from spreadwatch.privacy.ledger import (
     Ledger,
     default_ledger_path,
 )
+from tests.limits import TIMEOUT
 from tests.privacy.conftest import START
 
 DATA = "sha256:" + "ab" * 32
@@ -107,7 +108,7 @@ def test_persists_across_processes_and_concurrent_charges_never_overspend(tmp_pa
         subprocess.Popen([sys.executable, "-c", _CHARGE, str(path), DATA, "1.0", f"child {i}"])
         for i in range(8)
     ]
-    codes = sorted(p.wait(timeout=120) for p in procs)
+    codes = sorted(p.wait(timeout=TIMEOUT) for p in procs)
     assert codes == [0] * 4 + [3] * 4  # 1 + 4 x 1.0 fills a budget of 5 exactly
     fresh = Ledger(path)  # a new instance reads what the other processes wrote
     assert fresh.spent(DATA) == pytest.approx(5.0)

@@ -16,6 +16,7 @@ file that maps raw IDs to credentials is written by :mod:`spreadwatch.ingest.pro
 
 from __future__ import annotations
 
+import ctypes
 import getpass
 import json
 import os
@@ -202,6 +203,29 @@ def _conf(folder: Path, host: str, port: int, cert: Path | None, key: Path | Non
 # --- a supervised broker process --------------------------------------------------------------
 
 
+def port_is_free(host: str, port: int) -> bool:
+    """Whether ``host:port`` can be listened on now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def _stop_with_parent() -> None:
+    """In the child, before mosquitto starts: SIGTERM when the parent dies (Linux)."""
+    try:
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    except OSError:  # not glibc Linux: the caller's stop() remains the way to stop it
+        pass
+
+
+PR_SET_PDEATHSIG = 1
+
+
 class Broker:
     """A Mosquitto process running one configuration folder."""
 
@@ -210,11 +234,19 @@ class Broker:
         self.process: subprocess.Popen | None = None
 
     def start(self, timeout: float = 10.0) -> None:
-        """Start the broker and wait until its port accepts connections."""
+        """Start the broker and wait until its port accepts connections. A port already in
+        use (another broker of this folder, or anything else) is a :class:`BrokerError`; the
+        broker stops when this process dies, however it dies (Linux's parent-death signal)."""
+        if not port_is_free(self.config.host, self.config.port):
+            raise BrokerError(
+                f"{self.config.host}:{self.config.port} is in use: is another broker of "
+                f"{self.config.folder} running? (stop it, or choose another port at bridge init)"
+            )
         self.process = subprocess.Popen(
             [mosquitto_binary(), "-c", str(self.config.conf_file)],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
+            preexec_fn=_stop_with_parent,
         )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import signal
+import threading
 import time
 from pathlib import Path
 from typing import Annotated
@@ -89,12 +90,13 @@ def broker(folder: Folder) -> None:
         running.start()
     except BrokerError as exc:
         raise fail(str(exc)) from exc
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):  # stop mosquitto too, then exit
+        signal.signal(signum, lambda *_: stop.set())
     console.print(f"mosquitto listening on {running.config.host}:{running.config.port}")
     try:
-        while running.process is not None and running.process.poll() is None:
-            time.sleep(0.5)
-    except KeyboardInterrupt:
-        pass
+        while running.process is not None and running.process.poll() is None and not stop.is_set():
+            stop.wait(0.5)
     finally:
         running.stop()
 
