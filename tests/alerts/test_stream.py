@@ -9,7 +9,13 @@ import pytest
 
 from spreadwatch.ingest import Store
 from spreadwatch.ingest.provision import household_topic_id
-from spreadwatch.ingest.stream import NOT_REGISTERED, OPTED_OUT, WRONG_HOUSEHOLD, TelemetryStream
+from spreadwatch.ingest.stream import (
+    NOT_REGISTERED,
+    OPTED_OUT,
+    REUSED_ID,
+    WRONG_HOUSEHOLD,
+    TelemetryStream,
+)
 from spreadwatch.privacy.pseudonym import KeyRing
 from spreadwatch.synth.fleet import encode
 from tests.alerts.truth import file_ingested, telemetry_table
@@ -151,3 +157,31 @@ def test_a_household_without_consent_on_record_keeps_nothing_whatever_its_messag
         assert report.reasons[NOT_REGISTERED] == 1
         kept = store.read("telemetry")
     assert set(kept["household_pseudo"].to_pylist()) == {topics[0]}
+
+
+def test_a_reused_message_id_with_other_content_is_a_conflict_not_a_redelivery(tmp_path):
+    """The same bytes again are a redelivery (nothing changes); the same message id with
+    other content is quarantined, in the session and after a restart."""
+    row = next(r for r in _rows(40) if r["consent"] == "true")
+    topic = household_topic_id(KEY, row["platform"], row["household_id"])
+    first = encode(row)
+    message = json.loads(first)
+    other = {**row, "value": str(float(row["value"]) + 1)}
+    changed = json.loads(encode(other))
+    for key in ("messageId", "msg_id"):  # keep the first message's id
+        if key in message:
+            changed[key] = message[key]
+    changed = json.dumps(changed).encode()
+    with Store(tmp_path / "s") as store:
+        stream = TelemetryStream(store, KEY)
+        assert stream.add(topic, first, 1) == "kept"
+        assert stream.add(topic, first, 2) == "redelivered"
+        assert stream.add(topic, changed, 3) == "quarantined"
+        stream.flush()
+    with Store(tmp_path / "s") as store:  # after a restart, from the committed keys
+        again = TelemetryStream(store, KEY)
+        assert again.add(topic, first, 4) == "redelivered"
+        assert again.add(topic, changed, 5) == "redelivered"  # that conflict, again
+        again.flush()
+        reasons = [r["reason"] for r in store.read("telemetry", quarantine=True).to_pylist()]
+    assert reasons == [REUSED_ID]  # committed once, not lost, not doubled

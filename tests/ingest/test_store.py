@@ -220,14 +220,17 @@ def test_telemetry_consent_conflicts_and_values(tmp_path):
         "thinq,d3,h3,2020-02-01T01:00:00Z,Body Temp,37.0,true\n"
         "thinq,d4,h4,2020-02-01T01:00:00Z,pm25,high,true\n"
         "thinq,d5,h5,2020-02-01T01:00:00Z,pm25,12,maybe\n"
+        "thinq,d6,h6,2020-02-01T01:00:00Z,body_temp,-500,true\n"  # as the bridge refuses it
+        "thinq,d7,h7,2020-02-01T01:00:00Z,presence,-500,true\n"  # a kind without a range
     )
     with Store(tmp_path / "s") as store:
         record = ingest("telemetry", [_write(tmp_path / "t.csv", text)], store, RING).ingested[0]
         kept = store.read("telemetry").to_pylist()
         quarantine = {r["reason"]: r for r in store.read("telemetry", quarantine=True).to_pylist()}
-    assert [r["value"] for r in kept] == [36.6]
-    assert kept[0]["household_pseudo"] == pseudonym(KEY, "thinq", "h1")
-    assert record.balanced() and record.rows_quarantined == 5
+    assert sorted(r["value"] for r in kept) == [-500.0, 36.6]
+    assert pseudonym(KEY, "thinq", "h1") in {r["household_pseudo"] for r in kept}
+    assert record.balanced() and record.rows_quarantined == 6
+    assert "expected a plausible reading (body_temp 30 to 45, pm25 0 to 2000)" in quarantine
     withheld = quarantine["household has not consented: row not kept"]
     assert withheld["raw_row"] is None and withheld["row_number"] == 4
     conflict = quarantine[

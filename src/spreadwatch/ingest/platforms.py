@@ -24,12 +24,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TypeVar
 
+from spreadwatch.ingest.sources import PLAUSIBLE_VALUES
 from spreadwatch.kst import KST
 
 THINQ = "thinq"
 GIGAGENIE = "gigagenie"
 #: Readings outside these bounds are not measurements (a broken sensor, a wrong unit).
-PLAUSIBLE = {"body_temp": (30.0, 45.0), "pm25": (0.0, 2000.0)}
+PLAUSIBLE = PLAUSIBLE_VALUES
 _EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
 _LATEST = datetime(2100, 1, 1, tzinfo=UTC)
 _MAX_ID = 128

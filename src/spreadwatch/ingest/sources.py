@@ -35,6 +35,9 @@ def _one_of(column: str, values: tuple[str, ...]) -> RowCheck:
 
 
 _BAD_TS = RowCheck("ts", TS_REASON, "ts_parsed IS NULL")
+#: Readings a device may report, by kind (as the bridge checks them too): a thermometer's
+#: -500 or a purifier's 1e9 is a fault, not a measurement.
+PLAUSIBLE_VALUES = {"body_temp": (30.0, 45.0), "pm25": (0.0, 2000.0)}
 #: Times a record may carry: a row dated outside is quarantined (a clock reset to 1970, a typo
 #: of 2120), as the bridge refuses such messages; every later stage can rely on it.
 PLAUSIBLE_FROM = datetime(2000, 1, 1, tzinfo=UTC)
@@ -212,6 +215,16 @@ TELEMETRY = Source(
             f"NOT {_KIND_SHAPE}",
         ),
         RowCheck("value", "expected a finite number", "value_f IS NULL"),
+        RowCheck(
+            "value",
+            "expected a plausible reading ("
+            + ", ".join(f"{k} {lo:g} to {hi:g}" for k, (lo, hi) in PLAUSIBLE_VALUES.items())
+            + ")",
+            " OR ".join(
+                f"(kind = '{k}' AND (value_f < {lo} OR value_f > {hi}))"
+                for k, (lo, hi) in PLAUSIBLE_VALUES.items()
+            ),
+        ),
     ),
     output_sql=(
         "platform, {id:device_id} AS device_pseudo, {id:household_id} AS household_pseudo, "

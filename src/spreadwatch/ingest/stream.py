@@ -36,6 +36,7 @@ Token = TypeVar("Token")
 OPTED_OUT = "household has not consented: dropped at the bridge"
 NOT_REGISTERED = "household has no consent on record (not in the store's registry): dropped"
 WRONG_HOUSEHOLD = "the message's household is not the topic's household"
+REUSED_ID = "message id already used for other content: not a redelivery"
 _PSEUDONYM_CACHE = 200_000
 
 
@@ -56,7 +57,7 @@ class _Pending:
         default_factory=lambda: {name: [] for name in TELEMETRY.schema.names}
     )
     seen_rows: set[tuple] = field(default_factory=set)
-    keys: dict[str, None] = field(default_factory=dict)  # ordered set
+    keys: dict[str, str | None] = field(default_factory=dict)  # key -> content digest
     quarantine: list[dict] = field(default_factory=list)
     report: BatchReport = field(default_factory=BatchReport)
     payload_bytes: int = 0
@@ -83,7 +84,12 @@ class TelemetryStream(Generic[Token]):
         self.registry = registry
         self.keyring = keyring
         self.source = source
-        self.committed = store.message_keys()
+        #: committed message keys -> the digest of the content committed under them (``None``
+        #: for keys a store recorded without one)
+        self.committed: dict[str, str | None] = {}
+        for key in store.message_keys():
+            name, _, content = key.partition("#")
+            self.committed[name] = content or None
         self.totals: Counter[str] = Counter()
         self._pending = _Pending()
         self._pseudonyms: dict[tuple[str, str, str | None], str] = {}
@@ -106,7 +112,13 @@ class TelemetryStream(Generic[Token]):
             if not self._claim("payload:" + hashlib.sha256(payload).hexdigest()[:24]):
                 return self._count("redelivered")
             return self._quarantine(household_topic, exc.field, exc.expected)
-        if not self._claim(message_key(message)):
+        digest = hashlib.sha256(payload).hexdigest()
+        claimed = self._claim(message_key(message), digest[:16])
+        if claimed is None:  # recorded under a key of its own bytes: committed, not lost
+            if not self._claim("conflict:" + digest[:24]):
+                return self._count("redelivered")
+            return self._quarantine(household_topic, "messageId", REUSED_ID)
+        if not claimed:
             return self._count("redelivered")
         if household_topic_id(self.keyring, message.platform, message.household_id) != (
             household_topic
@@ -155,7 +167,7 @@ class TelemetryStream(Generic[Token]):
             path = self.store.part_path(TELEMETRY.name, sha, 0, quarantine=True)
             self.store.write_part(table, path)
             record.parts = 1
-        self.store.commit(record, list(pending.keys))
+        self.store.commit(record, [f"{k}#{v}" if v else k for k, v in pending.keys.items()])
         self.committed.update(pending.keys)
         self.totals.update(out)
         self.totals["readings"] += report.readings
@@ -163,11 +175,15 @@ class TelemetryStream(Generic[Token]):
 
     # --- internals ------------------------------------------------------------------------------
 
-    def _claim(self, key: str) -> bool:
-        """Take ``key`` into the pending batch; false when it was seen before."""
-        if key in self.committed or key in self._pending.keys:
-            return False
-        self._pending.keys[key] = None
+    def _claim(self, key: str, content: str | None = None) -> bool | None:
+        """Take ``key`` (with the digest of its ``content``) into the pending batch; false when
+        it was seen before with the same content (a redelivery), ``None`` when with other
+        content (a reused message id: a conflict)."""
+        for seen in (self.committed, self._pending.keys):
+            if key in seen:
+                earlier = seen[key]
+                return False if earlier is None or content is None or earlier == content else None
+        self._pending.keys[key] = content
         return True
 
     def _count(self, outcome: str) -> str:
