@@ -65,8 +65,9 @@ class BridgeProcess:
 
 
 def _committed(store_path: Path) -> set[str]:
+    """The committed message keys (without the digest of the content committed under them)."""
     with Store(store_path) as store:
-        return store.message_keys()
+        return {key.partition("#")[0] for key in store.message_keys()}
 
 
 def _publish_in_background(world, rows, rate: float) -> tuple[threading.Thread, dict]:
