@@ -37,6 +37,8 @@ def test_restricted_requests_are_audited_granted_or_refused(client, site):
     client.get("/api/v1/household-signals?limit=3", headers=site.headers("analyst"))
     client.get("/api/v1/household-signals", headers=site.headers("tracer"))
     client.get("/api/v1/alerts", headers={"Authorization": "Bearer forged"})
+    forged = client.get("/api/v1/regions?limit=1", headers={"Authorization": "Bearer forged"})
+    assert forged.status_code == 401  # public data, but a forged token is still refused...
     log = AuditLog(site.access)
     assert log.verify() is None
     records = [r for r in log.records() if r.action != "grant"]
@@ -44,6 +46,7 @@ def test_restricted_requests_are_audited_granted_or_refused(client, site):
         ("analyst-user", "list_household_signals", "granted"),
         ("tracer-user", "list_household_signals", "refused"),
         ("unknown", "list_alerts", "refused"),
+        ("unknown", "list_regions", "refused"),  # ... and audited
     ]
     assert records[0].params == {"query.limit": "3"}
     bad = client.get("/api/v1/household-signals?date=someday", headers=site.headers("analyst"))

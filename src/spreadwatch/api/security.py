@@ -115,9 +115,10 @@ async def _params(request: Request) -> dict:
 def needs(permission: str) -> Callable[..., Caller]:
     """A dependency: the caller, if their role carries ``permission`` (else 401 or 403).
 
-    Requests needing more than the public role are audited (action = the route's name): a
-    refusal is recorded here; a granted request is recorded by :class:`AuditTrail` when its
-    answer starts, with the status and what the handler noted (:func:`note`)."""
+    Requests needing more than the public role are audited (action = the route's name), and so
+    is a refused token on any endpoint: a refusal is recorded here; a granted request is
+    recorded by :class:`AuditTrail` when its answer starts, with the status and what the
+    handler noted (:func:`note`)."""
 
     async def dependency(
         request: Request,
@@ -136,7 +137,8 @@ def needs(permission: str) -> Callable[..., Caller]:
                 )
             caller = gate.identify(credentials.credentials if credentials else None)
         except ApiError as exc:
-            if audited:
+            # a refused token is a security event wherever it is presented, public data too
+            if audited or request.headers.get("authorization") is not None:
                 params = await _params(request)
                 unknown = Caller("unknown", "none")
                 await run_in_threadpool(gate.record, unknown, action, params, f"refused: {exc}")
