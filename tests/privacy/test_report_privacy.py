@@ -51,7 +51,9 @@ def test_counts_by_bound_equal_separate_bounded_counts(small_store):
 
 def test_section_shows_errors_falling_with_epsilon(small_store, tmp_path):
     keys = dp.KeySpace.korea(START, START + dt.timedelta(days=1))
-    section = report.dp_error_section(small_store, keys, bounds=(1, 4), sample_cells=5_000)
+    section = report.dp_error_section(
+        *report.dp_errors(small_store, keys, bounds=(1, 4), sample_cells=5_000)
+    )
     assert section.title == report.TITLE
     assert "5,000 of 104,424 cells" in section.intro
     assert "not charged to any ledger" in section.intro

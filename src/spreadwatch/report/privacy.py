@@ -199,16 +199,8 @@ def dp_errors(
     return errors, intro
 
 
-def dp_error_section(
-    events: ir.Table | Path | str,
-    keys: dp.KeySpace,
-    epsilons: Sequence[float] = DEFAULT_EPSILONS,
-    bounds: Sequence[int] = (dp.DEFAULT_MAX_TRIPS_PER_DAY,),
-    sample_cells: int | None = DEFAULT_SAMPLE_CELLS,
-    seed: int = 0,
-) -> Section:
-    """The report section on the error of DP OD flows against epsilon (nothing is charged)."""
-    errors, intro = dp_errors(events, keys, epsilons, bounds, sample_cells, seed)
+def dp_error_section(errors: pd.DataFrame, intro: str) -> Section:
+    """The report section on the error of DP OD flows against epsilon, from :func:`dp_errors`."""
     return Section(
         TITLE,
         intro + " Solid lines: against bounded counts; dashed: against unbounded counts.",
