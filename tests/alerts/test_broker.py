@@ -87,3 +87,25 @@ def test_sigterm_to_bridge_broker_stops_mosquitto_too(world, tmp_path):
             time.sleep(0.1)
     finally:
         process.kill()
+
+
+def test_an_oversized_message_is_refused_and_the_broker_serves_on(world, broker):
+    from spreadwatch.alerts.broker import MAX_PACKET_BYTES
+
+    a, _ = _two_homes(world)
+    bridge = Collector(world.config.host, world.config.port, world.config.username,
+                       world.config.password)  # fmt: skip
+    home = Collector(world.config.host, world.config.port, a.username, a.password)
+    try:
+        bridge.subscribe(topics.home("+", topics.TELEMETRY))
+        home.publish(topics.home(a.username, topics.TELEMETRY), b"x" * (MAX_PACKET_BYTES + 1))
+        time.sleep(1.0)
+        assert bridge.messages == []  # never delivered
+        again = Collector(world.config.host, world.config.port, a.username, a.password)
+        again.publish(topics.home(a.username, topics.TELEMETRY), b"small")
+        wait_for(lambda: len(bridge.messages) == 1, what="a normal message after it")
+        assert bridge.messages[0].payload == b"small"
+        again.close()
+    finally:
+        bridge.close()
+        home.close()

@@ -36,6 +36,9 @@ from spreadwatch.alerts import topics
 BRIDGE_USER = "spreadwatch-bridge"
 #: QoS 1 messages the broker keeps per offline persistent session (Mosquitto's default is 1000).
 MAX_QUEUED_MESSAGES = 1_000_000
+#: Largest MQTT packet the broker accepts (a household's message is under a kilobyte; the
+#: bridge's notices a few): a client sending more is disconnected.
+MAX_PACKET_BYTES = 256 * 1024
 
 
 class BrokerError(RuntimeError):
@@ -186,6 +189,8 @@ def _conf(folder: Path, host: str, port: int, cert: Path | None, key: Path | Non
         "autosave_interval 30",
         f"max_queued_messages {MAX_QUEUED_MESSAGES}",
         "max_inflight_messages 0",
+        "# no message of a home or of the bridge is larger",
+        f"max_packet_size {MAX_PACKET_BYTES}",
         "persistent_client_expiration 14d",
         f"user {getpass.getuser()}",
         f"log_dest file {folder / 'mosquitto.log'}",
