@@ -154,3 +154,27 @@ def test_an_unwritable_audit_log_refuses_what_it_would_record(client, site):
     assert answer.headers["content-type"] == "application/problem+json"
     assert "audit log" in answer.json()["detail"] and "items" not in answer.text
     assert client.get("/api/v1/risk-levels?limit=1").status_code == 200  # public: not audited
+
+
+def test_a_torn_last_audit_line_is_repaired_by_a_command_and_recorded(client, site, tmp_path):
+    """A write torn by a crash leaves a last line that is not a record: audited endpoints
+    answer 503 naming the repair; `access repair-log` sets the tail aside, records it in the
+    chain, and the endpoints answer again."""
+    from typer.testing import CliRunner
+
+    from spreadwatch.cli import app
+
+    analyst = site.headers("analyst")
+    client.get("/api/v1/household-signals?limit=1", headers=analyst)
+    log = AuditLog(site.access)
+    with log.path.open("a") as fh:
+        fh.write('{"at": "2020-02-01T00:0')  # torn mid-record
+    refused = client.get("/api/v1/household-signals?limit=1", headers=analyst)
+    assert refused.status_code == 503 and "spreadwatch access repair-log" in refused.text
+    repaired = CliRunner().invoke(app, ["access", "repair-log", "--access", str(site.access)])
+    assert repaired.exit_code == 0 and "set aside 1 unreadable line" in repaired.output
+    assert log.verify() is None  # the chain continues over the repair
+    assert log.records()[-1].action == "repair-audit-log"
+    assert client.get("/api/v1/household-signals?limit=1", headers=analyst).status_code == 200
+    (aside,) = log.path.parent.glob("audit.unreadable-*.jsonl")
+    assert aside.read_text() == '{"at": "2020-02-01T00:0\n'

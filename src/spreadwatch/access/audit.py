@@ -59,6 +59,14 @@ def _last_hash(fh: Any) -> str:
         block *= 4
 
 
+def _is_record(line: bytes) -> bool:
+    try:
+        row = json.loads(line)
+    except ValueError:
+        return False
+    return isinstance(row, dict) and "hash" in row and "prev" in row
+
+
 class AuditLog:
     """The audit log in ``folder``."""
 
@@ -107,6 +115,44 @@ class AuditLog:
                         continue
                     raise ValueError(f"{self.path}:{number}: not an audit record ({exc})") from exc
         return records
+
+    def set_aside_unreadable_tail(self, by: str) -> int:
+        """Move the lines after the last record that are not records (a write torn by a crash
+        or a full disk) to ``audit.unreadable-<time>.jsonl`` beside the log, and record that in
+        the chain (their count, size and SHA-256), so the log takes records again. Returns how
+        many lines were set aside (0: nothing to do). A broken line *before* a record is not a
+        torn write: ``ValueError`` (it is for :meth:`verify` to report, not to repair)."""
+        if not self.path.exists():
+            return 0
+        fd = os.open(self.path, os.O_RDWR)
+        with os.fdopen(fd, "rb+") as fh:
+            fcntl.flock(fh, fcntl.LOCK_EX)
+            try:
+                lines = fh.read().split(b"\n")
+                keep = len(lines)
+                while keep and not _is_record(lines[keep - 1]):
+                    keep -= 1
+                tail = b"\n".join(lines[keep:]).strip(b"\n")
+                if not tail:
+                    return 0
+                if any(not _is_record(line) for line in lines[:keep] if line.strip()):
+                    raise ValueError(f"{self.path}: a line before the last record is broken")
+                stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
+                aside = self.path.with_name(f"audit.unreadable-{stamp}.jsonl")
+                aside.write_bytes(tail + b"\n")
+                kept = b"\n".join(lines[:keep]) + (b"\n" if keep else b"")
+                fh.seek(0)
+                fh.write(kept)
+                fh.truncate()
+                fh.flush()
+                os.fsync(fh.fileno())
+            finally:
+                fcntl.flock(fh, fcntl.LOCK_UN)
+        count = len([line for line in tail.split(b"\n") if line.strip()])
+        digest = hashlib.sha256(tail).hexdigest()
+        params = {"lines": count, "bytes": len(tail), "sha256": digest, "moved_to": aside.name}
+        self.append(by, "admin", "repair-audit-log", params, "set aside an unreadable tail")
+        return count
 
     def verify(self) -> int | None:
         """The 1-based line number where the chain first breaks, or ``None`` if it is whole."""

@@ -85,7 +85,12 @@ class Gatekeeper:
         try:
             self.audit.append(caller.name, caller.role, action, params, outcome)
         except (OSError, ValueError) as exc:
-            raise ApiError(503, "audit-unavailable", f"cannot write the audit log: {exc}") from exc
+            repair = ""
+            if isinstance(exc, ValueError):  # a torn last line: the log cannot chain on
+                repair = " (set the unreadable tail aside: spreadwatch access repair-log)"
+            raise ApiError(
+                503, "audit-unavailable", f"cannot write the audit log: {exc}{repair}"
+            ) from exc
 
 
 async def gatekeeper(request: Request) -> Gatekeeper:

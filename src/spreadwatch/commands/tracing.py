@@ -205,6 +205,26 @@ def list_grants(access: AccessDir) -> None:
         say(f"{g.name}\t{g.role}\t{g.granted_at}")
 
 
+@access_app.command("repair-log")
+def repair_log(
+    access: AccessDir,
+    by: Annotated[str, typer.Option(help="Who repairs (recorded in the log).")] = "admin",
+) -> None:
+    """Set aside an unreadable tail of the audit log (a write torn by a crash or a full disk):
+    moved to audit.unreadable-TIME.jsonl, and the repair recorded in the hash chain."""
+    from spreadwatch.access import AuditLog
+
+    log = AuditLog(access)
+    try:
+        moved = log.set_aside_unreadable_tail(by)
+    except (OSError, ValueError) as exc:
+        raise fail(str(exc)) from exc
+    if moved:
+        say(f"{log.path}: set aside {moved} unreadable line(s); the repair is recorded")
+    else:
+        say(f"{log.path}: nothing to repair")
+
+
 @access_app.command("audit")
 def audit(
     access: AccessDir,
