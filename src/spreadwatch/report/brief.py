@@ -468,18 +468,16 @@ def _scenarios_section(brief: Brief, lang: str) -> str:
         averted = base_ahead - ahead
         a_low, a_mid, a_high = quantiles(averted)
         share = float(np.median(averted / np.maximum(base_ahead, 1)))
-        ahead_daily = daily[:, observed:]  # the peak to come, not one already past
-        peak = ahead_daily.argmax(axis=1)
-        peak_day = comparison.start + pd.Timedelta(days=observed + int(np.median(peak)))
-        level_now, level_top = np.median(ahead_daily[:, 0]), np.median(ahead_daily.max(axis=1))
-        if np.mean(peak == 0) > 0.5:  # most particles highest today: falling from now on
-            peak_text = _e(text(lang, "peak.past"))
-        elif level_top <= 1.15 * level_now:  # a flat curve's highest day is noise
-            peak_text = _e(text(lang, "peak.flat"))
+        curve = np.median(daily[:, observed:], axis=0)  # the peak to come, not one past
+        top = int(curve.argmax())
+        if curve.max() <= 1.15 * curve[0]:  # no clear peak ahead: falling or about level
+            key = "peak.past" if curve[-1] < 0.85 * curve[0] else "peak.flat"
+            peak_text = _e(text(lang, key))
         else:
+            peak_day = comparison.start + pd.Timedelta(days=observed + top)
             peak_text = f"{peak_day:%Y-%m-%d}"
-        if np.mean(peak == ahead_daily.shape[1] - 1) > 0.5:
-            peak_text += f' <span class="warn">⚠ {_e(text(lang, "horizon.warning"))}</span>'
+            if top == len(curve) - 1:
+                peak_text += f' <span class="warn">⚠ {_e(text(lang, "horizon.warning"))}</span>'
         rows.append(
             [
                 _e(_scenario_name(lang, name)),
