@@ -188,3 +188,23 @@ def test_brief_numbers_and_map_match_the_data(demo_out):
     pdf = demo_out / "report.pdf"
     if shutil.which("chromium"):
         assert pdf.read_bytes()[:5] == b"%PDF-"
+
+
+def test_an_outbreak_without_a_measure_gives_a_brief_without_one(tmp_path):
+    """--no-measure: no change is calibrated, the brief has no measure card or marker, and
+    it still reads right (no nan, every section)."""
+    from spreadwatch.report.texts import TEXTS
+
+    args = ["demo", "--out", str(tmp_path / "d"), "--subscribers", "1500", "--days", "21"]
+    args += ["--no-measure", "--projection", "7", "--particles", "40", "--lang", "en"]
+    result = CliRunner().invoke(app, [*args, "--key-file", str(tmp_path / "key")])
+    assert result.exit_code == 0, result.output
+    assert "change_date" not in (tmp_path / "d" / "model" / "calibrate.toml").read_text()
+    posterior = pq.read_table(tmp_path / "d" / "model" / "calibration" / "posterior.parquet")
+    assert "change_factor" not in posterior.column_names
+    html = (tmp_path / "d" / "report.html").read_text(encoding="utf-8")
+    assert "transmission since the measure" not in html
+    for key in ("forecast", "rt", "scenarios", "proof"):
+        assert TEXTS["en"][key] in html
+    for word in ("nan", "NaN", "inf", "None"):
+        assert not re.search(rf"\b{word}\b", _visible(html)), word

@@ -161,3 +161,19 @@ def test_daily_series_shorter_than_the_lags_are_forecast(tmp_path):
     result = CliRunner().invoke(app, [*arguments, "--models", "endemic-epidemic"])
     assert result.exit_code == 0, result.output
     assert "endemic-epidemic" in set(pd.read_csv(out)["model"])
+
+
+def test_flows_all_suppressed_give_no_measured_coupling(tmp_path):
+    """A small sample releases no flow: no mobility weights (not an IndexError)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from spreadwatch.forecast.history import mobility_weights
+
+    path = tmp_path / "od.parquet"
+    pq.write_table(
+        pa.table({"date": pa.array([dt.date(2020, 2, 1)] * 2), "origin": ["11010", "11020"],
+                  "dest": ["11020", "11010"], "trips": [0, 0], "suppressed": [True, True]}),
+        path,
+    )  # fmt: skip
+    assert mobility_weights(path, ("11010", "11020")) is None

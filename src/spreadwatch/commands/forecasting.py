@@ -161,6 +161,11 @@ def _history(
     regions = series.regions
     orders = adjacency_orders(adjacency, regions)
     mobility = mobility_weights(od, regions) if od is not None else None
+    if od is not None and mobility is None:
+        console.print(
+            f"[yellow]note:[/] {od}: no released flow between these regions (all below k): "
+            "coupling by borders instead"
+        )
     residents, shares = population_of(population, regions)
     if len(regions) > 1 and orders is None and mobility is None:
         console.print(

@@ -200,17 +200,24 @@ def adjacency_orders(path: Path | None, regions: tuple[str, ...]) -> np.ndarray 
 
 def mobility_weights(od_flows: Path, regions: tuple[str, ...]) -> np.ndarray | None:
     """Weights from the fusion ``od_flows`` table: the share of region ``j``'s trips going to
-    region ``i`` (suppressed rows left out); trips to regions not forecast are ignored."""
+    region ``i`` (suppressed rows left out); trips to regions not forecast are ignored.
+    ``None`` when no flow between forecast regions is released (all below k): no measured
+    coupling, the caller falls back to borders."""
     from spreadwatch.model.mobility import OD_COLUMNS, read_table
 
     frame = read_table(od_flows, OD_COLUMNS, "od_flows")
     frame = frame[~frame["suppressed"].astype(bool)]
     position = {code: i for i, code in enumerate(regions)}
     frame = frame[frame["origin"].isin(position) & frame["dest"].isin(position)]
+    if frame.empty:
+        return None
     matrix = np.zeros((len(regions), len(regions)))
     np.add.at(
         matrix,
-        (frame["origin"].map(position).to_numpy(), frame["dest"].map(position).to_numpy()),
+        (
+            frame["origin"].map(position).to_numpy(dtype=np.int64),
+            frame["dest"].map(position).to_numpy(dtype=np.int64),
+        ),
         frame["trips"].to_numpy(dtype=np.float64),
     )
     return normalised(matrix)
