@@ -130,26 +130,25 @@ def execute(folder: Path, baseline: Path) -> None:
     status = json.loads((folder / "status.json").read_text())
     last = [0.0]
 
-    def progress(share: float) -> None:
-        if time.monotonic() - last[0] > 0.5 or share >= 1:
+    def progress(share: float, now: bool = False) -> None:
+        """Write ``share`` (at most twice a second, unless ``now`` or done)."""
+        if now or share >= 1 or time.monotonic() - last[0] > 0.5:
             last[0] = time.monotonic()
             _write_json(folder / "status.json", {**status, "progress": round(share, 4)})
 
-    progress(0.01)  # started: the model stack loads next (seconds on a cold machine)
+    progress(0.01, now=True)  # started: the model stack loads next (seconds when cold)
     from spreadwatch.model.scenarios import compare
 
     request = ScenarioRunRequest.model_validate_json((folder / "request.json").read_text())
     config = run_config_for(baseline, request)
-    last[0] = 0.0
-    progress(SETUP_SHARE / 2)
+    progress(SETUP_SHARE / 2, now=True)
     posterior = baseline.parent / "calibration" / "posterior.parquet"
     parameters = None
     if posterior.exists():  # project from the calibrated posterior, as the demo does
         from spreadwatch.model.scenarios import posterior_draws
 
         parameters = posterior_draws(posterior, request.particles, request.seed)
-    last[0] = 0.0
-    progress(SETUP_SHARE)  # loaded; the simulation moves the rest of the way
+    progress(SETUP_SHARE, now=True)  # loaded; the simulation moves the rest of the way
 
     def simulated(share: float) -> None:
         progress(SETUP_SHARE + (1 - SETUP_SHARE) * share)

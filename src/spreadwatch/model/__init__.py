@@ -59,34 +59,4 @@ def __getattr__(name: str) -> object:
     raise AttributeError(f"module 'spreadwatch.model' has no attribute {name!r}")
 
 
-__all__ = [
-    "COMPARTMENTS",
-    "STATES_SCHEMA",
-    "SUMMARY_SCHEMA",
-    "ChainBinomialEngine",
-    "ConfigError",
-    "DayInputs",
-    "DeterministicEngine",
-    "Engine",
-    "MeanFieldEngine",
-    "Model",
-    "NaturalHistory",
-    "RegionSet",
-    "RunConfig",
-    "SEIRParameters",
-    "Scenario",
-    "StructuredModel",
-    "Trajectory",
-    "build_scenario",
-    "gravity_mixing",
-    "load_config",
-    "load_regions",
-    "mixing_from_fusion",
-    "mixing_from_matrix",
-    "mixing_from_trips",
-    "read_regions_csv",
-    "run_simulation",
-    "simulate",
-    "states_table",
-    "stay_home",
-]
+__all__ = sorted(_HOME)

@@ -20,19 +20,6 @@ import shapely
 
 from spreadwatch import regions
 
-#: ColorBrewer YlOrRd, light (low) to dark (high).
-SEQUENTIAL = (
-    "#ffffcc",
-    "#ffeda0",
-    "#fed976",
-    "#feb24c",
-    "#fd8d3c",
-    "#fc4e2a",
-    "#e31a1c",
-    "#b10026",
-)
-#: Blue below 1, white at 1, red above (Rt), clamped to [0, 2].
-DIVERGING = ("#2166ac", "#67a9cf", "#d1e5f0", "#f7f7f7", "#fddbc7", "#ef8a62", "#b2182b")
 #: Risk levels 1-4.
 LEVEL_COLOURS = {1: "#2e7d32", 2: "#f9a825", 3: "#ef6c00", 4: "#c62828"}
 NO_DATA = "#e6e9ed"
@@ -366,33 +353,3 @@ def choropleth(
         f'<div class="map">{main}<div class="insets">{extra}</div></div>'
         f'<div class="legend">{keys}</div>'
     )
-
-
-def sequential(values: Mapping[str, float], top: float | None = None) -> dict[str, str]:
-    """Light-to-dark colours of non-negative values (0 the lightest, ``top`` the darkest)."""
-    finite = [v for v in values.values() if v is not None and math.isfinite(v)]
-    top = top if top is not None else max(finite, default=1.0) or 1.0
-    n = len(SEQUENTIAL)
-    return {
-        code: SEQUENTIAL[min(n - 1, int(n * max(v, 0.0) / top))]
-        for code, v in values.items()
-        if v is not None and math.isfinite(v)
-    }
-
-
-def sequential_legend(top: float, fmt: str = "{:,.1f}") -> list[tuple[str, str]]:
-    n = len(SEQUENTIAL)
-    return [
-        (c, f"{fmt.format(top * i / n)}–{fmt.format(top * (i + 1) / n)}")
-        for i, c in enumerate(SEQUENTIAL)
-    ]
-
-
-def diverging(values: Mapping[str, float], middle: float = 1.0) -> dict[str, str]:
-    """Blue below ``middle``, red above, clamped to ``[0, 2 * middle]``."""
-    n = len(DIVERGING)
-    return {
-        code: DIVERGING[min(n - 1, int(n * min(max(v, 0.0), 2 * middle - 1e-9) / (2 * middle)))]
-        for code, v in values.items()
-        if v is not None and math.isfinite(v)
-    }
