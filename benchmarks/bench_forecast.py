@@ -36,11 +36,11 @@ import pandas as pd
 from spreadwatch.forecast import QUANTILE_LEVELS, weighted_interval_score
 from spreadwatch.forecast.endemic import EndemicEpidemic, Spec
 from spreadwatch.forecast.history import adjacency_orders, from_series, population_of
-from spreadwatch.forecast.run import SELECTION_ORIGINS, backtest, choose_default
+from spreadwatch.forecast.run import MODEL_NAMES, SELECTION_ORIGINS, backtest, choose_default
 from spreadwatch.infer import read_cases
 
 DATA = Path(__file__).resolve().parent.parent / "tests" / "forecast" / "data"
-MODELS = ["baseline", "endemic-epidemic", "gradient-boosting", "ensemble", "ensemble-weighted"]
+MODELS = list(MODEL_NAMES)
 FITS = 20
 
 

@@ -230,9 +230,10 @@ def flows(
         say(f"wrote [bold]{path}[/]")
 
 
-from spreadwatch.commands.release import release  # noqa: E402
+from spreadwatch.commands.release import budget_app, release  # noqa: E402
 
 app.command("release")(release)
+app.add_typer(budget_app, name="budget")
 
 from spreadwatch.commands.forecasting import backtest, forecast  # noqa: E402
 

@@ -327,9 +327,6 @@ def project(model_dir: Path, settings: DemoSettings):
     return comparison
 
 
-DEMO_MODELS = ("baseline", "endemic-epidemic", "gradient-boosting", "ensemble", "ensemble-weighted")
-
-
 def _serial_interval(epidemic) -> tuple[float, float]:
     """Mean and sd of the serial interval of the synthetic epidemic (latent + infectious)."""
     mean = epidemic.latent_days + epidemic.infectious_days
@@ -353,7 +350,7 @@ def forecast_and_risk(
     )
     from spreadwatch.forecast.hub import frame_of
     from spreadwatch.forecast.mechanistic import Mechanistic, read_posterior
-    from spreadwatch.forecast.run import MODELS, forecast_table, select
+    from spreadwatch.forecast.run import MODEL_NAMES, MODELS, forecast_table, select
     from spreadwatch.model import load_config
     from spreadwatch.risk import importation_risk
     from spreadwatch.risk.assemble import assemble
@@ -372,9 +369,9 @@ def forecast_and_risk(
             history, change=settings.synth().start_date + timedelta(shown)
         )
     horizon = settings.forecast_days
-    chosen = select(history, horizon, DEMO_MODELS, settings.seed)
+    chosen = select(history, horizon, MODEL_NAMES, settings.seed)
     registry = dict(MODELS)
-    models = list(DEMO_MODELS)
+    models = list(MODEL_NAMES)
     posterior = out_dir / "model" / "calibration"
     if (posterior / "posterior.parquet").exists():  # the calibrated model joins the ensemble
         config = load_config(out_dir / "model" / "calibrate.toml")

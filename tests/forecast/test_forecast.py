@@ -220,6 +220,7 @@ def test_commands_on_koreas_2020_cases(tmp_path):
         "baseline",
         "endemic-epidemic",
         "gradient-boosting",
+        "local-level",
         "ensemble",
         "ensemble-weighted",
     }
@@ -415,3 +416,10 @@ def test_weekly_backtest_and_model_checks_on_korea(tmp_path):
         ],
     )
     assert result.exit_code == 2 and "mechanistic needs --config" in result.output
+
+
+def test_the_commands_default_models_are_every_model_the_forecast_knows():
+    from spreadwatch.commands.forecasting import DEFAULT_MODELS
+    from spreadwatch.forecast.run import MODEL_NAMES
+
+    assert DEFAULT_MODELS.split(",") == list(MODEL_NAMES)

@@ -13,9 +13,9 @@ from spreadwatch import regions as korea
 from spreadwatch.forecast import QUANTILE_LEVELS
 from spreadwatch.forecast.history import History, adjacency_orders, population_of
 from spreadwatch.forecast.paths import paths_from_quantiles
-from spreadwatch.forecast.run import forecast_table, pairwise_relative_wis
+from spreadwatch.forecast.run import MODEL_NAMES, forecast_table, pairwise_relative_wis
 
-MODELS = ["baseline", "endemic-epidemic", "gradient-boosting", "ensemble", "ensemble-weighted"]
+MODELS = list(MODEL_NAMES)
 
 
 def korea_history(counts: np.ndarray, start: dt.date = dt.date(2020, 2, 1)) -> History:

@@ -43,3 +43,19 @@ def busy_regions(small_store, tmp_path_factory) -> Path:
     rows = [f"{code},1000" for code, _ in counts.most_common(12)]
     path.write_text("code,population\n" + "\n".join(rows) + "\n")
     return path
+
+
+@pytest.fixture
+def store(small_store, tmp_path) -> Path:
+    """A copy of the small store of one test's own: a store's budget is kept in it."""
+    import shutil
+
+    copy = tmp_path / "store"
+    shutil.copytree(small_store, copy, ignore=shutil.ignore_patterns(".open", ".writing-*"))
+    return copy
+
+
+@pytest.fixture(scope="session")
+def loose_events(small_store) -> str:
+    """The small store's location events as loose Parquet files (a glob, not a store)."""
+    return events_glob(small_store)

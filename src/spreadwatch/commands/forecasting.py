@@ -20,7 +20,10 @@ class Unit(StrEnum):
     week = "week"
 
 
-DEFAULT_MODELS = "baseline,endemic-epidemic,gradient-boosting,ensemble,ensemble-weighted"
+#: ``forecast.run.MODEL_NAMES`` (tested equal), written out so that ``--help`` imports no model.
+DEFAULT_MODELS = (
+    "baseline,endemic-epidemic,gradient-boosting,local-level,ensemble,ensemble-weighted"
+)
 
 Cases = Annotated[
     Path,

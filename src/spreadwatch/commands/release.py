@@ -1,4 +1,5 @@
-"""``spreadwatch release``: differentially private OD flows and presence, charged to a ledger."""
+"""``spreadwatch release``: differentially private OD flows and presence, charged to a signed
+ledger; ``spreadwatch budget``: show, verify and raise the budgets in it."""
 
 from __future__ import annotations
 
@@ -11,6 +12,14 @@ import typer
 
 from spreadwatch.commands import fail
 from spreadwatch.progress import say, step
+
+KeyFile = Annotated[
+    Path | None,
+    typer.Option(
+        help="Pseudonym key file: the ledger is signed with a key derived from it (default "
+        "$SPREADWATCH_PSEUDONYM_KEY, else ~/.config/spreadwatch/pseudonym.key)."
+    ),
+]
 
 
 class ReleaseTables(StrEnum):
@@ -60,15 +69,16 @@ def release(
     budget: Annotated[
         float | None,
         typer.Option(
-            help="Total epsilon of the data set over all releases (stored in the ledger; "
-            "default: the stored total, or 5 for a new data set)."
+            help="Total epsilon of a new data set over all its releases (default 5), or a lower "
+            "total for an existing one; raising it is `spreadwatch budget raise`."
         ),
     ] = None,
     ledger: Annotated[
         Path | None,
         typer.Option(
-            help="Privacy-budget ledger (SQLite); default: privacy-ledger.sqlite in the folder "
-            "that holds OUT."
+            help="Privacy-budget ledger (SQLite) of loose Parquet files; default: "
+            "privacy-ledger.sqlite in the folder that holds OUT. A store's budget is always "
+            "the store's own ledger."
         ),
     ] = None,
     max_trips_per_day: Annotated[
@@ -89,10 +99,11 @@ def release(
     dataset: Annotated[
         str | None,
         typer.Option(
-            help="Charge this data-set name instead of the hash of the input files (for a "
-            "store that keeps growing)."
+            help="Charge loose Parquet files to this data-set name instead of the hash of "
+            "their contents (files that keep growing; a store is always its own data set)."
         ),
     ] = None,
+    key_file: KeyFile = None,
     show: Annotated[
         bool, typer.Option("--show", help="Print the ledger (with --ledger) and exit.")
     ] = False,
@@ -102,20 +113,17 @@ def release(
     Each subscriber adds at most --max-trips-per-day trips and --max-hours-per-day presence cells
     per KST date; every region pair (and region-hour) of every date from --start to --end is
     released, observed or not. The release is charged to the privacy-budget ledger first and
-    refused, with nothing written, if it would exceed the data set's total budget.
-    `spreadwatch release --ledger PATH --show` prints the ledger.
-    """
-    from spreadwatch.privacy.ledger import Ledger
+    refused, with nothing written, if it would exceed the data set's total budget or if the
+    ledger does not verify (its entries are signed with the key holder's key).
 
+    Releasing from an ingest store charges the store's own ledger (STORE/privacy-ledger.sqlite):
+    the budget belongs to the store, not to a ledger file or a name.
+    `spreadwatch budget show STORE` prints it.
+    """
     if show:
         if ledger is None:
-            raise fail("--show needs --ledger PATH")
-        if not ledger.exists():
-            raise fail(f"{ledger}: no such ledger")
-        try:
-            _print_ledger(Ledger(ledger))
-        except ValueError as exc:
-            raise fail(str(exc)) from exc
+            raise fail("--show needs --ledger PATH (or: spreadwatch budget show PATH)")
+        show_budget(ledger, key_file)
         return
     if events is None:
         raise fail("give the events to release (an ingest store, Parquet file, folder or glob)")
@@ -124,6 +132,7 @@ def release(
     from spreadwatch.privacy import dp
     from spreadwatch.privacy.ledger import BudgetExceeded
 
+    key = _key(key_file)
     try:
         dp.check_epsilon(epsilon)
         if budget is not None and not budget > 0:
@@ -146,6 +155,7 @@ def release(
                 out,
                 epsilon,
                 keys,
+                key,
                 tables=chosen,  # type: ignore[arg-type]
                 bounds=bounds,
                 ledger_path=ledger,
@@ -179,14 +189,114 @@ def _region_codes(csv: Path | None) -> tuple[str, ...]:
         raise ValueError(str(exc)) from exc
 
 
-def _print_ledger(ledger) -> None:
-    """Every data set's budget and its charged tables, as plain text on standard output."""
+def _key(key_file: Path | None) -> bytes:
+    from spreadwatch.privacy.pseudonym import load_key
+
+    try:
+        return load_key(key_file, create=False)
+    except (OSError, ValueError) as exc:
+        raise fail(
+            f"the privacy ledger is signed with the pseudonym key, and it cannot be read: {exc} "
+            "(give --key-file or set SPREADWATCH_PSEUDONYM_KEY)"
+        ) from None
+
+
+def _ledger(location: Path, key_file: Path | None):
+    """The ledger at ``location``: a store (its own ledger) or a ledger file."""
+    from spreadwatch.privacy.ledger import Ledger, is_store, ledger_key, store_ledger_path
+
+    path = store_ledger_path(location) if is_store(location) else location
+    if not path.exists() and not is_store(location):
+        raise fail(f"{location}: no such ledger (give an ingest store or a ledger file)")
+    return Ledger(path, ledger_key(_key(key_file)))
+
+
+Location = Annotated[
+    Path, typer.Argument(help="An ingest store (its own ledger) or a privacy-ledger file.")
+]
+
+budget_app = typer.Typer(
+    help="Privacy budgets: show and verify a ledger; raise a data set's total (an "
+    "administrator's recorded act).",
+    no_args_is_help=True,
+    rich_markup_mode="markdown",
+)
+
+
+@budget_app.command("show")
+def show_budget(location: Location, key_file: KeyFile = None) -> None:
+    """Every data set's budget, its charged tables and its budget changes, after verifying
+    the ledger (exit code 2 when it does not verify)."""
+    from spreadwatch.privacy.ledger import LedgerError
+
+    ledger = _ledger(location, key_file)
+    try:
+        entries = ledger.verify()
+        _print_ledger(ledger, entries)
+    except LedgerError as exc:
+        raise fail(str(exc)) from exc
+
+
+@budget_app.command("verify")
+def verify_budget(location: Location, key_file: KeyFile = None) -> None:
+    """Check every entry's MAC and the recorded head; exit code 2, naming the first bad entry,
+    when the ledger was changed outside spreadwatch."""
+    from spreadwatch.privacy.ledger import LedgerError
+
+    ledger = _ledger(location, key_file)
+    try:
+        count = ledger.verify()
+    except LedgerError as exc:
+        raise fail(str(exc)) from exc
+    say(f"{ledger.path}: {count} entries, every one signed and in order")
+
+
+@budget_app.command("raise")
+def raise_budget(
+    location: Location,
+    to: Annotated[float, typer.Option(help="The new total epsilon of the data set.")],
+    reason: Annotated[str, typer.Option(help="Why: kept in the ledger with your name.")],
+    dataset: Annotated[
+        str | None,
+        typer.Option(help="The data set (default: the store's, or the ledger's only one)."),
+    ] = None,
+    by: Annotated[str | None, typer.Option(help="Who raises it (default: the login name).")] = None,
+    key_file: KeyFile = None,
+) -> None:
+    """Change a data set's total budget, recorded in the signed ledger with who, when and
+    why. Releases can never raise a total themselves."""
+    import getpass
+
+    from spreadwatch.privacy.ledger import LedgerError
+
+    ledger = _ledger(location, key_file)
+    try:
+        if dataset is None:
+            known = [s.dataset_id for s in ledger.datasets()]
+            if len(known) != 1:
+                raise LedgerError(
+                    f"{ledger.path} holds {len(known)} data sets ({', '.join(known) or 'none'}): "
+                    "name one with --dataset"
+                )
+            dataset = known[0]
+        change = ledger.set_budget(dataset, to, reason, by or getpass.getuser())
+    except (LedgerError, ValueError) as exc:
+        raise fail(str(exc)) from exc
+    say(
+        f"data set {dataset}: total {change.old_budget:g} -> {change.new_budget:g}, by "
+        f"{change.by} ({change.reason}); entry {change.id} of {ledger.path}"
+    )
+
+
+def _print_ledger(ledger, entries: int) -> None:
+    """Every data set's budget, its charged tables and budget changes, as plain text on
+    standard output."""
     out = typer.echo
     statuses = ledger.datasets()
     if not statuses:
         out(f"{ledger.path}: no releases")
         return
-    out(f"ledger {ledger.path}")
+    out(f"ledger {ledger.path}: {entries} entries, verified")
     for status in statuses:
         out(
             f"data set {status.dataset_id}: spent {status.spent:g} of {status.total_budget:g}, "
@@ -197,4 +307,9 @@ def _print_ledger(ledger) -> None:
             out(
                 f"  #{e.id:<4} {e.created_at[:19]}Z  {e.table_name:<9} epsilon {e.epsilon:<8g} "
                 f"{e.status:<9} release {e.release_id[:12]}  {e.output}{note}"
+            )
+        for c in ledger.budget_changes(status.dataset_id):
+            out(
+                f"  #{c.id:<4} {c.changed_at[:19]}Z  budget {c.old_budget:g} -> "
+                f"{c.new_budget:g} by {c.by}: {c.reason}"
             )

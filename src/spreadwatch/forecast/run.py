@@ -15,6 +15,7 @@ from spreadwatch.forecast.hub import HUB_SCHEMA, QUANTILE_LEVELS, with_metadata
 from spreadwatch.forecast.models import Baseline, EndemicEpidemic, PathModel, QuantileModel
 from spreadwatch.forecast.paths import paths_from_quantiles, regional_correlation
 from spreadwatch.forecast.scoring import interval_coverage, weighted_interval_score
+from spreadwatch.forecast.smoothing import LocalLevel
 from spreadwatch.infer.cases import CasesError
 from spreadwatch.progress import track
 
@@ -22,10 +23,13 @@ MODELS = {
     "baseline": Baseline(),
     "endemic-epidemic": EndemicEpidemic(),
     "gradient-boosting": GradientBoosting(),
+    "local-level": LocalLevel(),
 }
 ENSEMBLE = "ensemble"
 WEIGHTED = "ensemble-weighted"
 ENSEMBLES = (ENSEMBLE, WEIGHTED)
+#: Every model the forecast command knows by default, ensembles last.
+MODEL_NAMES = (*MODELS, *ENSEMBLES)
 DRAWS = 1000
 #: Past origins whose scores weigh the weighted ensemble (the latest ones).
 WEIGHT_WINDOW = 8
@@ -57,9 +61,10 @@ def _paths(
     """A model's regional paths ``(draws, horizons, regions)``."""
     if hasattr(model, "predict_quantiles"):
         _, quantiles = model.predict_quantiles(seen, horizons, rng)
-        return paths_from_quantiles(
+        paths = paths_from_quantiles(
             quantiles, QUANTILE_LEVELS, DRAWS, rng, regional_correlation(seen)
         )
+        return np.round(paths)  # counts are whole numbers, and so are their quantiles
     return model.sample(seen, horizons, DRAWS, rng, notes)
 
 

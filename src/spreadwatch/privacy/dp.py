@@ -52,7 +52,14 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from spreadwatch.fusion import mobility
-from spreadwatch.privacy.ledger import Ledger, check_epsilon, default_ledger_path
+from spreadwatch.privacy.ledger import (
+    Ledger,
+    check_epsilon,
+    default_ledger_path,
+    is_store,
+    ledger_key,
+    store_ledger_path,
+)
 
 Table = Literal["od_flows", "presence"]
 TABLES: tuple[Table, ...] = ("od_flows", "presence")
@@ -527,11 +534,39 @@ class ReleaseResult:
     manifest: dict = field(default_factory=dict)
 
 
+#: The data set a store's own ledger charges: the store, whatever it holds or will hold.
+STORE_DATASET = "store"
+
+
+def release_ledger(
+    events: Path | str, out_dir: Path, ledger_path: Path | None, dataset: str | None
+) -> tuple[Path, str | None]:
+    """The ledger a release of ``events`` charges, and the data set (``None``: the hash of the
+    input files). A store's budget is the store's: its own ledger and one data set, whatever
+    ``--ledger`` or ``--dataset`` would say (both refused, so no new name starts a fresh
+    budget for the same subscribers)."""
+    if not is_store(Path(events)):
+        return (Path(ledger_path) if ledger_path else default_ledger_path(out_dir)), dataset
+    own = store_ledger_path(Path(events))
+    if dataset is not None:
+        raise ValueError(
+            f"--dataset: {events} is an ingest store, whose budget is the store's own "
+            f"(data set {STORE_DATASET!r} in {own}); --dataset names loose Parquet files"
+        )
+    if ledger_path is not None and Path(ledger_path).resolve() != own.resolve():
+        raise ValueError(
+            f"--ledger: {events} is an ingest store, whose budget is kept in the store ({own}); "
+            "another ledger would start a fresh budget for the same subscribers"
+        )
+    return own, STORE_DATASET
+
+
 def release(
     events: Path,
     out_dir: Path,
     epsilon: float,
     keys: KeySpace,
+    key: bytes,
     tables: Sequence[Table] = TABLES,
     bounds: Bounds | None = None,
     ledger_path: Path | None = None,
@@ -553,8 +588,10 @@ def release(
     5. rename the temporary files to their final names (atomic), write ``release.json``, and mark
        the release published in the ledger.
 
-    The budget is charged to ``dataset`` when given (a name for a data set that grows, e.g. a
-    store that keeps receiving files), else to the hash of the input files' contents.
+    ``key`` is the pseudonymisation key: the ledger's entries are signed with a key derived
+    from it, and a ledger that does not verify refuses the release. A store's release is
+    charged to the store's own ledger (:func:`release_ledger`); loose files to ``dataset``
+    when given (a name for files that grow), else to the hash of their contents.
     """
     bounds = bounds or Bounds()
     shares = split_epsilon(epsilon, list(tables))
@@ -568,7 +605,8 @@ def release(
             f"{out_dir} already holds a release ({', '.join(p.name for p in existing)}); "
             "choose another output folder"
         )
-    ledger = Ledger(ledger_path or default_ledger_path(out_dir))
+    ledger_path, dataset = release_ledger(events, out_dir, ledger_path, dataset)
+    ledger = Ledger(ledger_path, ledger_key(key))
     data_id = dataset or dataset_id(files)
     ledger.check(data_id, epsilon, budget)
 
