@@ -16,7 +16,7 @@ def test_parser_survives_any_input(name):
     target = TARGETS[name]
 
     @settings(
-        max_examples=60 if name != "cases ingest" else 15,
+        max_examples=15 if name.endswith("ingest") else 60,
         deadline=None,
         suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
         derandomize=True,

@@ -359,13 +359,13 @@ def test_household_registry_checks_regions_and_consent(tmp_path):
 def test_hostile_lines_are_quarantined_on_their_own_line_without_raw_ids(tmp_path):
     lines = [
         "carrier,subscriber_id,ts,cell_id",
-        'SKT,"s-quote,2020-02-01T01:00:00Z,S1',  # 2: a stray quote is text, not a field
+        'SKT,"s-quote,2020-02-01T01:00:00Z,S1',  # 2: a quote that never closes
         *[f"SKT,s{i},2020-02-01T01:00:{i:02d}Z,S1" for i in range(3, 8)],  # 3-7 good
         "",  # 8: an empty line is a bad row, not skipped
         "SKT,2020-02-01T01:00:00Z,skt:SECRET1,S1",  # 9: columns swapped
         "SKT,S1,2020-02-01T01:00:00Z,skt:SECRET2",  # 10: columns swapped
         "450081234567890,s9,2020-02-01T01:00:00Z,S1",  # 11: an ID in the carrier column
-        'SKT,s10,2020-02-01T01:00:10Z,S1"',  # 12: closing quote
+        'SKT,s10,2020-02-01T01:00:10Z,S1"',  # 12: a quote inside an unquoted field
     ]
     data = ("\n".join(lines) + "\n").encode() + b"SKT,s\xff\xfe,2020-02-01T01:00:00Z,S1\n"  # 13
     path = tmp_path / "e.csv"
@@ -376,13 +376,15 @@ def test_hostile_lines_are_quarantined_on_their_own_line_without_raw_ids(tmp_pat
         kept = store.read("location")
         quarantine = store.read("location", quarantine=True).to_pylist()
     assert record.rows_in == 12 and record.balanced()
-    assert kept.num_rows == 6  # lines 3-7 and the stray-quote line 2 (quote is part of the ID)
+    assert kept.num_rows == 5  # lines 3-7
     by_line = {r["row_number"]: r for r in quarantine}
+    for line in (2, 12):  # on their own lines: the quote swallows nothing after it
+        assert by_line[line]["reason"].startswith("a quote out of place (RFC 4180")
+        assert by_line[line]["raw_row"] is None  # location rows carry identifiers
     assert by_line[8]["reason"] == "blank carrier"  # an empty line: every field blank
     assert by_line[9]["reason"].startswith("expected a UTC timestamp")
     assert by_line[10]["reason"].startswith("unknown cell")
     assert by_line[11]["reason"].startswith("expected a carrier name")
-    assert by_line[12]["reason"].startswith("unknown cell")
     assert by_line[13] | {"source_file": None} == {
         "source_file": None,
         "row_number": 13,
@@ -392,6 +394,40 @@ def test_hostile_lines_are_quarantined_on_their_own_line_without_raw_ids(tmp_pat
     }
     text = json.dumps(quarantine)
     assert "SECRET" not in text and "450081234567890" not in text
+
+
+def test_quoted_fields_read_as_their_text_whatever_the_quoting(tmp_path):
+    """RFC 4180: the same rows written plain and fully quoted are the same rows; a quoted
+    comma or doubled quote is part of the field."""
+    import csv
+
+    rows = [["SKT", f"skt:{i}", f"2020-02-01T01:00:{i:02d}Z", "S1"] for i in range(6)]
+    header = ["carrier", "subscriber_id", "ts", "cell_id"]
+    plain = _write(tmp_path / "plain.csv", "\n".join(",".join(r) for r in [header, *rows]) + "\n")
+    quoted = tmp_path / "quoted.csv"
+    with quoted.open("w", newline="") as fh:
+        fh.write(",".join(header) + "\n")
+        writer = csv.writer(fh, quoting=csv.QUOTE_ALL, lineterminator="\n")
+        writer.writerows(rows)
+        writer.writerow(["SKT", 'skt:a,"b"', "2020-02-01T02:00:00Z", "S2"])  # comma and quotes
+        fh.write('SKT,"skt:mixed",2020-02-01T03:00:00Z,S1\n')  # quoted and plain fields mixed
+    kept = {}
+    for name, path in (("plain", plain), ("quoted", quoted)):
+        with Store(tmp_path / name) as store:
+            ingest("cells", [_write(tmp_path / "cells.csv", CELLS)], store, RING)
+            record = ingest("location", [path], store, RING).ingested[0]
+            assert record.rows_quarantined == 0 and record.balanced()
+            kept[name] = store.read("location").to_pandas()
+    plain_rows, quoted_rows = kept["plain"], kept["quoted"]
+    assert len(quoted_rows) == len(plain_rows) + 2
+    columns = ["subscriber_pseudo", "ts", "region_code"]
+    pd.testing.assert_frame_equal(
+        quoted_rows[columns].head(len(plain_rows)).reset_index(drop=True),
+        plain_rows[columns].reset_index(drop=True),
+    )
+    pseudonyms = set(quoted_rows["subscriber_pseudo"])
+    for raw in ('skt:a,"b"', "skt:mixed"):
+        assert RING.pseudonym_of("SKT", raw) in pseudonyms
 
 
 def test_a_file_without_header_is_refused_without_echoing_its_data(tmp_path):

@@ -22,6 +22,7 @@ from typing import TypeVar
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
@@ -137,30 +138,92 @@ def _with_position(table: pa.Table, path: Path, numbers: np.ndarray) -> pa.Table
     return pa.Table.from_batches(table.to_batches(max_chunksize=SCAN_BATCH_ROWS), table.schema)
 
 
+def split_quoted(line: bytes) -> list[bytes] | None:
+    """The fields of one CSV line under RFC 4180's quoting: a field is either free of quotes or
+    wholly quoted (``"a,b"``, inner quotes doubled: ``"a ""b"" c"``); ``None`` when a quote
+    is out of place (a field that opens a quote and never closes it, a quote inside an unquoted
+    field). A quoted field never spans lines here: a line is a row."""
+    fields: list[bytes] = []
+    i, n = 0, len(line)
+    while True:
+        if i < n and line[i : i + 1] == b'"':
+            value = bytearray()
+            i += 1
+            while True:
+                end = line.find(b'"', i)
+                if end < 0:
+                    return None  # the quote never closes
+                value += line[i:end]
+                if line[end + 1 : end + 2] == b'"':  # a doubled quote is one quote
+                    value += b'"'
+                    i = end + 2
+                    continue
+                i = end + 1
+                break
+            if i < n and line[i : i + 1] != b",":
+                return None  # text after the closing quote
+            fields.append(bytes(value))
+        else:
+            end = line.find(b",", i)
+            end = n if end < 0 else end
+            if b'"' in line[i:end]:
+                return None  # a quote inside an unquoted field
+            fields.append(line[i:end])
+            i = end
+        if i >= n:
+            return fields
+        i += 1  # past the comma
+        if i == n:
+            fields.append(b"")
+            return fields
+
+
+#: Why a line whose quotes do not parse is quarantined.
+MISPLACED_QUOTE = "a quote out of place (RFC 4180: a field is wholly quoted, inner quotes doubled)"
+
+
 def _csv_chunks(
     path: Path, columns: Sequence[str], withhold: bool, chunk_bytes: int
 ) -> Iterator[tuple[pa.Table, pa.Table]]:
+    """The file's rows in chunks, with their line numbers, and the lines that are not rows.
+
+    Arrow splits lines on commas only (fast, and a stray quote cannot swallow the lines after
+    it); the rare lines with a quote are then read again under RFC 4180's quoting
+    (:func:`split_quoted`), one line at a time."""
     _check_header(path, columns)
     malformed: list[dict] = []
+    skipped: list[int] = []  # lines Arrow left out: malformed, or quoted rows read again
+    requoted: list[tuple[int, list[bytes]]] = []
+
+    def bad_line(number: int, reason: str, text: str | None) -> dict:
+        return {
+            "source_file": str(path),
+            "row_number": number,
+            "column": None,
+            "reason": reason,
+            "raw_row": None if withhold else text,
+        }
 
     def on_invalid(row: pacsv.InvalidRow) -> str:
         if row.number is None:
             raise RawFileError(f"{path}: a malformed line could not be located")
-        malformed.append(
-            {
-                "source_file": str(path),
-                "row_number": row.number,
-                "column": None,
-                "reason": f"expected {row.expected_columns} fields, found {row.actual_columns}",
-                "raw_row": None if withhold else row.text,
-            }
-        )
+        skipped.append(row.number)
+        fields = split_quoted(row.text.encode()) if '"' in row.text else None
+        if fields is not None and len(fields) == len(columns):
+            requoted.append((row.number, fields))
+        else:
+            reason = (
+                MISPLACED_QUOTE
+                if '"' in row.text and fields is None
+                else f"expected {row.expected_columns} fields, found {row.actual_columns}"
+            )
+            malformed.append(bad_line(row.number, reason, row.text))
         return "skip"
 
     reader = pacsv.open_csv(
         path,
         read_options=pacsv.ReadOptions(use_threads=False, block_size=chunk_bytes),
-        # the contract's CSV is unquoted: a quote is text, and an empty line is a bad row
+        # split on commas only; quoted lines are read again below. An empty line is a bad row
         parse_options=pacsv.ParseOptions(
             invalid_row_handler=on_invalid, quote_char=False, ignore_empty_lines=False
         ),
@@ -170,34 +233,70 @@ def _csv_chunks(
             quoted_strings_can_be_null=False,
         ),
     )
-    next_line, reported = 2, 0
+    next_line, reported, added = 2, 0, 0
     for batch in reader:
-        skipped = np.array(sorted(m["row_number"] for m in malformed), dtype=np.int64)
-        ahead = skipped[skipped >= next_line]
+        ahead = np.array(sorted(skipped), dtype=np.int64)
+        ahead = ahead[ahead >= next_line]
         lines = np.arange(next_line, next_line + batch.num_rows + ahead.size, dtype=np.int64)
         numbers = lines[~np.isin(lines, ahead)][: batch.num_rows]
         next_line = int(numbers[-1]) + 1 if numbers.size else next_line
-        table, undecodable = _decoded(pa.Table.from_batches([batch]).select(list(columns)))
+        raw = pa.Table.from_batches([batch]).select(list(columns))
+        raw, numbers, misplaced = _requote(raw, numbers, requoted[added:])
+        added = len(requoted)
+        table, undecodable = _decoded(raw)
         bad = malformed[reported:]
         reported = len(malformed)
-        bad += [
-            {
-                "source_file": str(path),
-                "row_number": int(numbers[i]),
-                "column": None,
-                "reason": "not valid UTF-8 text",
-                "raw_row": None,
-            }
-            for i in undecodable
-        ]
+        bad += [bad_line(int(n), MISPLACED_QUOTE, None) for n in misplaced]
+        bad += [bad_line(int(numbers[i]), "not valid UTF-8 text", None) for i in undecodable]
         if undecodable:
             keep = np.ones(len(numbers), dtype=bool)
             keep[undecodable] = False
             table, numbers = table.filter(pa.array(keep)), numbers[keep]
         yield _with_position(table, path, numbers), pa.Table.from_pylist(bad, QUARANTINE_SCHEMA)
-    if reported < len(malformed):
-        empty = _with_position(_empty(columns), path, np.empty(0, dtype=np.int64))
-        yield empty, pa.Table.from_pylist(malformed[reported:], QUARANTINE_SCHEMA)
+    raw, numbers, _ = _requote(
+        _empty(columns, pa.binary()), np.empty(0, np.int64), requoted[added:]
+    )
+    if reported < len(malformed) or numbers.size:
+        table, _ = _decoded(raw)
+        yield (
+            _with_position(table, path, numbers),
+            pa.Table.from_pylist(malformed[reported:], QUARANTINE_SCHEMA),
+        )
+
+
+def _requote(
+    raw: pa.Table, numbers: np.ndarray, extra: list[tuple[int, list[bytes]]]
+) -> tuple[pa.Table, np.ndarray, list[int]]:
+    """``raw`` (binary columns) with its quoted fields unquoted and the ``extra`` rows (whose
+    quoted commas Arrow took for separators) added in line order; and the line numbers whose
+    quotes are out of place (left out)."""
+    has_quote = None
+    for column in raw.columns:
+        found = pc.match_substring(column, '"')
+        has_quote = found if has_quote is None else pc.or_(has_quote, found)
+    quoted = (
+        np.flatnonzero(has_quote.to_numpy(zero_copy_only=False))
+        if has_quote is not None and raw.num_rows
+        else np.empty(0, np.int64)
+    )
+    if not quoted.size and not extra:
+        return raw, numbers, []
+    keep = np.ones(raw.num_rows, dtype=bool)
+    keep[quoted] = False
+    rows = [
+        (int(numbers[i]), split_quoted(b",".join(c[int(i)].as_py() for c in raw.columns)))
+        for i in quoted
+    ]
+    misplaced = [n for n, fields in rows if fields is None or len(fields) != raw.num_columns]
+    fixed = [(n, f) for n, f in rows if f is not None and len(f) == raw.num_columns] + extra
+    names = raw.column_names
+    added = pa.table(
+        {name: pa.array([f[k] for _, f in fixed], pa.binary()) for k, name in enumerate(names)}
+    )
+    table = pa.concat_tables([raw.filter(pa.array(keep)), added])
+    order_numbers = np.concatenate([numbers[keep], np.array([n for n, _ in fixed], np.int64)])
+    order = np.argsort(order_numbers, kind="stable")
+    return table.take(pa.array(order)), order_numbers[order], misplaced
 
 
 def _check_header(path: Path, columns: Sequence[str]) -> None:
@@ -245,8 +344,8 @@ def _decoded(table: pa.Table) -> tuple[pa.Table, list[int]]:
     return pa.table(fixed), sorted(bad)
 
 
-def _empty(columns: Sequence[str]) -> pa.Table:
-    return pa.table({c: pa.array([], pa.string()) for c in columns})
+def _empty(columns: Sequence[str], kind: pa.DataType | None = None) -> pa.Table:
+    return pa.table({c: pa.array([], kind or pa.string()) for c in columns})
 
 
 def _parquet_chunks(
