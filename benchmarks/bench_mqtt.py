@@ -58,6 +58,7 @@ def run() -> dict[str, float]:
     os.environ.setdefault("SPREADWATCH_QUIET", "1")
     with tempfile.TemporaryDirectory(prefix="spreadwatch-bench-mqtt-") as tmp:
         root = Path(tmp)
+        root.chmod(0o711)  # started by root, the broker runs unprivileged and must reach it
         generate(SynthConfig(subscribers=20_000, days=28, seed=3, messy_fraction=0.0), root / "s")
         raw = root / "s" / "raw"
         secrets = root / "bridge" / "secrets" / "households.csv"

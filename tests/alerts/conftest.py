@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import os
 import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,8 +36,26 @@ class World:
         return sorted((self.raw / "device_telemetry").glob("*.csv"))
 
 
+@contextmanager
+def reachable_folder(prefix: str) -> Iterator[Path]:
+    """A temporary folder the broker's account can reach: started by root, Mosquitto runs
+    unprivileged, and root's pytest folders are private (mode 0700)."""
+    folder = Path(tempfile.mkdtemp(prefix=prefix))
+    folder.chmod(0o711)
+    try:
+        yield folder
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture
+def broker_home() -> Iterator[Path]:
+    with reachable_folder("spreadwatch-broker-") as folder:
+        yield folder
+
+
 @pytest.fixture(scope="module")
-def world(tmp_path_factory) -> World:
+def world(tmp_path_factory) -> Iterator[World]:
     if shutil.which("mosquitto") is None and not Path("/usr/sbin/mosquitto").exists():
         pytest.skip("mosquitto is not installed (make test installs it)")
     root = tmp_path_factory.mktemp("bridge-world")
@@ -45,13 +66,14 @@ def world(tmp_path_factory) -> World:
         ingest("households", [raw / "households.csv"], store, KEYRING)
         ingest("household_members", [raw / "household_members.csv"], store, KEYRING)
         ingest("cases", [raw / "cases.csv"], store, KEYRING)
-    folder = root / "bridge"
-    creds = provision([raw / "households.csv"], KEYRING, folder / "secrets" / "households.csv")
-    config = broker_module.init_broker(
-        folder, [(c.username, c.password) for c in creds], port=broker_module.free_port()
-    )
-    logins = read_provisioning(folder / "secrets" / "households.csv")
-    return World(raw, root / "store", folder, config, logins)
+    with reachable_folder("spreadwatch-bridge-") as home:
+        folder = home / "bridge"
+        creds = provision([raw / "households.csv"], KEYRING, folder / "secrets" / "households.csv")
+        config = broker_module.init_broker(
+            folder, [(c.username, c.password) for c in creds], port=broker_module.free_port()
+        )
+        logins = read_provisioning(folder / "secrets" / "households.csv")
+        yield World(raw, root / "store", folder, config, logins)
 
 
 @pytest.fixture

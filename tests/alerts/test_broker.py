@@ -62,9 +62,11 @@ def test_a_second_broker_on_the_same_port_is_refused_not_announced(world, broker
         Broker(world.config).start()
 
 
-def test_sigterm_to_bridge_broker_stops_mosquitto_too(world, tmp_path):
-    """The command stops its mosquitto on SIGTERM (and the child would follow a SIGKILL of
-    its parent too): the port is free again, no orphan keeps it."""
+@pytest.mark.parametrize("signum", ["SIGTERM", "SIGKILL"])
+def test_a_stopped_or_killed_bridge_broker_stops_mosquitto_too(world, signum):
+    """The command stops its mosquitto on SIGTERM, and mosquitto follows a SIGKILL of its
+    parent (the parent-death signal, set after root's switch to the broker's account): the
+    port is free again, no orphan keeps it."""
     import signal
     import subprocess
     import sys
@@ -79,7 +81,7 @@ def test_sigterm_to_bridge_broker_stops_mosquitto_too(world, tmp_path):
         while port_is_free(world.config.host, world.config.port):
             assert time.monotonic() < deadline and process.poll() is None, "broker never listened"
             time.sleep(0.1)
-        process.send_signal(signal.SIGTERM)
+        process.send_signal(getattr(signal, signum))
         process.wait(TIMEOUT)
         deadline = time.monotonic() + TIMEOUT
         while not port_is_free(world.config.host, world.config.port):
@@ -109,3 +111,30 @@ def test_an_oversized_message_is_refused_and_the_broker_serves_on(world, broker)
     finally:
         bridge.close()
         home.close()
+
+
+def test_the_broker_never_runs_as_root(world, broker):
+    """Started by root, Mosquitto runs as an unprivileged account that owns only its files."""
+    import os
+    import pwd
+
+    from spreadwatch.alerts.broker import broker_user
+
+    status = open(f"/proc/{broker.process.pid}/status").read()  # noqa: SIM115
+    uid = int(next(line for line in status.splitlines() if line.startswith("Uid:")).split()[2])
+    if os.geteuid() == 0:
+        assert uid != 0 and pwd.getpwuid(uid).pw_name == broker_user()
+        assert (world.folder / "secrets").stat().st_uid == 0  # the bridge's secrets stay root's
+    else:
+        assert uid == os.geteuid()
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "geteuid") or __import__("os").geteuid() != 0,
+                    reason="only root's broker drops to another account")  # fmt: skip
+def test_a_folder_the_broker_cannot_reach_is_refused_at_init(tmp_path):
+    from spreadwatch.alerts.broker import BrokerError, init_broker
+
+    private = tmp_path / "private"
+    private.mkdir(mode=0o700)
+    with pytest.raises(BrokerError, match=r"runs as user \w+ \(never as root\), who cannot reach"):
+        init_broker(private / "bridge", [], port=1884)

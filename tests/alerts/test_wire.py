@@ -165,7 +165,7 @@ def test_a_wrong_password_is_refused(world, broker):
 
 
 @pytest.mark.skipif(shutil.which("openssl") is None, reason="openssl is not installed")
-def test_tls(tmp_path):
+def test_tls(tmp_path, broker_home):
     cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
     subprocess.run(
         ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
@@ -174,7 +174,7 @@ def test_tls(tmp_path):
         check=True, capture_output=True,
     )  # fmt: skip
     port = broker_module.free_port()
-    config = broker_module.init_broker(tmp_path / "b", [], port, tls_cert=cert, tls_key=key)
+    config = broker_module.init_broker(broker_home / "b", [], port, tls_cert=cert, tls_key=key)
     with broker_module.running(config):
         connection = Connection(config.host, port, "tls-test", config.username, config.password,
                                 tls_ca=config.tls_ca)  # fmt: skip

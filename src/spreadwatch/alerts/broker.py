@@ -7,7 +7,12 @@
     passwd              hashed passwords (mosquitto_passwd): the bridge and one user per household
     acl                 the bridge reads and writes sw/#; a household only its own topics
     data/               the broker's persistence (sessions, queued QoS 1 messages, retained)
+    tls/                copies of the TLS certificate and key (when given)
     secrets/bridge.json the bridge's own credentials (mode 0600)
+
+The broker never runs as root: started by root, Mosquitto drops to an unprivileged account
+(:func:`broker_user`: Debian's ``mosquitto``, else ``nobody``), which is given the files it
+reads and writes (and must be able to reach the folder: ``init_broker`` checks).
 
 Households log in as their household's topic id (the pseudonym of ``platform:household_id``),
 so neither these files nor any topic carries a raw household ID; the platform-side provisioning
@@ -20,10 +25,12 @@ import ctypes
 import getpass
 import json
 import os
+import pwd
 import secrets
 import shutil
 import signal
 import socket
+import stat
 import subprocess
 import time
 from collections.abc import Iterable, Iterator
@@ -99,6 +106,64 @@ def free_port(host: str = "127.0.0.1") -> int:
         return sock.getsockname()[1]
 
 
+def broker_user() -> str | None:
+    """The account Mosquitto runs as when root starts it (never root itself): Debian's
+    ``mosquitto``, else ``nobody``; ``None`` when not root (it runs as the caller)."""
+    if os.geteuid() != 0:
+        return None
+    for name in ("mosquitto", "nobody"):
+        try:
+            pwd.getpwnam(name)
+        except KeyError:
+            continue
+        return name
+    raise BrokerError("running as root, and no unprivileged account (mosquitto, nobody) to run "
+                      "the broker as")  # fmt: skip
+
+
+def _check_reachable(folder: Path, user: str) -> None:
+    """``BrokerError`` unless ``user`` can pass through every folder above ``folder``."""
+    account = pwd.getpwnam(user)
+    groups = {account.pw_gid, *(g.gr_gid for g in _groups_of(user))}
+    for parent in [*reversed(folder.parents)]:
+        info = parent.stat()
+        if info.st_uid == account.pw_uid:
+            allowed = info.st_mode & stat.S_IXUSR
+        elif info.st_gid in groups:
+            allowed = info.st_mode & stat.S_IXGRP
+        else:
+            allowed = info.st_mode & stat.S_IXOTH
+        if not allowed:
+            raise BrokerError(
+                f"{folder}: the broker runs as user {user} (never as root), who cannot reach "
+                f"{parent} (mode {stat.filemode(info.st_mode)}); choose a folder it can reach, "
+                "such as /var/lib/spreadwatch/bridge, or let it through (chmod o+x "
+                f"{parent})"
+            )
+
+
+def _groups_of(user: str) -> list:
+    import grp
+
+    return [g for g in grp.getgrall() if user in g.gr_mem]
+
+
+def hand_over(folder: Path) -> None:
+    """Give the files the broker reads and writes to the account it runs as (when root starts
+    it): the password file, ACL, configuration, TLS copies, log and persistence folder."""
+    user = broker_user()
+    if user is None:
+        return
+    account = pwd.getpwnam(user)
+    log = folder / "mosquitto.log"
+    log.touch(mode=0o600, exist_ok=True)
+    (folder / "data").mkdir(exist_ok=True)
+    owned = [folder / "passwd", folder / "acl", folder / "mosquitto.conf", log, folder / "data"]
+    owned += [*(folder / "data").rglob("*"), *(folder / "tls").glob("*")]
+    for path in (p for p in owned if p.exists()):
+        os.chown(path, account.pw_uid, account.pw_gid)
+
+
 def init_broker(
     folder: Path,
     households: Iterable[tuple[str, str]],
@@ -117,8 +182,18 @@ def init_broker(
     if not 0 < port < 65536:
         raise BrokerError(f"port {port}: expected 1 to 65535")
     folder = Path(folder).resolve()
-    (folder / "data").mkdir(parents=True, exist_ok=True)
+    runner = broker_user()
+    folder.mkdir(parents=True, exist_ok=True)
+    if runner is not None:
+        _check_reachable(folder, runner)
+    (folder / "data").mkdir(exist_ok=True)
     (folder / "secrets").mkdir(mode=0o700, exist_ok=True)
+    if tls_cert is not None and tls_key is not None:  # the broker's user may not read the originals
+        (folder / "tls").mkdir(mode=0o700, exist_ok=True)
+        for source, name in ((tls_cert, "cert.pem"), (tls_key, "key.pem")):
+            _write_private(folder / "tls" / name, Path(source).read_text())
+        if runner is not None:
+            os.chown(folder / "tls", pwd.getpwnam(runner).pw_uid, pwd.getpwnam(runner).pw_gid)
     bridge_password = secrets.token_urlsafe(24)
     users = [(BRIDGE_USER, bridge_password), *households]
     for name, _ in users:
@@ -127,7 +202,8 @@ def init_broker(
     _write_private(folder / "passwd", "".join(f"{u}:{p}\n" for u, p in users))
     _run([_passwd_binary(), "-U", str(folder / "passwd")], "hashing the password file")
     _write_private(folder / "acl", _acl())
-    _write_private(folder / "mosquitto.conf", _conf(folder, host, port, tls_cert, tls_key))
+    _write_private(folder / "mosquitto.conf", _conf(folder, host, port, runner, bool(tls_cert)))
+    hand_over(folder)
     config = {
         "host": host,
         "port": port,
@@ -177,7 +253,7 @@ def _acl() -> str:
     )
 
 
-def _conf(folder: Path, host: str, port: int, cert: Path | None, key: Path | None) -> str:
+def _conf(folder: Path, host: str, port: int, runner: str | None, tls: bool) -> str:
     lines = [
         "# spreadwatch home bridge: written by `spreadwatch bridge init`",
         "per_listener_settings false",
@@ -192,7 +268,7 @@ def _conf(folder: Path, host: str, port: int, cert: Path | None, key: Path | Non
         "# no message of a home or of the bridge is larger",
         f"max_packet_size {MAX_PACKET_BYTES}",
         "persistent_client_expiration 14d",
-        f"user {getpass.getuser()}",
+        f"user {runner or getpass.getuser()}",
         f"log_dest file {folder / 'mosquitto.log'}",
         "log_type error",
         "log_type warning",
@@ -200,8 +276,11 @@ def _conf(folder: Path, host: str, port: int, cert: Path | None, key: Path | Non
         "connection_messages true",
         f"listener {port} {host}",
     ]
-    if cert is not None and key is not None:
-        lines += [f"certfile {Path(cert).resolve()}", f"keyfile {Path(key).resolve()}"]
+    if tls:
+        lines += [
+            f"certfile {folder / 'tls' / 'cert.pem'}",
+            f"keyfile {folder / 'tls' / 'key.pem'}",
+        ]
     return "\n".join(lines) + "\n"
 
 
@@ -247,11 +326,19 @@ class Broker:
                 f"{self.config.host}:{self.config.port} is in use: is another broker of "
                 f"{self.config.folder} running? (stop it, or choose another port at bridge init)"
             )
+        hand_over(self.config.folder)  # a persistence folder made anew by root, for one
+        runner = broker_user()
+        # root starts it as its account at once (rather than letting mosquitto drop to it), so
+        # that the parent-death signal, set after the change, survives
+        account = pwd.getpwnam(runner) if runner else None
         self.process = subprocess.Popen(
             [mosquitto_binary(), "-c", str(self.config.conf_file)],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
             preexec_fn=_stop_with_parent,
+            user=account.pw_uid if account else None,
+            group=account.pw_gid if account else None,
+            extra_groups=[] if account else None,
         )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

@@ -85,14 +85,14 @@ def broker(folder: Folder) -> None:
     """Run the configured Mosquitto broker in the foreground (Ctrl-C stops it)."""
     from spreadwatch.alerts.broker import Broker, BrokerConfig, BrokerError
 
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):  # stop mosquitto too, then exit (a signal
+        signal.signal(signum, lambda *_: stop.set())  # while it starts included)
     try:
         running = Broker(BrokerConfig.load(folder))
         running.start()
     except BrokerError as exc:
         raise fail(str(exc)) from exc
-    stop = threading.Event()
-    for signum in (signal.SIGTERM, signal.SIGINT):  # stop mosquitto too, then exit
-        signal.signal(signum, lambda *_: stop.set())
     console.print(f"mosquitto listening on {running.config.host}:{running.config.port}")
     try:
         while running.process is not None and running.process.poll() is None and not stop.is_set():
