@@ -65,6 +65,19 @@ def _config(data: object) -> None:
     config_from_mapping(data if isinstance(data, dict) else {"run": data}, Path("."), "fuzz")
 
 
+def _config_file(value: tuple[str, bytes]) -> None:
+    """A run config file of any bytes, as TOML, JSON or YAML."""
+    from spreadwatch.model import load_config
+
+    suffix, payload = value
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / f"run{suffix}"
+        path.write_bytes(payload)
+        load_config(path)
+
+
+CONFIG_FILES = st.tuples(st.sampled_from([".toml", ".json", ".yaml"]), PAYLOADS)
+
 CONFIGS = st.dictionaries(
     st.sampled_from(["run", "disease", "regions", "mobility", "seed", "intervention",
                      "scenario", "calibration", "output", "age"]),
@@ -133,6 +146,86 @@ def _source_rows() -> st.SearchStrategy:
             ),
         )
     )  # fmt: skip
+
+
+PARQUET_VALUES = {
+    "string": FILE_CELLS,
+    "int64": st.integers(min_value=-(2**63), max_value=2**63 - 1),
+    "float64": st.floats(allow_nan=True, allow_infinity=True),
+    "timestamp": st.datetimes(),
+    "bool": st.booleans(),
+}
+
+
+def _parquet_columns() -> st.SearchStrategy:
+    """A source, and for each of its columns a type and up to 6 values (None among them)."""
+    from spreadwatch.ingest.sources import SOURCES
+
+    def table(name: str) -> st.SearchStrategy:
+        width = len(SOURCES[name].columns)
+        return st.integers(min_value=0, max_value=6).flatmap(
+            lambda rows: st.tuples(
+                st.just(name),
+                st.lists(
+                    st.sampled_from(sorted(PARQUET_VALUES)).flatmap(
+                        lambda kind: st.tuples(
+                            st.just(kind),
+                            st.lists(st.none() | PARQUET_VALUES[kind], min_size=rows,
+                                     max_size=rows),
+                        )
+                    ),
+                    min_size=width,
+                    max_size=width,
+                ),
+            )
+        )  # fmt: skip
+
+    return st.sampled_from(sorted(SOURCES)).flatmap(table)
+
+
+def _ingest_parquet(value: tuple[str, list[tuple[str, list]]]) -> None:
+    """A Parquet file of any source with columns of any type and value: every row is kept or
+    quarantined with a reason."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from spreadwatch.ingest import RawFileError, Store, ingest
+    from spreadwatch.ingest.sources import SOURCES
+    from spreadwatch.privacy.pseudonym import KeyRing
+
+    name, columns = value
+    kinds = {"string": pa.string(), "int64": pa.int64(), "float64": pa.float64(),
+             "timestamp": pa.timestamp("us"), "bool": pa.bool_()}  # fmt: skip
+    table = pa.table(
+        {
+            column: pa.array(values, kinds[kind])
+            for column, (kind, values) in zip(SOURCES[name].columns, columns, strict=True)
+        }
+    )
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / f"{name}.parquet"
+        pq.write_table(table, path)
+        cells = Path(folder) / "cells.csv"
+        cells.write_text(CELLS_FILE)
+        with Store(Path(folder) / "store") as store:
+            if name == "location":
+                ingest("cells", [cells], store, KeyRing(bytes(32)))
+            try:
+                report = ingest(name, [path], store, KeyRing(bytes(32)))
+            except RawFileError:
+                return
+            (record,) = report.ingested
+            assert record.balanced() and record.rows_in == table.num_rows, record
+
+
+def _bridge_config(payload: bytes) -> None:
+    """The bridge's own configuration file, as anything at all."""
+    from spreadwatch.alerts.broker import BrokerConfig
+
+    with tempfile.TemporaryDirectory() as folder:
+        (Path(folder) / "secrets").mkdir()
+        (Path(folder) / "secrets" / "bridge.json").write_bytes(payload)
+        BrokerConfig.load(Path(folder))
 
 
 def _line(cells: list[str]) -> str:
@@ -207,15 +300,19 @@ class Target:
 
 
 def _targets() -> dict[str, Target]:
+    from spreadwatch.alerts.broker import BrokerError
     from spreadwatch.ingest.platforms import PayloadError
 
     return {
         "platform message": Target(_decode, PAYLOADS, (PayloadError,)),
         "voice request": Target(_voice, PAYLOADS, (ValueError,)),
         "run config": Target(_config, CONFIGS, (ConfigError,)),
+        "run config file": Target(_config_file, CONFIG_FILES, (ConfigError,)),
         "cases file": Target(_cases_file, CASE_ROWS, ()),
         "cases ingest": Target(_ingest_cases, CASE_ROWS, ()),
         "file ingest": Target(_ingest_any_source, _source_rows(), ()),
+        "parquet ingest": Target(_ingest_parquet, _parquet_columns(), ()),
+        "bridge config": Target(_bridge_config, PAYLOADS, (BrokerError,)),
     }
 
 

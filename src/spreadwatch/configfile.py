@@ -34,6 +34,8 @@ def read_mapping(path: Path) -> dict[str, Any]:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not UTF-8 text (byte {exc.start}): {exc.reason}") from None
     try:
         if suffix == ".toml":
             data = tomllib.loads(text)
@@ -41,7 +43,7 @@ def read_mapping(path: Path) -> dict[str, Any]:
             data = json.loads(text)
         else:
             data = yaml.safe_load(text)
-    except (tomllib.TOMLDecodeError, yaml.YAMLError, json.JSONDecodeError) as exc:
+    except (tomllib.TOMLDecodeError, yaml.YAMLError, json.JSONDecodeError, RecursionError) as exc:
         raise ConfigError(f"{path}: not valid {suffix[1:].upper()}: {exc}") from None
     if data is None:
         data = {}

@@ -54,15 +54,15 @@ def _last_hash(fh: Any) -> str:
             last = tail.rsplit(b"\n", 1)[-1]
             try:
                 return json.loads(last)["hash"]
-            except (ValueError, KeyError, TypeError) as exc:
-                raise ValueError("the audit log's last line is not an audit record") from exc
+            except (ValueError, KeyError, TypeError, RecursionError):
+                raise ValueError("the audit log's last line is not an audit record") from None
         block *= 4
 
 
 def _is_record(line: bytes) -> bool:
     try:
         row = json.loads(line)
-    except ValueError:
+    except (ValueError, RecursionError):
         return False
     return isinstance(row, dict) and "hash" in row and "prev" in row
 

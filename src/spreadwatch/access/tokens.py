@@ -80,8 +80,8 @@ class TokenRegistry:
         try:
             rows = json.loads(self.path.read_text())["grants"]
             return [Grant(**row) for row in rows]
-        except (ValueError, KeyError, TypeError) as exc:
-            raise AccessError(f"{self.path}: not a token registry ({exc})") from exc
+        except (ValueError, KeyError, TypeError, RecursionError) as exc:
+            raise AccessError(f"{self.path}: not a token registry ({exc})") from None
 
     def _save(self, grants: list[Grant]) -> None:
         self.folder.mkdir(parents=True, exist_ok=True)

@@ -81,8 +81,8 @@ class BrokerConfig:
             raise BrokerError(
                 f"{path}: missing; configure the broker first (spreadwatch bridge init)"
             ) from exc
-        except (ValueError, KeyError, TypeError) as exc:
-            raise BrokerError(f"{path}: expected the JSON written by bridge init ({exc})") from exc
+        except (ValueError, KeyError, TypeError, RecursionError) as exc:
+            raise BrokerError(f"{path}: expected the JSON written by bridge init ({exc})") from None
 
     @property
     def conf_file(self) -> Path:

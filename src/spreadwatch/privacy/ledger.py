@@ -197,7 +197,7 @@ class _HeadRecord:
             try:
                 data = json.loads(self.file.read_text())
                 return Head(int(data["seq"]), str(data["mac"]))
-            except (ValueError, KeyError, TypeError) as exc:
+            except (ValueError, KeyError, TypeError, RecursionError) as exc:
                 raise LedgerTampered(f"{self.file}: not a ledger head ({exc})") from None
         with self._manifest() as con:
             try:
