@@ -189,9 +189,7 @@ def _ingest_parquet(value: tuple[str, list[tuple[str, list]]]) -> None:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from spreadwatch.ingest import RawFileError, Store, ingest
     from spreadwatch.ingest.sources import SOURCES
-    from spreadwatch.privacy.pseudonym import KeyRing
 
     name, columns = value
     kinds = {"string": pa.string(), "int64": pa.int64(), "float64": pa.float64(),
@@ -205,17 +203,38 @@ def _ingest_parquet(value: tuple[str, list[tuple[str, list]]]) -> None:
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / f"{name}.parquet"
         pq.write_table(table, path)
-        cells = Path(folder) / "cells.csv"
-        cells.write_text(CELLS_FILE)
-        with Store(Path(folder) / "store") as store:
-            if name == "location":
-                ingest("cells", [cells], store, KeyRing(bytes(32)))
-            try:
-                report = ingest(name, [path], store, KeyRing(bytes(32)))
-            except RawFileError:
-                return
-            (record,) = report.ingested
-            assert record.balanced() and record.rows_in == table.num_rows, record
+        with _store_for(name, Path(folder)) as store:
+            record = _ingested(name, path, store)
+            assert record is None or record.rows_in == table.num_rows, record
+
+
+@contextlib.contextmanager
+def _store_for(name: str, folder: Path):
+    """A new store below ``folder``, with the cells location events need."""
+    from spreadwatch.ingest import Store, ingest
+    from spreadwatch.privacy.pseudonym import KeyRing
+
+    with Store(folder / "store") as store:
+        if name == "location":
+            cells = folder / "cells.csv"
+            cells.write_text(CELLS_FILE)
+            ingest("cells", [cells], store, KeyRing(bytes(32)))
+        yield store
+
+
+def _ingested(name: str, path: Path, store, fast: bool = True):
+    """The ingest record of ``path``, every row accounted for; ``None`` when the file is
+    refused as a whole (a named error)."""
+    from spreadwatch.ingest import RawFileError, ingest
+    from spreadwatch.privacy.pseudonym import KeyRing
+
+    try:
+        report = ingest(name, [path], store, KeyRing(bytes(32)), fast_path=fast)
+    except RawFileError:
+        return None
+    (record,) = report.ingested
+    assert record.balanced(), record
+    return record
 
 
 def _bridge_config(payload: bytes) -> None:
@@ -237,9 +256,7 @@ def _ingest_any_source(value: tuple[str, list[list[str]]]) -> None:
     """A file of any source holding anything: every row is kept or quarantined with a reason,
     no raw identifier reaches the quarantine, and location events come out the same from the
     fast path and the SQL path."""
-    from spreadwatch.ingest import RawFileError, Store, ingest
     from spreadwatch.ingest.sources import SOURCES
-    from spreadwatch.privacy.pseudonym import KeyRing
 
     name, rows = value
     spec = SOURCES[name]
@@ -249,17 +266,9 @@ def _ingest_any_source(value: tuple[str, list[list[str]]]) -> None:
             path = Path(folder) / f"{name}.csv"
             lines = [",".join(spec.columns), *(_line(r) for r in rows)]
             path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-            cells = Path(folder) / "cells.csv"
-            cells.write_text(CELLS_FILE)
-            with Store(Path(folder) / "store") as store:
-                if name == "location":
-                    ingest("cells", [cells], store, KeyRing(bytes(32)))
-                try:
-                    report = ingest(name, [path], store, KeyRing(bytes(32)), fast_path=fast)
-                except RawFileError:
+            with _store_for(name, Path(folder)) as store:
+                if _ingested(name, path, store, fast) is None:
                     return
-                (record,) = report.ingested
-                assert record.balanced(), record
                 quarantine = store.read(name, quarantine=True)
                 kept = store.read(name)
                 if quarantine is not None:
