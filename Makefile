@@ -23,7 +23,7 @@ $(VENV)/.synced: pyproject.toml uv.lock
 	@# this machine kind never writes bytecode (PYTHONDONTWRITEBYTECODE): compile it once, and
 	@# fill numba's kernel cache, so that commands start fast from the first run
 	$(RUN)/python -m compileall -q -j 0 src $(VENV)/lib > /dev/null
-	$(RUN)/python -m spreadwatch.model.warmup
+	$(RUN)/python -m spreadwatch.warmup
 	@touch $@
 
 env: $(VENV)/.synced ## Create or update the environment from the lock.

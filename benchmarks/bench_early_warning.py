@@ -2,7 +2,7 @@
 
 ``early_warning_lead_days``: the median over seeds of each seed's median lead, in days, of the
 household alarm over the case alarm in regions with an outbreak where both fire
-(:mod:`spreadwatch.risk.evaluation` describes the world). ``early_warning_false_alarm_rate``:
+(``benchmarks/early_warning_world.py`` describes the world). ``early_warning_false_alarm_rate``:
 the mean over seeds of the share of watched regions whose household detector alarmed without an
 outbreak (or before it began). ``early_warning_detected_regions``: outbreak regions with both
 alarms, summed over seeds. ``SPREADWATCH_BENCH_EW_SEEDS`` sets the number of seeds (default 5).
@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 
-from spreadwatch.risk.evaluation import evaluate_seeds
+from benchmarks.early_warning_world import evaluate_seeds
 
 SEEDS = int(os.environ.get("SPREADWATCH_BENCH_EW_SEEDS", "5"))
 

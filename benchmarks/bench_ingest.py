@@ -20,7 +20,8 @@ import time
 from pathlib import Path
 
 from spreadwatch import duck
-from spreadwatch.pipeline import build_flows, ingest_sources
+from spreadwatch.fusion.flows import build_flows
+from spreadwatch.ingest.batch import ingest_sources
 from spreadwatch.privacy.pseudonym import KeyRing
 from spreadwatch.synth import SynthConfig, generate
 

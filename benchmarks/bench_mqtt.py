@@ -19,13 +19,13 @@ from pathlib import Path
 
 from spreadwatch.alerts import broker as broker_module
 from spreadwatch.alerts.bridge import Bridge
+from spreadwatch.alerts.fleet import Fleet, encode, read_provisioning, read_rows
 from spreadwatch.ingest.platforms import decode
 from spreadwatch.ingest.provision import provision
 from spreadwatch.ingest.store import Store
 from spreadwatch.ingest.stream import message_key
 from spreadwatch.privacy.pseudonym import KeyRing
 from spreadwatch.synth import SynthConfig, generate
-from spreadwatch.synth.fleet import Fleet, encode, read_provisioning, read_rows
 
 MESSAGES = int(os.environ.get("SPREADWATCH_BENCH_MQTT_MESSAGES", "60000"))
 RESTART_MESSAGES = 6000

@@ -4,7 +4,7 @@
   ``python_startup_seconds``, the interpreter alone (``python -c pass``) in the same run.
 * ``rt_small_seconds``: ``spreadwatch rt`` on one region's 60 days (goal <= 1.5).
 * ``first_run_over_warm``: a simulation right after the kernels were cached the way
-  ``make env`` does (``python -m spreadwatch.model.warmup`` into an empty cache) over the same
+  ``make env`` does (``python -m spreadwatch.warmup`` into an empty cache) over the same
   simulation run again (goal <= 1.5).
 """
 
@@ -51,7 +51,7 @@ def run() -> dict[str, float]:
         )
         env = {**os.environ, "NUMBA_CACHE_DIR": str(Path(folder) / "numba")}
         subprocess.run(
-            [sys.executable, "-m", "spreadwatch.model.warmup"], check=True, env=env, timeout=1800
+            [sys.executable, "-m", "spreadwatch.warmup"], check=True, env=env, timeout=1800
         )
         simulate = [str(EXE), "simulate", str(ROOT / "examples" / "korea-seir.toml")]
         simulate += ["--out", str(Path(folder) / "sim")]

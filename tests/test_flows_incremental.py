@@ -10,10 +10,10 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from spreadwatch import pipeline
-from spreadwatch.fusion import incremental
+from spreadwatch.fusion import flows as planner
+from spreadwatch.fusion import incremental, running
+from spreadwatch.fusion.flows import INCREMENTAL_TABLES, STATE_FILE, build_flows
 from spreadwatch.ingest import Store, ingest
-from spreadwatch.pipeline import INCREMENTAL_TABLES, STATE_FILE, build_flows
 from spreadwatch.privacy.pseudonym import KeyRing
 from spreadwatch.synth import SynthConfig, generate
 
@@ -30,7 +30,7 @@ def raw(tmp_path_factory) -> Path:
 @pytest.fixture
 def recounted(monkeypatch):
     """Flows recount the store's events, as without the ingest's running counts."""
-    monkeypatch.setattr(pipeline, "_counted_tables", lambda store, plan, k: None)
+    monkeypatch.setattr(planner, "_counted_tables", lambda store, plan, k: None)
 
 
 def _days(raw: Path, dates: list[str]) -> list[Path]:
@@ -40,7 +40,7 @@ def _days(raw: Path, dates: list[str]) -> list[Path]:
 def _ingest(store_dir: Path, raw: Path, files: list[Path]) -> None:
     with Store(store_dir) as store:
         ingest("cells", [raw / "cells.csv"], store, RING)
-        ingest("location", files, store, RING)
+        ingest("location", files, store, RING, follow=running.follow)
 
 
 def _tables(folder: Path) -> dict[str, list[dict]]:
@@ -96,7 +96,7 @@ def test_day_by_day_windows_equal_one_pass(raw, tmp_path, monkeypatch, recounted
     store = tmp_path / "store"
     _ingest(store, raw, _days(raw, ["2020-02-01", "2020-02-02", "2020-02-03", "2020-02-04"]))
     build_flows(store / "location", tmp_path / "one-pass", k=2)  # a folder: all events at once
-    monkeypatch.setattr(pipeline, "WINDOW_EVENTS", 1)  # one day per window
+    monkeypatch.setattr(planner, "WINDOW_EVENTS", 1)  # one day per window
     windows = []
     since = incremental.events_since
     monkeypatch.setattr(
@@ -146,8 +146,8 @@ def test_a_row_dated_9999_in_an_old_store_does_not_break_the_plan(tmp_path):
     import pyarrow as pa
     import pyarrow.parquet as pq
 
+    from spreadwatch.fusion.flows import _kst_dates
     from spreadwatch.ingest.sources import PLAUSIBLE_FROM, PLAUSIBLE_UNTIL
-    from spreadwatch.pipeline import _kst_dates
 
     times = [dt.datetime(2020, 2, 1, tzinfo=dt.UTC), dt.datetime(9999, 12, 31, 23, tzinfo=dt.UTC)]
     part = tmp_path / "part.parquet"

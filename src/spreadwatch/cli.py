@@ -131,9 +131,10 @@ def ingest(
     Location events need the cells first; their daily flows are counted as they are kept (for
     `spreadwatch flows`). Writes OUT/quality.json.
     """
+    from spreadwatch.fusion import running
     from spreadwatch.ingest import RawFileError
+    from spreadwatch.ingest.batch import ingest_sources
     from spreadwatch.ingest.store import StoreBusy
-    from spreadwatch.pipeline import ingest_sources
     from spreadwatch.privacy.pseudonym import KeyRing, load_key
 
     sources: dict[str, list[Path | str]] = {source.value: list(paths)}
@@ -144,7 +145,9 @@ def ingest(
     try:
         keyring = KeyRing(load_key(key_file), rotate.value)
         reports: dict = {}
-        quality = ingest_sources(out, sources, keyring, reports, keep_going=True)
+        quality = ingest_sources(
+            out, sources, keyring, reports, keep_going=True, follow=running.follow
+        )
     except (RawFileError, FileNotFoundError, ValueError, StoreBusy) as exc:
         raise fail(str(exc)) from exc
     failed = []
@@ -205,7 +208,7 @@ def flows(
     import duckdb
 
     from spreadwatch.fusion.engines import ENGINES, check_remote
-    from spreadwatch.pipeline import build_flows
+    from spreadwatch.fusion.flows import build_flows
 
     engine = (engine or ("spark" if spark_remote else "duckdb")).lower()
     if engine not in ENGINES:
@@ -397,11 +400,13 @@ def calibrate(
     from spreadwatch.infer import CasesError
     from spreadwatch.infer.workflow import run_calibration
     from spreadwatch.model import ConfigError
+    from spreadwatch.report.calibration import write_calibration_report
 
     try:
         result = run_calibration(config, cases, out, particles, seed)
     except (ConfigError, CasesError) as exc:
         raise fail(str(exc)) from exc
+    write_calibration_report(result, out / "calibration.html")
     say(result.summary.to_string(index=False, float_format="{:,.3g}".format))
     say(f"report: [bold]{(out / 'calibration.html').resolve()}[/]")
 

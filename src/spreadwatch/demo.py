@@ -34,14 +34,18 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from spreadwatch.fusion import running
+from spreadwatch.fusion.flows import build_flows
 from spreadwatch.infer.cases import CaseSeries
 from spreadwatch.ingest import Store
-from spreadwatch.pipeline import build_flows, events_glob, ingest_sources, synth_sources
+from spreadwatch.ingest.batch import ingest_sources
+from spreadwatch.ingest.store import events_glob
 from spreadwatch.privacy.kanon import DEFAULT_K
 from spreadwatch.privacy.pseudonym import KeyRing
 from spreadwatch.progress import step
 from spreadwatch.synth import SynthConfig, generate
 from spreadwatch.synth.config import EpidemicConfig
+from spreadwatch.synth.generate import synth_sources
 
 #: Scenarios projected from the day after the data: (name, [[scenario.intervention]] entries).
 SCENARIOS: tuple[tuple[str, list[dict[str, object]]], ...] = (
@@ -216,7 +220,7 @@ def run_demo(out_dir: Path, settings: DemoSettings, key: bytes) -> DemoResult:
     raw = out_dir / "synth" / "raw"
 
     store = out_dir / "ingest"
-    quality = ingest_sources(store, synth_sources(raw), KeyRing(key))
+    quality = ingest_sources(store, synth_sources(raw), KeyRing(key), follow=running.follow)
     flows = build_flows(store, out_dir / "flows", k=settings.k)
     with Store(store) as opened:
         cases_table = opened.read("cases")
@@ -252,6 +256,7 @@ def run_demo(out_dir: Path, settings: DemoSettings, key: bytes) -> DemoResult:
     for name, text in configs.items():
         (model_dir / name).write_text(text)
     from spreadwatch.infer.workflow import run_calibration
+    from spreadwatch.report.calibration import write_calibration_report
 
     calibration = run_calibration(
         model_dir / "calibrate.toml",
@@ -260,10 +265,11 @@ def run_demo(out_dir: Path, settings: DemoSettings, key: bytes) -> DemoResult:
         settings.particles,
         settings.seed,
     )
+    write_calibration_report(calibration, model_dir / "calibration" / "calibration.html")
     projection = project(model_dir, settings)
 
     with step("Evaluating differentially private OD flows"):
-        from spreadwatch.privacy.dp import DEFAULT_MAX_TRIPS_PER_DAY, KeySpace
+        from spreadwatch.release.dp import DEFAULT_MAX_TRIPS_PER_DAY, KeySpace
         from spreadwatch.report.privacy import dp_errors
 
         last = synth_config.start_date + timedelta(days=settings.days - 1)

@@ -13,11 +13,11 @@ from pathlib import Path
 import pytest
 
 from spreadwatch.alerts import broker as broker_module
+from spreadwatch.alerts.fleet import read_provisioning
 from spreadwatch.ingest import Store, ingest
 from spreadwatch.ingest.provision import provision
 from spreadwatch.privacy.pseudonym import KeyRing
 from spreadwatch.synth import SynthConfig, generate
-from spreadwatch.synth.fleet import read_provisioning
 
 KEY_HEX = bytes(range(32)).hex()
 KEYRING = KeyRing(bytes(range(32)))

@@ -20,10 +20,10 @@ from paho.mqtt.packettypes import PacketTypes
 
 from spreadwatch import regions
 from spreadwatch.alerts import topics
+from spreadwatch.alerts.fleet import encode
 from spreadwatch.alerts.service import BridgeService
 from spreadwatch.ingest import Store
 from spreadwatch.risk import traveler_notices
-from spreadwatch.synth.fleet import encode
 from tests.alerts.clients import Collector, wait_for
 from tests.alerts.conftest import KEYRING
 from tests.alerts.test_bridge import BridgeProcess

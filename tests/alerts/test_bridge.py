@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pytest
 
+from spreadwatch.alerts.fleet import Fleet, encode, read_rows
 from spreadwatch.ingest import Store
 from spreadwatch.ingest.platforms import decode
 from spreadwatch.ingest.stream import message_key
-from spreadwatch.synth.fleet import Fleet, encode, read_rows
 from tests.alerts.clients import wait_for
 from tests.alerts.conftest import KEY_HEX, KEYRING
 from tests.alerts.truth import file_ingested, telemetry_table

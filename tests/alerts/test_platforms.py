@@ -7,8 +7,8 @@ from datetime import UTC, datetime
 
 import pytest
 
+from spreadwatch.alerts.fleet import encode, gigagenie_message, thinq_message
 from spreadwatch.ingest.platforms import KST, PayloadError, decode
-from spreadwatch.synth.fleet import encode, gigagenie_message, thinq_message
 
 ROWS = [
     {"platform": "thinq", "device_id": "THD-1", "household_id": "THH-1",

@@ -7,6 +7,7 @@ import json
 import pyarrow.parquet as pq
 import pytest
 
+from spreadwatch.alerts.fleet import encode
 from spreadwatch.ingest import Store
 from spreadwatch.ingest.provision import household_topic_id
 from spreadwatch.ingest.stream import (
@@ -17,7 +18,6 @@ from spreadwatch.ingest.stream import (
     TelemetryStream,
 )
 from spreadwatch.privacy.pseudonym import KeyRing
-from spreadwatch.synth.fleet import encode
 from tests.alerts.truth import file_ingested, telemetry_table
 
 KEY = KeyRing(bytes(range(32)))

@@ -222,8 +222,8 @@ def test_qos0_telemetry_is_stored_without_an_acknowledgement(world, broker, tmp_
     from itertools import islice
 
     from spreadwatch.alerts.bridge import Bridge
+    from spreadwatch.alerts.fleet import encode, read_rows
     from spreadwatch.ingest import Store
-    from spreadwatch.synth.fleet import encode, read_rows
     from tests.alerts.conftest import KEYRING
 
     row = next(islice(read_rows(world.telemetry_files), 1))

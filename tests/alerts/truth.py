@@ -8,9 +8,9 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from spreadwatch.alerts.fleet import TELEMETRY_COLUMNS
 from spreadwatch.ingest import Store, ingest
 from spreadwatch.privacy.pseudonym import KeyRing
-from spreadwatch.synth.fleet import TELEMETRY_COLUMNS
 
 
 def telemetry_table(store: Store) -> pa.Table:

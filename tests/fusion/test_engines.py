@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 from spreadwatch import fusion
 from spreadwatch.cli import app
 from spreadwatch.fusion import engines
-from spreadwatch.pipeline import FLOW_TABLES, build_flows
+from spreadwatch.fusion.flows import FLOW_TABLES, build_flows
 from tests.fusion.events import as_tuples
 from tests.ingest import reference
 

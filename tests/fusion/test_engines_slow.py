@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 
 from spreadwatch import fusion
 from spreadwatch.cli import app
-from spreadwatch.pipeline import FLOW_TABLES, build_flows
+from spreadwatch.fusion.flows import FLOW_TABLES, build_flows
 from tests.fusion.events import make_events
 
 pytestmark = pytest.mark.slow

@@ -57,17 +57,17 @@ def test_no_events_give_empty_tables():
 def test_build_flows_counts_by_expression_when_events_do_not_fit(
     small_events, tmp_path, monkeypatch
 ):
-    from spreadwatch import pipeline
+    from spreadwatch.fusion import flows as planner
 
-    by_kernels = pipeline.build_flows(small_events, tmp_path / "kernels", k=3)
-    monkeypatch.setattr(pipeline, "WINDOW_EVENTS", 10)  # the file holds thousands of events
+    by_kernels = planner.build_flows(small_events, tmp_path / "kernels", k=3)
+    monkeypatch.setattr(planner, "WINDOW_EVENTS", 10)  # the file holds thousands of events
 
     def refuse(*args, **kwargs):
         raise AssertionError("events that do not fit must not be loaded for the kernels")
 
     monkeypatch.setattr(kernels, "Events", refuse)
-    by_expressions = pipeline.build_flows(small_events, tmp_path / "expressions", k=3)
-    for name in pipeline.FLOW_TABLES:
+    by_expressions = planner.build_flows(small_events, tmp_path / "expressions", k=3)
+    for name in planner.FLOW_TABLES:
         a, b = pq.read_table(by_kernels[name]), pq.read_table(by_expressions[name])
         assert a.num_rows > 0 and a.equals(b), name
 
@@ -86,12 +86,12 @@ def test_dictionary_columns_from_parquet_give_the_same_tables(tmp_path):
 
 
 def _flows(source, out, monkeypatch=None, expressions=False) -> dict[str, pa.Table]:
-    from spreadwatch import pipeline
+    from spreadwatch.fusion import flows as planner
 
     if expressions:
-        monkeypatch.setattr(pipeline, "WINDOW_EVENTS", 0)  # nothing fits: the expressions count
-    paths = pipeline.build_flows(source, out, k=1)
-    return {name: pq.read_table(paths[name]) for name in pipeline.FLOW_TABLES}
+        monkeypatch.setattr(planner, "WINDOW_EVENTS", 0)  # nothing fits: the expressions count
+    paths = planner.build_flows(source, out, k=1)
+    return {name: pq.read_table(paths[name]) for name in planner.FLOW_TABLES}
 
 
 def test_a_recursive_glob_is_read_whole(tmp_path, monkeypatch):

@@ -11,9 +11,9 @@ import pyarrow.parquet as pq
 import pytest
 
 from spreadwatch.fusion import kernels, running
+from spreadwatch.fusion.flows import FLOW_TABLES, build_flows
 from spreadwatch.fusion.running import RunningFlows
 from spreadwatch.ingest import Store, ingest
-from spreadwatch.pipeline import FLOW_TABLES, build_flows
 from spreadwatch.privacy.pseudonym import KeyRing
 from spreadwatch.synth import SynthConfig, generate
 from tests.fusion.events import make_events
@@ -113,7 +113,7 @@ def _ingest(store_dir, raw, dates):
     files = sorted(p for d in dates for p in (raw / "location_events").glob(f"*/{d}.csv"))
     with Store(store_dir) as store:
         ingest("cells", [raw / "cells.csv"], store, RING)
-        ingest("location", files, store, RING)
+        ingest("location", files, store, RING, follow=running.follow)
 
 
 def _recomputed(store_dir):

@@ -9,7 +9,8 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from spreadwatch.pipeline import events_glob, ingest_sources
+from spreadwatch.ingest.batch import ingest_sources
+from spreadwatch.ingest.store import events_glob
 from spreadwatch.privacy.pseudonym import KeyRing
 from spreadwatch.synth import SynthConfig, generate
 

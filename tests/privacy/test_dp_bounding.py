@@ -12,7 +12,7 @@ import pyarrow.compute as pc
 import pytest
 
 from spreadwatch import fusion
-from spreadwatch.privacy import dp
+from spreadwatch.release import dp
 from tests.privacy import reference_dp
 
 REGIONS = ("11010", "11020", "21090", "39010")

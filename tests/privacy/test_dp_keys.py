@@ -9,7 +9,7 @@ import ibis
 import pyarrow as pa
 import pytest
 
-from spreadwatch.privacy import dp
+from spreadwatch.release import dp
 from tests.privacy.test_dp_bounding import random_events, to_table
 
 REGIONS = ("39010", "11010", "21090", "11020")  # given unsorted on purpose

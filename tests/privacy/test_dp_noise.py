@@ -11,7 +11,7 @@ import math
 import numpy as np
 import pytest
 
-from spreadwatch.privacy import dp
+from spreadwatch.release import dp
 
 CELLS = 100_000
 

@@ -12,8 +12,8 @@ import textwrap
 import pyarrow.parquet as pq
 import pytest
 
-from spreadwatch.privacy import dp
-from spreadwatch.privacy.ledger import (
+from spreadwatch.release import dp
+from spreadwatch.release.ledger import (
     DEFAULT_TOTAL_BUDGET,
     BudgetExceeded,
     Ledger,
@@ -113,7 +113,7 @@ _CHARGE = textwrap.dedent(
     """
     import sys
     from pathlib import Path
-    from spreadwatch.privacy.ledger import BudgetExceeded, Ledger
+    from spreadwatch.release.ledger import BudgetExceeded, Ledger
     try:
         Ledger(Path(sys.argv[1]), bytes.fromhex(sys.argv[5])).charge(
             sys.argv[2], {"od_flows": float(sys.argv[3])}, budget=5.0, note=sys.argv[4])
@@ -339,7 +339,7 @@ def test_a_crash_before_the_head_is_recorded_leaves_a_ledger_that_verifies(tmp_p
 
 
 def test_a_stores_budget_lives_in_the_store_whatever_ledger_or_name_is_given(store, keys, tmp_path):
-    from spreadwatch.privacy.ledger import store_ledger_path
+    from spreadwatch.release.ledger import store_ledger_path
 
     dp.release(store, tmp_path / "a", 5.0, keys, KEY, tables=["od_flows"])
     own = Ledger_(store_ledger_path(store))

@@ -8,7 +8,7 @@ import pytest
 from typer.testing import CliRunner
 
 from spreadwatch.cli import app
-from spreadwatch.privacy.ledger import Ledger, ledger_key
+from spreadwatch.release.ledger import Ledger, ledger_key
 from tests.privacy.conftest import KEY
 
 DATES = ["--start", "2020-02-01", "--end", "2020-02-02"]

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from spreadwatch.fusion import mobility
-from spreadwatch.privacy import dp
+from spreadwatch.release import dp
 from spreadwatch.report import privacy as report
 from spreadwatch.report.html import Report
 from tests.privacy.conftest import START

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import pytest
-
-from spreadwatch.risk.evaluation import evaluate_seed
+from benchmarks.early_warning_world import evaluate_seed
 
 
 @pytest.mark.slow

@@ -17,11 +17,12 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import os
 import secrets
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+
+from spreadwatch import durable
 
 ROLES: dict[str, frozenset[str]] = {
     "public": frozenset({"read_public"}),
@@ -84,14 +85,8 @@ class TokenRegistry:
             raise AccessError(f"{self.path}: not a token registry ({exc})") from None
 
     def _save(self, grants: list[Grant]) -> None:
-        self.folder.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_suffix(".tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as fh:
-            json.dump({"grants": [asdict(g) for g in grants]}, fh, indent=2)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, self.path)
+        body = json.dumps({"grants": [asdict(g) for g in grants]}, indent=2)
+        durable.write_text(self.path, body, mode=0o600)
 
     def grant(self, name: str, role: str) -> str:
         """A new token for ``name`` with ``role`` (replacing any earlier one); returned once."""

@@ -43,6 +43,7 @@ import iso3166
 import pandas as pd
 from babel import Locale
 
+from spreadwatch import durable
 from spreadwatch.alerts import topics
 from spreadwatch.kst import KST
 
@@ -416,9 +417,7 @@ class Alerter:
             "regions": self.announced,
             "traveler_notices": sorted(self.noticed),
         }
-        tmp = self.state_file.with_suffix(".tmp")
-        tmp.write_text(json.dumps(state, indent=1, sort_keys=True))
-        os.replace(tmp, self.state_file)
+        durable.write_text(self.state_file, json.dumps(state, indent=1, sort_keys=True))
 
 
 def notice_key(platform: str, household: str, carrier: str, subscriber: str, country: str) -> str:

@@ -24,6 +24,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from spreadwatch import durable
 from spreadwatch.model.config import ScenarioEntry
 
 State = Literal["queued", "running", "done", "failed"]
@@ -101,9 +102,7 @@ def _now() -> str:
 
 
 def _write_json(path: Path, body: dict) -> None:
-    tmp = path.with_suffix(f".{os.getpid()}.{threading.get_ident()}.tmp")
-    tmp.write_text(json.dumps(body, default=str))
-    os.replace(tmp, path)
+    durable.write_text(path, json.dumps(body, default=str))
 
 
 def run_config_for(baseline: Path, request: ScenarioRunRequest):

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import typer
 
+from spreadwatch import durable
 from spreadwatch.progress import console
 
 if TYPE_CHECKING:
@@ -27,13 +27,8 @@ def write_table(table: pa.Table, out: Path) -> None:
     import pyarrow.csv as pacsv
     import pyarrow.parquet as pq
 
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.tmp")
-    try:
+    with durable.written(out) as tmp:
         if out.suffix == ".csv":
             pacsv.write_csv(table, tmp)
         else:
             pq.write_table(table, tmp)
-        os.replace(tmp, out)
-    finally:
-        tmp.unlink(missing_ok=True)

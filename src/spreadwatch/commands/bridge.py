@@ -222,7 +222,7 @@ def fleet(
     topic, in its platform's JSON; the generator's messy rows go out as malformed messages.
     """
     from spreadwatch.alerts.broker import BrokerConfig, BrokerError
-    from spreadwatch.synth.fleet import Fleet, read_provisioning, read_rows
+    from spreadwatch.alerts.fleet import Fleet, read_provisioning, read_rows
 
     try:
         config = BrokerConfig.load(folder)

@@ -129,8 +129,8 @@ def release(
         raise fail("give the events to release (an ingest store, Parquet file, folder or glob)")
     if epsilon is None:
         raise fail("--epsilon is required (a number greater than 0)")
-    from spreadwatch.privacy import dp
-    from spreadwatch.privacy.ledger import BudgetExceeded
+    from spreadwatch.release import dp
+    from spreadwatch.release.ledger import BudgetExceeded
 
     key = _key(key_file)
     try:
@@ -203,7 +203,7 @@ def _key(key_file: Path | None) -> bytes:
 
 def _ledger(location: Path, key_file: Path | None):
     """The ledger at ``location``: a store (its own ledger) or a ledger file."""
-    from spreadwatch.privacy.ledger import Ledger, is_store, ledger_key, store_ledger_path
+    from spreadwatch.release.ledger import Ledger, is_store, ledger_key, store_ledger_path
 
     path = store_ledger_path(location) if is_store(location) else location
     if not path.exists() and not is_store(location):
@@ -227,7 +227,7 @@ budget_app = typer.Typer(
 def show_budget(location: Location, key_file: KeyFile = None) -> None:
     """Every data set's budget, its charged tables and its budget changes, after verifying
     the ledger (exit code 2 when it does not verify)."""
-    from spreadwatch.privacy.ledger import LedgerError
+    from spreadwatch.release.ledger import LedgerError
 
     ledger = _ledger(location, key_file)
     try:
@@ -241,7 +241,7 @@ def show_budget(location: Location, key_file: KeyFile = None) -> None:
 def verify_budget(location: Location, key_file: KeyFile = None) -> None:
     """Check every entry's MAC and the recorded head; exit code 2, naming the first bad entry,
     when the ledger was changed outside spreadwatch."""
-    from spreadwatch.privacy.ledger import LedgerError
+    from spreadwatch.release.ledger import LedgerError
 
     ledger = _ledger(location, key_file)
     try:
@@ -267,7 +267,7 @@ def raise_budget(
     why. Releases can never raise a total themselves."""
     import getpass
 
-    from spreadwatch.privacy.ledger import LedgerError
+    from spreadwatch.release.ledger import LedgerError
 
     ledger = _ledger(location, key_file)
     try:

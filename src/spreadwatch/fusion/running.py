@@ -30,6 +30,7 @@ from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pyarrow as pa
@@ -60,6 +61,10 @@ from spreadwatch.ordering import (
     value_ranks,
     whole_seconds,
 )
+
+if TYPE_CHECKING:
+    from spreadwatch.ingest.sources import Source
+    from spreadwatch.ingest.store import Store
 
 STATE_FILE = "running-flows.npz"
 _log = logging.getLogger(__name__)
@@ -544,10 +549,12 @@ BACKGROUND_CHUNKS = 2
 
 class Background:
     """Counts running flows (if any) in a thread of their own, chunks in the order added, so
-    the ingest reads and checks the next chunk meanwhile (NumPy and Arrow release the GIL)."""
+    the ingest reads and checks the next chunk meanwhile (NumPy and Arrow release the GIL): an
+    ingest's follower (:class:`spreadwatch.ingest.run.Follower`)."""
 
-    def __init__(self, flows: RunningFlows | None) -> None:
+    def __init__(self, flows: RunningFlows | None, store_root: Path) -> None:
         self.flows = flows
+        self.store_root = Path(store_root)
         self._pool = ThreadPoolExecutor(1, thread_name_prefix="spreadwatch-flows")
         self._pending: deque[Future] = deque()
 
@@ -567,23 +574,29 @@ class Background:
             _log.warning("counting daily flows stopped: %r; spreadwatch flows will recount", exc)
             flows.broken = f"counting failed: {exc!r}"
 
-    def counted(self, sha256: str) -> None:
+    def file_done(self, sha256: str) -> None:
         """Every row of the file with content hash ``sha256`` was added."""
         if self.flows is not None:
             self._pending.append(self._pool.submit(self.flows.files.append, sha256))
 
-    def save(self, store_root: Path) -> None:
+    def finish(self) -> None:
         """Wait for the counts and keep them in the store (removed if counting stopped)."""
         while self._pending:
             self._pending.popleft().result()
         if self.flows is not None:
-            self.flows.save(store_root)
+            self.flows.save(self.store_root)
 
-    def __enter__(self) -> Background:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
+    def close(self) -> None:
         self._pool.shutdown(cancel_futures=True)
+
+
+def follow(store: Store, source: Source) -> Background | None:
+    """The follower of an ingest that counts daily flows as location events are kept (pass
+    it as ``ingest(..., follow=follow)``); ``None`` for other sources."""
+    if source.name != "location":
+        return None
+    stored = {record.sha256 for record in store.records(source.name)}
+    return Background(resumed(store.root, stored), store.root)
 
 
 def current(store_root: Path, files: set[str]) -> RunningFlows | None:

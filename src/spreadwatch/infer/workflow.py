@@ -6,7 +6,8 @@ Writes into the output folder::
     summary.csv          per parameter: prior, posterior mean and 5%, 50%, 95% quantiles
     predictive.parquet   reported cases per date and region (and 'total'): observed, and the
                          posterior predictive mean and quantiles
-    calibration.html     the summaries, posterior histograms and predictive fan charts
+
+(The command adds ``calibration.html``, :mod:`spreadwatch.report.calibration`'s report of them.)
 """
 
 from __future__ import annotations
@@ -102,11 +103,7 @@ def run_calibration(
     pq.write_table(
         pa.Table.from_pandas(predictive, preserve_index=False), out_dir / "predictive.parquet"
     )
-    from spreadwatch.report.calibration import write_calibration_report
-
-    result = CalibrationResult(problem, posterior, summary, predictive, out_dir)
-    write_calibration_report(result, out_dir / "calibration.html")
-    return result
+    return CalibrationResult(problem, posterior, summary, predictive, out_dir)
 
 
 def summarise(problem: CalibrationProblem, posterior: Posterior) -> pd.DataFrame:

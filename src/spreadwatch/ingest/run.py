@@ -17,13 +17,13 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 import duckdb
 import numpy as np
 import pyarrow as pa
 
 from spreadwatch import duck, regions
-from spreadwatch.fusion import running
 from spreadwatch.ingest.fast import ChunkResult, LocationFastPath
 from spreadwatch.ingest.raw import (
     QUARANTINE_SCHEMA,
@@ -75,6 +75,41 @@ class IngestReport:
         return total
 
 
+class Follower(Protocol):
+    """Follows the rows an ingest keeps as it commits them: for location events, the daily
+    flows counted as they arrive (:func:`spreadwatch.fusion.running.follow`)."""
+
+    def add(self, rows: pa.Table) -> None:
+        """Rows kept (not yet committed)."""
+
+    def file_done(self, sha256: str) -> None:
+        """Every kept row of the file with content hash ``sha256`` was added."""
+
+    def finish(self) -> None:
+        """The files are committed: keep what was followed."""
+
+    def close(self) -> None:
+        """Stop (after :meth:`finish`, or when the ingest failed)."""
+
+
+#: Makes an ingest's follower from its store and source (``None``: nothing to follow).
+Follow = Callable[[Store, Source], Follower | None]
+
+
+class _Unfollowed:
+    def add(self, rows: pa.Table) -> None:
+        pass
+
+    def file_done(self, sha256: str) -> None:
+        pass
+
+    def finish(self) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
 def ingest(
     source: str | Source,
     paths: Sequence[str | Path],
@@ -83,6 +118,7 @@ def ingest(
     chunk_bytes: int | None = None,
     fast_path: bool = True,
     keep_going: bool = False,
+    follow: Follow | None = None,
 ) -> IngestReport:
     """Ingest files, folders or globs of ``source`` into ``store``; already ingested files
     (same content hash) are skipped. Location events need the store's cells first.
@@ -90,15 +126,21 @@ def ingest(
     Files are read in chunks of about ``chunk_bytes`` (default :func:`default_chunk_bytes`),
     which bounds memory whatever the file size. Location events take the fast path
     of :mod:`spreadwatch.ingest.fast` for their clean rows unless ``fast_path`` is false (the
-    results are the same), and their daily flows are counted as they are kept
-    (:mod:`spreadwatch.fusion.running`). Another process ingesting the same source into the
+    results are the same). ``follow`` makes a :class:`Follower` of the kept rows (the
+    command line counts daily flows so). Another process ingesting the same source into the
     store meanwhile is :class:`~spreadwatch.ingest.store.StoreBusy`. A file the readers refuse
     (binary, without the header) raises :class:`RawFileError`, or with ``keep_going`` is listed
     in the report's ``failed`` while the other files are ingested.
     """
     spec = SOURCES[source] if isinstance(source, str) else source
     with store.writing(spec.name):
-        return _ingest(spec, paths, store, keyring, chunk_bytes, fast_path, keep_going)
+        follower = (follow(store, spec) if follow is not None else None) or _Unfollowed()
+        try:
+            return _ingest(
+                spec, paths, store, keyring, chunk_bytes, fast_path, keep_going, follower
+            )
+        finally:
+            follower.close()
 
 
 def _ingest(
@@ -109,6 +151,7 @@ def _ingest(
     chunk_bytes: int | None,
     fast_path: bool,
     keep_going: bool,
+    follower: Follower,
 ) -> IngestReport:
     if spec.has_identifiers and spec.time_column is None and keyring.rotation != "none":
         raise ValueError(
@@ -124,16 +167,8 @@ def _ingest(
     if fast_path and spec is LOCATION and LocationFastPath.applies(keyring):
         cells = con.sql("SELECT * FROM store_cells").to_arrow_table()
         fast = LocationFastPath(cells, keyring, store, con)
-    flows = None
-    if spec is LOCATION:
-        stored = {record.sha256 for record in store.records(spec.name)}
-        flows = running.resumed(store.root, stored)
     deliveries = read_ahead(_deliveries(files, spec, store, chunk_bytes))
-    with (
-        contextlib.closing(deliveries),
-        PartWriter(store) as writer,
-        running.Background(flows) as counting,
-    ):
+    with contextlib.closing(deliveries), PartWriter(store) as writer:
         for path in track(files, f"ingesting {spec.name}"):
             sha, skipped = next(deliveries)
             if skipped:
@@ -166,7 +201,7 @@ def _ingest(
                 record.quarantined_by_reason.update(quarantine["reason"].to_pylist())
                 if output.num_rows:
                     writer.write(output, store.part_path(spec.name, sha, n), _pruned_by(spec))
-                    counting.add(output)
+                    follower.add(output)
                 if quarantine.num_rows:
                     writer.write(quarantine, store.part_path(spec.name, sha, n, quarantine=True))
                 record.parts = n + 1
@@ -177,10 +212,10 @@ def _ingest(
                 raise AssertionError(f"{path}: row accounting does not add up: {record}")
             writer.commit(record)  # once its parts are in place, while the next file is read
             report.ingested.append(record)
-            counting.counted(sha)
+            follower.file_done(sha)
         writer.wait()
         if report.ingested:  # every part and manifest row is in place
-            counting.save(store.root)
+            follower.finish()
     con.close()
     return report
 

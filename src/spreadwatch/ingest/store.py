@@ -18,6 +18,7 @@ a file changes nothing, and a run killed at any point resumes without duplicates
 from __future__ import annotations
 
 import fcntl
+import glob
 import hashlib
 import json
 import os
@@ -312,3 +313,33 @@ def _used_dictionary(column: pa.ChunkedArray) -> pa.Array:
         return array
     remapped = (np.cumsum(used) - 1)[indices].astype(indices.dtype)
     return pa.DictionaryArray.from_arrays(remapped, array.dictionary.filter(pa.array(used)))
+
+
+# --- the store's layout, as the later stages read it ----------------------------------------
+
+
+def events_glob(store_dir: Path) -> str:
+    """The location-event parts of a store, as a Parquet glob the engines read."""
+    return str(Path(store_dir) / "location" / "*.parquet")
+
+
+def events_source(path: Path | str) -> str:
+    """Location events to read: a store folder, a folder of Parquet files, a file or a glob."""
+    path = Path(path)
+    if (path / "manifest.sqlite").exists():
+        path = Path(events_glob(path))
+    elif path.is_dir():
+        path = path / "*.parquet"
+    if not (path.exists() or (glob.has_magic(str(path)) and glob.glob(str(path)))):
+        raise FileNotFoundError(f"{path}: no such file, or no Parquet file matches")
+    return str(path)
+
+
+def is_store(path: Path) -> bool:
+    """Whether ``path`` is an ingest store (a folder with its manifest)."""
+    return (Path(path) / "manifest.sqlite").is_file()
+
+
+def holds(store_dir: Path, source: str) -> bool:
+    """Whether the store at ``store_dir`` holds rows of ``source``."""
+    return any((Path(store_dir) / source).glob("*.parquet"))

@@ -18,6 +18,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from spreadwatch import durable
 from spreadwatch.model import mobility
 from spreadwatch.model.config import HOMOGENEOUS, RunConfig, check_references, load_config
 from spreadwatch.model.errors import ConfigError
@@ -204,7 +205,6 @@ def run_simulation(
     table = table.replace_schema_metadata({"spreadwatch.model.config": config.model_dump_json()})
     target.mkdir(parents=True, exist_ok=True)
     path = target / STATES_FILE
-    tmp = path.with_name(path.name + ".tmp")
-    pq.write_table(table, tmp)
-    os.replace(tmp, path)
+    with durable.written(path) as tmp:
+        pq.write_table(table, tmp)
     return path

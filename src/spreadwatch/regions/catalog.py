@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
+from spreadwatch import durable
 from spreadwatch.regions import build, sources
 
 Level = Literal["sido", "sigungu"]
@@ -53,9 +54,8 @@ class RegionTables:
 
 
 def _atomic_parquet(frame: pd.DataFrame, path: Path) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    frame.to_parquet(tmp, index=False)
-    os.replace(tmp, path)
+    with durable.written(path) as tmp:
+        frame.to_parquet(tmp, index=False)
 
 
 def _write(tables: RegionTables, prefix: Path) -> None:

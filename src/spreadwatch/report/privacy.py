@@ -18,7 +18,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from spreadwatch.fusion import mobility
-from spreadwatch.privacy import dp
+from spreadwatch.release import dp
 from spreadwatch.report.html import Section, figure_html, table_html
 
 DEFAULT_EPSILONS = (0.1, 0.3, 1.0, 3.0, 10.0)

@@ -18,7 +18,6 @@ import pyarrow.compute as pc
 
 from spreadwatch.synth import strings
 from spreadwatch.synth.cells import CarrierCells
-from spreadwatch.synth.messy import RowDefects
 from spreadwatch.synth.population import CarrierSubscribers
 
 UTC_OFFSET_HOURS = 9
@@ -117,6 +116,24 @@ def day_events(
     roam = np.flatnonzero(rng.random(local.size) >= anchor_probability)
     cell[roam] = cells.random_in(region[roam], rng.random(roam.size))
     return EventBatch(subscriber=local + first, second=second, cell=cell)
+
+
+@dataclass(frozen=True, eq=False)
+class RowDefects:
+    """Defects planned for one batch of clean events; row numbers are batch rows."""
+
+    order: np.ndarray  # batch rows in output order; duplicated rows twice, adjacent
+    blank: np.ndarray  # bool per batch row: empty subscriber_id
+    unknown: np.ndarray  # sorted rows whose cell becomes ``unknown_ids``
+    unknown_ids: pa.StringArray
+    bad_ts: np.ndarray  # sorted rows whose ts becomes ``bad_ts_values``
+    bad_ts_values: pa.StringArray
+
+    @classmethod
+    def clean(cls, n: int) -> RowDefects:
+        nothing = np.zeros(0, dtype=np.int64)
+        empty = pa.array([], pa.string())
+        return cls(np.arange(n), np.zeros(n, dtype=bool), nothing, empty, nothing, empty)
 
 
 def to_table(

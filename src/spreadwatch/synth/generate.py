@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import itertools
 import shutil
+from collections.abc import Iterable
 from contextlib import ExitStack
 from datetime import date, timedelta
 from pathlib import Path
@@ -321,3 +322,11 @@ def generate(config: SynthConfig, out_dir: Path) -> SynthManifest:
         )
         (out_dir / "manifest.json").write_text(manifest.model_dump_json(indent=2) + "\n")
     return manifest
+
+
+def synth_sources(raw: Path, names: Iterable[str] | None = None) -> dict[str, list[Path]]:
+    """The raw files of a synthetic world's ``raw/`` folder by source, for ingest: every
+    source (or those of ``names``) whose file or folder the world holds (a world written
+    before a source existed lacks its file)."""
+    wanted = RAW_FILES if names is None else {n: RAW_FILES[n] for n in names}
+    return {name: [raw / path] for name, path in wanted.items() if (raw / path).exists()}

@@ -20,16 +20,13 @@ swapped, a point at sea, or ``0, 0``. Their events still reference them.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 import numpy as np
 import pyarrow as pa
 
 from spreadwatch.synth import ids, strings
 from spreadwatch.synth.cells import CarrierCells
-
-if TYPE_CHECKING:
-    from spreadwatch.synth.events import EventBatch
+from spreadwatch.synth.events import EventBatch, RowDefects
 
 ROW_KINDS = ("bad_timestamp", "unknown_cell", "blank_subscriber", "duplicate_row")
 TIMESTAMP_VARIANTS = ("empty", "text", "impossible")
@@ -38,24 +35,6 @@ CELL_KINDS = ("cell_swapped_coords", "cell_at_sea", "cell_zero_coords")
 # Open sea, far from any island (checked against the region polygons in the tests).
 SEA_POINTS = np.array([[35.0, 124.0], [36.0, 131.0], [37.0, 124.5], [34.0, 128.5], [33.0, 125.0]])
 SEA_JITTER_DEG = 0.1
-
-
-@dataclass(frozen=True, eq=False)
-class RowDefects:
-    """Defects planned for one batch of clean events; row numbers are batch rows."""
-
-    order: np.ndarray  # batch rows in output order; duplicated rows twice, adjacent
-    blank: np.ndarray  # bool per batch row: empty subscriber_id
-    unknown: np.ndarray  # sorted rows whose cell becomes ``unknown_ids``
-    unknown_ids: pa.StringArray
-    bad_ts: np.ndarray  # sorted rows whose ts becomes ``bad_ts_values``
-    bad_ts_values: pa.StringArray
-
-    @classmethod
-    def clean(cls, n: int) -> RowDefects:
-        nothing = np.zeros(0, dtype=np.int64)
-        empty = pa.array([], pa.string())
-        return cls(np.arange(n), np.zeros(n, dtype=bool), nothing, empty, nothing, empty)
 
 
 @dataclass

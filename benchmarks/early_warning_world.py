@@ -52,7 +52,7 @@ def evaluate_seed(seed: int, work: Path, detector: Detector | None = None) -> Se
     """Synthesise, ingest and fuse one seed's world in ``work``; evaluate the detector."""
     from spreadwatch.fusion.engines import connected
     from spreadwatch.fusion.signals import household_signals
-    from spreadwatch.pipeline import ingest_sources
+    from spreadwatch.ingest.batch import ingest_sources
     from spreadwatch.privacy.pseudonym import KeyRing
     from spreadwatch.synth.config import SynthConfig
     from spreadwatch.synth.generate import generate

@@ -1,4 +1,4 @@
-"""Fill numba's cache of the compiled kernels once: ``python -m spreadwatch.model.warmup``.
+"""Fill numba's cache of the compiled kernels once: ``python -m spreadwatch.warmup``.
 
 ``make env`` runs it after building the environment, so a user's first simulation,
 calibration or scenario run loads the kernels instead of compiling them (tens of seconds on a

@@ -51,8 +51,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from spreadwatch import durable
 from spreadwatch.fusion import mobility
-from spreadwatch.privacy.ledger import (
+from spreadwatch.release.ledger import (
     Ledger,
     check_epsilon,
     default_ledger_path,
@@ -500,7 +501,7 @@ def dataset_id(paths: Sequence[Path]) -> str:
 
 def event_files(path: Path | str) -> list[Path]:
     """The location-event Parquet files of an ingest store, a folder, a file or a glob (sorted)."""
-    from spreadwatch.pipeline import events_source
+    from spreadwatch.ingest.store import events_source
 
     source = events_source(path)
     if glob.has_magic(source):
@@ -583,7 +584,7 @@ def release(
     2. compute the bounded counts and draw the noise in memory;
     3. write each table to a hidden temporary file in ``out_dir``;
     4. charge the ledger in one SQLite transaction, re-checking the budget; on refusal the
-       temporary files are deleted and :class:`~spreadwatch.privacy.ledger.BudgetExceeded` is
+       temporary files are deleted and :class:`~spreadwatch.release.ledger.BudgetExceeded` is
        raised;
     5. rename the temporary files to their final names (atomic), write ``release.json``, and mark
        the release published in the ledger.
@@ -644,7 +645,7 @@ def release(
             out_dir.rmdir()
         raise
     for name, temp in temps.items():
-        os.replace(temp, finals[name])
+        durable.replace(temp, finals[name])
     manifest = {
         "release_id": release_id,
         "dataset_id": data_id,
@@ -659,9 +660,7 @@ def release(
         },
         "ledger": str(ledger.path.resolve()),
     }
-    temp = out_dir / f".release.{release_id}.tmp"
-    temp.write_text(json.dumps(manifest, indent=2))
-    os.replace(temp, manifest_path)
+    durable.write_text(manifest_path, json.dumps(manifest, indent=2))
     ledger.mark_published(release_id)
     status = ledger.status(data_id)
     return ReleaseResult(

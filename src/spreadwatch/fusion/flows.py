@@ -1,14 +1,14 @@
-"""Pipeline steps that read and write the on-disk contracts, used by the CLI and the demo."""
+"""``spreadwatch flows``: the fusion tables of a store (or of any location events), planned
+window by window and updated incrementally; the orchestration of :mod:`spreadwatch.fusion`."""
 
 from __future__ import annotations
 
 import contextlib
 import datetime as dt
 import functools
-import glob
 import json
 import os
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,62 +18,12 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from spreadwatch import duck, fusion
+from spreadwatch import duck, durable, fusion
 from spreadwatch.fusion import incremental, kernels, running, signals
-from spreadwatch.ingest import IngestReport, Store, ingest
 from spreadwatch.ingest.sources import PLAUSIBLE_FROM, PLAUSIBLE_UNTIL
+from spreadwatch.ingest.store import Store, events_source, holds, is_store
 from spreadwatch.privacy.kanon import DEFAULT_K
-from spreadwatch.privacy.pseudonym import KeyRing
 from spreadwatch.progress import track
-
-
-def ingest_sources(
-    store_dir: Path,
-    sources: Mapping[str, Sequence[Path | str]],
-    keyring: KeyRing,
-    reports: dict[str, IngestReport] | None = None,
-    keep_going: bool = False,
-) -> dict[str, dict]:
-    """Ingest raw files into the store at ``store_dir`` (cells before location events) and write
-    ``quality.json``: the row accounting per source over everything the store holds. What each
-    source's call did (files ingested, skipped, unreadable with ``keep_going``) goes into
-    ``reports`` when given."""
-    with Store(store_dir) as store:
-        for name in sorted(sources, key=lambda n: n != "cells"):
-            report = ingest(name, sources[name], store, keyring, keep_going=keep_going)
-            if reports is not None:
-                reports[name] = report
-        quality = store.quality()
-    (Path(store_dir) / "quality.json").write_text(json.dumps(quality, indent=2) + "\n")
-    return quality
-
-
-def synth_sources(raw: Path, names: Iterable[str] | None = None) -> dict[str, list[Path]]:
-    """The raw files of a synthetic world's ``raw/`` folder by source, for
-    :func:`ingest_sources`: every source (or those of ``names``) whose file or folder the world
-    holds (a world written before a source existed lacks its file)."""
-    from spreadwatch.synth.generate import RAW_FILES
-
-    wanted = RAW_FILES if names is None else {n: RAW_FILES[n] for n in names}
-    return {name: [raw / path] for name, path in wanted.items() if (raw / path).exists()}
-
-
-def events_glob(store_dir: Path) -> str:
-    """The location-event parts of a store, as a Parquet glob the engines read."""
-    return str(Path(store_dir) / "location" / "*.parquet")
-
-
-def events_source(path: Path | str) -> str:
-    """Location events to read: a store folder, a folder of Parquet files, a file or a glob."""
-    path = Path(path)
-    if (path / "manifest.sqlite").exists():
-        path = Path(events_glob(path))
-    elif path.is_dir():
-        path = path / "*.parquet"
-    if not (path.exists() or (glob.has_magic(str(path)) and glob.glob(str(path)))):
-        raise FileNotFoundError(f"{path}: no such file, or no Parquet file matches")
-    return str(path)
-
 
 FLOW_TABLES = ("od_flows", "presence", "commuting")
 SIGNAL_TABLES = ("importations", "household_signals")
@@ -121,7 +71,7 @@ def build_flows(
     """
     is_uri = fusion.engines.is_uri(str(events_parquet))
     source = str(events_parquet) if is_uri else events_source(events_parquet)
-    store = None if is_uri else _store_of(Path(events_parquet))
+    store = None if is_uri or not is_store(Path(events_parquet)) else Path(events_parquet)
     out_dir.mkdir(parents=True, exist_ok=True)
     plan = _FlowsPlan.for_store(store, out_dir, k) if store is not None else None
     paths: dict[str, Path] = {}
@@ -143,11 +93,11 @@ def build_flows(
                 else (lambda: counter.table(None, "commuting"))
             ),
         }
-        if store is not None and _has(store, "roaming"):
+        if store is not None and holds(store, "roaming"):
             builders["importations"] = lambda: signals.importations(
                 table("roaming"), session.events, k=k
             )
-        if store is not None and _has(store, "telemetry") and _has(store, "households"):
+        if store is not None and holds(store, "telemetry") and holds(store, "households"):
             builders["household_signals"] = lambda: signals.household_signals(
                 table("telemetry"), table("households"), k=k
             )
@@ -394,9 +344,8 @@ def _ts_span(file: pq.ParquetFile) -> tuple[int, int] | None:
 
 
 def _write_atomically(table: pa.Table, path: Path) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    pq.write_table(table, tmp)
-    os.replace(tmp, path)
+    with durable.written(path) as tmp:
+        pq.write_table(table, tmp)
 
 
 @dataclass
@@ -461,14 +410,4 @@ class _FlowsPlan:
 
     def save(self) -> None:
         state = {"k": self.k, "location_files": self.files}
-        tmp = self.state_path.with_name(self.state_path.name + ".tmp")
-        tmp.write_text(json.dumps(state, indent=1) + "\n")
-        os.replace(tmp, self.state_path)
-
-
-def _store_of(path: Path) -> Path | None:
-    return path if (path / "manifest.sqlite").exists() else None
-
-
-def _has(store: Path, source: str) -> bool:
-    return any((store / source).glob("*.parquet"))
+        durable.write_text(self.state_path, json.dumps(state, indent=1) + "\n")
