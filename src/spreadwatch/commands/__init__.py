@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 import typer
 
 from spreadwatch import durable
-from spreadwatch.progress import console
+from spreadwatch.progress import console, say
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -32,3 +32,13 @@ def write_table(table: pa.Table, out: Path) -> None:
             pacsv.write_csv(table, tmp)
         else:
             pq.write_table(table, tmp)
+
+
+def print_accounting(quality: dict) -> None:
+    """Rows in = kept + quarantined + duplicates, and the quarantine by reason."""
+    say(
+        f"rows in {quality['rows_in']:,} = kept {quality['rows_kept']:,} + quarantined "
+        f"{quality['rows_quarantined']:,} + duplicates {quality['duplicates_removed']:,}"
+    )
+    for reason, count in sorted(quality["quarantined_by_reason"].items()):
+        say(f"  quarantined {count:>8,}  {reason}")

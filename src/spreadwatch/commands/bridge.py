@@ -243,3 +243,7 @@ def fleet(
         f"{report.households} homes published {report.published} messages "
         f"({report.acknowledged} acknowledged) in {report.seconds:.1f} s"
     )
+
+
+#: The commands of this module, by name (registered in :mod:`spreadwatch.cli`).
+GROUPS = {"bridge": bridge_app}

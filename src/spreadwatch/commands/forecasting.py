@@ -341,3 +341,7 @@ def backtest(
     say(summary.to_string(index=False, float_format="{:,.3g}".format))
     say(f"lowest WIS over the regions: [bold]{winner}[/]")
     say(f"report: [bold]{report.resolve()}[/]")
+
+
+#: The commands of this module, by name (registered in :mod:`spreadwatch.cli`).
+COMMANDS = {"forecast": forecast, "backtest": backtest}

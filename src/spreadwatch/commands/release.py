@@ -313,3 +313,8 @@ def _print_ledger(ledger, entries: int) -> None:
                 f"  #{c.id:<4} {c.changed_at[:19]}Z  budget {c.old_budget:g} -> "
                 f"{c.new_budget:g} by {c.by}: {c.reason}"
             )
+
+
+#: The commands of this module, by name (registered in :mod:`spreadwatch.cli`).
+COMMANDS = {"release": release}
+GROUPS = {"budget": budget_app}

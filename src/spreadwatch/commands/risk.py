@@ -234,3 +234,12 @@ def risk(
     )
     say(f"regions by level on {latest['date'].max()}: {shown}")
     say(f"report: [bold]{report.resolve()}[/]")
+
+
+#: The commands of this module, by name (registered in :mod:`spreadwatch.cli`).
+COMMANDS = {
+    "risk": risk,
+    "early-warning": early_warning,
+    "notices": notices,
+    "importation-risk": importation_risk,
+}

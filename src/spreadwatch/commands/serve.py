@@ -73,3 +73,7 @@ def serve(
     )
     config = uvicorn.Config(app, log_level="warning", access_log=False, timeout_graceful_shutdown=5)
     uvicorn.Server(config).run(sockets=[sock])
+
+
+#: The commands of this module, by name (registered in :mod:`spreadwatch.cli`).
+COMMANDS = {"serve": serve}

@@ -240,3 +240,8 @@ def audit(
     for r in log.records()[-tail:] if tail else []:
         say(f"{r.at}  {r.actor} ({r.role})  {r.action}  {r.outcome}", markup=False)
     say(f"{log.path}: hash chain intact ({len(log.records()):,} records)")
+
+
+#: The commands of this module, by name (registered in :mod:`spreadwatch.cli`).
+COMMANDS = {"trace": trace, "trace-index": trace_index}
+GROUPS = {"access": access_app}

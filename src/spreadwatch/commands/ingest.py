@@ -1,0 +1,161 @@
+"""``spreadwatch ingest`` and ``spreadwatch flows``: raw files into a store, and the store's
+fusion tables."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from spreadwatch.commands import fail, print_accounting
+from spreadwatch.progress import console, say
+
+
+class SourceName(StrEnum):
+    cells = "cells"
+    location = "location"
+    roaming = "roaming"
+    telemetry = "telemetry"
+    households = "households"
+    household_members = "household_members"
+    cases = "cases"
+
+
+class Rotation(StrEnum):
+    none = "none"
+    month = "month"
+    week = "week"
+
+
+def ingest(
+    source: Annotated[SourceName, typer.Argument(help="Which raw contract the files hold.")],
+    paths: Annotated[
+        list[str], typer.Argument(help="CSV or Parquet files, folders of them, or globs.")
+    ],
+    out: Annotated[Path, typer.Option(help="The store folder (created if missing).")] = Path(
+        "out/store"
+    ),
+    cells: Annotated[
+        Path | None,
+        typer.Option(help="With location: ingest this cells file first (same as `ingest cells`)."),
+    ] = None,
+    key_file: Annotated[
+        Path | None,
+        typer.Option(help="Pseudonym key file (default ~/.config/spreadwatch/pseudonym.key)."),
+    ] = None,
+    rotate: Annotated[
+        Rotation, typer.Option(help="Change pseudonyms every calendar month or ISO week (UTC).")
+    ] = Rotation.none,
+) -> None:
+    """Validate raw files into a store of pseudonymised Parquet tables, with a quarantine.
+
+    Every row is kept, quarantined with its file, row, column and reason, or removed as an exact
+    duplicate. Files already in the store (same content) are skipped; an interrupted run resumes.
+    Location events need the cells first; their daily flows are counted as they are kept (for
+    `spreadwatch flows`). Writes OUT/quality.json.
+    """
+    from spreadwatch.fusion import running
+    from spreadwatch.ingest import RawFileError
+    from spreadwatch.ingest.batch import ingest_sources
+    from spreadwatch.ingest.store import StoreBusy
+    from spreadwatch.privacy.pseudonym import KeyRing, load_key
+
+    sources: dict[str, list[Path | str]] = {source.value: list(paths)}
+    if cells is not None:
+        if source is not SourceName.location:
+            raise fail("--cells: only used with the location source")
+        sources["cells"] = [cells]
+    try:
+        keyring = KeyRing(load_key(key_file), rotate.value)
+        reports: dict = {}
+        quality = ingest_sources(
+            out, sources, keyring, reports, keep_going=True, follow=running.follow
+        )
+    except (RawFileError, FileNotFoundError, ValueError, StoreBusy) as exc:
+        raise fail(str(exc)) from exc
+    failed = []
+    for name in sources:
+        report = reports[name]
+        say(
+            f"[bold]{name}[/]: {len(report.ingested)} files ingested now, "
+            f"{len(report.skipped)} already in the store (skipped)"
+            + (f", {len(report.failed)} unreadable" if report.failed else "")
+            + "; the store holds:"
+        )
+        print_accounting(quality[name])
+        failed += report.failed
+    say(f"wrote [bold]{out}[/]")
+    if failed:
+        for path, reason in failed:
+            console.print(
+                f"[bold red]error:[/] {reason}"
+                if str(path) in reason
+                else f"[bold red]error:[/] {path}: {reason}"
+            )
+        console.print(f"{len(failed)} file(s) not ingested; every other file was")
+        raise typer.Exit(1)
+
+
+def flows(
+    events: Annotated[
+        str,
+        typer.Argument(
+            help="Location events: an ingest store, Parquet files' folder, file or glob (or, "
+            "with --spark-remote, a URI the cluster reads, e.g. s3a://bucket/events/)."
+        ),
+    ],
+    out: Annotated[Path, typer.Option(help="Output folder.")] = Path("out/flows"),
+    k: Annotated[int, typer.Option(min=1, help="k-anonymity threshold.")] = 15,
+    engine: Annotated[
+        str | None,
+        typer.Option(
+            metavar="duckdb|spark",
+            help="Engine: duckdb (default; counts in NumPy kernels when a window of "
+            "events fits in memory), or spark (local mode, or the cluster of --spark-remote). "
+            "Both write the same tables.",
+        ),
+    ] = None,
+    spark_remote: Annotated[
+        str | None,
+        typer.Option(
+            metavar="URL",
+            help="Spark Connect server of a cluster, sc://HOST:PORT (implies --engine spark).",
+        ),
+    ] = None,
+) -> None:
+    """Daily origin-destination flows, hourly presence and home-to-day-region commuting (KST days);
+    from an ingest store with roaming and telemetry also importations and household signals.
+    Cells below the k-anonymity threshold are suppressed. From a store on DuckDB, the daily
+    tables are those its ingest counted, when it counted every location file."""
+    import duckdb
+
+    from spreadwatch.fusion.engines import ENGINES, check_remote
+    from spreadwatch.fusion.flows import build_flows
+
+    engine = (engine or ("spark" if spark_remote else "duckdb")).lower()
+    if engine not in ENGINES:
+        raise fail(f"--engine {engine}: expected one of {', '.join(ENGINES)}")
+    if spark_remote is not None:
+        if engine != "spark":
+            raise fail("--spark-remote runs on Spark: use it with --engine spark (or alone)")
+        try:
+            check_remote(spark_remote)
+        except ValueError as exc:
+            raise fail(f"--spark-remote: {exc}") from exc
+    try:
+        written = build_flows(events, out, k=k, engine=engine, spark_remote=spark_remote)
+    except duckdb.OutOfMemoryException as exc:
+        raise fail(
+            f"DuckDB ran out of memory ({str(exc).splitlines()[0]}); raise "
+            "SPREADWATCH_MEMORY_LIMIT or run on Spark (--engine spark)"
+        ) from exc
+    except (FileNotFoundError, ConnectionError, ValueError, RuntimeError) as exc:
+        raise fail(str(exc)) from exc
+    for path in written.values():
+        say(f"wrote [bold]{path}[/]")
+
+
+#: The commands of this module, by name (registered in :mod:`spreadwatch.cli`).
+COMMANDS = {"ingest": ingest, "flows": flows}
