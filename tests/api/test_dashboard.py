@@ -156,6 +156,7 @@ def test_map_region_page_and_languages(server, browser_page, tmp_path):
     assert page.text_content("#date-label") == first
 
     code = max(expected, key=lambda c: (expected[c], c))  # the riskiest region
+    page.wait_for_load_state("networkidle")  # the page laid out whole: nothing moves the map
     point = page.evaluate(f"window.spreadwatch.regionPixel('{code}')")
     page.mouse.click(point["x"], point["y"])
     page.wait_for_selector("#fan[data-ready='1']")

@@ -19,6 +19,7 @@ from starlette.routing import Match
 from spreadwatch import __version__
 from spreadwatch.access import AuditLog, TokenRegistry
 from spreadwatch.api import problems
+from spreadwatch.api.answers import Answers
 from spreadwatch.api.asgi import Send, SendFilter
 from spreadwatch.api.jobs import JobRunner
 from spreadwatch.api.routes import actions, data
@@ -132,6 +133,7 @@ def create_app(
         static_url="/docs-assets",
     )
     app.state.workspace = ws
+    app.state.answers = Answers()
     app.state.jobs = jobs
     app.state.gatekeeper = Gatekeeper(TokenRegistry(access), AuditLog(access), anonymous)
     problems.install(app)

@@ -159,7 +159,11 @@ class Workspace:
         return self._paths[name]
 
     def has(self, name: str) -> bool:
-        return _stamp(self._paths[name]) is not None
+        return self.stamp(name) is not None
+
+    def stamp(self, name: str) -> tuple[int, int] | None:
+        """What changes when the table's file changes (``None``: no such file)."""
+        return _stamp(self._paths[name])
 
     def table(self, name: str) -> pd.DataFrame:
         """The table ``name`` as a data frame (``NotInWorkspace`` if missing)."""

@@ -14,6 +14,7 @@ from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import Response
 from pydantic import BeforeValidator
 
+from spreadwatch.api.answers import Answers
 from spreadwatch.api.paging import CSV, Format, Page, Paging, csv_response, page, paging, rows
 from spreadwatch.api.problems import ApiError
 from spreadwatch.api.schemas import (
@@ -84,6 +85,13 @@ async def workspace(request: Request) -> Workspace:
 Ws = Annotated[Workspace, Depends(workspace)]
 
 
+async def answers(request: Request) -> Answers:
+    return request.app.state.answers
+
+
+Kept = Annotated[Answers, Depends(answers)]
+
+
 # -- regions ---------------------------------------------------------------------------------
 
 
@@ -126,23 +134,29 @@ def _known(code: str | None) -> str | None:
 async def list_regions(
     request: Request,
     _: Public,
+    ws: Ws,
+    kept: Kept,
     pages: Pages,
     sido: Annotated[str | None, Query(pattern=r"^\d{2}$", description="2-digit sido code.")] = None,
     q: Annotated[
         str | None, Query(min_length=1, max_length=40, description="Part of a name (ko or en).")
     ] = None,
-) -> dict:
+) -> Response:
     """The 229 si-gun-gu: codes, names in Korean and English, population, neighbours."""
-    frame = _regions()
-    if sido is not None:
-        frame = frame[frame["sido_code"] == sido]
-    if q is not None:
-        needle = q.casefold()
-        named = frame["name_ko"].str.contains(needle, regex=False) | frame[
-            "name_en"
-        ].str.casefold().str.contains(needle, regex=False)
-        frame = frame[named]
-    return page(request, frame, pages)
+
+    def build() -> dict | Response:
+        frame = _regions()
+        if sido is not None:
+            frame = frame[frame["sido_code"] == sido]
+        if q is not None:
+            needle = q.casefold()
+            named = frame["name_ko"].str.contains(needle, regex=False) | frame[
+                "name_en"
+            ].str.casefold().str.contains(needle, regex=False)
+            frame = frame[named]
+        return page(request, frame, pages)
+
+    return await kept.answer(request, ws, (), build)
 
 
 @router.get(
@@ -201,22 +215,31 @@ async def list_cases(
     request: Request,
     _: Public,
     ws: Ws,
+    kept: Kept,
     pages: Pages,
     region: RegionFilter = None,
     start: Start = None,
     end: End = None,
-) -> dict:
+) -> Response:
     """Reported confirmed cases per si-gun-gu and day."""
-    return page(request, _cases(ws).select(start=start, end=end, region_code=region), pages)
+    return await kept.answer(
+        request,
+        ws,
+        ("cases",),
+        lambda: page(request, _cases(ws).select(start=start, end=end, region_code=region), pages),
+    )
 
 
 # -- flows and presence ----------------------------------------------------------------------
 
 
+def _flows_table(release: Release) -> str:
+    return "od_flows" if release is Release.kanon else "dp_od_flows"
+
+
 def _flows(ws: Workspace, release: Release) -> Indexed:
-    name = "od_flows" if release is Release.kanon else "dp_od_flows"
     return ws.derived(
-        name,
+        _flows_table(release),
         "indexed",
         lambda f: Indexed(f, ["date", "trips"], [True, False], counts=["trips"]),
     )
@@ -229,19 +252,25 @@ ReleaseOption = Annotated[
 
 @router.get("/od-flows/dates", response_model=list[dt.date], tags=["mobility"])
 async def od_flow_dates(
+    request: Request,
     _: Public,
     ws: Ws,
+    kept: Kept,
     release: ReleaseOption = Release.kanon,
     suppressed: Annotated[
         bool, Query(description="false: only dates with at least one unsuppressed flow.")
     ] = True,
-) -> list:
+) -> Response:
     """The dates the published OD flows cover, oldest first."""
-    indexed = _flows(ws, release)
-    if suppressed:
-        return indexed.dates
-    released = indexed.frame.loc[~indexed.frame["suppressed"], "date"]
-    return sorted(released.unique())
+
+    def build() -> list:
+        indexed = _flows(ws, release)
+        if suppressed:
+            return indexed.dates
+        released = indexed.frame.loc[~indexed.frame["suppressed"], "date"]
+        return sorted(released.unique())
+
+    return await kept.answer(request, ws, (_flows_table(release),), build)
 
 
 @router.get("/od-flows", response_model=Page[OdFlow], tags=["mobility"], responses=CSV)
@@ -249,6 +278,7 @@ async def list_od_flows(
     request: Request,
     _: Public,
     ws: Ws,
+    kept: Kept,
     pages: Pages,
     date: DateFilter = None,
     origin: RegionFilter = None,
@@ -257,12 +287,16 @@ async def list_od_flows(
     suppressed: Annotated[
         bool, Query(description="Include suppressed cells (their trips are null).")
     ] = True,
-) -> dict:
+) -> Response:
     """Daily origin-destination trips as published, strongest first within each date."""
-    frame = _flows(ws, release).select(date=date, origin=origin, dest=dest)
-    if not suppressed:
-        frame = frame[~frame["suppressed"]]
-    return page(request, frame, pages)
+
+    def build() -> dict | Response:
+        frame = _flows(ws, release).select(date=date, origin=origin, dest=dest)
+        if not suppressed:
+            frame = frame[~frame["suppressed"]]
+        return page(request, frame, pages)
+
+    return await kept.answer(request, ws, (_flows_table(release),), build)
 
 
 @router.get("/presence", response_model=Page[PresenceRow], tags=["mobility"], responses=CSV)
@@ -270,20 +304,25 @@ async def list_presence(
     request: Request,
     _: Public,
     ws: Ws,
+    kept: Kept,
     pages: Pages,
     date: DateFilter = None,
     hour: Annotated[int | None, Query(ge=0, le=23)] = None,
     region: RegionFilter = None,
     release: ReleaseOption = Release.kanon,
-) -> dict:
+) -> Response:
     """People present per region and hour of each day, as published."""
     name = "presence" if release is Release.kanon else "dp_presence"
-    indexed = ws.derived(
-        name,
-        "indexed",
-        lambda f: Indexed(f, ["date", "hour", "region_code"], counts=["people"]),
-    )
-    return page(request, indexed.select(date=date, hour=hour, region_code=region), pages)
+
+    def build() -> dict | Response:
+        indexed = ws.derived(
+            name,
+            "indexed",
+            lambda f: Indexed(f, ["date", "hour", "region_code"], counts=["people"]),
+        )
+        return page(request, indexed.select(date=date, hour=hour, region_code=region), pages)
+
+    return await kept.answer(request, ws, (name,), build)
 
 
 # -- importations and household signals (analyst) --------------------------------------------
@@ -302,29 +341,40 @@ async def list_importations(
     request: Request,
     _: Analyst,
     ws: Ws,
+    kept: Kept,
     pages: Pages,
     date: DateFilter = None,
     country: Country = None,
     region: RegionFilter = None,
-) -> dict:
+) -> Response:
     """Arrivals from abroad by origin country and home region per day (roaming)."""
-    frame = _importations(ws).select(date=date, country=country, region_code=region)
-    return page(request, frame, pages)
+
+    def build() -> dict | Response:
+        frame = _importations(ws).select(date=date, country=country, region_code=region)
+        return page(request, frame, pages)
+
+    return await kept.answer(request, ws, ("importations",), build)
 
 
 @router.get("/importations/by-country", response_model=list[CountryArrivals], tags=["importation"])
-async def importations_by_country(_: Analyst, ws: Ws, start: Start = None, end: End = None) -> list:
+async def importations_by_country(
+    request: Request, _: Analyst, ws: Ws, kept: Kept, start: Start = None, end: End = None
+) -> Response:
     """Arrivals per origin country over a period (unsuppressed cells), most first."""
-    frame = _importations(ws).select(start=start, end=end)
-    frame = frame[~frame["suppressed"]]
-    summary = (
-        frame.groupby("country")
-        .agg(arrivals=("arrivals", "sum"), regions=("region_code", "nunique"))
-        .reset_index()
-        .sort_values(["arrivals", "country"], ascending=[False, True])
-    )
-    summary["arrivals"] = summary["arrivals"].astype("int64")
-    return rows(summary)
+
+    def build() -> list:
+        frame = _importations(ws).select(start=start, end=end)
+        frame = frame[~frame["suppressed"]]
+        summary = (
+            frame.groupby("country")
+            .agg(arrivals=("arrivals", "sum"), regions=("region_code", "nunique"))
+            .reset_index()
+            .sort_values(["arrivals", "country"], ascending=[False, True])
+        )
+        summary["arrivals"] = summary["arrivals"].astype("int64")
+        return rows(summary)
+
+    return await kept.answer(request, ws, ("importations",), build)
 
 
 def _signals(ws: Workspace) -> Indexed:
@@ -358,10 +408,15 @@ def _national(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 @router.get("/household-signals/national", response_model=list[NationalSignal], tags=["households"])
-async def national_household_signals(_: Analyst, ws: Ws) -> list:
+async def national_household_signals(request: Request, _: Analyst, ws: Ws, kept: Kept) -> Response:
     """Per day over the released regions: households, and their fever rate and stay-home
     index weighted by households."""
-    return ws.derived("household_signals", "national", lambda f: rows(_national(f)))
+    return await kept.answer(
+        request,
+        ws,
+        ("household_signals",),
+        lambda: ws.derived("household_signals", "national", lambda f: rows(_national(f))),
+    )
 
 
 @router.get(
@@ -371,17 +426,22 @@ async def list_household_signals(
     request: Request,
     _: Analyst,
     ws: Ws,
+    kept: Kept,
     pages: Pages,
     date: DateFilter = None,
     region: RegionFilter = None,
-) -> dict:
+) -> Response:
     """Per region and day: households reporting, stay-home index and fever rate."""
-    frame = _signals(ws).select(date=date, region_code=region)
-    frame = frame.assign(
-        stay_home_index=frame["stay_home_index"].where(~frame["suppressed"]),
-        fever_rate=frame["fever_rate"].where(~frame["suppressed"]),
-    )
-    return page(request, frame, pages)
+
+    def build() -> dict | Response:
+        frame = _signals(ws).select(date=date, region_code=region)
+        frame = frame.assign(
+            stay_home_index=frame["stay_home_index"].where(~frame["suppressed"]),
+            fever_rate=frame["fever_rate"].where(~frame["suppressed"]),
+        )
+        return page(request, frame, pages)
+
+    return await kept.answer(request, ws, ("household_signals",), build)
 
 
 # -- Rt, forecasts, risk ---------------------------------------------------------------------
@@ -396,15 +456,21 @@ async def list_rt(
     request: Request,
     _: Public,
     ws: Ws,
+    kept: Kept,
     pages: Pages,
     region: Annotated[
         str | None, Query(pattern=r"^(\d{5}|total)$", description="Region code or 'total'.")
     ] = None,
     start: Start = None,
     end: End = None,
-) -> dict:
+) -> Response:
     """Rt by Cori et al.'s method per region (and the total), posterior mean and interval."""
-    return page(request, _rt(ws).select(start=start, end=end, region_code=region), pages)
+    return await kept.answer(
+        request,
+        ws,
+        ("rt",),
+        lambda: page(request, _rt(ws).select(start=start, end=end, region_code=region), pages),
+    )
 
 
 def _forecasts(ws: Workspace) -> Indexed:
@@ -423,6 +489,7 @@ async def list_forecasts(
     request: Request,
     _: Public,
     ws: Ws,
+    kept: Kept,
     pages: Pages,
     location: Annotated[
         str | None,
@@ -433,10 +500,14 @@ async def list_forecasts(
     ] = None,
     model: Annotated[str | None, Query(max_length=60)] = None,
     output_type: Annotated[str | None, Query(pattern=r"^(mean|quantile)$")] = None,
-) -> dict:
+) -> Response:
     """The hubverse forecast table: mean and 23 quantiles per model, location and horizon."""
-    frame = _forecasts(ws).select(location=location, model=model, output_type=output_type)
-    return page(request, frame, pages)
+
+    def build() -> dict | Response:
+        frame = _forecasts(ws).select(location=location, model=model, output_type=output_type)
+        return page(request, frame, pages)
+
+    return await kept.answer(request, ws, ("forecasts",), build)
 
 
 FAN_LEVELS = (0.05, 0.25, 0.5, 0.75, 0.95)
@@ -444,6 +515,7 @@ FAN_LEVELS = (0.05, 0.25, 0.5, 0.75, 0.95)
 
 @router.get("/forecasts/{location}/fan", response_model=FanChart, tags=["forecasts"])
 async def forecast_fan(
+    request: Request,
     location: Annotated[
         str,
         Path(
@@ -453,13 +525,23 @@ async def forecast_fan(
     ],
     _: Public,
     ws: Ws,
+    kept: Kept,
     model: Annotated[
         str | None,
         Query(max_length=60, description="Default: the model the forecast table names."),
     ] = None,
     history_days: Annotated[int, Query(ge=0, le=365)] = 28,
-) -> dict:
+) -> Response:
     """One location's forecast as a fan (mean, 50% and 90% bands) after its observed cases."""
+    return await kept.answer(
+        request,
+        ws,
+        ("forecasts", "cases"),
+        lambda: _fan(ws, location, model, history_days),
+    )
+
+
+def _fan(ws: Workspace, location: str, model: str | None, history_days: int) -> dict:
     indexed = _forecasts(ws)
     models = ws.derived("forecasts", "models", lambda f: sorted(f["model"].unique()))
     if not models:
@@ -535,14 +617,19 @@ async def list_risk_levels(
     request: Request,
     _: Public,
     ws: Ws,
+    kept: Kept,
     pages: Pages,
     date: DateFilter = None,
     region: RegionFilter = None,
     level: Annotated[int | None, Query(ge=1, le=4)] = None,
-) -> dict:
+) -> Response:
     """Risk level 1-4 per region and day with each factor's value and contribution."""
-    frame = _risk(ws).select(date=date, region_code=region, level=level)
-    return page(request, frame, pages)
+
+    def build() -> dict | Response:
+        frame = _risk(ws).select(date=date, region_code=region, level=level)
+        return page(request, frame, pages)
+
+    return await kept.answer(request, ws, ("risk_levels",), build)
 
 
 MAP_SOURCES: dict[str, tuple[str, str, str]] = {
@@ -573,10 +660,21 @@ def _map_values(ws: Workspace, metric: str) -> tuple[list[dt.date], dict[dt.date
 
 @router.get("/map/{metric}", response_model=MapLayer, tags=["risk"], responses=CSV)
 async def map_layer(
-    metric: MapMetric, _: Public, ws: Ws, date: DateFilter = None, format: Format = "json"
-) -> dict | Response:
+    request: Request,
+    metric: MapMetric,
+    _: Public,
+    ws: Ws,
+    kept: Kept,
+    date: DateFilter = None,
+    format: Format = "json",
+) -> Response:
     """One metric for every si-gun-gu on one date (default: the latest); ``format=csv`` gives
     ``region_code, date, value`` as CSV."""
+    table = MAP_SOURCES[metric][0]
+    return await kept.answer(request, ws, (table,), lambda: _map(ws, metric, date, format))
+
+
+def _map(ws: Workspace, metric: str, date: dt.date | None, format: str) -> dict | Response:
     dates, by_date = _map_values(ws, metric)
     if not dates:
         raise ApiError(404, "no-data", f"{metric}: no values in the workspace")
@@ -607,15 +705,20 @@ async def list_alerts(
     request: Request,
     _: Analyst,
     ws: Ws,
+    kept: Kept,
     pages: Pages,
     region: RegionFilter = None,
-) -> dict:
+) -> Response:
     """Alerts the home bridge sent to households, newest first."""
-    frame = ws.table("alerts")
-    for column in AlertRecord.model_fields:
-        if column not in frame:
-            frame = frame.assign(**{column: None})
-    frame = frame.iloc[::-1]
-    if region is not None:
-        frame = frame[frame["region_code"] == region]
-    return page(request, frame, pages)
+
+    def build() -> dict | Response:
+        frame = ws.table("alerts")
+        for column in AlertRecord.model_fields:
+            if column not in frame:
+                frame = frame.assign(**{column: None})
+        frame = frame.iloc[::-1]
+        if region is not None:
+            frame = frame[frame["region_code"] == region]
+        return page(request, frame, pages)
+
+    return await kept.answer(request, ws, ("alerts",), build)
