@@ -10,7 +10,8 @@ import pyarrow.parquet as pq
 import pytest
 from typer.testing import CliRunner
 
-from spreadwatch.cli import SourceName, app
+from spreadwatch.cli import app
+from spreadwatch.commands.ingest import SourceName
 from spreadwatch.ingest import SOURCES, Store, ingest
 from spreadwatch.privacy.pseudonym import KeyRing, pseudonym
 

@@ -46,6 +46,7 @@ _HOME = {
     "ChainBinomialEngine": "structured",
     "DayInputs": "structured",
     "MeanFieldEngine": "structured",
+    "AdaptiveEngine": "adaptive",
     "NaturalHistory": "structured",
     "StructuredModel": "structured",
 }

@@ -20,6 +20,7 @@ import pyarrow.parquet as pq
 
 from spreadwatch import durable
 from spreadwatch.model import mobility
+from spreadwatch.model.adaptive import AdaptiveEngine
 from spreadwatch.model.config import HOMOGENEOUS, RunConfig, check_references, load_config
 from spreadwatch.model.errors import ConfigError
 from spreadwatch.model.geography import RegionSet
@@ -55,7 +56,7 @@ class Scenario:
     config: RunConfig
     regions: RegionSet
     model: StructuredModel
-    engine: ChainBinomialEngine | MeanFieldEngine
+    engine: ChainBinomialEngine | MeanFieldEngine | AdaptiveEngine
     timeline: Timeline
 
     def run(self, observe: Observer | list[Observer], progress: str | None = None) -> None:
@@ -69,11 +70,13 @@ def build_scenario(config: RunConfig, label: str = "config") -> Scenario:
     check_references(config, regions, label)
     model = build_model(config, regions, build_mixing(config, regions, label), label)
     run = config.run
-    engine: ChainBinomialEngine | MeanFieldEngine
+    engine: ChainBinomialEngine | MeanFieldEngine | AdaptiveEngine
     if run.engine == "stochastic":
         engine = ChainBinomialEngine(run.particle_count, run.steps, run.random_seed)
-    else:
+    elif run.steps_per_day is not None:  # fixed steps asked for: RK4
         engine = MeanFieldEngine(run.steps)
+    else:
+        engine = AdaptiveEngine()
     return Scenario(config, regions, model, engine, Timeline.from_config(config, regions, label))
 
 
