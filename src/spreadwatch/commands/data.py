@@ -58,22 +58,6 @@ def regions(
     _emit(text, out)
 
 
-class SourceName(StrEnum):
-    cells = "cells"
-    location = "location"
-    roaming = "roaming"
-    telemetry = "telemetry"
-    households = "households"
-    household_members = "household_members"
-    cases = "cases"
-
-
-class Rotation(StrEnum):
-    none = "none"
-    month = "month"
-    week = "week"
-
-
 def synth(
     out: Annotated[
         Path, typer.Option(help="Output folder (replaced if it holds an earlier run).")
