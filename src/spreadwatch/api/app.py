@@ -138,7 +138,8 @@ def create_app(
     app.state.gatekeeper = Gatekeeper(TokenRegistry(access), AuditLog(access), anonymous)
     problems.install(app)
     app.add_middleware(GZipMiddleware, minimum_size=2048)
-    app.include_router(data.router)
+    for router in data.ROUTERS:
+        app.include_router(router)
     app.include_router(actions.router)
 
     app.add_middleware(DashboardPolicy)
@@ -200,7 +201,8 @@ def document_errors_and_access(app: FastAPI, anonymous: bool) -> None:
         schema["components"]["schemas"].update(definitions.pop("$defs", {}))
         schema["components"]["schemas"]["Problem"] = definitions
         problem_ref = {"schema": {"$ref": "#/components/schemas/Problem"}}
-        for route in [*data.router.routes, *actions.router.routes]:
+        routers = [*data.ROUTERS, actions.router]
+        for route in [r for router in routers for r in router.routes]:
             if not isinstance(route, APIRoute) or not route.include_in_schema:
                 continue
             permission = _permission(route)

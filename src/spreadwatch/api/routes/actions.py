@@ -17,12 +17,13 @@ from spreadwatch.api.jobs import ID_PATTERN, Job, JobRunner, JobsBusy, ScenarioR
 from spreadwatch.api.jobs import ScenarioRunRequest as ScenarioRunBody
 from spreadwatch.api.paging import CSV, page, rows
 from spreadwatch.api.problems import ApiError
-from spreadwatch.api.routes.data import Pages, Public, Ws
+from spreadwatch.api.routes.data import Pages, Ws
 from spreadwatch.api.schemas import AuditEntry, AuditPage, Health, Me
 from spreadwatch.api.security import Caller, needs, note
 from spreadwatch.api.workspace import DATASETS
 
 router = APIRouter(prefix="/api/v1")
+Public = Annotated[Caller, Depends(needs("read_public"))]
 JobId = Annotated[str, Path(pattern=ID_PATTERN, description="Job id (32 hex digits).")]
 
 

@@ -34,14 +34,37 @@ from spreadwatch.api.schemas import (
     RiskLevel,
     RtRow,
 )
-from spreadwatch.api.security import Caller, needs
+from spreadwatch.api.security import needs
 from spreadwatch.api.tables import Indexed
 from spreadwatch.api.workspace import Workspace
 from spreadwatch.forecast.hub import default_model
 
-router = APIRouter(prefix="/api/v1")
-Public = Annotated[Caller, Depends(needs("read_public"))]
-Analyst = Annotated[Caller, Depends(needs("read_analyst"))]
+
+def _router(tag: str, permission: str) -> APIRouter:
+    """The endpoints of one tag, all needing ``permission`` (checked, and for more than the
+    public role audited, before anything else of a request)."""
+    return APIRouter(prefix="/api/v1", tags=[tag], dependencies=[Depends(needs(permission))])
+
+
+regions_router = _router("regions", "read_public")
+epidemic_router = _router("epidemic", "read_public")
+mobility_router = _router("mobility", "read_public")
+importation_router = _router("importation", "read_analyst")
+households_router = _router("households", "read_analyst")
+forecasts_router = _router("forecasts", "read_public")
+risk_router = _router("risk", "read_public")
+alerts_router = _router("alerts", "read_analyst")
+#: Every router of the read endpoints, in the order the API documents them.
+ROUTERS = (
+    regions_router,
+    epidemic_router,
+    mobility_router,
+    importation_router,
+    households_router,
+    forecasts_router,
+    risk_router,
+    alerts_router,
+)
 Pages = Annotated[Paging, Depends(paging)]
 Code = Annotated[str, Path(pattern=r"^\d{5}$", description="5-digit si-gun-gu code.")]
 RegionFilter = Annotated[
@@ -130,10 +153,9 @@ def _known(code: str | None) -> str | None:
     return code
 
 
-@router.get("/regions", response_model=Page[Region], tags=["regions"], responses=CSV)
+@regions_router.get("/regions", response_model=Page[Region], responses=CSV)
 async def list_regions(
     request: Request,
-    _: Public,
     ws: Ws,
     kept: Kept,
     pages: Pages,
@@ -159,14 +181,12 @@ async def list_regions(
     return await kept.answer(request, ws, (), build)
 
 
-@router.get(
+@regions_router.get(
     "/regions/geometry",
-    tags=["regions"],
     response_class=Response,
     responses={200: {"content": {"application/geo+json": {}}}},
 )
 async def region_geometry(
-    _: Public,
     level: Annotated[
         Literal["sigungu", "sido"], Query(description="si-gun-gu (default) or sido polygons.")
     ] = "sigungu",
@@ -179,13 +199,12 @@ async def region_geometry(
     )
 
 
-@router.get(
+@regions_router.get(
     "/regions/map.svg",
-    tags=["regions"],
     response_class=Response,
     responses={200: {"content": {"image/svg+xml": {}}}},
 )
-async def region_map_svg(_: Public) -> Response:
+async def region_map_svg() -> Response:
     """Every si-gun-gu as an SVG path (``data-code``) under the sido boundaries: the
     dashboard's map, coloured in the browser (no WebGL, no tiles)."""
     from spreadwatch.report.svg import map_document
@@ -197,8 +216,8 @@ async def region_map_svg(_: Public) -> Response:
     )
 
 
-@router.get("/regions/{code}", response_model=Region, tags=["regions"])
-async def get_region(code: Code, _: Public) -> dict:
+@regions_router.get("/regions/{code}", response_model=Region)
+async def get_region(code: Code) -> dict:
     _known(code)
     return _region_rows()[code]
 
@@ -210,10 +229,9 @@ def _cases(ws: Workspace) -> Indexed:
     return ws.derived("cases", "indexed", lambda f: Indexed(f, ["date", "region_code"], counts=()))
 
 
-@router.get("/cases", response_model=Page[CaseRow], tags=["epidemic"], responses=CSV)
+@epidemic_router.get("/cases", response_model=Page[CaseRow], responses=CSV)
 async def list_cases(
     request: Request,
-    _: Public,
     ws: Ws,
     kept: Kept,
     pages: Pages,
@@ -250,10 +268,9 @@ ReleaseOption = Annotated[
 ]
 
 
-@router.get("/od-flows/dates", response_model=list[dt.date], tags=["mobility"])
+@mobility_router.get("/od-flows/dates", response_model=list[dt.date])
 async def od_flow_dates(
     request: Request,
-    _: Public,
     ws: Ws,
     kept: Kept,
     release: ReleaseOption = Release.kanon,
@@ -273,10 +290,9 @@ async def od_flow_dates(
     return await kept.answer(request, ws, (_flows_table(release),), build)
 
 
-@router.get("/od-flows", response_model=Page[OdFlow], tags=["mobility"], responses=CSV)
+@mobility_router.get("/od-flows", response_model=Page[OdFlow], responses=CSV)
 async def list_od_flows(
     request: Request,
-    _: Public,
     ws: Ws,
     kept: Kept,
     pages: Pages,
@@ -299,10 +315,9 @@ async def list_od_flows(
     return await kept.answer(request, ws, (_flows_table(release),), build)
 
 
-@router.get("/presence", response_model=Page[PresenceRow], tags=["mobility"], responses=CSV)
+@mobility_router.get("/presence", response_model=Page[PresenceRow], responses=CSV)
 async def list_presence(
     request: Request,
-    _: Public,
     ws: Ws,
     kept: Kept,
     pages: Pages,
@@ -336,10 +351,9 @@ def _importations(ws: Workspace) -> Indexed:
     )
 
 
-@router.get("/importations", response_model=Page[Importation], tags=["importation"], responses=CSV)
+@importation_router.get("/importations", response_model=Page[Importation], responses=CSV)
 async def list_importations(
     request: Request,
-    _: Analyst,
     ws: Ws,
     kept: Kept,
     pages: Pages,
@@ -356,9 +370,9 @@ async def list_importations(
     return await kept.answer(request, ws, ("importations",), build)
 
 
-@router.get("/importations/by-country", response_model=list[CountryArrivals], tags=["importation"])
+@importation_router.get("/importations/by-country", response_model=list[CountryArrivals])
 async def importations_by_country(
-    request: Request, _: Analyst, ws: Ws, kept: Kept, start: Start = None, end: End = None
+    request: Request, ws: Ws, kept: Kept, start: Start = None, end: End = None
 ) -> Response:
     """Arrivals per origin country over a period (unsuppressed cells), most first."""
 
@@ -407,8 +421,8 @@ def _national(frame: pd.DataFrame) -> pd.DataFrame:
     return daily[["date", "households", "regions", "fever_rate", "stay_home_index"]]
 
 
-@router.get("/household-signals/national", response_model=list[NationalSignal], tags=["households"])
-async def national_household_signals(request: Request, _: Analyst, ws: Ws, kept: Kept) -> Response:
+@households_router.get("/household-signals/national", response_model=list[NationalSignal])
+async def national_household_signals(request: Request, ws: Ws, kept: Kept) -> Response:
     """Per day over the released regions: households, and their fever rate and stay-home
     index weighted by households."""
     return await kept.answer(
@@ -419,12 +433,9 @@ async def national_household_signals(request: Request, _: Analyst, ws: Ws, kept:
     )
 
 
-@router.get(
-    "/household-signals", response_model=Page[HouseholdSignal], tags=["households"], responses=CSV
-)
+@households_router.get("/household-signals", response_model=Page[HouseholdSignal], responses=CSV)
 async def list_household_signals(
     request: Request,
-    _: Analyst,
     ws: Ws,
     kept: Kept,
     pages: Pages,
@@ -451,10 +462,9 @@ def _rt(ws: Workspace) -> Indexed:
     return ws.derived("rt", "indexed", lambda f: Indexed(f, ["region_code", "date"]))
 
 
-@router.get("/rt", response_model=Page[RtRow], tags=["epidemic"], responses=CSV)
+@epidemic_router.get("/rt", response_model=Page[RtRow], responses=CSV)
 async def list_rt(
     request: Request,
-    _: Public,
     ws: Ws,
     kept: Kept,
     pages: Pages,
@@ -484,10 +494,9 @@ def _forecasts(ws: Workspace) -> Indexed:
     )
 
 
-@router.get("/forecasts", response_model=Page[ForecastRow], tags=["forecasts"], responses=CSV)
+@forecasts_router.get("/forecasts", response_model=Page[ForecastRow], responses=CSV)
 async def list_forecasts(
     request: Request,
-    _: Public,
     ws: Ws,
     kept: Kept,
     pages: Pages,
@@ -513,7 +522,7 @@ async def list_forecasts(
 FAN_LEVELS = (0.05, 0.25, 0.5, 0.75, 0.95)
 
 
-@router.get("/forecasts/{location}/fan", response_model=FanChart, tags=["forecasts"])
+@forecasts_router.get("/forecasts/{location}/fan", response_model=FanChart)
 async def forecast_fan(
     request: Request,
     location: Annotated[
@@ -523,7 +532,6 @@ async def forecast_fan(
             description="Si-gun-gu code, sido code (two digits) or 'total'.",
         ),
     ],
-    _: Public,
     ws: Ws,
     kept: Kept,
     model: Annotated[
@@ -612,10 +620,9 @@ def _risk(ws: Workspace) -> Indexed:
     return ws.derived("risk_levels", "indexed", lambda f: Indexed(f, ["date", "region_code"]))
 
 
-@router.get("/risk-levels", response_model=Page[RiskLevel], tags=["risk"], responses=CSV)
+@risk_router.get("/risk-levels", response_model=Page[RiskLevel], responses=CSV)
 async def list_risk_levels(
     request: Request,
-    _: Public,
     ws: Ws,
     kept: Kept,
     pages: Pages,
@@ -658,11 +665,10 @@ def _map_values(ws: Workspace, metric: str) -> tuple[list[dt.date], dict[dt.date
     return ws.derived(name, f"map:{metric}", build)
 
 
-@router.get("/map/{metric}", response_model=MapLayer, tags=["risk"], responses=CSV)
+@risk_router.get("/map/{metric}", response_model=MapLayer, responses=CSV)
 async def map_layer(
     request: Request,
     metric: MapMetric,
-    _: Public,
     ws: Ws,
     kept: Kept,
     date: DateFilter = None,
@@ -700,10 +706,9 @@ def _map(ws: Workspace, metric: str, date: dt.date | None, format: str) -> dict 
 # -- alerts (analyst) ------------------------------------------------------------------------
 
 
-@router.get("/alerts", response_model=Page[AlertRecord], tags=["alerts"], responses=CSV)
+@alerts_router.get("/alerts", response_model=Page[AlertRecord], responses=CSV)
 async def list_alerts(
     request: Request,
-    _: Analyst,
     ws: Ws,
     kept: Kept,
     pages: Pages,
