@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 
 from spreadwatch import duck
+from spreadwatch.fusion import running
 from spreadwatch.fusion.flows import build_flows
 from spreadwatch.ingest.batch import ingest_sources
 from spreadwatch.privacy.pseudonym import KeyRing
@@ -83,6 +84,7 @@ def run() -> dict[str, float]:
                     store,
                     {"cells": [raw / "cells.csv"], "location": [parquet]},
                     KeyRing(KEY),
+                    follow=running.follow,  # as the command line does
                 )
             )
             build_flows(store, root / "flows")
