@@ -17,7 +17,7 @@ from spreadwatch.api.jobs import ID_PATTERN, Job, JobRunner, JobsBusy, ScenarioR
 from spreadwatch.api.jobs import ScenarioRunRequest as ScenarioRunBody
 from spreadwatch.api.paging import CSV, page, rows
 from spreadwatch.api.problems import ApiError
-from spreadwatch.api.routes.data import Pages, Ws
+from spreadwatch.api.routes.common import Pages, Ws
 from spreadwatch.api.schemas import AuditEntry, AuditPage, Health, Me
 from spreadwatch.api.security import Caller, needs, note
 from spreadwatch.api.workspace import DATASETS
