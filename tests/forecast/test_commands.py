@@ -142,7 +142,7 @@ def test_date_is_on_daily_counts_is_refused(tmp_path):
 
 
 def test_growth_over_lags_is_the_root_of_the_renewal_equation():
-    from spreadwatch.forecast.endemic import lagged_growth
+    from spreadwatch.forecast.terms import lagged_growth
 
     # r = 1.5 (r^0 / 2 + r^-1 / 2): r^2 - 0.75 r - 0.75 = 0
     assert lagged_growth(1.5, (0.5, 0.5)) == pytest.approx((0.75 + np.sqrt(3.5625)) / 2)

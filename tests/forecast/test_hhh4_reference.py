@@ -11,8 +11,10 @@ import pandas as pd
 import pytest
 
 from spreadwatch.forecast.coupling import neighbour_orders, power_law
-from spreadwatch.forecast.endemic import EndemicEpidemic, Spec, _design, _evaluate, _Observed
+from spreadwatch.forecast.endemic import EndemicEpidemic
 from spreadwatch.forecast.history import adjacency_orders, from_series, population_of
+from spreadwatch.forecast.likelihood import _evaluate, _Observed
+from spreadwatch.forecast.terms import Spec, _design
 from spreadwatch.infer import read_cases
 
 DATA = Path(__file__).parent / "data"
