@@ -12,7 +12,7 @@ import pyarrow.compute as pc
 import pytest
 
 from spreadwatch import fusion
-from spreadwatch.release import dp
+from spreadwatch.release import bounding, dp
 from tests.privacy import reference_dp
 
 REGIONS = ("11010", "11020", "21090", "39010")
@@ -71,7 +71,7 @@ def _as_dict(table: pa.Table, keys: list[str], column: str) -> dict[tuple, int]:
 @pytest.mark.parametrize("bound", [1, 2, 3, 1000])
 def test_od_bounding_equals_brute_force(seed, bound):
     events = random_events(seed)
-    got = dp.od_counts(to_table(events), KEYS, bound).to_pyarrow()
+    got = bounding.od_counts(to_table(events), KEYS, bound).to_pyarrow()
     want_bounded, want_unbounded = reference_dp.od_counts(events, set(REGIONS), START, END, bound)
     keys = ["date", "origin", "dest"]
     assert _as_dict(got, keys, "trips") == want_bounded
@@ -84,7 +84,7 @@ def test_od_bounding_equals_brute_force(seed, bound):
 @pytest.mark.parametrize("bound", [1, 5, 24, 1000])
 def test_presence_bounding_equals_brute_force(seed, bound):
     events = random_events(seed)
-    got = dp.presence_counts(to_table(events), KEYS, bound).to_pyarrow()
+    got = bounding.presence_counts(to_table(events), KEYS, bound).to_pyarrow()
     want_bounded, want_unbounded = reference_dp.presence_counts(
         events, set(REGIONS), START, END, bound
     )
@@ -98,10 +98,10 @@ def test_presence_bounding_equals_brute_force(seed, bound):
 def test_each_subscriber_day_contributes_at_most_the_bound():
     table = to_table(random_events(3, subscribers=50))
     who = ["carrier", "subscriber_pseudo", "date"]
-    trips = dp.bounded_trips(table, KEYS, 2)
+    trips = bounding.bounded_trips(table, KEYS, 2)
     kept = trips.filter(trips.kept)
     assert kept.group_by(who).agg(n=kept.count()).n.max().execute() == 2
-    cells = dp.bounded_presence(table, KEYS, 7)
+    cells = bounding.bounded_presence(table, KEYS, 7)
     kept = cells.filter(cells.kept)
     assert kept.group_by(who).agg(n=kept.count()).n.max().execute() == 7
 

@@ -9,7 +9,7 @@ import ibis
 import pyarrow as pa
 import pytest
 
-from spreadwatch.release import dp
+from spreadwatch.release import bounding, dp
 from tests.privacy.test_dp_bounding import random_events, to_table
 
 REGIONS = ("39010", "11010", "21090", "11020")  # given unsorted on purpose
@@ -105,7 +105,7 @@ def test_events_outside_the_key_set_are_dropped_before_bounding():
     path = ["11010", "99999", "11010", "11020"]  # first two trips leave the key set
     events = [("SKT", "a", t0 + i * hop, r, f"c{r}") for i, r in enumerate(path)]
     keys = dp.KeySpace(REGIONS, dt.date(2020, 2, 1), dt.date(2020, 2, 1))
-    counts = dp.od_counts(to_table(events), keys, 1).to_pyarrow().to_pylist()
+    counts = bounding.od_counts(to_table(events), keys, 1).to_pyarrow().to_pylist()
     assert [(r["origin"], r["dest"], r["trips"]) for r in counts] == [("11010", "11020", 1)]
 
 

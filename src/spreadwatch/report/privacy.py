@@ -18,7 +18,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from spreadwatch.fusion import mobility
-from spreadwatch.release import dp
+from spreadwatch.release import bounding, dp
 from spreadwatch.report.html import Section, figure_html, table_html
 
 DEFAULT_EPSILONS = (0.1, 0.3, 1.0, 3.0, 10.0)
@@ -37,7 +37,7 @@ def od_counts_by_bound(
     if not bounds:
         raise ValueError("no contribution bound to evaluate")
     cap = max(bounds)
-    trips = dp.bounded_trips(events, keys, cap)
+    trips = bounding.bounded_trips(events, keys, cap)
     capped = ibis.least(trips["rank"], cap).name("capped")
     counts = (
         trips.group_by(["date", "origin", "dest", capped]).agg(trips=trips.count()).to_pyarrow()
