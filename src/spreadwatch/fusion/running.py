@@ -53,11 +53,19 @@ from spreadwatch.fusion.mobility import (
     SCHEMAS,
     TIMEZONE_OFFSET_HOURS,
 )
+from spreadwatch.fusion.tallies import (
+    Counts,
+    Interned,
+    coded,
+    no_keys,
+    numbered_values,
+    runs,
+    string_array,
+    string_buffers,
+)
 from spreadwatch.ordering import (
     dense_unique,
-    distinct,
     lexical_order,
-    run_starts,
     value_ranks,
     whole_seconds,
 )
@@ -85,83 +93,14 @@ OPEN_DAY_TALLIES = 2_000_000
 _EARLIEST = np.iinfo(np.int64).min
 
 
-class _Interned:
-    """Distinct strings numbered in the order first seen."""
-
-    def __init__(self, values: pa.Array | None = None) -> None:
-        self.values = pa.array([], pa.string()) if values is None else values
-
-    def __len__(self) -> int:
-        return len(self.values)
-
-    def ids(self, values: pa.Array) -> np.ndarray:
-        """The number of each of ``values`` (which may repeat), numbering those not seen
-        before."""
-        values = values.cast(pa.string())
-        at = pc.index_in(values, value_set=self.values)
-        ids = np.asarray(pc.fill_null(at, -1), dtype=np.int64).copy()
-        new = np.flatnonzero(ids < 0)
-        if new.size:
-            fresh = pc.dictionary_encode(values.take(pa.array(new)))
-            ids[new] = len(self.values) + fresh.indices.to_numpy().astype(np.int64)
-            self.values = pa.concat_arrays([self.values, fresh.dictionary])
-        return ids
-
-
-class _Counts:
-    """Counts per non-negative integer key: each batch summed as it is added (its keys mostly
-    in order already), the batches merged when asked for or when many are held."""
-
-    def __init__(self, keys: np.ndarray | None = None, counts: np.ndarray | None = None) -> None:
-        self._keys = [] if keys is None else [keys]
-        self._counts = [] if counts is None else [counts]
-        self._held = 0 if keys is None else keys.size
-        self._merged = self._held
-
-    @property
-    def held(self) -> int:
-        """Keys held, counting a key once per batch it is in."""
-        return self._held
-
-    def add(self, keys: np.ndarray, counts: np.ndarray | None = None) -> None:
-        keys, counts = _summed(keys, np.ones(keys.size, np.int64) if counts is None else counts)
-        self._keys.append(keys)
-        self._counts.append(counts)
-        self._held += keys.size
-        if self._held > max(2_000_000, 2 * self._merged):
-            self.total()
-
-    def total(self) -> tuple[np.ndarray, np.ndarray]:
-        """The distinct keys, sorted, and their summed counts."""
-        if len(self._keys) != 1:
-            keys, counts = _summed(
-                np.concatenate(self._keys or [_none()]), np.concatenate(self._counts or [_none()])
-            )
-            self._keys, self._counts = [keys], [counts]
-            self._held = self._merged = keys.size
-        return self._keys[0], self._counts[0]
-
-
-def _summed(keys: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The distinct ``keys``, sorted, and the sum of their ``counts``."""
-    order = np.argsort(keys, kind="stable")  # sorted runs are merged, not sorted again
-    keys, counts = keys[order], counts[order]
-    first = run_starts(keys)
-    return keys[first], np.add.reduceat(counts, first) if first.size else counts
-
-
-def _none() -> np.ndarray:
-    return np.empty(0, np.int64)
-
-
 @dataclass
 class _Tail:
     """Events still needed by later rows, each subscriber's contiguous and in order."""
 
-    who: np.ndarray = field(default_factory=_none)
-    micros: np.ndarray = field(default_factory=_none)
-    cell: np.ndarray = field(default_factory=_none)
-    region: np.ndarray = field(default_factory=_none)
+    who: np.ndarray = field(default_factory=no_keys)
+    micros: np.ndarray = field(default_factory=no_keys)
+    cell: np.ndarray = field(default_factory=no_keys)
+    region: np.ndarray = field(default_factory=no_keys)
 
     def arrays(self) -> tuple[np.ndarray, ...]:
         return self.who, self.micros, self.cell, self.region
@@ -175,17 +114,17 @@ class RunningFlows:
         self.files: list[str] = []
         #: why counting stopped, if it did
         self.broken: str | None = None
-        self._subscribers = _Interned()
-        self._cells = _Interned()
+        self._subscribers = Interned()
+        self._cells = Interned()
         self._ranked: np.ndarray | None = None  # of the cells
-        self._regions = _Interned()
+        self._regions = Interned()
         self._tail = _Tail()
-        self._trips = _Counts()
-        self._presence = _Counts()
-        self._nights = _Counts()
-        self._days = _Counts()  # daytime events per subscriber, KST date and region
+        self._trips = Counts()
+        self._presence = Counts()
+        self._nights = Counts()
+        self._days = Counts()  # daytime events per subscriber, KST date and region
         #: (subscriber, KST date, modal region) of the dates closed by ``_close_days``
-        self._day_regions = _none()
+        self._day_regions = no_keys()
         self._open_after_close = 0
 
     # --- counting -------------------------------------------------------------------------------
@@ -205,8 +144,8 @@ class RunningFlows:
         """Subscriber, time (microseconds), cell and region of each row, as integers."""
         if any(rows[c].null_count for c in _COLUMNS):
             return self._stop("events with missing values")
-        carriers, carrier = _coded(rows["carrier"])
-        pseudos, pseudo = _coded(rows["subscriber_pseudo"])
+        carriers, carrier = coded(rows["carrier"])
+        pseudos, pseudo = coded(rows["subscriber_pseudo"])
         if pc.any(pc.match_substring(carriers.cast(pa.string()), _SEPARATOR)).as_py():
             return self._stop("a carrier name holding the separator")
         pair = carrier.astype(np.int64) * len(pseudos) + pseudo
@@ -218,8 +157,8 @@ class RunningFlows:
             _SEPARATOR,
         )
         who = self._subscribers.ids(keys)[where]
-        cell = _numbered_values(self._cells, rows["cell_id"])
-        region = _numbered_values(self._regions, rows["region_code"])
+        cell = numbered_values(self._cells, rows["cell_id"])
+        region = numbered_values(self._regions, rows["region_code"])
         ts = rows["ts"].cast(pa.timestamp("us", "UTC")).cast(pa.int64())
         micros = ts.to_numpy() if isinstance(ts, pa.Array) else ts.combine_chunks().to_numpy()
         if len(self._subscribers) >= 1 << _WHO_BITS or len(self._regions) > _REGION_MASK:
@@ -276,7 +215,7 @@ class RunningFlows:
         self._trips.add((day << 2 * _REGION_BITS) | (origin << _REGION_BITS) | dest)
         # presence from the previous watermark to before the new one
         last = last_hours(who, micros, _GAP_US)
-        group, starts, final = _runs(same)
+        group, starts, final = runs(same)
         watermark = hour[final][group]
         carried_rows = np.bincount(group[~is_new], minlength=starts.size)
         previous = np.where(carried_rows > 0, hour[starts + carried_rows - 1], _EARLIEST)
@@ -299,7 +238,7 @@ class RunningFlows:
         """Keep only the modal region of each subscriber's dates before the date of their last
         event (no later event can fall on them)."""
         who, micros = self._tail.who, self._tail.micros
-        _, _, final = _runs(who[1:] == who[:-1])  # each subscriber's last event
+        _, _, final = runs(who[1:] == who[:-1])  # each subscriber's last event
         last_date = np.full(len(self._subscribers), -1, dtype=np.int64)
         last_date[who[final]] = (micros[final] // _HOUR_US + TIMEZONE_OFFSET_HOURS) // 24
         keys, events = self._days.total()
@@ -309,7 +248,7 @@ class RunningFlows:
                             events[closed])  # fmt: skip
         top = np.argsort(rank)[top]  # back from ranks (which new regions change) to numbers
         self._day_regions = np.concatenate([self._day_regions, (groups << _REGION_BITS) | top])
-        self._days = _Counts(keys[~closed], events[~closed])
+        self._days = Counts(keys[~closed], events[~closed])
 
     def _ordered(self, who: np.ndarray, micros: np.ndarray, cell: np.ndarray) -> np.ndarray:
         """The order by subscriber, time and cell (kept rows never share all three). Rows
@@ -349,7 +288,7 @@ class RunningFlows:
         and time; a span holds at most ``DEFAULT_MAX_GAP_HOURS + 1`` hours)."""
         spans = begin <= last
         if not spans.any():
-            return _none(), _none()
+            return no_keys(), no_keys()
         first = int(begin[spans].min())
         regions = len(self._regions)
         hours = int(last[spans].max()) - first + 2
@@ -390,11 +329,11 @@ class RunningFlows:
     def _presence_table(self, rank: np.ndarray, codes: pa.Array, k: int) -> pa.Table:
         """Presence counted so far, and that of the tail's hours from each subscriber's
         watermark on."""
-        counted = _Counts(*self._presence.total())
+        counted = Counts(*self._presence.total())
         who, micros, _, region = self._tail.arrays()
         if who.size:
             hour = micros // _HOUR_US
-            group, _, final = _runs(who[1:] == who[:-1])
+            group, _, final = runs(who[1:] == who[:-1])
             begin = np.maximum(hour, hour[final][group])
             counted.add(*self._presence_of(who, region, begin, last_hours(who, micros, _GAP_US)))
         keys, people = counted.total()
@@ -424,7 +363,7 @@ class RunningFlows:
             return
         arrays: dict[str, np.ndarray] = {}
         for name, values in self._strings().items():
-            arrays[f"{name}_offsets"], arrays[f"{name}_data"] = _string_buffers(values)
+            arrays[f"{name}_offsets"], arrays[f"{name}_data"] = string_buffers(values)
         for name, counts in self._counted().items():
             arrays[f"{name}_keys"], arrays[f"{name}_counts"] = counts.total()
         for name, array in zip(_TAIL, self._tail.arrays(), strict=True):
@@ -453,14 +392,14 @@ class RunningFlows:
     def _from_arrays(cls, arrays: dict[str, np.ndarray]) -> RunningFlows:
         running = cls()
         strings = {
-            name: _string_array(arrays[f"{name}_offsets"], arrays[f"{name}_data"])
+            name: string_array(arrays[f"{name}_offsets"], arrays[f"{name}_data"])
             for name in running._strings()
         }
         running.files = strings.pop("files").to_pylist()
         for name, values in strings.items():
-            setattr(running, f"_{name}", _Interned(values))
+            setattr(running, f"_{name}", Interned(values))
         for name in running._counted():
-            setattr(running, f"_{name}", _Counts(arrays[f"{name}_keys"], arrays[f"{name}_counts"]))
+            setattr(running, f"_{name}", Counts(arrays[f"{name}_keys"], arrays[f"{name}_counts"]))
         running._tail = _Tail(*(arrays[f"tail_{name}"] for name in _TAIL))
         running._day_regions = arrays["day_regions"]
         return running
@@ -474,7 +413,7 @@ class RunningFlows:
             "regions": self._regions.values,
         }
 
-    def _counted(self) -> dict[str, _Counts]:
+    def _counted(self) -> dict[str, Counts]:
         return {
             "trips": self._trips,
             "presence": self._presence,
@@ -485,15 +424,6 @@ class RunningFlows:
 
 _COLUMNS = ("carrier", "subscriber_pseudo", "ts", "cell_id", "region_code")
 _TAIL = ("who", "micros", "cell", "region")
-
-
-def _coded(column: pa.ChunkedArray) -> tuple[pa.Array, np.ndarray]:
-    """A string column as values and, per row, the position of its value: a dictionary
-    column's own (whose values may repeat), else its distinct values."""
-    if pa.types.is_dictionary(column.type):
-        whole = column.unify_dictionaries().combine_chunks()
-        return whole.dictionary, whole.indices.to_numpy(zero_copy_only=False)
-    return distinct(column)
 
 
 def _sparse_presence(
@@ -508,39 +438,6 @@ def _sparse_presence(
     present = np.unique(np.stack([who[span], cell], axis=1), axis=0)  # (subscriber, cell)
     keys, people = np.unique(present[:, 1], return_counts=True)
     return keys, people.astype(np.int64)
-
-
-def _numbered_values(interned: _Interned, column: pa.ChunkedArray) -> np.ndarray:
-    """Per row, the number of its value in ``interned``; only values the rows hold are taken
-    (a chunk's dictionary may also hold its quarantined rows' values)."""
-    values, at = _coded(column)
-    used, where = dense_unique(at.astype(np.int64), len(values))
-    return interned.ids(values.take(pa.array(used)))[where]
-
-
-def _runs(same: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Per row, the number of its run of equal subscribers (``same``: row i+1 is row i's), and
-    each run's first and last row."""
-    first = np.ones(same.size + 1, dtype=bool)
-    first[1:] = ~same
-    starts = np.flatnonzero(first)
-    return np.cumsum(first) - 1, starts, np.append(starts[1:], same.size + 1) - 1
-
-
-def _string_buffers(values: pa.Array) -> tuple[np.ndarray, np.ndarray]:
-    """A string array as its offsets (from 0) and UTF-8 bytes."""
-    values = values.cast(pa.large_string())
-    offsets = np.frombuffer(values.buffers()[1], np.int64)[values.offset :][: len(values) + 1]
-    data = values.buffers()[2]
-    raw = np.frombuffer(data, np.uint8) if data is not None else np.empty(0, np.uint8)
-    return offsets - offsets[0], raw[offsets[0] : offsets[-1]].copy()
-
-
-def _string_array(offsets: np.ndarray, data: np.ndarray) -> pa.Array:
-    values = pa.LargeStringArray.from_buffers(
-        len(offsets) - 1, pa.py_buffer(offsets), pa.py_buffer(data)
-    )
-    return values.cast(pa.string())
 
 
 #: Chunks handed to the counting thread and not counted yet, at most.

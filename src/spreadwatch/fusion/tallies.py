@@ -1,0 +1,126 @@
+"""The running flows' bookkeeping: strings numbered as first seen, counts per integer key
+merged in batches, and string columns as codes, runs and raw buffers."""
+
+from __future__ import annotations
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from spreadwatch.ordering import (
+    dense_unique,
+    distinct,
+    run_starts,
+)
+
+
+class Interned:
+    """Distinct strings numbered in the order first seen."""
+
+    def __init__(self, values: pa.Array | None = None) -> None:
+        self.values = pa.array([], pa.string()) if values is None else values
+
+    def __len__(self) -> int:
+        return len(self.values)
+
+    def ids(self, values: pa.Array) -> np.ndarray:
+        """The number of each of ``values`` (which may repeat), numbering those not seen
+        before."""
+        values = values.cast(pa.string())
+        at = pc.index_in(values, value_set=self.values)
+        ids = np.asarray(pc.fill_null(at, -1), dtype=np.int64).copy()
+        new = np.flatnonzero(ids < 0)
+        if new.size:
+            fresh = pc.dictionary_encode(values.take(pa.array(new)))
+            ids[new] = len(self.values) + fresh.indices.to_numpy().astype(np.int64)
+            self.values = pa.concat_arrays([self.values, fresh.dictionary])
+        return ids
+
+
+class Counts:
+    """Counts per non-negative integer key: each batch summed as it is added (its keys mostly
+    in order already), the batches merged when asked for or when many are held."""
+
+    def __init__(self, keys: np.ndarray | None = None, counts: np.ndarray | None = None) -> None:
+        self._keys = [] if keys is None else [keys]
+        self._counts = [] if counts is None else [counts]
+        self._held = 0 if keys is None else keys.size
+        self._merged = self._held
+
+    @property
+    def held(self) -> int:
+        """Keys held, counting a key once per batch it is in."""
+        return self._held
+
+    def add(self, keys: np.ndarray, counts: np.ndarray | None = None) -> None:
+        keys, counts = summed(keys, np.ones(keys.size, np.int64) if counts is None else counts)
+        self._keys.append(keys)
+        self._counts.append(counts)
+        self._held += keys.size
+        if self._held > max(2_000_000, 2 * self._merged):
+            self.total()
+
+    def total(self) -> tuple[np.ndarray, np.ndarray]:
+        """The distinct keys, sorted, and their summed counts."""
+        if len(self._keys) != 1:
+            keys, counts = summed(
+                np.concatenate(self._keys or [no_keys()]),
+                np.concatenate(self._counts or [no_keys()]),
+            )
+            self._keys, self._counts = [keys], [counts]
+            self._held = self._merged = keys.size
+        return self._keys[0], self._counts[0]
+
+
+def summed(keys: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct ``keys``, sorted, and the sum of their ``counts``."""
+    order = np.argsort(keys, kind="stable")  # sorted runs are merged, not sorted again
+    keys, counts = keys[order], counts[order]
+    first = run_starts(keys)
+    return keys[first], np.add.reduceat(counts, first) if first.size else counts
+
+
+def no_keys() -> np.ndarray:
+    return np.empty(0, np.int64)
+
+
+def coded(column: pa.ChunkedArray) -> tuple[pa.Array, np.ndarray]:
+    """A string column as values and, per row, the position of its value: a dictionary
+    column's own (whose values may repeat), else its distinct values."""
+    if pa.types.is_dictionary(column.type):
+        whole = column.unify_dictionaries().combine_chunks()
+        return whole.dictionary, whole.indices.to_numpy(zero_copy_only=False)
+    return distinct(column)
+
+
+def numbered_values(interned: Interned, column: pa.ChunkedArray) -> np.ndarray:
+    """Per row, the number of its value in ``interned``; only values the rows hold are taken
+    (a chunk's dictionary may also hold its quarantined rows' values)."""
+    values, at = coded(column)
+    used, where = dense_unique(at.astype(np.int64), len(values))
+    return interned.ids(values.take(pa.array(used)))[where]
+
+
+def runs(same: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per row, the number of its run of equal subscribers (``same``: row i+1 is row i's), and
+    each run's first and last row."""
+    first = np.ones(same.size + 1, dtype=bool)
+    first[1:] = ~same
+    starts = np.flatnonzero(first)
+    return np.cumsum(first) - 1, starts, np.append(starts[1:], same.size + 1) - 1
+
+
+def string_buffers(values: pa.Array) -> tuple[np.ndarray, np.ndarray]:
+    """A string array as its offsets (from 0) and UTF-8 bytes."""
+    values = values.cast(pa.large_string())
+    offsets = np.frombuffer(values.buffers()[1], np.int64)[values.offset :][: len(values) + 1]
+    data = values.buffers()[2]
+    raw = np.frombuffer(data, np.uint8) if data is not None else np.empty(0, np.uint8)
+    return offsets - offsets[0], raw[offsets[0] : offsets[-1]].copy()
+
+
+def string_array(offsets: np.ndarray, data: np.ndarray) -> pa.Array:
+    values = pa.LargeStringArray.from_buffers(
+        len(offsets) - 1, pa.py_buffer(offsets), pa.py_buffer(data)
+    )
+    return values.cast(pa.string())
