@@ -13,6 +13,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from spreadwatch.release import dp
+from spreadwatch.release.chain import ledger_key
 from spreadwatch.release.ledger import (
     DEFAULT_TOTAL_BUDGET,
     BudgetExceeded,
@@ -20,7 +21,6 @@ from spreadwatch.release.ledger import (
     LedgerError,
     LedgerTampered,
     default_ledger_path,
-    ledger_key,
 )
 from tests.limits import TIMEOUT
 from tests.privacy.conftest import KEY, START
@@ -339,7 +339,7 @@ def test_a_crash_before_the_head_is_recorded_leaves_a_ledger_that_verifies(tmp_p
 
 
 def test_a_stores_budget_lives_in_the_store_whatever_ledger_or_name_is_given(store, keys, tmp_path):
-    from spreadwatch.release.ledger import store_ledger_path
+    from spreadwatch.release.chain import store_ledger_path
 
     dp.release(store, tmp_path / "a", 5.0, keys, KEY, tables=["od_flows"])
     own = Ledger_(store_ledger_path(store))

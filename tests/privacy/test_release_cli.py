@@ -8,7 +8,8 @@ import pytest
 from typer.testing import CliRunner
 
 from spreadwatch.cli import app
-from spreadwatch.release.ledger import Ledger, ledger_key
+from spreadwatch.release.chain import ledger_key
+from spreadwatch.release.ledger import Ledger
 from tests.privacy.conftest import KEY
 
 DATES = ["--start", "2020-02-01", "--end", "2020-02-02"]

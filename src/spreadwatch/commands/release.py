@@ -203,7 +203,8 @@ def _key(key_file: Path | None) -> bytes:
 
 def _ledger(location: Path, key_file: Path | None):
     """The ledger at ``location``: a store (its own ledger) or a ledger file."""
-    from spreadwatch.release.ledger import Ledger, is_store, ledger_key, store_ledger_path
+    from spreadwatch.release.chain import is_store, ledger_key, store_ledger_path
+    from spreadwatch.release.ledger import Ledger
 
     path = store_ledger_path(location) if is_store(location) else location
     if not path.exists() and not is_store(location):

@@ -56,14 +56,8 @@ from spreadwatch.release.bounding import (
     _check_bound,
     exact_counts,
 )
-from spreadwatch.release.ledger import (
-    Ledger,
-    check_epsilon,
-    default_ledger_path,
-    is_store,
-    ledger_key,
-    store_ledger_path,
-)
+from spreadwatch.release.chain import is_store, ledger_key, store_ledger_path
+from spreadwatch.release.ledger import Ledger, check_epsilon, default_ledger_path
 from spreadwatch.release.mechanism import (
     Mechanism,
     post_process,
