@@ -14,7 +14,7 @@ import pytest
 
 from spreadwatch import fusion
 from spreadwatch.ingest import FileRecord, Store, ingest
-from spreadwatch.ingest.run import WITHHELD
+from spreadwatch.ingest.chunks import WITHHELD
 from spreadwatch.privacy.pseudonym import KeyRing, pseudonym
 from tests.ingest import reference
 

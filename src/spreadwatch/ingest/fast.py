@@ -2,7 +2,7 @@
 
 A chunk's rows that the source's SQL would keep unchanged are typed, pseudonymised and
 deduplicated here, with checks evaluated once per distinct value instead of once per row. Every
-other row goes through :func:`spreadwatch.ingest.run.process_chunk`, whose SQL stays the
+other row goes through :func:`spreadwatch.ingest.chunks.process_chunk`, whose SQL stays the
 definition of the checks, the quarantine and its reasons. A row is *clean*, and taken here, when:
 
 * its carrier is a name (``NAME_PATTERN``) and its subscriber ID is not blank, both without
@@ -146,7 +146,7 @@ class LocationFastPath:
         settle: Callable[[], None] = lambda: None,
     ) -> ChunkResult:
         """``(output rows, quarantine rows, duplicates removed)`` of one chunk, as
-        :func:`spreadwatch.ingest.run.process_chunk` gives them; ``settle()`` runs before the
+        :func:`spreadwatch.ingest.chunks.process_chunk` gives them; ``settle()`` runs before the
         store is read (parts still being written must be in place)."""
         checked = self._checked(chunk)
         if checked is None:
