@@ -18,9 +18,9 @@ import numpy as np
 from scipy.integrate import odeint
 
 from spreadwatch.model.config import config_from_mapping
+from spreadwatch.model.engines import MeanFieldEngine
 from spreadwatch.model.run import build_scenario
 from spreadwatch.model.seir import Model, SEIRParameters
-from spreadwatch.model.structured import MeanFieldEngine
 
 CONFIG = {
     "run": {"start_date": "2020-02-18", "days": 365},

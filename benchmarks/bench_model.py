@@ -17,13 +17,9 @@ import time
 import numpy as np
 from threadpoolctl import threadpool_limits
 
+from spreadwatch.model.engines import ChainBinomialEngine
 from spreadwatch.model.mobility import gravity_mixing
-from spreadwatch.model.structured import (
-    ChainBinomialEngine,
-    DayInputs,
-    NaturalHistory,
-    StructuredModel,
-)
+from spreadwatch.model.structured import DayInputs, NaturalHistory, StructuredModel
 
 REGIONS = int(os.environ.get("SPREADWATCH_BENCH_REGIONS", "250"))
 PARTICLES = int(os.environ.get("SPREADWATCH_BENCH_PARTICLES", "1000"))

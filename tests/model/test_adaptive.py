@@ -10,14 +10,10 @@ from scipy.integrate import odeint
 from scipy.optimize import brentq
 
 from spreadwatch.model.adaptive import AdaptiveEngine, _spans
+from spreadwatch.model.engines import MeanFieldEngine
 from spreadwatch.model.mobility import gravity_mixing
 from spreadwatch.model.seir import Model, SEIRParameters
-from spreadwatch.model.structured import (
-    DayInputs,
-    MeanFieldEngine,
-    NaturalHistory,
-    StructuredModel,
-)
+from spreadwatch.model.structured import DayInputs, NaturalHistory, StructuredModel
 
 ONE = {"all": np.ones((1, 1))}
 

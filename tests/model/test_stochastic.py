@@ -11,14 +11,13 @@ import numpy as np
 import pytest
 from scipy import optimize
 
+from spreadwatch.model.engines import ChainBinomialEngine, MeanFieldEngine
 from spreadwatch.model.mobility import gravity_mixing, stay_home
 from spreadwatch.model.seir import DeterministicEngine, Model, SEIRParameters
 from spreadwatch.model.structured import (
-    ChainBinomialEngine,
     DayInputs,
     E,
     I,
-    MeanFieldEngine,
     NaturalHistory,
     S,
     StructuredModel,
@@ -97,7 +96,7 @@ def test_runs_are_reproducible_by_seed_whatever_the_threads(tmp_path):
     script = (
         "import numpy as np\n"
         "from tests.model.test_stochastic import _region_model, _seeded\n"
-        "from spreadwatch.model.structured import ChainBinomialEngine\n"
+        "from spreadwatch.model.engines import ChainBinomialEngine\n"
         "seen = []\n"
         "ChainBinomialEngine(particles=300, seed=5).run(_region_model(10_000, 2.5), 40,\n"
         "    _seeded([3]), observe=lambda o: seen.append(o.incidence.copy()))\n"

@@ -30,9 +30,9 @@ from scipy import special, stats
 
 from spreadwatch.infer.cases import CaseSeries
 from spreadwatch.model.config import CALIBRATION_PARAMETERS
+from spreadwatch.model.engines import ChainBinomialEngine
 from spreadwatch.model.ensemble import run_parameter_sets
 from spreadwatch.model.run import Scenario
-from spreadwatch.model.structured import ChainBinomialEngine
 from spreadwatch.progress import meter
 
 PARAMETERS = CALIBRATION_PARAMETERS

@@ -8,8 +8,9 @@ from dataclasses import replace
 
 import numpy as np
 
+from spreadwatch.model.engines import ChainBinomialEngine
 from spreadwatch.model.run import Scenario
-from spreadwatch.model.structured import ChainBinomialEngine, DailyOutput, DayInputs
+from spreadwatch.model.structured import DailyOutput, DayInputs
 
 
 def run_parameter_sets(

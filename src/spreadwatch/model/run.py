@@ -22,6 +22,7 @@ from spreadwatch import durable
 from spreadwatch.model import mobility
 from spreadwatch.model.adaptive import AdaptiveEngine
 from spreadwatch.model.config import HOMOGENEOUS, RunConfig, check_references, load_config
+from spreadwatch.model.engines import ChainBinomialEngine, MeanFieldEngine
 from spreadwatch.model.errors import ConfigError
 from spreadwatch.model.geography import RegionSet
 from spreadwatch.model.outputs import (
@@ -33,14 +34,7 @@ from spreadwatch.model.outputs import (
     long_table,
 )
 from spreadwatch.model.seir import COMPARTMENTS, Trajectory
-from spreadwatch.model.structured import (
-    ChainBinomialEngine,
-    MeanFieldEngine,
-    NaturalHistory,
-    Observer,
-    StructuredModel,
-    beta_for_r0,
-)
+from spreadwatch.model.structured import NaturalHistory, Observer, StructuredModel, beta_for_r0
 from spreadwatch.model.timeline import Timeline, seed_schedule
 from spreadwatch.regions.sources import CONTACT_SETTINGS, prem_contact_matrices, wpp_age_pyramid
 

@@ -18,10 +18,11 @@ import pandas as pd
 import pyarrow.parquet as pq
 
 from spreadwatch.model.config import RunConfig, ScenarioEntry
+from spreadwatch.model.engines import ChainBinomialEngine
 from spreadwatch.model.ensemble import run_parameter_sets
 from spreadwatch.model.errors import ConfigError
 from spreadwatch.model.run import build_scenario
-from spreadwatch.model.structured import ChainBinomialEngine, DailyOutput
+from spreadwatch.model.structured import DailyOutput
 from spreadwatch.progress import track
 
 BASELINE = "baseline"
