@@ -326,3 +326,22 @@ def test_arrivals_of_unknown_home_are_spread_by_population(tmp_path):
     regions = config.regions.load()
     day_one = read_arrivals(tmp_path / "importations.parquet", config, regions)[0]
     np.testing.assert_allclose(day_one, [650 * 0.4 / 0.65, 100 + 650 * 0.25 / 0.65])
+
+
+@pytest.mark.parametrize(
+    ("shape", "kind"),
+    [((1000, 7, 40), "counts"), ((37, 3, 5), "reals"), ((1, 2, 4), "counts"), ((50, 2, 3), "big")],
+)
+def test_particle_quantiles_are_numpys_to_the_last_bit(shape, kind):
+    from spreadwatch.model.outputs import particle_quantiles
+
+    rng = np.random.default_rng(len(shape) + shape[0])
+    values = {
+        "counts": lambda: rng.poisson(30, shape).astype(float),  # ties everywhere
+        "reals": lambda: rng.normal(0, 1, shape),
+        "big": lambda: rng.poisson(5e7, shape).astype(float),  # beyond float32's whole numbers
+    }[kind]()
+    levels = np.array([0.01, 0.025, 0.1, 0.25, 0.5, 0.75, 0.9, 0.975, 0.99])
+    np.testing.assert_array_equal(
+        particle_quantiles(values, levels), np.quantile(values, levels, axis=0)
+    )

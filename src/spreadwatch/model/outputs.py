@@ -81,6 +81,34 @@ class TrajectoryCollector:
         return long_table(start_date, codes, np.array(self.days), self.compartments)
 
 
+#: Whole numbers below this are exact in float32 (a 24-bit significand).
+_FLOAT32_EXACT = 2**24
+
+
+def particle_quantiles(values: np.ndarray, levels: np.ndarray) -> np.ndarray:
+    """``np.quantile(values, levels, axis=0)`` (linear interpolation), the same numbers, about
+    four times faster for a day of many particles: each cell's particles are sorted as one
+    contiguous row, as float32 when they are whole numbers it holds exactly (people counted in
+    a stochastic run; its vectorised sort is the fast one), and the two order statistics of each
+    level are interpolated as NumPy does."""
+    particles = values.shape[0]
+    rows = np.ascontiguousarray(values.reshape(particles, -1).T)
+    whole = rows.size and np.abs(rows).max() < _FLOAT32_EXACT and np.array_equal(
+        rows, np.round(rows)
+    )
+    keys = rows.astype(np.float32) if whole else rows
+    keys.sort(axis=1)
+    position = np.asarray(levels, dtype=np.float64) * (particles - 1)
+    low = np.floor(position).astype(np.int64)
+    high = np.minimum(low + 1, particles - 1)
+    t = position - low
+    a = keys[:, low].astype(np.float64)
+    b = keys[:, high].astype(np.float64)
+    difference = b - a
+    lerp = np.where(t >= 0.5, b - difference * (1 - t), a + difference * t)  # NumPy's _lerp
+    return lerp.T.reshape(len(position), *values.shape[1:])
+
+
 class QuantileReducer:
     """Reduces each day to the mean and the given quantiles over particles."""
 
@@ -93,7 +121,7 @@ class QuantileReducer:
     def __call__(self, output: DailyOutput) -> None:
         values = select(output, self.compartments)
         self.means.append(values.mean(axis=0))
-        self.levels.append(np.quantile(values, self.quantiles, axis=0))
+        self.levels.append(particle_quantiles(values, self.quantiles))
 
     def table(self, start_date: dt.date, codes: Sequence[str]) -> pa.Table:
         """``SUMMARY_SCHEMA``: per date, region and compartment the mean, then each quantile."""
