@@ -93,8 +93,8 @@ def particle_quantiles(values: np.ndarray, levels: np.ndarray) -> np.ndarray:
     level are interpolated as NumPy does."""
     particles = values.shape[0]
     rows = np.ascontiguousarray(values.reshape(particles, -1).T)
-    whole = rows.size and np.abs(rows).max() < _FLOAT32_EXACT and np.array_equal(
-        rows, np.round(rows)
+    whole = (
+        rows.size and np.abs(rows).max() < _FLOAT32_EXACT and np.array_equal(rows, np.round(rows))
     )
     keys = rows.astype(np.float32) if whole else rows
     keys.sort(axis=1)
