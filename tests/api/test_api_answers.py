@@ -10,6 +10,7 @@ import time
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+import pytest
 
 from spreadwatch.access import AuditLog
 
@@ -76,3 +77,30 @@ def test_the_compressed_answer_is_the_same_answer(client):
     assert "attachment" in csv.headers["content-disposition"]
     again = client.get(url + "?format=csv")
     assert again.content == csv.content and again.headers["content-disposition"]
+
+
+def test_a_page_kept_for_one_host_is_not_served_to_another(client):
+    url = "/api/v1/risk-levels?limit=2"
+    forged = client.get(url, headers={"Host": "evil.example"}).json()
+    assert forged["next"].startswith("http://evil.example/")
+    honest = client.get(url).json()
+    assert honest["next"].startswith("http://testserver/")
+
+
+@pytest.mark.parametrize(
+    ("header", "gzip_ok"),
+    [
+        ("gzip", True),
+        ("gzip, deflate, br", True),
+        ("br;q=1.0, gzip;q=0.8", True),
+        ("gzip;q=0", False),
+        ("identity", False),
+        ("*", True),
+        ("*;q=0", False),
+        ("", False),
+    ],
+)
+def test_gzip_is_sent_only_to_who_accepts_it(header, gzip_ok):
+    from spreadwatch.api.answers import accepts_gzip
+
+    assert accepts_gzip(header) is gzip_ok

@@ -207,8 +207,12 @@ def test_a_crash_after_the_charge_leaves_budget_spent_and_nothing_visible(
 ):
     import os
 
-    def crash(*args, **kwargs):
-        raise KeyboardInterrupt("killed")
+    rename = os.replace
+
+    def crash(source, target, *args, **kwargs):
+        if str(target).endswith(".parquet"):  # killed as the tables are put in place
+            raise KeyboardInterrupt("killed")
+        return rename(source, target, *args, **kwargs)
 
     monkeypatch.setattr(os, "replace", crash)
     ledger = Ledger_(tmp_path / "ledger.sqlite")
@@ -314,7 +318,7 @@ def test_a_changed_entry_an_older_copy_a_deleted_file_and_the_wrong_key_are_noti
 
     other = tmp_path / "other.sqlite"
     Ledger_(other).charge(DATA, {"od_flows": 1.0})
-    with pytest.raises(LedgerTampered, match="not the one that signed"):
+    with pytest.raises(LedgerTampered, match="not one spreadwatch wrote with this key"):
         Ledger(other, ledger_key(b"another key, 32 bytes long......")).verify()
 
 
@@ -361,3 +365,59 @@ def test_a_stores_budget_lives_in_the_store_whatever_ledger_or_name_is_given(sto
     with pytest.raises(LedgerTampered, match=r"manifest\.sqlite records 3 entries"):
         dp.release(store, tmp_path / "b", 1.0, keys, KEY, tables=["od_flows"])
     assert not (tmp_path / "b").exists()
+
+
+def test_a_removed_forged_or_zeroed_head_refuses_releases(tmp_path):
+    import json
+
+    ledger = _spent_five_of_five(tmp_path / "l.sqlite")
+    head = ledger.path.with_name("l.sqlite.head")
+    recorded = json.loads(head.read_text())
+    head.unlink()  # with the entries still there: removed on purpose
+    _refuses_everything(ledger, "holds 3 entries but no head is recorded")
+    for forged in (
+        {"seq": 0, "mac": "", "tag": recorded["tag"]},  # zeroed, with the old tag
+        {"seq": 0, "mac": "", "tag": "00" * 32},
+        {"seq": -1, "mac": "", "tag": recorded["tag"]},
+    ):
+        head.write_text(json.dumps(forged))
+        _refuses_everything(ledger, "not one spreadwatch wrote with this key")
+    head.write_text(json.dumps(recorded))
+    assert ledger.verify() == 3  # the real head back: it verifies again
+
+
+def test_an_empty_ledger_file_is_an_empty_ledger(tmp_path):
+    path = tmp_path / "l.sqlite"
+    path.touch()
+    ledger = Ledger_(path)
+    assert ledger.entries() == [] and ledger.datasets() == []
+    ledger.charge(DATA, {"od_flows": 1.0})
+    assert ledger.spent(DATA) == 1.0
+
+
+def test_a_raise_by_a_hair_is_still_no_raise(tmp_path):
+    ledger = Ledger_(tmp_path / "l.sqlite")
+    ledger.charge(DATA, {"od_flows": 1.0}, budget=2.0)
+    ledger.charge(DATA, {"od_flows": 0.5}, budget=2.0 + 1e-10)
+    assert ledger.status(DATA).total_budget == 2.0 and ledger.budget_changes() == []
+
+
+def test_a_stores_parts_given_as_files_are_charged_to_the_store(store, keys, tmp_path):
+    import sqlite3
+
+    from spreadwatch.ingest.store import events_glob
+    from spreadwatch.release.chain import store_ledger_path
+
+    dp.release(events_glob(store), tmp_path / "a", 5.0, keys, KEY, tables=["od_flows"])
+    assert Ledger_(store_ledger_path(store)).spent("store") == 5.0
+    for path in (events_glob(store), store / "location"):
+        with pytest.raises(BudgetExceeded):
+            dp.release(path, tmp_path / "b", 1.0, keys, KEY, tables=["od_flows"])
+        with pytest.raises(ValueError, match=r"--dataset: .* is in the ingest store"):
+            dp.release(path, tmp_path / "b", 1.0, keys, KEY, dataset="fresh")
+    con = sqlite3.connect(store / "manifest.sqlite")
+    con.execute("DROP TABLE privacy_ledger_head")
+    con.commit()
+    con.close()
+    with pytest.raises(LedgerTampered, match="no head is recorded"):
+        dp.release(store, tmp_path / "b", 1.0, keys, KEY, tables=["od_flows"])

@@ -45,7 +45,7 @@ class _Answer:
         headers = dict(self.headers)
         if self.compressed is not None:
             headers["Vary"] = "Accept-Encoding"
-            if "gzip" in request.headers.get("accept-encoding", ""):
+            if accepts_gzip(request.headers.get("accept-encoding", "")):
                 headers["Content-Encoding"] = "gzip"
                 return Response(self.compressed, media_type=self.media_type, headers=headers)
         return Response(self.body, media_type=self.media_type, headers=headers)
@@ -56,6 +56,22 @@ class _Answer:
             return self
         compressed = gzip.compress(self.body, compresslevel=6, mtime=0)
         return _Answer(self.body, self.media_type, self.headers, compressed)
+
+
+def accepts_gzip(header: str) -> bool:
+    """Whether an ``Accept-Encoding`` header accepts gzip (``gzip;q=0`` refuses it)."""
+    for item in header.split(","):
+        name, _, params = item.strip().partition(";")
+        if name.strip().lower() not in ("gzip", "*"):
+            continue
+        quality = (
+            params.strip().removeprefix("q=").strip() if params.strip().startswith("q=") else "1"
+        )
+        try:
+            return float(quality) > 0
+        except ValueError:
+            return False
+    return False
 
 
 @functools.cache
@@ -102,6 +118,7 @@ class Answers:
         model, or a response) run in the thread pool and kept. ``tables`` are those the
         answer reads; an error raised by ``build`` is answered as usual and not kept."""
         key = (
+            str(request.base_url),  # pages link to their next page by absolute URL
             request.url.path,
             request.url.query,
             tuple(workspace.stamp(name) for name in tables),

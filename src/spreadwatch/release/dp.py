@@ -56,7 +56,7 @@ from spreadwatch.release.bounding import (
     _check_bound,
     exact_counts,
 )
-from spreadwatch.release.chain import is_store, ledger_key, store_ledger_path
+from spreadwatch.release.chain import ledger_key, store_holding, store_ledger_path
 from spreadwatch.release.ledger import Ledger, check_epsilon, default_ledger_path
 from spreadwatch.release.mechanism import (
     Mechanism,
@@ -175,18 +175,21 @@ def release_ledger(
     """The ledger a release of ``events`` charges, and the data set (``None``: the hash of the
     input files). A store's budget is the store's: its own ledger and one data set, whatever
     ``--ledger`` or ``--dataset`` would say (both refused, so no new name starts a fresh
-    budget for the same subscribers)."""
-    if not is_store(Path(events)):
+    budget for the same subscribers). Files inside a store (its ``location`` folder, a glob of
+    its parts) are the store's too."""
+    store = store_holding(Path(events))
+    if store is None:
         return (Path(ledger_path) if ledger_path else default_ledger_path(out_dir)), dataset
-    own = store_ledger_path(Path(events))
+    own = store_ledger_path(store)
+    where = "an ingest store" if store == Path(events).resolve() else f"in the ingest store {store}"
     if dataset is not None:
         raise ValueError(
-            f"--dataset: {events} is an ingest store, whose budget is the store's own "
+            f"--dataset: {events} is {where}, whose budget is the store's own "
             f"(data set {STORE_DATASET!r} in {own}); --dataset names loose Parquet files"
         )
     if ledger_path is not None and Path(ledger_path).resolve() != own.resolve():
         raise ValueError(
-            f"--ledger: {events} is an ingest store, whose budget is kept in the store ({own}); "
+            f"--ledger: {events} is {where}, whose budget is kept in the store ({own}); "
             "another ledger would start a fresh budget for the same subscribers"
         )
     return own, STORE_DATASET

@@ -35,6 +35,7 @@ import hmac
 import json
 import math
 import sqlite3
+import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -160,7 +161,7 @@ class Ledger:
         self.path = Path(path)
         self.key = key
         self.timeout = timeout
-        self.head_record = _HeadRecord(self.path)
+        self.head_record = _HeadRecord(self.path, key)
 
     # ---- the chain
 
@@ -181,6 +182,9 @@ class Ledger:
                 tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master")}
             except sqlite3.DatabaseError as exc:
                 raise LedgerError(f"{self.path}: not a privacy-budget ledger ({exc})") from None
+            if not tables and not write:  # created and never written: an empty ledger
+                yield None
+                return
             if "log" not in tables:
                 raise LedgerError(
                     f"{self.path}: not a privacy-budget ledger of this version (no signed log"
@@ -199,7 +203,7 @@ class Ledger:
         """Every row, verified: :class:`LedgerTampered` unless the chain is whole and reaches
         the recorded head."""
         head = self.head_record.read()
-        if not self.path.exists():
+        if not self.path.exists() or self.path.stat().st_size == 0:
             if head is not None and head.seq > 0:
                 raise LedgerTampered(
                     f"{self.path}: the ledger is missing, but {self.head_record.where()} records "
@@ -207,7 +211,11 @@ class Ledger:
                 )
             return []
         with self._connect(write=False) as con:
-            raw = con.execute("SELECT seq, kind, body, mac FROM log ORDER BY seq").fetchall()
+            raw = (
+                []
+                if con is None
+                else con.execute("SELECT seq, kind, body, mac FROM log ORDER BY seq").fetchall()
+            )
         return self._verified(raw, head)
 
     def _verified(self, raw: list[tuple], head: Head | None) -> list[_Row]:
@@ -225,6 +233,12 @@ class Ledger:
                 )
             rows.append(_Row(seq, kind, json.loads(body), mac))
             previous = mac
+        if rows and head is None:
+            raise LedgerTampered(
+                f"{self.path}: the ledger holds {len(rows)} entries but no head is recorded in "
+                f"{self.head_record.where()}: it was removed; nothing is released until it is "
+                "restored"
+            )
         if head is not None:
             if head.seq > len(rows):
                 raise LedgerTampered(
@@ -245,9 +259,21 @@ class Ledger:
 
     @contextmanager
     def _exclusive(self) -> Iterator[None]:
+        """The ledger's write lock (``<ledger>.lock``), waited for up to ``timeout`` seconds."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with self.path.with_name(self.path.name + ".lock").open("a") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
+            deadline = time.monotonic() + self.timeout
+            while True:
+                try:
+                    fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if time.monotonic() > deadline:
+                        raise LedgerError(
+                            f"{self.path}: another release has held the ledger for more than "
+                            f"{self.timeout:g} s; try again when it is done"
+                        ) from None
+                    time.sleep(0.05)
             try:
                 yield
             finally:
@@ -258,10 +284,17 @@ class Ledger:
         the new head."""
         previous = rows[-1].mac if rows else ""
         seq = len(rows)
+        if not rows:  # the head exists before the first entry: a ledger never lacks one
+            self.head_record.write(Head(0, ""))
         written = []
         with self._connect(write=True) as con:
             con.execute("BEGIN IMMEDIATE")
             try:
+                if con.execute("SELECT count(*) FROM log").fetchone()[0] != len(rows):
+                    raise LedgerError(
+                        f"{self.path}: written by another release meanwhile (a second name for "
+                        "the same file?); nothing was charged, try again"
+                    )
                 for kind, body in events:
                     seq += 1
                     text = _canonical(body)
@@ -272,7 +305,14 @@ class Ledger:
             except BaseException:
                 con.execute("ROLLBACK")
                 raise
-        self.head_record.write(Head(seq, previous))
+        try:
+            self.head_record.write(Head(seq, previous))
+        except (OSError, sqlite3.Error) as exc:
+            raise LedgerError(
+                f"{self.path}: charged (entries {written[0]}-{written[-1]}), but its head could "
+                f"not be recorded in {self.head_record.where()} ({exc}); the next release "
+                "records it"
+            ) from None
         return written
 
     # ---- reading
@@ -383,7 +423,7 @@ class Ledger:
                 f"act: spreadwatch budget raise {self.path} --dataset {dataset_id} --to "
                 f"{budget:g} --reason '...'"
             )
-        return budget
+        return budget if stored is None else min(budget, stored)
 
     # ---- writing
 

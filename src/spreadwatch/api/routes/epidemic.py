@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass, field
 from typing import Annotated
 
 import pandas as pd
@@ -157,19 +158,40 @@ async def forecast_fan(
     )
 
 
+@dataclass(frozen=True)
+class _Forecasts:
+    """One version of the forecast table, whole: its index, models, default model and the fans
+    made from it so far (so a fan is never built from one version and kept in another's)."""
+
+    indexed: Indexed
+    models: list[str]
+    default: str | None
+    fans: dict = field(default_factory=dict)
+
+
+def _forecast_version(frame: pd.DataFrame) -> _Forecasts:
+    models = sorted(frame["model"].unique())
+    indexed = Indexed(
+        frame.assign(target_end_date=pd.to_datetime(frame["target_end_date"]).dt.date),
+        ["model", "location", "horizon", "output_type", "output_type_id"],
+    )
+    return _Forecasts(indexed, models, default_model(frame, models) if models else None)
+
+
 def _fan(ws: Workspace, location: str, model: str | None, history_days: int) -> dict:
-    indexed = _forecasts(ws)
-    models = ws.derived("forecasts", "models", lambda f: sorted(f["model"].unique()))
+    version = ws.derived("forecasts", "fan version", _forecast_version)
+    models = version.models
     if not models:
         raise ApiError(404, "no-forecast", "the forecast table is empty")
-    chosen = model or default_model(ws.table("forecasts"), models)
+    chosen = model or version.default
     if chosen not in models:
         raise ApiError(404, "unknown-model", f"model {chosen!r}: expected one of {models}")
     if location != "total" and len(location) == 5:
         known_region(location)
-    fans = ws.derived("forecasts", "fans", lambda _: {})  # one cache per table version
+    fans = version.fans
     if (location, chosen) not in fans:
-        fans[(location, chosen)] = _fan_points(indexed.select(location=location, model=chosen))
+        selected = version.indexed.select(location=location, model=chosen)
+        fans[(location, chosen)] = _fan_points(selected)
     found = fans[(location, chosen)]
     if found is None:
         raise ApiError(404, "no-forecast", f"{location}: no {chosen} forecast")
