@@ -140,7 +140,8 @@ class Workspace:
         self._paths = {name: self.root / d.path for name, d in DATASETS.items()}
         if alerts is not None:
             self._paths["alerts"] = Path(alerts)
-        self._lock = threading.RLock()
+        self._locks_lock = threading.Lock()
+        self._locks: dict[tuple[str, str], threading.RLock] = {}
         self._cache: dict[tuple[str, str], tuple[object, Any]] = {}
 
     @property
@@ -169,6 +170,10 @@ class Workspace:
         """The table ``name`` as a data frame (``NotInWorkspace`` if missing)."""
         return self.derived(name, "", lambda frame: frame)
 
+    def _lock_of(self, name: str, key: str) -> threading.RLock:
+        with self._locks_lock:
+            return self._locks.setdefault((name, key), threading.RLock())
+
     def derived(self, name: str, key: str, build: Callable[[pd.DataFrame], Any]) -> Any:
         """``build(table)``, memoised until the table's file changes (``key`` names the view)."""
         path = self._paths[name]
@@ -181,7 +186,7 @@ class Workspace:
         cached = self._cache.get((name, key))
         if cached is not None and cached[0] == stamp:
             return cached[1]
-        with self._lock:
+        with self._lock_of(name, key):  # one build of a view at a time; other views go on
             cached = self._cache.get((name, key))
             if cached is not None and cached[0] == stamp:
                 return cached[1]
