@@ -39,6 +39,7 @@ from spreadwatch.model.structured import (
     _DailyEngine,
     _same_mixing,
     _Transmission,
+    observers_of,
 )
 from spreadwatch.progress import track
 
@@ -77,13 +78,8 @@ class AdaptiveEngine(_DailyEngine):
     ) -> None:
         """As :meth:`~spreadwatch.model.structured.MeanFieldEngine.run`: each day's
         :class:`~spreadwatch.model.structured.DailyOutput` goes to every observer."""
-        factor = 1.0
-        if particle_transmissibility is not None:
-            scale = np.asarray(particle_transmissibility, dtype=np.float64).ravel()
-            if scale.shape[0] != 1:
-                raise ValueError(f"expected 1 transmissibility, got {scale.size}")
-            factor = float(scale[0])
-        observers = [observe] if callable(observe) else list(observe)
+        factor = float(self._transmissibilities(particle_transmissibility)[0])
+        observers = observers_of(observe)
         inputs = [schedule(day) if schedule is not None else DayInputs() for day in range(days)]
         state = self.initial_state(model)
         outputs = self._outputs(model, inputs, state, factor)

@@ -254,6 +254,11 @@ class DailyOutput:
 Observer = Callable[[DailyOutput], None]
 
 
+def observers_of(observe: Observer | Sequence[Observer]) -> list[Observer]:
+    """One observer or several, as a list."""
+    return [observe] if callable(observe) else list(observe)
+
+
 class _DailyEngine:
     """The day loop both engines share: the day's inputs, arrivals, sub-steps, observers."""
 
@@ -276,6 +281,16 @@ class _DailyEngine:
         state[:, S] = np.rint(model.population) if self.stochastic else model.population
         return state
 
+    def _transmissibilities(self, given: np.ndarray | None) -> np.ndarray:
+        """Each particle's multiplier of its hazard ``(particles,)``: ``given``, checked, or
+        ones."""
+        if given is None:
+            return np.ones(self.particles)
+        values = np.asarray(given, dtype=np.float64).ravel()
+        if values.shape[0] != self.particles:
+            raise ValueError(f"expected {self.particles} transmissibilities, got {values.size}")
+        return values
+
     def run(
         self,
         model: StructuredModel,
@@ -289,14 +304,8 @@ class _DailyEngine:
         nothing but the current state is kept). ``schedule(day)`` gives the day's inputs;
         ``particle_transmissibility`` (``(particles,)``) multiplies each particle's hazard (one
         run over many parameter sets, as calibration does)."""
-        transmissibility = np.ones(self.particles)
-        if particle_transmissibility is not None:
-            transmissibility = np.asarray(particle_transmissibility, dtype=np.float64).ravel()
-            if transmissibility.shape[0] != self.particles:
-                raise ValueError(
-                    f"expected {self.particles} transmissibilities, got {transmissibility.size}"
-                )
-        observers = [observe] if callable(observe) else list(observe)
+        transmissibility = self._transmissibilities(particle_transmissibility)
+        observers = observers_of(observe)
         state = self.initial_state(model)
         shape = (self.particles, model.ages, model.regions)
         new = np.zeros(shape)
