@@ -5,16 +5,18 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Callable
 from enum import StrEnum
 from functools import cache
 from typing import Annotated
 
 import pandas as pd
 from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi.responses import Response
 from pydantic import BeforeValidator
 
 from spreadwatch.api.answers import Answers
-from spreadwatch.api.paging import Paging, paging, rows
+from spreadwatch.api.paging import Paging, page, paging, rows
 from spreadwatch.api.problems import ApiError
 from spreadwatch.api.schemas import (
     Region,
@@ -123,3 +125,16 @@ def known_region(code: str | None) -> str | None:
     if code is not None and code not in region_codes():
         raise ApiError(404, "unknown-region", f"{code}: not a si-gun-gu code of 2020")
     return code
+
+
+async def kept_page(
+    request: Request,
+    ws: Workspace,
+    kept: Answers,
+    pages: Paging,
+    table: str,
+    selected: Callable[[], pd.DataFrame],
+) -> Response:
+    """A page of the rows ``selected()`` picks from ``table`` (with ``format=csv`` all of
+    them), kept until the table's file changes."""
+    return await kept.answer(request, ws, (table,), lambda: page(request, selected(), pages))

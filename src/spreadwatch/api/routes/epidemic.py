@@ -10,7 +10,7 @@ import pandas as pd
 from fastapi import Path, Query, Request
 from fastapi.responses import Response
 
-from spreadwatch.api.paging import CSV, Format, Page, csv_response, page, rows
+from spreadwatch.api.paging import CSV, Format, Page, csv_response, rows
 from spreadwatch.api.problems import ApiError
 from spreadwatch.api.routes.common import (
     DateFilter,
@@ -22,6 +22,7 @@ from spreadwatch.api.routes.common import (
     Ws,
     epidemic_router,
     forecasts_router,
+    kept_page,
     known_region,
     risk_router,
 )
@@ -56,11 +57,13 @@ async def list_cases(
     end: End = None,
 ) -> Response:
     """Reported confirmed cases per si-gun-gu and day."""
-    return await kept.answer(
+    return await kept_page(
         request,
         ws,
-        ("cases",),
-        lambda: page(request, _cases(ws).select(start=start, end=end, region_code=region), pages),
+        kept,
+        pages,
+        "cases",
+        lambda: _cases(ws).select(start=start, end=end, region_code=region),
     )
 
 
@@ -84,11 +87,13 @@ async def list_rt(
     end: End = None,
 ) -> Response:
     """Rt by Cori et al.'s method per region (and the total), posterior mean and interval."""
-    return await kept.answer(
+    return await kept_page(
         request,
         ws,
-        ("rt",),
-        lambda: page(request, _rt(ws).select(start=start, end=end, region_code=region), pages),
+        kept,
+        pages,
+        "rt",
+        lambda: _rt(ws).select(start=start, end=end, region_code=region),
     )
 
 
@@ -120,12 +125,14 @@ async def list_forecasts(
     output_type: Annotated[str | None, Query(pattern=r"^(mean|quantile)$")] = None,
 ) -> Response:
     """The hubverse forecast table: mean and 23 quantiles per model, location and horizon."""
-
-    def build() -> dict | Response:
-        frame = _forecasts(ws).select(location=location, model=model, output_type=output_type)
-        return page(request, frame, pages)
-
-    return await kept.answer(request, ws, ("forecasts",), build)
+    return await kept_page(
+        request,
+        ws,
+        kept,
+        pages,
+        "forecasts",
+        lambda: _forecasts(ws).select(location=location, model=model, output_type=output_type),
+    )
 
 
 FAN_LEVELS = (0.05, 0.25, 0.5, 0.75, 0.95)
@@ -261,12 +268,14 @@ async def list_risk_levels(
     level: Annotated[int | None, Query(ge=1, le=4)] = None,
 ) -> Response:
     """Risk level 1-4 per region and day with each factor's value and contribution."""
-
-    def build() -> dict | Response:
-        frame = _risk(ws).select(date=date, region_code=region, level=level)
-        return page(request, frame, pages)
-
-    return await kept.answer(request, ws, ("risk_levels",), build)
+    return await kept_page(
+        request,
+        ws,
+        kept,
+        pages,
+        "risk_levels",
+        lambda: _risk(ws).select(date=date, region_code=region, level=level),
+    )
 
 
 MAP_SOURCES: dict[str, tuple[str, str, str]] = {

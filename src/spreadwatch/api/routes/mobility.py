@@ -9,7 +9,7 @@ import pandas as pd
 from fastapi import Query, Request
 from fastapi.responses import Response
 
-from spreadwatch.api.paging import CSV, Page, page, rows
+from spreadwatch.api.paging import CSV, Page, rows
 from spreadwatch.api.routes.common import (
     Country,
     DateFilter,
@@ -23,6 +23,7 @@ from spreadwatch.api.routes.common import (
     alerts_router,
     households_router,
     importation_router,
+    kept_page,
     mobility_router,
 )
 from spreadwatch.api.schemas import (
@@ -95,13 +96,13 @@ async def list_od_flows(
 ) -> Response:
     """Daily origin-destination trips as published, strongest first within each date."""
 
-    def build() -> dict | Response:
+    def selected() -> pd.DataFrame:
         frame = _flows(ws, release).select(date=date, origin=origin, dest=dest)
         if not suppressed:
             frame = frame[~frame["suppressed"]]
-        return page(request, frame, pages)
+        return frame
 
-    return await kept.answer(request, ws, (_flows_table(release),), build)
+    return await kept_page(request, ws, kept, pages, _flows_table(release), selected)
 
 
 @mobility_router.get("/presence", response_model=Page[PresenceRow], responses=CSV)
@@ -118,15 +119,15 @@ async def list_presence(
     """People present per region and hour of each day, as published."""
     name = "presence" if release is Release.kanon else "dp_presence"
 
-    def build() -> dict | Response:
+    def selected() -> pd.DataFrame:
         indexed = ws.derived(
             name,
             "indexed",
             lambda f: Indexed(f, ["date", "hour", "region_code"], counts=["people"]),
         )
-        return page(request, indexed.select(date=date, hour=hour, region_code=region), pages)
+        return indexed.select(date=date, hour=hour, region_code=region)
 
-    return await kept.answer(request, ws, (name,), build)
+    return await kept_page(request, ws, kept, pages, name, selected)
 
 
 # -- importations and household signals (analyst) --------------------------------------------
@@ -152,11 +153,11 @@ async def list_importations(
 ) -> Response:
     """Arrivals from abroad by origin country and home region per day (roaming)."""
 
-    def build() -> dict | Response:
+    def selected() -> pd.DataFrame:
         frame = _importations(ws).select(date=date, country=country, region_code=region)
-        return page(request, frame, pages)
+        return frame
 
-    return await kept.answer(request, ws, ("importations",), build)
+    return await kept_page(request, ws, kept, pages, "importations", selected)
 
 
 @importation_router.get("/importations/by-country", response_model=list[CountryArrivals])
@@ -233,15 +234,15 @@ async def list_household_signals(
 ) -> Response:
     """Per region and day: households reporting, stay-home index and fever rate."""
 
-    def build() -> dict | Response:
+    def selected() -> pd.DataFrame:
         frame = _signals(ws).select(date=date, region_code=region)
         frame = frame.assign(
             stay_home_index=frame["stay_home_index"].where(~frame["suppressed"]),
             fever_rate=frame["fever_rate"].where(~frame["suppressed"]),
         )
-        return page(request, frame, pages)
+        return frame
 
-    return await kept.answer(request, ws, ("household_signals",), build)
+    return await kept_page(request, ws, kept, pages, "household_signals", selected)
 
 
 # -- alerts (analyst) ------------------------------------------------------------------------
@@ -257,7 +258,7 @@ async def list_alerts(
 ) -> Response:
     """Alerts the home bridge sent to households, newest first."""
 
-    def build() -> dict | Response:
+    def selected() -> pd.DataFrame:
         frame = ws.table("alerts")
         for column in AlertRecord.model_fields:
             if column not in frame:
@@ -265,6 +266,6 @@ async def list_alerts(
         frame = frame.iloc[::-1]
         if region is not None:
             frame = frame[frame["region_code"] == region]
-        return page(request, frame, pages)
+        return frame
 
-    return await kept.answer(request, ws, ("alerts",), build)
+    return await kept_page(request, ws, kept, pages, "alerts", selected)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
+import pandas as pd
 from fastapi import Query, Request
 from fastapi.responses import Response
 
@@ -37,7 +38,7 @@ async def list_regions(
 ) -> Response:
     """The 229 si-gun-gu: codes, names in Korean and English, population, neighbours."""
 
-    def build() -> dict | Response:
+    def selected() -> pd.DataFrame:
         frame = regions_frame()
         if sido is not None:
             frame = frame[frame["sido_code"] == sido]
@@ -47,9 +48,9 @@ async def list_regions(
                 "name_en"
             ].str.casefold().str.contains(needle, regex=False)
             frame = frame[named]
-        return page(request, frame, pages)
+        return frame
 
-    return await kept.answer(request, ws, (), build)
+    return await kept.answer(request, ws, (), lambda: page(request, selected(), pages))
 
 
 @regions_router.get(
