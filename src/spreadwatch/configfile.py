@@ -88,7 +88,10 @@ def _format_one(label: str, error: ErrorDetails, root: type[BaseModel]) -> str:
     cause = ctx.get("error")
     if isinstance(cause, FieldError):
         loc += cause.field
-    return f"{label}: {_dotted(loc) or '(top level)'}: {_describe(error, loc, cause, root)}"
+    if error["type"] in ("union_tag_invalid", "union_tag_not_found"):
+        loc += (str(ctx.get("discriminator", "kind")).strip("'"),)
+    shown = _without_tags(root, loc)[0]
+    return f"{label}: {_dotted(shown) or '(top level)'}: {_describe(error, loc, cause, root)}"
 
 
 def _describe(
@@ -96,10 +99,13 @@ def _describe(
 ) -> str:
     kind, ctx = error["type"], error.get("ctx") or {}
     got = f", got {_short(error['input'])}"
-    if kind == "missing":
+    if kind in ("missing", "union_tag_not_found"):
         return "missing required key"
+    if kind == "union_tag_invalid":
+        return f"expected one of {ctx.get('expected_tags')}, got {_short(ctx.get('tag'))}"
     if kind == "extra_forbidden":
-        allowed = _allowed_keys(root, loc[:-1])
+        model = _without_tags(root, loc[:-1])[1]
+        allowed = list(model.model_fields) if model is not None else []
         return "unknown key" + (f" (expected one of: {', '.join(allowed)})" if allowed else "")
     if kind == "literal_error":
         return f"expected one of {ctx.get('expected')}{got}"
@@ -129,21 +135,43 @@ def _short(value: object) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
-def _allowed_keys(root: type[BaseModel], loc: tuple[str | int, ...]) -> list[str]:
+def _without_tags(
+    root: type[BaseModel], loc: tuple[str | int, ...]
+) -> tuple[tuple[str | int, ...], type[BaseModel] | None]:
+    """``loc`` without the tags pydantic puts in the paths of tagged unions (the ``kind`` of a
+    section, as in ``intervention[0].mobility.reduction``), and the section it ends in."""
     model: type[BaseModel] | None = root
+    shown: list[str | int] = []
+    tags: dict[str, type[BaseModel]] = {}
     for part in loc:
-        if isinstance(part, int) or model is None:
+        if isinstance(part, int):
+            shown.append(part)
             continue
-        field = model.model_fields.get(part)
-        model = _model_in(field.annotation) if field is not None else None
-    return list(model.model_fields) if model is not None else []
+        if part in tags:
+            model, tags = tags[part], {}
+            continue
+        shown.append(part)
+        field = model.model_fields.get(part) if model is not None else None
+        members = _models_in(field.annotation) if field is not None else []
+        tags = _tags_of(members) if len(members) > 1 else {}
+        model = members[0] if len(members) == 1 else None
+    return tuple(shown), model
 
 
-def _model_in(annotation: Any) -> type[BaseModel] | None:
+def _models_in(annotation: Any) -> list[type[BaseModel]]:
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return annotation
+        return [annotation]
+    found: list[type[BaseModel]] = []
     for arg in getattr(annotation, "__args__", ()):
-        found = _model_in(arg)
-        if found is not None:
-            return found
-    return None
+        found += [m for m in _models_in(arg) if m not in found]
+    return found
+
+
+def _tags_of(members: list[type[BaseModel]]) -> dict[str, type[BaseModel]]:
+    """The ``kind`` values of a tagged union's members."""
+    tags = {}
+    for member in members:
+        field = member.model_fields.get("kind")
+        for value in getattr(field.annotation, "__args__", ()) if field is not None else ():
+            tags[value] = member
+    return tags

@@ -30,9 +30,8 @@ from scipy import special, stats
 
 from spreadwatch.infer.cases import CaseSeries
 from spreadwatch.model.config import CALIBRATION_PARAMETERS
-from spreadwatch.model.engines import ChainBinomialEngine
 from spreadwatch.model.ensemble import run_parameter_sets
-from spreadwatch.model.run import Scenario
+from spreadwatch.model.run import Scenario, chain_engine
 from spreadwatch.progress import meter
 
 PARAMETERS = CALIBRATION_PARAMETERS
@@ -191,7 +190,7 @@ class CalibrationProblem:
         """New infections ``(particles, days, regions)`` of each parameter set (the chain's
         mean, ``steps_per_day`` steps a day)."""
         size = len(next(iter(theta.values())))
-        engine = ChainBinomialEngine(size, self.steps_per_day, stochastic=False)
+        engine = chain_engine(self.scenario.model, size, self.steps_per_day, stochastic=False)
         return run_parameter_sets(self.scenario, engine, theta, self.fixed)
 
     def log_likelihood(self, theta: dict[str, np.ndarray]) -> np.ndarray:

@@ -93,16 +93,20 @@ class AdaptiveEngine(_DailyEngine):
         self, model: StructuredModel, inputs: list[DayInputs], state: np.ndarray, factor: float
     ):
         """Each day's :class:`DailyOutput`, span by span (``state`` follows)."""
-        for first, end in _spans(inputs):
+        for first, end in self._spans(model, inputs):
             self._arrivals(model, state, inputs[first], first)
             scale = factor
             if inputs[first].particle_scale is not None:
                 scale *= float(np.asarray(inputs[first].particle_scale).ravel()[0])
             transmission = _Transmission(model, inputs[first], np.float64)
-            days = self._span(model, transmission, scale, state[0], end - first)
+            days = self._span(model, transmission, scale, state[0], first, end)
             for day, (now, new) in enumerate(days, start=first):
                 state[0] = now
-                yield DailyOutput(day, now[None], new[None])
+                yield DailyOutput(day, now[None], new[None], model.compartments)
+
+    def _spans(self, model: StructuredModel, inputs: list[DayInputs]):
+        """``(first, end)`` day ranges over which the equations stay the same."""
+        return _spans(inputs)
 
     def _span(
         self,
@@ -110,13 +114,16 @@ class AdaptiveEngine(_DailyEngine):
         transmission: _Transmission,
         factor: float,
         start: np.ndarray,
-        days: int,
+        first: int,
+        end: int,
     ):
-        """``(state, new infections)`` at the end of each of ``days`` days from ``start``.
+        """``(state, new infections)`` at the end of each day from ``first`` to ``end``
+        (excluded), from ``start``.
 
         Only what the conservation laws leave free is integrated: ``S, E, I`` (and ``H, D``
         when anyone goes to hospital); ``R`` is the residents minus the rest, and a day's new
         infections are what ``S`` lost (nobody else leaves ``S`` within a span)."""
+        days = end - first
         shape = start.shape  # (6, ages, regions)
         rates, free = _rates(model, transmission, factor)
         residents = start.sum(axis=0)
@@ -252,6 +259,7 @@ def _spans(inputs: list[DayInputs]):
             return
         today, before = inputs[day], inputs[day - 1]
         arrivals = today.seed_infectious is not None or today.imported_exposed is not None
+        arrivals = arrivals or bool(today.seeded)
         if arrivals or not _same_mixing(today, before) or not _same_scale(today, before):
             yield first, day
             first = day

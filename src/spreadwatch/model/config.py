@@ -12,22 +12,22 @@ import datetime as dt
 import difflib
 import math
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
-from pydantic import (
-    AfterValidator,
-    BaseModel,
-    BeforeValidator,
-    ConfigDict,
-    Field,
-    Strict,
-    ValidationError,
-    ValidationInfo,
-    model_validator,
-)
+from pydantic import Field, Strict, ValidationError, model_validator
 
 from spreadwatch.configfile import ConfigError, FieldError, format_errors, read_mapping
+from spreadwatch.model.declared.spec import ModelSection
 from spreadwatch.model.geography import AGE_BANDS, RegionSet, load_regions
+from spreadwatch.model.sections import (
+    Count,
+    Date,
+    Fraction,
+    InputPath,
+    Number,
+    OutputPath,
+    Section,
+)
 from spreadwatch.regions.sources import CONTACT_SETTINGS, contact_locations
 
 #: The one contact setting of a model without age structure.
@@ -35,7 +35,7 @@ HOMOGENEOUS = "all"
 DEFAULT_QUANTILES = (0.025, 0.05, 0.25, 0.5, 0.75, 0.95, 0.975)
 
 ModelCompartment = Literal["S", "E", "I", "H", "R", "D"]
-Compartment = Literal["S", "E", "I", "H", "R", "D", "incidence"]
+Compartment = Annotated[str, Field(min_length=1)]
 SEIR: tuple[ModelCompartment, ...] = ("S", "E", "I", "R")
 #: The compartment sets a model may have: SEIR, with hospitalisation, and with deaths.
 COMPARTMENT_SETS: tuple[tuple[ModelCompartment, ...], ...] = (
@@ -47,41 +47,6 @@ COMPARTMENTS_OUT: tuple[Compartment, ...] = ("S", "E", "I", "R", "incidence")
 #: Default steps per day of each engine.
 DEFAULT_STEPS = {"deterministic": 8, "stochastic": 4}
 DEFAULT_PARTICLES = 100
-
-
-def _resolve_path(value: Path, info: ValidationInfo) -> Path:
-    base = (info.context or {}).get("base_dir")
-    path = value.expanduser()
-    return (Path(base) / path).resolve() if base is not None and not path.is_absolute() else path
-
-
-def _must_exist(value: Path) -> Path:
-    if not value.exists():
-        raise ValueError(f"file or folder not found: {value}")
-    return value
-
-
-def _iso_date(value: Any) -> Any:
-    if isinstance(value, str):
-        try:
-            return dt.date.fromisoformat(value)
-        except ValueError:
-            return value  # the strict date check reports it
-    return value
-
-
-Number = Annotated[float, Strict()]
-Fraction = Annotated[float, Strict(), Field(ge=0, le=1)]
-Count = Annotated[int, Strict()]
-Date = Annotated[dt.date, Strict(), BeforeValidator(_iso_date)]
-OutputPath = Annotated[Path, AfterValidator(_resolve_path)]
-InputPath = Annotated[Path, AfterValidator(_resolve_path), AfterValidator(_must_exist)]
-
-
-class Section(BaseModel):
-    """Base of every config section: immutable, unknown keys and inf/nan rejected."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class RunSection(Section):
@@ -366,11 +331,13 @@ class MobilitySection(Section):
 
 
 class SeedEntry(Section):
-    """``[[seed]]``: ``infected`` residents of ``region`` turn infectious when ``date`` starts."""
+    """``[[seed]]``: ``infected`` residents of ``region`` turn infectious when ``date`` starts
+    (into ``compartment``, a declared model's, or its ``seed_into``)."""
 
     region: str = Field(min_length=1)
     infected: Count = Field(gt=0)
     date: Date | None = None
+    compartment: str | None = Field(default=None, min_length=1)
 
 
 class OutputSection(Section):
@@ -398,7 +365,8 @@ class RunConfig(Section):
     ``[output]``."""
 
     run: RunSection
-    disease: DiseaseSection
+    disease: DiseaseSection | None = None
+    model: ModelSection | None = None
     regions: RegionsSection = RegionsSection()
     mobility: MobilitySection = MobilitySection()
     age: AgeSection | None = None
@@ -411,6 +379,8 @@ class RunConfig(Section):
 
     @model_validator(mode="after")
     def _cross_checks(self) -> RunConfig:
+        if (self.disease is None) == (self.model is None):
+            raise FieldError(("disease",), "give exactly one of [disease] and [model]")
         end = self.run.date(self.run.days - 1)
         for i, entry in enumerate(self.seed):
             if entry.date is not None and not self.run.start_date <= entry.date <= end:
@@ -443,7 +413,16 @@ class RunConfig(Section):
         for i, name in enumerate(names):
             if name in names[:i]:
                 raise FieldError(("scenario", i, "name"), f"another scenario is named {name!r}")
-        modelled = [*self.disease.compartments, "incidence"]
+        modelled = [*self.compartments, "incidence"]
+        for i, entry in enumerate(self.seed):
+            if entry.compartment is not None and self.model is None:
+                raise FieldError(("seed", i, "compartment"), "only used with a [model] section")
+            if entry.compartment is not None and entry.compartment not in self.compartments:
+                raise FieldError(
+                    ("seed", i, "compartment"),
+                    f"{entry.compartment!r} is not a compartment of this model "
+                    f"({', '.join(self.compartments)})",
+                )
         for i, name in enumerate(self.output.compartments or ()):
             if name not in modelled:
                 raise FieldError(
@@ -470,9 +449,16 @@ class RunConfig(Section):
         return self.model_copy(update={"intervention": [*self.intervention, *entry.intervention]})
 
     @property
+    def compartments(self) -> list[str]:
+        """The model's compartments: ``[disease]``'s set or ``[model]``'s."""
+        if self.model is not None:
+            return self.model.compartment_names
+        return list(self.disease.compartments)  # type: ignore[union-attr]  # one is given
+
+    @property
     def output_compartments(self) -> list[str]:
         """Compartments written: as configured, or the model's with ``incidence``."""
-        return list(self.output.compartments or [*self.disease.compartments, "incidence"])
+        return list(self.output.compartments or [*self.compartments, "incidence"])
 
     def seed_day(self, entry: SeedEntry) -> int:
         """Day index at whose start ``entry`` is applied."""

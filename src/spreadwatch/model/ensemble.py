@@ -34,8 +34,7 @@ def run_parameter_sets(
             return np.asarray(theta[name], dtype=np.float64)
         return np.full(size, fixed.get(name, default), dtype=np.float64)
 
-    history = scenario.model.history
-    base_r0 = history.beta * history.infectious_days * _contact_radius(scenario)
+    base_r0 = scenario.model.r0
     scale = value("r0", base_r0) / base_r0
     seed_scale = value("seed_scale", 1.0)
     timeline = scenario.timeline
@@ -63,8 +62,3 @@ def run_parameter_sets(
 
     engine.run(scenario.model, days, schedule, store, particle_transmissibility=scale)
     return out
-
-
-def _contact_radius(scenario: Scenario) -> float:
-    total = sum(scenario.model.contacts.values())
-    return float(np.max(np.abs(np.linalg.eigvals(total))))

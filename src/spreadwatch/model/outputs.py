@@ -14,7 +14,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from spreadwatch.model.structured import STATE_COMPARTMENTS, DailyOutput
+from spreadwatch.model.structured import DailyOutput
 
 STATES_SCHEMA = pa.schema(
     [
@@ -45,7 +45,7 @@ def select(output: DailyOutput, compartments: Sequence[str]) -> np.ndarray:
         if name == "incidence":
             rows.append(output.incidence)
         else:
-            rows.append(output.states[:, STATE_COMPARTMENTS.index(name)])
+            rows.append(output.states[:, output.compartments.index(name)])
     return np.stack(rows, axis=1)
 
 

@@ -21,7 +21,21 @@ import pyarrow.parquet as pq
 from spreadwatch import durable
 from spreadwatch.model import mobility
 from spreadwatch.model.adaptive import AdaptiveEngine
-from spreadwatch.model.config import HOMOGENEOUS, RunConfig, check_references, load_config
+from spreadwatch.model.config import (
+    HOMOGENEOUS,
+    RunConfig,
+    RunSection,
+    check_references,
+    load_config,
+)
+from spreadwatch.model.declared.compiled import compile_model
+from spreadwatch.model.declared.engines import (
+    DeclaredAdaptiveEngine,
+    DeclaredChainBinomialEngine,
+    DeclaredMeanFieldEngine,
+)
+from spreadwatch.model.declared.lowering import lowered
+from spreadwatch.model.declared.model import DeclaredModel
 from spreadwatch.model.engines import ChainBinomialEngine, MeanFieldEngine
 from spreadwatch.model.errors import ConfigError
 from spreadwatch.model.geography import RegionSet
@@ -49,7 +63,7 @@ class Scenario:
 
     config: RunConfig
     regions: RegionSet
-    model: StructuredModel
+    model: StructuredModel | DeclaredModel
     engine: ChainBinomialEngine | MeanFieldEngine | AdaptiveEngine
     timeline: Timeline
 
@@ -62,24 +76,85 @@ def build_scenario(config: RunConfig, label: str = "config") -> Scenario:
     every reference."""
     regions = config.regions.load()
     check_references(config, regions, label)
-    model = build_model(config, regions, build_mixing(config, regions, label), label)
-    run = config.run
-    engine: ChainBinomialEngine | MeanFieldEngine | AdaptiveEngine
-    if run.engine == "stochastic":
-        engine = ChainBinomialEngine(run.particle_count, run.steps, run.random_seed)
-    elif run.steps_per_day is not None:  # fixed steps asked for: RK4
-        engine = MeanFieldEngine(run.steps)
+    mixing = build_mixing(config, regions, label)
+    model: StructuredModel | DeclaredModel
+    if config.model is None:
+        model = build_model(config, regions, mixing, label)
+        days = model.history.infectious_days
     else:
-        engine = AdaptiveEngine()
-    return Scenario(config, regions, model, engine, Timeline.from_config(config, regions, label))
+        model = build_declared(config, regions, mixing, label)
+        days = model.infectious_days
+        model = lowered(model) or model
+    timeline = Timeline.from_config(config, regions, label, days)
+    return Scenario(config, regions, model, engine_for(config.run, model), timeline)
+
+
+def engine_for(
+    run: RunSection, model: StructuredModel | DeclaredModel
+) -> ChainBinomialEngine | MeanFieldEngine | AdaptiveEngine:
+    """The engine ``[run]`` asks for, for the kind of ``model``: the chain binomial when
+    stochastic, RK4 when fixed steps are given, else the adaptive solver."""
+    declared = isinstance(model, DeclaredModel)
+    if run.engine == "stochastic":
+        return chain_engine(model, run.particle_count, run.steps, run.random_seed)
+    if run.steps_per_day is not None:
+        return (DeclaredMeanFieldEngine if declared else MeanFieldEngine)(run.steps)
+    return DeclaredAdaptiveEngine() if declared else AdaptiveEngine()
+
+
+def chain_engine(
+    model: StructuredModel | DeclaredModel,
+    particles: int,
+    steps_per_day: int,
+    seed: int = 0,
+    stochastic: bool = True,
+) -> ChainBinomialEngine:
+    """The chain-binomial engine for the kind of ``model`` (``stochastic=False``: its mean)."""
+    chain = DeclaredChainBinomialEngine if isinstance(model, DeclaredModel) else ChainBinomialEngine
+    return chain(particles, steps_per_day, seed, stochastic)  # type: ignore[return-value]
+
+
+def build_declared(
+    config: RunConfig, regions: RegionSet, mixing: np.ndarray, label: str = "config"
+) -> DeclaredModel:
+    """The :class:`DeclaredModel` of a config with a ``[model]`` section."""
+    population, contacts = contact_structure(config, regions, label)
+    compiled = compile_model(
+        config.model,
+        population,
+        contacts,
+        regions.codes,
+        config.run.start_date,
+        label,  # type: ignore[arg-type]
+    )
+    return DeclaredModel(population, mixing, contacts, compiled)
 
 
 def build_model(
     config: RunConfig, regions: RegionSet, mixing: np.ndarray, label: str = "config"
 ) -> StructuredModel:
-    """The :class:`StructuredModel` of a config: one age band and one setting without
-    ``[age]``; else 16 bands (the regions' own, or the national pyramid) and Prem 2021."""
+    """The :class:`StructuredModel` of a config with a ``[disease]`` section."""
     disease = config.disease
+    assert disease is not None
+    population, contacts = contact_structure(config, regions, label)
+    beta = disease.beta or beta_for_r0(disease.r0, disease.infectious_days, contacts)  # type: ignore[arg-type]
+    history = NaturalHistory(
+        beta=beta,
+        latent_days=disease.latent_days,
+        infectious_days=disease.infectious_days,
+        hospital_fraction=np.atleast_1d(disease.hospital_fraction or 0.0),
+        hospital_days=disease.hospital_days or 1.0,
+        fatality_fraction=np.atleast_1d(disease.fatality_fraction or 0.0),
+    )
+    return StructuredModel(population, mixing, contacts, history)
+
+
+def contact_structure(
+    config: RunConfig, regions: RegionSet, label: str = "config"
+) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """Residents ``(ages, regions)`` and contact matrices by setting: one age band and one
+    setting without ``[age]``; else 16 bands (the regions' own, or the national pyramid) and
+    Prem 2021."""
     if config.age is None:
         population = regions.population[None, :]
         contacts = {HOMOGENEOUS: np.ones((1, 1))}
@@ -98,16 +173,7 @@ def build_model(
                     f"regions by age ({exc}); give age columns in the regions CSV"
                 ) from None
             population = np.outer(pyramid / pyramid.sum(), regions.population)
-    beta = disease.beta or beta_for_r0(disease.r0, disease.infectious_days, contacts)  # type: ignore[arg-type]
-    history = NaturalHistory(
-        beta=beta,
-        latent_days=disease.latent_days,
-        infectious_days=disease.infectious_days,
-        hospital_fraction=np.atleast_1d(disease.hospital_fraction or 0.0),
-        hospital_days=disease.hospital_days or 1.0,
-        fatality_fraction=np.atleast_1d(disease.fatality_fraction or 0.0),
-    )
-    return StructuredModel(population, mixing, contacts, history)
+    return population, contacts
 
 
 def build_mixing(config: RunConfig, regions: RegionSet, label: str = "config") -> np.ndarray:
@@ -138,6 +204,14 @@ def build_mixing(config: RunConfig, regions: RegionSet, label: str = "config") -
     except (ValueError, OSError, pa.ArrowException) as exc:
         raise ConfigError(f"{label}: mobility: {exc}") from None
     return mobility.stay_home(regions.size)
+
+
+def model_name(config: RunConfig) -> str:
+    """A short name of the config's model: its compartments' letters, or its preset."""
+    names = config.compartments
+    if config.model is not None and config.model.preset is not None:
+        return config.model.preset.upper()
+    return "".join(names) if all(len(n) == 1 for n in names) else "declared model"
 
 
 def states_table(
@@ -171,7 +245,8 @@ def simulate(config: RunConfig | str | os.PathLike[str], out_dir: Path | None = 
     codes, start = scenario.regions.codes, config.run.start_date
     run = config.run
     what = f"{run.particle_count} particles, " if run.engine == "stochastic" else ""
-    progress = f"{run.engine.capitalize()} SEIR, {what}{scenario.regions.size} regions"
+    name = "".join(config.compartments) if config.model is None else model_name(config)
+    progress = f"{run.engine.capitalize()} {name}, {what}{scenario.regions.size} regions"
     if run.engine != "stochastic":
         collector = TrajectoryCollector(compartments)
         scenario.run(collector, progress)

@@ -18,10 +18,9 @@ import pandas as pd
 import pyarrow.parquet as pq
 
 from spreadwatch.model.config import RunConfig, ScenarioEntry
-from spreadwatch.model.engines import ChainBinomialEngine
 from spreadwatch.model.ensemble import run_parameter_sets
 from spreadwatch.model.errors import ConfigError
-from spreadwatch.model.run import build_scenario
+from spreadwatch.model.run import build_scenario, chain_engine
 from spreadwatch.model.structured import DailyOutput
 from spreadwatch.progress import track
 
@@ -167,7 +166,7 @@ def compare(
         # only the interventions differ: seeds, arrivals and measured mobility are read once
         timeline = replace(base.timeline, config=scenario_config)
         scenario = replace(base, config=scenario_config, timeline=timeline)
-        engine = ChainBinomialEngine(particles, run.steps, run.random_seed)
+        engine = chain_engine(base.model, particles, run.steps, run.random_seed)
         on_day = (
             None
             if on_progress is None

@@ -83,31 +83,13 @@ class StructuredModel:
     home_settings: frozenset[str] = frozenset({"home"})
 
     def __post_init__(self) -> None:
-        population = np.atleast_2d(np.asarray(self.population, dtype=np.float64))
-        if not np.isfinite(population).all() or (population < 0).any():
-            raise ValueError("population must be finite numbers >= 0")
-        ages, regions = population.shape
-        mixing = mixing_from_matrix(self.mixing)
-        if mixing.shape[0] != regions:
-            raise ValueError(f"mixing is {mixing.shape}, population has {regions} regions")
-        contacts = {}
-        for name, matrix in self.contacts.items():
-            matrix = np.asarray(matrix, dtype=np.float64)
-            if matrix.shape != (ages, ages) or not np.isfinite(matrix).all() or (matrix < 0).any():
-                raise ValueError(
-                    f"contacts[{name!r}] must be a {ages}x{ages} matrix of numbers >= 0"
-                )
-            contacts[name] = matrix
-        if not contacts:
-            raise ValueError("at least one contact setting is needed")
+        check_structure(self)
         for name in ("hospital_fraction", "fatality_fraction"):
             size = getattr(self.history, name).size
-            if size not in (1, ages):
-                raise ValueError(f"{name} has {size} values, expected 1 or {ages} (one per age)")
-        object.__setattr__(self, "population", population)
-        object.__setattr__(self, "mixing", mixing)
-        object.__setattr__(self, "contacts", contacts)
-        object.__setattr__(self, "home_settings", frozenset(self.home_settings) & set(contacts))
+            if size not in (1, self.ages):
+                raise ValueError(
+                    f"{name} has {size} values, expected 1 or {self.ages} (one per age)"
+                )
 
     @property
     def ages(self) -> int:
@@ -120,6 +102,51 @@ class StructuredModel:
     def per_age(self, values: np.ndarray) -> np.ndarray:
         """A per-age parameter broadcast to all age bands."""
         return np.broadcast_to(values, (self.ages,)).astype(np.float64)
+
+    #: The state's compartments; residents start in ``S``, seeds go to ``I``, infected
+    #: arrivals to ``E`` (the same attributes as a declared model's).
+    compartments = STATE_COMPARTMENTS
+    initial, seed_into, import_into = S, I, E
+
+    @property
+    def transmission_rate(self) -> float:
+        """``beta``: the hazard's factor (a declared model's rates carry their own)."""
+        return self.history.beta
+
+    @property
+    def r0(self) -> float:
+        """The basic reproduction number without mobility: ``beta D rho(C)``."""
+        total = sum(self.contacts.values())
+        return (
+            self.history.beta
+            * self.history.infectious_days
+            * float(np.max(np.abs(np.linalg.eigvals(total))))
+        )
+
+
+def check_structure(model: object) -> None:
+    """Check and normalise (in place, on a frozen dataclass) a model's ``population``,
+    ``mixing``, ``contacts`` and ``home_settings``."""
+    population = np.atleast_2d(np.asarray(model.population, dtype=np.float64))  # type: ignore[attr-defined]
+    if not np.isfinite(population).all() or (population < 0).any():
+        raise ValueError("population must be finite numbers >= 0")
+    ages, regions = population.shape
+    mixing = mixing_from_matrix(model.mixing)  # type: ignore[attr-defined]
+    if mixing.shape[0] != regions:
+        raise ValueError(f"mixing is {mixing.shape}, population has {regions} regions")
+    contacts = {}
+    for name, matrix in model.contacts.items():  # type: ignore[attr-defined]
+        matrix = np.asarray(matrix, dtype=np.float64)
+        if matrix.shape != (ages, ages) or not np.isfinite(matrix).all() or (matrix < 0).any():
+            raise ValueError(f"contacts[{name!r}] must be a {ages}x{ages} matrix of numbers >= 0")
+        contacts[name] = matrix
+    if not contacts:
+        raise ValueError("at least one contact setting is needed")
+    object.__setattr__(model, "population", population)
+    object.__setattr__(model, "mixing", mixing)
+    object.__setattr__(model, "contacts", contacts)
+    home = frozenset(model.home_settings) & set(contacts)  # type: ignore[attr-defined]
+    object.__setattr__(model, "home_settings", home)
 
 
 def beta_for_r0(r0: float, infectious_days: float, contacts: Mapping[str, np.ndarray]) -> float:
@@ -150,6 +177,9 @@ class DayInputs:
     """Expected infected arrivals per region on the day, added to E (Poisson per particle)."""
     particle_scale: np.ndarray | None = None
     """Per particle multiplier of the day's hazard ``(particles,)`` (a calibrated change)."""
+    seeded: Mapping[str, np.ndarray] | None = None
+    """People per region moved at the start of the day into the named compartments (seeds
+    of a declared model that say where they go)."""
 
 
 Schedule = Callable[[int], DayInputs]
@@ -178,7 +208,7 @@ class _Transmission:
         if inputs.away_scale is not None:
             mixing = scaled_mixing(mixing, inputs.away_scale)
         scale = {s: inputs.contact_scale.get(s, 1.0) for s in model.contacts}
-        beta = model.history.beta * inputs.transmissibility
+        beta = model.transmission_rate * inputs.transmissibility
         ages = model.ages
         home = [s for s in model.contacts if s in model.home_settings]
         away = [s for s in model.contacts if s not in model.home_settings]
@@ -217,17 +247,25 @@ class _Transmission:
 
 
 class DailyOutput:
-    """One day of a run, summed over age bands: ``states`` ``(particles, 6, regions)`` at the
-    end of the day and ``incidence`` ``(particles, regions)``, new infections during the day.
+    """One day of a run, summed over age bands: ``states`` ``(particles, compartments,
+    regions)`` at the end of the day and ``incidence`` ``(particles, regions)``, new
+    infections during the day; ``compartments`` names the states' rows.
 
     Each is summed from the engine's state when first read, so a day nobody looks at costs
     nothing; an output still referenced after the observers return (kept in a list, say) is
     given its own copies before the engine moves on."""
 
-    __slots__ = ("_incidence", "_live", "_states", "day")
+    __slots__ = ("_incidence", "_live", "_states", "compartments", "day")
 
-    def __init__(self, day: int, state: np.ndarray, new: np.ndarray) -> None:
+    def __init__(
+        self,
+        day: int,
+        state: np.ndarray,
+        new: np.ndarray,
+        compartments: Sequence[str] = STATE_COMPARTMENTS,
+    ) -> None:
         self.day = day
+        self.compartments = tuple(compartments)
         self._states: np.ndarray | None = None
         self._incidence: np.ndarray | None = None
         self._live: tuple[np.ndarray, np.ndarray] | None = (state, new)  # by age band
@@ -275,10 +313,11 @@ class _DailyEngine:
             raise ValueError(f"steps_per_day must be >= 1, got {self.steps_per_day}")
 
     def initial_state(self, model: StructuredModel) -> np.ndarray:
-        """Everyone susceptible: ``(particles, 6, ages, regions)`` (whole people when
-        stochastic: fractional residents are rounded)."""
-        state = np.zeros((self.particles, len(STATE_COMPARTMENTS), model.ages, model.regions))
-        state[:, S] = np.rint(model.population) if self.stochastic else model.population
+        """Everyone in the initial compartment: ``(particles, compartments, ages, regions)``
+        (whole people when stochastic: fractional residents are rounded)."""
+        compartments = len(model.compartments)
+        state = np.zeros((self.particles, compartments, model.ages, model.regions))
+        state[:, model.initial] = np.rint(model.population) if self.stochastic else model.population
         return state
 
     def _transmissibilities(self, given: np.ndarray | None) -> np.ndarray:
@@ -326,7 +365,7 @@ class _DailyEngine:
                 for sub in range(self.steps_per_day):
                     step = day * self.steps_per_day + sub
                     self._step(model, transmission, state, step, new, scale, prepared)
-                output = DailyOutput(day, state, new)
+                output = DailyOutput(day, state, new, model.compartments)
                 for observer in observers:
                     observer(output)
                 if sys.getrefcount(output) > 2:  # an observer kept it: the state moves on
@@ -357,18 +396,23 @@ class _DailyEngine:
     def _arrivals(
         self, model: StructuredModel, state: np.ndarray, inputs: DayInputs, day: int
     ) -> None:
-        """Seeds (S -> I) and imported infections (into E), spread over ages by population."""
-        if inputs.seed_infectious is None and inputs.imported_exposed is None:
+        """Seeds (S -> I, or into the compartments they name) and imported infections (into
+        E), spread over ages by population (a declared model's ``initial``, ``seed_into`` and
+        ``import_into`` for S, I and E)."""
+        if inputs.seed_infectious is None and inputs.imported_exposed is None and not inputs.seeded:
             return
         rng = np.random.default_rng([self.seed, day, 0x5EED])
         share = model.population / np.maximum(model.population.sum(axis=0), 1e-300)
         if inputs.seed_infectious is not None:
             counts = np.broadcast_to(inputs.seed_infectious, (self.particles, model.regions))
-            self._move(state, S, I, counts, share, rng)
+            self._move(state, model.initial, model.seed_into, counts, share, rng)
+        for name, seeds in (inputs.seeded or {}).items():
+            counts = np.broadcast_to(seeds, (self.particles, model.regions))
+            self._move(state, model.initial, model.compartments.index(name), counts, share, rng)
         if inputs.imported_exposed is not None:
             mean = np.broadcast_to(inputs.imported_exposed, (self.particles, model.regions))
             counts = rng.poisson(mean) if self.stochastic else mean
-            self._move(state, S, E, counts, share, rng)
+            self._move(state, model.initial, model.import_into, counts, share, rng)
 
     def _move(
         self,

@@ -22,14 +22,29 @@ IMPORTATION_COLUMNS = ("date", "region_code", "arrivals")
 UNKNOWN_REGION = "unknown"
 
 
-def seed_schedule(config: RunConfig, regions: RegionSet) -> dict[int, np.ndarray]:
-    """Infected people to seed per region, keyed by day index."""
+def seed_schedule(
+    config: RunConfig, regions: RegionSet, compartment: str | None = None
+) -> dict[int, np.ndarray]:
+    """Infected people to seed per region, keyed by day index: the seeds into ``compartment``
+    (``None``: those that name none, which go to the model's seed compartment)."""
     position = {code: i for i, code in enumerate(regions.codes)}
     schedule: dict[int, np.ndarray] = {}
     for entry in config.seed:
+        if entry.compartment != compartment:
+            continue
         counts = schedule.setdefault(config.seed_day(entry), np.zeros(regions.size))
         counts[position[entry.region]] += entry.infected
     return schedule
+
+
+def named_seeds(config: RunConfig, regions: RegionSet) -> dict[int, dict[str, np.ndarray]]:
+    """The seeds that name their compartment: per day index, people per region by
+    compartment."""
+    out: dict[int, dict[str, np.ndarray]] = {}
+    for name in sorted({e.compartment for e in config.seed if e.compartment is not None}):
+        for day, counts in seed_schedule(config, regions, name).items():
+            out.setdefault(day, {})[name] = counts
+    return out
 
 
 def read_arrivals(path: Path, config: RunConfig, regions: RegionSet) -> np.ndarray:
@@ -81,15 +96,30 @@ class Timeline:
     """Expected infected arrivals per day and region, before travel quarantine."""
     daily_mixing: dict[dt.date, np.ndarray] | None = None
     """Measured mixing by date (``[mobility] daily``)."""
+    infectious_days: float = 1.0
+    """The model's mean infectious time (isolation's ``1 / gamma``)."""
+    seeded: dict[int, dict[str, np.ndarray]] | None = None
+    """Seeds that name their compartment, by day (:func:`named_seeds`)."""
 
     @classmethod
-    def from_config(cls, config: RunConfig, regions: RegionSet, label: str = "config") -> Timeline:
+    def from_config(
+        cls,
+        config: RunConfig,
+        regions: RegionSet,
+        label: str = "config",
+        infectious_days: float | None = None,
+    ) -> Timeline:
+        """The timeline of ``config``; ``infectious_days`` defaults to ``[disease]``'s."""
+        if infectious_days is None:
+            infectious_days = config.disease.infectious_days  # type: ignore[union-attr]
         imported = None
         if config.importations is not None:
             section = config.importations
             imported = read_arrivals(section.file, config, regions) * section.infected_fraction
         daily = daily_mixing(config, regions, label) if config.mobility.daily else None
-        return cls(config, regions, seed_schedule(config, regions), imported, daily)
+        seeds = seed_schedule(config, regions)
+        named = named_seeds(config, regions)
+        return cls(config, regions, seeds, imported, daily, infectious_days, named)
 
     def __call__(self, day: int) -> DayInputs:
         date = self.config.run.date(day)
@@ -103,8 +133,9 @@ class Timeline:
             mixing=mixing,
             away_scale=self._away_scale(active),
             contact_scale=_contact_scale(active),
-            transmissibility=_transmissibility(active, self.config.disease.infectious_days),
+            transmissibility=_transmissibility(active, self.infectious_days),
             seed_infectious=self.seeds.get(day),
+            seeded=(self.seeded or {}).get(day),
             imported_exposed=imported,
         )
 

@@ -1,0 +1,177 @@
+"""The engines of a declared model: the chain binomial over many particles, the adaptive
+solver (LSODA) and fixed-step RK4, each on the compiled kernels of
+:mod:`~spreadwatch.model.declared.kernels` and the day loop of the structured model."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager, nullcontext
+from dataclasses import dataclass
+
+import numba
+import numpy as np
+from scipy.integrate import odeint
+
+from spreadwatch.model import hazard
+from spreadwatch.model.adaptive import AdaptiveEngine, _dense_hazard, _spans
+from spreadwatch.model.declared import kernels
+from spreadwatch.model.declared.model import DeclaredModel
+from spreadwatch.model.engines import MeanFieldEngine, _Blocks
+from spreadwatch.model.seir import rk4_increment
+from spreadwatch.model.structured import DayInputs, _DailyEngine, _Transmission
+
+
+@dataclass(frozen=True)
+class DeclaredChainBinomialEngine(_DailyEngine):
+    """Runs ``particles`` realisations of a :class:`DeclaredModel` as a chain binomial,
+    ``steps_per_day`` steps a day (``stochastic=False`` steps the chain's mean)."""
+
+    particles: int = 100
+    steps_per_day: int = 4
+    seed: int = 0
+    stochastic: bool = True
+    kernel_dtype: type = np.float32
+
+    def __post_init__(self) -> None:
+        self._check()
+
+    @contextmanager
+    def _prepared(self, model: DeclaredModel) -> Iterator[_Blocks]:  # type: ignore[override]
+        parts = hazard.blocks(self.particles)
+        groups = model.compiled.weights.shape[0]
+        shape = (model.ages, model.regions)
+        scratch = [
+            (
+                np.empty((groups, size, *shape)),
+                np.empty((groups, size, *shape)),
+                np.empty((len(model.compartments), *shape)),
+                hazard.block_scratch(size, *shape, self.kernel_dtype),
+            )
+            for size in (part.stop - part.start for part in parts)
+        ]
+        threads = min(numba.config.NUMBA_NUM_THREADS, len(parts))
+        with ThreadPoolExecutor(threads - 1) if threads > 1 else nullcontext() as pool:
+            yield _Blocks((), parts, scratch, pool, threads)  # type: ignore[arg-type]
+
+    def _step(  # type: ignore[override]
+        self,
+        model: DeclaredModel,
+        transmission: _Transmission,
+        state: np.ndarray,
+        step: int,
+        new: np.ndarray,
+        transmissibility: np.ndarray,
+        prepared: _Blocks,
+    ) -> None:
+        rates = model.compiled.rates_on(step // self.steps_per_day)
+        seed = np.uint64(self.seed % (1 << 64))
+        fresh_day = step % self.steps_per_day == 0
+        arrays = model.arrays
+
+        def advance(block: int) -> None:
+            part = prepared.parts[block]
+            kernels.block_step(
+                state[part],
+                part.start,
+                rates,
+                arrays,
+                transmission.parts,
+                transmissibility[part],
+                1.0 / self.steps_per_day,
+                seed,
+                np.int64(step),
+                self.stochastic,
+                new[part],
+                fresh_day,
+                prepared.scratch[block],
+            )
+
+        prepared.map(advance)
+
+    def _clear_day(self, new: np.ndarray) -> None:
+        pass  # each block's kernel zeroes its own rows on the day's first step
+
+
+def _right_hand_side(
+    model: DeclaredModel, transmission: _Transmission, factor: float, day: int
+) -> Callable[[np.ndarray], np.ndarray]:
+    """``f(y)``: the rates of change ``(compartments + 1, ages, regions)`` (the last row the
+    new infections) of one trajectory ``y`` ``(compartments, ages, regions)`` on ``day``."""
+    rates = model.compiled.rates_on(day)
+    source, target, group, weights, _, _ = model.arrays
+    hazard_of = _dense_hazard(transmission, factor)
+    infectious = np.empty((weights.shape[0], model.ages, model.regions))
+    hazards = np.empty_like(infectious)
+    out = np.empty((len(model.compartments) + 1, model.ages, model.regions))
+
+    def f(y: np.ndarray) -> np.ndarray:
+        kernels.weighted(y, weights, infectious)
+        for g in range(infectious.shape[0]):
+            hazards[g] = hazard_of(infectious[g])
+        kernels.derivative(y, rates, source, target, group, hazards, out)
+        return out
+
+    return f
+
+
+@dataclass(frozen=True)
+class DeclaredAdaptiveEngine(AdaptiveEngine):
+    """Integrates a :class:`DeclaredModel`'s equations with LSODA (one trajectory): spans
+    also end where a modifier changes the rates."""
+
+    def _spans(self, model: DeclaredModel, inputs: list[DayInputs]):  # type: ignore[override]
+        for first, end in _spans(inputs):
+            start = first
+            for day in range(first + 1, end):
+                if model.compiled.factors_on(day) != model.compiled.factors_on(day - 1):
+                    yield start, day
+                    start = day
+            yield start, end
+
+    def _span(  # type: ignore[override]
+        self,
+        model: DeclaredModel,
+        transmission: _Transmission,
+        factor: float,
+        start: np.ndarray,
+        first: int,
+        end: int,
+    ):
+        f = _right_hand_side(model, transmission, factor, first)
+        compartments = start.shape[0]
+        shape = (compartments + 1, *start.shape[1:])
+
+        def flat(y: np.ndarray, t: float) -> np.ndarray:
+            return f(y.reshape(shape)[:compartments]).ravel()
+
+        y0 = np.concatenate([start, np.zeros((1, *start.shape[1:]))]).ravel()
+        times = np.arange(end - first + 1, dtype=np.float64)
+        solution = odeint(flat, y0, times, rtol=self.rtol, atol=self.atol, mxstep=100_000)
+        solved = solution.reshape(len(times), *shape)
+        states = np.maximum(solved[1:, :compartments], 0.0)
+        new = np.maximum(np.diff(solved[:, compartments], axis=0), 0.0)
+        for k in range(end - first):
+            yield states[k], new[k]
+
+
+@dataclass(frozen=True)
+class DeclaredMeanFieldEngine(MeanFieldEngine):
+    """Integrates a :class:`DeclaredModel`'s equations with fixed-step RK4."""
+
+    def _step(  # type: ignore[override]
+        self,
+        model: DeclaredModel,
+        transmission: _Transmission,
+        state: np.ndarray,
+        step: int,
+        new: np.ndarray,
+        transmissibility: np.ndarray,
+        prepared: object,
+    ) -> None:
+        day = step // self.steps_per_day
+        f = _right_hand_side(model, transmission, float(transmissibility[0]), day)
+        change = rk4_increment(lambda y: f(y).copy(), state[0], 1.0 / self.steps_per_day)
+        compartments = state.shape[1]
+        state[0] += change[:compartments]
+        new[0] += change[compartments]
