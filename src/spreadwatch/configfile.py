@@ -105,7 +105,8 @@ def _describe(
         return f"expected one of {ctx.get('expected_tags')}, got {_short(ctx.get('tag'))}"
     if kind == "extra_forbidden":
         model = _without_tags(root, loc[:-1])[1]
-        allowed = list(model.model_fields) if model is not None else []
+        fields = model.model_fields.items() if model is not None else ()
+        allowed = [field.alias or name for name, field in fields]
         return "unknown key" + (f" (expected one of: {', '.join(allowed)})" if allowed else "")
     if kind == "literal_error":
         return f"expected one of {ctx.get('expected')}{got}"

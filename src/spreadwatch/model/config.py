@@ -499,6 +499,14 @@ def check_references(config: RunConfig, regions: RegionSet, label: str = "config
                     f"(not among the {regions.size} regions of {regions.label})"
                     + _suggest(code, regions)
                 )
+    for name, value in (config.model.parameters if config.model is not None else {}).items():
+        for code in getattr(value, "regions", None) or ():
+            if code not in population:
+                raise ConfigError(
+                    f"{label}: model.parameters.{name}.regions.{code}: unknown region "
+                    f"(not among the {regions.size} regions of {regions.label})"
+                    + _suggest(code, regions)
+                )
     for i, entry in enumerate(config.seed):
         if entry.region not in population:
             raise ConfigError(

@@ -263,20 +263,26 @@ def infected_compartments(model: CompiledModel) -> list[int]:
     return sorted(int(c) for c in found)
 
 
-def _generators(model: CompiledModel, population: np.ndarray, contacts: Mapping[str, np.ndarray]):
+def _generators(
+    model: CompiledModel,
+    population: np.ndarray,
+    contacts: Mapping[str, np.ndarray],
+    exact: bool = True,
+):
     """``F`` and ``V`` of the next-generation method over (infected compartment, age band),
-    with the national residents per age and the summed contact matrix (rates must not vary by
-    region)."""
-    rates = model.base_rates()
-    if not np.allclose(rates, rates[:, :, :1]) or not np.allclose(
-        model.weights, model.weights[..., :1]
-    ):
+    with the national residents per age and the summed contact matrix. Rates that vary by
+    region raise :class:`ConfigError` when ``exact``, else enter as their means over the
+    residents of each age band."""
+    rates, weights = model.base_rates(), model.weights
+    regional = not (np.allclose(rates, rates[:, :, :1]) and np.allclose(weights, weights[..., :1]))
+    if regional and exact:
         raise ConfigError(
             "model.parameters.r0: the rates vary by region, so the model has no single R0; "
             "give beta instead"
         )
-    rates = rates[:, :, 0]
-    weights = model.weights[..., 0]
+    share = population / np.maximum(population.sum(axis=1, keepdims=True), 1e-300)
+    rates = (rates * share).sum(axis=-1)
+    weights = (weights * share).sum(axis=-1)
     infected = infected_compartments(model)
     place = {c: i for i, c in enumerate(infected)}
     ages = population.shape[0]
@@ -327,8 +333,9 @@ def infectious_days(
     model: CompiledModel, population: np.ndarray, contacts: Mapping[str, np.ndarray]
 ) -> float:
     """The mean weighted time infectious of a new infection (the target of the first contact
-    transition), over age bands by residents: ``1 / gamma`` of isolation measures."""
-    _, v, infected = _generators(model, population, contacts)
+    transition), over age bands (and regional rates) by residents: ``1 / gamma`` of isolation
+    measures."""
+    _, v, infected = _generators(model, population, contacts, exact=False)
     ages = population.shape[0]
     first = next(t for t in range(model.transitions) if model.group[t] != SPONTANEOUS)
     entry, g = int(model.target[first]), int(model.group[first])

@@ -52,6 +52,7 @@ Weight = Annotated[float, Field(ge=0)] | Rate
 
 
 class _Transition(Section):
+    kind: str  # each kind's own literal (first, as users write it)
     source: Name = Field(alias="from")
     to: Name
     rate: Rate
@@ -129,7 +130,7 @@ class RegionalValue(Section):
     """A parameter with ``value`` (a number or one per age band) and other numbers in some
     regions."""
 
-    value: Number | list[Number] = Field(min_length=1)
+    value: Number | Annotated[list[Number], Field(min_length=1)]
     regions: dict[Annotated[str, Field(min_length=1)], Number] = Field(default_factory=dict)
 
 
