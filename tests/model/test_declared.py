@@ -537,3 +537,12 @@ def test_declared_model_runs_end_to_end_with_its_own_compartments(tmp_path) -> N
     last = means.filter(pc.equal(means["date"], means["date"][-1]))
     states = last.filter(pc.not_equal(last["compartment"], "incidence"))
     assert pc.sum(states["value"]).as_py() == pytest.approx(18_430_000, rel=1e-12)
+
+
+def test_the_declared_example_builds_with_the_r0_it_states() -> None:
+    from spreadwatch.model.config import load_config
+
+    scenario = build_scenario(load_config(EXAMPLES / "korea-influenza-seasonal.toml"))
+    assert isinstance(scenario.model, DeclaredModel)
+    assert scenario.model.r0 == pytest.approx(1.2, rel=1e-9)
+    assert scenario.model.compartments == ("S", "V", "E", "P", "A", "I", "R")

@@ -1,5 +1,6 @@
-"""``spreadwatch simulate``, ``rt``, ``calibrate`` and ``scenarios``: the metapopulation model,
-its calibration to reported cases, and what-if scenarios."""
+"""``spreadwatch simulate``, ``models``, ``rt``, ``calibrate`` and ``scenarios``: the
+metapopulation model and its presets, its calibration to reported cases, and what-if
+scenarios."""
 
 from __future__ import annotations
 
@@ -29,6 +30,35 @@ def simulate(
     except ConfigError as exc:
         raise fail(str(exc)) from exc
     say(f"wrote [bold]{path}[/]")
+
+
+def models() -> None:
+    """The model presets a run config can name (``[model] preset``): compartments, the
+    parameters they need and their transitions, as docs/model.md declares them."""
+    from rich.table import Table
+
+    from spreadwatch.model.declared.presets import PRESETS
+    from spreadwatch.model.declared.spec import ModelSection
+
+    table = Table("preset", "compartments", "parameters", "transitions", show_lines=True)
+    for name, preset in PRESETS.items():
+        names = set()
+        for transition in ModelSection.transitions_of(name):
+            names |= transition.parameter_names
+        if "beta" in names:
+            names = (names - {"beta"}) | {"r0 or beta"}
+        lines = [
+            f"{t.source} -> {t.to}: {t.rate}"
+            + (f" x force of ({', '.join(t.infectious)})" if t.kind == "contact" else "")
+            for t in ModelSection.transitions_of(name)
+        ]
+        table.add_row(
+            f"[bold]{name}[/]\n{preset['description']}",
+            ", ".join(preset["compartments"]),
+            "\n".join(sorted(names)),
+            "\n".join(lines),
+        )
+    console.print(table)
 
 
 def rt(
@@ -141,4 +171,10 @@ def _arrow(frame):
 
 
 #: The commands of this module, by name (registered in :mod:`spreadwatch.cli`).
-COMMANDS = {"simulate": simulate, "rt": rt, "calibrate": calibrate, "scenarios": scenarios}
+COMMANDS = {
+    "simulate": simulate,
+    "models": models,
+    "rt": rt,
+    "calibrate": calibrate,
+    "scenarios": scenarios,
+}

@@ -63,6 +63,15 @@ class _Transition(Section):
     def label(self) -> str:
         return f"{self.source} -> {self.to}"
 
+    @property
+    def parameter_names(self) -> set[str]:
+        """The parameters its rate (and its weights) name."""
+        names = set(expressions.parse(self.rate).names)
+        for weight in getattr(self, "infectious", {}).values():
+            if isinstance(weight, str):
+                names |= expressions.parse(weight).names
+        return names
+
 
 class SpontaneousTransition(_Transition):
     """Each person of ``from`` moves to ``to`` at ``rate`` a day."""
@@ -176,8 +185,14 @@ class ModelSection(Section):
     def transition_list(self) -> list[SpontaneousTransition | ContactTransition]:
         """The model's transitions (the preset's or the declared ones)."""
         if self.preset is not None:
-            return _preset_transitions(self.preset)
+            return self.transitions_of(self.preset)
         return list(self.transitions or ())
+
+    @staticmethod
+    def transitions_of(preset: str) -> list[SpontaneousTransition | ContactTransition]:
+        """A preset's transitions."""
+        kinds = {"spontaneous": SpontaneousTransition, "contact": ContactTransition}
+        return [kinds[t["kind"]].model_validate(t) for t in PRESETS[preset]["transitions"]]
 
     @property
     def contacts(self) -> list[ContactTransition]:
@@ -294,8 +309,3 @@ def _dotted(place: tuple[str | int, ...]) -> str:
     for part in place:
         out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
     return out
-
-
-def _preset_transitions(name: str) -> list[SpontaneousTransition | ContactTransition]:
-    kinds = {"spontaneous": SpontaneousTransition, "contact": ContactTransition}
-    return [kinds[t["kind"]].model_validate(t) for t in PRESETS[name]["transitions"]]
