@@ -89,7 +89,8 @@ def _format_one(label: str, error: ErrorDetails, root: type[BaseModel]) -> str:
     if isinstance(cause, FieldError):
         loc += cause.field
     if error["type"] in ("union_tag_invalid", "union_tag_not_found"):
-        loc += (str(ctx.get("discriminator", "kind")).strip("'"),)
+        name = str(ctx.get("discriminator", "kind")).strip("'")
+        loc += (name if name.isidentifier() else "kind",)
     shown = _without_tags(root, loc)[0]
     return f"{label}: {_dotted(shown) or '(top level)'}: {_describe(error, loc, cause, root)}"
 
@@ -104,10 +105,16 @@ def _describe(
     if kind == "union_tag_invalid":
         return f"expected one of {ctx.get('expected_tags')}, got {_short(ctx.get('tag'))}"
     if kind == "extra_forbidden":
-        model = _without_tags(root, loc[:-1])[1]
-        fields = model.model_fields.items() if model is not None else ()
-        allowed = [field.alias or name for name, field in fields]
-        return "unknown key" + (f" (expected one of: {', '.join(allowed)})" if allowed else "")
+        _, model, union = _without_tags(root, loc[:-1])
+        allowed = _keys(model) if model is not None else []
+        text = "unknown key"
+        tag = next((t for t, member in union.items() if member is model), None)
+        if tag is not None:
+            text += f" for kind = {tag!r}"
+            takers = [t for t, member in union.items() if loc[-1] in _keys(member)]
+            if takers:
+                return text + f" (used with kind = {' or '.join(repr(t) for t in takers)})"
+        return text + (f" (expected one of: {', '.join(allowed)})" if allowed else "")
     if kind == "literal_error":
         return f"expected one of {ctx.get('expected')}{got}"
     for key, symbol in _BOUNDS.items():
@@ -138,25 +145,33 @@ def _short(value: object) -> str:
 
 def _without_tags(
     root: type[BaseModel], loc: tuple[str | int, ...]
-) -> tuple[tuple[str | int, ...], type[BaseModel] | None]:
+) -> tuple[tuple[str | int, ...], type[BaseModel] | None, dict[str, type[BaseModel]]]:
     """``loc`` without the tags pydantic puts in the paths of tagged unions (the ``kind`` of a
-    section, as in ``intervention[0].mobility.reduction``), and the section it ends in."""
+    section, as in ``intervention[0].mobility.reduction``), the section it ends in, and the
+    members of the last tagged union it went through, by tag."""
     model: type[BaseModel] | None = root
     shown: list[str | int] = []
     tags: dict[str, type[BaseModel]] = {}
+    union: dict[str, type[BaseModel]] = {}
     for part in loc:
         if isinstance(part, int):
             shown.append(part)
             continue
         if part in tags:
-            model, tags = tags[part], {}
+            model, union, tags = tags[part], tags, {}
             continue
         shown.append(part)
         field = model.model_fields.get(part) if model is not None else None
         members = _models_in(field.annotation) if field is not None else []
         tags = _tags_of(members) if len(members) > 1 else {}
         model = members[0] if len(members) == 1 else None
-    return tuple(shown), model
+        union = {}
+    return tuple(shown), model, union
+
+
+def _keys(model: type[BaseModel]) -> list[str]:
+    """A section's keys as written (aliases included)."""
+    return [field.alias or name for name, field in model.model_fields.items()]
 
 
 def _models_in(annotation: Any) -> list[type[BaseModel]]:

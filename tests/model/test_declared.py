@@ -112,7 +112,7 @@ def _trajectory(config, generic=False, monkeypatch=None) -> np.ndarray:
                 ],
                 "parameters": {"beta": 0.5, "g": 0.2},
             },
-            "model.transitions[1].infectious: unknown key (expected one of: kind, from, to, rate)",
+            "model.transitions[1].infectious: unknown key for kind = 'spontaneous' (used with"
         ),
         (
             {

@@ -124,12 +124,15 @@ def test_unknown_seed_region_suggests_a_close_code(tmp_path):
 @pytest.mark.parametrize(
     ("mobility", "expected"),
     [
-        ('kind = "od"', "mobility.od_flows: required when kind = 'od'"),
+        ('kind = "od"', "mobility.od_flows: missing required key"),
         (
             'kind = "teleport"',
-            "mobility.kind: expected one of 'none', 'commuting', 'od' or 'gravity'",
+            "mobility.kind: expected one of 'none', 'commuting', 'od', 'gravity', got 'teleport'",
         ),
-        ("away_fraction = 0.2", "mobility.away_fraction: only used when kind = 'gravity'"),
+        (
+            "away_fraction = 0.2",
+            "mobility.away_fraction: unknown key for kind = 'none' (used with kind = 'gravity')",
+        ),
         ('kind = "gravity"\naway_fraction = 1.5', "mobility.away_fraction: expected a number <= 1"),
         ('kind = "gravity"', "mobility.kind: 'gravity' needs region coordinates"),
         (

@@ -217,7 +217,10 @@ def test_importations_from_the_fusion_table(tmp_path):
         ('settings = ["school"]', "intervention[0].settings[0]: unknown setting 'school'"),
         ('regions = ["ZZZ"]', "intervention[0].regions[0]: unknown region 'ZZZ'"),
         ('kind = "travel_quarantine"', "intervention[0].kind: travel_quarantine needs an"),
-        ("days = 2", "intervention[0].days: not used by kind = 'mobility'"),
+        (
+            "days = 2",
+            "intervention[0].days: unknown key for kind = 'mobility' (used with kind = 'isol",
+        ),
         ('compartments = ["H"]', "output.compartments[0]: 'H' is not a compartment"),
     ],
 )

@@ -12,9 +12,9 @@ import datetime as dt
 import difflib
 import math
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, Strict, ValidationError, model_validator
+from pydantic import Discriminator, Field, Strict, Tag, ValidationError, model_validator
 
 from spreadwatch.configfile import ConfigError, FieldError, format_errors, read_mapping
 from spreadwatch.model.declared.spec import ModelSection
@@ -142,48 +142,62 @@ class AgeSection(Section):
         return self
 
 
-InterventionKind = Literal["mobility", "contacts", "travel_quarantine", "isolation"]
-#: Keys each intervention kind takes besides ``kind``, ``start`` and ``end``.
-INTERVENTION_KEYS: dict[str, tuple[str, ...]] = {
-    "mobility": ("reduction", "regions"),
-    "contacts": ("reduction", "settings"),
-    "travel_quarantine": ("reduction",),
-    "isolation": ("days",),
-}
+class _Measure(Section):
+    """A measure in force from ``start`` to ``end`` (both included)."""
 
-
-class InterventionEntry(Section):
-    """``[[intervention]]``: a measure in force from ``start`` to ``end`` (both included).
-
-    ``mobility``: residents of ``regions`` (default all) spend ``reduction`` less time away
-    from home. ``contacts``: contacts in ``settings`` fall by ``reduction``. ``travel_quarantine``:
-    imported infections fall by ``reduction``. ``isolation``: infectious people are isolated
-    after ``days`` on average, so each transmits ``gamma / (gamma + 1 / days)`` as much.
-    """
-
-    kind: InterventionKind
+    kind: str  # each kind's own literal (first, as users write it)
     start: Date
     end: Date | None = None
-    reduction: Fraction | None = None
-    regions: list[Annotated[str, Field(min_length=1)]] | None = Field(default=None, min_length=1)
-    settings: list[Annotated[str, Field(min_length=1)]] | None = Field(default=None, min_length=1)
-    days: Number | None = Field(default=None, gt=0)
 
     @model_validator(mode="after")
-    def _keys_fit_kind(self) -> InterventionEntry:
-        allowed = INTERVENTION_KEYS[self.kind]
-        for key in ("reduction", "regions", "settings", "days"):
-            if key in self.model_fields_set and key not in allowed:
-                raise FieldError((key,), f"not used by kind = '{self.kind}'")
-        for key in ("reduction", "settings", "days"):
-            if key in allowed and getattr(self, key) is None:
-                raise FieldError((key,), f"required when kind = '{self.kind}'")
+    def _ordered(self) -> _Measure:
         if self.end is not None and self.end < self.start:
             raise FieldError(("end",), f"expected a date on or after start ({self.start})")
         return self
 
     def active(self, date: dt.date) -> bool:
         return self.start <= date and (self.end is None or date <= self.end)
+
+
+RegionCodes = list[Annotated[str, Field(min_length=1)]]
+
+
+class MobilityMeasure(_Measure):
+    """Residents of ``regions`` (default all) spend ``reduction`` less time away from home."""
+
+    kind: Literal["mobility"]
+    reduction: Fraction
+    regions: RegionCodes | None = Field(default=None, min_length=1)
+
+
+class ContactsMeasure(_Measure):
+    """Contacts in ``settings`` fall by ``reduction``."""
+
+    kind: Literal["contacts"]
+    reduction: Fraction
+    settings: RegionCodes = Field(min_length=1)
+
+
+class TravelQuarantine(_Measure):
+    """Imported infections fall by ``reduction``."""
+
+    kind: Literal["travel_quarantine"]
+    reduction: Fraction
+
+
+class IsolationMeasure(_Measure):
+    """Infectious people are isolated after ``days`` on average, so each transmits
+    ``gamma / (gamma + 1 / days)`` as much."""
+
+    kind: Literal["isolation"]
+    days: Number = Field(gt=0)
+
+
+#: ``[[intervention]]``: one of the measures, told apart by ``kind``.
+InterventionEntry = Annotated[
+    MobilityMeasure | ContactsMeasure | TravelQuarantine | IsolationMeasure,
+    Field(discriminator="kind"),
+]
 
 
 class ScenarioEntry(Section):
@@ -284,50 +298,58 @@ class RegionsSection(Section):
         return load_regions(self.csv)
 
 
-MOBILITY_KEYS: dict[str, str] = {
-    "commuting": "commuting",
-    "suppressed_people": "commuting",
-    "od_flows": "od",
-    "presence": "od",
-    "max_away": "od",
-    "away_fraction": "gravity",
-    "distance_exponent": "gravity",
-}
+class _Mobility(Section):
+    kind: str  # each kind's own literal (first, as users write it)
 
 
-REQUIRED_BY_KIND: dict[str, tuple[str, ...]] = {
-    "commuting": ("commuting",),
-    "od": ("od_flows", "presence"),
-}
+class NoMobility(_Mobility):
+    """Everyone spends the day at home."""
+
+    kind: Literal["none"] = "none"
 
 
-class MobilitySection(Section):
-    """``[mobility]``: how residents mix in the daytime (see :mod:`spreadwatch.model.mobility`)."""
+class CommutingMobility(_Mobility):
+    """Mixing from the fusion ``commuting`` table (see :mod:`spreadwatch.model.mobility`)."""
 
-    kind: Literal["none", "commuting", "od", "gravity"] = "none"
-    commuting: InputPath | None = None
-    od_flows: InputPath | None = None
-    presence: InputPath | None = None
-    max_away: Number = Field(default=0.95, gt=0, le=1)
+    kind: Literal["commuting"]
+    commuting: InputPath
     suppressed_people: Number = Field(default=7.0, ge=0)
+    daily: bool = False
+    """Mix by each date's measured table instead of their mean."""
+
+
+class OdMobility(_Mobility):
+    """Mixing from the fusion ``od_flows`` and ``presence`` tables."""
+
+    kind: Literal["od"]
+    od_flows: InputPath
+    presence: InputPath
+    max_away: Number = Field(default=0.95, gt=0, le=1)
+    daily: bool = False
+    """Mix by each date's measured table instead of their mean."""
+
+
+class GravityMobility(_Mobility):
+    """A gravity model over the regions' coordinates."""
+
+    kind: Literal["gravity"]
     away_fraction: Number = Field(default=0.1, ge=0, le=1)
     distance_exponent: Number = Field(default=2.0, ge=0)
-    daily: bool = False
-    """Mix by each date's measured table instead of their mean (commuting and od)."""
 
-    @model_validator(mode="after")
-    def _keys_fit_kind(self) -> MobilitySection:
-        if self.daily and self.kind not in ("commuting", "od"):
-            raise FieldError(
-                ("daily",), f"only used when kind is 'commuting' or 'od', not '{self.kind}'"
-            )
-        for key, kind in MOBILITY_KEYS.items():
-            if key in self.model_fields_set and self.kind != kind:
-                raise FieldError((key,), f"only used when kind = '{kind}', not '{self.kind}'")
-        for key in REQUIRED_BY_KIND.get(self.kind, ()):
-            if getattr(self, key) is None:
-                raise FieldError((key,), f"required when kind = '{self.kind}'")
-        return self
+
+#: ``[mobility]``: how residents mix in the daytime, told apart by ``kind``.
+MobilitySection = Annotated[
+    Annotated[NoMobility, Tag("none")]
+    | Annotated[CommutingMobility, Tag("commuting")]
+    | Annotated[OdMobility, Tag("od")]
+    | Annotated[GravityMobility, Tag("gravity")],
+    Discriminator(lambda value: _kind(value, "none")),
+]
+
+
+def _kind(value: Any, default: str) -> Any:
+    """A section's ``kind``, ``default`` when it gives none."""
+    return value.get("kind", default) if isinstance(value, dict) else getattr(value, "kind", None)
 
 
 class SeedEntry(Section):
@@ -368,7 +390,7 @@ class RunConfig(Section):
     disease: DiseaseSection | None = None
     model: ModelSection | None = None
     regions: RegionsSection = RegionsSection()
-    mobility: MobilitySection = MobilitySection()
+    mobility: MobilitySection = NoMobility()
     age: AgeSection | None = None
     seed: list[SeedEntry] = Field(default_factory=list)
     intervention: list[InterventionEntry] = Field(default_factory=list)
@@ -397,7 +419,7 @@ class RunConfig(Section):
             )
         settings = CONTACT_SETTINGS if self.age is not None else (HOMOGENEOUS,)
         for where, measure in self.all_interventions():
-            for j, setting in enumerate(measure.settings or ()):
+            for j, setting in enumerate(getattr(measure, "settings", ())):
                 if setting not in settings:
                     without = "" if self.age is not None else " (no [age] section: one setting)"
                     raise FieldError(
@@ -492,7 +514,7 @@ def check_references(config: RunConfig, regions: RegionSet, label: str = "config
     population = dict(zip(regions.codes, regions.population, strict=True))
     for where, measure in config.all_interventions():
         place = "".join(f"[{w}]" if isinstance(w, int) else f".{w}" for w in where).lstrip(".")
-        for j, code in enumerate(measure.regions or ()):
+        for j, code in enumerate(getattr(measure, "regions", None) or ()):
             if code not in population:
                 raise ConfigError(
                     f"{label}: {place}.regions[{j}]: unknown region {code!r} "

@@ -116,7 +116,8 @@ class Timeline:
         if config.importations is not None:
             section = config.importations
             imported = read_arrivals(section.file, config, regions) * section.infected_fraction
-        daily = daily_mixing(config, regions, label) if config.mobility.daily else None
+        measured = getattr(config.mobility, "daily", False)
+        daily = daily_mixing(config, regions, label) if measured else None
         seeds = seed_schedule(config, regions)
         named = named_seeds(config, regions)
         return cls(config, regions, seeds, imported, daily, infectious_days, named)
