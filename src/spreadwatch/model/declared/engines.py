@@ -37,7 +37,7 @@ class DeclaredChainBinomialEngine(_DailyEngine):
         self._check()
 
     @contextmanager
-    def _prepared(self, model: DeclaredModel) -> Iterator[_Blocks]:  # type: ignore[override]
+    def _prepared(self, model: DeclaredModel) -> Iterator[_DeclaredBlocks]:  # type: ignore[override]
         parts = hazard.blocks(self.particles)
         groups = model.compiled.weights.shape[0]
         shape = (model.ages, model.regions)
@@ -52,7 +52,7 @@ class DeclaredChainBinomialEngine(_DailyEngine):
         ]
         threads = min(numba.config.NUMBA_NUM_THREADS, len(parts))
         with ThreadPoolExecutor(threads - 1) if threads > 1 else nullcontext() as pool:
-            yield _Blocks((), parts, scratch, pool, threads)  # type: ignore[arg-type]
+            yield _DeclaredBlocks(_Blocks((), parts, scratch, pool, threads))  # type: ignore[arg-type]
 
     def _step(  # type: ignore[override]
         self,
@@ -62,15 +62,18 @@ class DeclaredChainBinomialEngine(_DailyEngine):
         step: int,
         new: np.ndarray,
         transmissibility: np.ndarray,
-        prepared: _Blocks,
+        prepared: _DeclaredBlocks,
     ) -> None:
         rates = model.compiled.rates_on(step // self.steps_per_day)
         seed = np.uint64(self.seed % (1 << 64))
         fresh_day = step % self.steps_per_day == 0
         arrays = model.arrays
+        dt = 1.0 / self.steps_per_day
+        tables = prepared.tables(rates, arrays, len(model.compartments), dt)
+        blocks = prepared.blocks
 
         def advance(block: int) -> None:
-            part = prepared.parts[block]
+            part = blocks.parts[block]
             kernels.block_step(
                 state[part],
                 part.start,
@@ -78,19 +81,43 @@ class DeclaredChainBinomialEngine(_DailyEngine):
                 arrays,
                 transmission.parts,
                 transmissibility[part],
-                1.0 / self.steps_per_day,
+                dt,
                 seed,
                 np.int64(step),
                 self.stochastic,
                 new[part],
                 fresh_day,
-                prepared.scratch[block],
+                blocks.scratch[block],
+                tables,
             )
 
-        prepared.map(advance)
+        blocks.map(advance)
 
     def _clear_day(self, new: np.ndarray) -> None:
         pass  # each block's kernel zeroes its own rows on the day's first step
+
+
+class _DeclaredBlocks:
+    """The blocks of a run (:class:`~spreadwatch.model.engines._Blocks`) and the CDF tables of
+    its constant exits (:func:`~spreadwatch.model.declared.kernels.constant_tables`), made
+    again only when a day's rates change."""
+
+    def __init__(self, blocks: _Blocks) -> None:
+        self.blocks = blocks
+        self._cache: dict[float, tuple[np.ndarray, np.ndarray, bool]] = {}
+        self._rates: np.ndarray | None = None
+        self._tables: tuple[np.ndarray, ...] = ()
+
+    def tables(
+        self, rates: np.ndarray, arrays: tuple[np.ndarray, ...], compartments: int, dt: float
+    ) -> tuple[np.ndarray, ...]:
+        if rates is not self._rates:  # the compiled model keeps each set of rates: same object
+            source, group = arrays[0], arrays[2]
+            self._tables = kernels.constant_tables(
+                rates, source, group, compartments, dt, self._cache
+            )
+            self._rates = rates
+        return self._tables
 
 
 def _right_hand_side(

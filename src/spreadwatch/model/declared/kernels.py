@@ -19,7 +19,18 @@ import numba
 import numpy as np
 
 from spreadwatch.model.hazard import block_hazards
-from spreadwatch.model.sampling import binomial, cell_key, seed_key, transition_key
+from spreadwatch.model.sampling import (
+    GUIDE_BUCKETS,
+    TABLE_MAX_N,
+    binomial,
+    binomial_at_rate,
+    cdf_table,
+    cell_key,
+    seed_key,
+    table_draw,
+    transition_key,
+    uniform,
+)
 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy")
@@ -78,6 +89,7 @@ def block_step(
     new: np.ndarray,
     fresh_day: bool,
     scratch: tuple,
+    tables: tuple,
 ) -> None:
     """One step of ``dt`` days of a block of particles ``state`` ``(particles, compartments,
     ages, regions)``; ``new`` ``(particles, ages, regions)`` gathers the day's infections
@@ -86,8 +98,12 @@ def block_step(
     ``model`` is ``(source, target, group, weights, exit_start, exit_order)``,
     ``transmission`` the hazard's ``(kernels, away, home, inv_residents)``, ``factors`` each
     particle's multiplier of the hazard, ``scratch`` ``(infectious (groups, particles, ages,
-    regions), hazards (same), moves (compartments, ages, regions), hazard scratch)``."""
+    regions), hazards (same), moves (compartments, ages, regions), hazard scratch)``;
+    ``tables`` ``(table_of, tables, guides, flipped)`` the CDF tables of the compartments
+    whose exits have the same constant rate in every cell (``table_of[c]`` its table, or -1),
+    from which small counts draw in a few comparisons (:func:`constant_tables`)."""
     _, target, group, weights, exit_start, exit_order = model
+    table_of, cdf_tables, guides, flipped = tables
     kernels, away, home, inv_residents = transmission
     infectious, hazards, moves, hazard_scratch = scratch
     particles, compartments, ages, regions = state.shape
@@ -100,6 +116,16 @@ def block_step(
         block_hazards(
             infectious[g], kernels, away, home, inv_residents, factors, hazard_scratch, hazards[g]
         )
+    # exits at constant rates: their totals and probabilities are the same for every particle
+    contact = np.zeros(compartments, dtype=np.bool_)
+    for c in range(compartments):
+        for j in range(exit_start[c], exit_start[c + 1]):
+            contact[c] |= group[exit_order[j]] >= 0
+    constant_total = np.zeros((compartments, ages, regions))
+    for c in range(compartments):
+        if not contact[c]:
+            for j in range(exit_start[c], exit_start[c + 1]):
+                constant_total[c] += rates[exit_order[j]]
     key = seed_key(seed)
     for p in range(particles):
         particle = first_particle + p
@@ -113,21 +139,27 @@ def block_step(
                     n = state[p, c, a, r]
                     if n <= 0.0:
                         continue
-                    total = 0.0
-                    for j in range(first, last):
-                        t = exit_order[j]
-                        rate = rates[t, a, r]
-                        if group[t] >= 0:
-                            rate *= hazards[group[t], p, a, r]
-                        total += rate
+                    if contact[c]:
+                        total = 0.0
+                        for j in range(first, last):
+                            t = exit_order[j]
+                            rate = rates[t, a, r]
+                            if group[t] >= 0:
+                                rate *= hazards[group[t], p, a, r]
+                            total += rate
+                    else:
+                        total = constant_total[c, a, r]
                     if total <= 0.0:
                         continue
-                    probability = -math.expm1(-total * dt)
                     cell = cell_key(key, particle, step, (c * ages + a) * regions + r)
-                    if stochastic:
-                        left = binomial(transition_key(cell, 0), n, probability)
+                    k = table_of[c]
+                    if stochastic and k >= 0 and n <= TABLE_MAX_N:
+                        u = uniform(transition_key(cell, 0), 0)
+                        left = table_draw(cdf_tables[k], guides[k], flipped[k], n, u)
+                    elif stochastic:  # 1 - exp(-total dt) of n leave
+                        left = binomial_at_rate(transition_key(cell, 0), n, total * dt)
                     else:
-                        left = n * probability
+                        left = -n * math.expm1(-total * dt)
                     rest = total
                     for j in range(first, last):
                         if left <= 0.0:
@@ -152,3 +184,39 @@ def block_step(
             for a in range(ages):
                 for r in range(regions):
                     state[p, c, a, r] += moves[c, a, r]
+
+
+def constant_tables(
+    rates: np.ndarray,
+    source: np.ndarray,
+    group: np.ndarray,
+    compartments: int,
+    dt: float,
+    cache: dict[float, tuple[np.ndarray, np.ndarray, bool]],
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """``(table_of, tables, guides, flipped)`` of :func:`block_step`: a CDF table
+    (:func:`~spreadwatch.model.sampling.cdf_table`) for each compartment whose exits are all
+    spontaneous with the same total rate in every cell; ``cache`` keeps tables by exposure."""
+    table_of = np.full(compartments, -1, dtype=np.int64)
+    chosen: list[tuple[np.ndarray, np.ndarray, bool]] = []
+    for c in range(compartments):
+        exits = source == c
+        if not exits.any() or (group[exits] >= 0).any():
+            continue
+        total = rates[exits].sum(axis=0)
+        exposure = float(total.flat[0]) * dt
+        if exposure <= 0 or not np.all(total == total.flat[0]):
+            continue
+        if exposure not in cache:
+            cache[exposure] = cdf_table(exposure)
+        table_of[c] = len(chosen)
+        chosen.append(cache[exposure])
+    size = TABLE_MAX_N + 1
+    return (
+        table_of,
+        np.stack([t[0] for t in chosen]) if chosen else np.zeros((0, size, size)),
+        np.stack([t[1] for t in chosen])
+        if chosen
+        else np.zeros((0, size, GUIDE_BUCKETS), dtype=np.int32),
+        np.array([t[2] for t in chosen], dtype=np.bool_),
+    )
