@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import NamedTuple
 
 import numba
 import numpy as np
@@ -50,6 +51,8 @@ from spreadwatch.model.sampling import (
 
 # Transitions of one step, each with its own random stream.
 _INFECT, _ONSET, _LEAVE_I, _TO_HOSPITAL, _LEAVE_H, _DIE = range(6)
+#: The compartments of the state (as :mod:`spreadwatch.model.structured` orders them).
+_S, _E, _I, _H, _R, _D = range(6)
 #: Marks of cells a later pass draws (draws are >= 0): the scalar samplers from the start,
 #: the lockstep inversion search, BTRS's exact test of the first try, the CDF table, BTRS's
 #: further tries.
@@ -298,12 +301,12 @@ def _apply(state: np.ndarray, a: int, r: int, flows: tuple, new_infections: np.n
     """Move a cell's people by its ``flows``: infected (S -> E), onsets (E -> I), out of I
     (to H or R), into H, out of H (to R or D), died."""
     infected, onsets, out_i, hospitalised, out_h, died = flows
-    state[0, a, r] -= infected
-    state[1, a, r] += infected - onsets
-    state[2, a, r] += onsets - out_i
-    state[3, a, r] += hospitalised - out_h
-    state[4, a, r] += out_i - hospitalised + out_h - died
-    state[5, a, r] += died
+    state[_S, a, r] -= infected
+    state[_E, a, r] += infected - onsets
+    state[_I, a, r] += onsets - out_i
+    state[_H, a, r] += hospitalised - out_h
+    state[_R, a, r] += out_i - hospitalised + out_h - died
+    state[_D, a, r] += died
     new_infections[a, r] += infected
 
 
@@ -339,10 +342,10 @@ def _particle_flows(
         first = a * regions
         for r in range(regions):  # vectorised: the keys of the cells' random streams
             cells[r] = cell_key(key, particle, step, first + r)
-        _infections_row(cells, state[0, a], exposure[a], rows)
+        _infections_row(cells, state[_S, a], exposure[a], rows)
         for transition, people, exit_, out in (
-            (_ONSET, state[1, a], 0, onsets),
-            (_LEAVE_I, state[2, a], 1, recovered),
+            (_ONSET, state[_E, a], 0, onsets),
+            (_LEAVE_I, state[_I, a], 1, recovered),
         ):
             _exits_row(
                 cells,
@@ -361,9 +364,9 @@ def _particle_flows(
         hospitalised[:] = 0.0
         left_h[:] = 0.0
         died[:] = 0.0
-        for r in range(regions if to_h > 0.0 or _any_positive(state[3, a]) else 0):
+        for r in range(regions if to_h > 0.0 or _any_positive(state[_H, a]) else 0):
             out_i = recovered[r]  # the hospital part, where there is one
-            h = state[3, a, r]
+            h = state[_H, a, r]
             if (out_i > 0.0 and to_h > 0.0) or h > 0.0:
                 cell = cells[r]
                 hospitalised[r] = binomial(transition_key(cell, _TO_HOSPITAL), out_i, to_h)
@@ -390,11 +393,11 @@ def _particle_means(
         to_h = hospital_fraction[a]
         to_d = fatality_fraction[a]
         for r in range(regions):
-            s = state[0, a, r]
+            s = state[_S, a, r]
             inf = -s * math.expm1(-exposure[a, r])
-            ons = state[1, a, r] * p_onset
-            out_i = state[2, a, r] * p_leave_i
-            out_h = state[3, a, r] * p_leave_h
+            ons = state[_E, a, r] * p_onset
+            out_i = state[_I, a, r] * p_leave_i
+            out_h = state[_H, a, r] * p_leave_h
             _apply(
                 state, a, r, (inf, ons, out_i, out_i * to_h, out_h, out_h * to_d), new_infections
             )
@@ -404,11 +407,34 @@ def _particle_means(
 def _settled(state: np.ndarray) -> bool:
     """Whether a particle's ``(6, ages, regions)`` has nobody in E, I or H: then no flow can
     happen in the step."""
-    for c in range(1, 4):
+    for c in (_E, _I, _H):
         for value in state[c].flat:
             if value != 0.0:
                 return False
     return True
+
+
+class Course(NamedTuple):
+    """The disease's course as :func:`block_step` takes it: the :func:`constant_exits` of
+    E -> I, of leaving I and of leaving H (``exits``, ``tables``, ``guides``), and by age band
+    the shares of those leaving I who go to H and of those leaving H who die."""
+
+    exits: np.ndarray
+    tables: np.ndarray
+    guides: np.ndarray
+    hospital_fraction: np.ndarray
+    fatality_fraction: np.ndarray
+
+
+class StepDraw(NamedTuple):
+    """Which step :func:`block_step` makes and how: the run's ``seed``, the ``step`` number
+    (the draws' streams), whether flows are drawn (``stochastic``) or their means, and whether
+    the step starts a day (``fresh_day``: the day's infections start from zero)."""
+
+    seed: np.uint64
+    step: np.int64
+    stochastic: bool
+    fresh_day: bool
 
 
 @numba.njit(nogil=True, cache=True, error_model="numpy")
@@ -417,16 +443,9 @@ def block_step(
     first_particle: int,
     transmission: tuple,
     exposure_factors: np.ndarray,
-    exits: np.ndarray,
-    tables: np.ndarray,
-    guides: np.ndarray,
-    hospital_fraction: np.ndarray,
-    fatality_fraction: np.ndarray,
-    seed: np.uint64,
-    step: np.int64,
-    stochastic: bool,
+    course: Course,
+    draw: StepDraw,
     new_infections: np.ndarray,
-    fresh_day: bool,
     scratch: tuple,
 ) -> None:
     """Advance one block of particles, ``state`` ``(particles, 6, ages, regions)`` (S, E, I,
@@ -437,45 +456,44 @@ def block_step(
     :mod:`spreadwatch.model.hazard`, which gives each particle's hazard from its infectious
     people at the start of the step; times the particle's ``exposure_factors`` (step length
     times transmissibility) it is the exposure of each susceptible (infection probability
-    ``1 - exp(-exposure)``). ``exits``, ``tables`` and ``guides`` are the
-    :func:`constant_exits` of E -> I, of leaving I and of leaving H. People leaving I go to H
-    with the age's ``hospital_fraction`` (else R); people leaving H die with the age's
-    ``fatality_fraction`` (else R). With ``stochastic`` every flow is a binomial draw,
-    otherwise its mean. New infections are added to ``new_infections`` (``(particles, ages,
-    regions)``), zeroed first on a ``fresh_day``. ``scratch`` is the block's ``(pressure,
-    exposure, rows, cells)``: :func:`~spreadwatch.model.hazard.block_scratch`, ``(particles,
-    ages, regions)``, ``(ROWS, regions)`` and ``(regions,)`` (uint64).
+    ``1 - exp(-exposure)``). People leaving I go to H with the age's hospital fraction (else
+    R), people leaving H die with the age's fatality fraction (else R): the :class:`Course`.
+    With ``draw.stochastic`` every flow is a binomial draw, otherwise its mean. New infections
+    are added to ``new_infections`` (``(particles, ages, regions)``), zeroed first on a fresh
+    day. ``scratch`` is the block's ``(pressure, exposure, rows, cells)``:
+    :func:`~spreadwatch.model.hazard.block_scratch`, ``(particles, ages, regions)``,
+    ``(ROWS, regions)`` and ``(regions,)`` (uint64).
     """
     kernels, away, home, inv_residents = transmission
     pressure, exposure, rows, cells = scratch
-    if fresh_day:
+    if draw.fresh_day:
         new_infections[:] = 0.0
-    block_pressure(state[:, 2], kernels, pressure)
-    key = seed_key(seed)
+    block_pressure(state[:, _I], kernels, pressure)
+    key = seed_key(draw.seed)
     for i in range(state.shape[0]):
         if _settled(state[i]):
             continue
         particle_hazard(
             pressure[0][1, :, i],
-            state[i, 2],
+            state[i, _I],
             away,
             home,
             inv_residents,
             exposure_factors[i],
             exposure[i],
         )
-        if stochastic:
+        if draw.stochastic:
             _particle_flows(
                 state[i],
                 exposure[i],
-                exits,
-                tables,
-                guides,
-                hospital_fraction,
-                fatality_fraction,
+                course.exits,
+                course.tables,
+                course.guides,
+                course.hospital_fraction,
+                course.fatality_fraction,
                 key,
                 first_particle + i,
-                step,
+                draw.step,
                 rows,
                 cells,
                 new_infections[i],
@@ -484,8 +502,8 @@ def block_step(
             _particle_means(
                 state[i],
                 exposure[i],
-                exits,
-                hospital_fraction,
-                fatality_fraction,
+                course.exits,
+                course.hospital_fraction,
+                course.fatality_fraction,
                 new_infections[i],
             )

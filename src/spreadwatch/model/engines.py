@@ -80,10 +80,17 @@ class ChainBinomialEngine(_DailyEngine):
     ) -> None:
         history = model.history
         factors = transmissibility / self.steps_per_day
-        hospital = model.per_age(history.hospital_fraction)
-        fatality = model.per_age(history.fatality_fraction)
-        seed = np.uint64(self.seed % (1 << 64))
-        fresh_day = step % self.steps_per_day == 0  # the kernels zero the day's infections
+        course = chain_binomial.Course(
+            *prepared.exits,
+            model.per_age(history.hospital_fraction),
+            model.per_age(history.fatality_fraction),
+        )
+        draw = chain_binomial.StepDraw(
+            np.uint64(self.seed % (1 << 64)),
+            np.int64(step),
+            self.stochastic,
+            step % self.steps_per_day == 0,  # the kernels zero the day's infections
+        )
 
         def advance(block: int) -> None:
             part = prepared.parts[block]
@@ -92,14 +99,9 @@ class ChainBinomialEngine(_DailyEngine):
                 part.start,
                 transmission.parts,
                 factors[part],
-                *prepared.exits,
-                hospital,
-                fatality,
-                seed,
-                np.int64(step),
-                self.stochastic,
+                course,
+                draw,
                 new[part],
-                fresh_day,
                 prepared.scratch[block],
             )
 

@@ -15,6 +15,7 @@ from scipy.integrate import odeint
 
 from spreadwatch.model import hazard
 from spreadwatch.model.adaptive import AdaptiveEngine, _dense_hazard, _spans
+from spreadwatch.model.chain_binomial import StepDraw
 from spreadwatch.model.declared import kernels
 from spreadwatch.model.declared.model import DeclaredModel
 from spreadwatch.model.engines import MeanFieldEngine, _Blocks
@@ -65,8 +66,12 @@ class DeclaredChainBinomialEngine(_DailyEngine):
         prepared: _DeclaredBlocks,
     ) -> None:
         rates = model.compiled.rates_on(step // self.steps_per_day)
-        seed = np.uint64(self.seed % (1 << 64))
-        fresh_day = step % self.steps_per_day == 0
+        draw = StepDraw(
+            np.uint64(self.seed % (1 << 64)),
+            np.int64(step),
+            self.stochastic,
+            step % self.steps_per_day == 0,
+        )
         arrays = model.arrays
         dt = 1.0 / self.steps_per_day
         tables = prepared.tables(rates, arrays, len(model.compartments), dt)
@@ -82,11 +87,8 @@ class DeclaredChainBinomialEngine(_DailyEngine):
                 transmission.parts,
                 transmissibility[part],
                 dt,
-                seed,
-                np.int64(step),
-                self.stochastic,
+                draw,
                 new[part],
-                fresh_day,
                 blocks.scratch[block],
                 tables,
             )

@@ -18,6 +18,7 @@ import math
 import numba
 import numpy as np
 
+from spreadwatch.model.chain_binomial import StepDraw
 from spreadwatch.model.hazard import block_hazards
 from spreadwatch.model.sampling import (
     GUIDE_BUCKETS,
@@ -83,17 +84,15 @@ def block_step(
     transmission: tuple,
     factors: np.ndarray,
     dt: float,
-    seed: np.uint64,
-    step: np.int64,
-    stochastic: bool,
+    draw: StepDraw,
     new: np.ndarray,
-    fresh_day: bool,
     scratch: tuple,
     tables: tuple,
 ) -> None:
     """One step of ``dt`` days of a block of particles ``state`` ``(particles, compartments,
-    ages, regions)``; ``new`` ``(particles, ages, regions)`` gathers the day's infections
-    (zeroed first on the day's first step).
+    ages, regions)``, drawn or their means as ``draw`` says (:class:`~spreadwatch.model.
+    chain_binomial.StepDraw`); ``new`` ``(particles, ages, regions)`` gathers the day's
+    infections (zeroed first on the day's first step).
 
     ``model`` is ``(source, target, group, weights, exit_start, exit_order)``,
     ``transmission`` the hazard's ``(kernels, away, home, inv_residents)``, ``factors`` each
@@ -108,7 +107,8 @@ def block_step(
     infectious, hazards, moves, hazard_scratch = scratch
     particles, compartments, ages, regions = state.shape
     groups = weights.shape[0]
-    if fresh_day:
+    stochastic, step = draw.stochastic, draw.step
+    if draw.fresh_day:
         new[:] = 0.0
     for p in range(particles):
         weighted(state[p], weights, infectious[:, p])
@@ -126,7 +126,7 @@ def block_step(
         if not contact[c]:
             for j in range(exit_start[c], exit_start[c + 1]):
                 constant_total[c] += rates[exit_order[j]]
-    key = seed_key(seed)
+    key = seed_key(draw.seed)
     for p in range(particles):
         particle = first_particle + p
         moves[:] = 0.0
