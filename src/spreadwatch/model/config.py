@@ -22,6 +22,7 @@ from spreadwatch.model.geography import AGE_BANDS, RegionSet, load_regions
 from spreadwatch.model.sections import (
     Count,
     Date,
+    DatedSection,
     Fraction,
     InputPath,
     Number,
@@ -142,21 +143,8 @@ class AgeSection(Section):
         return self
 
 
-class _Measure(Section):
+class _Measure(DatedSection):
     """A measure in force from ``start`` to ``end`` (both included)."""
-
-    kind: str  # each kind's own literal (first, as users write it)
-    start: Date
-    end: Date | None = None
-
-    @model_validator(mode="after")
-    def _ordered(self) -> _Measure:
-        if self.end is not None and self.end < self.start:
-            raise FieldError(("end",), f"expected a date on or after start ({self.start})")
-        return self
-
-    def active(self, date: dt.date) -> bool:
-        return self.start <= date and (self.end is None or date <= self.end)
 
 
 RegionCodes = list[Annotated[str, Field(min_length=1)]]

@@ -17,7 +17,10 @@ from pydantic import (
     Field,
     Strict,
     ValidationInfo,
+    model_validator,
 )
+
+from spreadwatch.configfile import FieldError
 
 
 def _resolve_path(value: Path, info: ValidationInfo) -> Path:
@@ -53,3 +56,21 @@ class Section(BaseModel):
     """Base of every config section: immutable, unknown keys and inf/nan rejected."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+
+class DatedSection(Section):
+    """A section in force from ``start`` to ``end`` (both included; no ``end``: to the run's
+    end), told apart from its siblings by ``kind``."""
+
+    kind: str  # each kind's own literal (first, as users write it)
+    start: Date
+    end: Date | None = None
+
+    @model_validator(mode="after")
+    def _ordered(self) -> DatedSection:
+        if self.end is not None and self.end < self.start:
+            raise FieldError(("end",), f"expected a date on or after start ({self.start})")
+        return self
+
+    def active(self, date: dt.date) -> bool:
+        return self.start <= date and (self.end is None or date <= self.end)

@@ -67,8 +67,26 @@ class NaturalHistory:
             object.__setattr__(self, name, value)
 
 
+class Residents:
+    """What every model over residents ``population`` ``(ages, regions)`` offers."""
+
+    population: np.ndarray
+
+    @property
+    def ages(self) -> int:
+        return self.population.shape[0]
+
+    @property
+    def regions(self) -> int:
+        return self.population.shape[1]
+
+    def per_age(self, values: np.ndarray) -> np.ndarray:
+        """A per-age parameter broadcast to all age bands."""
+        return np.broadcast_to(values, (self.ages,)).astype(np.float64)
+
+
 @dataclass(frozen=True, eq=False)
-class StructuredModel:
+class StructuredModel(Residents):
     """Residents by age and region, baseline mixing, contact matrices by setting, disease.
 
     ``population`` is ``(ages, regions)``; ``contacts`` maps a setting to its ``(ages, ages)``
@@ -90,18 +108,6 @@ class StructuredModel:
                 raise ValueError(
                     f"{name} has {size} values, expected 1 or {self.ages} (one per age)"
                 )
-
-    @property
-    def ages(self) -> int:
-        return self.population.shape[0]
-
-    @property
-    def regions(self) -> int:
-        return self.population.shape[1]
-
-    def per_age(self, values: np.ndarray) -> np.ndarray:
-        """A per-age parameter broadcast to all age bands."""
-        return np.broadcast_to(values, (self.ages,)).astype(np.float64)
 
     #: The state's compartments; residents start in ``S``, seeds go to ``I``, infected
     #: arrivals to ``E`` (the same attributes as a declared model's).

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -86,8 +86,12 @@ class CompiledModel:
         return tuple(m.factor_on(date) for m in self.section.modifiers)
 
     def rates_on(self, day: int) -> np.ndarray:
-        """Every transition's rate ``(transitions, ages, regions)`` on run day ``day``."""
-        return self._rates_with(self.factors_on(day))
+        """Every transition's rate ``(transitions, ages, regions)`` on run day ``day``; a
+        modifier that makes one negative raises :class:`ConfigError` naming the date."""
+        rates = self._rates_with(self.factors_on(day))
+        date = self.start_date + dt.timedelta(days=day)
+        _check_rates(self.section, rates, "config", f" on {date}")
+        return rates
 
     def _rates_with(self, factors: tuple[float, ...]) -> np.ndarray:
         if factors not in self._rates:
@@ -144,26 +148,14 @@ def compile_model(
         values,
         start_date,
     )
-    _check_rates(section, model.rates_on(0), label)
+    _check_rates(section, model.base_rates(), label)
     if section.derives_beta:
         per_beta = reproduction_number(model, population, contacts)
         if not per_beta > 0:
             raise ConfigError(f"{label}: model.parameters.r0: the model has no path to infect")
         beta = float(section.parameters[R0]) / per_beta  # type: ignore[arg-type]
-        values[BETA] = np.full((ages, regions), beta)
-        model = CompiledModel(
-            section,
-            compartments,
-            source,
-            target,
-            group,
-            weights,
-            exit_start.astype(np.int64),
-            order.astype(np.int64),
-            values,
-            start_date,
-            beta,
-        )
+        values[BETA] = np.full((ages, regions), beta)  # the model's own parameters
+        model = replace(model, beta=beta, _rates={})  # rates made with beta = 1 forgotten
     return model
 
 
@@ -226,14 +218,17 @@ def _rates(section: ModelSection, values: Mapping[str, np.ndarray]) -> np.ndarra
     ).astype(np.float64)
 
 
-def _check_rates(section: ModelSection, rates: np.ndarray, label: str) -> None:
+def _check_rates(section: ModelSection, rates: np.ndarray, label: str, when: str = "") -> None:
+    if np.isfinite(rates).all() and (rates >= 0).all():
+        return
     for i, transition in enumerate(section.transition_list):
         bad = ~np.isfinite(rates[i]) | (rates[i] < 0)
         if bad.any():
             a, r = (int(x) for x in np.argwhere(bad)[0])
             raise ConfigError(
                 f"{label}: model: the rate of {transition.label} ({transition.rate!r}) is "
-                f"{rates[i, a, r]:g} for age band {a}, region {r}; expected a finite number >= 0"
+                f"{rates[i, a, r]:g} for age band {a}, region {r}{when}; expected a finite "
+                "number >= 0"
             )
 
 

@@ -18,24 +18,16 @@ from spreadwatch.model.adaptive import AdaptiveEngine, _dense_hazard, _spans
 from spreadwatch.model.chain_binomial import StepDraw
 from spreadwatch.model.declared import kernels
 from spreadwatch.model.declared.model import DeclaredModel
-from spreadwatch.model.engines import MeanFieldEngine, _Blocks
+from spreadwatch.model.engines import ChainBinomialEngine, MeanFieldEngine, _Blocks
 from spreadwatch.model.seir import rk4_increment
-from spreadwatch.model.structured import DayInputs, _DailyEngine, _Transmission
+from spreadwatch.model.structured import DayInputs, _Transmission
 
 
 @dataclass(frozen=True)
-class DeclaredChainBinomialEngine(_DailyEngine):
+class DeclaredChainBinomialEngine(ChainBinomialEngine):
     """Runs ``particles`` realisations of a :class:`DeclaredModel` as a chain binomial,
-    ``steps_per_day`` steps a day (``stochastic=False`` steps the chain's mean)."""
-
-    particles: int = 100
-    steps_per_day: int = 4
-    seed: int = 0
-    stochastic: bool = True
-    kernel_dtype: type = np.float32
-
-    def __post_init__(self) -> None:
-        self._check()
+    ``steps_per_day`` steps a day (``stochastic=False`` steps the chain's mean), with the
+    settings of :class:`~spreadwatch.model.engines.ChainBinomialEngine`."""
 
     @contextmanager
     def _prepared(self, model: DeclaredModel) -> Iterator[_DeclaredBlocks]:  # type: ignore[override]
@@ -94,9 +86,6 @@ class DeclaredChainBinomialEngine(_DailyEngine):
             )
 
         blocks.map(advance)
-
-    def _clear_day(self, new: np.ndarray) -> None:
-        pass  # each block's kernel zeroes its own rows on the day's first step
 
 
 class _DeclaredBlocks:

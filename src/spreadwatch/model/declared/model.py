@@ -9,11 +9,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from spreadwatch.model.declared.compiled import CompiledModel, infectious_days, reproduction_number
-from spreadwatch.model.structured import check_structure
+from spreadwatch.model.structured import Residents, check_structure
 
 
 @dataclass(frozen=True, eq=False)
-class DeclaredModel:
+class DeclaredModel(Residents):
     """Residents ``population`` ``(ages, regions)``, baseline ``mixing``, ``contacts`` by
     setting (as :class:`~spreadwatch.model.structured.StructuredModel`) and the compiled
     declared model. The contact structure's hazard is per unit rate: each contact transition's
@@ -29,14 +29,6 @@ class DeclaredModel:
 
     def __post_init__(self) -> None:
         check_structure(self)
-
-    @property
-    def ages(self) -> int:
-        return self.population.shape[0]
-
-    @property
-    def regions(self) -> int:
-        return self.population.shape[1]
 
     @property
     def compartments(self) -> tuple[str, ...]:

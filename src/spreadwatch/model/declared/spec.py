@@ -32,7 +32,7 @@ from pydantic import Field, field_validator, model_validator
 from spreadwatch.configfile import FieldError
 from spreadwatch.model.declared import expressions
 from spreadwatch.model.declared.presets import PRESETS
-from spreadwatch.model.sections import Date, Number, Section
+from spreadwatch.model.sections import Date, DatedSection, Number, Section
 
 Name = Annotated[str, Field(pattern=r"^[A-Za-z][A-Za-z0-9_]*$", max_length=40)]
 #: The parameter that ``r0`` derives.
@@ -98,24 +98,15 @@ class ContactTransition(_Transition):
 Transition = Annotated[SpontaneousTransition | ContactTransition, Field(discriminator="kind")]
 
 
-class StepModifier(Section):
+class StepModifier(DatedSection):
     """``parameter`` times ``factor`` from ``start`` to ``end`` (both included)."""
 
     kind: Literal["step"]
     parameter: Name
     factor: Number = Field(ge=0)
-    start: Date
-    end: Date | None = None
-
-    @model_validator(mode="after")
-    def _ordered(self) -> StepModifier:
-        if self.end is not None and self.end < self.start:
-            raise FieldError(("end",), f"expected a date on or after start ({self.start})")
-        return self
 
     def factor_on(self, date: dt.date) -> float:
-        inside = self.start <= date and (self.end is None or date <= self.end)
-        return self.factor if inside else 1.0
+        return self.factor if self.active(date) else 1.0
 
 
 class SeasonalModifier(Section):
