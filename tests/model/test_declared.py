@@ -399,7 +399,7 @@ def test_seapir_reproduction_number_and_infectious_time_in_closed_form() -> None
     tau = (1 - a) * (rel_p * p_days + t_i) + a * rel_a * t_i
     homogeneous = build_scenario(_config({"preset": "seapir", "parameters": parameters}))
     assert homogeneous.model.r0 == pytest.approx(0.2 * tau, rel=1e-12)
-    assert homogeneous.timeline.infectious_days == pytest.approx(tau, rel=1e-12)
+    assert homogeneous.model.infectious_days == pytest.approx(tau, rel=1e-12)
     aged = build_scenario(_config({"preset": "seapir", "parameters": parameters}, age={}))
     rho = max(abs(np.linalg.eigvals(sum(aged.model.contacts.values()))))
     assert aged.model.r0 == pytest.approx(0.2 * tau * rho, rel=1e-9)
@@ -565,3 +565,152 @@ def test_parameter_sets_scale_a_declared_models_r0() -> None:
     alone.run(scenario.model, 60, scenario.timeline, lambda o: days.append(o.incidence[0].copy()))
     np.testing.assert_allclose(infections[0], np.stack(days), rtol=1e-12)
     assert infections[1].sum() > 1.2 * infections[0].sum()
+
+
+SIR = [
+    {"kind": "contact", "from": "S", "to": "I", "rate": "beta", "infectious": {"I": 1}},
+    {"kind": "spontaneous", "from": "I", "to": "R", "rate": "1 / infectious_days"},
+]
+
+
+def _sir(*, rate: str = "beta", weight: float | str = 1, **model) -> dict:
+    contact = {**SIR[0], "rate": rate, "infectious": {"I": weight}}
+    parameters = model.pop("parameters", {"r0": 2.0, "infectious_days": 4.0})
+    return {"compartments": ["S", "I", "R"], "transitions": [contact, SIR[1]]} | {
+        "parameters": parameters,
+        **model,
+    }
+
+
+@pytest.mark.parametrize(
+    ("model", "expected"),
+    [
+        (
+            _sir(
+                modifiers=[
+                    {"kind": "seasonal", "parameter": "r0", "amplitude": 0.2, "peak": "2026-01-01"}
+                ]
+            ),
+            "model.modifiers[0].parameter: modify beta, which r0 sets",
+        ),
+        (_sir(rate="beta / r0"), "model.transitions[0].rate: r0 is not a parameter of the rates"),
+        (
+            _sir(rate="beta ** 2"),
+            "model.transitions[0].rate: with r0, a contact rate must be beta times",
+        ),
+        (_sir(rate="beta + 0.1"), "with r0, a contact rate must be beta times a factor"),
+        (_sir(weight="beta"), "model.parameters.r0: with r0, infectious weights cannot use beta"),
+        (
+            _sir(parameters={"r0": -1.0, "infectious_days": 4.0}),
+            "model.parameters.r0: expected a number > 0",
+        ),
+        (
+            _sir(
+                weight="w",
+                parameters={"beta": 0.5, "infectious_days": 4.0, "w": 1.0},
+                modifiers=[{"kind": "step", "parameter": "w", "factor": 0, "start": "2026-01-05"}],
+            ),
+            "model.modifiers[0].parameter: 'w' sets infectious weights",
+        ),
+        (_sir(weight=-1.0), "model.transitions[0].infectious.I: expected a weight >= 0, got -1"),
+        (_sir(initial="I"), "model.initial: 'I' is not the source of any contact transition"),
+        (
+            {
+                "compartments": ["S", "I", "R"],
+                "transitions": [{**SIR[0], "infectious": {"I": 1, "S": 1}}, SIR[1]],
+                "parameters": {"r0": 2.0, "infectious_days": 4.0},
+            },
+            "model.transitions[0].infectious.S: 'S' is where residents start",
+        ),
+    ],
+)
+def test_what_the_second_reading_found_is_refused_by_name(model: dict, expected: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        _config(model)
+    assert expected in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("rate", "shown"),
+    [
+        ("1 / (infectious_days - 4)", "is inf"),
+        ("10 ** 400 * infectious_days", "is inf"),
+        ("(0 - 1) ** 0.5 / infectious_days", "is nan"),
+    ],
+)
+def test_rates_that_are_not_numbers_name_their_transition(rate: str, shown: str) -> None:
+    model = _sir(parameters={"beta": 0.5, "infectious_days": 4.0})
+    model["transitions"][1] = {**SIR[1], "rate": rate}
+    with pytest.raises(ConfigError, match=rf"the rate of I -> R .* {shown}"):
+        build_scenario(_config(model))
+
+
+def test_an_infection_that_never_ends_is_named() -> None:
+    si = {"compartments": ["S", "I"], "transitions": [SIR[0]], "parameters": {"r0": 2.0}}
+    with pytest.raises(ConfigError, match="nobody leaves I"):
+        build_scenario(_config(si))
+    isolation = [{"kind": "isolation", "start": "2026-01-10", "days": 2.0}]
+    zero = _sir(weight=0.0, parameters={"beta": 0.5, "infectious_days": 4.0})
+    with pytest.raises(ConfigError, match="ever becomes infectious"):
+        build_scenario(_config(zero, intervention=isolation))
+    assert isinstance(build_scenario(_config(zero)).model, StructuredModel | DeclaredModel)
+
+
+def test_isolation_does_not_depend_on_how_weights_are_scaled() -> None:
+    isolation = [{"kind": "isolation", "start": "2026-01-01", "days": 6.0}]
+    totals = []
+    for beta, weight in ((0.5, 1.0), (0.25, 2.0)):
+        model = _sir(weight=weight, parameters={"beta": beta, "infectious_days": 4.0})
+        totals.append(_trajectory(_config(model, intervention=isolation))[:, -1].sum())
+    assert totals[0] == pytest.approx(totals[1], rel=1e-6)
+    assert totals[0] > 1e4  # an epidemic that isolation slows, not stops (R = 1.2)
+
+
+def test_lowering_refuses_infectiousness_by_region_or_susceptibility_by_age(monkeypatch) -> None:
+    regional = {"value": 1.0, "regions": {"XAN": 0.1}}
+    weights = {"beta": 0.5, "latent_days": 3.0, "infectious_days": 5.0, "w": regional}
+    model = {
+        "compartments": ["S", "E", "I", "R"],
+        "transitions": [
+            {**SIR[0], "to": "E", "infectious": {"I": "w"}},
+            {"kind": "spontaneous", "from": "E", "to": "I", "rate": "1 / latent_days"},
+            SIR[1],
+        ],
+        "parameters": weights,
+    }
+    config = _config(model)
+    assert isinstance(build_scenario(config).model, DeclaredModel)
+    lowered = _trajectory(config)
+    generic = _trajectory(config, generic=True, monkeypatch=monkeypatch)
+    np.testing.assert_allclose(lowered, generic)
+    by_age = {
+        **weights,
+        "w": [1.0 + b / 10 for b in range(16)],
+        "s": [1.0 / (1.0 + b / 10) for b in range(16)],
+    }
+    model = {
+        **model,
+        "transitions": [{**model["transitions"][0], "rate": "beta * s"}, *model["transitions"][1:]],
+        "parameters": by_age,
+    }
+    assert isinstance(build_scenario(_config(model, age={})).model, DeclaredModel)
+
+
+def test_parameter_sets_on_regional_rates_and_named_seeds() -> None:
+    from spreadwatch.model.ensemble import run_parameter_sets
+    from spreadwatch.model.run import chain_engine
+
+    regional = {"value": 3.0, "regions": {"XBL": 2.0}}
+    parameters = {"beta": 0.5, "latent_days": regional, "infectious_days": 5.0}
+    seeds = [{"region": "XAN", "infected": 10, "compartment": "I"}]
+    scenario = build_scenario(
+        _config(
+            {"preset": "seir", "parameters": parameters},
+            seed=seeds,
+            run={"start_date": "2026-01-01", "days": 15},
+        )
+    )
+    engine = chain_engine(scenario.model, 2, 4, stochastic=False)
+    infections = run_parameter_sets(scenario, engine, {"seed_scale": np.array([1.0, 10.0])})
+    early = infections[:, :5].sum(axis=(1, 2))
+    assert early[1] == pytest.approx(10 * early[0], rel=0.02)  # still growing exponentially

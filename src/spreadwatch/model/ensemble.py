@@ -48,9 +48,13 @@ def run_parameter_sets(
         inputs = timeline(day)
         if day >= change_day:
             inputs = replace(inputs, particle_scale=change)
-        if inputs.seed_infectious is None:
-            return inputs
-        return replace(inputs, seed_infectious=seed_scale[:, None] * inputs.seed_infectious[None])
+        if inputs.seed_infectious is not None:
+            seeds = seed_scale[:, None] * inputs.seed_infectious[None]
+            inputs = replace(inputs, seed_infectious=seeds)
+        if inputs.seeded:
+            named = {c: seed_scale[:, None] * s[None] for c, s in inputs.seeded.items()}
+            inputs = replace(inputs, seeded=named)
+        return inputs
 
     out = np.empty((size, days, scenario.model.regions)) if keep else None
 

@@ -83,7 +83,8 @@ def build_scenario(config: RunConfig, label: str = "config") -> Scenario:
         days = model.history.infectious_days
     else:
         model = build_declared(config, regions, mixing, label)
-        days = model.infectious_days
+        isolates = any(m.kind == "isolation" for _, m in config.all_interventions())
+        days = model.infectious_days if isolates else 1.0  # isolation's 1 / gamma
         model = lowered(model) or model
     timeline = Timeline.from_config(config, regions, label, days)
     return Scenario(config, regions, model, engine_for(config.run, model), timeline)

@@ -55,6 +55,8 @@ class CompiledModel:
     start_date: dt.date
     beta: float | None = None
     """``beta`` derived from ``r0`` (``None`` when given)."""
+    label: str = "config"
+    """The config's name in errors."""
     _rates: dict[tuple[float, ...], np.ndarray] = field(default_factory=dict, repr=False)
 
     @property
@@ -90,7 +92,7 @@ class CompiledModel:
         modifier that makes one negative raises :class:`ConfigError` naming the date."""
         rates = self._rates_with(self.factors_on(day))
         date = self.start_date + dt.timedelta(days=day)
-        _check_rates(self.section, rates, "config", f" on {date}")
+        _check_rates(self.section, rates, self.label, f" on {date}")
         return rates
 
     def _rates_with(self, factors: tuple[float, ...]) -> np.ndarray:
@@ -135,7 +137,7 @@ def compile_model(
     beta = None
     if section.derives_beta:
         values[BETA] = np.ones((ages, regions))
-    weights = _weights(groups, compartments, values, (ages, regions), label)
+    weights = _weights(groups, compartments, values, (ages, regions), label, transitions, group)
     model = CompiledModel(
         section,
         compartments,
@@ -147,6 +149,7 @@ def compile_model(
         order.astype(np.int64),
         values,
         start_date,
+        label=label,
     )
     _check_rates(section, model.base_rates(), label)
     if section.derives_beta:
@@ -193,18 +196,24 @@ def _weights(
     values: Mapping[str, np.ndarray],
     shape: tuple[int, int],
     label: str,
+    transitions: list,
+    group: np.ndarray,
 ) -> np.ndarray:
+    """Each contact group's infectious weights ``(groups, compartments, ages, regions)``."""
     weights = np.zeros((len(groups), len(compartments), *shape))
     for g, key in enumerate(groups):
         for name, weight in key:
-            value = (
-                weight
-                if not isinstance(weight, str)
-                else expressions.parse(weight).evaluate(values)
-            )
+            text = isinstance(weight, str)
+            value = expressions.parse(weight).evaluate(values) if text else weight
             weights[g, compartments.index(name)] = value
-    if not (np.isfinite(weights).all() and (weights >= 0).all()):
-        raise ConfigError(f"{label}: model.transitions: infectious weights must be numbers >= 0")
+            bad = weights[g, compartments.index(name)]
+            if not (np.isfinite(bad).all() and (bad >= 0).all()):
+                t = int(np.flatnonzero(group == g)[0])
+                raise ConfigError(
+                    f"{label}: model: the infectious weight of {name} in "
+                    f"{transitions[t].label} ({weight!r}) is not a finite number >= 0 "
+                    "everywhere"
+                )
     return weights
 
 
@@ -307,45 +316,71 @@ def _generators(
             v[place[s] * ages + rows, place[s] * ages + rows] += rates[t]
             if e in place:
                 v[place[e] * ages + rows, place[s] * ages + rows] -= rates[t]
-    return f, v, infected
+    return f, v, infected, weights
 
 
 def reproduction_number(
-    model: CompiledModel, population: np.ndarray, contacts: Mapping[str, np.ndarray]
+    model: CompiledModel,
+    population: np.ndarray,
+    contacts: Mapping[str, np.ndarray],
+    exact: bool = True,
 ) -> float:
-    """The basic reproduction number of ``model`` without mobility and modifiers."""
-    f, v, _ = _generators(model, population, contacts)
-    try:
-        k = f @ np.linalg.inv(v)
-    except np.linalg.LinAlgError:
-        raise ConfigError(
-            "model: an infected compartment has no way out, so R0 is infinite"
-        ) from None
-    return float(np.max(np.abs(np.linalg.eigvals(k)))) if k.size else 0.0
+    """The basic reproduction number of ``model`` without mobility and modifiers (rates that
+    vary by region: a :class:`ConfigError` when ``exact``, else their means over residents)."""
+    f, v, infected, _ = _generators(model, population, contacts, exact)
+    if not f.size:
+        return 0.0
+    k = f @ _inverse(model, v, infected)
+    return float(np.max(np.abs(np.linalg.eigvals(k))))
 
 
 def infectious_days(
     model: CompiledModel, population: np.ndarray, contacts: Mapping[str, np.ndarray]
 ) -> float:
-    """The mean weighted time infectious of a new infection (the target of the first contact
-    transition), over age bands (and regional rates) by residents: ``1 / gamma`` of isolation
-    measures."""
-    _, v, infected = _generators(model, population, contacts, exact=False)
+    """The mean time infectious of a new infection (the target of the first contact
+    transition), each compartment's time weighted by its infectiousness relative to the most
+    infectious one, over age bands (and regional rates) by residents: ``1 / gamma`` of
+    isolation measures. A :class:`ConfigError` when no infection becomes infectious."""
+    _, v, infected, weights = _generators(model, population, contacts, exact=False)
     ages = population.shape[0]
     first = next(t for t in range(model.transitions) if model.group[t] != SPONTANEOUS)
-    entry, g = int(model.target[first]), int(model.group[first])
-    if entry not in infected:
-        return 0.0
-    sojourn = np.linalg.inv(v)  # column (entry, a): expected days in each compartment and age
-    weights = model.weights[g, :, :, 0]
+    entry, group = int(model.target[first]), int(model.group[first])
+    weights = weights[group]
+    top = weights.max()
+    if entry not in infected or top <= 0:
+        raise ConfigError(
+            f"{model.label}: model: nobody infected through "
+            f"{model.compartments[model.source[first]]} -> {model.compartments[entry]} ever "
+            "becomes infectious, so isolation has nothing to shorten"
+        )
+    sojourn = _inverse(model, v, infected)  # column (entry, a): days in each compartment, age
     residents = population.sum(axis=1)
     share = residents / residents.sum()
-    total = 0.0
-    for a in range(ages):
+    days = 0.0
+    for a in range(ages):  # no transition changes the age band
         column = sojourn[:, infected.index(entry) * ages + a]
-        total += share[a] * sum(
-            weights[c, b] * column[i * ages + b]
-            for i, c in enumerate(infected)
-            for b in range(ages)
+        days += share[a] * sum(
+            weights[c, a] / top * column[i * ages + a] for i, c in enumerate(infected)
         )
-    return float(total)
+    return float(days)
+
+
+def _inverse(model: CompiledModel, v: np.ndarray, infected: list[int]) -> np.ndarray:
+    """``V^-1``: the expected days in each infected compartment; a :class:`ConfigError`
+    names the compartments nobody leaves."""
+    ages = v.shape[0] // max(len(infected), 1)
+    stuck = [
+        model.compartments[c]
+        for i, c in enumerate(infected)
+        if not np.all(np.diag(v)[i * ages : (i + 1) * ages] > 0)
+    ]
+    try:
+        if stuck:
+            raise np.linalg.LinAlgError
+        return np.linalg.inv(v)
+    except np.linalg.LinAlgError:
+        names = ", ".join(stuck) or "an infected compartment"
+        raise ConfigError(
+            f"{model.label}: model: nobody leaves {names} (no transition out, or rates of 0), "
+            "so an infection never ends"
+        ) from None

@@ -78,8 +78,11 @@ def parse(text: str) -> Expression:
 
 
 def _value(node: ast.expr, values: Mapping[str, np.ndarray | float]) -> np.ndarray | float:
-    if isinstance(node, ast.Constant):
-        return float(node.value)
+    if isinstance(node, ast.Constant):  # NumPy numbers: 1 / 0 is inf, not an exception
+        try:
+            return np.float64(node.value)
+        except OverflowError:  # an integer literal beyond floats
+            return np.float64(np.inf)
     if isinstance(node, ast.Name):
         return values[node.id]
     if isinstance(node, ast.BinOp):

@@ -58,10 +58,13 @@ def lowered(model: DeclaredModel) -> StructuredModel | None:
     if np.any(np.delete(weights, infectious, axis=0)):
         return None
     rates = compiled.base_rates()
-    if not np.allclose(rates, rates[:, :, :1], rtol=0, atol=0):
-        return None  # regional rates
+    infectiousness = weights[infectious]
+    if not (np.all(rates == rates[:, :, :1]) and np.all(infectiousness == infectiousness[0, 0])):
+        return None  # regional rates, or infectiousness by age or region
     rate = {pair: rates[k, :, 0] for pair, k in pairs.items()}
-    beta = rate["S", "E"] * weights[infectious, :, 0]
+    if not _same(rate["S", "E"]):
+        return None  # susceptibility by age
+    beta = rate["S", "E"] * infectiousness[0, 0]
     onset = rate["E", "I"]
     out_i = rate["I", "R"] + rate.get(("I", "H"), 0.0)
     out_h = rate.get(("H", "R"), 0.0) + rate.get(("H", "D"), 0.0)

@@ -48,8 +48,9 @@ class DeclaredModel(Residents):
 
     @functools.cached_property
     def r0(self) -> float:
-        """The basic reproduction number without mobility and modifiers."""
-        return reproduction_number(self.compiled, self.population, self.contacts)
+        """The basic reproduction number without mobility and modifiers (rates that vary by
+        region enter as their means over residents)."""
+        return reproduction_number(self.compiled, self.population, self.contacts, exact=False)
 
     @functools.cached_property
     def infectious_days(self) -> float:

@@ -27,7 +27,7 @@ import datetime as dt
 import math
 from typing import Annotated, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, Strict, field_validator, model_validator
 
 from spreadwatch.configfile import FieldError
 from spreadwatch.model.declared import expressions
@@ -48,7 +48,7 @@ def _expression(text: str) -> str:
 
 
 Rate = Annotated[str, Field(min_length=1, max_length=200)]
-Weight = Annotated[float, Field(ge=0)] | Rate
+Weight = Annotated[float, Strict()] | Rate
 
 
 class _Transition(Section):
@@ -89,9 +89,14 @@ class ContactTransition(_Transition):
     @field_validator("infectious")
     @classmethod
     def _weights(cls, value: dict[str, float | str]) -> dict[str, float | str]:
-        for weight in value.values():
+        for name, weight in value.items():
             if isinstance(weight, str):
-                expressions.parse(weight)
+                try:
+                    expressions.parse(weight)
+                except ValueError as exc:
+                    raise FieldError((name,), str(exc)) from None
+            elif not weight >= 0:
+                raise FieldError((name,), f"expected a weight >= 0, got {weight:g}")
         return value
 
 
@@ -252,30 +257,40 @@ class ModelSection(Section):
             value = getattr(self, key)
             if value is not None and value not in names:
                 raise FieldError((key,), f"unknown compartment {value!r} ({known})")
+        initial = self.initial_compartment
+        if initial not in {t.source for t in self.contacts}:
+            raise FieldError(
+                ("initial",), f"{initial!r} is not the source of any contact transition"
+            )
+        for i, transition in enumerate(transitions):
+            if isinstance(transition, ContactTransition) and initial in transition.infectious:
+                raise FieldError(
+                    (where, i, "infectious", initial),
+                    f"{initial!r} is where residents start: it cannot be infectious",
+                )
 
     def _check_parameters(self) -> None:
         used: dict[str, tuple[str | int, ...]] = {}
+        in_weights: set[str] = set()
         where = "transitions" if self.preset is None else "preset"
         for i, transition in enumerate(self.transition_list):
             texts = [("rate", transition.rate)]
             if isinstance(transition, ContactTransition):
-                texts += [
-                    (f"infectious.{c}", w)
-                    for c, w in transition.infectious.items()
-                    if isinstance(w, str)
-                ]
+                for c, w in transition.infectious.items():
+                    if isinstance(w, str):
+                        texts.append((f"infectious.{c}", w))
+                        in_weights |= expressions.parse(w).names
             for key, text in texts:
                 for name in sorted(expressions.parse(text).names):
                     used.setdefault(name, (where, i, *key.split(".")))
-        given = set(self.parameters)
+        if R0 in used:
+            raise FieldError(
+                (*used[R0][:2], used[R0][2]), "r0 is not a parameter of the rates: it sets beta"
+            )
+        given = set(self.parameters) - {R0}
         if self.derives_beta:
-            if BETA in given:
-                raise FieldError(("parameters", R0), "give r0 or beta, not both")
-            if BETA not in used:
-                raise FieldError(("parameters", R0), "no rate uses beta, which r0 would set")
+            self._check_r0(used, in_weights, where)
             given.add(BETA)
-            if not isinstance(self.parameters[R0], float | int):
-                raise FieldError(("parameters", R0), "expected one number")
         for name, place in used.items():
             if name not in given:
                 preset = f" (the preset {self.preset!r} needs it)" if self.preset else ""
@@ -289,10 +304,43 @@ class ModelSection(Section):
                     ("parameters", name), f"not used by any rate ({', '.join(sorted(used))})"
                 )
         for i, modifier in enumerate(self.modifiers):
+            place = ("modifiers", i, "parameter")
+            if modifier.parameter == R0:
+                raise FieldError(place, "modify beta, which r0 sets")
             if modifier.parameter not in given:
+                raise FieldError(place, f"unknown parameter {modifier.parameter!r}")
+            if modifier.parameter in in_weights:
                 raise FieldError(
-                    ("modifiers", i, "parameter"), f"unknown parameter {modifier.parameter!r}"
+                    place,
+                    f"{modifier.parameter!r} sets infectious weights, which stay the same over "
+                    "a run: modify a parameter of the contact rates instead",
                 )
+
+    def _check_r0(self, used: dict, in_weights: set[str], where: str) -> None:
+        """``r0`` sets ``beta`` when ``R0`` is proportional to it: every contact rate is beta
+        times a factor without beta, and no weight uses beta."""
+        r0 = self.parameters[R0]
+        place = ("parameters", R0)
+        if BETA in self.parameters:
+            raise FieldError(place, "give r0 or beta, not both")
+        if not isinstance(r0, float | int):
+            raise FieldError(place, "expected one number")
+        if not r0 > 0:
+            raise FieldError(place, f"expected a number > 0, got {r0:g}")
+        if BETA not in used:
+            raise FieldError(place, "no rate uses beta, which r0 would set")
+        if BETA in in_weights:
+            raise FieldError(place, "with r0, infectious weights cannot use beta")
+        for i, transition in enumerate(self.transition_list):
+            rate = expressions.parse(transition.rate)
+            if isinstance(transition, ContactTransition) and not rate.scales_with(BETA):
+                raise FieldError(
+                    (where, i, "rate"),
+                    f"with r0, a contact rate must be beta times a factor without beta "
+                    f"(got {transition.rate!r}); or give beta instead of r0",
+                )
+            if not isinstance(transition, ContactTransition) and BETA in rate.names:
+                raise FieldError((where, i, "rate"), "with r0, only contact rates may use beta")
 
 
 def _dotted(place: tuple[str | int, ...]) -> str:
