@@ -1,4 +1,4 @@
-"""Fixtures: one local Spark per test process, and events files in the contract."""
+"""Fixtures: events files in the contract (local Spark: ``tests/conftest.py``)."""
 
 from __future__ import annotations
 
@@ -8,17 +8,6 @@ import pyarrow.parquet as pq
 import pytest
 
 from tests.fusion.events import make_events
-
-
-@pytest.fixture(scope="session")
-def spark():
-    """The ibis backend of a local Spark (``local[2]``), started once per test process."""
-    pytest.importorskip("pyspark")
-    from spreadwatch.fusion import engines
-
-    con = engines.connect("spark")
-    yield con
-    engines.stop(con)
 
 
 @pytest.fixture(scope="module")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -42,3 +42,38 @@ def print_accounting(quality: dict) -> None:
     )
     for reason, count in sorted(quality["quarantined_by_reason"].items()):
         say(f"  quarantined {count:>8,}  {reason}")
+
+
+EngineOption = Annotated[
+    str | None,
+    typer.Option(
+        metavar="duckdb|spark",
+        help="Engine: duckdb (default, this machine), or spark (local mode, or the cluster of "
+        "--spark-remote). Both give the same results.",
+    ),
+]
+SparkRemoteOption = Annotated[
+    str | None,
+    typer.Option(
+        metavar="URL",
+        help="Spark Connect server of a cluster, sc://HOST:PORT (implies --engine spark).",
+    ),
+]
+
+
+def chosen_engine(engine: str | None, spark_remote: str | None) -> str:
+    """The engine ``--engine`` and ``--spark-remote`` ask for (spark when only a remote is
+    given), checked: a wrong name or a malformed URL is an error naming the option."""
+    from spreadwatch.fusion.engines import ENGINES, check_remote
+
+    chosen = (engine or ("spark" if spark_remote else "duckdb")).lower()
+    if chosen not in ENGINES:
+        raise fail(f"--engine {chosen}: expected one of {', '.join(ENGINES)}")
+    if spark_remote is not None:
+        if chosen != "spark":
+            raise fail("--spark-remote runs on Spark: use it with --engine spark (or alone)")
+        try:
+            check_remote(spark_remote)
+        except ValueError as exc:
+            raise fail(f"--spark-remote: {exc}") from exc
+    return chosen

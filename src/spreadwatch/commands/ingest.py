@@ -9,7 +9,13 @@ from typing import Annotated
 
 import typer
 
-from spreadwatch.commands import fail, print_accounting
+from spreadwatch.commands import (
+    EngineOption,
+    SparkRemoteOption,
+    chosen_engine,
+    fail,
+    print_accounting,
+)
 from spreadwatch.progress import console, say
 
 
@@ -108,22 +114,8 @@ def flows(
     ],
     out: Annotated[Path, typer.Option(help="Output folder.")] = Path("out/flows"),
     k: Annotated[int, typer.Option(min=1, help="k-anonymity threshold.")] = 15,
-    engine: Annotated[
-        str | None,
-        typer.Option(
-            metavar="duckdb|spark",
-            help="Engine: duckdb (default; counts in NumPy kernels when a window of "
-            "events fits in memory), or spark (local mode, or the cluster of --spark-remote). "
-            "Both write the same tables.",
-        ),
-    ] = None,
-    spark_remote: Annotated[
-        str | None,
-        typer.Option(
-            metavar="URL",
-            help="Spark Connect server of a cluster, sc://HOST:PORT (implies --engine spark).",
-        ),
-    ] = None,
+    engine: EngineOption = None,
+    spark_remote: SparkRemoteOption = None,
 ) -> None:
     """Daily origin-destination flows, hourly presence and home-to-day-region commuting (KST days);
     from an ingest store with roaming and telemetry also importations and household signals.
@@ -131,19 +123,9 @@ def flows(
     tables are those its ingest counted, when it counted every location file."""
     import duckdb
 
-    from spreadwatch.fusion.engines import ENGINES, check_remote
     from spreadwatch.fusion.flows import build_flows
 
-    engine = (engine or ("spark" if spark_remote else "duckdb")).lower()
-    if engine not in ENGINES:
-        raise fail(f"--engine {engine}: expected one of {', '.join(ENGINES)}")
-    if spark_remote is not None:
-        if engine != "spark":
-            raise fail("--spark-remote runs on Spark: use it with --engine spark (or alone)")
-        try:
-            check_remote(spark_remote)
-        except ValueError as exc:
-            raise fail(f"--spark-remote: {exc}") from exc
+    engine = chosen_engine(engine, spark_remote)
     try:
         written = build_flows(events, out, k=k, engine=engine, spark_remote=spark_remote)
     except duckdb.OutOfMemoryException as exc:

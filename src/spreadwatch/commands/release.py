@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from spreadwatch.commands import fail
+from spreadwatch.commands import EngineOption, SparkRemoteOption, chosen_engine, fail
 from spreadwatch.progress import say, step
 
 KeyFile = Annotated[
@@ -104,6 +104,8 @@ def release(
         ),
     ] = None,
     key_file: KeyFile = None,
+    engine: EngineOption = None,
+    spark_remote: SparkRemoteOption = None,
     show: Annotated[
         bool, typer.Option("--show", help="Print the ledger (with --ledger) and exit.")
     ] = False,
@@ -118,7 +120,8 @@ def release(
 
     Releasing from an ingest store charges the store's own ledger (STORE/privacy-ledger.sqlite):
     the budget belongs to the store, not to a ledger file or a name.
-    `spreadwatch budget show STORE` prints it.
+    `spreadwatch budget show STORE` prints it. With --engine spark the bounding runs on Spark,
+    next to the events; only the bounded counts come back, to be noised and charged here.
     """
     if show:
         if ledger is None:
@@ -147,6 +150,7 @@ def release(
         keys = dp.KeySpace(region_codes, first, last)
     except ValueError as exc:
         raise fail(str(exc)) from exc
+    engine = chosen_engine(engine, spark_remote)
     chosen = list(dp.TABLES) if tables is ReleaseTables.both else [tables.value]
     try:
         with step(f"Releasing {' and '.join(chosen)} at epsilon {epsilon:g}"):
@@ -162,10 +166,12 @@ def release(
                 budget=budget,
                 note=note,
                 dataset=dataset,
+                engine=engine,  # type: ignore[arg-type]  # checked by chosen_engine
+                spark_remote=spark_remote,
             )
     except BudgetExceeded as exc:
         raise fail(str(exc)) from exc
-    except (FileNotFoundError, FileExistsError, ValueError) as exc:
+    except (FileNotFoundError, FileExistsError, ValueError, ConnectionError, RuntimeError) as exc:
         raise fail(str(exc)) from exc
     for name, path in result.paths.items():
         mechanism = result.mechanisms[name]

@@ -47,7 +47,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from spreadwatch import durable
-from spreadwatch.fusion import mobility
+from spreadwatch.fusion import engines, mobility
+from spreadwatch.fusion.engines import Engine
+from spreadwatch.ingest.store import events_source
 from spreadwatch.release.bounding import (
     TABLES,
     ExactCounts,
@@ -131,8 +133,6 @@ def dataset_id(paths: Sequence[Path]) -> str:
 
 def event_files(path: Path | str) -> list[Path]:
     """The location-event Parquet files of an ingest store, a folder, a file or a glob (sorted)."""
-    from spreadwatch.ingest.store import events_source
-
     source = events_source(path)
     if glob.has_magic(source):
         return sorted(Path(p) for p in glob.glob(source) if Path(p).is_file())
@@ -207,9 +207,16 @@ def release(
     budget: float | None = None,
     note: str = "",
     dataset: str | None = None,
+    engine: Engine = "duckdb",
+    spark_remote: str | None = None,
 ) -> ReleaseResult:
     """Release ``tables`` of ``events`` into ``out_dir`` for ``epsilon`` in total, charged to the
     privacy-budget ledger.
+
+    The bounded counts are computed by ``engine``: DuckDB in this process, or Spark (local, or
+    the cluster of the Spark Connect URL ``spark_remote``), where each subscriber's
+    contribution is bounded next to the events and only the bounded aggregates come back to
+    this process, which adds the noise and charges the ledger.
 
     Order of operations (crash-safe: a crash can waste budget, never release uncharged data):
 
@@ -244,8 +251,6 @@ def release(
     data_id = dataset or dataset_id(files)
     ledger.check(data_id, epsilon, budget)
 
-    con = mobility.connect()
-    table = con.read_parquet([str(f) for f in files])
     release_id = uuid.uuid4().hex
     created = datetime.now(UTC).isoformat(timespec="seconds")
     made_folder = not out_dir.exists()
@@ -253,9 +258,9 @@ def release(
     temps: dict[Table, Path] = {}
     mechanisms: dict[str, Mechanism] = {}
     try:
+        counted = exact_counts_on(engine, spark_remote, events, keys, shares, bounds)
         for name, share in shares.items():
-            exact = exact_counts(table, keys, name, bounds.of(name), bounds.max_gap_hours)
-            released, mechanism = release_counts(exact, share)
+            released, mechanism = release_counts(counted[name], share)
             mechanisms[name] = mechanism
             meta = _metadata(release_id, data_id, name, mechanism, keys, bounds, created, note)
             released = released.replace_schema_metadata({METADATA_KEY: json.dumps(meta).encode()})
@@ -308,6 +313,24 @@ def release(
         ledger=ledger.path,
         manifest=manifest | {"entries": [e.id for e in entries]},
     )
+
+
+def exact_counts_on(
+    engine: Engine,
+    spark_remote: str | None,
+    events: Path | str,
+    keys: KeySpace,
+    tables: Sequence[Table],
+    bounds: Bounds,
+) -> dict[Table, ExactCounts]:
+    """The exact bounded (and unbounded) counts of ``tables`` of the location ``events`` (a
+    store, folder, file or glob), computed by ``engine``."""
+    with engines.connected(engine, spark_remote) as con:
+        table = engines.read_events(con, events_source(events))
+        return {
+            name: exact_counts(table, keys, name, bounds.of(name), bounds.max_gap_hours)
+            for name in tables
+        }
 
 
 def _keys_meta(keys: KeySpace) -> dict:
