@@ -3,6 +3,8 @@ these aggregates come back to the driver), and a release through the command lin
 
 from __future__ import annotations
 
+import datetime as dt
+
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
@@ -51,3 +53,19 @@ def test_engine_options_are_checked(store, tmp_path):
         *args, "--spark-remote", "http://x", code=2
     )
     assert not (tmp_path / "x").exists()
+
+
+@pytest.mark.slow
+def test_release_counts_through_spark_connect_equal_duckdb(connect_server, store, monkeypatch):
+    # pyspark marks the whole process as Spark Connect when a remote session starts; undo that
+    # afterwards so that local Spark keeps working in this test process.
+    monkeypatch.setenv("SPARK_CONNECT_MODE_ENABLED", "")
+    monkeypatch.delenv("SPARK_CONNECT_MODE_ENABLED")
+    keys = dp.KeySpace.korea(*(dt.date.fromisoformat(d) for d in DATES[1::2]))
+    bounds = dp.Bounds(2, 6)
+    remote = dp.exact_counts_on("spark", connect_server, store, keys, dp.TABLES, bounds)
+    local = dp.exact_counts_on("duckdb", None, store, keys, dp.TABLES, bounds)
+    for name in dp.TABLES:
+        assert np.array_equal(remote[name].bounded, local[name].bounded), name
+        assert np.array_equal(remote[name].unbounded, local[name].unbounded), name
+        assert local[name].bounded.sum() > 100, name
