@@ -9,7 +9,7 @@ import pyarrow.parquet as pq
 import pytest
 from typer.testing import CliRunner
 
-from spreadwatch import fusion
+from spreadwatch import fusion, spark_sessions
 from spreadwatch.cli import app
 from spreadwatch.fusion import engines
 from spreadwatch.fusion.flows import FLOW_TABLES, build_flows
@@ -103,7 +103,7 @@ def test_spark_refuses_nanosecond_timestamps_clearly(spark, small_events, tmp_pa
     ],
 )
 def test_spark_connect_urls_accepted(url):
-    host, port = engines.check_remote(url)
+    host, port = spark_sessions.check_remote(url)
     assert host and 1 <= port <= 65535
 
 
@@ -113,7 +113,7 @@ def test_spark_connect_urls_accepted(url):
 )
 def test_bad_spark_connect_urls_are_clear_errors(url):
     with pytest.raises(ValueError, match=r"expected sc://HOST:PORT"):
-        engines.check_remote(url)
+        spark_sessions.check_remote(url)
 
 
 def test_engine_arguments_are_checked():

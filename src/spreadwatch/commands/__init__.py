@@ -64,7 +64,8 @@ SparkRemoteOption = Annotated[
 def chosen_engine(engine: str | None, spark_remote: str | None) -> str:
     """The engine ``--engine`` and ``--spark-remote`` ask for (spark when only a remote is
     given), checked: a wrong name or a malformed URL is an error naming the option."""
-    from spreadwatch.fusion.engines import ENGINES, check_remote
+    from spreadwatch.fusion.engines import ENGINES
+    from spreadwatch.spark_sessions import check_remote
 
     chosen = (engine or ("spark" if spark_remote else "duckdb")).lower()
     if chosen not in ENGINES:

@@ -24,6 +24,7 @@ from spreadwatch.ingest.sources import PLAUSIBLE_FROM, PLAUSIBLE_UNTIL
 from spreadwatch.ingest.store import Store, events_source, holds, is_store
 from spreadwatch.privacy.kanon import DEFAULT_K
 from spreadwatch.progress import track
+from spreadwatch.spark_sessions import is_uri
 
 FLOW_TABLES = ("od_flows", "presence", "commuting")
 SIGNAL_TABLES = ("importations", "household_signals")
@@ -69,9 +70,9 @@ def build_flows(
 
     Returns the written path of each table by name.
     """
-    is_uri = fusion.engines.is_uri(str(events_parquet))
-    source = str(events_parquet) if is_uri else events_source(events_parquet)
-    store = None if is_uri or not is_store(Path(events_parquet)) else Path(events_parquet)
+    remote = is_uri(str(events_parquet))
+    source = str(events_parquet) if remote else events_source(events_parquet)
+    store = None if remote or not is_store(Path(events_parquet)) else Path(events_parquet)
     out_dir.mkdir(parents=True, exist_ok=True)
     plan = _FlowsPlan.for_store(store, out_dir, k) if store is not None else None
     paths: dict[str, Path] = {}
@@ -80,7 +81,7 @@ def build_flows(
         def table(name: str) -> ir.Table:
             return session.con.read_parquet(str(store / name / "*.parquet"))  # type: ignore[operator]
 
-        counter = _Counter(session, k, "" if is_uri else source)
+        counter = _Counter(session, k, "" if remote else source)
         counted = (
             _counted_tables(store, plan, k)
             if store is not None and plan is not None and engine == "duckdb"
