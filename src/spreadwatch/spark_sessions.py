@@ -32,8 +32,6 @@ _LOCAL_CONF = {
     "spark.sql.shuffle.partitions": str(LOCAL_SHUFFLE_PARTITIONS),
     "spark.sql.execution.arrow.pyspark.enabled": "true",
     "spark.driver.extraJavaOptions": f"-Dlog4j2.configurationFile=file:{_LOG4J}",
-    "spark.pyspark.python": sys.executable,
-    "spark.pyspark.driver.python": sys.executable,
 }
 _REMOTE = re.compile(
     r"sc://(?P<host>\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?)"
@@ -91,6 +89,7 @@ def spark_session(
     from pyspark import SparkContext
 
     os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)  # workers import what we import
     if SparkContext._active_spark_context is not None:  # Spark already runs in this process
         running = SparkSession.builder.getOrCreate()
         running.conf.set("spark.sql.session.timeZone", "UTC")

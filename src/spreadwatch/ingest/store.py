@@ -161,26 +161,8 @@ class Store:
     def write_part(
         self, table: pa.Table, path: Path, statistics: Sequence[str] | None = None
     ) -> None:
-        """Write a part atomically: to a temporary name, flushed, then renamed. Column
-        statistics of ``statistics`` only (default: every column): the ones reads prune by,
-        since min and max of long strings such as pseudonyms cost time and prune nothing.
-        Dictionary-encoded columns are written encoded (quicker) but as plain Parquet strings:
-        without an Arrow type of their own, they read back as the contract's strings. Their
-        dictionaries keep only the values the part's rows use (a chunk's dictionary also holds
-        the values of its quarantined rows, withheld for a reason)."""
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".parquet.tmp")
-        table = _used_values_only(table)
-        pq.write_table(
-            table,
-            tmp,
-            row_group_size=256 * 1024,
-            compression="zstd",
-            compression_level=1,
-            write_statistics=list(statistics) if statistics is not None else True,
-            store_schema=not any(pa.types.is_dictionary(f.type) for f in table.schema),
-        )
-        durable.replace(tmp, path)
+        """:func:`write_part` into this store."""
+        write_part(table, path, statistics)
 
     def parts(self, source: str, quarantine: bool = False) -> list[Path]:
         """The committed and in-progress parts of a source, sorted."""
@@ -292,6 +274,29 @@ class Store:
         for entry in summary.values():
             entry["quarantined_by_reason"] = dict(sorted(entry["quarantined_by_reason"].items()))
         return summary
+
+
+def write_part(table: pa.Table, path: Path, statistics: Sequence[str] | None = None) -> None:
+    """Write a part atomically: to a temporary name, flushed, then renamed. Column
+    statistics of ``statistics`` only (default: every column): the ones reads prune by,
+    since min and max of long strings such as pseudonyms cost time and prune nothing.
+    Dictionary-encoded columns are written encoded (quicker) but as plain Parquet strings:
+    without an Arrow type of their own, they read back as the contract's strings. Their
+    dictionaries keep only the values the part's rows use (a chunk's dictionary also holds
+    the values of its quarantined rows, withheld for a reason)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".parquet.tmp")
+    table = _used_values_only(table)
+    pq.write_table(
+        table,
+        tmp,
+        row_group_size=256 * 1024,
+        compression="zstd",
+        compression_level=1,
+        write_statistics=list(statistics) if statistics is not None else True,
+        store_schema=not any(pa.types.is_dictionary(f.type) for f in table.schema),
+    )
+    durable.replace(tmp, path)
 
 
 def _used_values_only(table: pa.Table) -> pa.Table:
