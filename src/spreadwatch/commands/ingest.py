@@ -3,9 +3,11 @@ fusion tables."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -54,6 +56,8 @@ def ingest(
     rotate: Annotated[
         Rotation, typer.Option(help="Change pseudonyms every calendar month or ISO week (UTC).")
     ] = Rotation.none,
+    engine: EngineOption = None,
+    spark_remote: SparkRemoteOption = None,
 ) -> None:
     """Validate raw files into a store of pseudonymised Parquet tables, with a quarantine.
 
@@ -61,6 +65,10 @@ def ingest(
     duplicate. Files already in the store (same content) are skipped; an interrupted run resumes.
     Location events need the cells first; their daily flows are counted as they are kept (for
     `spreadwatch flows`). Writes OUT/quality.json.
+
+    With --engine spark (or --spark-remote) location events, roaming and telemetry are checked
+    and pseudonymised on Spark, file by file on the executors, with the same rules and the same
+    store; the delivery and the store must be on storage every node reads.
     """
     from spreadwatch.fusion import running
     from spreadwatch.ingest import RawFileError
@@ -68,6 +76,7 @@ def ingest(
     from spreadwatch.ingest.store import StoreBusy
     from spreadwatch.privacy.pseudonym import KeyRing, load_key
 
+    engine = chosen_engine(engine, spark_remote)
     sources: dict[str, list[Path | str]] = {source.value: list(paths)}
     if cells is not None:
         if source is not SourceName.location:
@@ -76,10 +85,17 @@ def ingest(
     try:
         keyring = KeyRing(load_key(key_file), rotate.value)
         reports: dict = {}
-        quality = ingest_sources(
-            out, sources, keyring, reports, keep_going=True, follow=running.follow
-        )
-    except (RawFileError, FileNotFoundError, ValueError, StoreBusy) as exc:
+        with _spark(engine, spark_remote) as session:
+            quality = ingest_sources(
+                out,
+                sources,
+                keyring,
+                reports,
+                keep_going=True,
+                follow=running.follow,
+                spark=session,
+            )
+    except (RawFileError, FileNotFoundError, ValueError, StoreBusy, ConnectionError) as exc:
         raise fail(str(exc)) from exc
     failed = []
     for name in sources:
@@ -102,6 +118,23 @@ def ingest(
             )
         console.print(f"{len(failed)} file(s) not ingested; every other file was")
         raise typer.Exit(1)
+
+
+@contextmanager
+def _spark(engine: str, remote: str | None) -> Iterator[Any]:
+    """The Spark session an ingest runs on (``None`` on DuckDB), stopped at the end when this
+    command started it."""
+    if engine != "spark":
+        yield None
+        return
+    from spreadwatch.spark_sessions import spark_session
+
+    session, owned = spark_session(remote)
+    try:
+        yield session
+    finally:
+        if owned:
+            session.stop()
 
 
 def flows(
