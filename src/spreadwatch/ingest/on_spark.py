@@ -1,21 +1,28 @@
 """Ingest on Spark: a carrier's delivery checked, pseudonymised and deduplicated where it lies,
 file by file on the executors, into the same store as the local ingest makes.
 
-The rules are not written twice. Each executor task runs the local ingest
-(:func:`spreadwatch.ingest.run.ingest`: readers, checks, quarantine reasons, HMAC pseudonyms,
-de-duplication within the file) on one file, into a private scratch store, and stages its
-kept and quarantined rows beside the store. Spark then does what needs every file at once:
-a row whose key the store already holds, or an earlier file of the delivery holds, is a
-duplicate (counted against the later file, as the local ingest counts it); the rest are
-written as the file's parts, and this process commits each file's manifest row once its
-parts are in place. So a re-run of a delivery changes nothing, and a killed job leaves only
-parts without manifest rows, which the next opening of the store removes.
+The rules are not written twice. Three Spark jobs:
+
+1. **Files.** Each task takes files of the delivery: hashes each (a file already in the
+   manifest is skipped), runs the local ingest (:func:`spreadwatch.ingest.run.ingest`:
+   readers, checks, quarantine reasons, HMAC pseudonyms, repeats within the file) into a
+   private scratch store, and stages the kept rows, each with a 128-bit fingerprint of its
+   key, and the quarantine beside the store.
+2. **Repeats.** Only fingerprints cross the network: a kept row whose key the store already
+   holds (its parts in the delivery's time span), or an earlier file of the delivery holds, is
+   a duplicate, counted against the later file as the local ingest counts it. The repeats are
+   staged per file.
+3. **Parts.** Each task writes the parts of its files, without their repeats, into the store.
+
+This process then commits each file's manifest row once its parts are in place. So a re-run
+of a delivery changes nothing, and a killed job leaves only parts without manifest rows, which
+the next opening of the store removes.
 
 Only sources whose key determines the whole row (location events, roaming, telemetry: a
 repeat is always a duplicate) run on Spark; the small reference files (cells, cases,
 households) are ingested here. The pseudonym key reaches the executors inside the tasks'
-serialised function, never in the data, the plan or the logs; the delivery and the store must
-be on storage every node reads (a shared file system).
+serialised function, never in the data, a plan or a log; the delivery and the store must be
+on storage every node reads and writes (a shared file system).
 """
 
 from __future__ import annotations
@@ -30,9 +37,11 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from spreadwatch import duck
 from spreadwatch.ingest.raw import RawFileError
 from spreadwatch.ingest.readers import DEFAULT_CHUNK_BYTES, expand_paths
 from spreadwatch.ingest.run import IngestReport, ingest
@@ -42,16 +51,16 @@ from spreadwatch.privacy.pseudonym import KeyRing
 from spreadwatch.progress import step
 
 if TYPE_CHECKING:
-    from pyspark.sql import DataFrame, SparkSession
+    from pyspark.sql import SparkSession
 
 #: The folder of the store where a Spark run stages its files' rows (removed at its end).
 STAGING = ".spark-staging"
-#: Columns a staged kept row carries besides its source's: its file in the delivery, its part.
-FILE, PART = "_file", "_part"
-_FILES = pa.schema([("index", pa.int64()), ("path", pa.string()), ("sha256", pa.string())])
-_HASHED = pa.schema([("index", pa.int64()), ("sha256", pa.string())])
+#: The column of a staged fingerprint that names its file in the delivery.
+FILE = "file_index"
 _DONE = pa.schema([("index", pa.int64()), ("result", pa.string())])
-_WRITTEN = pa.schema([(FILE, pa.int64()), ("rows", pa.int64())])
+_FINGERPRINTS = pa.schema([("a", pa.int64()), ("b", pa.int64())])
+#: Most tasks of a job (files beyond share them).
+MAX_TASKS = 1024
 
 
 def runs_on_spark(spec: Source) -> bool:
@@ -85,29 +94,31 @@ def ingest_on_spark(
                 f"{store.root}: no cells yet; ingest the cells file first "
                 "(spreadwatch ingest cells FILE --out STORE)"
             )
-        with step(f"Hashing {len(files)} {spec.name} file(s) on Spark"):
-            hashes = _hashes(session, files)
-        todo: list[tuple[int, Path, str]] = []
-        seen: set[str] = set()
-        for index, (path, sha) in enumerate(zip(files, hashes, strict=True)):
-            if sha in seen or store.is_ingested(spec.name, sha):
-                report.skipped.append(path)
-            else:
-                todo.append((index, path, sha))
-            seen.add(sha)
-        if not todo:
-            return report
+        ingested = {r.sha256 for r in store.records(spec.name)}
         staging = store.root / STAGING / uuid.uuid4().hex
         try:
-            with step(f"Checking and pseudonymising {len(todo)} file(s) on Spark"):
-                done = _checked_files(session, spec, todo, staging, keyring, cells, chunk_bytes)
-            records = _records(spec, todo, done, report, keep_going)
+            task = _FileTask(
+                spec.name,
+                [str(f) for f in files],
+                str(staging),
+                keyring,
+                cells,
+                chunk_bytes or DEFAULT_CHUNK_BYTES,
+                ingested,
+            )
+            with step(f"Checking and pseudonymising {len(files)} {spec.name} file(s) on Spark"):
+                done = _run_tasks(session, len(files), task)
+            records = _records(spec, files, done, report, keep_going)
             if records:
-                with step("Removing repeats across files and the store, writing parts"):
-                    removed = _write_parts(session, spec, store, staging, records)
+                with step("Finding repeats across files and the store on Spark"):
+                    _stage_repeats(session, spec, store, staging, records)
+                with step(f"Writing the parts of {len(records)} file(s) on Spark"):
+                    writer = _PartWriter(spec.name, str(store.root), str(staging), records)
+                    kept = _run_tasks(session, len(files), writer)
                 for index, record in sorted(records.items()):
-                    record.duplicates_removed += removed.get(index, 0)
-                    record.rows_kept -= removed.get(index, 0)
+                    removed = record.rows_kept - kept[index]["rows"]
+                    record.duplicates_removed += removed
+                    record.rows_kept -= removed
                     _place_quarantine(store, spec, staging, index, record.sha256)
                     if not record.balanced():  # a defect, never expected: refuse to commit
                         raise AssertionError(f"{record.path}: row accounting: {record}")
@@ -120,84 +131,61 @@ def ingest_on_spark(
     return report
 
 
-def _hashes(session: SparkSession, files: Sequence[Path]) -> list[str]:
-    """Each file's SHA-256, computed on the executors (in the files' order)."""
-    table = pa.table(
-        {"index": range(len(files)), "path": [str(f) for f in files], "sha256": [""] * len(files)},
-        schema=_FILES,
-    )
-    frame = _spread(session.createDataFrame(table.to_pandas()), len(files))
-    rows = frame.mapInArrow(_hash_files, _spark_schema(_HASHED)).toArrow()
-    by_index = dict(zip(rows["index"].to_pylist(), rows["sha256"].to_pylist(), strict=True))
-    return [by_index[i] for i in range(len(files))]
-
-
-def _hash_files(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
-    for batch in batches:
-        rows = batch.to_pylist()
-        hashes = [file_sha256(Path(r["path"])) for r in rows]
-        yield pa.RecordBatch.from_pydict(
-            {"index": [r["index"] for r in rows], "sha256": hashes}, schema=_HASHED
-        )
-
-
-def _checked_files(
-    session: SparkSession,
-    spec: Source,
-    todo: list[tuple[int, Path, str]],
-    staging: Path,
-    keyring: KeyRing,
-    cells: pa.Table | None,
-    chunk_bytes: int | None,
-) -> dict[int, dict]:
-    """Run the local ingest of every file on the executors; each file's result by index: its
-    manifest record, or why it could not be read."""
-    table = pa.table(
-        {
-            "index": [i for i, _, _ in todo],
-            "path": [str(p) for _, p, _ in todo],
-            "sha256": [s for _, _, s in todo],
-        },
-        schema=_FILES,
-    )
-    task = _FileTask(spec.name, str(staging), keyring, cells, chunk_bytes or DEFAULT_CHUNK_BYTES)
-    frame = _spread(session.createDataFrame(table.to_pandas()), len(todo))
-    rows = frame.mapInArrow(task, _spark_schema(_DONE)).toArrow()
+def _run_tasks(session: SparkSession, count: int, work: _Work) -> dict[int, dict]:
+    """``work(index)`` for every index below ``count`` on the executors (one partition per
+    index, up to :data:`MAX_TASKS`, without a shuffle); each result by index."""
+    frame = session.range(0, count, 1, max(1, min(count, MAX_TASKS)))
+    rows = frame.mapInArrow(work, _spark_schema(_DONE)).toArrow()
     return {
         i: json.loads(r)
         for i, r in zip(rows["index"].to_pylist(), rows["result"].to_pylist(), strict=True)
     }
 
 
-class _FileTask:
-    """What an executor runs for its files: the local ingest into a scratch store, then the
-    kept rows (with their file and part) and the quarantine staged for the driver's steps."""
-
-    def __init__(
-        self,
-        source: str,
-        staging: str,
-        keyring: KeyRing,
-        cells: pa.Table | None,
-        chunk_bytes: int,
-    ) -> None:
-        self.source = source
-        self.staging = staging
-        self.keyring = keyring
-        self.cells = cells
-        self.chunk_bytes = chunk_bytes
+class _Work:
+    """A function of a file's index that executors run (see :func:`_run_tasks`)."""
 
     def __call__(self, batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         os.environ["SPREADWATCH_QUIET"] = "1"  # no progress bars in the executors' logs
         for batch in batches:
-            for row in batch.to_pylist():
-                result = self._one(row["index"], Path(row["path"]))
+            for index in batch.column(0).to_pylist():
+                result = json.dumps(self.run(index))
                 yield pa.RecordBatch.from_pydict(
-                    {"index": [row["index"]], "result": [json.dumps(result)]}, schema=_DONE
+                    {"index": [index], "result": [result]}, schema=_DONE
                 )
 
-    def _one(self, index: int, path: Path) -> dict:
+    def run(self, index: int) -> dict:
+        raise NotImplementedError
+
+
+class _FileTask(_Work):
+    """Job 1 for one file: hashed, then (unless the manifest has it) the local ingest into a
+    scratch store, its kept rows staged with their fingerprints, its quarantine staged."""
+
+    def __init__(
+        self,
+        source: str,
+        files: list[str],
+        staging: str,
+        keyring: KeyRing,
+        cells: pa.Table | None,
+        chunk_bytes: int,
+        ingested: set[str],
+    ) -> None:
+        self.source = source
+        self.files = files
+        self.staging = staging
+        self.keyring = keyring
+        self.cells = cells
+        self.chunk_bytes = chunk_bytes
+        self.ingested = ingested
+
+    def run(self, index: int) -> dict:
         spec = SOURCES[self.source]
+        path = Path(self.files[index])
+        sha = file_sha256(path)
+        if sha in self.ingested:
+            return {"sha256": sha, "skipped": True}
         staged = Path(self.staging) / str(index)
         with (
             tempfile.TemporaryDirectory(prefix="spreadwatch-spark-") as scratch,
@@ -208,21 +196,22 @@ class _FileTask:
             try:
                 report = ingest(spec, [path], store, self.keyring, self.chunk_bytes)
             except RawFileError as exc:
-                return {"failed": str(exc)}
+                return {"sha256": sha, "failed": str(exc)}
             record = report.ingested[0]
-            kept = staged / "kept"
-            kept.mkdir(parents=True)
+            (staged / "kept").mkdir(parents=True)
+            fingerprints = []
             for part in store.parts(spec.name):
-                n = int(part.stem.rsplit("-", 1)[1])  # the chunk's number: the part's name
                 rows = pq.read_table(part).cast(spec.schema)
-                rows = rows.append_column(FILE, pa.array([index] * rows.num_rows, pa.int64()))
-                rows = rows.append_column(PART, pa.array([n] * rows.num_rows, pa.int64()))
-                pq.write_table(rows, kept / f"{n:05d}.parquet")
+                shutil.copyfile(part, staged / "kept" / part.name)
+                fingerprints.append(_fingerprints(rows, spec))
+            table = pa.concat_tables(fingerprints) if fingerprints else _FINGERPRINTS.empty_table()
+            table = table.append_column(FILE, pa.array([index] * table.num_rows, pa.int64()))
+            pq.write_table(table, staged / "fingerprints.parquet")
             for part in store.parts(spec.name, quarantine=True):
-                target = staged / QUARANTINE / part.name
-                target.parent.mkdir(parents=True, exist_ok=True)
-                shutil.copyfile(part, target)
+                (staged / QUARANTINE).mkdir(exist_ok=True)
+                shutil.copyfile(part, staged / QUARANTINE / part.name)
         return {
+            "sha256": sha,
             "rows_in": record.rows_in,
             "rows_kept": record.rows_kept,
             "rows_quarantined": record.rows_quarantined,
@@ -232,18 +221,46 @@ class _FileTask:
         }
 
 
+def _fingerprints(rows: pa.Table, spec: Source) -> pa.Table:
+    """Two 64-bit hashes of each row's key (DuckDB's ``hash``, the same on every node of the
+    same version): two keys share both with a chance of 2^-128."""
+    con = duck.connect()
+    try:
+        con.register("rows", rows.select(list(spec.key)))
+        key = ", ".join(spec.key)
+        hashed = con.sql(f"SELECT hash({key}) AS a, hash({key}, 'spreadwatch') AS b FROM rows")
+        table = hashed.to_arrow_table()
+    finally:
+        con.close()
+    return pa.table(
+        {
+            name: pa.array(table[name].to_numpy().view(np.int64))  # Spark has no unsigned
+            for name in ("a", "b")
+        },
+        schema=_FINGERPRINTS,
+    )
+
+
 def _records(
     spec: Source,
-    todo: list[tuple[int, Path, str]],
+    files: list[Path],
     done: dict[int, dict],
     report: IngestReport,
     keep_going: bool,
 ) -> dict[int, FileRecord]:
-    """The manifest records of the files read, by index; an unreadable file raises, or with
-    ``keep_going`` is listed in the report's ``failed``."""
+    """The manifest records of the files read, by index. A file the manifest has, or whose
+    content an earlier file of the delivery has, is skipped (its staged rows are not used);
+    an unreadable file raises, or with ``keep_going`` is listed in the report's ``failed``."""
     records = {}
-    for index, path, sha in todo:
+    seen: set[str] = set()
+    for index, path in enumerate(files):
         result = done[index]
+        sha = result.pop("sha256")
+        if result.get("skipped") or sha in seen:
+            report.skipped.append(path)
+            seen.add(sha)
+            continue
+        seen.add(sha)
         if "failed" in result:
             if not keep_going:
                 raise RawFileError(result["failed"])
@@ -256,62 +273,144 @@ def _records(
     return records
 
 
-def _write_parts(
+def _stage_repeats(
     session: SparkSession,
     spec: Source,
     store: Store,
     staging: Path,
     records: dict[int, FileRecord],
-) -> dict[int, int]:
-    """Drop staged rows whose key the store or an earlier file holds, write the rest as the
-    files' parts (on the executors), and return how many rows each file lost so."""
-    from pyspark.sql import Window
+) -> None:
+    """Job 2: stage, per file, the fingerprints of its kept rows that are repeats: held by
+    the store, or by an earlier file of the delivery."""
     from pyspark.sql import functions as F
 
-    staged = [staging / str(i) / "kept" for i in records]
-    staged = [str(folder) for folder in staged if any(folder.glob("*.parquet"))]
-    if not staged:
-        return {}
-    rows = session.read.parquet(*staged)
-    key = list(spec.key)
-    stored = store.parts(spec.name)
-    if stored:
-        held = session.read.parquet(*[str(p) for p in stored]).select(*key).distinct()
-        rows = rows.join(held, on=key, how="left_anti")
-    first = Window.partitionBy(*key).orderBy(FILE)
-    rows = rows.withColumn("_n", F.row_number().over(first)).where(F.col("_n") == 1).drop("_n")
-    shas = {index: record.sha256 for index, record in records.items()}
-    writer = _PartWriter(spec.name, str(store.root), shas)
-
-    def write(key: tuple, table: pa.Table) -> pa.Table:  # Spark counts a function's arguments
-        return writer(key, table)
-
-    written = rows.groupBy(FILE, PART).applyInArrow(write, _spark_schema(_WRITTEN)).toArrow()
-    kept = Counter()
-    for index, count in zip(written[FILE].to_pylist(), written["rows"].to_pylist(), strict=True):
-        kept[index] += count
-    return {index: record.rows_kept - kept[index] for index, record in records.items()}
+    folders = [str(staging / str(i) / "fingerprints.parquet") for i in sorted(records)]
+    rows = session.read.parquet(*folders)
+    held = _held_fingerprints(session, spec, store, staging, records)
+    if held is not None:  # the store's rows come first: as a file before every other
+        rows = rows.unionByName(held.withColumn(FILE, F.lit(-1).cast("bigint")))
+    shared = (  # keys of more than one file (or the store): one shuffle, of fingerprints
+        rows.groupBy("a", "b")
+        .agg(F.min(FILE).alias("first"), F.count("*").alias("copies"))
+        .where(F.col("copies") > 1)
+    )
+    repeats = (
+        rows.join(shared, on=["a", "b"])
+        .where((F.col(FILE) != F.col("first")) & (F.col(FILE) >= 0))
+        .select("a", "b", FILE)
+    )
+    if not repeats.isEmpty():
+        repeats.write.partitionBy(FILE).parquet(str(staging / "repeats"))
 
 
-class _PartWriter:
-    """Writes one part of a file (its rows of one staged part) into the store, in the store's
-    order: time, then the key's other columns."""
+def _held_fingerprints(
+    session: SparkSession,
+    spec: Source,
+    store: Store,
+    staging: Path,
+    records: dict[int, FileRecord],
+):
+    """The fingerprints of the store's rows that the delivery's rows could repeat: those of
+    its parts whose time span meets the delivery's (all of them for an untimed source);
+    ``None`` when there are none."""
+    parts = store.parts(spec.name)
+    if spec.time_column is not None and parts:
+        span = _time_span(staging, records, spec)
+        parts = [p for p in parts if span is not None and _meets(p, spec.time_column, span)]
+    if not parts:
+        return None
+    hasher = _PartFingerprints(spec.name, [str(p) for p in parts])
+    frame = session.range(0, len(parts), 1, max(1, min(len(parts), MAX_TASKS)))
+    return frame.mapInArrow(hasher, _spark_schema(_FINGERPRINTS))
 
-    def __init__(self, source: str, root: str, shas: dict[int, str]) -> None:
+
+class _PartFingerprints:
+    """The fingerprints of the rows of store parts (by index in ``parts``)."""
+
+    def __init__(self, source: str, parts: list[str]) -> None:
+        self.source = source
+        self.parts = parts
+
+    def __call__(self, batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        spec = SOURCES[self.source]
+        for batch in batches:
+            for index in batch.column(0).to_pylist():
+                rows = pq.read_table(self.parts[index], columns=list(spec.key))
+                keys = pa.schema([spec.schema.field(k) for k in spec.key])
+                yield from _fingerprints(rows.cast(keys), spec).to_batches()
+
+
+def _time_span(staging: Path, records: dict[int, FileRecord], spec: Source) -> tuple | None:
+    """The earliest and latest time of the delivery's kept rows (from their parts' statistics)."""
+    low = high = None
+    for index in records:
+        for part in (staging / str(index) / "kept").glob("*.parquet"):
+            a, b = _part_span(part, spec.time_column)  # type: ignore[arg-type]
+            if a is not None:
+                low = a if low is None else min(low, a)
+                high = b if high is None else max(high, b)
+    return None if low is None else (low, high)
+
+
+def _part_span(path: Path, column: str) -> tuple:
+    """A part's earliest and latest value of ``column``, from its row groups' statistics."""
+    meta = pq.read_metadata(path)
+    position = meta.schema.to_arrow_schema().get_field_index(column)
+    low = high = None
+    for g in range(meta.num_row_groups):
+        stats = meta.row_group(g).column(position).statistics
+        if stats is None or not stats.has_min_max:
+            return None, None  # unknown: the caller must assume any time
+        low = stats.min if low is None else min(low, stats.min)
+        high = stats.max if high is None else max(high, stats.max)
+    return low, high
+
+
+def _meets(part: Path, column: str, span: tuple) -> bool:
+    low, high = _part_span(part, column)
+    return low is None or (low <= span[1] and high >= span[0])
+
+
+class _PartWriter(_Work):
+    """Job 3 for one file: its staged parts without its repeats, written into the store."""
+
+    def __init__(
+        self, source: str, root: str, staging: str, records: dict[int, FileRecord]
+    ) -> None:
         self.source = source
         self.root = root
-        self.shas = shas
+        self.staging = staging
+        self.shas = {index: record.sha256 for index, record in records.items()}
 
-    def __call__(self, key: tuple, table: pa.Table) -> pa.Table:
+    def run(self, index: int) -> dict:
+        if index not in self.shas:
+            return {"rows": 0}
         spec = SOURCES[self.source]
-        index, part = (int(k.as_py()) if hasattr(k, "as_py") else int(k) for k in key)
-        rows = table.select(spec.schema.names).cast(spec.schema)
-        order = [c for c in (spec.time_column, *spec.key) if c is not None]
-        rows = rows.sort_by([(c, "ascending") for c in dict.fromkeys(order)])
-        store = Path(self.root)
-        path = store / self.source / f"{self.shas[index][:16]}-{part:05d}.parquet"
-        write_part(rows, path, (spec.time_column, spec.key[0]) if spec.time_column else None)
-        return pa.table({FILE: [index], "rows": [rows.num_rows]}, schema=_WRITTEN)
+        staged = Path(self.staging) / str(index)
+        folder = Path(self.staging) / "repeats" / f"{FILE}={index}"
+        repeats = pq.read_table(folder) if folder.exists() else None
+        seen = set()
+        if repeats is not None:
+            seen = set(zip(repeats["a"].to_pylist(), repeats["b"].to_pylist(), strict=True))
+        written = 0
+        for part in sorted((staged / "kept").glob("*.parquet")):
+            n = int(part.stem.rsplit("-", 1)[1])
+            path = Path(self.root) / self.source / f"{self.shas[index][:16]}-{n:05d}.parquet"
+            if not seen:  # nothing to take out: the local ingest's own part, moved in place
+                written += pq.read_metadata(part).num_rows
+                path.parent.mkdir(parents=True, exist_ok=True)
+                shutil.move(part, path)
+                continue
+            rows = pq.read_table(part).cast(spec.schema)
+            prints = _fingerprints(rows, spec)
+            pairs = zip(prints["a"].to_pylist(), prints["b"].to_pylist(), strict=True)
+            rows = rows.filter(pa.array([pair not in seen for pair in pairs]))
+            if rows.num_rows:
+                write_part(
+                    rows, path, (spec.time_column, spec.key[0]) if spec.time_column else None
+                )
+                written += rows.num_rows
+        return {"rows": written}
 
 
 def _place_quarantine(store: Store, spec: Source, staging: Path, index: int, sha: str) -> None:
@@ -322,11 +421,6 @@ def _place_quarantine(store: Store, spec: Source, staging: Path, index: int, sha
         target = store.part_path(spec.name, sha, n, quarantine=True)
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.move(part, target)
-
-
-def _spread(frame: DataFrame, files: int) -> DataFrame:
-    """``frame`` in one partition per file (up to 1024), so files run in parallel tasks."""
-    return frame.repartition(max(1, min(files, 1024)))
 
 
 def _spark_schema(schema: pa.Schema) -> str:
