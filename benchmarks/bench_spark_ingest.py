@@ -13,6 +13,8 @@ the difference in events of the two deliveries over the difference in their wall
 core, so that the jobs' fixed cost drops out; the figure a cluster's size follows from
 (docs/ingest-and-fusion.md).
 ``spark_ingest_fixed_s``: that fixed cost (scheduling three jobs, starting Python workers).
+``spark_flows_events_per_core_s``: the same for ``spreadwatch flows --engine spark`` (OD
+flows, presence, commuting) on the store the Spark ingest made.
 ``spark_vs_duckdb_ingest_speed``: the local ingest's time over the Spark one's on the larger
 delivery, on one machine (below 1: Spark's fixed cost and staging are not won back here).
 """
@@ -24,6 +26,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from spreadwatch.fusion.flows import build_flows
 from spreadwatch.ingest.batch import ingest_sources
 from spreadwatch.ingest.store import Store
 from spreadwatch.privacy.pseudonym import KeyRing
@@ -62,10 +65,12 @@ def run() -> dict[str, float]:
             session.stop()
     per_core = (large["rows"] - small["rows"]) / (large["spark"] - small["spark"]) / CORES
     fixed = small["spark"] - small["rows"] / (per_core * CORES)
+    flows = (large["rows"] - small["rows"]) / (large["flows"] - small["flows"]) / CORES
     return {
         "ingest_spark_parity": int(small["same"] and large["same"]),
         "spark_ingest_events_per_core_s": round(per_core),
         "spark_ingest_fixed_s": round(fixed, 2),
+        "spark_flows_events_per_core_s": round(flows),
         "spark_vs_duckdb_ingest_speed": round(large["duckdb"] / large["spark"], 3),
         "spark_bench_events": large["rows"],
     }
@@ -86,6 +91,9 @@ def _measure(session, events: int, seed: int) -> dict:
             location = {"location": [raw / "location_events"]}
             quality = ingest_sources(root / name, location, ring, spark=spark)
             times[name] = time.perf_counter() - start
+        start = time.perf_counter()
+        build_flows(root / "spark", root / "flows", engine="spark")
+        times["flows"] = time.perf_counter() - start
         (duck_tables, duck_records), (spark_tables, spark_records) = (
             _held(root / "duckdb"),
             _held(root / "spark"),
@@ -95,5 +103,6 @@ def _measure(session, events: int, seed: int) -> dict:
         )
     rows = quality["location"]["rows_in"]
     print(f"   {rows:,} events: DuckDB {times['duckdb']:.1f} s, Spark local[2] "
-          f"{times['spark']:.1f} s, same store: {same}")  # fmt: skip
+          f"{times['spark']:.1f} s, same store: {same}; "
+          f"flows on Spark {times['flows']:.1f} s")  # fmt: skip
     return {"rows": rows, "same": same, **times}
