@@ -24,6 +24,9 @@ from spreadwatch.model.structured import StructuredModel
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 SEIR = {"r0": 2.5, "latent_days": 3.0, "infectious_days": 5.0}
+#: An SIR's two transitions, as a config writes them.
+CONTACT = {"kind": "contact", "from": "S", "to": "I", "rate": "beta", "infectious": {"I": 1}}
+RECOVERY = {"kind": "spontaneous", "from": "I", "to": "R", "rate": "1 / infectious_days"}
 
 
 def _config(model: dict | None = None, *, disease: dict | None = None, **sections):
@@ -79,14 +82,8 @@ def _trajectory(config, generic=False, monkeypatch=None) -> np.ndarray:
             {
                 "compartments": ["S", "I", "R"],
                 "transitions": [
-                    {
-                        "kind": "contact",
-                        "from": "S",
-                        "to": "I",
-                        "rate": "beta",
-                        "infectious": {"I": 1},
-                    },
-                    {"kind": "decay", "from": "I", "to": "R", "rate": "g"},
+                    CONTACT,
+                    {**RECOVERY, "kind": "decay", "rate": "g"},
                 ],
             },
             "model.transitions[1].kind: expected one of 'spontaneous', 'contact', got 'decay'",
@@ -95,20 +92,8 @@ def _trajectory(config, generic=False, monkeypatch=None) -> np.ndarray:
             {
                 "compartments": ["S", "I", "R"],
                 "transitions": [
-                    {
-                        "kind": "contact",
-                        "from": "S",
-                        "to": "I",
-                        "rate": "beta",
-                        "infectious": {"I": 1},
-                    },
-                    {
-                        "kind": "spontaneous",
-                        "from": "I",
-                        "to": "R",
-                        "rate": "g",
-                        "infectious": {"I": 1},
-                    },
+                    CONTACT,
+                    {**RECOVERY, "rate": "g", "infectious": {"I": 1}},
                 ],
                 "parameters": {"beta": 0.5, "g": 0.2},
             },
@@ -118,13 +103,7 @@ def _trajectory(config, generic=False, monkeypatch=None) -> np.ndarray:
             {
                 "compartments": ["S", "I", "R"],
                 "transitions": [
-                    {
-                        "kind": "contact",
-                        "from": "S",
-                        "to": "I",
-                        "rate": "beta",
-                        "infectious": {"X": 1},
-                    },
+                    {**CONTACT, "infectious": {"X": 1}},
                 ],
                 "parameters": {"beta": 0.5},
             },
@@ -134,14 +113,8 @@ def _trajectory(config, generic=False, monkeypatch=None) -> np.ndarray:
             {
                 "compartments": ["S", "I", "R"],
                 "transitions": [
-                    {
-                        "kind": "contact",
-                        "from": "S",
-                        "to": "I",
-                        "rate": "beta",
-                        "infectious": {"I": 1},
-                    },
-                    {"kind": "spontaneous", "from": "I", "to": "R", "rate": "open('x')"},
+                    CONTACT,
+                    {**RECOVERY, "rate": "open('x')"},
                 ],
             },
             "model.transitions[1].rate: only numbers, parameter names",
@@ -567,10 +540,7 @@ def test_parameter_sets_scale_a_declared_models_r0() -> None:
     assert infections[1].sum() > 1.2 * infections[0].sum()
 
 
-SIR = [
-    {"kind": "contact", "from": "S", "to": "I", "rate": "beta", "infectious": {"I": 1}},
-    {"kind": "spontaneous", "from": "I", "to": "R", "rate": "1 / infectious_days"},
-]
+SIR = [CONTACT, RECOVERY]
 
 
 def _sir(*, rate: str = "beta", weight: float | str = 1, **model) -> dict:
