@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import urllib.request
 from pathlib import Path
@@ -132,6 +133,15 @@ def assert_charts_have_axis_titles(page) -> None:
         assert x and y, f"{chart}: axis titles {x!r}, {y!r}"
 
 
+def date_ticks(page, chart: str) -> list[str]:
+    """The date labels drawn under a chart's x axis (the first line of each)."""
+    return page.evaluate(
+        f"[...document.querySelectorAll('#{chart} .xtick text')]"
+        ".map((t) => (t.querySelector('tspan') || t).textContent.trim())"
+        ".filter((text) => text)"
+    )
+
+
 def test_map_region_page_and_languages(server, browser_page, tmp_path):
     page, shots = browser_page, shots_folder(tmp_path)
     page.goto(server.url + "/#/map")
@@ -169,6 +179,8 @@ def test_map_region_page_and_languages(server, browser_page, tmp_path):
     page.screenshot(path=shots / "region-ko.png")
     assert_korean_page_is_translated(page)
     assert_charts_have_axis_titles(page)
+    ticks = date_ticks(page, "fan")  # what a reader sees under the chart, in Korean
+    assert ticks and all(re.fullmatch(r"\d{1,2}월 \d{1,2}일", tick) for tick in ticks), ticks
 
     region = api(server, f"/api/v1/regions/{code}")
     assert page.text_content("#region-name") == f"{region['name_ko']} · {region['sido_name_ko']}"
@@ -177,6 +189,7 @@ def test_map_region_page_and_languages(server, browser_page, tmp_path):
     assert page.text_content("#region-name") == f"{region['name_en']}, {region['sido_name_en']}"
     assert page.text_content("nav a[data-view=map]") == "Map"
     page.screenshot(path=shots / "region-en.png")
+    assert any(re.fullmatch(r"[A-Z][a-z]{2} \d{1,2}", tick) for tick in date_ticks(page, "fan"))
     assert not page.outside, f"requests left the server: {page.outside}"
     assert not page.problems, page.problems
 

@@ -1,16 +1,40 @@
 // Charts of the dashboard: the map as plain SVG, the rest with plotly.js (served by the API: no CDN).
 import { h } from "./dom.js";
-import { formatNumber, t } from "./i18n.js";
+import { formatNumber, lang, t } from "./i18n.js";
 
 const CONFIG = { displaylogo: false, responsive: true, modeBarButtonsToRemove: ["select2d", "lasso2d"] };
 const FONT = { family: "system-ui, 'Noto Sans KR', NanumGothic, sans-serif", size: 12 };
 export const LEVEL_COLOURS = ["#2e7d32", "#f9a825", "#ef6c00", "#c62828"];
 
+// Plotly's own texts and date ticks in Korean: month names as "2월", ticks as "2월 9일".
+const KOREAN = {
+  moduleType: "locale", name: "ko",
+  dictionary: {},
+  format: {
+    days: ["일요일", "월요일", "화요일", "수요일", "목요일", "금요일", "토요일"],
+    shortDays: ["일", "월", "화", "수", "목", "금", "토"],
+    months: ["1월", "2월", "3월", "4월", "5월", "6월", "7월", "8월", "9월", "10월", "11월", "12월"],
+    shortMonths: ["1월", "2월", "3월", "4월", "5월", "6월", "7월", "8월", "9월", "10월", "11월", "12월"],
+    date: "%Y-%m-%d",
+  },
+};
+
 function layout(extra = {}) {
+  const korean = lang() === "ko";
+  const dated = (axis) => (korean
+    ? { tickformat: "%-m월 %-d일", hoverformat: "%Y년 %-m월 %-d일", ...axis } : axis);
   return {
-    font: FONT, margin: { l: 55, r: 15, t: 10, b: 70 }, paper_bgcolor: "rgba(0,0,0,0)",
-    plot_bgcolor: "rgba(0,0,0,0)", legend: { orientation: "h", y: -0.3 }, ...extra,
+    font: FONT, margin: { l: 55, r: 30, t: 10, b: 70 }, paper_bgcolor: "rgba(0,0,0,0)",
+    plot_bgcolor: "rgba(0,0,0,0)", legend: { orientation: "h", y: -0.3 },
+    modebar: { orientation: "v" },  // a column at the right edge: clear of labels in the plot
+    ...extra,
+    ...(extra.xaxis && extra.xaxis.dates ? { xaxis: dated(withoutFlag(extra.xaxis)) } : {}),
   };
+}
+
+function withoutFlag(axis) {
+  const { dates, ...rest } = axis;
+  return rest;
 }
 
 // Plotly (4.6 MB) is loaded on first use, so the map (plain SVG) paints without it.
@@ -29,9 +53,15 @@ export function plotly() {
   return plotlyLoading;
 }
 
+let koreanRegistered = false;
+
 async function react(element, traces, chartLayout, config = CONFIG) {
   const Plotly = await plotly();
-  return Plotly.react(element, traces, chartLayout, config);
+  if (!koreanRegistered) {
+    Plotly.register(KOREAN);
+    koreanRegistered = true;
+  }
+  return Plotly.react(element, traces, chartLayout, { ...config, locale: lang() === "ko" ? "ko" : "en" });
 }
 
 // Sequential light-to-dark for magnitudes (ColorBrewer YlOrRd), diverging at Rt = 1 and
@@ -137,12 +167,12 @@ export function drawFan(element, fan, scale = "cases", population = null) {
   ];
   const start = fan.forecast.length ? fan.forecast[0].date : null;
   const shapes = start ? [{ type: "line", xref: "x", yref: "paper", x0: start, x1: start, y0: 0, y1: 1, line: { dash: "dot", color: "#555" } }] : [];
-  const annotations = start ? [{ x: start, xref: "x", y: 1, yref: "paper", text: t("forecast.starts"), showarrow: false, xanchor: "left", font: { size: 11, color: "#555" } }] : [];
+  const annotations = start ? [{ x: start, xref: "x", y: 1, yref: "paper", text: t("forecast.starts"), showarrow: false, xanchor: "right", yanchor: "top", font: { size: 11, color: "#555" } }] : [];
   const yaxis = scale === "log"
     ? { title: { text: t("axis.cases") }, type: "log" }
     : { title: { text: t(factor === 1 ? "axis.cases" : "axis.per100k") }, rangemode: "tozero" };
   return react(element, traces, layout({
-    shapes, annotations, bargap: 0.2, xaxis: { title: { text: t("axis.date") } }, yaxis,
+    shapes, annotations, bargap: 0.2, xaxis: { dates: true, title: { text: t("axis.date") } }, yaxis,
   }), CONFIG);
 }
 
@@ -161,7 +191,7 @@ export function drawRt(element, rt) {
   ];
   const shapes = [{ type: "line", xref: "paper", x0: 0, x1: 1, y0: 1, y1: 1, line: { dash: "dot", color: "#555" } }];
   return react(element, traces, layout({
-    shapes, xaxis: { type: "date", title: { text: t("axis.date") } }, yaxis: { title: { text: t("axis.rt") }, rangemode: "tozero" },
+    shapes, xaxis: { dates: true, type: "date", title: { text: t("axis.date") } }, yaxis: { title: { text: t("axis.rt") }, rangemode: "tozero" },
   }), CONFIG);
 }
 
@@ -175,7 +205,7 @@ export function drawBars(element, labels, values, xTitle, colour = "#2166ac") {
 export function drawLines(element, series, yTitle) {
   const traces = series.map((s) => ({ x: s.x, y: s.y, mode: "lines", name: s.name, line: { color: s.colour } }));
   return react(element, traces, layout({
-    xaxis: { title: { text: t("axis.date") } }, yaxis: { title: { text: yTitle }, rangemode: "tozero" },
+    xaxis: { dates: true, title: { text: t("axis.date") } }, yaxis: { title: { text: yTitle }, rangemode: "tozero" },
   }), CONFIG);
 }
 
@@ -198,6 +228,6 @@ export function drawScenarioCurves(element, curves) {
     traces.push({ x, y: rows.map((r) => r["q0.5"]), mode: "lines", name: plain(name), line: { color: colour, width: 2 }, legendgroup: name });
   });
   return react(element, traces, layout({
-    xaxis: { title: { text: t("axis.date") } }, yaxis: { title: { text: t("axis.infections") }, rangemode: "tozero" },
+    xaxis: { dates: true, title: { text: t("axis.date") } }, yaxis: { title: { text: t("axis.infections") }, rangemode: "tozero" },
   }), CONFIG);
 }
