@@ -1,4 +1,5 @@
-"""Ingest at carrier scale: 100 million synthetic location events under a memory cap.
+"""Ingest at carrier scale: 100 million (or a billion) synthetic location events under a memory
+cap.
 
 ``ingest_100m_peak_rss_gb``: peak resident memory of the ``spreadwatch ingest location`` process
 (DuckDB capped at ``SPREADWATCH_MEMORY_LIMIT=1GB``, spilling to disk) over
@@ -7,6 +8,13 @@ for a quick run). ``ingest_100m_events_per_s``: that run's rows per second of wa
 daily flows are counted during the ingest). ``flows_100m_seconds`` and ``flows_100m_peak_rss_gb``:
 ``spreadwatch flows`` over that store.
 Both commands run as child processes so that their memory is measured alone.
+
+The figures are named by the scale: ``_100m`` for the default, ``_1b`` for
+``SPREADWATCH_BENCH_SCALE_EVENTS=1000000000`` (the billion-event run: ``ingest_1b_peak_rss_gb``
+must stay within 4 GB), else the number of events. From 500 million events on, the delivery is
+written as Parquet (``SPREADWATCH_BENCH_SCALE_FORMAT`` chooses: ``csv`` or ``parquet``), a
+tenth of the CSV's size. With ``SPREADWATCH_BENCH_SCALE_SPARK=1`` the same delivery is also
+ingested on local Spark (``ingest_spark_<scale>_seconds``) for comparison.
 
 Then exposure tracing over the same store: ``trace_index_100m_seconds`` builds the tracing index
 (``spreadwatch trace-index``, same memory cap, ``trace_index_100m_peak_rss_gb``), and
@@ -29,6 +37,20 @@ from pathlib import Path
 import numpy as np
 
 EVENTS = int(os.environ.get("SPREADWATCH_BENCH_SCALE_EVENTS", "100000000"))
+FORMAT = os.environ.get("SPREADWATCH_BENCH_SCALE_FORMAT") or (
+    "parquet" if EVENTS >= 500_000_000 else "csv"
+)
+ON_SPARK = os.environ.get("SPREADWATCH_BENCH_SCALE_SPARK", "") in ("1", "true")
+
+
+def scale_label(events: int) -> str:
+    """``100m``, ``1b``, or the number itself: the suffix of the figures."""
+    for size, label in ((1_000_000_000, "1b"), (100_000_000, "100m")):
+        if events == size:
+            return label
+    return str(events)
+
+
 MEMORY_LIMIT = "1GB"
 TRACE_QUERIES = 40
 TRACE_WINDOW = dt.timedelta(days=7)
@@ -56,6 +78,7 @@ def run() -> dict[str, float]:
         root = Path(tmp)
         env["SPREADWATCH_SPILL_DIR"] = str(root / "spill")
         synth = ["synth", "--out", str(root / "synth"), "--events", str(EVENTS), "--days", "14"]
+        synth += ["--events-format", FORMAT]
         _child(synth, env)
         raw = root / "synth" / "raw"
         store = root / "store"
@@ -70,16 +93,29 @@ def run() -> dict[str, float]:
         flows_seconds, flows_gb = _child(["flows", str(store), "--out", str(root / "flows")], env)
         index_seconds, index_gb = _child(["trace-index", str(store)], env)
         latencies = _trace_latencies(store)
+        spark = {}
+        if ON_SPARK:
+            spark_seconds, _ = _child(
+                [
+                    "ingest", "location", str(raw / "location_events"),
+                    "--cells", str(raw / "cells.csv"), "--out", str(root / "spark-store"),
+                    "--engine", "spark",
+                ],
+                env,
+            )  # fmt: skip
+            spark[f"ingest_spark_{scale_label(EVENTS)}_seconds"] = round(spark_seconds, 1)
+    n = scale_label(EVENTS)
     return {
-        "ingest_100m_peak_rss_gb": round(peak_gb, 2),
-        "ingest_100m_events_per_s": round(rows / seconds),
-        "ingest_100m_bench_events": rows,
-        "flows_100m_seconds": round(flows_seconds, 1),
-        "flows_100m_peak_rss_gb": round(flows_gb, 2),
-        "trace_index_100m_seconds": round(index_seconds, 1),
-        "trace_index_100m_peak_rss_gb": round(index_gb, 2),
-        "trace_p95_s_100m": round(float(np.percentile(latencies, 95)), 3),
-        "trace_median_s_100m": round(float(np.median(latencies)), 3),
+        f"ingest_{n}_peak_rss_gb": round(peak_gb, 2),
+        f"ingest_{n}_events_per_s": round(rows / seconds),
+        f"ingest_{n}_bench_events": rows,
+        f"flows_{n}_seconds": round(flows_seconds, 1),
+        f"flows_{n}_peak_rss_gb": round(flows_gb, 2),
+        f"trace_index_{n}_seconds": round(index_seconds, 1),
+        f"trace_index_{n}_peak_rss_gb": round(index_gb, 2),
+        f"trace_p95_s_{n}": round(float(np.percentile(latencies, 95)), 3),
+        f"trace_median_s_{n}": round(float(np.median(latencies)), 3),
+        **spark,
     }
 
 

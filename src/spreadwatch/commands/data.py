@@ -81,6 +81,14 @@ def synth(
     start_date: Annotated[
         str | None, typer.Option(help="First day, YYYY-MM-DD (default 2020-02-01).")
     ] = None,
+    events_format: Annotated[
+        str | None,
+        typer.Option(
+            metavar="csv|parquet",
+            help="Location event files as CSV (default, as carriers deliver them) or Parquet "
+            "(a tenth of the size, for deliveries of a billion events).",
+        ),
+    ] = None,
 ) -> None:
     """Write a synthetic Korea as carriers and platforms deliver it, with its truth.
 
@@ -97,7 +105,7 @@ def synth(
     try:
         data = read_mapping(config) if config else {}
         overrides = {"seed": seed, "subscribers": subscribers, "days": days}
-        overrides["start_date"] = start_date
+        overrides |= {"start_date": start_date, "events_format": events_format}
         data.update({k: v for k, v in overrides.items() if v is not None})
         settings = SynthConfig.model_validate(data)
         if events is not None:

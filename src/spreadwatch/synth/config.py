@@ -216,6 +216,9 @@ class SynthConfig(_Frozen):
     cells_per_10k_people: float = Field(1.0, gt=0.0, description="cells per carrier")
     events_per_day: float = Field(6.0, ge=0.0, description="mean; each day is Poisson(mean) + 1")
     messy_fraction: float = Field(0.001, ge=0.0, le=0.2)
+    events_format: Literal["csv", "parquet"] = "csv"
+    """Location event files as CSV (as carriers deliver them) or Parquet (a tenth of the size:
+    how a delivery of a billion events fits on one disk)."""
     mobility: MobilityConfig = MobilityConfig()
     epidemic: EpidemicConfig = EpidemicConfig()
     reporting: ReportingConfig = ReportingConfig()

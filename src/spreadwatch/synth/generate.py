@@ -240,8 +240,9 @@ def generate(config: SynthConfig, out_dir: Path) -> SynthManifest:
         for d in track(range(config.days), "synth: location events and telemetry by day"):
             p_commute = commute_probability(config.mobility, dates[d])
             for k, name in enumerate(names):
-                path = raw / RAW_FILES["location"] / name / f"{dates[d].isoformat()}.csv"
-                with TableSink(path, events.COLUMNS) as sink:
+                suffix = config.events_format
+                path = raw / RAW_FILES["location"] / name / f"{dates[d].isoformat()}.{suffix}"
+                with TableSink(path, events.COLUMNS, config.events_format) as sink:
                     for b, block in enumerate(blocks[k]):
                         batch = events.day_events(
                             subs[k],
