@@ -8,6 +8,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from typer.testing import CliRunner
@@ -191,3 +192,104 @@ def test_a_million_messy_events_on_duckdb_local_spark_and_spark_connect(
     finally:
         remote.stop()
     assert_same_store(tmp_path / "duckdb", tmp_path / "connect")
+
+
+def test_fingerprints_are_the_md5_of_the_encoded_key():
+    """Independent truth: Python's MD5 of the same unambiguous encoding, as two halves."""
+    import hashlib
+    from datetime import UTC, datetime
+
+    import numpy as np
+
+    from spreadwatch.ingest.on_spark import _fingerprints
+
+    ts = [datetime(2020, 2, 1, 8, 15, 42, 123456, tzinfo=UTC), datetime(1999, 12, 31, tzinfo=UTC)]
+    rows = pa.table(
+        {
+            "carrier": ["SKT", "KT"],
+            "subscriber_pseudo": ["a1b2", "a1b2|x"],
+            "ts": pa.array(ts, LOCATION.schema.field("ts").type),
+            "region_code": ["11010", "11020"],
+            "cell_id": ["c|1", ""],
+        }
+    )
+    got = _fingerprints(rows.cast(LOCATION.schema), LOCATION)
+    for i, row in enumerate(rows.to_pylist()):
+        micros = int(row["ts"].timestamp() * 1_000_000)
+        values = [row["carrier"], row["subscriber_pseudo"], str(micros), row["cell_id"]]
+        digest = hashlib.md5("|".join(f"{len(v)}:{v}" for v in values).encode()).digest()
+        # DuckDB's md5_number_upper and _lower read the digest's halves little-endian
+        upper, lower = (int.from_bytes(digest[k : k + 8], "little") for k in (0, 8))
+        assert got["a"][i].as_py() == np.uint64(upper).view(np.int64)
+        assert got["b"][i].as_py() == np.uint64(lower).view(np.int64)
+
+
+def test_tasks_run_again_give_the_same_store(delivery, tmp_path):
+    """A retried or speculative task (Spark runs some twice) changes nothing: each job's task
+    run twice on the same file."""
+    from spreadwatch.ingest import on_spark
+
+    ring = KeyRing(KEY)
+    ingest_sources(tmp_path / "store", {"cells": delivery["cells"]}, ring)
+    files = delivery["location"][:2]
+    with Store(tmp_path / "store") as store:
+        staging = tmp_path / "staging"
+        on_spark._stage_inputs(staging, files, store.read("cells"), set())
+        task = on_spark._FileTask("location", str(staging), ring, 1 << 26)
+        first = [task.run(i) for i in range(2)]
+        assert [task.run(i) for i in range(2)] == first
+        shas = {str(i): r["sha256"] for i, r in enumerate(first)}
+        (staging / "shas.json").write_text(__import__("json").dumps(shas))
+        writer = on_spark._PartWriter("location", str(store.root), str(staging))
+        rows = [writer.run(i)["rows"] for i in range(2)]
+        assert [writer.run(i)["rows"] for i in range(2)] == rows == [r["rows_kept"] for r in first]
+
+
+def test_the_tasks_carry_the_key_but_nothing_large(delivery, tmp_path):
+    """Spark writes a serialised function over 1 MB to its local disk to broadcast it: the
+    tasks hold the key, so they must stay small whatever the cells and the delivery."""
+    import cloudpickle
+
+    from spreadwatch.ingest import on_spark
+
+    task = on_spark._FileTask("location", str(tmp_path), KeyRing(KEY), 1 << 26)
+    assert len(cloudpickle.dumps(task)) < 10_000
+    writer = on_spark._PartWriter("location", str(tmp_path), str(tmp_path))
+    assert len(cloudpickle.dumps(writer)) < 10_000
+
+
+def test_what_a_killed_spark_ingest_staged_goes_at_the_next_open(tmp_path):
+    from spreadwatch.ingest.store import STAGING
+
+    Store(tmp_path / "s").close()
+    left = tmp_path / "s" / STAGING / "0123" / "0" / "kept"
+    left.mkdir(parents=True)
+    (left / "x-00000.parquet").write_bytes(b"rows")
+    with Store(tmp_path / "s") as store:
+        assert store.removed_leftovers == 1
+    assert not (tmp_path / "s" / STAGING).exists()
+
+
+def test_refusals_come_before_any_spark_job(tmp_path):
+    with Store(tmp_path / "s") as store, pytest.raises(ValueError, match="need an event time"):
+        ingest_on_spark("household_members", [tmp_path], store, KeyRing(KEY, "month"), None)
+
+
+def test_an_unreadable_file_stops_after_the_files_before_it_as_locally(spark, delivery, tmp_path):
+    from spreadwatch.ingest.raw import RawFileError
+    from spreadwatch.ingest.run import ingest
+
+    binary = tmp_path / "broken.csv"
+    binary.write_bytes(b"\x00\x01\x02 not text")
+    files = [*delivery["location"][:2], binary, delivery["location"][2]]
+    ring = KeyRing(KEY)
+    for name in ("duckdb", "spark"):
+        ingest_sources(tmp_path / name, {"cells": delivery["cells"]}, ring)
+        with Store(tmp_path / name) as store, pytest.raises(RawFileError, match=r"broken\.csv"):
+            if name == "spark":
+                ingest_on_spark("location", files, store, ring, spark._session)
+            else:
+                ingest("location", files, store, ring)
+    assert_same_store(tmp_path / "duckdb", tmp_path / "spark")
+    with Store(tmp_path / "spark") as store:
+        assert len(store.records("location")) == 2

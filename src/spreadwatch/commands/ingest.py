@@ -66,9 +66,10 @@ def ingest(
     Location events need the cells first; their daily flows are counted as they are kept (for
     `spreadwatch flows`). Writes OUT/quality.json.
 
-    With --engine spark (or --spark-remote) location events, roaming and telemetry are checked
-    and pseudonymised on Spark, file by file on the executors, with the same rules and the same
-    store; the delivery and the store must be on storage every node reads.
+    With --engine spark (or --spark-remote) location events, roaming events and households'
+    members are checked and pseudonymised on Spark, file by file on the executors, with the same
+    rules into the same store (the other sources, small, here); the delivery and the store must
+    be on storage every node reads.
     """
     from spreadwatch.fusion import running
     from spreadwatch.ingest import RawFileError

@@ -18,11 +18,16 @@ This process then commits each file's manifest row once its parts are in place. 
 of a delivery changes nothing, and a killed job leaves only parts without manifest rows, which
 the next opening of the store removes.
 
-Only sources whose key determines the whole row (location events, roaming, telemetry: a
-repeat is always a duplicate) run on Spark; the small reference files (cells, cases,
-households) are ingested here. The pseudonym key reaches the executors inside the tasks'
-serialised function, never in the data, a plan or a log; the delivery and the store must be
-on storage every node reads and writes (a shared file system).
+Only sources whose key determines the whole row (location events, roaming events, the
+households' members: a repeat is always a duplicate) run on Spark; the others (cells, device
+telemetry, households, cases), where a repeated key with other values is a conflict that
+depends on the files' order, are ingested here. The pseudonym key reaches the executors inside
+the tasks' serialised function, which is kept small (everything else is read from the staging
+folder) so that Spark sends it to the executors directly instead of writing it to disk for a
+broadcast; on a cluster, also enable ``spark.authenticate`` and ``spark.io.encryption.enabled``.
+The delivery and the store must be on storage every node reads and writes (a shared file
+system). Each task gives the same result when Spark runs it again (a retry, a speculative
+copy), and parts are written under their final names, flushed, before the manifest names them.
 """
 
 from __future__ import annotations
@@ -41,20 +46,25 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from spreadwatch import duck
+from spreadwatch import duck, durable
 from spreadwatch.ingest.raw import RawFileError
-from spreadwatch.ingest.readers import DEFAULT_CHUNK_BYTES, expand_paths
-from spreadwatch.ingest.run import IngestReport, ingest
+from spreadwatch.ingest.readers import expand_paths
+from spreadwatch.ingest.run import IngestReport, check_rotation, default_chunk_bytes, ingest
 from spreadwatch.ingest.sources import CELLS, LOCATION, SOURCES, Source
-from spreadwatch.ingest.store import QUARANTINE, FileRecord, Store, file_sha256, write_part
+from spreadwatch.ingest.store import (
+    QUARANTINE,
+    STAGING,
+    FileRecord,
+    Store,
+    file_sha256,
+    write_part,
+)
 from spreadwatch.privacy.pseudonym import KeyRing
 from spreadwatch.progress import step
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
-#: The folder of the store where a Spark run stages its files' rows (removed at its end).
-STAGING = ".spark-staging"
 #: The column of a staged fingerprint that names its file in the delivery.
 FILE = "file_index"
 _DONE = pa.schema([("index", pa.int64()), ("result", pa.string())])
@@ -85,6 +95,7 @@ def ingest_on_spark(
             f"{spec.name}: a repeated key may be a conflict, which needs the files in order; "
             "ingest it with the duckdb engine (reference files are small)"
         )
+    check_rotation(spec, keyring)
     files = expand_paths(paths)
     with store.writing(spec.name):
         report = IngestReport(spec.name, leftovers_removed=store.removed_leftovers)
@@ -94,26 +105,20 @@ def ingest_on_spark(
                 f"{store.root}: no cells yet; ingest the cells file first "
                 "(spreadwatch ingest cells FILE --out STORE)"
             )
-        ingested = {r.sha256 for r in store.records(spec.name)}
         staging = store.root / STAGING / uuid.uuid4().hex
         try:
-            task = _FileTask(
-                spec.name,
-                [str(f) for f in files],
-                str(staging),
-                keyring,
-                cells,
-                chunk_bytes or DEFAULT_CHUNK_BYTES,
-                ingested,
-            )
+            _stage_inputs(staging, files, cells, {r.sha256 for r in store.records(spec.name)})
+            task = _FileTask(spec.name, str(staging), keyring, chunk_bytes or default_chunk_bytes())
             with step(f"Checking and pseudonymising {len(files)} {spec.name} file(s) on Spark"):
                 done = _run_tasks(session, len(files), task)
-            records = _records(spec, files, done, report, keep_going)
+            records, unreadable = _records(spec, files, done, report, keep_going)
             if records:
+                shas = {str(index): record.sha256 for index, record in records.items()}
+                (staging / "shas.json").write_text(json.dumps(shas))
                 with step("Finding repeats across files and the store on Spark"):
                     _stage_repeats(session, spec, store, staging, records)
                 with step(f"Writing the parts of {len(records)} file(s) on Spark"):
-                    writer = _PartWriter(spec.name, str(store.root), str(staging), records)
+                    writer = _PartWriter(spec.name, str(store.root), str(staging))
                     kept = _run_tasks(session, len(files), writer)
                 for index, record in sorted(records.items()):
                     removed = record.rows_kept - kept[index]["rows"]
@@ -124,11 +129,27 @@ def ingest_on_spark(
                         raise AssertionError(f"{record.path}: row accounting: {record}")
                     store.commit(record)
                     report.ingested.append(record)
+            if unreadable is not None:  # as the local ingest: the files before it are in
+                raise unreadable
         finally:
             shutil.rmtree(staging, ignore_errors=True)
             if staging.parent.exists() and not any(staging.parent.iterdir()):
                 staging.parent.rmdir()
     return report
+
+
+def _stage_inputs(
+    staging: Path, files: list[Path], cells: pa.Table | None, ingested: set[str]
+) -> None:
+    """What every task reads from the shared storage rather than from its serialised
+    function: the delivery's files, the store's cells and the hashes its manifest holds. The
+    function then stays small: Spark writes a large one to its local disk to broadcast it, and
+    it holds the pseudonym key."""
+    staging.mkdir(parents=True)
+    (staging / "files.json").write_text(json.dumps([str(f) for f in files]))
+    (staging / "ingested.json").write_text(json.dumps(sorted(ingested)))
+    if cells is not None:
+        pq.write_table(cells, staging / "cells.parquet")
 
 
 def _run_tasks(session: SparkSession, count: int, work: _Work) -> dict[int, dict]:
@@ -143,7 +164,8 @@ def _run_tasks(session: SparkSession, count: int, work: _Work) -> dict[int, dict
 
 
 class _Work:
-    """A function of a file's index that executors run (see :func:`_run_tasks`)."""
+    """A function of a file's index that executors run (see :func:`_run_tasks`); a task run
+    again (a retry, a speculative copy) must give the same result."""
 
     def __call__(self, batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         os.environ["SPREADWATCH_QUIET"] = "1"  # no progress bars in the executors' logs
@@ -162,37 +184,28 @@ class _FileTask(_Work):
     """Job 1 for one file: hashed, then (unless the manifest has it) the local ingest into a
     scratch store, its kept rows staged with their fingerprints, its quarantine staged."""
 
-    def __init__(
-        self,
-        source: str,
-        files: list[str],
-        staging: str,
-        keyring: KeyRing,
-        cells: pa.Table | None,
-        chunk_bytes: int,
-        ingested: set[str],
-    ) -> None:
+    def __init__(self, source: str, staging: str, keyring: KeyRing, chunk_bytes: int) -> None:
         self.source = source
-        self.files = files
         self.staging = staging
         self.keyring = keyring
-        self.cells = cells
         self.chunk_bytes = chunk_bytes
-        self.ingested = ingested
 
     def run(self, index: int) -> dict:
         spec = SOURCES[self.source]
-        path = Path(self.files[index])
+        staging = Path(self.staging)
+        path = Path(json.loads((staging / "files.json").read_text())[index])
         sha = file_sha256(path)
-        if sha in self.ingested:
+        if sha in set(json.loads((staging / "ingested.json").read_text())):
             return {"sha256": sha, "skipped": True}
-        staged = Path(self.staging) / str(index)
+        staged = staging / str(index)
+        shutil.rmtree(staged, ignore_errors=True)  # what an earlier attempt left
         with (
             tempfile.TemporaryDirectory(prefix="spreadwatch-spark-") as scratch,
             Store(Path(scratch) / "store") as store,
         ):
-            if self.cells is not None:
-                store.write_part(self.cells, store.part_path(CELLS.name, "0" * 64, 0))
+            if (staging / "cells.parquet").exists():
+                cells = pq.read_table(staging / "cells.parquet")
+                store.write_part(cells, store.part_path(CELLS.name, "0" * 64, 0))
             try:
                 report = ingest(spec, [path], store, self.keyring, self.chunk_bytes)
             except RawFileError as exc:
@@ -222,19 +235,26 @@ class _FileTask(_Work):
 
 
 def _fingerprints(rows: pa.Table, spec: Source) -> pa.Table:
-    """Two 64-bit hashes of each row's key (DuckDB's ``hash``, the same on every node of the
-    same version): two keys share both with a chance of 2^-128."""
+    """The 128-bit MD5 of each row's key, as two 64-bit halves: two keys share it with a chance
+    of 2^-128. The key is encoded unambiguously (each value's length before it, times as epoch
+    microseconds), so the fingerprint is the same on every node."""
+    parts = []
+    for column in spec.key:
+        kind = spec.schema.field(column).type
+        text = f"epoch_us({column})::VARCHAR" if pa.types.is_timestamp(kind) else column
+        parts.append(f"coalesce(length({text})::VARCHAR || ':' || {text}, '-')")
+    encoded = " || '|' || ".join(parts)
     con = duck.connect()
     try:
         con.register("rows", rows.select(list(spec.key)))
-        key = ", ".join(spec.key)
-        hashed = con.sql(f"SELECT hash({key}) AS a, hash({key}, 'spreadwatch') AS b FROM rows")
-        table = hashed.to_arrow_table()
+        hashed = con.sql(
+            f"SELECT md5_number_upper({encoded}) AS a, md5_number_lower({encoded}) AS b FROM rows"
+        ).to_arrow_table()
     finally:
         con.close()
     return pa.table(
         {
-            name: pa.array(table[name].to_numpy().view(np.int64))  # Spark has no unsigned
+            name: pa.array(hashed[name].to_numpy().view(np.int64))  # Spark has no unsigned
             for name in ("a", "b")
         },
         schema=_FINGERPRINTS,
@@ -247,10 +267,11 @@ def _records(
     done: dict[int, dict],
     report: IngestReport,
     keep_going: bool,
-) -> dict[int, FileRecord]:
-    """The manifest records of the files read, by index. A file the manifest has, or whose
-    content an earlier file of the delivery has, is skipped (its staged rows are not used);
-    an unreadable file raises, or with ``keep_going`` is listed in the report's ``failed``."""
+) -> tuple[dict[int, FileRecord], RawFileError | None]:
+    """The manifest records of the files read, by index, and the error to raise after the
+    files before it are committed (as the local ingest stops at an unreadable file; with
+    ``keep_going`` such a file is listed in the report's ``failed`` instead). A file the
+    manifest has, or whose content an earlier file of the delivery has, is skipped."""
     records = {}
     seen: set[str] = set()
     for index, path in enumerate(files):
@@ -263,14 +284,14 @@ def _records(
         seen.add(sha)
         if "failed" in result:
             if not keep_going:
-                raise RawFileError(result["failed"])
+                return records, RawFileError(result["failed"])
             report.failed.append((path, result["failed"]))
             continue
         by_reason = Counter(result.pop("quarantined_by_reason"))
         record = FileRecord(spec.name, sha, str(path), path.stat().st_size, **result)
         record.quarantined_by_reason = by_reason
         records[index] = record
-    return records
+    return records, None
 
 
 def _stage_repeats(
@@ -346,9 +367,10 @@ def _time_span(staging: Path, records: dict[int, FileRecord], spec: Source) -> t
     for index in records:
         for part in (staging / str(index) / "kept").glob("*.parquet"):
             a, b = _part_span(part, spec.time_column)  # type: ignore[arg-type]
-            if a is not None:
-                low = a if low is None else min(low, a)
-                high = b if high is None else max(high, b)
+            if a is None:
+                return ALL_TIME  # unknown: every stored part may hold a repeat
+            low = a if low is None else min(low, a)
+            high = b if high is None else max(high, b)
     return None if low is None else (low, high)
 
 
@@ -366,45 +388,47 @@ def _part_span(path: Path, column: str) -> tuple:
     return low, high
 
 
+#: The time span of a delivery whose times are not all known from statistics.
+ALL_TIME = ("all", "all")
+
+
 def _meets(part: Path, column: str, span: tuple) -> bool:
+    if span is ALL_TIME:
+        return True
     low, high = _part_span(part, column)
     return low is None or (low <= span[1] and high >= span[0])
 
 
 class _PartWriter(_Work):
-    """Job 3 for one file: its staged parts without its repeats, written into the store."""
+    """Job 3 for one file: its staged parts without its repeats, written into the store (each
+    durably, under its final name: a task run again writes the same parts)."""
 
-    def __init__(
-        self, source: str, root: str, staging: str, records: dict[int, FileRecord]
-    ) -> None:
+    def __init__(self, source: str, root: str, staging: str) -> None:
         self.source = source
         self.root = root
         self.staging = staging
-        self.shas = {index: record.sha256 for index, record in records.items()}
 
     def run(self, index: int) -> dict:
-        if index not in self.shas:
+        shas = json.loads((Path(self.staging) / "shas.json").read_text())
+        if str(index) not in shas:
             return {"rows": 0}
         spec = SOURCES[self.source]
         staged = Path(self.staging) / str(index)
         folder = Path(self.staging) / "repeats" / f"{FILE}={index}"
-        repeats = pq.read_table(folder) if folder.exists() else None
-        seen = set()
-        if repeats is not None:
-            seen = set(zip(repeats["a"].to_pylist(), repeats["b"].to_pylist(), strict=True))
+        repeats = pq.read_table(folder, columns=["a", "b"]) if folder.exists() else None
         written = 0
         for part in sorted((staged / "kept").glob("*.parquet")):
             n = int(part.stem.rsplit("-", 1)[1])
-            path = Path(self.root) / self.source / f"{self.shas[index][:16]}-{n:05d}.parquet"
-            if not seen:  # nothing to take out: the local ingest's own part, moved in place
+            path = Path(self.root) / self.source / f"{shas[str(index)][:16]}-{n:05d}.parquet"
+            if repeats is None:  # nothing to take out: the local ingest's own part, copied
                 written += pq.read_metadata(part).num_rows
-                path.parent.mkdir(parents=True, exist_ok=True)
-                shutil.move(part, path)
+                _copy_durably(part, path)
                 continue
             rows = pq.read_table(part).cast(spec.schema)
             prints = _fingerprints(rows, spec)
-            pairs = zip(prints["a"].to_pylist(), prints["b"].to_pylist(), strict=True)
-            rows = rows.filter(pa.array([pair not in seen for pair in pairs]))
+            prints = prints.append_column("row", pa.array(np.arange(rows.num_rows)))
+            kept = prints.join(repeats, keys=["a", "b"], join_type="left anti")
+            rows = rows.take(np.sort(kept["row"].to_numpy()))  # in the part's order
             if rows.num_rows:
                 write_part(
                     rows, path, (spec.time_column, spec.key[0]) if spec.time_column else None
@@ -413,14 +437,18 @@ class _PartWriter(_Work):
         return {"rows": written}
 
 
+def _copy_durably(source: Path, target: Path) -> None:
+    """``source`` copied to ``target`` under a temporary name, flushed, then renamed."""
+    with durable.written(target) as tmp:
+        shutil.copyfile(source, tmp)
+
+
 def _place_quarantine(store: Store, spec: Source, staging: Path, index: int, sha: str) -> None:
     """Move a file's staged quarantine parts to their place in the store."""
     folder = staging / str(index) / QUARANTINE
     for part in sorted(folder.glob("*.parquet")) if folder.exists() else []:
         n = int(part.stem.rsplit("-", 1)[1])
-        target = store.part_path(spec.name, sha, n, quarantine=True)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.move(part, target)
+        _copy_durably(part, store.part_path(spec.name, sha, n, quarantine=True))
 
 
 def _spark_schema(schema: pa.Schema) -> str:

@@ -144,11 +144,7 @@ def _ingest(
     keep_going: bool,
     follower: Follower,
 ) -> IngestReport:
-    if spec.has_identifiers and spec.time_column is None and keyring.rotation != "none":
-        raise ValueError(
-            f"{spec.name}: rotating pseudonyms ({keyring.rotation}) need an event time to pick "
-            "the period's key, and this source has none: ingest it without --rotate"
-        )
+    check_rotation(spec, keyring)
     chunk_bytes = chunk_bytes or default_chunk_bytes()
     files = expand_paths(paths)
     report = IngestReport(spec.name, leftovers_removed=store.removed_leftovers)
@@ -209,6 +205,16 @@ def _ingest(
             follower.finish()
     con.close()
     return report
+
+
+def check_rotation(spec: Source, keyring: KeyRing) -> None:
+    """A :class:`ValueError` when ``keyring`` rotates but ``spec`` has identifiers and no time
+    to pick the period's key by."""
+    if spec.has_identifiers and spec.time_column is None and keyring.rotation != "none":
+        raise ValueError(
+            f"{spec.name}: rotating pseudonyms ({keyring.rotation}) need an event time to pick "
+            "the period's key, and this source has none: ingest it without --rotate"
+        )
 
 
 _END_OF_FILE = object()

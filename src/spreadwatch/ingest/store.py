@@ -22,6 +22,7 @@ import glob
 import hashlib
 import json
 import os
+import shutil
 import sqlite3
 import threading
 from collections import Counter
@@ -38,6 +39,8 @@ import pyarrow.parquet as pq
 from spreadwatch import durable
 
 QUARANTINE = "quarantine"
+#: Where a Spark ingest stages its files' rows (:mod:`spreadwatch.ingest.on_spark`).
+STAGING = ".spark-staging"
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS files (
     source TEXT NOT NULL,
@@ -177,7 +180,7 @@ class Store:
     def _remove_leftovers(self) -> int:
         """Delete temporary files and parts of files whose manifest row was never committed (in
         the sources' folders only: other folders of the store, such as the tracing index, are
-        not parts)."""
+        not parts), and what a killed Spark ingest staged."""
         from spreadwatch.ingest.sources import SOURCES
 
         committed = {row[0][:16] for row in self._db.execute("SELECT sha256 FROM files")}
@@ -187,6 +190,10 @@ class Store:
             if path.name.endswith(".tmp") or path.name.split("-")[0] not in committed:
                 path.unlink()
                 removed += 1
+        staging = self.root / STAGING  # what a killed Spark ingest staged: no run owns it
+        if staging.exists():
+            removed += sum(1 for p in staging.rglob("*") if p.is_file())
+            shutil.rmtree(staging)
         return removed
 
     # --- manifest ---------------------------------------------------------------------------
