@@ -92,7 +92,7 @@ def _format_one(label: str, error: ErrorDetails, root: type[BaseModel]) -> str:
         name = str(ctx.get("discriminator", "kind")).strip("'")
         loc += (name if name.isidentifier() else "kind",)
     shown = _without_tags(root, loc)[0]
-    return f"{label}: {_dotted(shown) or '(top level)'}: {_describe(error, loc, cause, root)}"
+    return f"{label}: {dotted(shown) or '(top level)'}: {_describe(error, loc, cause, root)}"
 
 
 def _describe(
@@ -129,7 +129,8 @@ def _describe(
     return f"{error['msg']}{got}"
 
 
-def _dotted(loc: tuple[str | int, ...]) -> str:
+def dotted(loc: tuple[str | int, ...]) -> str:
+    """A field's path as a config names it: ``seed[0].region``."""
     out = ""
     for part in loc:
         out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))

@@ -62,8 +62,7 @@ class AdaptiveEngine(_DailyEngine):
     kernel_dtype: type = np.float64
 
     def __post_init__(self) -> None:
-        if self.particles != 1 or self.stochastic:
-            raise ValueError("the adaptive engine runs one deterministic trajectory")
+        self._check_one_trajectory("adaptive")
         if not (0 < self.rtol < 1 and self.atol > 0):
             raise ValueError(f"tolerances must be in (0, 1) and > 0, got {self.rtol}, {self.atol}")
 

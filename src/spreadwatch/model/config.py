@@ -16,7 +16,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Discriminator, Field, Strict, Tag, ValidationError, model_validator
 
-from spreadwatch.configfile import ConfigError, FieldError, format_errors, read_mapping
+from spreadwatch.configfile import ConfigError, FieldError, dotted, format_errors, read_mapping
 from spreadwatch.model.declared.spec import ModelSection
 from spreadwatch.model.geography import AGE_BANDS, RegionSet, load_regions
 from spreadwatch.model.sections import (
@@ -501,7 +501,7 @@ def check_references(config: RunConfig, regions: RegionSet, label: str = "config
     more people than live there, or if gravity mobility lacks coordinates."""
     population = dict(zip(regions.codes, regions.population, strict=True))
     for where, measure in config.all_interventions():
-        place = "".join(f"[{w}]" if isinstance(w, int) else f".{w}" for w in where).lstrip(".")
+        place = dotted(where)
         for j, code in enumerate(getattr(measure, "regions", None) or ()):
             if code not in population:
                 raise ConfigError(

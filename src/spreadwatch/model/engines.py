@@ -154,8 +154,7 @@ class MeanFieldEngine(_DailyEngine):
     kernel_dtype: type = np.float64
 
     def __post_init__(self) -> None:
-        if self.particles != 1 or self.stochastic:
-            raise ValueError("the mean-field engine runs one deterministic trajectory")
+        self._check_one_trajectory("mean-field")
         self._check()
 
     def _step(

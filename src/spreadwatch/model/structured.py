@@ -312,6 +312,11 @@ class _DailyEngine:
     stochastic: bool
     kernel_dtype: type = np.float64
 
+    def _check_one_trajectory(self, name: str) -> None:
+        """Refuse particles or draws for a deterministic engine called ``name``."""
+        if self.particles != 1 or self.stochastic:
+            raise ValueError(f"the {name} engine runs one deterministic trajectory")
+
     def _check(self) -> None:
         if self.particles < 1:
             raise ValueError(f"particles must be >= 1, got {self.particles}")

@@ -90,17 +90,19 @@ class CompiledModel:
     def rates_on(self, day: int) -> np.ndarray:
         """Every transition's rate ``(transitions, ages, regions)`` on run day ``day``; a
         modifier that makes one negative raises :class:`ConfigError` naming the date."""
-        rates = self._rates_with(self.factors_on(day))
         date = self.start_date + dt.timedelta(days=day)
-        _check_rates(self.section, rates, self.label, f" on {date}")
-        return rates
+        return self._rates_with(self.factors_on(day), f" on {date}")
 
-    def _rates_with(self, factors: tuple[float, ...]) -> np.ndarray:
+    def _rates_with(self, factors: tuple[float, ...], when: str = "") -> np.ndarray:
+        """The rates with the modifiers' ``factors``, made and checked once per set of
+        factors (the engines ask every step)."""
         if factors not in self._rates:
             values = dict(self.parameters)
             for modifier, factor in zip(self.section.modifiers, factors, strict=True):
                 values[modifier.parameter] = values[modifier.parameter] * factor
-            self._rates[factors] = _rates(self.section, values)
+            rates = _rates(self.section, values)
+            _check_rates(self.section, rates, self.label, when)
+            self._rates[factors] = rates
         return self._rates[factors]
 
 

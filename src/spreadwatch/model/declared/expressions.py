@@ -8,6 +8,7 @@ arrays (by age band and region), so a rate is evaluated with NumPy's broadcastin
 from __future__ import annotations
 
 import ast
+import functools
 import operator
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -51,8 +52,10 @@ class Expression:
         return bool(np.allclose(twice, 2 * once, rtol=1e-12, atol=0))
 
 
+@functools.lru_cache(maxsize=4096)
 def parse(text: str) -> Expression:
-    """Parse and check ``text``; a :class:`ValueError` says what is not allowed."""
+    """Parse and check ``text`` (once per text); a :class:`ValueError` says what is not
+    allowed."""
     try:
         tree = ast.parse(text.strip(), mode="eval").body
     except SyntaxError as exc:

@@ -29,7 +29,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, Strict, field_validator, model_validator
 
-from spreadwatch.configfile import FieldError
+from spreadwatch.configfile import FieldError, dotted
 from spreadwatch.model.declared import expressions
 from spreadwatch.model.declared.presets import PRESETS
 from spreadwatch.model.sections import Date, DatedSection, Number, Section
@@ -296,7 +296,7 @@ class ModelSection(Section):
                 preset = f" (the preset {self.preset!r} needs it)" if self.preset else ""
                 hint = " or r0" if name == BETA else ""
                 raise FieldError(
-                    ("parameters", name), f"missing: used by {_dotted(place)}{hint}{preset}"
+                    ("parameters", name), f"missing: used by {dotted(place)}{hint}{preset}"
                 )
         for name in self.parameters:
             if name not in used and name != R0:
@@ -341,10 +341,3 @@ class ModelSection(Section):
                 )
             if not isinstance(transition, ContactTransition) and BETA in rate.names:
                 raise FieldError((where, i, "rate"), "with r0, only contact rates may use beta")
-
-
-def _dotted(place: tuple[str | int, ...]) -> str:
-    out = ""
-    for part in place:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out
