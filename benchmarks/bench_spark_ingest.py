@@ -30,7 +30,7 @@ from spreadwatch.fusion.flows import build_flows
 from spreadwatch.ingest.batch import ingest_sources
 from spreadwatch.ingest.store import Store
 from spreadwatch.privacy.pseudonym import KeyRing
-from spreadwatch.spark_sessions import spark_session
+from spreadwatch.spark_sessions import running
 from spreadwatch.synth import SynthConfig, generate
 
 EVENTS = int(os.environ.get("SPREADWATCH_BENCH_SPARK_EVENTS", "1000000"))
@@ -55,14 +55,10 @@ def _held(root: Path) -> tuple:
 
 def run() -> dict[str, float]:
     os.environ.setdefault("SPREADWATCH_QUIET", "1")
-    session, owned = spark_session()
-    try:
+    with running() as session:
         _measure(session, EVENTS // 10, seed=10)  # warm-up: the JVM, Python workers, imports
         small = _measure(session, EVENTS, seed=11)
         large = _measure(session, 3 * EVENTS, seed=12)
-    finally:
-        if owned:
-            session.stop()
     per_core = (large["rows"] - small["rows"]) / (large["spark"] - small["spark"]) / CORES
     fixed = small["spark"] - small["rows"] / (per_core * CORES)
     flows = (large["rows"] - small["rows"]) / (large["flows"] - small["flows"]) / CORES

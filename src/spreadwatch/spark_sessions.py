@@ -11,6 +11,8 @@ import os
 import re
 import socket
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -105,3 +107,15 @@ def spark_session(
 def is_uri(source: str) -> bool:
     """Whether ``source`` is a URI such as ``s3a://bucket/events`` rather than a local path."""
     return _URI.match(source) is not None
+
+
+@contextmanager
+def running(remote: str | None = None) -> Iterator[SparkSession]:
+    """:func:`spark_session` for a ``with`` block: stopped at its end when this call started
+    it (a local Spark already running, or a Connect server, keeps running)."""
+    session, owned = spark_session(remote)
+    try:
+        yield session
+    finally:
+        if owned:
+            session.stop()

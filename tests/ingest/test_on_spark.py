@@ -184,13 +184,10 @@ def test_a_million_messy_events_on_duckdb_local_spark_and_spark_connect(
     # afterwards so that local Spark keeps working in this test process.
     monkeypatch.setenv("SPARK_CONNECT_MODE_ENABLED", "")
     monkeypatch.delenv("SPARK_CONNECT_MODE_ENABLED")
-    from spreadwatch.spark_sessions import spark_session
+    from spreadwatch.spark_sessions import running
 
-    remote, _ = spark_session(connect_server)
-    try:
+    with running(connect_server) as remote:
         ingest_sources(tmp_path / "connect", delivery, ring, spark=remote)
-    finally:
-        remote.stop()
     assert_same_store(tmp_path / "duckdb", tmp_path / "connect")
 
 

@@ -3,8 +3,7 @@ fusion tables."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, nullcontext
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
@@ -121,21 +120,13 @@ def ingest(
         raise typer.Exit(1)
 
 
-@contextmanager
-def _spark(engine: str, remote: str | None) -> Iterator[Any]:
-    """The Spark session an ingest runs on (``None`` on DuckDB), stopped at the end when this
-    command started it."""
+def _spark(engine: str, remote: str | None) -> AbstractContextManager[Any]:
+    """The Spark session an ingest runs on (``None`` on DuckDB)."""
     if engine != "spark":
-        yield None
-        return
-    from spreadwatch.spark_sessions import spark_session
+        return nullcontext()
+    from spreadwatch.spark_sessions import running
 
-    session, owned = spark_session(remote)
-    try:
-        yield session
-    finally:
-        if owned:
-            session.stop()
+    return running(remote)
 
 
 def flows(

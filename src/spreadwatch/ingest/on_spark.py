@@ -32,6 +32,7 @@ copy), and parts are written under their final names, flushed, before the manife
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import shutil
@@ -179,6 +180,10 @@ class _Work:
     def run(self, index: int) -> dict:
         raise NotImplementedError
 
+    def __getstate__(self) -> dict:
+        """What is sent to the executors: the settings, never inputs read and kept since."""
+        return {k: v for k, v in self.__dict__.items() if not k.startswith("_")}
+
 
 class _FileTask(_Work):
     """Job 1 for one file: hashed, then (unless the manifest has it) the local ingest into a
@@ -190,12 +195,22 @@ class _FileTask(_Work):
         self.keyring = keyring
         self.chunk_bytes = chunk_bytes
 
+    @functools.cached_property
+    def _inputs(self) -> tuple[list[str], set[str], pa.Table | None]:
+        """The staged file list, manifest hashes and cells, read once by a task's worker."""
+        staging = Path(self.staging)
+        files = json.loads((staging / "files.json").read_text())
+        ingested = set(json.loads((staging / "ingested.json").read_text()))
+        cells = staging / "cells.parquet"
+        return files, ingested, pq.read_table(cells) if cells.exists() else None
+
     def run(self, index: int) -> dict:
         spec = SOURCES[self.source]
         staging = Path(self.staging)
-        path = Path(json.loads((staging / "files.json").read_text())[index])
+        files, ingested, cells = self._inputs
+        path = Path(files[index])
         sha = file_sha256(path)
-        if sha in set(json.loads((staging / "ingested.json").read_text())):
+        if sha in ingested:
             return {"sha256": sha, "skipped": True}
         staged = staging / str(index)
         shutil.rmtree(staged, ignore_errors=True)  # what an earlier attempt left
@@ -203,8 +218,7 @@ class _FileTask(_Work):
             tempfile.TemporaryDirectory(prefix="spreadwatch-spark-") as scratch,
             Store(Path(scratch) / "store") as store,
         ):
-            if (staging / "cells.parquet").exists():
-                cells = pq.read_table(staging / "cells.parquet")
+            if cells is not None:
                 store.write_part(cells, store.part_path(CELLS.name, "0" * 64, 0))
             try:
                 report = ingest(spec, [path], store, self.keyring, self.chunk_bytes)
@@ -408,8 +422,13 @@ class _PartWriter(_Work):
         self.root = root
         self.staging = staging
 
+    @functools.cached_property
+    def _shas(self) -> dict[str, str]:
+        """Each file's content hash by index, read once by a task's worker."""
+        return json.loads((Path(self.staging) / "shas.json").read_text())
+
     def run(self, index: int) -> dict:
-        shas = json.loads((Path(self.staging) / "shas.json").read_text())
+        shas = self._shas
         if str(index) not in shas:
             return {"rows": 0}
         spec = SOURCES[self.source]
