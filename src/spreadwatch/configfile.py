@@ -102,6 +102,10 @@ def _describe(
     got = f", got {_short(error['input'])}"
     if kind in ("missing", "union_tag_not_found"):
         return "missing required key"
+    if kind == "string_too_long":
+        return (
+            f"expected at most {ctx.get('max_length')} characters, got {len(str(error['input']))}"
+        )
     if kind == "union_tag_invalid":
         return f"expected one of {ctx.get('expected_tags')}, got {_short(ctx.get('tag'))}"
     if kind == "extra_forbidden":

@@ -584,6 +584,7 @@ def _sir(*, rate: str = "beta", weight: float | str = 1, **model) -> dict:
         ),
         (_sir(weight=-1.0), "model.transitions[0].infectious.I: expected a weight >= 0, got -1"),
         (_sir(initial="I"), "model.initial: 'I' is not the source of any contact transition"),
+        (_sir(rate="beta * " + "9" * 300), "model.transitions[0].rate: expected at most 200 char"),
         (
             {
                 "compartments": ["S", "I", "R"],
