@@ -7,13 +7,31 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 
+def combined(column: pa.ChunkedArray | pa.Array) -> pa.Array:
+    """A column as one array. A dictionary column's chunks that share one dictionary (slices
+    of one array, as the readers hand them over) are joined without hashing its values again;
+    chunks with dictionaries of their own are unified."""
+    if isinstance(column, pa.Array):
+        return column
+    if pa.types.is_dictionary(column.type) and column.num_chunks > 1:
+        first = column.chunk(0).dictionary
+        if all(_same_array(chunk.dictionary, first) for chunk in column.chunks[1:]):
+            indices = pa.concat_arrays([chunk.indices for chunk in column.chunks])
+            return pa.DictionaryArray.from_arrays(indices, first)
+        column = column.unify_dictionaries()
+    return column.combine_chunks()
+
+
+def _same_array(a: pa.Array, b: pa.Array) -> bool:
+    """Whether ``a`` and ``b`` are views of the same memory (not merely equal values)."""
+    addresses = [[None if x is None else x.address for x in c.buffers()] for c in (a, b)]
+    return len(a) == len(b) and a.offset == b.offset and addresses[0] == addresses[1]
+
+
 def ranks(column: pa.ChunkedArray | pa.Array) -> tuple[np.ndarray, pa.Array]:
     """Per row, the rank of its value among the sorted distinct values (so integer order is
     the values' order); and those sorted values. Nulls are not allowed."""
-    if isinstance(column, pa.ChunkedArray):
-        if pa.types.is_dictionary(column.type):  # as read from Parquet: one dictionary a chunk
-            column = column.unify_dictionaries()
-        column = column.combine_chunks()
+    column = combined(column)
     encoded = column if pa.types.is_dictionary(column.type) else pc.dictionary_encode(column)
     values = encoded.dictionary
     rank_of = value_ranks(values)
@@ -31,10 +49,7 @@ def codes(column: pa.ChunkedArray | pa.Array) -> np.ndarray:
 def distinct(column: pa.ChunkedArray | pa.Array) -> tuple[pa.Array, np.ndarray]:
     """The distinct values of a column, in no particular order, and per row the position of
     its value (Arrow's own dictionary when it can). Nulls are not allowed."""
-    if isinstance(column, pa.ChunkedArray):
-        if pa.types.is_dictionary(column.type):
-            column = column.unify_dictionaries()
-        column = column.combine_chunks()
+    column = combined(column)
     repeats = pa.types.is_dictionary(column.type) and len(pc.unique(column.dictionary)) < len(
         column.dictionary
     )
@@ -86,11 +101,12 @@ def _packed(keys: tuple[np.ndarray, ...]) -> tuple[np.ndarray, list[int]] | None
 def lexical_order(*keys: np.ndarray) -> np.ndarray:
     """The permutation sorting by ``keys[0]``, then ``keys[1]``, ... (non-negative integers):
     one sort of packed 64-bit keys when they fit, else a lexicographic sort. Rows equal in
-    every key come in no particular order."""
+    every key keep their order."""
     if not keys or not keys[0].size:
         return np.empty(0, dtype=np.int64)
     packed = _packed(keys)
-    return np.lexsort(keys[::-1]) if packed is None else np.argsort(packed[0])
+    # stable: rows mostly in order already (deliveries come by time) are merged, not sorted
+    return np.lexsort(keys[::-1]) if packed is None else np.argsort(packed[0], kind="stable")
 
 
 def sorted_keys(*keys: np.ndarray) -> list[np.ndarray] | None:

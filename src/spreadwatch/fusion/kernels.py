@@ -3,9 +3,9 @@
 They compute exactly what the ibis expressions of :mod:`spreadwatch.fusion.mobility` define
 (trips, presence, commuting; KST dates and hours; the same tie-breakers; k-suppression), but in
 NumPy, by sorts of packed integer keys and linear passes instead of window functions, hour
-expansion and distinct counts (no compiled code to load: a process's first call costs what the
-others do). The DuckDB engine uses them for every window of events that fits in memory; the
-expressions stay the definition (tests assert equal tables) and what Spark runs.
+expansion and distinct counts (the passes NumPy cannot do without a sort are compiled, in
+:mod:`spreadwatch.fusion.sweeps`). The DuckDB engine uses them for every window of events that
+fits in memory; the expressions stay the definition (tests assert equal tables) and what Spark runs.
 
 Events are ordered per subscriber (carrier, pseudonym) by time, then cell: ranks of sorted
 dictionaries make integer order equal to the strings' order, so ties break as in SQL. Region
@@ -27,6 +27,7 @@ from spreadwatch.fusion.mobility import (
     SCHEMAS,
     TIMEZONE_OFFSET_HOURS,
 )
+from spreadwatch.fusion.sweeps import presence_changes
 from spreadwatch.ordering import codes, ranks, run_starts, sorted_rows, whole_seconds
 from spreadwatch.privacy.kanon import DEFAULT_K
 
@@ -187,44 +188,6 @@ def last_hours(who: np.ndarray, micros: np.ndarray, gap_us: int) -> np.ndarray:
     follows = who[1:] == who[:-1]
     np.copyto(end[:-1], micros[1:], where=follows & (micros[1:] < end[:-1]))
     return np.maximum(micros, end - _SECOND_US) // _HOUR_US
-
-
-def presence_changes(
-    who: np.ndarray,
-    region: np.ndarray,
-    begin: np.ndarray,
-    last: np.ndarray,
-    regions: int,
-    cells: int,
-) -> np.ndarray:
-    """+1 at ``hour * regions + region`` where people start being present, -1 where they stop,
-    (``cells`` long) from spans of hours ``begin..last`` (non-negative; empty when ``last <
-    begin``) of events ordered by subscriber and time, each subscriber counted once per hour
-    and region.
-
-    A subscriber's spans form a chain: each ends at or before the hour where the next begins.
-    So the hours strictly inside a span belong to no other span of the subscriber, and only
-    its first and last hours can be shared (by events of one hour): those are deduplicated by
-    (subscriber, hour, region) keys already ordered by subscriber and hour."""
-    spans = begin <= last
-    if not spans.all():
-        who, region, begin, last = who[spans], region[spans], begin[spans], last[spans]
-    inner = last - begin >= 2
-    changes = np.bincount((begin[inner] + 1) * regions + region[inner], minlength=cells)
-    changes -= np.bincount(last[inner] * regions + region[inner], minlength=cells)
-    # (subscriber, hour, region) of each span's first and last hour, in order per subscriber
-    base = who * cells
-    base += region
-    keys = np.empty(2 * base.size, dtype=np.int64)
-    np.multiply(begin, regions, out=keys[0::2])
-    np.multiply(last, regions, out=keys[1::2])
-    keys[0::2] += base
-    keys[1::2] += base
-    keys.sort(kind="stable")  # runs already in order: a merge, not a sort
-    distinct = keys[run_starts(keys)] % cells
-    changes += np.bincount(distinct, minlength=cells)
-    changes -= np.bincount(distinct + regions, minlength=cells)
-    return changes
 
 
 def presence(

@@ -53,9 +53,9 @@ from spreadwatch.fusion.mobility import (
     SCHEMAS,
     TIMEZONE_OFFSET_HOURS,
 )
+from spreadwatch.fusion.sweeps import grouped_order
 from spreadwatch.fusion.tallies import (
     Counts,
-    Interned,
     coded,
     no_keys,
     numbered_values,
@@ -63,6 +63,7 @@ from spreadwatch.fusion.tallies import (
     string_array,
     string_buffers,
 )
+from spreadwatch.interning import StringIds
 from spreadwatch.ordering import (
     dense_unique,
     lexical_order,
@@ -114,10 +115,10 @@ class RunningFlows:
         self.files: list[str] = []
         #: why counting stopped, if it did
         self.broken: str | None = None
-        self._subscribers = Interned()
-        self._cells = Interned()
+        self._subscribers = StringIds()
+        self._cells = StringIds()
         self._ranked: np.ndarray | None = None  # of the cells
-        self._regions = Interned()
+        self._regions = StringIds()
         self._tail = _Tail()
         self._trips = Counts()
         self._presence = Counts()
@@ -253,11 +254,8 @@ class RunningFlows:
     def _ordered(self, who: np.ndarray, micros: np.ndarray, cell: np.ndarray) -> np.ndarray:
         """The order by subscriber, time and cell (kept rows never share all three). Rows
         usually come in that order but for the subscriber (the tail in order, then the new
-        rows by time): a sort by subscriber then position, checked, does."""
-        position = np.arange(who.size, dtype=np.int64)
-        keys = (who << 32) | position  # at most 2**27 subscribers, rows of a chunk below 2**32
-        keys.sort()
-        order = keys & 0xFFFFFFFF
+        rows by time): a stable counting sort by subscriber, checked, does."""
+        order = grouped_order(who, len(self._subscribers))
         who, micros, cell = who[order], micros[order], cell[order]
         rank = self._cell_ranks()[cell]
         same = who[1:] == who[:-1]
@@ -397,7 +395,7 @@ class RunningFlows:
         }
         running.files = strings.pop("files").to_pylist()
         for name, values in strings.items():
-            setattr(running, f"_{name}", Interned(values))
+            setattr(running, f"_{name}", StringIds(values))
         for name in running._counted():
             setattr(running, f"_{name}", Counts(arrays[f"{name}_keys"], arrays[f"{name}_counts"]))
         running._tail = _Tail(*(arrays[f"tail_{name}"] for name in _TAIL))

@@ -1,40 +1,18 @@
-"""The running flows' bookkeeping: strings numbered as first seen, counts per integer key
-merged in batches, and string columns as codes, runs and raw buffers."""
+"""The running flows' bookkeeping: counts per integer key merged in batches, and string
+columns as codes, runs and raw buffers."""
 
 from __future__ import annotations
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
+from spreadwatch.interning import StringIds
 from spreadwatch.ordering import (
+    combined,
     dense_unique,
     distinct,
     run_starts,
 )
-
-
-class Interned:
-    """Distinct strings numbered in the order first seen."""
-
-    def __init__(self, values: pa.Array | None = None) -> None:
-        self.values = pa.array([], pa.string()) if values is None else values
-
-    def __len__(self) -> int:
-        return len(self.values)
-
-    def ids(self, values: pa.Array) -> np.ndarray:
-        """The number of each of ``values`` (which may repeat), numbering those not seen
-        before."""
-        values = values.cast(pa.string())
-        at = pc.index_in(values, value_set=self.values)
-        ids = np.asarray(pc.fill_null(at, -1), dtype=np.int64).copy()
-        new = np.flatnonzero(ids < 0)
-        if new.size:
-            fresh = pc.dictionary_encode(values.take(pa.array(new)))
-            ids[new] = len(self.values) + fresh.indices.to_numpy().astype(np.int64)
-            self.values = pa.concat_arrays([self.values, fresh.dictionary])
-        return ids
 
 
 class Counts:
@@ -88,12 +66,12 @@ def coded(column: pa.ChunkedArray) -> tuple[pa.Array, np.ndarray]:
     """A string column as values and, per row, the position of its value: a dictionary
     column's own (whose values may repeat), else its distinct values."""
     if pa.types.is_dictionary(column.type):
-        whole = column.unify_dictionaries().combine_chunks()
+        whole = combined(column)
         return whole.dictionary, whole.indices.to_numpy(zero_copy_only=False)
     return distinct(column)
 
 
-def numbered_values(interned: Interned, column: pa.ChunkedArray) -> np.ndarray:
+def numbered_values(interned: StringIds, column: pa.ChunkedArray) -> np.ndarray:
     """Per row, the number of its value in ``interned``; only values the rows hold are taken
     (a chunk's dictionary may also hold its quarantined rows' values)."""
     values, at = coded(column)

@@ -36,7 +36,8 @@ import pyarrow.dataset as ds
 from spreadwatch.ingest.raw import QUARANTINE_SCHEMA
 from spreadwatch.ingest.sources import LOCATION, NAME_PATTERN, PLAUSIBLE_FROM, PLAUSIBLE_UNTIL
 from spreadwatch.ingest.store import Store
-from spreadwatch.ordering import dense_unique, lexical_order, ranks, time_key, value_ranks
+from spreadwatch.interning import StringIds
+from spreadwatch.ordering import combined, dense_unique, lexical_order, ranks, time_key, value_ranks
 from spreadwatch.privacy.pseudonym import KeyRing
 
 #: The canonical text of a time, fields in range (years 1000-2999: DuckDB reads no others alike).
@@ -63,10 +64,7 @@ SlowPath = Callable[[pa.Table, bool], ChunkResult]
 def _encoded(column: pa.ChunkedArray | pa.Array) -> pa.DictionaryArray | None:
     """A string column as one dictionary array of distinct values (``None`` for other types);
     one read dictionary-encoded is kept as it is."""
-    if isinstance(column, pa.ChunkedArray):
-        if pa.types.is_dictionary(column.type):
-            column = column.unify_dictionaries()
-        column = column.combine_chunks()
+    column = combined(column)
     if pa.types.is_dictionary(column.type):
         values = column.dictionary
         if (
@@ -83,7 +81,10 @@ def _encoded(column: pa.ChunkedArray | pa.Array) -> pa.DictionaryArray | None:
 
 def _indices(encoded: pa.DictionaryArray) -> np.ndarray:
     """Dictionary indices, -1 for nulls."""
-    return pc.fill_null(encoded.indices, -1).to_numpy().astype(np.int64)
+    indices = encoded.indices
+    if indices.null_count:
+        indices = pc.fill_null(indices, -1)
+    return indices.to_numpy().astype(np.int64)
 
 
 def _untrimmed_ok(values: pa.Array) -> np.ndarray:
@@ -131,8 +132,8 @@ class LocationFastPath:
         self._cell_region = np.asarray(
             pc.index_in(placed["region_code"], value_set=self.region_codes), dtype=np.int64
         )
-        #: the run's pseudonyms: ``carrier<US>subscriber`` keys and their names
-        self._known = pa.array([], pa.string())
+        #: the run's pseudonyms: ``carrier<US>subscriber`` keys numbered, and their names
+        self._known = StringIds()
         self._names = pa.array([], pa.string())
 
     @staticmethod
@@ -185,11 +186,7 @@ class LocationFastPath:
         carrier, subscriber, cell = (
             _encoded(chunk[c]) for c in ("carrier", "subscriber_id", "cell_id")
         )
-        ts = (
-            chunk["ts"].combine_chunks()
-            if isinstance(chunk["ts"], pa.ChunkedArray)
-            else chunk["ts"]
-        )
+        ts = combined(chunk["ts"])
         if carrier is None or subscriber is None or cell is None:
             return None
         if pa.types.is_dictionary(ts.type):  # text times, as read from Parquet
@@ -276,23 +273,19 @@ class LocationFastPath:
         """The pseudonym of each ``carrier index * len(subscribers) + subscriber index``: looked
         up in the run's cache, one HMAC for each identifier not seen before."""
         if len(self._known) > CACHE_ROWS:
-            self._known, self._names = pa.array([], pa.string()), pa.array([], pa.string())
+            self._known, self._names = StringIds(), pa.array([], pa.string())
         carrier, sub = np.divmod(pairs, len(subscribers))
         keys = pc.binary_join_element_wise(
             carriers.take(pa.array(carrier)), subscribers.take(pa.array(sub)), _SEPARATOR
         )
-        at = pc.index_in(keys, value_set=self._known)
-        new = np.flatnonzero(np.asarray(at.is_null()))
-        if new.size:
+        known = len(self._names)
+        at = self._known.ids(keys)
+        new = np.flatnonzero(at >= known)
+        if new.size:  # numbered in the order first seen: the new names follow the known ones
             fresh = self._hmac(
                 carriers.take(pa.array(carrier[new])), subscribers.take(pa.array(sub[new]))
             )
-            start = len(self._known)
-            self._known = pa.concat_arrays([self._known, keys.take(pa.array(new))])
             self._names = pa.concat_arrays([self._names, fresh])
-            filled = np.asarray(pc.fill_null(at, -1)).copy()
-            filled[new] = np.arange(start, start + new.size)
-            at = pa.array(filled)
         return self._names.take(at)
 
     def _hmac(self, carriers: pa.Array, subscribers: pa.Array) -> pa.Array:

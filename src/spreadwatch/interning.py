@@ -1,0 +1,161 @@
+"""Strings numbered in the order first seen, by a hash table that lasts.
+
+Arrow's ``index_in`` builds a hash table of its value set on every call: looking a chunk's
+subscribers up among every subscriber seen so far costs as much as hashing all of those again,
+chunk after chunk. :class:`StringIds` keeps its table: a chunk costs what its own strings do.
+Strings are compared byte for byte on a hash match, so two strings never share a number.
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+import pyarrow as pa
+
+_EMPTY = -1
+_MIN_SLOTS = 1 << 10
+
+
+class StringIds:
+    """Distinct strings numbered ``0, 1, ...`` in the order first seen."""
+
+    def __init__(self, values: pa.Array | None = None) -> None:
+        self._offsets = np.zeros(1, np.int64)
+        self._data = np.empty(0, np.uint8)
+        self._hashes = np.empty(0, np.uint64)
+        self._slots = np.full(_MIN_SLOTS, _EMPTY, np.int64)
+        self._count = 0
+        if values is not None and len(values):
+            self.ids(values)
+
+    def __len__(self) -> int:
+        return self._count
+
+    @property
+    def values(self) -> pa.Array:
+        """The strings, in number order."""
+        n = self._count
+        offsets = self._offsets[: n + 1]
+        values = pa.LargeStringArray.from_buffers(
+            n, pa.py_buffer(offsets), pa.py_buffer(self._data[: offsets[-1]])
+        )
+        return values.cast(pa.string())
+
+    def ids(self, values: pa.Array | pa.ChunkedArray) -> np.ndarray:
+        """The number of each of ``values`` (which may repeat; no nulls), numbering those not
+        seen before."""
+        if isinstance(values, pa.ChunkedArray):
+            values = values.combine_chunks()
+        if values.null_count:
+            raise ValueError("strings to number must not be null")
+        offsets, data = _buffers(values)
+        self._reserve(len(values), int(offsets[-1] - offsets[0]))
+        ids, self._count = _number(
+            offsets,
+            data,
+            self._offsets,
+            self._data,
+            self._hashes,
+            self._slots,
+            self._count,
+        )
+        return ids
+
+    def _reserve(self, more: int, more_bytes: int) -> None:
+        """Room for ``more`` new strings of ``more_bytes`` bytes, the table at most half full."""
+        need = self._count + more
+        if need + 1 > self._offsets.size:
+            self._offsets = _grown(self._offsets, need + 1)
+            self._hashes = _grown(self._hashes, need)
+        used = int(self._offsets[self._count])
+        if used + more_bytes > self._data.size:
+            self._data = _grown(self._data, used + more_bytes)
+        if 2 * need > self._slots.size:
+            size = self._slots.size
+            while 2 * need > size:
+                size *= 2
+            self._slots = _rehashed(self._hashes, self._count, size)
+
+
+def _grown(array: np.ndarray, size: int) -> np.ndarray:
+    grown = np.empty(max(size, 2 * array.size), array.dtype)
+    grown[: array.size] = array
+    return grown
+
+
+def _buffers(values: pa.Array) -> tuple[np.ndarray, np.ndarray]:
+    """A string array's offsets (64-bit, as they are: not from 0) and its UTF-8 bytes."""
+    if not pa.types.is_large_string(values.type):
+        values = values.cast(pa.large_string())
+    offsets = np.frombuffer(values.buffers()[1], np.int64)[values.offset :][: len(values) + 1]
+    data = values.buffers()[2]
+    return offsets, (np.frombuffer(data, np.uint8) if data is not None else np.empty(0, np.uint8))
+
+
+@numba.njit(inline="always", cache=True)
+def _hash(data: np.ndarray, start: int, end: int) -> np.uint64:  # pragma: no cover - compiled
+    """FNV-1a over the bytes, then a finalizer spreading them over all 64 bits."""
+    h = np.uint64(14695981039346656037)
+    for i in range(start, end):
+        h = (h ^ np.uint64(data[i])) * np.uint64(1099511628211)
+    h ^= h >> np.uint64(33)
+    h *= np.uint64(0xFF51AFD7ED558CCD)
+    h ^= h >> np.uint64(33)
+    return h
+
+
+@numba.njit(nogil=True, cache=True)
+def _rehashed(hashes: np.ndarray, count: int, size: int) -> np.ndarray:  # pragma: no cover
+    slots = np.full(size, _EMPTY, np.int64)
+    mask = np.uint64(size - 1)
+    for i in range(count):
+        slot = hashes[i] & mask
+        while slots[slot] != _EMPTY:
+            slot = (slot + np.uint64(1)) & mask
+        slots[slot] = i
+    return slots
+
+
+@numba.njit(nogil=True, cache=True)
+def _number(
+    offsets: np.ndarray,
+    data: np.ndarray,
+    known_offsets: np.ndarray,
+    known_data: np.ndarray,
+    hashes: np.ndarray,
+    slots: np.ndarray,
+    count: int,
+) -> tuple[np.ndarray, int]:  # pragma: no cover - compiled
+    """Per string, its number; new strings appended to the known ones (room reserved)."""
+    mask = np.uint64(slots.size - 1)
+    ids = np.empty(offsets.size - 1, np.int64)
+    for i in range(offsets.size - 1):
+        start, end = offsets[i], offsets[i + 1]
+        h = _hash(data, start, end)
+        slot = h & mask
+        while True:
+            known = slots[slot]
+            if known == _EMPTY:
+                break
+            if hashes[known] == h:
+                k0, k1 = known_offsets[known], known_offsets[known + 1]
+                if k1 - k0 == end - start:
+                    same = True
+                    for j in range(end - start):
+                        if known_data[k0 + j] != data[start + j]:
+                            same = False
+                            break
+                    if same:
+                        break
+            slot = (slot + np.uint64(1)) & mask
+        if known == _EMPTY:
+            known = count
+            at = known_offsets[count]
+            length = end - start
+            known_data[at : at + length] = data[start:end]
+            known_offsets[count + 1] = at + length
+            hashes[count] = h
+            slots[slot] = count
+            count += 1
+        ids[i] = known
+    return ids, count

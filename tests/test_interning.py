@@ -1,0 +1,41 @@
+"""StringIds against a dict numbering strings as first seen."""
+
+import random
+
+import numpy as np
+import pyarrow as pa
+import pytest
+
+from spreadwatch.interning import StringIds
+
+
+def _words(rng: random.Random, n: int) -> list[str]:
+    alphabet = "ab\x1fé한글 "  # separators, multi-byte UTF-8 and white space
+    return ["".join(rng.choice(alphabet) for _ in range(rng.randint(0, 9))) for _ in range(n)]
+
+
+def test_numbers_as_a_dict_would_across_batches():
+    rng = random.Random(3)
+    words = _words(rng, 5000)
+    ids, expected = StringIds(), {}
+    for batch in range(40):  # the table and buffers grow many times on the way
+        chosen = [rng.choice(words) for _ in range(rng.randint(0, 3000))]
+        values = pa.array(["pad", *chosen], pa.string()).slice(1)  # an offset into its buffers
+        if batch % 4 == 0:
+            values = pa.chunked_array([values.slice(0, 7), values.slice(7)])
+        got = ids.ids(values)
+        assert got.tolist() == [expected.setdefault(w, len(expected)) for w in chosen]
+    assert len(ids) == len(expected)
+    assert ids.values.to_pylist() == list(expected)
+
+
+def test_colliding_prefixes_and_lengths_stay_apart():
+    values = ["", "a", "a\x00", "aa", "a" * 1000, "a" * 999 + "b"]
+    ids = StringIds(pa.array(values))
+    assert ids.ids(pa.array(values[::-1])).tolist() == [5, 4, 3, 2, 1, 0]
+    assert np.array_equal(ids.ids(pa.array(["aa", "new"], pa.large_string())), [3, 6])
+
+
+def test_nulls_are_refused():
+    with pytest.raises(ValueError, match="must not be null"):
+        StringIds().ids(pa.array(["a", None]))
