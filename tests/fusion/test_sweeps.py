@@ -41,5 +41,5 @@ def test_presence_changes_count_each_subscriber_once_per_hour_and_region():
             for h in range(b, e + 1)
         }
         expected = Counter((h, r) for _, h, r in present)
-        got = {(h, r): int(people[h, r]) for h in range(hours) for r in range(regions)}
-        assert got == {(h, r): expected.get((h, r), 0) for h in range(hours) for r in range(regions)}
+        cells = [(h, r) for h in range(hours) for r in range(regions)]
+        assert {c: int(people[c]) for c in cells} == {c: expected.get(c, 0) for c in cells}
