@@ -25,6 +25,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import NamedTuple
 
 import duckdb
@@ -32,6 +33,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.dataset as ds
+import pyarrow.parquet as pq
 
 from spreadwatch.ingest.raw import QUARANTINE_SCHEMA
 from spreadwatch.ingest.sources import LOCATION, NAME_PATTERN, PLAUSIBLE_FROM, PLAUSIBLE_UNTIL
@@ -135,6 +137,7 @@ class LocationFastPath:
         #: the run's pseudonyms: ``carrier<US>subscriber`` keys numbered, and their names
         self._known = StringIds()
         self._names = pa.array([], pa.string())
+        self._spans = PartSpans()
 
     @staticmethod
     def applies(keyring: KeyRing) -> bool:
@@ -299,28 +302,94 @@ class LocationFastPath:
     # --- repeats ----------------------------------------------------------------------------
 
     def _new_to_store(self, rows: pa.Table) -> tuple[pa.Table, int]:
-        """``rows`` without those the store holds already (same carriers, same time span)."""
-        parts = self.store.parts(LOCATION.name)
-        if not parts or not rows.num_rows:
+        """``rows`` (distinct, in order) without those the store holds already: only the
+        stored rows of the same carriers and time span are read, and only rows sharing a time
+        with one of them are compared whole."""
+        if not rows.num_rows:
             return rows, 0
         low, high = pc.min_max(rows["ts"]).values()
         carriers = pc.unique(rows["carrier"])
         if pa.types.is_dictionary(carriers.type):
             carriers = carriers.cast(carriers.type.value_type)
+        parts = self._spans.overlapping(
+            self.store.parts(LOCATION.name), low.value, high.value, set(carriers.to_pylist())
+        )
+        if not parts:
+            return rows, 0
         span = (ds.field("ts") >= low) & (ds.field("ts") <= high)
         earlier = ds.dataset(parts, format="parquet").to_table(
             columns=list(LOCATION.key), filter=span & ds.field("carrier").isin(carriers)
         )
-        if not earlier.num_rows:
+        maybe = np.asarray(pc.is_in(rows["ts"], value_set=earlier["ts"].combine_chunks()))
+        if not maybe.any():
             return rows, 0
-        rows = rows.cast(LOCATION.schema)  # joined by their strings
-        kept = rows.join(
-            earlier.cast(rows.select(LOCATION.key).schema),
-            list(LOCATION.key),
-            join_type="left anti",
+        candidates = rows.filter(pa.array(maybe)).select(LOCATION.key).cast(_KEY_SCHEMA)
+        candidates = candidates.append_column("_row", pa.array(np.flatnonzero(maybe)))
+        stored = candidates.join(
+            earlier.cast(_KEY_SCHEMA), list(LOCATION.key), join_type="left semi"
         )
-        kept, _ = _distinct_by_time(kept.select(LOCATION.schema.names))
-        return kept, rows.num_rows - kept.num_rows
+        repeat = np.zeros(rows.num_rows, dtype=bool)
+        repeat[stored["_row"].to_numpy()] = True
+        return rows.filter(pa.array(~repeat)), int(repeat.sum())
+
+
+#: The key columns as the store holds them (compared by their strings).
+_KEY_SCHEMA = pa.schema([LOCATION.schema.field(name) for name in LOCATION.key])
+
+
+class PartSpans:
+    """The time span and carriers of each location part, read once from its footer's
+    statistics: a chunk opens only the parts it may repeat rows of."""
+
+    def __init__(self) -> None:
+        self._known: dict[Path, tuple[int, int, set[str] | None] | None] = {}
+
+    def overlapping(self, parts: list[Path], low: int, high: int, carriers: set[str]) -> list[Path]:
+        """The parts that may hold rows of ``carriers`` between ``low`` and ``high``
+        (microseconds, inclusive)."""
+        chosen = []
+        for part in parts:
+            if part not in self._known:
+                self._known[part] = _span_of(part)
+            span = self._known[part]
+            if span is None:  # no statistics: it may hold anything
+                chosen.append(part)
+                continue
+            first, last, held = span
+            if first <= high and last >= low and (held is None or held & carriers):
+                chosen.append(part)
+        return chosen
+
+
+def _span_of(part: Path) -> tuple[int, int, set[str] | None] | None:
+    """``(first, last, carriers)`` of a part from its row groups' statistics (carriers
+    ``None`` when they are not all known); ``None`` without time statistics."""
+    metadata = pq.ParquetFile(part).metadata
+    names = metadata.schema.to_arrow_schema().names
+    ts, carrier = names.index("ts"), names.index("carrier")
+    first, last, carriers = None, None, set()
+    for g in range(metadata.num_row_groups):
+        group = metadata.row_group(g)
+        times, held = group.column(ts).statistics, group.column(carrier).statistics
+        if times is None or not times.has_min_max:
+            return None
+        low, high = _micros(times.min), _micros(times.max)
+        first = low if first is None else min(first, low)
+        last = high if last is None else max(last, high)
+        if carriers is not None and held is not None and held.has_min_max and held.min == held.max:
+            carriers.add(held.min)
+        else:
+            carriers = None
+    if first is None:
+        return None
+    return first, last, carriers
+
+
+def _micros(value: datetime | int) -> int:
+    """A timestamp statistic as microseconds since 1970 (UTC)."""
+    if isinstance(value, datetime):
+        return int(pa.scalar(value, _UTC_US).value)
+    return int(value)
 
 
 #: The columns ordered by their strings' ranks, after the time.
