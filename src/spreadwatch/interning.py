@@ -159,3 +159,23 @@ def _number(
             count += 1
         ids[i] = known
     return ids, count
+
+
+def string_words(values: pa.Array, word: int) -> np.ndarray:
+    """Per string, its bytes ``8 * word`` to ``8 * word + 8`` as a big-endian unsigned integer
+    (missing bytes as zeros): integer order is the strings' order, up to ties."""
+    offsets, data = _buffers(values)
+    return _words(offsets, data, 8 * word)
+
+
+@numba.njit(nogil=True, cache=True)
+def _words(offsets: np.ndarray, data: np.ndarray, skip: int) -> np.ndarray:  # pragma: no cover
+    out = np.zeros(offsets.size - 1, np.uint64)
+    for i in range(offsets.size - 1):
+        key = np.uint64(0)
+        start, end = offsets[i] + skip, offsets[i + 1]
+        for j in range(8):
+            byte = np.uint64(data[start + j]) if start + j < end else np.uint64(0)
+            key = (key << np.uint64(8)) | byte
+        out[i] = key
+    return out

@@ -59,12 +59,65 @@ def distinct(column: pa.ChunkedArray | pa.Array) -> tuple[pa.Array, np.ndarray]:
     return encoded.dictionary, encoded.indices.to_numpy(zero_copy_only=False)
 
 
+#: Strings ranked by their first eight bytes first, from this many on.
+PREFIX_RANKED = 4096
+
+
 def value_ranks(values: pa.Array) -> np.ndarray:
-    """The rank of each of ``values`` (distinct) in their sorted order."""
-    order = np.asarray(pc.sort_indices(values), dtype=np.int64)
+    """The rank of each of ``values`` (distinct) in their sorted order. Many strings are
+    sorted by their first eight bytes as integers, then only those sharing them by their
+    whole text (the order is the same: bytes compare as unsigned numbers, a shorter string's
+    missing bytes as zeros, which only ties it)."""
+    if len(values) >= PREFIX_RANKED and (
+        pa.types.is_string(values.type) or pa.types.is_large_string(values.type)
+    ):
+        order = _prefix_order(values)
+    else:
+        order = np.asarray(pc.sort_indices(values), dtype=np.int64)
     rank = np.empty(len(order), dtype=np.int64)
     rank[order] = np.arange(len(order))
     return rank
+
+
+def _prefix_order(values: pa.Array) -> np.ndarray:
+    """The sorting permutation of strings by their bytes eight at a time as integers (the
+    first eight for all, the next ones only for strings tied so far), the few still tied after
+    32 bytes by their whole text."""
+    from spreadwatch.interning import string_words
+
+    order = np.argsort(string_words(values, 0))
+    for word in range(1, 5):
+        tied, run = _tied(values, order, word)
+        if not tied.size:
+            break
+        if word == 4:  # the same 32 first bytes: by the whole text, run by run
+            for r in np.unique(run):
+                at = tied[run == r]
+                part = order[at]
+                order[at] = part[np.asarray(pc.sort_indices(values.take(pa.array(part))))]
+            break
+        next_word = string_words(values.take(pa.array(order[tied])), word)
+        order[tied] = order[tied][np.lexsort((next_word, run))]
+    return order
+
+
+def _tied(values: pa.Array, order: np.ndarray, words: int) -> tuple[np.ndarray, np.ndarray]:
+    """Positions in ``order`` of the strings equal to a neighbour in their first ``8 * words``
+    bytes, and per position the number of its run of equal ones."""
+    from spreadwatch.interning import string_words
+
+    same = np.ones(len(order) - 1, dtype=bool)
+    for word in range(words):
+        w = string_words(values, word)[order]
+        same &= w[1:] == w[:-1]
+    tied = np.zeros(len(order), dtype=bool)
+    tied[:-1] |= same
+    tied[1:] |= same
+    positions = np.flatnonzero(tied)
+    starts = np.ones(positions.size, dtype=bool)  # not equal to the one before
+    inner = positions[positions > 0]
+    starts[positions > 0] = ~same[inner - 1]
+    return positions, np.cumsum(starts)
 
 
 def dense_unique(keys: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
