@@ -53,7 +53,7 @@ from spreadwatch.fusion.mobility import (
     SCHEMAS,
     TIMEZONE_OFFSET_HOURS,
 )
-from spreadwatch.fusion.sweeps import grouped_order
+from spreadwatch.fusion.sweeps import Layout, chained_counts, grouped_order
 from spreadwatch.fusion.tallies import (
     Counts,
     coded,
@@ -91,7 +91,17 @@ DENSE_CELLS = 2_000_000
 ROUND_ROWS = 500_000
 #: Daytime tallies held before the closed dates' are reduced to their modal region.
 OPEN_DAY_TALLIES = 2_000_000
-_EARLIEST = np.iinfo(np.int64).min
+_LAYOUT = Layout(
+    hour_us=_HOUR_US,
+    gap_us=_GAP_US,
+    offset_hours=TIMEZONE_OFFSET_HOURS,
+    region_bits=_REGION_BITS,
+    day_region_bits=_DAY_REGION_BITS,
+    night_from=NIGHT_HOURS[0],
+    night_until=NIGHT_HOURS[1],
+    day_from=DAY_HOURS[0],
+    day_until=DAY_HOURS[1],
+)
 
 
 @dataclass
@@ -207,33 +217,14 @@ class RunningFlows:
     ) -> np.ndarray:
         """Count whole subscribers' rows ordered by subscriber, time and cell (their tail
         first); returns which rows are still needed later."""
-        same = who[1:] == who[:-1]
-        hour = micros // _HOUR_US
-        # trips into the new rows
-        moved = same & (region[1:] != region[:-1]) & is_new[1:]
-        day = (hour[1:][moved] + TIMEZONE_OFFSET_HOURS) // 24
-        origin, dest = region[:-1][moved], region[1:][moved]
-        self._trips.add((day << 2 * _REGION_BITS) | (origin << _REGION_BITS) | dest)
-        # presence from the previous watermark to before the new one
-        last = last_hours(who, micros, _GAP_US)
-        group, starts, final = runs(same)
-        watermark = hour[final][group]
-        carried_rows = np.bincount(group[~is_new], minlength=starts.size)
-        previous = np.where(carried_rows > 0, hour[starts + carried_rows - 1], _EARLIEST)
-        begin = np.maximum(hour, previous[group])
-        self._count_presence(who, region, begin, np.minimum(last, watermark - 1))
-        # commuting tallies of the new rows
-        local = hour[is_new] + TIMEZONE_OFFSET_HOURS
-        who, region = who[is_new], region[is_new]
-        of_day = local % 24
-        night = (of_day >= NIGHT_HOURS[0]) | (of_day < NIGHT_HOURS[1])
-        daytime = (of_day >= DAY_HOURS[0]) & (of_day < DAY_HOURS[1])
-        self._nights.add((who[night] << _REGION_BITS) | region[night])
-        date = local[daytime] // 24
-        self._days.add(
-            (who[daytime] << _DAY_REGION_BITS) | (date << _REGION_BITS) | region[daytime]
+        begin, final, keep, trips, nights, days = chained_counts(
+            who, micros, region, is_new, _LAYOUT
         )
-        return last >= watermark
+        self._trips.add(trips)
+        self._count_presence(who, region, begin, final)
+        self._nights.add(nights)
+        self._days.add(days)
+        return keep
 
     def _close_days(self) -> None:
         """Keep only the modal region of each subscriber's dates before the date of their last

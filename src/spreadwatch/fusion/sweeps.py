@@ -1,12 +1,16 @@
 """Compiled linear passes of the fusion counts, where NumPy would sort.
 
-Both replace a sort of the rows by a single pass: :func:`grouped_order` orders rows by
-subscriber (a counting sort), and :func:`presence_changes` finds each subscriber's distinct
-(hour, region) boundary cells by walking their spans in order instead of sorting their keys.
+They replace a sort of the rows, or many passes of NumPy over them, by a single pass:
+:func:`grouped_order` orders rows by subscriber (a counting sort), :func:`presence_changes`
+finds each subscriber's distinct (hour, region) boundary cells by walking their spans in order
+instead of sorting their keys, and :func:`chained_counts` walks each subscriber's rows once for
+what the running flows count of them.
 Compiled once and cached beside the code (``cache=True``); they release the GIL.
 """
 
 from __future__ import annotations
+
+from typing import NamedTuple
 
 import numba
 import numpy as np
@@ -77,3 +81,88 @@ def presence_changes(
             changes[hour * regions + at] += 1
             changes[(hour + 1) * regions + at] -= 1
     return changes
+
+
+class Layout(NamedTuple):
+    """The constants of one chained count: bit widths of packed keys and the hours of day."""
+
+    hour_us: int
+    gap_us: int
+    offset_hours: int
+    region_bits: int
+    day_region_bits: int
+    night_from: int
+    night_until: int
+    day_from: int
+    day_until: int
+
+
+@numba.njit(nogil=True, cache=True)
+def chained_counts(
+    who: np.ndarray,
+    micros: np.ndarray,
+    region: np.ndarray,
+    is_new: np.ndarray,
+    layout: Layout,
+) -> tuple[np.ndarray, ...]:  # pragma: no cover - compiled
+    """One walk along rows ordered by subscriber, time and cell (each subscriber's carried rows
+    first) counting what :class:`spreadwatch.fusion.running.RunningFlows` counts:
+
+    * ``begin``, ``final``: each row's span of presence hours, from its hour (no earlier than
+      the hour of the subscriber's last carried row, up to which they were counted before) to the last hour it covers (until one
+      second before the next event, at most ``gap_us`` later), cut before the hour of the
+      subscriber's last row (the watermark);
+    * ``keep``: whether the row covers the watermark (still needed later);
+    * packed keys of trips into new rows (KST day, origin, destination), of new rows at night
+      (subscriber, region) and of new rows by day (subscriber, KST date, region)."""
+    n = who.size
+    h = layout.hour_us
+    begin = np.empty(n, np.int64)
+    final = np.empty(n, np.int64)
+    keep = np.empty(n, np.bool_)
+    trips = np.empty(n, np.int64)
+    nights = np.empty(n, np.int64)
+    days = np.empty(n, np.int64)
+    t = nn = nd = 0
+    start = 0
+    while start < n:
+        end = start + 1
+        while end < n and who[end] == who[start]:
+            end += 1
+        watermark = micros[end - 1] // h
+        previous = np.iinfo(np.int64).min  # the hour of the last carried row (they come first)
+        for i in range(start, end):
+            if not is_new[i]:
+                previous = micros[i] // h
+        for i in range(start, end):
+            hour = micros[i] // h
+            reach = micros[i] + layout.gap_us
+            if i + 1 < end and micros[i + 1] < reach:
+                reach = micros[i + 1]
+            last = max(micros[i], reach - 1_000_000) // h
+            begin[i] = max(hour, previous)
+            final[i] = min(last, watermark - 1)
+            keep[i] = last >= watermark
+            if not is_new[i]:
+                continue
+            local = hour + layout.offset_hours
+            if i > start and region[i] != region[i - 1]:
+                trips[t] = (
+                    ((local // 24) << (2 * layout.region_bits))
+                    | (region[i - 1] << layout.region_bits)
+                    | region[i]
+                )
+                t += 1
+            of_day = local % 24
+            if of_day >= layout.night_from or of_day < layout.night_until:
+                nights[nn] = (who[i] << layout.region_bits) | region[i]
+                nn += 1
+            if layout.day_from <= of_day < layout.day_until:
+                days[nd] = (
+                    (who[i] << layout.day_region_bits)
+                    | ((local // 24) << layout.region_bits)
+                    | region[i]
+                )
+                nd += 1
+        start = end
+    return begin, final, keep, trips[:t], nights[:nn], days[:nd]
