@@ -15,6 +15,8 @@ must stay within 4 GB), else the number of events. From 500 million events on, t
 written as Parquet (``SPREADWATCH_BENCH_SCALE_FORMAT`` chooses: ``csv`` or ``parquet``), a
 tenth of the CSV's size. With ``SPREADWATCH_BENCH_SCALE_SPARK=1`` the same delivery is also
 ingested on local Spark (``ingest_spark_<scale>_seconds``) for comparison.
+``SPREADWATCH_BENCH_SCALE_TRACE=0`` leaves the exposure tracing below out (the billion-event run
+measures the ingest and the flows).
 
 Then exposure tracing over the same store: ``trace_index_100m_seconds`` builds the tracing index
 (``spreadwatch trace-index``, same memory cap, ``trace_index_100m_peak_rss_gb``), and
@@ -41,6 +43,7 @@ FORMAT = os.environ.get("SPREADWATCH_BENCH_SCALE_FORMAT") or (
     "parquet" if EVENTS >= 500_000_000 else "csv"
 )
 ON_SPARK = os.environ.get("SPREADWATCH_BENCH_SCALE_SPARK", "") in ("1", "true")
+TRACE = os.environ.get("SPREADWATCH_BENCH_SCALE_TRACE", "1") not in ("0", "false")
 
 
 def scale_label(events: int) -> str:
@@ -79,9 +82,10 @@ def run() -> dict[str, float]:
         env["SPREADWATCH_SPILL_DIR"] = str(root / "spill")
         synth = ["synth", "--out", str(root / "synth"), "--events", str(EVENTS), "--days", "14"]
         synth += ["--events-format", FORMAT]
-        _child(synth, env)
+        synth_seconds, synth_gb = _child(synth, env)
         raw = root / "synth" / "raw"
         store = root / "store"
+        n = scale_label(EVENTS)
         seconds, peak_gb = _child(
             [
                 "ingest", "location", str(raw / "location_events"),
@@ -91,8 +95,16 @@ def run() -> dict[str, float]:
         )  # fmt: skip
         rows = json.loads((store / "quality.json").read_text())["location"]["rows_in"]
         flows_seconds, flows_gb = _child(["flows", str(store), "--out", str(root / "flows")], env)
-        index_seconds, index_gb = _child(["trace-index", str(store)], env)
-        latencies = _trace_latencies(store)
+        tracing = {}
+        if TRACE:
+            index_seconds, index_gb = _child(["trace-index", str(store)], env)
+            latencies = _trace_latencies(store)
+            tracing = {
+                f"trace_index_{n}_seconds": round(index_seconds, 1),
+                f"trace_index_{n}_peak_rss_gb": round(index_gb, 2),
+                f"trace_p95_s_{n}": round(float(np.percentile(latencies, 95)), 3),
+                f"trace_median_s_{n}": round(float(np.median(latencies)), 3),
+            }
         spark = {}
         if ON_SPARK:
             spark_seconds, _ = _child(
@@ -103,18 +115,16 @@ def run() -> dict[str, float]:
                 ],
                 env,
             )  # fmt: skip
-            spark[f"ingest_spark_{scale_label(EVENTS)}_seconds"] = round(spark_seconds, 1)
-    n = scale_label(EVENTS)
+            spark[f"ingest_spark_{n}_seconds"] = round(spark_seconds, 1)
     return {
+        f"synth_{n}_seconds": round(synth_seconds, 1),
+        f"synth_{n}_peak_rss_gb": round(synth_gb, 2),
         f"ingest_{n}_peak_rss_gb": round(peak_gb, 2),
         f"ingest_{n}_events_per_s": round(rows / seconds),
         f"ingest_{n}_bench_events": rows,
         f"flows_{n}_seconds": round(flows_seconds, 1),
         f"flows_{n}_peak_rss_gb": round(flows_gb, 2),
-        f"trace_index_{n}_seconds": round(index_seconds, 1),
-        f"trace_index_{n}_peak_rss_gb": round(index_gb, 2),
-        f"trace_p95_s_{n}": round(float(np.percentile(latencies, 95)), 3),
-        f"trace_median_s_{n}": round(float(np.median(latencies)), 3),
+        **tracing,
         **spark,
     }
 

@@ -109,9 +109,9 @@ def chained_counts(
     first) counting what :class:`spreadwatch.fusion.running.RunningFlows` counts:
 
     * ``begin``, ``final``: each row's span of presence hours, from its hour (no earlier than
-      the hour of the subscriber's last carried row, up to which they were counted before) to the last hour it covers (until one
-      second before the next event, at most ``gap_us`` later), cut before the hour of the
-      subscriber's last row (the watermark);
+      the hour of the subscriber's last carried row, up to which they were counted before) to
+      the last hour it covers (until one second before the next event, at most ``gap_us``
+      later), cut before the hour of the subscriber's last row (the watermark);
     * ``keep``: whether the row covers the watermark (still needed later);
     * packed keys of trips into new rows (KST day, origin, destination), of new rows at night
       (subscriber, region) and of new rows by day (subscriber, KST date, region)."""

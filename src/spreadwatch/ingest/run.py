@@ -154,7 +154,7 @@ def _ingest(
     if fast_path and spec is LOCATION and LocationFastPath.applies(keyring):
         cells = con.sql("SELECT * FROM store_cells").to_arrow_table()
         fast = LocationFastPath(cells, keyring, store, con)
-    deliveries = read_ahead(_deliveries(files, spec, store, chunk_bytes))
+    deliveries = read_ahead(_deliveries(files, spec, store, chunk_bytes), ahead=3)
     with contextlib.closing(deliveries), PartWriter(store) as writer:
         for path in track(files, f"ingesting {spec.name}"):
             sha, skipped = next(deliveries)
