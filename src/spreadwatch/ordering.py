@@ -6,6 +6,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from spreadwatch.interning import string_words
+
 
 def combined(column: pa.ChunkedArray | pa.Array) -> pa.Array:
     """A column as one array. A dictionary column's chunks that share one dictionary (slices
@@ -83,8 +85,6 @@ def _prefix_order(values: pa.Array) -> np.ndarray:
     """The sorting permutation of strings by their bytes eight at a time as integers (the
     first eight for all, the next ones only for strings tied so far), the few still tied after
     32 bytes by their whole text."""
-    from spreadwatch.interning import string_words
-
     order = np.argsort(string_words(values, 0))
     for word in range(1, 5):
         tied, run = _tied(values, order, word)
@@ -104,8 +104,6 @@ def _prefix_order(values: pa.Array) -> np.ndarray:
 def _tied(values: pa.Array, order: np.ndarray, words: int) -> tuple[np.ndarray, np.ndarray]:
     """Positions in ``order`` of the strings equal to a neighbour in their first ``8 * words``
     bytes, and per position the number of its run of equal ones."""
-    from spreadwatch.interning import string_words
-
     same = np.ones(len(order) - 1, dtype=bool)
     for word in range(words):
         w = string_words(values, word)[order]

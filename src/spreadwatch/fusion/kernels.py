@@ -156,11 +156,12 @@ def _presence_cells(e: Events, first_hour: int, hours: int, gap_us: int) -> np.n
 
 def subscriber_slices(who: np.ndarray, rows: int) -> Iterator[slice]:
     """Consecutive slices of about ``rows`` rows (more when one subscriber has more) of events
-    ordered by subscriber, each holding whole subscribers."""
+    grouped by subscriber (each subscriber's contiguous, in any order of subscribers), each
+    holding whole subscribers."""
+    ends = np.append(np.flatnonzero(who[1:] != who[:-1]) + 1, who.size)
     low = 0
     while low < who.size:
-        high = min(low + rows, who.size)
-        high = int(np.searchsorted(who, who[high - 1], side="right"))
+        high = int(ends[np.searchsorted(ends, min(low + rows, who.size))])
         yield slice(low, high)
         low = high
 

@@ -28,7 +28,6 @@ import logging
 import zipfile
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -53,7 +52,13 @@ from spreadwatch.fusion.mobility import (
     SCHEMAS,
     TIMEZONE_OFFSET_HOURS,
 )
-from spreadwatch.fusion.sweeps import Layout, chained_counts, grouped_order
+from spreadwatch.fusion.sweeps import (
+    Layout,
+    chained_counts,
+    distinct_groups,
+    grouped_order,
+    spans_rows,
+)
 from spreadwatch.fusion.tallies import (
     Counts,
     coded,
@@ -104,17 +109,90 @@ _LAYOUT = Layout(
 )
 
 
-@dataclass
 class _Tail:
-    """Events still needed by later rows, each subscriber's contiguous and in order."""
+    """Events still needed by later rows, each subscriber's contiguous and in order.
 
-    who: np.ndarray = field(default_factory=no_keys)
-    micros: np.ndarray = field(default_factory=no_keys)
-    cell: np.ndarray = field(default_factory=no_keys)
-    region: np.ndarray = field(default_factory=no_keys)
+    Where each subscriber's rows start and how many there are is kept per subscriber, so a
+    chunk reads and replaces only the rows of its own subscribers, whatever the number of
+    others: replaced rows stay behind, unused, until they outnumber the rows in use, and then
+    the rows are packed again."""
+
+    def __init__(self, *arrays: np.ndarray) -> None:
+        who, micros, cell, region = arrays or (no_keys(),) * 4
+        self._columns = [
+            who.astype(np.int32),
+            micros.astype(np.int64),
+            cell.astype(np.int32),
+            region.astype(np.int32),
+        ]
+        self._used = self._live = who.size
+        self._starts = np.zeros(0, np.int64)
+        self._counts = np.zeros(0, np.int64)
+        self._index(0, self._used)
 
     def arrays(self) -> tuple[np.ndarray, ...]:
-        return self.who, self.micros, self.cell, self.region
+        """Subscriber, time, cell and region of the rows in use, packed."""
+        self._pack()
+        return tuple(column[: self._used].astype(np.int64) for column in self._columns)
+
+    def of(self, subscribers: np.ndarray) -> tuple[np.ndarray, ...]:
+        """The rows of ``subscribers``, one subscriber's after another's."""
+        known = subscribers[subscribers < self._starts.size]
+        rows = spans_rows(self._starts, self._counts, known)
+        return tuple(column[rows].astype(np.int64) for column in self._columns)
+
+    def replace(self, subscribers: np.ndarray, *rows: np.ndarray) -> None:
+        """Drop the rows of ``subscribers`` and add ``rows`` (subscriber, time, cell, region;
+        theirs, each subscriber's contiguous)."""
+        known = subscribers[subscribers < self._starts.size]
+        self._live -= int(self._counts[known].sum())
+        self._counts[known] = 0
+        added = rows[0].size
+        if self._used + added > self._columns[0].size:
+            self._pack()
+            if self._used + added > self._columns[0].size:
+                size = max(2 * self._columns[0].size, self._used + added)
+                self._columns = [_grown(column, size) for column in self._columns]
+        for column, values in zip(self._columns, rows, strict=True):
+            column[self._used : self._used + added] = values
+        self._index(self._used, self._used + added)
+        self._used += added
+        self._live += added
+        if self._used > 2 * self._live + (1 << 20):
+            self._pack()
+
+    def _index(self, begin: int, end: int) -> None:
+        """Record where the subscribers of rows ``begin .. end`` start, and their counts."""
+        who = self._columns[0][begin:end]
+        if not who.size:
+            return
+        size = int(who.max()) + 1
+        if size > self._starts.size:
+            self._starts = _grown(self._starts, size)
+            self._counts = _grown(self._counts, size, fill=0)
+        group, first, last = runs(who[1:] == who[:-1])
+        del group
+        self._starts[who[first]] = first + begin
+        self._counts[who[first]] = last - first + 1
+
+    def _pack(self) -> None:
+        """Move the rows in use together (by subscriber), dropping the replaced ones."""
+        if self._used == self._live:
+            return
+        held = np.flatnonzero(self._counts)
+        rows = spans_rows(self._starts, self._counts, held)
+        self._columns = [column[rows] for column in self._columns]
+        self._used = self._live = rows.size
+        self._starts[:] = 0
+        self._counts[:] = 0
+        self._index(0, self._used)
+
+
+def _grown(array: np.ndarray, size: int, fill: int = 0) -> np.ndarray:
+    """``array`` with room for ``size`` values at least (doubling), the new ones ``fill``."""
+    grown = np.full(max(size, 2 * array.size), fill, array.dtype)
+    grown[: array.size] = array
+    return grown
 
 
 class RunningFlows:
@@ -128,6 +206,7 @@ class RunningFlows:
         self._subscribers = StringIds()
         self._cells = StringIds()
         self._ranked: np.ndarray | None = None  # of the cells
+        self._groups = np.zeros(0, np.int64)  # see _scratch
         self._regions = StringIds()
         self._tail = _Tail()
         self._trips = Counts()
@@ -183,30 +262,23 @@ class RunningFlows:
     ) -> None:
         """Count new rows with the tail of their subscribers (see the module doc), by slices of
         whole subscribers (bounding the temporary arrays)."""
-        tail = self._tail
-        present = np.zeros(len(self._subscribers), dtype=bool)
-        present[who] = True
-        carried = present[tail.who]
+        subscribers = distinct_groups(who, self._scratch())
+        carried = self._tail.of(subscribers)
         arrays = [
-            np.concatenate([old[carried], new])
-            for old, new in zip(tail.arrays(), (who, micros, cell, region), strict=True)
+            np.concatenate([old, new])
+            for old, new in zip(carried, (who, micros, cell, region), strict=True)
         ]
-        is_new = np.concatenate([np.zeros(int(carried.sum()), bool), np.ones(who.size, bool)])
+        is_new = np.concatenate([np.zeros(carried[0].size, bool), np.ones(who.size, bool)])
         order = self._ordered(arrays[0], arrays[1], arrays[2])
         who, micros, cell, region = (a[order] for a in arrays)
-        del arrays
+        del arrays, carried
         is_new = is_new[order]
         if (is_new[:-1] & ~is_new[1:] & (who[1:] == who[:-1])).any():
             return self._stop("events of a subscriber arrived after later ones")
         keep = np.zeros(who.size, dtype=bool)
         for part in subscriber_slices(who, ROUND_ROWS):
             keep[part] = self._count_ordered(who[part], micros[part], region[part], is_new[part])
-        self._tail = _Tail(
-            *(
-                np.concatenate([old[~carried], new[keep]])
-                for old, new in zip(tail.arrays(), (who, micros, cell, region), strict=True)
-            )
-        )
+        self._tail.replace(subscribers, *(a[keep] for a in (who, micros, cell, region)))
         if self._days.held > max(OPEN_DAY_TALLIES, 2 * self._open_after_close):
             self._close_days()
             self._open_after_close = self._days.held
@@ -229,7 +301,7 @@ class RunningFlows:
     def _close_days(self) -> None:
         """Keep only the modal region of each subscriber's dates before the date of their last
         event (no later event can fall on them)."""
-        who, micros = self._tail.who, self._tail.micros
+        who, micros, _, _ = self._tail.arrays()
         _, _, final = runs(who[1:] == who[:-1])  # each subscriber's last event
         last_date = np.full(len(self._subscribers), -1, dtype=np.int64)
         last_date[who[final]] = (micros[final] // _HOUR_US + TIMEZONE_OFFSET_HOURS) // 24
@@ -246,7 +318,7 @@ class RunningFlows:
         """The order by subscriber, time and cell (kept rows never share all three). Rows
         usually come in that order but for the subscriber (the tail in order, then the new
         rows by time): a stable counting sort by subscriber, checked, does."""
-        order = grouped_order(who, len(self._subscribers))
+        order = grouped_order(who, self._scratch())
         who, micros, cell = who[order], micros[order], cell[order]
         rank = self._cell_ranks()[cell]
         same = who[1:] == who[:-1]
@@ -257,6 +329,13 @@ class RunningFlows:
         seconds = whole_seconds(micros)
         time = micros - low if seconds is None else seconds
         return order[lexical_order(who, time, rank)]
+
+    def _scratch(self) -> np.ndarray:
+        """-1 per subscriber: the compiled groupings number the subscribers of a chunk in it
+        (and leave it as they found it)."""
+        if self._groups.size < len(self._subscribers):
+            self._groups = np.full(2 * len(self._subscribers), -1, np.int64)
+        return self._groups
 
     def _cell_ranks(self) -> np.ndarray:
         """The rank of each numbered cell among all cells' IDs (kept until new cells come)."""

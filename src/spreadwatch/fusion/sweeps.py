@@ -1,7 +1,8 @@
 """Compiled linear passes of the fusion counts, where NumPy would sort.
 
 They replace a sort of the rows, or many passes of NumPy over them, by a single pass:
-:func:`grouped_order` orders rows by subscriber (a counting sort), :func:`presence_changes`
+:func:`grouped_order` groups rows by subscriber (a counting sort, linear in the rows of a
+chunk whatever the number of subscribers seen before), :func:`presence_changes`
 finds each subscriber's distinct (hour, region) boundary cells by walking their spans in order
 instead of sorting their keys, and :func:`chained_counts` walks each subscriber's rows once for
 what the running flows count of them.
@@ -17,20 +18,66 @@ import numpy as np
 
 
 @numba.njit(nogil=True, cache=True)
-def grouped_order(groups: np.ndarray, count: int) -> np.ndarray:  # pragma: no cover - compiled
-    """The stable order of rows by ``groups`` (integers ``0 <= g < count``): rows of group 0 in
-    their order, then those of group 1, ... A counting sort: linear in rows plus ``count``."""
+def grouped_order(groups: np.ndarray, scratch: np.ndarray) -> np.ndarray:  # pragma: no cover
+    """The stable order of rows by group, groups in the order first seen: rows of the first
+    group in their order, then those of the second, ... A counting sort, linear in rows:
+    ``scratch`` (-1 everywhere, longer than the largest group) numbers the groups present and
+    is left as it was found."""
+    n = groups.size
+    local = np.empty(n, np.int64)
+    seen = np.empty(n, np.int64)
+    count = 0
+    for i in range(n):
+        g = groups[i]
+        if scratch[g] < 0:
+            scratch[g] = count
+            seen[count] = g
+            count += 1
+        local[i] = scratch[g]
     starts = np.zeros(count + 1, np.int64)
-    for g in groups:
-        starts[g + 1] += 1
+    for i in range(n):
+        starts[local[i] + 1] += 1
     for g in range(count):
         starts[g + 1] += starts[g]
-    order = np.empty(groups.size, np.int64)
-    for i in range(groups.size):
-        g = groups[i]
-        order[starts[g]] = i
-        starts[g] += 1
+    order = np.empty(n, np.int64)
+    for i in range(n):
+        order[starts[local[i]]] = i
+        starts[local[i]] += 1
+    for g in range(count):
+        scratch[seen[g]] = -1
     return order
+
+
+@numba.njit(nogil=True, cache=True)
+def distinct_groups(groups: np.ndarray, scratch: np.ndarray) -> np.ndarray:  # pragma: no cover
+    """The distinct groups in the order first seen (``scratch`` as for :func:`grouped_order`)."""
+    seen = np.empty(groups.size, np.int64)
+    count = 0
+    for g in groups:
+        if scratch[g] < 0:
+            scratch[g] = 0
+            seen[count] = g
+            count += 1
+    for g in range(count):
+        scratch[seen[g]] = -1
+    return seen[:count]
+
+
+@numba.njit(nogil=True, cache=True)
+def spans_rows(
+    starts: np.ndarray, counts: np.ndarray, groups: np.ndarray
+) -> np.ndarray:  # pragma: no cover - compiled
+    """The rows ``starts[g] .. starts[g] + counts[g]`` of each of ``groups``, in turn."""
+    total = 0
+    for g in groups:
+        total += counts[g]
+    rows = np.empty(total, np.int64)
+    at = 0
+    for g in groups:
+        for k in range(counts[g]):
+            rows[at] = starts[g] + k
+            at += 1
+    return rows
 
 
 @numba.njit(nogil=True, cache=True)

@@ -402,11 +402,21 @@ def _dictionary(values: pa.Array, at: np.ndarray) -> pa.DictionaryArray:
 
 
 def _appended(coded: Coded, more: pa.ChunkedArray) -> Coded:
-    """``coded``'s rows followed by the strings of ``more``, as distinct values and positions."""
+    """``coded``'s rows followed by the strings of ``more`` (a few rows), as distinct values
+    and positions: the values of ``more`` not among ``coded``'s are added after them."""
     values, at = coded
-    encoded = pc.dictionary_encode(pa.concat_arrays([values, *more.chunks]))
-    positions = encoded.indices.to_numpy().astype(np.int64)
-    return encoded.dictionary, np.concatenate([positions[at], positions[len(values) :]])
+    more = more.combine_chunks().cast(values.type)
+    extra = pc.unique(more)
+    # where each distinct string of ``more`` is among the values, or after them when new
+    found = pc.index_in(values, value_set=extra)  # per value: its place in ``extra``
+    hit = np.flatnonzero(np.asarray(found.is_valid()))
+    place = np.full(len(extra), -1, dtype=np.int64)
+    place[np.asarray(found.take(pa.array(hit))).astype(np.int64)] = hit
+    new = np.flatnonzero(place < 0)
+    place[new] = len(values) + np.arange(new.size)
+    values = pa.concat_arrays([values, extra.take(pa.array(new))])
+    rows = place[np.asarray(pc.index_in(more, value_set=extra)).astype(np.int64)]
+    return values, np.concatenate([at, rows])
 
 
 def _distinct_by_time(rows: pa.Table, known: Ranks | None = None) -> tuple[pa.Table, int]:
