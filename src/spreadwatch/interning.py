@@ -65,11 +65,11 @@ class StringIds:
         """Room for ``more`` new strings of ``more_bytes`` bytes, the table at most half full."""
         need = self._count + more
         if need + 1 > self._offsets.size:
-            self._offsets = _grown(self._offsets, need + 1)
-            self._hashes = _grown(self._hashes, need)
+            self._offsets = grown(self._offsets, need + 1)
+            self._hashes = grown(self._hashes, need)
         used = int(self._offsets[self._count])
         if used + more_bytes > self._data.size:
-            self._data = _grown(self._data, used + more_bytes)
+            self._data = grown(self._data, used + more_bytes)
         if 2 * need > self._slots.size:
             size = self._slots.size
             while 2 * need > size:
@@ -77,10 +77,11 @@ class StringIds:
             self._slots = _rehashed(self._hashes, self._count, size)
 
 
-def _grown(array: np.ndarray, size: int) -> np.ndarray:
-    grown = np.empty(max(size, 2 * array.size), array.dtype)
-    grown[: array.size] = array
-    return grown
+def grown(array: np.ndarray, size: int) -> np.ndarray:
+    """``array`` with room for ``size`` values at least (doubling), the new ones zero."""
+    bigger = np.zeros(max(size, 2 * array.size), array.dtype)
+    bigger[: array.size] = array
+    return bigger
 
 
 def _buffers(values: pa.Array) -> tuple[np.ndarray, np.ndarray]:

@@ -83,38 +83,47 @@ def value_ranks(values: pa.Array) -> np.ndarray:
 
 def _prefix_order(values: pa.Array) -> np.ndarray:
     """The sorting permutation of strings by their bytes eight at a time as integers (the
-    first eight for all, the next ones only for strings tied so far), the few still tied after
-    32 bytes by their whole text."""
-    order = np.argsort(string_words(values, 0))
-    for word in range(1, 5):
-        tied, run = _tied(values, order, word)
+    first eight for all, the next ones only among strings tied so far), the few still tied
+    after 32 bytes by their whole text."""
+    if not pa.types.is_large_string(values.type):
+        values = values.cast(pa.large_string())  # once, not for every eight bytes
+    words: dict[int, np.ndarray] = {}
+
+    def word(k: int) -> np.ndarray:
+        if k not in words:
+            words[k] = string_words(values, k)
+        return words[k]
+
+    order = np.argsort(word(0))
+    # equal to the next string in the first bytes so far; reordering within a run of equal
+    # ones keeps the runs where they are, so this only narrows, word after word
+    same = np.ones(len(order) - 1, dtype=bool)
+    for k in range(4):
+        ordered = word(k)[order]
+        same &= ordered[1:] == ordered[:-1]
+        tied, run = _tied(same)
         if not tied.size:
             break
-        if word == 4:  # the same 32 first bytes: by the whole text, run by run
+        if k == 3:  # the same 32 first bytes: by the whole text, run by run
             for r in np.unique(run):
                 at = tied[run == r]
                 part = order[at]
                 order[at] = part[np.asarray(pc.sort_indices(values.take(pa.array(part))))]
             break
-        next_word = string_words(values.take(pa.array(order[tied])), word)
-        order[tied] = order[tied][np.lexsort((next_word, run))]
+        order[tied] = order[tied][np.lexsort((word(k + 1)[order[tied]], run))]
     return order
 
 
-def _tied(values: pa.Array, order: np.ndarray, words: int) -> tuple[np.ndarray, np.ndarray]:
-    """Positions in ``order`` of the strings equal to a neighbour in their first ``8 * words``
-    bytes, and per position the number of its run of equal ones."""
-    same = np.ones(len(order) - 1, dtype=bool)
-    for word in range(words):
-        w = string_words(values, word)[order]
-        same &= w[1:] == w[:-1]
-    tied = np.zeros(len(order), dtype=bool)
+def _tied(same: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Positions equal to a neighbour (``same[i]``: position ``i + 1`` equals ``i``), and per
+    position the number of its run of equal ones."""
+    tied = np.zeros(same.size + 1, dtype=bool)
     tied[:-1] |= same
     tied[1:] |= same
     positions = np.flatnonzero(tied)
     starts = np.ones(positions.size, dtype=bool)  # not equal to the one before
-    inner = positions[positions > 0]
-    starts[positions > 0] = ~same[inner - 1]
+    inner = positions > 0
+    starts[inner] = ~same[positions[inner] - 1]
     return positions, np.cumsum(starts)
 
 

@@ -68,7 +68,7 @@ from spreadwatch.fusion.tallies import (
     string_array,
     string_buffers,
 )
-from spreadwatch.interning import StringIds
+from spreadwatch.interning import StringIds, grown
 from spreadwatch.ordering import (
     dense_unique,
     lexical_order,
@@ -152,7 +152,7 @@ class _Tail:
             self._pack()
             if self._used + added > self._columns[0].size:
                 size = max(2 * self._columns[0].size, self._used + added)
-                self._columns = [_grown(column, size) for column in self._columns]
+                self._columns = [grown(column, size) for column in self._columns]
         for column, values in zip(self._columns, rows, strict=True):
             column[self._used : self._used + added] = values
         self._index(self._used, self._used + added)
@@ -168,10 +168,9 @@ class _Tail:
             return
         size = int(who.max()) + 1
         if size > self._starts.size:
-            self._starts = _grown(self._starts, size)
-            self._counts = _grown(self._counts, size, fill=0)
-        group, first, last = runs(who[1:] == who[:-1])
-        del group
+            self._starts = grown(self._starts, size)
+            self._counts = grown(self._counts, size)
+        _, first, last = runs(who[1:] == who[:-1])
         self._starts[who[first]] = first + begin
         self._counts[who[first]] = last - first + 1
 
@@ -186,13 +185,6 @@ class _Tail:
         self._starts[:] = 0
         self._counts[:] = 0
         self._index(0, self._used)
-
-
-def _grown(array: np.ndarray, size: int, fill: int = 0) -> np.ndarray:
-    """``array`` with room for ``size`` values at least (doubling), the new ones ``fill``."""
-    grown = np.full(max(size, 2 * array.size), fill, array.dtype)
-    grown[: array.size] = array
-    return grown
 
 
 class RunningFlows:
