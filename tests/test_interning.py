@@ -39,3 +39,12 @@ def test_colliding_prefixes_and_lengths_stay_apart():
 def test_nulls_are_refused():
     with pytest.raises(ValueError, match="must not be null"):
         StringIds().ids(pa.array(["a", None]))
+
+
+def test_take_gives_the_strings_of_numbers():
+    rng = random.Random(4)
+    words = list(dict.fromkeys(_words(rng, 3000)))
+    ids = StringIds(pa.array(words))
+    chosen = np.array([rng.randrange(len(words)) for _ in range(5000)], np.int64)
+    assert ids.take(chosen).to_pylist() == [words[i] for i in chosen]
+    assert ids.take(np.zeros(0, np.int64)).to_pylist() == []

@@ -14,6 +14,8 @@ import pyarrow as pa
 
 _EMPTY = -1
 _MIN_SLOTS = 1 << 10
+#: Slots are 32-bit (4 bytes per slot, not 8): at most this many strings.
+_MAX_STRINGS = 1 << 30
 
 
 class StringIds:
@@ -23,7 +25,7 @@ class StringIds:
         self._offsets = np.zeros(1, np.int64)
         self._data = np.empty(0, np.uint8)
         self._hashes = np.empty(0, np.uint64)
-        self._slots = np.full(_MIN_SLOTS, _EMPTY, np.int64)
+        self._slots = np.full(_MIN_SLOTS, _EMPTY, np.int32)
         self._count = 0
         if values is not None and len(values):
             self.ids(values)
@@ -38,6 +40,18 @@ class StringIds:
         offsets = self._offsets[: n + 1]
         values = pa.LargeStringArray.from_buffers(
             n, pa.py_buffer(offsets), pa.py_buffer(self._data[: offsets[-1]])
+        )
+        return values.cast(pa.string())
+
+    def take(self, ids: np.ndarray) -> pa.Array:
+        """The strings numbered ``ids`` (a string array)."""
+        offsets = self._offsets
+        lengths = offsets[ids + 1] - offsets[ids]
+        out_offsets = np.zeros(ids.size + 1, np.int64)
+        np.cumsum(lengths, out=out_offsets[1:])
+        data = _gathered(offsets, self._data, ids, out_offsets)
+        values = pa.LargeStringArray.from_buffers(
+            ids.size, pa.py_buffer(out_offsets), pa.py_buffer(data)
         )
         return values.cast(pa.string())
 
@@ -70,6 +84,8 @@ class StringIds:
         used = int(self._offsets[self._count])
         if used + more_bytes > self._data.size:
             self._data = grown(self._data, used + more_bytes)
+        if need >= _MAX_STRINGS:
+            raise OverflowError(f"more than {_MAX_STRINGS} distinct strings to number")
         if 2 * need > self._slots.size:
             size = self._slots.size
             while 2 * need > size:
@@ -107,13 +123,13 @@ def _hash(data: np.ndarray, start: int, end: int) -> np.uint64:  # pragma: no co
 
 @numba.njit(nogil=True, cache=True)
 def _rehashed(hashes: np.ndarray, count: int, size: int) -> np.ndarray:  # pragma: no cover
-    slots = np.full(size, _EMPTY, np.int64)
+    slots = np.full(size, _EMPTY, np.int32)
     mask = np.uint64(size - 1)
     for i in range(count):
         slot = hashes[i] & mask
         while slots[slot] != _EMPTY:
             slot = (slot + np.uint64(1)) & mask
-        slots[slot] = i
+        slots[slot] = np.int32(i)
     return slots
 
 
@@ -156,10 +172,21 @@ def _number(
             known_data[at : at + length] = data[start:end]
             known_offsets[count + 1] = at + length
             hashes[count] = h
-            slots[slot] = count
+            slots[slot] = np.int32(count)
             count += 1
         ids[i] = known
     return ids, count
+
+
+@numba.njit(nogil=True, cache=True)
+def _gathered(
+    offsets: np.ndarray, data: np.ndarray, ids: np.ndarray, out_offsets: np.ndarray
+) -> np.ndarray:  # pragma: no cover - compiled
+    out = np.empty(out_offsets[-1], np.uint8)
+    for i in range(ids.size):
+        start, at = offsets[ids[i]], out_offsets[i]
+        out[at : out_offsets[i + 1]] = data[start : start + out_offsets[i + 1] - at]
+    return out
 
 
 def string_words(values: pa.Array, word: int) -> np.ndarray:

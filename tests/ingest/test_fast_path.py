@@ -3,10 +3,12 @@ the same quarantine, the same row accounting; on messy deliveries in CSV and typ
 
 from __future__ import annotations
 
+import datetime as dt
 import shutil
 from pathlib import Path
 
 import duckdb
+import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
@@ -49,10 +51,14 @@ def deliveries(raw, tmp_path_factory) -> dict[str, list[Path]]:
     return {"csv": csv, "parquet": parquet, "again": [again]}
 
 
-def _run(raw: Path, files: list[list[Path]], root: Path, fast: bool) -> dict:
+def _run(
+    raw: Path, files: list[list[Path]], root: Path, fast: bool, chunk_bytes: int | None = None
+) -> dict:
     with Store(root) as store:
         ingest("cells", [raw / "cells.csv"], store, RING)
-        records = [ingest("location", f, store, RING, fast_path=fast).totals() for f in files]
+        records = [
+            ingest("location", f, store, RING, chunk_bytes, fast_path=fast).totals() for f in files
+        ]
         return {
             "events": store.read("location"),
             "quarantine": store.read("location", quarantine=True),
@@ -110,8 +116,6 @@ def test_rotating_keys_take_the_sql_path(raw, deliveries, tmp_path, monkeypatch)
 def test_typed_times_the_sql_path_refuses_are_left_to_it(raw, tmp_path):
     """Typed times outside the years 1000-2999 go to the SQL path, which renders them as text
     and reads them back (a BC time does not come back: quarantined); the result is the same."""
-    import datetime as dt
-
     with Store(tmp_path / "cells") as store:
         ingest("cells", [raw / "cells.csv"], store, RING)
         placed = store.read("cells")
@@ -196,3 +200,65 @@ def test_kept_parts_hold_no_value_of_quarantined_rows(raw, tmp_path, kind):
         for name in ("carrier", "cell_id"):
             values = set(kept[name].combine_chunks().dictionary.to_pylist())
             assert not values & {secret_cell, secret_carrier}
+
+
+def _subscriber_blocks(placed: pa.Table, unordered: int) -> tuple[pa.Table, int]:
+    """A carrier's day as large deliveries come: blocks of subscribers, each ordered by time.
+    The first chunk's last 10 rows come again at the start of the second (as repeats, and with
+    another cell as new rows at the same time); ``unordered`` early rows come again at the end.
+    Returns the table and how many of its rows repeat others."""
+    rng = np.random.default_rng(12)
+    carrier = placed["carrier"][0].as_py()
+    cells = placed.filter(pa.compute.equal(placed["carrier"], carrier))["cell_id"].to_pylist()
+    start = dt.datetime(2020, 2, 1, tzinfo=dt.UTC)
+    blocks = []
+    for block in range(3):
+        who = np.repeat(np.arange(block * 250, (block + 1) * 250), 40)
+        seconds = rng.choice(86_400, who.size, replace=False)  # one row per time
+        order = np.argsort(seconds, kind="stable")
+        blocks.append((who[order], seconds[order]))
+    who = np.concatenate([b[0] for b in blocks])
+    seconds = np.concatenate([b[1] for b in blocks])
+    cell = rng.integers(0, len(cells), who.size)
+    edge = np.arange(9_990, 10_000)
+    moved = (cell[edge] + 1) % len(cells)
+    early = rng.choice(9_000, unordered, replace=False)
+    at = np.concatenate([np.arange(10_000), edge, edge, np.arange(10_000, who.size), early])
+    cell = np.concatenate([cell[:10_000], cell[edge], moved, cell[10_000:], cell[early]])
+    table = pa.table(
+        {
+            "carrier": [carrier] * at.size,
+            "subscriber_id": [f"sub{w}" for w in who[at]],
+            "ts": [start + dt.timedelta(seconds=int(s)) for s in seconds[at]],
+            "cell_id": [cells[c] for c in cell],
+        }
+    )
+    return table, edge.size + unordered
+
+
+@pytest.mark.parametrize("unordered", [0, 25])
+def test_repeats_across_chunks_of_subscriber_blocks(raw, tmp_path, monkeypatch, unordered):
+    """Chunks of such a day span all of it: the run's own parts are read back only for rows
+    out of their subscriber's order, and every repeat is found either way."""
+    with Store(tmp_path / "cells") as store:
+        ingest("cells", [raw / "cells.csv"], store, RING)
+        placed = store.read("cells")
+    table, repeats = _subscriber_blocks(placed, unordered)
+    path = tmp_path / "day.parquet"
+    pq.write_table(table, path)
+    reads = []
+    stored_in = fast_module._stored_in
+
+    def spy(rows, parts):
+        reads.append(len(parts))
+        return stored_in(rows, parts)
+
+    monkeypatch.setattr(fast_module, "_stored_in", spy)
+    by_fast = _run(raw, [[path]], tmp_path / "fast", True, chunk_bytes=1)  # 10,000 rows
+    assert len(by_fast["parts"]) == -(-table.num_rows // 10_000)  # a part per chunk
+    assert (len(reads) > 0) == (unordered > 0)
+    by_sql = _run(raw, [[path]], tmp_path / "sql", False, chunk_bytes=1)
+    assert by_fast["records"] == by_sql["records"]
+    assert by_fast["records"][0][:4] == (table.num_rows, table.num_rows - repeats, 0, repeats)
+    for name, part in by_sql["parts"].items():
+        assert by_fast["parts"][name].equals(part), name

@@ -36,9 +36,10 @@ import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
 from spreadwatch.ingest.raw import QUARANTINE_SCHEMA
+from spreadwatch.ingest.repeats import RunRows
 from spreadwatch.ingest.sources import LOCATION, NAME_PATTERN, PLAUSIBLE_FROM, PLAUSIBLE_UNTIL
 from spreadwatch.ingest.store import Store
-from spreadwatch.interning import StringIds
+from spreadwatch.interning import StringIds, grown
 from spreadwatch.ordering import combined, dense_unique, lexical_order, ranks, time_key, value_ranks
 from spreadwatch.privacy.pseudonym import KeyRing
 
@@ -134,9 +135,12 @@ class LocationFastPath:
         self._cell_region = np.asarray(
             pc.index_in(placed["region_code"], value_set=self.region_codes), dtype=np.int64
         )
-        #: the run's pseudonyms: ``carrier<US>subscriber`` keys numbered, and their names
+        #: the pseudonym cache: ``carrier<US>subscriber`` keys numbered, and each one's
+        #: pseudonym's number among the run's rows
         self._known = StringIds()
-        self._names = pa.array([], pa.string())
+        self._pseudonym_of = np.empty(0, np.int64)
+        self._stored = RunRows()
+        self._before = store.parts(LOCATION.name)  # parts of earlier runs
         self._spans = PartSpans()
 
     @staticmethod
@@ -154,7 +158,9 @@ class LocationFastPath:
         store is read (parts still being written must be in place)."""
         checked = self._checked(chunk)
         if checked is None:
-            return slow(chunk, True)
+            output, quarantine, duplicates = slow(chunk, True)
+            self._stored.add(*self._numbered(output))
+            return output, quarantine, duplicates
         quarantine, duplicates = QUARANTINE_SCHEMA.empty_table(), 0
         with ThreadPoolExecutor(1, thread_name_prefix="spreadwatch-sql-path") as pool:
             # the other rows go through SQL meanwhile; their repeats of stored rows are found
@@ -163,12 +169,15 @@ class LocationFastPath:
             rest = None
             if others.any():
                 rest = pool.submit(slow, chunk.filter(pa.array(others)), False)
-            ts, coded = self._clean_rows(checked)
+            ts, coded, numbers = self._clean_rows(checked)
             if rest is not None:
                 slow_output, quarantine, duplicates = rest.result()
                 slow_output = slow_output.cast(LOCATION.schema)
                 ts = pa.concat_arrays([ts, *slow_output["ts"].chunks])
                 coded = {name: _appended(c, slow_output[name]) for name, c in coded.items()}
+                names = coded["subscriber_pseudo"][0]
+                more = self._stored.numbers(names[len(numbers) :])
+                numbers = np.concatenate([numbers, more])
         rows = pa.table(
             {
                 name: ts if name == "ts" else _dictionary(*coded[name])
@@ -176,10 +185,22 @@ class LocationFastPath:
             }
         )
         carrier, who, cell = (value_ranks(coded[n][0])[coded[n][1]] for n in _RANKED)
-        rows, repeats = _distinct_by_time(rows, (carrier, who, cell))
+        kept, repeats = _distinct_order(rows, (carrier, who, cell))
+        rows = rows.take(pa.array(kept))
+        who = numbers[coded["subscriber_pseudo"][1][kept]]
+        cells = coded["cell_id"]
+        cell = self._stored.cell_numbers(cells[0])[cells[1][kept]]
         settle()
-        rows, earlier = self._new_to_store(rows)
+        rows, earlier = self._new_to_store(rows, who, cell)
         return rows, quarantine, duplicates + repeats + earlier
+
+    def _numbered(self, rows: pa.Table) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Per row its pseudonym's number, its time and its cell's number (for
+        :class:`RunRows`)."""
+        pseudonyms = rows["subscriber_pseudo"].combine_chunks().cast(pa.string())
+        who = self._stored.numbers(pseudonyms)
+        cell = self._stored.cell_numbers(rows["cell_id"].combine_chunks().cast(pa.string()))
+        return who, _micros_of(rows), cell
 
     # --- the clean rows ---------------------------------------------------------------------
 
@@ -231,22 +252,23 @@ class LocationFastPath:
         ok &= region >= 0
         return _Checked(ok, instants, carrier, subscriber, cell, c_idx, s_idx, cell_idx, region)
 
-    def _clean_rows(self, checked: _Checked) -> tuple[pa.Array, dict[str, Coded]]:
-        """The clean rows' times and their other output columns as distinct values and
-        positions (no strings copied)."""
+    def _clean_rows(self, checked: _Checked) -> tuple[pa.Array, dict[str, Coded], np.ndarray]:
+        """The clean rows' times, their other output columns as distinct values and
+        positions (no strings copied), and the run's number of each distinct pseudonym."""
         c = checked
         rows = np.flatnonzero(c.ok)
         carriers, subscribers = c.carrier.dictionary, c.subscriber.dictionary
         pair = c.c_idx[rows] * len(subscribers) + c.s_idx[rows]
         pairs, where = dense_unique(pair, len(carriers) * len(subscribers))
-        names = self._pseudonyms(carriers, subscribers, pairs)
+        numbers = self._pseudonyms(carriers, subscribers, pairs)
+        names = self._stored.pseudonyms(numbers)
         coded = {
             "carrier": (carriers, c.c_idx[rows]),
             "subscriber_pseudo": (names, where),
             "region_code": (self.region_codes, c.region[rows]),
             "cell_id": (c.cell.dictionary, c.cell_idx[rows]),
         }
-        return c.instants.take(pa.array(rows)), coded
+        return c.instants.take(pa.array(rows)), coded, numbers
 
     def _regions(
         self,
@@ -272,24 +294,27 @@ class LocationFastPath:
         region[rows] = np.append(self._cell_region, -1)[at][where]
         return region
 
-    def _pseudonyms(self, carriers: pa.Array, subscribers: pa.Array, pairs: np.ndarray) -> pa.Array:
-        """The pseudonym of each ``carrier index * len(subscribers) + subscriber index``: looked
-        up in the run's cache, one HMAC for each identifier not seen before."""
+    def _pseudonyms(
+        self, carriers: pa.Array, subscribers: pa.Array, pairs: np.ndarray
+    ) -> np.ndarray:
+        """The run's number of the pseudonym of each ``carrier index * len(subscribers) +
+        subscriber index``: looked up in the cache, one HMAC for each identifier not in it."""
         if len(self._known) > CACHE_ROWS:
-            self._known, self._names = StringIds(), pa.array([], pa.string())
+            self._known, self._pseudonym_of = StringIds(), np.empty(0, np.int64)
         carrier, sub = np.divmod(pairs, len(subscribers))
         keys = pc.binary_join_element_wise(
             carriers.take(pa.array(carrier)), subscribers.take(pa.array(sub)), _SEPARATOR
         )
-        known = len(self._names)
+        known = len(self._known)
         at = self._known.ids(keys)
         new = np.flatnonzero(at >= known)
-        if new.size:  # numbered in the order first seen: the new names follow the known ones
+        if new.size:  # numbered in the order first seen: the new ones follow the known ones
             fresh = self._hmac(
                 carriers.take(pa.array(carrier[new])), subscribers.take(pa.array(sub[new]))
             )
-            self._names = pa.concat_arrays([self._names, fresh])
-        return self._names.take(at)
+            self._pseudonym_of = grown(self._pseudonym_of, len(self._known))
+            self._pseudonym_of[at[new]] = self._stored.numbers(fresh)
+        return self._pseudonym_of[at]
 
     def _hmac(self, carriers: pa.Array, subscribers: pa.Array) -> pa.Array:
         """Pseudonyms of ``carrier:subscriber`` pairs by the keyring's SQL (in DuckDB)."""
@@ -301,36 +326,69 @@ class LocationFastPath:
 
     # --- repeats ----------------------------------------------------------------------------
 
-    def _new_to_store(self, rows: pa.Table) -> tuple[pa.Table, int]:
-        """``rows`` (distinct, in order) without those the store holds already: only the
-        stored rows of the same carriers and time span are read, and only rows sharing a time
-        with one of them are compared whole."""
+    def _new_to_store(
+        self, rows: pa.Table, who: np.ndarray, cell: np.ndarray
+    ) -> tuple[pa.Table, int]:
+        """``rows`` (distinct, in order; ``who`` and ``cell`` their pseudonyms' and cells'
+        numbers) without those the store holds already. The run's own rows are told apart by
+        :class:`RunRows`; of the store's parts, only those of earlier runs overlapping the rows'
+        carriers and time span are read, and of this run's, those overlapping the rows it
+        leaves unsure. Only rows sharing a time with a stored row are compared whole."""
         if not rows.num_rows:
             return rows, 0
+        micros = _micros_of(rows)
+        sorted_out = self._stored.sort_out(who, micros, cell)
+        repeat = sorted_out.repeat
+        parts = self._overlapping(rows, self._before)
+        if sorted_out.unsure.any():
+            before = set(self._before)
+            ran = [p for p in self.store.parts(LOCATION.name) if p not in before]
+            parts += self._overlapping(rows.filter(pa.array(sorted_out.unsure)), ran)
+        if parts:
+            repeat |= _stored_in(rows, parts)
+        new = ~repeat
+        self._stored.add(who[new], micros[new], cell[new])
+        return rows.filter(pa.array(new)), int(repeat.sum())
+
+    def _overlapping(self, rows: pa.Table, parts: list[Path]) -> list[Path]:
+        """Of ``parts``, those that may hold rows of the carriers and time span of ``rows``."""
+        if not parts or not rows.num_rows:
+            return []
         low, high = pc.min_max(rows["ts"]).values()
-        carriers = pc.unique(rows["carrier"])
-        if pa.types.is_dictionary(carriers.type):
-            carriers = carriers.cast(carriers.type.value_type)
-        parts = self._spans.overlapping(
-            self.store.parts(LOCATION.name), low.value, high.value, set(carriers.to_pylist())
-        )
-        if not parts:
-            return rows, 0
-        span = (ds.field("ts") >= low) & (ds.field("ts") <= high)
-        earlier = ds.dataset(parts, format="parquet").to_table(
-            columns=list(LOCATION.key), filter=span & ds.field("carrier").isin(carriers)
-        )
-        maybe = np.asarray(pc.is_in(rows["ts"], value_set=earlier["ts"].combine_chunks()))
-        if not maybe.any():
-            return rows, 0
-        candidates = rows.filter(pa.array(maybe)).select(LOCATION.key).cast(_KEY_SCHEMA)
-        candidates = candidates.append_column("_row", pa.array(np.flatnonzero(maybe)))
-        stored = candidates.join(
-            earlier.cast(_KEY_SCHEMA), list(LOCATION.key), join_type="left semi"
-        )
-        repeat = np.zeros(rows.num_rows, dtype=bool)
-        repeat[stored["_row"].to_numpy()] = True
-        return rows.filter(pa.array(~repeat)), int(repeat.sum())
+        return self._spans.overlapping(parts, low.value, high.value, _carriers(rows))
+
+
+def _stored_in(rows: pa.Table, parts: list[Path]) -> np.ndarray:
+    """Which of ``rows`` the ``parts`` hold (reading only their rows of the same carriers
+    and time span; comparing whole only the rows sharing a time with one of them)."""
+    repeat = np.zeros(rows.num_rows, dtype=bool)
+    low, high = pc.min_max(rows["ts"]).values()
+    span = (ds.field("ts") >= low) & (ds.field("ts") <= high)
+    carriers = pa.array(sorted(_carriers(rows)), pa.string())
+    earlier = ds.dataset(parts, format="parquet").to_table(
+        columns=list(LOCATION.key), filter=span & ds.field("carrier").isin(carriers)
+    )
+    maybe = np.asarray(pc.is_in(rows["ts"], value_set=earlier["ts"].combine_chunks()))
+    if not maybe.any():
+        return repeat
+    candidates = rows.filter(pa.array(maybe)).select(LOCATION.key).cast(_KEY_SCHEMA)
+    candidates = candidates.append_column("_row", pa.array(np.flatnonzero(maybe)))
+    stored = candidates.join(earlier.cast(_KEY_SCHEMA), list(LOCATION.key), join_type="left semi")
+    repeat[stored["_row"].to_numpy()] = True
+    return repeat
+
+
+def _carriers(rows: pa.Table) -> set[str]:
+    carriers = pc.unique(rows["carrier"])
+    if pa.types.is_dictionary(carriers.type):
+        carriers = carriers.cast(carriers.type.value_type)
+    return set(carriers.to_pylist())
+
+
+def _micros_of(rows: pa.Table) -> np.ndarray:
+    """The rows' times as microseconds since 1970."""
+    ts = rows["ts"].combine_chunks().cast(_UTC_US).cast(pa.int64())
+    return ts.to_numpy(zero_copy_only=False)
 
 
 #: The key columns as the store holds them (compared by their strings).
@@ -419,11 +477,12 @@ def _appended(coded: Coded, more: pa.ChunkedArray) -> Coded:
     return values, np.concatenate([at, rows])
 
 
-def _distinct_by_time(rows: pa.Table, known: Ranks | None = None) -> tuple[pa.Table, int]:
-    """Distinct rows ordered by time, then carrier, pseudonym and cell (the store's order);
-    and how many repeats were dropped. ``known``: those three columns' ranks, when known."""
+def _distinct_order(rows: pa.Table, known: Ranks | None = None) -> tuple[np.ndarray, int]:
+    """The distinct rows ordered by time, then carrier, pseudonym and cell (the store's
+    order), as positions; and how many repeats that drops. ``known``: those three columns'
+    ranks, when known."""
     if not rows.num_rows:
-        return rows, 0
+        return np.zeros(0, np.int64), 0
     ts = time_key(rows["ts"].combine_chunks().cast(pa.int64()).to_numpy())
     carrier, who, cell = known or (ranks(rows[c])[0] for c in _RANKED)
     order = lexical_order(ts, carrier, who, cell)
@@ -435,5 +494,4 @@ def _distinct_by_time(rows: pa.Table, known: Ranks | None = None) -> tuple[pa.Ta
         & (who[1:] == who[:-1])
         & (cell[1:] == cell[:-1])
     )
-    kept = order[~repeat]
-    return rows.take(pa.array(kept)), int(repeat.sum())
+    return order[~repeat], int(repeat.sum())
