@@ -6,7 +6,7 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from spreadwatch.interning import StringIds
+from spreadwatch.interning import StringIds, grown
 
 
 def _words(rng: random.Random, n: int) -> list[str]:
@@ -48,3 +48,10 @@ def test_take_gives_the_strings_of_numbers():
     chosen = np.array([rng.randrange(len(words)) for _ in range(5000)], np.int64)
     assert ids.take(chosen).to_pylist() == [words[i] for i in chosen]
     assert ids.take(np.zeros(0, np.int64)).to_pylist() == []
+
+
+def test_grown_doubles_only_when_short_of_room():
+    array = np.arange(4)
+    assert grown(array, 3) is array
+    assert grown(array, 5).tolist() == [0, 1, 2, 3, 0, 0, 0, 0]
+    assert grown(array, 20).size == 20

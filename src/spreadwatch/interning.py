@@ -94,7 +94,10 @@ class StringIds:
 
 
 def grown(array: np.ndarray, size: int) -> np.ndarray:
-    """``array`` with room for ``size`` values at least (doubling), the new ones zero."""
+    """``array`` with room for ``size`` values at least (doubling), the new ones zero;
+    ``array`` itself when it has the room."""
+    if size <= array.size:
+        return array
     bigger = np.zeros(max(size, 2 * array.size), array.dtype)
     bigger[: array.size] = array
     return bigger
