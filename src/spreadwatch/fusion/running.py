@@ -60,6 +60,7 @@ from spreadwatch.fusion.sweeps import (
     spans_rows,
 )
 from spreadwatch.fusion.tallies import (
+    ClosedDays,
     Counts,
     coded,
     no_keys,
@@ -205,8 +206,8 @@ class RunningFlows:
         self._presence = Counts()
         self._nights = Counts()
         self._days = Counts()  # daytime events per subscriber, KST date and region
-        #: (subscriber, KST date, modal region) of the dates closed by ``_close_days``
-        self._day_regions = no_keys()
+        #: the modal daytime region of the dates closed by ``_close_days``
+        self._closed = ClosedDays()
         self._open_after_close = 0
 
     # --- counting -------------------------------------------------------------------------------
@@ -303,7 +304,7 @@ class RunningFlows:
         groups, top = modal(keys[closed] >> _REGION_BITS, rank[keys[closed] & _REGION_MASK],
                             events[closed])  # fmt: skip
         top = np.argsort(rank)[top]  # back from ranks (which new regions change) to numbers
-        self._day_regions = np.concatenate([self._day_regions, (groups << _REGION_BITS) | top])
+        self._closed.add(groups >> _DAY_BITS, groups & _DAY_MASK, top)
         self._days = Counts(keys[~closed], events[~closed])
 
     def _ordered(self, who: np.ndarray, micros: np.ndarray, cell: np.ndarray) -> np.ndarray:
@@ -406,12 +407,19 @@ class RunningFlows:
         home_who, homes = modal(keys >> _REGION_BITS, rank[keys & _REGION_MASK], nights)
         keys, events = self._days.total()
         groups = keys >> _REGION_BITS  # subscriber and date
-        groups, day_regions = modal(groups, rank[keys & _REGION_MASK], events)
-        closed = self._day_regions  # other subscribers' dates, or the same's earlier dates
-        groups = np.concatenate([groups, closed >> _REGION_BITS])
-        day_regions = np.concatenate([day_regions, rank[closed & _REGION_MASK]])
-        day_who, day_date = groups >> _DAY_BITS, groups & _DAY_MASK
-        return commuting_table(home_who, homes, day_who, day_date, day_regions, codes, k)
+        groups, open_regions = modal(groups, rank[keys & _REGION_MASK], events)
+        open_who, open_date = groups >> _DAY_BITS, groups & _DAY_MASK
+        tables = []  # date by date: the counts of one date never mix with another's
+        for date in sorted(set(self._closed.dates()) | set(np.unique(open_date).tolist())):
+            closed_who, closed_regions = self._closed.of(date)  # the same subscribers' are open
+            on = open_date == date  # on other dates
+            who = np.concatenate([closed_who, open_who[on]])
+            regions = np.concatenate([rank[closed_regions], open_regions[on]])
+            dates = np.full(who.size, date, np.int64)
+            tables.append(commuting_table(home_who, homes, who, dates, regions, codes, k))
+        if not tables:
+            return SCHEMAS["commuting"].empty_table()
+        return pa.concat_tables(tables)
 
     # --- in the store --------------------------------------------------------------------------
 
@@ -428,7 +436,7 @@ class RunningFlows:
             arrays[f"{name}_keys"], arrays[f"{name}_counts"] = counts.total()
         for name, array in zip(_TAIL, self._tail.arrays(), strict=True):
             arrays[f"tail_{name}"] = array
-        arrays["day_regions"] = self._day_regions
+        arrays.update(self._closed.arrays())
         tmp = path.with_name(path.name + ".tmp")
         with tmp.open("wb") as out:
             np.savez(out, allow_pickle=False, **arrays)
@@ -461,7 +469,7 @@ class RunningFlows:
         for name in running._counted():
             setattr(running, f"_{name}", Counts(arrays[f"{name}_keys"], arrays[f"{name}_counts"]))
         running._tail = _Tail(*(arrays[f"tail_{name}"] for name in _TAIL))
-        running._day_regions = arrays["day_regions"]
+        running._closed = ClosedDays.from_arrays(arrays)
         return running
 
     def _strings(self) -> dict[str, pa.Array]:
