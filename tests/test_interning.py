@@ -6,7 +6,7 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from spreadwatch.interning import StringIds, grown
+from spreadwatch.interning import PairIds, StringIds, grown
 
 
 def _words(rng: random.Random, n: int) -> list[str]:
@@ -53,5 +53,33 @@ def test_take_gives_the_strings_of_numbers():
 def test_grown_doubles_only_when_short_of_room():
     array = np.arange(4)
     assert grown(array, 3) is array
-    assert grown(array, 5).tolist() == [0, 1, 2, 3, 0, 0, 0, 0]
+    assert grown(array, 5).tolist() == [0, 1, 2, 3, 0, 0]
     assert grown(array, 20).size == 20
+
+
+def _pseudonym(rng: random.Random) -> str:
+    return "".join(rng.choice("0123456789abcdef") for _ in range(16))
+
+
+@pytest.mark.parametrize("odd_after", [None, 7])
+def test_pairs_number_as_a_dict_would(odd_after):
+    """Pairs of carriers and hex pseudonyms; with ``odd_after``, a pseudonym of other text
+    comes in that batch, and every pair is held as text from then on, numbers unchanged."""
+    rng = random.Random(6)
+    pool = [(rng.choice(["SKT", "KT", "LGU"]), _pseudonym(rng)) for _ in range(3000)]
+    pool += [("KT", pool[0][1]), ("SKT", "0" * 16), ("KT", "f" * 16)]  # same pseudonym, 2 carriers
+    pairs, expected = PairIds(), {}
+    for batch in range(15):
+        chosen = [rng.choice(pool) for _ in range(rng.randint(0, 800))]
+        if batch == odd_after:
+            chosen += [("KT", "p1"), ("SKT", "ABCDEF0123456789"), ("KT", "한글")]
+        got = pairs.ids(pa.array([c for c, _ in chosen]), pa.array([p for _, p in chosen]))
+        assert got.tolist() == [expected.setdefault(pair, len(expected)) for pair in chosen]
+    numbers = np.array([rng.randrange(len(expected)) for _ in range(500)], np.int64)
+    in_order = list(expected)
+    assert pairs.pseudonyms(numbers).to_pylist() == [in_order[i][1] for i in numbers]
+    keys = pairs.keys()
+    assert keys.to_pylist() == [f"{c}\x1f{p}" for c, p in in_order]
+    again = PairIds.from_keys(keys)
+    assert len(again) == len(expected)
+    assert again.keys().equals(keys)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 _EMPTY = -1
 _MIN_SLOTS = 1 << 10
@@ -94,11 +95,11 @@ class StringIds:
 
 
 def grown(array: np.ndarray, size: int) -> np.ndarray:
-    """``array`` with room for ``size`` values at least (doubling), the new ones zero;
-    ``array`` itself when it has the room."""
+    """``array`` with room for ``size`` values at least (half as many again), the new ones
+    zero; ``array`` itself when it has the room."""
     if size <= array.size:
         return array
-    bigger = np.zeros(max(size, 2 * array.size), array.dtype)
+    bigger = np.zeros(max(size, array.size + array.size // 2), array.dtype)
     bigger[: array.size] = array
     return bigger
 
@@ -210,3 +211,186 @@ def _words(offsets: np.ndarray, data: np.ndarray, skip: int) -> np.ndarray:  # p
             key = (key << np.uint64(8)) | byte
         out[i] = key
     return out
+
+
+#: Between a carrier and a pseudonym in a pair's key text (never in a carrier name).
+SEPARATOR = "\x1f"
+_HEX_DIGITS = 16
+_HEX = np.frombuffer(b"0123456789abcdef", np.uint8)
+
+
+class PairIds:
+    """Distinct ``(carrier, pseudonym)`` pairs numbered ``0, 1, ...`` in the order first seen.
+
+    Pseudonyms of 16 lowercase hex digits, as the keyring makes them, are held as 64-bit
+    numbers: about 20 bytes a pair instead of some 60 as text, which counts at ten million
+    subscribers. Once another pseudonym comes, every pair is held as ``carrier<US>pseudonym``
+    text (:class:`StringIds`), numbers unchanged."""
+
+    def __init__(self) -> None:
+        self._carriers = StringIds()
+        self._values = np.empty(0, np.uint64)
+        self._groups = np.empty(0, np.int32)
+        self._slots = np.full(_MIN_SLOTS, _EMPTY, np.int32)
+        self._count = 0
+        self._text: StringIds | None = None
+
+    def __len__(self) -> int:
+        return len(self._text) if self._text is not None else self._count
+
+    def ids(self, carriers: pa.Array, pseudonyms: pa.Array) -> np.ndarray:
+        """The number of each ``(carriers[i], pseudonyms[i])`` (strings, no nulls), numbering
+        pairs not seen before."""
+        if self._text is None:
+            offsets, data = _buffers(pseudonyms)
+            values, ok = _hex_values(offsets, data)
+            if ok:
+                groups = self._carriers.ids(carriers).astype(np.int32)
+                return self._numbered(groups, values)
+            self._text = StringIds(self.keys())
+        return self._text.ids(_joined(carriers, pseudonyms))
+
+    def pseudonyms(self, ids: np.ndarray) -> pa.Array:
+        """The pseudonyms of pairs ``ids``."""
+        if self._text is not None:
+            return _after_separator(self._text.take(ids))
+        return _hex_text(self._values[ids])
+
+    def keys(self) -> pa.Array:
+        """Every pair as ``carrier<US>pseudonym``, in number order."""
+        if self._text is not None:
+            return self._text.values
+        ids = np.arange(self._count)
+        carriers = self._carriers.values.take(pa.array(self._groups[: self._count]))
+        return _joined(carriers, self.pseudonyms(ids))
+
+    @classmethod
+    def from_keys(cls, keys: pa.Array) -> PairIds:
+        """The pairs of :meth:`keys`, numbered in their order."""
+        pairs = cls()
+        if len(keys):
+            parts = pc.split_pattern(keys, SEPARATOR, max_splits=1)
+            carriers = pc.list_element(parts, 0)
+            pseudonyms = pc.list_element(parts, 1)
+            pairs.ids(carriers, pseudonyms)
+        return pairs
+
+    def _numbered(self, groups: np.ndarray, values: np.ndarray) -> np.ndarray:
+        need = self._count + groups.size
+        if need > self._values.size:
+            self._values = grown(self._values, need)
+            self._groups = grown(self._groups, need)
+        if need >= _MAX_STRINGS:
+            raise OverflowError(f"more than {_MAX_STRINGS} distinct pairs to number")
+        if 2 * need > self._slots.size:
+            size = self._slots.size
+            while 2 * need > size:
+                size *= 2
+            self._slots = _pairs_rehashed(self._groups, self._values, self._count, size)
+        ids, self._count = _pair_numbers(
+            groups, values, self._groups, self._values, self._slots, self._count
+        )
+        return ids
+
+
+def _joined(carriers: pa.Array, pseudonyms: pa.Array) -> pa.Array:
+    return pc.binary_join_element_wise(carriers, pseudonyms, SEPARATOR)
+
+
+def _after_separator(keys: pa.Array) -> pa.Array:
+    return pc.list_element(pc.split_pattern(keys, SEPARATOR, max_splits=1), 1)
+
+
+def _hex_text(values: np.ndarray) -> pa.Array:
+    """16 lowercase hex digits per value."""
+    data = _hex_digits(values, _HEX)
+    offsets = np.arange(values.size + 1, dtype=np.int64) * _HEX_DIGITS
+    text = pa.LargeStringArray.from_buffers(values.size, pa.py_buffer(offsets), pa.py_buffer(data))
+    return text.cast(pa.string())
+
+
+@numba.njit(nogil=True, cache=True)
+def _hex_values(
+    offsets: np.ndarray, data: np.ndarray
+) -> tuple[np.ndarray, bool]:  # pragma: no cover
+    """Per string, the number its 16 lowercase hex digits write; ``False`` when one is not
+    such a string."""
+    values = np.empty(offsets.size - 1, np.uint64)
+    for i in range(offsets.size - 1):
+        start = offsets[i]
+        if offsets[i + 1] - start != _HEX_DIGITS:
+            return values, False
+        value = np.uint64(0)
+        for j in range(_HEX_DIGITS):
+            byte = data[start + j]
+            if 48 <= byte <= 57:
+                digit = byte - 48
+            elif 97 <= byte <= 102:
+                digit = byte - 87
+            else:
+                return values, False
+            value = (value << np.uint64(4)) | np.uint64(digit)
+        values[i] = value
+    return values, True
+
+
+@numba.njit(nogil=True, cache=True)
+def _hex_digits(values: np.ndarray, hex_digits: np.ndarray) -> np.ndarray:  # pragma: no cover
+    out = np.empty(values.size * _HEX_DIGITS, np.uint8)
+    for i in range(values.size):
+        value = values[i]
+        for j in range(_HEX_DIGITS - 1, -1, -1):
+            out[i * _HEX_DIGITS + j] = hex_digits[value & np.uint64(15)]
+            value >>= np.uint64(4)
+    return out
+
+
+@numba.njit(inline="always", cache=True)
+def _pair_hash(group: np.int32, value: np.uint64) -> np.uint64:  # pragma: no cover - compiled
+    h = value ^ (np.uint64(group) * np.uint64(0x9E3779B97F4A7C15))
+    h ^= h >> np.uint64(33)
+    h *= np.uint64(0xFF51AFD7ED558CCD)
+    h ^= h >> np.uint64(33)
+    return h
+
+
+@numba.njit(nogil=True, cache=True)
+def _pairs_rehashed(
+    groups: np.ndarray, values: np.ndarray, count: int, size: int
+) -> np.ndarray:  # pragma: no cover - compiled
+    slots = np.full(size, _EMPTY, np.int32)
+    mask = np.uint64(size - 1)
+    for i in range(count):
+        slot = _pair_hash(groups[i], values[i]) & mask
+        while slots[slot] != _EMPTY:
+            slot = (slot + np.uint64(1)) & mask
+        slots[slot] = np.int32(i)
+    return slots
+
+
+@numba.njit(nogil=True, cache=True)
+def _pair_numbers(
+    groups_in: np.ndarray,
+    values_in: np.ndarray,
+    groups: np.ndarray,
+    values: np.ndarray,
+    slots: np.ndarray,
+    count: int,
+) -> tuple[np.ndarray, int]:  # pragma: no cover - compiled
+    mask = np.uint64(slots.size - 1)
+    ids = np.empty(groups_in.size, np.int64)
+    for i in range(groups_in.size):
+        group, value = groups_in[i], values_in[i]
+        slot = _pair_hash(group, value) & mask
+        while True:
+            known = slots[slot]
+            if known == _EMPTY or (values[known] == value and groups[known] == group):
+                break
+            slot = (slot + np.uint64(1)) & mask
+        if known == _EMPTY:
+            known = count
+            values[count], groups[count] = value, group
+            slots[slot] = np.int32(count)
+            count += 1
+        ids[i] = known
+    return ids, count

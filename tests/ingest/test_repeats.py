@@ -18,7 +18,7 @@ def test_repeats_are_exact_and_every_stored_row_is_found():
     rng = np.random.default_rng(5)
     for _ in range(200):
         stored, index = set(), RunRows()
-        index.numbers(pa.array([f"p{i}" for i in range(6)]))
+        index.numbers(pa.array(["KT"] * 6), pa.array([f"p{i}" for i in range(6)]))
         for _ in range(rng.integers(1, 5)):
             batch = _rows(rng, int(rng.integers(1, 40)))
             if batch is None:
@@ -38,7 +38,7 @@ def test_subscribers_in_time_order_are_decided_without_the_store():
     stored time, one row per time): nothing is left unsure."""
     rng = np.random.default_rng(8)
     index = RunRows()
-    who = index.numbers(pa.array([f"p{i}" for i in range(50)]))
+    who = index.numbers(pa.array(["KT"] * 50), pa.array([f"{i:016x}" for i in range(50)]))
     clock = np.zeros(who.size, np.int64)
     last_cell = np.zeros(who.size, np.int64)
     seen = np.zeros(who.size, bool)
@@ -59,7 +59,7 @@ def test_subscribers_in_time_order_are_decided_without_the_store():
 
 def test_pseudonyms_come_back_from_their_numbers():
     index = RunRows()
-    names = pa.array(["b", "a", "한글", "", "a"])
-    numbers = index.numbers(names)
-    assert numbers.tolist() == [0, 1, 2, 3, 1]
+    names = pa.array(["b", "a", "한글", "", "a", "a"])
+    numbers = index.numbers(pa.array(["KT", "KT", "KT", "KT", "KT", "SKT"]), names)
+    assert numbers.tolist() == [0, 1, 2, 3, 1, 4]
     assert index.pseudonyms(numbers[::-1]).to_pylist() == names.to_pylist()[::-1]

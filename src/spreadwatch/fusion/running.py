@@ -69,7 +69,7 @@ from spreadwatch.fusion.tallies import (
     string_array,
     string_buffers,
 )
-from spreadwatch.interning import StringIds, grown
+from spreadwatch.interning import SEPARATOR, PairIds, StringIds, grown
 from spreadwatch.ordering import (
     dense_unique,
     lexical_order,
@@ -85,7 +85,7 @@ STATE_FILE = "running-flows.npz"
 _log = logging.getLogger(__name__)
 _HOUR_US = 3_600_000_000
 _GAP_US = DEFAULT_MAX_GAP_HOURS * _HOUR_US
-_SEPARATOR = "\x1f"
+
 # packed keys: region indices in 16 bits, KST days since 1970 in 20, subscribers in 27
 _REGION_BITS, _DAY_BITS, _WHO_BITS = 16, 20, 27
 _REGION_MASK, _DAY_MASK = (1 << _REGION_BITS) - 1, (1 << _DAY_BITS) - 1
@@ -127,8 +127,8 @@ class _Tail:
             region.astype(np.int32),
         ]
         self._used = self._live = who.size
-        self._starts = np.zeros(0, np.int64)
-        self._counts = np.zeros(0, np.int64)
+        self._starts = np.zeros(0, np.int32)  # rows in use stay below 2**31
+        self._counts = np.zeros(0, np.int32)
         self._index(0, self._used)
 
     def arrays(self) -> tuple[np.ndarray, ...]:
@@ -196,7 +196,7 @@ class RunningFlows:
         self.files: list[str] = []
         #: why counting stopped, if it did
         self.broken: str | None = None
-        self._subscribers = StringIds()
+        self._subscribers = PairIds()
         self._cells = StringIds()
         self._ranked: np.ndarray | None = None  # of the cells
         self._groups = np.zeros(0, np.int64)  # see _scratch
@@ -229,17 +229,15 @@ class RunningFlows:
             return self._stop("events with missing values")
         carriers, carrier = coded(rows["carrier"])
         pseudos, pseudo = coded(rows["subscriber_pseudo"])
-        if pc.any(pc.match_substring(carriers.cast(pa.string()), _SEPARATOR)).as_py():
+        if pc.any(pc.match_substring(carriers.cast(pa.string()), SEPARATOR)).as_py():
             return self._stop("a carrier name holding the separator")
         pair = carrier.astype(np.int64) * len(pseudos) + pseudo
         pairs, where = dense_unique(pair, len(carriers) * len(pseudos))
         carrier, pseudo = np.divmod(pairs, len(pseudos))
-        keys = pc.binary_join_element_wise(
+        who = self._subscribers.ids(
             carriers.take(pa.array(carrier)).cast(pa.string()),
             pseudos.take(pa.array(pseudo)).cast(pa.string()),
-            _SEPARATOR,
-        )
-        who = self._subscribers.ids(keys)[where]
+        )[where]
         cell = numbered_values(self._cells, rows["cell_id"])
         region = numbered_values(self._regions, rows["region_code"])
         ts = rows["ts"].cast(pa.timestamp("us", "UTC")).cast(pa.int64())
@@ -327,7 +325,7 @@ class RunningFlows:
         """-1 per subscriber: the compiled groupings number the subscribers of a chunk in it
         (and leave it as they found it)."""
         if self._groups.size < len(self._subscribers):
-            self._groups = np.full(2 * len(self._subscribers), -1, np.int64)
+            self._groups = np.full(2 * len(self._subscribers), -1, np.int32)
         return self._groups
 
     def _cell_ranks(self) -> np.ndarray:
@@ -464,6 +462,7 @@ class RunningFlows:
             for name in running._strings()
         }
         running.files = strings.pop("files").to_pylist()
+        running._subscribers = PairIds.from_keys(strings.pop("subscribers"))
         for name, values in strings.items():
             setattr(running, f"_{name}", StringIds(values))
         for name in running._counted():
@@ -476,7 +475,7 @@ class RunningFlows:
         files = pa.array(self.files, pa.string())
         return {
             "files": files,
-            "subscribers": self._subscribers.values,
+            "subscribers": self._subscribers.keys(),
             "cells": self._cells.values,
             "regions": self._regions.values,
         }

@@ -170,24 +170,24 @@ class LocationFastPath:
             if others.any():
                 rest = pool.submit(slow, chunk.filter(pa.array(others)), False)
             ts, coded, numbers = self._clean_rows(checked)
+            who = numbers[coded["subscriber_pseudo"][1]]
             if rest is not None:
                 slow_output, quarantine, duplicates = rest.result()
                 slow_output = slow_output.cast(LOCATION.schema)
                 ts = pa.concat_arrays([ts, *slow_output["ts"].chunks])
                 coded = {name: _appended(c, slow_output[name]) for name, c in coded.items()}
-                names = coded["subscriber_pseudo"][0]
-                more = self._stored.numbers(names[len(numbers) :])
-                numbers = np.concatenate([numbers, more])
+                who = np.concatenate([who, self._numbered(slow_output)[0]])
         rows = pa.table(
             {
                 name: ts if name == "ts" else _dictionary(*coded[name])
                 for name in LOCATION.schema.names
             }
         )
-        carrier, who, cell = (value_ranks(coded[n][0])[coded[n][1]] for n in _RANKED)
-        kept, repeats = _distinct_order(rows, (carrier, who, cell))
+        kept, repeats = _distinct_order(
+            rows, tuple(value_ranks(coded[n][0])[coded[n][1]] for n in _RANKED)
+        )
         rows = rows.take(pa.array(kept))
-        who = numbers[coded["subscriber_pseudo"][1][kept]]
+        who = who[kept]
         cells = coded["cell_id"]
         cell = self._stored.cell_numbers(cells[0])[cells[1][kept]]
         settle()
@@ -197,8 +197,11 @@ class LocationFastPath:
     def _numbered(self, rows: pa.Table) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Per row its pseudonym's number, its time and its cell's number (for
         :class:`RunRows`)."""
-        pseudonyms = rows["subscriber_pseudo"].combine_chunks().cast(pa.string())
-        who = self._stored.numbers(pseudonyms)
+        carriers, pseudonyms = (
+            rows[name].combine_chunks().cast(pa.string())
+            for name in ("carrier", "subscriber_pseudo")
+        )
+        who = self._stored.numbers(carriers, pseudonyms)
         cell = self._stored.cell_numbers(rows["cell_id"].combine_chunks().cast(pa.string()))
         return who, _micros_of(rows), cell
 
@@ -309,11 +312,10 @@ class LocationFastPath:
         at = self._known.ids(keys)
         new = np.flatnonzero(at >= known)
         if new.size:  # numbered in the order first seen: the new ones follow the known ones
-            fresh = self._hmac(
-                carriers.take(pa.array(carrier[new])), subscribers.take(pa.array(sub[new]))
-            )
+            new_carriers = carriers.take(pa.array(carrier[new]))
+            fresh = self._hmac(new_carriers, subscribers.take(pa.array(sub[new])))
             self._pseudonym_of = grown(self._pseudonym_of, len(self._known))
-            self._pseudonym_of[at[new]] = self._stored.numbers(fresh)
+            self._pseudonym_of[at[new]] = self._stored.numbers(new_carriers, fresh)
         return self._pseudonym_of[at]
 
     def _hmac(self, carriers: pa.Array, subscribers: pa.Array) -> pa.Array:

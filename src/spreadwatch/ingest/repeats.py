@@ -3,8 +3,8 @@ from stored ones without reading the store back.
 
 A carrier's file is rarely ordered by time as a whole, but each subscriber's events mostly
 come in time order: a new event later than every stored event of its subscriber cannot repeat
-one. :class:`RunRows` keeps, per pseudonym, the first and last stored time and the cell of the
-last one (when only one stored row has that time). A new row is then
+one. :class:`RunRows` keeps, per carrier and pseudonym, the first and last stored time and the
+cell of the last one (when only one stored row has that time). A new row is then
 
 * *new* when its time falls outside its subscriber's stored span;
 * decided here when its time is the last stored time: a repeat exactly when that one row had
@@ -23,7 +23,7 @@ import numba
 import numpy as np
 import pyarrow as pa
 
-from spreadwatch.interning import StringIds, grown
+from spreadwatch.interning import PairIds, StringIds, grown
 
 _NONE = -1
 _NEVER_LATE = np.iinfo(np.int64).min
@@ -40,10 +40,11 @@ class Sorted(NamedTuple):
 
 
 class RunRows:
-    """The rows stored so far in one run, per pseudonym: first and last time, last cell."""
+    """The rows stored so far in one run, per carrier and pseudonym: first and last time,
+    last cell."""
 
     def __init__(self) -> None:
-        self._who = StringIds()
+        self._who = PairIds()
         self._cells = StringIds()
         self._first = np.empty(0, np.int64)
         self._last = np.empty(0, np.int64)
@@ -52,9 +53,9 @@ class RunRows:
     def __len__(self) -> int:
         return len(self._who)
 
-    def numbers(self, pseudonyms: pa.Array) -> np.ndarray:
-        """The run's number of each pseudonym (distinct or not), numbering new ones."""
-        numbers = self._who.ids(pseudonyms)
+    def numbers(self, carriers: pa.Array, pseudonyms: pa.Array) -> np.ndarray:
+        """The run's number of each carrier's pseudonym, numbering new ones."""
+        numbers = self._who.ids(carriers, pseudonyms)
         known = self._first.size
         if len(self._who) > known:
             self._first = _grown_with(self._first, len(self._who), _NEVER_EARLY)
@@ -64,7 +65,7 @@ class RunRows:
 
     def pseudonyms(self, numbers: np.ndarray) -> pa.Array:
         """The pseudonyms numbered ``numbers``."""
-        return self._who.take(numbers)
+        return self._who.pseudonyms(numbers)
 
     def cell_numbers(self, cells: pa.Array) -> np.ndarray:
         """The run's number of each cell ID."""
