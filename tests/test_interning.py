@@ -57,22 +57,35 @@ def test_grown_doubles_only_when_short_of_room():
     assert grown(array, 20).size == 20
 
 
-def _pseudonym(rng: random.Random) -> str:
-    return "".join(rng.choice("0123456789abcdef") for _ in range(16))
+def _identifier(rng: random.Random, form: str) -> str:
+    if form == "hex":
+        return "".join(rng.choice("0123456789abcdef") for _ in range(16))
+    return "".join(rng.choice("0123456789") for _ in range(rng.choice([1, 2, 15, 19])))
 
 
+_ODD = {
+    "hex": [("KT", "p1"), ("SKT", "ABCDEF0123456789"), ("KT", "한글"), ("KT", "0123")],
+    "decimal": [("KT", "12345678901234567890"), ("SKT", " 12"), ("KT", ""), ("KT", "1e5")],
+}
+
+
+@pytest.mark.parametrize("form", ["hex", "decimal"])
 @pytest.mark.parametrize("odd_after", [None, 7])
-def test_pairs_number_as_a_dict_would(odd_after):
-    """Pairs of carriers and hex pseudonyms; with ``odd_after``, a pseudonym of other text
-    comes in that batch, and every pair is held as text from then on, numbers unchanged."""
+def test_pairs_number_as_a_dict_would(form, odd_after):
+    """Pairs of carriers and identifiers of the form; with ``odd_after``, identifiers of other
+    text come in that batch, and every pair is held as text from then on, numbers unchanged."""
     rng = random.Random(6)
-    pool = [(rng.choice(["SKT", "KT", "LGU"]), _pseudonym(rng)) for _ in range(3000)]
-    pool += [("KT", pool[0][1]), ("SKT", "0" * 16), ("KT", "f" * 16)]  # same pseudonym, 2 carriers
-    pairs, expected = PairIds(), {}
+    pool = [(rng.choice(["SKT", "KT", "LGU"]), _identifier(rng, form)) for _ in range(3000)]
+    pool += [("KT", pool[0][1]), ("SKT", pool[0][1])]  # one identifier, two carriers
+    if form == "decimal":  # leading zeros and the largest
+        pool += [("KT", "0"), ("KT", "00"), ("KT", "007"), ("KT", "7"), ("KT", "9" * 19)]
+    else:
+        pool += [("SKT", "0" * 16), ("KT", "f" * 16)]
+    pairs, expected = PairIds(form), {}
     for batch in range(15):
         chosen = [rng.choice(pool) for _ in range(rng.randint(0, 800))]
         if batch == odd_after:
-            chosen += [("KT", "p1"), ("SKT", "ABCDEF0123456789"), ("KT", "한글")]
+            chosen += _ODD[form]
         got = pairs.ids(pa.array([c for c, _ in chosen]), pa.array([p for _, p in chosen]))
         assert got.tolist() == [expected.setdefault(pair, len(expected)) for pair in chosen]
     numbers = np.array([rng.randrange(len(expected)) for _ in range(500)], np.int64)
@@ -80,6 +93,11 @@ def test_pairs_number_as_a_dict_would(odd_after):
     assert pairs.pseudonyms(numbers).to_pylist() == [in_order[i][1] for i in numbers]
     keys = pairs.keys()
     assert keys.to_pylist() == [f"{c}\x1f{p}" for c, p in in_order]
-    again = PairIds.from_keys(keys)
+    again = PairIds.from_keys(keys, form)
     assert len(again) == len(expected)
     assert again.keys().equals(keys)
+
+
+def test_pairs_refuse_an_unknown_form():
+    with pytest.raises(ValueError, match="expected one of hex, decimal"):
+        PairIds("octal")

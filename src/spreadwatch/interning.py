@@ -216,18 +216,28 @@ def _words(offsets: np.ndarray, data: np.ndarray, skip: int) -> np.ndarray:  # p
 #: Between a carrier and a pseudonym in a pair's key text (never in a carrier name).
 SEPARATOR = "\x1f"
 _HEX_DIGITS = 16
+_DECIMAL_DIGITS = 19  # below 2**64
+_FORMS = ("hex", "decimal")
+#: A pair's group: its carrier's number times this, plus the identifier's length.
+_GROUP_LENGTHS = 32
+_MAX_CARRIERS = (1 << 31) // _GROUP_LENGTHS
 _HEX = np.frombuffer(b"0123456789abcdef", np.uint8)
 
 
 class PairIds:
-    """Distinct ``(carrier, pseudonym)`` pairs numbered ``0, 1, ...`` in the order first seen.
+    """Distinct ``(carrier, identifier)`` pairs numbered ``0, 1, ...`` in the order first seen.
 
-    Pseudonyms of 16 lowercase hex digits, as the keyring makes them, are held as 64-bit
-    numbers: about 20 bytes a pair instead of some 60 as text, which counts at ten million
-    subscribers. Once another pseudonym comes, every pair is held as ``carrier<US>pseudonym``
-    text (:class:`StringIds`), numbers unchanged."""
+    Identifiers of the expected ``form`` are held as 64-bit numbers: about 20 bytes a pair
+    instead of some 60 as text, which counts at ten million subscribers. The forms: ``"hex"``,
+    16 lowercase hex digits (pseudonyms, as the keyring makes them); ``"decimal"``, 1 to 19
+    decimal digits (subscriber numbers; leading zeros kept apart by the length). Once another
+    identifier comes, every pair is held as ``carrier<US>identifier`` text
+    (:class:`StringIds`), numbers unchanged."""
 
-    def __init__(self) -> None:
+    def __init__(self, form: str = "hex") -> None:
+        if form not in _FORMS:
+            raise ValueError(f"form {form!r}: expected one of {', '.join(_FORMS)}")
+        self._decimal = form == "decimal"
         self._carriers = StringIds()
         self._values = np.empty(0, np.uint64)
         self._groups = np.empty(0, np.int32)
@@ -243,10 +253,12 @@ class PairIds:
         pairs not seen before."""
         if self._text is None:
             offsets, data = _buffers(pseudonyms)
-            values, ok = _hex_values(offsets, data)
+            values, lengths, ok = _compact_values(offsets, data, self._decimal)
             if ok:
-                groups = self._carriers.ids(carriers).astype(np.int32)
-                return self._numbered(groups, values)
+                carrier = self._carriers.ids(carriers)
+                if len(self._carriers) <= _MAX_CARRIERS:
+                    groups = (carrier * _GROUP_LENGTHS + lengths).astype(np.int32)
+                    return self._numbered(groups, values)
             self._text = StringIds(self.keys())
         return self._text.ids(_joined(carriers, pseudonyms))
 
@@ -254,20 +266,22 @@ class PairIds:
         """The pseudonyms of pairs ``ids``."""
         if self._text is not None:
             return _after_separator(self._text.take(ids))
-        return _hex_text(self._values[ids])
+        lengths = self._groups[ids] % _GROUP_LENGTHS
+        return _digits_text(self._values[ids], lengths, self._decimal)
 
     def keys(self) -> pa.Array:
         """Every pair as ``carrier<US>pseudonym``, in number order."""
         if self._text is not None:
             return self._text.values
         ids = np.arange(self._count)
-        carriers = self._carriers.values.take(pa.array(self._groups[: self._count]))
+        carrier = self._groups[: self._count] // _GROUP_LENGTHS
+        carriers = self._carriers.values.take(pa.array(carrier))
         return _joined(carriers, self.pseudonyms(ids))
 
     @classmethod
-    def from_keys(cls, keys: pa.Array) -> PairIds:
+    def from_keys(cls, keys: pa.Array, form: str = "hex") -> PairIds:
         """The pairs of :meth:`keys`, numbered in their order."""
-        pairs = cls()
+        pairs = cls(form)
         if len(keys):
             parts = pc.split_pattern(keys, SEPARATOR, max_splits=1)
             carriers = pc.list_element(parts, 0)
@@ -301,47 +315,55 @@ def _after_separator(keys: pa.Array) -> pa.Array:
     return pc.list_element(pc.split_pattern(keys, SEPARATOR, max_splits=1), 1)
 
 
-def _hex_text(values: np.ndarray) -> pa.Array:
-    """16 lowercase hex digits per value."""
-    data = _hex_digits(values, _HEX)
-    offsets = np.arange(values.size + 1, dtype=np.int64) * _HEX_DIGITS
+def _digits_text(values: np.ndarray, lengths: np.ndarray, decimal: bool) -> pa.Array:
+    """Each value written in ``lengths`` digits (decimal or lowercase hex)."""
+    offsets = np.zeros(values.size + 1, np.int64)
+    np.cumsum(lengths, out=offsets[1:])
+    data = _written(values, offsets, np.uint64(10 if decimal else 16), _HEX)
     text = pa.LargeStringArray.from_buffers(values.size, pa.py_buffer(offsets), pa.py_buffer(data))
     return text.cast(pa.string())
 
 
 @numba.njit(nogil=True, cache=True)
-def _hex_values(
-    offsets: np.ndarray, data: np.ndarray
-) -> tuple[np.ndarray, bool]:  # pragma: no cover
-    """Per string, the number its 16 lowercase hex digits write; ``False`` when one is not
-    such a string."""
+def _compact_values(
+    offsets: np.ndarray, data: np.ndarray, decimal: bool
+) -> tuple[np.ndarray, np.ndarray, bool]:  # pragma: no cover - compiled
+    """Per string, the number its digits write and their count: 1 to 19 decimal digits, or
+    16 lowercase hex digits; ``False`` when a string is not of that form."""
     values = np.empty(offsets.size - 1, np.uint64)
+    lengths = np.empty(offsets.size - 1, np.int64)
+    base = np.uint64(10 if decimal else 16)
     for i in range(offsets.size - 1):
-        start = offsets[i]
-        if offsets[i + 1] - start != _HEX_DIGITS:
-            return values, False
+        start, length = offsets[i], offsets[i + 1] - offsets[i]
+        if decimal:
+            if length < 1 or length > _DECIMAL_DIGITS:
+                return values, lengths, False
+        elif length != _HEX_DIGITS:
+            return values, lengths, False
         value = np.uint64(0)
-        for j in range(_HEX_DIGITS):
+        for j in range(length):
             byte = data[start + j]
             if 48 <= byte <= 57:
                 digit = byte - 48
-            elif 97 <= byte <= 102:
+            elif not decimal and 97 <= byte <= 102:
                 digit = byte - 87
             else:
-                return values, False
-            value = (value << np.uint64(4)) | np.uint64(digit)
-        values[i] = value
-    return values, True
+                return values, lengths, False
+            value = value * base + np.uint64(digit)
+        values[i], lengths[i] = value, length
+    return values, lengths, True
 
 
 @numba.njit(nogil=True, cache=True)
-def _hex_digits(values: np.ndarray, hex_digits: np.ndarray) -> np.ndarray:  # pragma: no cover
-    out = np.empty(values.size * _HEX_DIGITS, np.uint8)
+def _written(
+    values: np.ndarray, offsets: np.ndarray, base: np.uint64, digits: np.ndarray
+) -> np.ndarray:  # pragma: no cover - compiled
+    out = np.empty(offsets[-1], np.uint8)
     for i in range(values.size):
         value = values[i]
-        for j in range(_HEX_DIGITS - 1, -1, -1):
-            out[i * _HEX_DIGITS + j] = hex_digits[value & np.uint64(15)]
-            value >>= np.uint64(4)
+        for j in range(offsets[i + 1] - 1, offsets[i] - 1, -1):
+            out[j] = digits[value % base]
+            value //= base
     return out
 
 

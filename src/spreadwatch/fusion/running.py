@@ -152,8 +152,7 @@ class _Tail:
         if self._used + added > self._columns[0].size:
             self._pack()
             if self._used + added > self._columns[0].size:
-                size = max(2 * self._columns[0].size, self._used + added)
-                self._columns = [grown(column, size) for column in self._columns]
+                self._columns = [grown(column, self._used + added) for column in self._columns]
         for column, values in zip(self._columns, rows, strict=True):
             column[self._used : self._used + added] = values
         self._index(self._used, self._used + added)

@@ -39,7 +39,7 @@ from spreadwatch.ingest.raw import QUARANTINE_SCHEMA
 from spreadwatch.ingest.repeats import RunRows
 from spreadwatch.ingest.sources import LOCATION, NAME_PATTERN, PLAUSIBLE_FROM, PLAUSIBLE_UNTIL
 from spreadwatch.ingest.store import Store
-from spreadwatch.interning import StringIds, grown
+from spreadwatch.interning import PairIds, grown
 from spreadwatch.ordering import combined, dense_unique, lexical_order, ranks, time_key, value_ranks
 from spreadwatch.privacy.pseudonym import KeyRing
 
@@ -135,9 +135,9 @@ class LocationFastPath:
         self._cell_region = np.asarray(
             pc.index_in(placed["region_code"], value_set=self.region_codes), dtype=np.int64
         )
-        #: the pseudonym cache: ``carrier<US>subscriber`` keys numbered, and each one's
-        #: pseudonym's number among the run's rows
-        self._known = StringIds()
+        #: the pseudonym cache: ``(carrier, subscriber)`` pairs numbered (subscriber numbers
+        #: held as such), and each one's pseudonym's number among the run's rows
+        self._known = PairIds("decimal")
         self._pseudonym_of = np.empty(0, np.int64)
         self._stored = RunRows()
         self._before = store.parts(LOCATION.name)  # parts of earlier runs
@@ -303,17 +303,15 @@ class LocationFastPath:
         """The run's number of the pseudonym of each ``carrier index * len(subscribers) +
         subscriber index``: looked up in the cache, one HMAC for each identifier not in it."""
         if len(self._known) > CACHE_ROWS:
-            self._known, self._pseudonym_of = StringIds(), np.empty(0, np.int64)
+            self._known, self._pseudonym_of = PairIds("decimal"), np.empty(0, np.int64)
         carrier, sub = np.divmod(pairs, len(subscribers))
-        keys = pc.binary_join_element_wise(
-            carriers.take(pa.array(carrier)), subscribers.take(pa.array(sub)), _SEPARATOR
-        )
+        carriers, subscribers = carriers.take(pa.array(carrier)), subscribers.take(pa.array(sub))
         known = len(self._known)
-        at = self._known.ids(keys)
+        at = self._known.ids(carriers, subscribers)
         new = np.flatnonzero(at >= known)
         if new.size:  # numbered in the order first seen: the new ones follow the known ones
-            new_carriers = carriers.take(pa.array(carrier[new]))
-            fresh = self._hmac(new_carriers, subscribers.take(pa.array(sub[new])))
+            new_carriers = carriers.take(pa.array(new))
+            fresh = self._hmac(new_carriers, subscribers.take(pa.array(new)))
             self._pseudonym_of = grown(self._pseudonym_of, len(self._known))
             self._pseudonym_of[at[new]] = self._stored.numbers(new_carriers, fresh)
         return self._pseudonym_of[at]
