@@ -38,14 +38,30 @@ def _time_ordered_chunks(events: pa.Table, pieces: int, seed: int) -> list[pa.Ta
     return chunks
 
 
-@pytest.mark.parametrize(("subscribers", "days", "seed", "pieces", "k", "small"), [
-    (400, 3, 1, 2, 1, False),
-    (600, 4, 2, 9, 1, False),
+def _run_numbers(events: pa.Table, seed: int):
+    """Numbers an ingest run might give the events' (carrier, pseudonym) pairs: any numbers,
+    the same for the same pair."""
+    pairs = pc.binary_join_element_wise(events["carrier"], events["subscriber_pseudo"], "|")
+    distinct = pc.unique(pairs)
+    numbers = np.random.default_rng(seed).permutation(3 * len(distinct))[: len(distinct)]
+
+    def of(chunk: pa.Table) -> np.ndarray:
+        keys = pc.binary_join_element_wise(chunk["carrier"], chunk["subscriber_pseudo"], "|")
+        return numbers[pc.index_in(keys, value_set=distinct).to_numpy()]
+
+    return of
+
+
+@pytest.mark.parametrize(("subscribers", "days", "seed", "pieces", "k", "small", "numbered"), [
+    (400, 3, 1, 2, 1, False, False),
+    (600, 4, 2, 9, 1, False, False),
     # dates closed to their modal region again and again; chunks counted in slices
-    (300, 5, 3, 30, 4, True),
+    (300, 5, 3, 30, 4, True, False),
+    # subscribers numbered by the ingest run (another run after the state is read back)
+    (600, 4, 2, 9, 1, False, True),
 ])  # fmt: skip
 def test_counts_over_chunks_equal_the_kernels_over_all_events(
-    tmp_path, monkeypatch, subscribers, days, seed, pieces, k, small
+    tmp_path, monkeypatch, subscribers, days, seed, pieces, k, small, numbered
 ):
     if small:
         monkeypatch.setattr(running, "OPEN_DAY_TALLIES", 200)
@@ -53,11 +69,13 @@ def test_counts_over_chunks_equal_the_kernels_over_all_events(
         monkeypatch.setattr(running, "DENSE_CELLS", 1)  # presence counted sparsely
     events = make_events(subscribers, days, seed=seed, regions=12)
     flows = RunningFlows()
+    run_numbers = _run_numbers(events, seed)
     for n, chunk in enumerate(_time_ordered_chunks(events, pieces, seed)):
-        flows.add(chunk)
+        flows.add(chunk, run_numbers(chunk) if numbered else None)
         if n == pieces // 2:  # kept in the store and read back midway
             flows.save(tmp_path)
             flows = RunningFlows.load(tmp_path)
+            run_numbers = _run_numbers(events, seed + 1)
     assert flows.broken is None
     counted = flows.tables(k)
     for name in TABLES:

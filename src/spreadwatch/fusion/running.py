@@ -196,6 +196,8 @@ class RunningFlows:
         #: why counting stopped, if it did
         self.broken: str | None = None
         self._subscribers = PairIds()
+        #: per number of the ingest run's own (see :meth:`add`), the subscriber's; -1: not yet
+        self._of_run_number = np.empty(0, np.int64)
         self._cells = StringIds()
         self._ranked: np.ndarray | None = None  # of the cells
         self._groups = np.zeros(0, np.int64)  # see _scratch
@@ -211,32 +213,34 @@ class RunningFlows:
 
     # --- counting -------------------------------------------------------------------------------
 
-    def add(self, rows: pa.Table) -> None:
+    def add(self, rows: pa.Table, subscribers: np.ndarray | None = None) -> None:
         """Count kept location events (``carrier``, ``subscriber_pseudo``, ``ts``, ``cell_id``,
-        ``region_code``), which must follow their subscribers' events added before."""
+        ``region_code``), which must follow their subscribers' events added before.
+
+        ``subscribers``, when given, numbers each row's carrier and pseudonym as the ingest run
+        does (the same pair, the same number, in every call of one run): each pair is then
+        looked up once a run, not once a chunk."""
         if self.broken is None and rows.num_rows:
-            numbered = self._numbered(rows)
+            numbered = self._numbered(rows, subscribers)
             if numbered is not None:
                 self._count(*numbered)
 
     def _stop(self, reason: str) -> None:
         self.broken = reason
 
-    def _numbered(self, rows: pa.Table) -> tuple[np.ndarray, ...] | None:
+    def _numbered(
+        self, rows: pa.Table, subscribers: np.ndarray | None
+    ) -> tuple[np.ndarray, ...] | None:
         """Subscriber, time (microseconds), cell and region of each row, as integers."""
         if any(rows[c].null_count for c in _COLUMNS):
             return self._stop("events with missing values")
-        carriers, carrier = coded(rows["carrier"])
-        pseudos, pseudo = coded(rows["subscriber_pseudo"])
+        carriers = coded(rows["carrier"])[0]
         if pc.any(pc.match_substring(carriers.cast(pa.string()), SEPARATOR)).as_py():
             return self._stop("a carrier name holding the separator")
-        pair = carrier.astype(np.int64) * len(pseudos) + pseudo
-        pairs, where = dense_unique(pair, len(carriers) * len(pseudos))
-        carrier, pseudo = np.divmod(pairs, len(pseudos))
-        who = self._subscribers.ids(
-            carriers.take(pa.array(carrier)).cast(pa.string()),
-            pseudos.take(pa.array(pseudo)).cast(pa.string()),
-        )[where]
+        if subscribers is None:
+            who = self._subscribers_of(rows, np.arange(rows.num_rows))
+        else:
+            who = self._by_run_number(rows, subscribers)
         cell = numbered_values(self._cells, rows["cell_id"])
         region = numbered_values(self._regions, rows["region_code"])
         ts = rows["ts"].cast(pa.timestamp("us", "UTC")).cast(pa.int64())
@@ -246,6 +250,32 @@ class RunningFlows:
         if micros.min() < 0 or (micros.max() // _HOUR_US + TIMEZONE_OFFSET_HOURS) // 24 > _DAY_MASK:
             return self._stop("events before 1970 or after the packed dates")
         return who, micros.astype(np.int64), cell, region
+
+    def _subscribers_of(self, rows: pa.Table, at: np.ndarray) -> np.ndarray:
+        """The subscriber numbers of rows ``at``."""
+        carriers, carrier = coded(rows["carrier"].take(pa.array(at)))
+        pseudos, pseudo = coded(rows["subscriber_pseudo"].take(pa.array(at)))
+        pair = carrier.astype(np.int64) * len(pseudos) + pseudo
+        pairs, where = dense_unique(pair, len(carriers) * len(pseudos))
+        carrier, pseudo = np.divmod(pairs, len(pseudos))
+        return self._subscribers.ids(
+            carriers.take(pa.array(carrier)).cast(pa.string()),
+            pseudos.take(pa.array(pseudo)).cast(pa.string()),
+        )[where]
+
+    def _by_run_number(self, rows: pa.Table, subscribers: np.ndarray) -> np.ndarray:
+        """The subscriber numbers of rows numbered ``subscribers`` by the ingest run: looked
+        up for numbers not seen before in this run, then kept."""
+        known = self._of_run_number
+        if subscribers.size and int(subscribers.max()) >= known.size:
+            bigger = grown(known, int(subscribers.max()) + 1)
+            bigger[known.size :] = -1
+            known = self._of_run_number = bigger
+        unseen = np.flatnonzero(known[subscribers] < 0)
+        if unseen.size:
+            numbers, first = np.unique(subscribers[unseen], return_index=True)
+            known[numbers] = self._subscribers_of(rows, unseen[first])
+        return known[subscribers].astype(np.int64)
 
     def _count(
         self, who: np.ndarray, micros: np.ndarray, cell: np.ndarray, region: np.ndarray
@@ -521,18 +551,18 @@ class Background:
         self._pool = ThreadPoolExecutor(1, thread_name_prefix="spreadwatch-flows")
         self._pending: deque[Future] = deque()
 
-    def add(self, rows: pa.Table) -> None:
+    def add(self, rows: pa.Table, subscribers: np.ndarray | None = None) -> None:
         if self.flows is not None:
             while len(self._pending) >= BACKGROUND_CHUNKS:  # bounds memory: wait for the oldest
                 self._pending.popleft().result()
-            self._pending.append(self._pool.submit(self._add, rows))
+            self._pending.append(self._pool.submit(self._add, rows, subscribers))
 
-    def _add(self, rows: pa.Table) -> None:
+    def _add(self, rows: pa.Table, subscribers: np.ndarray | None) -> None:
         """Count ``rows``; a failure stops the count (flows then recount), not the ingest."""
         flows = self.flows
         assert flows is not None
         try:
-            flows.add(rows)
+            flows.add(rows, subscribers)
         except Exception as exc:  # a defect: reported, and the store stays right
             _log.warning("counting daily flows stopped: %r; spreadwatch flows will recount", exc)
             flows.broken = f"counting failed: {exc!r}"

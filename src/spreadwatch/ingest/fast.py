@@ -142,6 +142,8 @@ class LocationFastPath:
         self._stored = RunRows()
         self._before = store.parts(LOCATION.name)  # parts of earlier runs
         self._spans = PartSpans()
+        #: per row of the last chunk's output, its carrier and pseudonym's number in the run
+        self.kept_subscribers = np.empty(0, np.int64)
 
     @staticmethod
     def applies(keyring: KeyRing) -> bool:
@@ -159,7 +161,9 @@ class LocationFastPath:
         checked = self._checked(chunk)
         if checked is None:
             output, quarantine, duplicates = slow(chunk, True)
-            self._stored.add(*self._numbered(output))
+            numbered = self._numbered(output)
+            self._stored.add(*numbered)
+            self.kept_subscribers = numbered[0]
             return output, quarantine, duplicates
         quarantine, duplicates = QUARANTINE_SCHEMA.empty_table(), 0
         with ThreadPoolExecutor(1, thread_name_prefix="spreadwatch-sql-path") as pool:
@@ -335,6 +339,7 @@ class LocationFastPath:
         carriers and time span are read, and of this run's, those overlapping the rows it
         leaves unsure. Only rows sharing a time with a stored row are compared whole."""
         if not rows.num_rows:
+            self.kept_subscribers = who
             return rows, 0
         micros = _micros_of(rows)
         sorted_out = self._stored.sort_out(who, micros, cell)
@@ -348,6 +353,7 @@ class LocationFastPath:
             repeat |= _stored_in(rows, parts)
         new = ~repeat
         self._stored.add(who[new], micros[new], cell[new])
+        self.kept_subscribers = who[new]
         return rows.filter(pa.array(new)), int(repeat.sum())
 
     def _overlapping(self, rows: pa.Table, parts: list[Path]) -> list[Path]:

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
+import numpy as np
 import pyarrow as pa
 
 from spreadwatch import duck
@@ -70,8 +71,9 @@ class Follower(Protocol):
     """Follows the rows an ingest keeps as it commits them: for location events, the daily
     flows counted as they arrive (:func:`spreadwatch.fusion.running.follow`)."""
 
-    def add(self, rows: pa.Table) -> None:
-        """Rows kept (not yet committed)."""
+    def add(self, rows: pa.Table, subscribers: np.ndarray | None = None) -> None:
+        """Rows kept (not yet committed); ``subscribers``, when given, a number per row for its
+        carrier and pseudonym, the same for the same pair throughout the ingest run."""
 
     def file_done(self, sha256: str) -> None:
         """Every kept row of the file with content hash ``sha256`` was added."""
@@ -88,7 +90,7 @@ Follow = Callable[[Store, Source], Follower | None]
 
 
 class _Unfollowed:
-    def add(self, rows: pa.Table) -> None:
+    def add(self, rows: pa.Table, subscribers: np.ndarray | None = None) -> None:
         pass
 
     def file_done(self, sha256: str) -> None:
@@ -176,8 +178,10 @@ def _ingest(
                     checked = store if against_store else None
                     return process_chunk(con, spec, rows, keyring, context, checked, writer.wait)
 
+                subscribers = None
                 if fast is not None:
                     output, quarantine, duplicates = fast.process(chunk, by_sql, writer.wait)
+                    subscribers = fast.kept_subscribers
                 else:
                     output, quarantine, duplicates = by_sql(chunk)
                 quarantine = pa.concat_tables([malformed, quarantine])
@@ -188,7 +192,7 @@ def _ingest(
                 record.quarantined_by_reason.update(quarantine["reason"].to_pylist())
                 if output.num_rows:
                     writer.write(output, store.part_path(spec.name, sha, n), _pruned_by(spec))
-                    follower.add(output)
+                    follower.add(output, subscribers)
                 if quarantine.num_rows:
                     writer.write(quarantine, store.part_path(spec.name, sha, n, quarantine=True))
                 record.parts = n + 1
