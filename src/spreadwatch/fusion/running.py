@@ -158,7 +158,7 @@ class _Tail:
         self._index(self._used, self._used + added)
         self._used += added
         self._live += added
-        if self._used > 2 * self._live + (1 << 20):
+        if self._used > self._live + self._live // 2 + (1 << 20):
             self._pack()
 
     def _index(self, begin: int, end: int) -> None:
@@ -180,7 +180,13 @@ class _Tail:
             return
         held = np.flatnonzero(self._counts)
         rows = spans_rows(self._starts, self._counts, held)
-        self._columns = [column[rows] for column in self._columns]
+        room = rows.size + rows.size // 4  # the next chunks' rows fit before it grows
+        packed = []
+        for column in self._columns:
+            new = np.zeros(room, column.dtype)
+            np.take(column, rows, out=new[: rows.size])
+            packed.append(new)
+        self._columns = packed
         self._used = self._live = rows.size
         self._starts[:] = 0
         self._counts[:] = 0
@@ -299,7 +305,8 @@ class RunningFlows:
         for part in subscriber_slices(who, ROUND_ROWS):
             keep[part] = self._count_ordered(who[part], micros[part], region[part], is_new[part])
         self._tail.replace(subscribers, *(a[keep] for a in (who, micros, cell, region)))
-        if self._days.held > max(OPEN_DAY_TALLIES, 2 * self._open_after_close):
+        open_after = self._open_after_close
+        if self._days.held > open_after + max(OPEN_DAY_TALLIES, open_after // 2):
             self._close_days()
             self._open_after_close = self._days.held
         return None
@@ -323,7 +330,7 @@ class RunningFlows:
         event (no later event can fall on them)."""
         who, micros, _, _ = self._tail.arrays()
         _, _, final = runs(who[1:] == who[:-1])  # each subscriber's last event
-        last_date = np.full(len(self._subscribers), -1, dtype=np.int64)
+        last_date = np.full(len(self._subscribers), -1, dtype=np.int32)
         last_date[who[final]] = (micros[final] // _HOUR_US + TIMEZONE_OFFSET_HOURS) // 24
         keys, events = self._days.total()
         closed = ((keys >> _REGION_BITS) & _DAY_MASK) < last_date[keys >> _DAY_REGION_BITS]

@@ -3,6 +3,7 @@ columns as codes, runs and raw buffers."""
 
 from __future__ import annotations
 
+import numba
 import numpy as np
 import pyarrow as pa
 
@@ -17,37 +18,75 @@ from spreadwatch.ordering import (
 
 class Counts:
     """Counts per non-negative integer key: each batch summed as it is added (its keys mostly
-    in order already), the batches merged when asked for or when many are held."""
+    in order already). The batches since the last merge are merged into the sorted counts when
+    they hold half as many keys (or :data:`MERGE_KEYS`), by one linear pass over both: at most
+    about twice the sorted counts' memory at a time, not a sort of everything held."""
 
     def __init__(self, keys: np.ndarray | None = None, counts: np.ndarray | None = None) -> None:
-        self._keys = [] if keys is None else [keys]
-        self._counts = [] if counts is None else [counts]
-        self._held = 0 if keys is None else keys.size
-        self._merged = self._held
+        self._sorted_keys = no_keys() if keys is None else keys
+        self._sorted_counts = no_keys() if counts is None else counts
+        self._keys: list[np.ndarray] = []
+        self._counts: list[np.ndarray] = []
+        self._recent = 0
 
     @property
     def held(self) -> int:
         """Keys held, counting a key once per batch it is in."""
-        return self._held
+        return self._sorted_keys.size + self._recent
 
     def add(self, keys: np.ndarray, counts: np.ndarray | None = None) -> None:
         keys, counts = summed(keys, np.ones(keys.size, np.int64) if counts is None else counts)
         self._keys.append(keys)
         self._counts.append(counts)
-        self._held += keys.size
-        if self._held > max(2_000_000, 2 * self._merged):
-            self.total()
+        self._recent += keys.size
+        if self._recent > max(MERGE_KEYS, self._sorted_keys.size // 2):
+            self._merge()
 
     def total(self) -> tuple[np.ndarray, np.ndarray]:
         """The distinct keys, sorted, and their summed counts."""
-        if len(self._keys) != 1:
-            keys, counts = summed(
-                np.concatenate(self._keys or [no_keys()]),
-                np.concatenate(self._counts or [no_keys()]),
+        if self._keys:
+            self._merge()
+        return self._sorted_keys, self._sorted_counts
+
+    def _merge(self) -> None:
+        if len(self._keys) == 1:
+            recent_keys, recent_counts = self._keys[0], self._counts[0]
+        else:
+            recent_keys, recent_counts = summed(
+                np.concatenate(self._keys), np.concatenate(self._counts)
             )
-            self._keys, self._counts = [keys], [counts]
-            self._held = self._merged = keys.size
-        return self._keys[0], self._counts[0]
+        self._keys, self._counts, self._recent = [], [], 0
+        self._sorted_keys, self._sorted_counts = _merged(
+            self._sorted_keys, self._sorted_counts, recent_keys, recent_counts.astype(np.int64)
+        )
+
+
+#: Keys added before they are merged into the sorted counts, at least.
+MERGE_KEYS = 1_000_000
+
+
+@numba.njit(nogil=True, cache=True)
+def _merged(
+    keys: np.ndarray, counts: np.ndarray, more_keys: np.ndarray, more_counts: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:  # pragma: no cover - compiled
+    """Two runs of distinct sorted keys and their counts as one (counts of a key in both
+    summed)."""
+    out_keys = np.empty(keys.size + more_keys.size, np.int64)
+    out_counts = np.empty(keys.size + more_keys.size, np.int64)
+    i = j = n = 0
+    while i < keys.size or j < more_keys.size:
+        if j == more_keys.size or (i < keys.size and keys[i] < more_keys[j]):
+            out_keys[n], out_counts[n] = keys[i], counts[i]
+            i += 1
+        elif i == keys.size or more_keys[j] < keys[i]:
+            out_keys[n], out_counts[n] = more_keys[j], more_counts[j]
+            j += 1
+        else:
+            out_keys[n], out_counts[n] = keys[i], counts[i] + more_counts[j]
+            i += 1
+            j += 1
+        n += 1
+    return out_keys[:n], out_counts[:n]
 
 
 class ClosedDays:
