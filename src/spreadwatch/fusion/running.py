@@ -134,7 +134,13 @@ class _Tail:
     def arrays(self) -> tuple[np.ndarray, ...]:
         """Subscriber, time, cell and region of the rows in use, packed."""
         self._pack()
-        return tuple(column[: self._used].astype(np.int64) for column in self._columns)
+        return tuple(column[: self._used] for column in self._columns)
+
+    def last_times(self) -> tuple[np.ndarray, np.ndarray]:
+        """The subscribers with rows, and the time of each one's last row."""
+        held = np.flatnonzero(self._counts)
+        last = self._starts[held].astype(np.int64) + self._counts[held] - 1
+        return held, self._columns[1][last]
 
     def of(self, subscribers: np.ndarray) -> tuple[np.ndarray, ...]:
         """The rows of ``subscribers``, one subscriber's after another's."""
@@ -328,15 +334,15 @@ class RunningFlows:
     def _close_days(self) -> None:
         """Keep only the modal region of each subscriber's dates before the date of their last
         event (no later event can fall on them)."""
-        who, micros, _, _ = self._tail.arrays()
-        _, _, final = runs(who[1:] == who[:-1])  # each subscriber's last event
+        who, last = self._tail.last_times()
         last_date = np.full(len(self._subscribers), -1, dtype=np.int32)
-        last_date[who[final]] = (micros[final] // _HOUR_US + TIMEZONE_OFFSET_HOURS) // 24
+        last_date[who] = (last // _HOUR_US + TIMEZONE_OFFSET_HOURS) // 24
         keys, events = self._days.total()
         closed = ((keys >> _REGION_BITS) & _DAY_MASK) < last_date[keys >> _DAY_REGION_BITS]
+        del last_date
         rank = value_ranks(self._regions.values)
-        groups, top = modal(keys[closed] >> _REGION_BITS, rank[keys[closed] & _REGION_MASK],
-                            events[closed])  # fmt: skip
+        done = keys[closed]
+        groups, top = modal(done >> _REGION_BITS, rank[done & _REGION_MASK], events[closed])
         top = np.argsort(rank)[top]  # back from ranks (which new regions change) to numbers
         self._closed.add(groups >> _DAY_BITS, groups & _DAY_MASK, top)
         self._days = Counts(keys[~closed], events[~closed])
@@ -425,7 +431,7 @@ class RunningFlows:
         """Presence counted so far, and that of the tail's hours from each subscriber's
         watermark on."""
         counted = Counts(*self._presence.total())
-        who, micros, _, region = self._tail.arrays()
+        who, micros, _, region = (column.astype(np.int64) for column in self._tail.arrays())
         if who.size:
             hour = micros // _HOUR_US
             group, _, final = runs(who[1:] == who[:-1])
