@@ -115,38 +115,37 @@ class _Tail:
 
     Where each subscriber's rows start and how many there are is kept per subscriber, so a
     chunk reads and replaces only the rows of its own subscribers, whatever the number of
-    others: replaced rows stay behind, unused, until they outnumber the rows in use, and then
-    the rows are packed again."""
+    others: replaced rows stay behind, unused, until they outnumber the rows in use by half,
+    and then the rows are packed again. A row holds its time, cell and region (14 bytes); its
+    subscriber is known from the index."""
 
     def __init__(self, *arrays: np.ndarray) -> None:
         who, micros, cell, region = arrays or (no_keys(),) * 4
-        self._columns = [
-            who.astype(np.int32),
-            micros.astype(np.int64),
-            cell.astype(np.int32),
-            region.astype(np.int32),
-        ]
+        self._columns = [micros.astype(np.int64), cell.astype(np.int32), region.astype(np.uint16)]
         self._used = self._live = who.size
         self._starts = np.zeros(0, np.int32)  # rows in use stay below 2**31
         self._counts = np.zeros(0, np.int32)
-        self._index(0, self._used)
+        self._index(who.astype(np.int64), 0)
 
     def arrays(self) -> tuple[np.ndarray, ...]:
-        """Subscriber, time, cell and region of the rows in use, packed."""
-        self._pack()
-        return tuple(column[: self._used] for column in self._columns)
+        """Subscriber, time, cell and region of the rows in use, by subscriber (as held:
+        32-bit subscribers, cells and 16-bit regions)."""
+        held = np.flatnonzero(self._counts).astype(np.int32)
+        rows = spans_rows(self._starts, self._counts, held)
+        return np.repeat(held, self._counts[held]), *(column[rows] for column in self._columns)
 
     def last_times(self) -> tuple[np.ndarray, np.ndarray]:
         """The subscribers with rows, and the time of each one's last row."""
         held = np.flatnonzero(self._counts)
         last = self._starts[held].astype(np.int64) + self._counts[held] - 1
-        return held, self._columns[1][last]
+        return held, self._columns[0][last]
 
     def of(self, subscribers: np.ndarray) -> tuple[np.ndarray, ...]:
         """The rows of ``subscribers``, one subscriber's after another's."""
         known = subscribers[subscribers < self._starts.size]
         rows = spans_rows(self._starts, self._counts, known)
-        return tuple(column[rows].astype(np.int64) for column in self._columns)
+        who = np.repeat(known, self._counts[known])
+        return who, *(column[rows].astype(np.int64) for column in self._columns)
 
     def replace(self, subscribers: np.ndarray, *rows: np.ndarray) -> None:
         """Drop the rows of ``subscribers`` and add ``rows`` (subscriber, time, cell, region;
@@ -154,22 +153,23 @@ class _Tail:
         known = subscribers[subscribers < self._starts.size]
         self._live -= int(self._counts[known].sum())
         self._counts[known] = 0
-        added = rows[0].size
+        who, *values = rows
+        added = who.size
         if self._used + added > self._columns[0].size:
             self._pack()
             if self._used + added > self._columns[0].size:
                 self._columns = [grown(column, self._used + added) for column in self._columns]
-        for column, values in zip(self._columns, rows, strict=True):
-            column[self._used : self._used + added] = values
-        self._index(self._used, self._used + added)
+        for column, column_values in zip(self._columns, values, strict=True):
+            column[self._used : self._used + added] = column_values
+        self._index(who, self._used)
         self._used += added
         self._live += added
         if self._used > self._live + self._live // 2 + (1 << 20):
             self._pack()
 
-    def _index(self, begin: int, end: int) -> None:
-        """Record where the subscribers of rows ``begin .. end`` start, and their counts."""
-        who = self._columns[0][begin:end]
+    def _index(self, who: np.ndarray, begin: int) -> None:
+        """Record where the subscribers ``who`` of the rows from ``begin`` on start, and their
+        counts."""
         if not who.size:
             return
         size = int(who.max()) + 1
@@ -181,22 +181,22 @@ class _Tail:
         self._counts[who[first]] = last - first + 1
 
     def _pack(self) -> None:
-        """Move the rows in use together (by subscriber), dropping the replaced ones."""
+        """Move the rows in use together (by subscriber), dropping the replaced ones, one
+        column at a time."""
         if self._used == self._live:
             return
         held = np.flatnonzero(self._counts)
         rows = spans_rows(self._starts, self._counts, held)
         room = rows.size + rows.size // 4  # the next chunks' rows fit before it grows
-        packed = []
-        for column in self._columns:
-            new = np.zeros(room, column.dtype)
-            np.take(column, rows, out=new[: rows.size])
-            packed.append(new)
-        self._columns = packed
+        for n, column in enumerate(self._columns):
+            packed = np.zeros(room, column.dtype)
+            np.take(column, rows, out=packed[: rows.size])
+            self._columns[n] = packed
+            del column
         self._used = self._live = rows.size
+        counts = self._counts[held]
         self._starts[:] = 0
-        self._counts[:] = 0
-        self._index(0, self._used)
+        self._starts[held] = np.cumsum(counts) - counts
 
 
 class RunningFlows:
