@@ -12,7 +12,16 @@ PACKAGE = Path(__file__).resolve().parent.parent / "src" / "spreadwatch"
 #: The stages from the ground up; a stage may import those of lower tiers only (not its own
 #: tier's other stages).
 TIERS = [
-    {"configfile", "progress", "duck", "kst", "durable", "interning", "spark_sessions"},
+    {
+        "configfile",
+        "progress",
+        "duck",
+        "kst",
+        "durable",
+        "interning",
+        "spark_sessions",
+        "allocator",
+    },
     {"privacy", "regions", "access", "tracing", "ordering"},
     {"synth", "model"},
     {"ingest"},

@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 
+from spreadwatch import allocator
 from spreadwatch.progress import console
 
 app = typer.Typer(
@@ -71,6 +72,7 @@ _register()
 
 def main() -> None:
     """Entry point of the ``spreadwatch`` script: file-system errors are reported, not traced."""
+    allocator.settle()
     try:
         app()
     except OSError as exc:  # e.g. --out names an existing file, a folder is not writable

@@ -1,0 +1,32 @@
+"""Keep the C allocator from holding on to memory the process has freed.
+
+glibc's malloc serves allocations below its mmap threshold from heaps per thread ("arenas"),
+and raises that threshold (up to 32 MiB) each time a larger block is freed. A long ingest
+allocates and frees arrays of a few MB on five threads: left alone, the arenas keep hundreds
+of MB freed but not returned (measured on two days of a carrier's events: 2.45 GB peak; 2.0 GB
+with the settings below, no slower). Blocks of 4 MiB and more are then mapped on their own and
+returned when freed, and at most two arenas are made.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+
+#: ``mallopt`` parameters (``malloc.h``).
+_M_MMAP_THRESHOLD = -3
+_M_ARENA_MAX = -8
+MMAP_THRESHOLD = 4 * 1024 * 1024
+ARENAS = 2
+
+
+def settle() -> bool:
+    """Set the thresholds above (glibc only; elsewhere nothing is done): whether they were."""
+    name = ctypes.util.find_library("c")
+    try:
+        libc = ctypes.CDLL(name or "libc.so.6")
+        mallopt = libc.mallopt
+    except (OSError, AttributeError):  # not glibc
+        return False
+    mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
+    return bool(mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD)) and bool(mallopt(_M_ARENA_MAX, ARENAS))
