@@ -85,13 +85,21 @@ class StringIds:
         used = int(self._offsets[self._count])
         if used + more_bytes > self._data.size:
             self._data = grown(self._data, used + more_bytes)
-        if need >= _MAX_STRINGS:
-            raise OverflowError(f"more than {_MAX_STRINGS} distinct strings to number")
-        if 2 * need > self._slots.size:
-            size = self._slots.size
-            while 2 * need > size:
-                size *= 2
+        size = _slots_for(need, self._slots.size)
+        if size:
             self._slots = _rehashed(self._hashes, self._count, size)
+
+
+def _slots_for(need: int, slots: int) -> int:
+    """The number of slots for ``need`` entries, the table at most half full, when ``slots``
+    are too few (else 0); 32-bit slots number at most ``_MAX_STRINGS``."""
+    if need >= _MAX_STRINGS:
+        raise OverflowError(f"more than {_MAX_STRINGS} distinct values to number")
+    if 2 * need <= slots:
+        return 0
+    while 2 * need > slots:
+        slots *= 2
+    return slots
 
 
 def grown(array: np.ndarray, size: int) -> np.ndarray:
@@ -294,13 +302,11 @@ class PairIds:
         if need > self._values.size:
             self._values = grown(self._values, need)
             self._groups = grown(self._groups, need)
-        if need >= _MAX_STRINGS:
-            raise OverflowError(f"more than {_MAX_STRINGS} distinct pairs to number")
-        if 2 * need > self._slots.size:
-            size = self._slots.size
-            while 2 * need > size:
-                size *= 2
-            self._slots = _pairs_rehashed(self._groups, self._values, self._count, size)
+        size = _slots_for(need, self._slots.size)
+        if size:
+            n = self._count
+            hashes = _pair_hashes(self._groups[:n], self._values[:n])
+            self._slots = _rehashed(hashes, n, size)
         ids, self._count = _pair_numbers(
             groups, values, self._groups, self._values, self._slots, self._count
         )
@@ -377,17 +383,11 @@ def _pair_hash(group: np.int32, value: np.uint64) -> np.uint64:  # pragma: no co
 
 
 @numba.njit(nogil=True, cache=True)
-def _pairs_rehashed(
-    groups: np.ndarray, values: np.ndarray, count: int, size: int
-) -> np.ndarray:  # pragma: no cover - compiled
-    slots = np.full(size, _EMPTY, np.int32)
-    mask = np.uint64(size - 1)
-    for i in range(count):
-        slot = _pair_hash(groups[i], values[i]) & mask
-        while slots[slot] != _EMPTY:
-            slot = (slot + np.uint64(1)) & mask
-        slots[slot] = np.int32(i)
-    return slots
+def _pair_hashes(groups: np.ndarray, values: np.ndarray) -> np.ndarray:  # pragma: no cover
+    hashes = np.empty(groups.size, np.uint64)
+    for i in range(groups.size):
+        hashes[i] = _pair_hash(groups[i], values[i])
+    return hashes
 
 
 @numba.njit(nogil=True, cache=True)
