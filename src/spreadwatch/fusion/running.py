@@ -209,7 +209,7 @@ class RunningFlows:
         self.broken: str | None = None
         self._subscribers = PairIds()
         #: per number of the ingest run's own (see :meth:`add`), the subscriber's; -1: not yet
-        self._of_run_number = np.empty(0, np.int64)
+        self._of_run_number = np.empty(0, np.int32)  # numbers below 2**27
         self._cells = StringIds()
         self._ranked: np.ndarray | None = None  # of the cells
         self._groups = np.zeros(0, np.int64)  # see _scratch
@@ -367,7 +367,7 @@ class RunningFlows:
         """-1 per subscriber: the compiled groupings number the subscribers of a chunk in it
         (and leave it as they found it)."""
         if self._groups.size < len(self._subscribers):
-            self._groups = np.full(2 * len(self._subscribers), -1, np.int32)
+            self._groups = np.full(len(self._subscribers) * 3 // 2, -1, np.int32)
         return self._groups
 
     def _cell_ranks(self) -> np.ndarray:

@@ -138,7 +138,7 @@ class LocationFastPath:
         #: the pseudonym cache: ``(carrier, subscriber)`` pairs numbered (subscriber numbers
         #: held as such), and each one's pseudonym's number among the run's rows
         self._known = PairIds("decimal")
-        self._pseudonym_of = np.empty(0, np.int64)
+        self._pseudonym_of = np.empty(0, np.int32)
         self._stored = RunRows()
         self._before = store.parts(LOCATION.name)  # parts of earlier runs
         self._spans = PartSpans()
@@ -307,7 +307,7 @@ class LocationFastPath:
         """The run's number of the pseudonym of each ``carrier index * len(subscribers) +
         subscriber index``: looked up in the cache, one HMAC for each identifier not in it."""
         if len(self._known) > CACHE_ROWS:
-            self._known, self._pseudonym_of = PairIds("decimal"), np.empty(0, np.int64)
+            self._known, self._pseudonym_of = PairIds("decimal"), np.empty(0, np.int32)
         carrier, sub = np.divmod(pairs, len(subscribers))
         carriers, subscribers = carriers.take(pa.array(carrier)), subscribers.take(pa.array(sub))
         known = len(self._known)
@@ -318,7 +318,7 @@ class LocationFastPath:
             fresh = self._hmac(new_carriers, subscribers.take(pa.array(new)))
             self._pseudonym_of = grown(self._pseudonym_of, len(self._known))
             self._pseudonym_of[at[new]] = self._stored.numbers(new_carriers, fresh)
-        return self._pseudonym_of[at]
+        return self._pseudonym_of[at].astype(np.int64)
 
     def _hmac(self, carriers: pa.Array, subscribers: pa.Array) -> pa.Array:
         """Pseudonyms of ``carrier:subscriber`` pairs by the keyring's SQL (in DuckDB)."""
