@@ -133,15 +133,21 @@ def _hash(data: np.ndarray, start: int, end: int) -> np.uint64:  # pragma: no co
     return h
 
 
+@numba.njit(inline="always", cache=True)
+def _place(slots: np.ndarray, h: np.uint64, i: int) -> None:  # pragma: no cover - compiled
+    """Put entry ``i`` of hash ``h`` in the first free slot from its own."""
+    mask = np.uint64(slots.size - 1)
+    slot = h & mask
+    while slots[slot] != _EMPTY:
+        slot = (slot + np.uint64(1)) & mask
+    slots[slot] = np.int32(i)
+
+
 @numba.njit(nogil=True, cache=True)
 def _rehashed(hashes: np.ndarray, count: int, size: int) -> np.ndarray:  # pragma: no cover
     slots = np.full(size, _EMPTY, np.int32)
-    mask = np.uint64(size - 1)
     for i in range(count):
-        slot = hashes[i] & mask
-        while slots[slot] != _EMPTY:
-            slot = (slot + np.uint64(1)) & mask
-        slots[slot] = np.int32(i)
+        _place(slots, hashes[i], i)
     return slots
 
 
@@ -304,9 +310,7 @@ class PairIds:
             self._groups = grown(self._groups, need)
         size = _slots_for(need, self._slots.size)
         if size:
-            n = self._count
-            hashes = _pair_hashes(self._groups[:n], self._values[:n])
-            self._slots = _rehashed(hashes, n, size)
+            self._slots = _pairs_rehashed(self._groups, self._values, self._count, size)
         ids, self._count = _pair_numbers(
             groups, values, self._groups, self._values, self._slots, self._count
         )
@@ -383,11 +387,14 @@ def _pair_hash(group: np.int32, value: np.uint64) -> np.uint64:  # pragma: no co
 
 
 @numba.njit(nogil=True, cache=True)
-def _pair_hashes(groups: np.ndarray, values: np.ndarray) -> np.ndarray:  # pragma: no cover
-    hashes = np.empty(groups.size, np.uint64)
-    for i in range(groups.size):
-        hashes[i] = _pair_hash(groups[i], values[i])
-    return hashes
+def _pairs_rehashed(
+    groups: np.ndarray, values: np.ndarray, count: int, size: int
+) -> np.ndarray:  # pragma: no cover - compiled
+    """The slots of the first ``count`` pairs (their hashes computed again, not kept)."""
+    slots = np.full(size, _EMPTY, np.int32)
+    for i in range(count):
+        _place(slots, _pair_hash(groups[i], values[i]), i)
+    return slots
 
 
 @numba.njit(nogil=True, cache=True)

@@ -71,7 +71,7 @@ def spans_rows(
     total = 0
     for g in groups:
         total += counts[g]
-    rows = np.empty(total, np.int64)
+    rows = np.empty(total, np.int32)  # a tail holds fewer than 2**31 rows
     at = 0
     for g in groups:
         for k in range(counts[g]):

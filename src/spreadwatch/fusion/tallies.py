@@ -19,8 +19,8 @@ from spreadwatch.ordering import (
 class Counts:
     """Counts per non-negative integer key: each batch summed as it is added (its keys mostly
     in order already). The batches since the last merge are merged into the sorted counts when
-    they hold half as many keys (or :data:`MERGE_KEYS`), by one linear pass over both: at most
-    about twice the sorted counts' memory at a time, not a sort of everything held."""
+    they hold an eighth as many keys (or :data:`MERGE_KEYS`), by one linear pass over both: a
+    little over twice the sorted counts' memory at a time, not a sort of everything held."""
 
     def __init__(self, keys: np.ndarray | None = None, counts: np.ndarray | None = None) -> None:
         self._sorted_keys = no_keys() if keys is None else keys
@@ -39,7 +39,7 @@ class Counts:
         self._keys.append(keys)
         self._counts.append(counts)
         self._recent += keys.size
-        if self._recent > max(MERGE_KEYS, self._sorted_keys.size // 2):
+        if self._recent > max(MERGE_KEYS, self._sorted_keys.size // 8):
             self._merge()
 
     def total(self) -> tuple[np.ndarray, np.ndarray]:
