@@ -96,6 +96,14 @@ def test_pairs_number_as_a_dict_would(form, odd_after):
     again = PairIds.from_keys(keys, form)
     assert len(again) == len(expected)
     assert again.keys().equals(keys)
+    arrays = pairs.arrays()
+    assert (arrays is None) == (odd_after is not None)  # held as text: keys instead
+    if arrays is not None:  # the arrays give back the same numbers, and number new pairs on
+        restored = PairIds.from_arrays(arrays, form)
+        assert restored.keys().equals(keys)
+        again = [*in_order[::-1], ("NEW", in_order[0][1])]  # a carrier not seen: a new pair
+        got = restored.ids(pa.array([c for c, _ in again]), pa.array([p for _, p in again]))
+        assert got.tolist() == [*range(len(in_order))[::-1], len(in_order)]
 
 
 def test_pairs_refuse_an_unknown_form():

@@ -33,6 +33,15 @@ def connect() -> duckdb.DuckDBPyConnection:
     return con
 
 
+def cursor(con: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyConnection:
+    """Another connection to ``con``'s database (for another thread), with the session's
+    settings of :func:`connect` (the memory cap and spill directory are the database's)."""
+    own = con.cursor()
+    run(own, "SET TimeZone = 'UTC'")
+    run(own, "SET enable_progress_bar = false")
+    return own
+
+
 def run(con: duckdb.DuckDBPyConnection, sql: str) -> None:
     """Execute a statement and drain its result, so the connection is free for the next call."""
     con.execute(sql).fetchall()

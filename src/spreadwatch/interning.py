@@ -292,6 +292,37 @@ class PairIds:
         carriers = self._carriers.values.take(pa.array(carrier))
         return _joined(carriers, self.pseudonyms(ids))
 
+    def arrays(self) -> dict[str, np.ndarray] | None:
+        """The pairs as arrays, without copying them: ``groups`` and ``values`` in number
+        order and the carriers' text (``carrier_offsets``, ``carrier_data``); ``None`` once they
+        are held as text (:meth:`keys` then). See :meth:`from_arrays`."""
+        if self._text is not None:
+            return None
+        offsets, data = _buffers(self._carriers.values)
+        return {
+            "groups": self._groups[: self._count],
+            "values": self._values[: self._count],
+            "carrier_offsets": offsets - offsets[0],
+            "carrier_data": data[offsets[0] : offsets[-1]],
+        }
+
+    @classmethod
+    def from_arrays(cls, arrays: dict[str, np.ndarray], form: str = "hex") -> PairIds:
+        """The pairs of :meth:`arrays`, numbered as they were."""
+        pairs = cls(form)
+        offsets = arrays["carrier_offsets"].astype(np.int64)
+        data = arrays["carrier_data"].astype(np.uint8)
+        carriers = pa.LargeStringArray.from_buffers(
+            offsets.size - 1, pa.py_buffer(offsets), pa.py_buffer(data)
+        )
+        pairs._carriers = StringIds(carriers.cast(pa.string()))
+        pairs._groups = np.asarray(arrays["groups"], np.int32)
+        pairs._values = np.asarray(arrays["values"], np.uint64)
+        pairs._count = pairs._values.size
+        size = _slots_for(pairs._count, _MIN_SLOTS) or _MIN_SLOTS
+        pairs._slots = _pairs_rehashed(pairs._groups, pairs._values, pairs._count, size)
+        return pairs
+
     @classmethod
     def from_keys(cls, keys: pa.Array, form: str = "hex") -> PairIds:
         """The pairs of :meth:`keys`, numbered in their order."""

@@ -66,6 +66,7 @@ def test_counts_over_chunks_equal_the_kernels_over_all_events(
     if small:
         monkeypatch.setattr(running, "OPEN_DAY_TALLIES", 200)
         monkeypatch.setattr(running, "ROUND_ROWS", 50)
+        monkeypatch.setattr(running, "CLOSE_SLICE", 7)  # dates closed in slices of tallies
         monkeypatch.setattr(running, "DENSE_CELLS", 1)  # presence counted sparsely
     events = make_events(subscribers, days, seed=seed, regions=12)
     flows = RunningFlows()
@@ -82,6 +83,48 @@ def test_counts_over_chunks_equal_the_kernels_over_all_events(
         expected = getattr(kernels, name)(events, k=k)
         assert expected.num_rows > 50
         assert counted[name].equals(expected), name
+
+
+@pytest.mark.parametrize("size", [1, 3, 50, 1000])
+def test_slices_cover_the_keys_in_order_and_never_split_a_group(size):
+    rng = np.random.default_rng(size)
+    keys = np.unique(rng.integers(0, 1 << 12, 400)) << 3 | rng.integers(0, 8, 1)
+    keys = np.unique(np.concatenate([keys, keys + 1, keys + 5]))
+    slices = running._whole_group_slices(keys, 3, size)
+    assert [b for _, b in slices[:-1]] == [a for a, _ in slices[1:]]
+    assert slices[0][0] == 0 and slices[-1][1] == keys.size
+    for start, stop in slices:
+        assert stop > start
+        assert stop - start >= min(size, keys.size - start)  # never smaller than asked
+        if stop < keys.size:
+            assert keys[stop - 1] >> 3 != keys[stop] >> 3
+
+
+def test_the_tail_keeps_each_subscribers_last_rows_as_a_dict_would():
+    """Rows replaced subscriber by subscriber, packed in place and grown as they come, against
+    a dict of each subscriber's last rows."""
+    rng = np.random.default_rng(1)
+    tail, expected = running._Tail(), {}
+    for step in range(400):
+        chosen = np.unique(rng.integers(0, 60, rng.integers(1, 12)))
+        who = np.repeat(chosen, rng.integers(0, 5, chosen.size))  # none: the rows dropped
+        rows = [rng.integers(0, 1 << 40, who.size), rng.integers(0, 99, who.size)]
+        rows.append(rng.integers(0, 9, who.size))
+        tail.replace(chosen, who, *rows)
+        for subscriber in chosen.tolist():
+            held = who == subscriber
+            expected[subscriber] = [r[held].tolist() for r in rows] if held.any() else None
+        if step % 50 == 49:
+            tail._pack()
+        got_who, *got = tail.of(np.arange(60))
+        for subscriber in range(60):
+            held = got_who == subscriber
+            assert ([g[held].tolist() for g in got] if held.any() else None) == expected.get(
+                subscriber
+            )
+    who, *columns = tail.arrays()  # each subscriber's rows together, as held
+    restored, everyone = running._Tail(who, *columns).of(np.arange(60)), tail.of(np.arange(60))
+    assert all(np.array_equal(a, b) for a, b in zip(restored, everyone, strict=True))
 
 
 def test_a_dictionary_holding_a_value_twice_counts_it_as_one():

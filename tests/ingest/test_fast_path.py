@@ -81,9 +81,9 @@ def test_fast_path_equals_the_sql_path(raw, deliveries, tmp_path, kind, monkeypa
     taken = []
     process = fast_module.LocationFastPath.process
 
-    def spy(self, chunk, *rest):
-        taken.append(chunk.num_rows)
-        return process(self, chunk, *rest)
+    def spy(self, prepared, *rest):
+        taken.append(prepared.chunk.num_rows)
+        return process(self, prepared, *rest)
 
     monkeypatch.setattr(fast_module.LocationFastPath, "process", spy)
     batches = [deliveries[kind], deliveries["again"]]

@@ -27,6 +27,7 @@ from __future__ import annotations
 import logging
 import zipfile
 from collections import deque
+from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -57,6 +58,8 @@ from spreadwatch.fusion.sweeps import (
     chained_counts,
     distinct_groups,
     grouped_order,
+    last_dates,
+    moved_down,
     spans_rows,
 )
 from spreadwatch.fusion.tallies import (
@@ -97,6 +100,8 @@ DENSE_CELLS = 2_000_000
 ROUND_ROWS = 500_000
 #: Daytime tallies held before the closed dates' are reduced to their modal region.
 OPEN_DAY_TALLIES = 2_000_000
+#: Daytime tallies closed at a time, about (see ``RunningFlows._close_days``).
+CLOSE_SLICE = 1 << 21
 _LAYOUT = Layout(
     hour_us=_HOUR_US,
     gap_us=_GAP_US,
@@ -116,29 +121,35 @@ class _Tail:
     Where each subscriber's rows start and how many there are is kept per subscriber, so a
     chunk reads and replaces only the rows of its own subscribers, whatever the number of
     others: replaced rows stay behind, unused, until they outnumber the rows in use by half,
-    and then the rows are packed again. A row holds its time, cell and region (14 bytes); its
-    subscriber is known from the index."""
+    and then the rows in use are moved down over them, in place. A row holds its time, cell
+    and region (14 bytes); its subscriber is known from the index. The columns grow in place
+    (``ndarray.resize``: the allocator remaps large blocks rather than copying them), so
+    neither packing nor growing holds two copies of them."""
 
     def __init__(self, *arrays: np.ndarray) -> None:
         who, micros, cell, region = arrays or (no_keys(),) * 4
-        self._columns = [micros.astype(np.int64), cell.astype(np.int32), region.astype(np.uint16)]
+        self._columns = [
+            np.array(micros, np.int64),  # copies: each column owns its memory (resized)
+            np.array(cell, np.int32),
+            np.array(region, np.uint16),
+        ]
         self._used = self._live = who.size
         self._starts = np.zeros(0, np.int32)  # rows in use stay below 2**31
         self._counts = np.zeros(0, np.int32)
         self._index(who.astype(np.int64), 0)
 
     def arrays(self) -> tuple[np.ndarray, ...]:
-        """Subscriber, time, cell and region of the rows in use, by subscriber (as held:
-        32-bit subscribers, cells and 16-bit regions)."""
-        held = np.flatnonzero(self._counts).astype(np.int32)
-        rows = spans_rows(self._starts, self._counts, held)
-        return np.repeat(held, self._counts[held]), *(column[rows] for column in self._columns)
+        """Subscriber, time, cell and region of the rows in use, each subscriber's together
+        (as held: 32-bit subscribers, cells and 16-bit regions). The last three are views of
+        the held rows, valid until the tail changes."""
+        self._pack()
+        by_place = self._by_place()
+        who = np.repeat(by_place.astype(np.int32), self._counts[by_place])
+        return who, *(column[: self._used] for column in self._columns)
 
-    def last_times(self) -> tuple[np.ndarray, np.ndarray]:
-        """The subscribers with rows, and the time of each one's last row."""
-        held = np.flatnonzero(self._counts)
-        last = self._starts[held].astype(np.int64) + self._counts[held] - 1
-        return held, self._columns[0][last]
+    def last_dates(self, size: int) -> np.ndarray:
+        """Per subscriber below ``size``, the local date of their last row (-1 without)."""
+        return last_dates(self._starts, self._counts, self._columns[0], size, _LAYOUT)
 
     def of(self, subscribers: np.ndarray) -> tuple[np.ndarray, ...]:
         """The rows of ``subscribers``, one subscriber's after another's."""
@@ -155,10 +166,12 @@ class _Tail:
         self._counts[known] = 0
         who, *values = rows
         added = who.size
-        if self._used + added > self._columns[0].size:
+        room = self._columns[0].size
+        if self._used + added > room:
             self._pack()
-            if self._used + added > self._columns[0].size:
-                self._columns = [grown(column, self._used + added) for column in self._columns]
+            if self._used + added > room:
+                for column in self._columns:  # only the list refers to them: resized in place
+                    column.resize(max(self._used + added, room + room // 2), refcheck=False)
         for column, column_values in zip(self._columns, values, strict=True):
             column[self._used : self._used + added] = column_values
         self._index(who, self._used)
@@ -180,23 +193,18 @@ class _Tail:
         self._starts[who[first]] = first + begin
         self._counts[who[first]] = last - first + 1
 
+    def _by_place(self) -> np.ndarray:
+        """The subscribers with rows, in the order their rows lie."""
+        held = np.flatnonzero(self._counts).astype(np.int32)
+        return held[np.argsort(self._starts[held], kind="stable")]
+
     def _pack(self) -> None:
-        """Move the rows in use together (by subscriber), dropping the replaced ones, one
-        column at a time."""
+        """Move the rows in use down over the replaced ones, in place, in the order they lie
+        (each subscriber's staying together)."""
         if self._used == self._live:
             return
-        held = np.flatnonzero(self._counts)
-        rows = spans_rows(self._starts, self._counts, held)
-        room = rows.size + rows.size // 4  # the next chunks' rows fit before it grows
-        for n, column in enumerate(self._columns):
-            packed = np.zeros(room, column.dtype)
-            np.take(column, rows, out=packed[: rows.size])
-            self._columns[n] = packed
-            del column
-        self._used = self._live = rows.size
-        counts = self._counts[held]
-        self._starts[:] = 0
-        self._starts[held] = np.cumsum(counts) - counts
+        columns = (self._columns[0], self._columns[1], self._columns[2])
+        self._used = self._live = moved_down(columns, self._starts, self._counts, self._by_place())
 
 
 class RunningFlows:
@@ -333,19 +341,30 @@ class RunningFlows:
 
     def _close_days(self) -> None:
         """Keep only the modal region of each subscriber's dates before the date of their last
-        event (no later event can fall on them)."""
-        who, last = self._tail.last_times()
-        last_date = np.full(len(self._subscribers), -1, dtype=np.int32)
-        last_date[who] = (last // _HOUR_US + TIMEZONE_OFFSET_HOURS) // 24
+        event (no later event can fall on them). The tallies are taken in slices of whole
+        subscriber-dates (:data:`CLOSE_SLICE` keys) and the open ones moved to the front in
+        place: the temporary arrays are a slice's, not the tallies' (tens of millions)."""
+        last_date = self._tail.last_dates(len(self._subscribers))
         keys, events = self._days.total()
-        closed = ((keys >> _REGION_BITS) & _DAY_MASK) < last_date[keys >> _DAY_REGION_BITS]
-        del last_date
+        if not (keys.flags.writeable and events.flags.writeable):
+            keys, events = keys.copy(), events.copy()
+        self._days = Counts()
         rank = value_ranks(self._regions.values)
-        done = keys[closed]
-        groups, top = modal(done >> _REGION_BITS, rank[done & _REGION_MASK], events[closed])
-        top = np.argsort(rank)[top]  # back from ranks (which new regions change) to numbers
-        self._closed.add(groups >> _DAY_BITS, groups & _DAY_MASK, top)
-        self._days = Counts(keys[~closed], events[~closed])
+        back = np.argsort(rank)  # from ranks (which new regions change) back to numbers
+        kept = 0
+        for start, stop in _whole_group_slices(keys, _REGION_BITS, CLOSE_SLICE):
+            part, counted = keys[start:stop], events[start:stop]
+            closed = ((part >> _REGION_BITS) & _DAY_MASK) < last_date[part >> _DAY_REGION_BITS]
+            done = part[closed]
+            groups, top = modal(done >> _REGION_BITS, rank[done & _REGION_MASK], counted[closed])
+            self._closed.add(groups >> _DAY_BITS, groups & _DAY_MASK, back[top])
+            still_open = ~closed
+            opened = int(still_open.sum())
+            # kept <= start: the open keys move down over slices already read
+            keys[kept : kept + opened] = part[still_open]
+            events[kept : kept + opened] = counted[still_open]
+            kept += opened
+        self._days = Counts(keys[:kept], events[:kept])
 
     def _ordered(self, who: np.ndarray, micros: np.ndarray, cell: np.ndarray) -> np.ndarray:
         """The order by subscriber, time and cell (kept rows never share all three). Rows
@@ -464,23 +483,41 @@ class RunningFlows:
     # --- in the store --------------------------------------------------------------------------
 
     def save(self, store_root: Path) -> None:
-        """Keep the state in the store (atomically); a stopped count removes it instead."""
+        """Keep the state in the store (atomically); a stopped count removes it instead. The
+        arrays are written one after another, each made only when its turn comes (an ``.npz``
+        archive, as :func:`numpy.savez` writes it), so saving holds little beside the state."""
         path = Path(store_root) / STATE_FILE
         if self.broken is not None:
             path.unlink(missing_ok=True)
             return
-        arrays: dict[str, np.ndarray] = {}
-        for name, values in self._strings().items():
-            arrays[f"{name}_offsets"], arrays[f"{name}_data"] = string_buffers(values)
-        for name, counts in self._counted().items():
-            arrays[f"{name}_keys"], arrays[f"{name}_counts"] = counts.total()
-        for name, array in zip(_TAIL, self._tail.arrays(), strict=True):
-            arrays[f"tail_{name}"] = array
-        arrays.update(self._closed.arrays())
         tmp = path.with_name(path.name + ".tmp")
-        with tmp.open("wb") as out:
-            np.savez(out, allow_pickle=False, **arrays)
+        with zipfile.ZipFile(tmp, "w", allowZip64=True) as archive:
+            for name, array in self._state():
+                with archive.open(f"{name}.npy", "w", force_zip64=True) as out:
+                    np.lib.format.write_array(out, np.asarray(array), allow_pickle=False)
+                del array
         durable.replace(tmp, path)
+
+    def _state(self) -> Iterator[tuple[str, np.ndarray]]:
+        """The state's named arrays, one at a time (see :meth:`_from_arrays`)."""
+        strings = self._strings()
+        pairs = self._subscribers.arrays()
+        if pairs is None:  # held as text
+            strings["subscribers"] = self._subscribers.keys()
+        else:
+            yield from ((f"subscriber_{name}", array) for name, array in pairs.items())
+        del pairs
+        for name, values in strings.items():
+            offsets, data = string_buffers(values)
+            yield f"{name}_offsets", offsets
+            yield f"{name}_data", data
+        del strings
+        for name, counts in self._counted().items():
+            keys, counted = counts.total()
+            yield f"{name}_keys", keys
+            yield f"{name}_counts", counted
+        yield from zip((f"tail_{name}" for name in _TAIL), self._tail.arrays(), strict=True)
+        yield from self._closed.arrays().items()
 
     @classmethod
     def load(cls, store_root: Path) -> RunningFlows | None:
@@ -499,12 +536,19 @@ class RunningFlows:
     @classmethod
     def _from_arrays(cls, arrays: dict[str, np.ndarray]) -> RunningFlows:
         running = cls()
+        if "subscribers_offsets" in arrays:  # pairs held as text
+            keys = string_array(arrays["subscribers_offsets"], arrays["subscribers_data"])
+            running._subscribers = PairIds.from_keys(keys)
+        else:
+            prefix = "subscriber_"
+            running._subscribers = PairIds.from_arrays(
+                {n[len(prefix) :]: a for n, a in arrays.items() if n.startswith(prefix)}
+            )
         strings = {
             name: string_array(arrays[f"{name}_offsets"], arrays[f"{name}_data"])
             for name in running._strings()
         }
         running.files = strings.pop("files").to_pylist()
-        running._subscribers = PairIds.from_keys(strings.pop("subscribers"))
         for name, values in strings.items():
             setattr(running, f"_{name}", StringIds(values))
         for name in running._counted():
@@ -514,13 +558,9 @@ class RunningFlows:
         return running
 
     def _strings(self) -> dict[str, pa.Array]:
+        """The state's strings but the subscribers' (see :meth:`_state`)."""
         files = pa.array(self.files, pa.string())
-        return {
-            "files": files,
-            "subscribers": self._subscribers.keys(),
-            "cells": self._cells.values,
-            "regions": self._regions.values,
-        }
+        return {"files": files, "cells": self._cells.values, "regions": self._regions.values}
 
     def _counted(self) -> dict[str, Counts]:
         return {
@@ -547,6 +587,21 @@ def _sparse_presence(
     present = np.unique(np.stack([who[span], cell], axis=1), axis=0)  # (subscriber, cell)
     keys, people = np.unique(present[:, 1], return_counts=True)
     return keys, people.astype(np.int64)
+
+
+def _whole_group_slices(keys: np.ndarray, low_bits: int, size: int) -> list[tuple[int, int]]:
+    """``(start, stop)`` of consecutive slices of ``keys`` (sorted) of about ``size`` keys,
+    never splitting the keys equal but for their ``low_bits`` lowest bits."""
+    slices, start = [], 0
+    while start < keys.size:
+        stop = start + size
+        if stop < keys.size:  # on to the first key of the next group
+            group = int(keys[stop - 1]) >> low_bits
+            stop = int(np.searchsorted(keys, (group + 1) << low_bits))
+        stop = min(stop, keys.size)
+        slices.append((start, stop))
+        start = stop
+    return slices
 
 
 #: Chunks handed to the counting thread and not counted yet, at most.

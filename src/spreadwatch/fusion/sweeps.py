@@ -81,6 +81,44 @@ def spans_rows(
 
 
 @numba.njit(nogil=True, cache=True)
+def moved_down(
+    columns: tuple[np.ndarray, np.ndarray, np.ndarray],
+    starts: np.ndarray,
+    counts: np.ndarray,
+    groups: np.ndarray,
+) -> int:  # pragma: no cover - compiled
+    """Move the rows ``starts[g] .. starts[g] + counts[g]`` of each of ``groups`` (in the
+    order they lie: increasing ``starts``) down to follow each other from row 0, in place in
+    each of the three ``columns``, updating ``starts``; returns the rows in use."""
+    first, second, third = columns
+    at = 0
+    for g in groups:
+        begin = starts[g]
+        if begin != at:
+            for k in range(counts[g]):
+                first[at + k] = first[begin + k]
+                second[at + k] = second[begin + k]
+                third[at + k] = third[begin + k]
+            starts[g] = at
+        at += counts[g]
+    return at
+
+
+@numba.njit(nogil=True, cache=True)
+def last_dates(
+    starts: np.ndarray, counts: np.ndarray, micros: np.ndarray, size: int, layout: Layout
+) -> np.ndarray:  # pragma: no cover - compiled
+    """Per group below ``size``, the local date (days since 1970) of its last row
+    ``starts[g] + counts[g] - 1`` of ``micros``; -1 for groups without rows."""
+    dates = np.full(size, -1, np.int32)
+    for g in range(min(size, starts.size)):
+        if counts[g]:
+            hour = micros[starts[g] + counts[g] - 1] // layout.hour_us
+            dates[g] = (hour + layout.offset_hours) // 24
+    return dates
+
+
+@numba.njit(nogil=True, cache=True)
 def presence_changes(
     who: np.ndarray,
     region: np.ndarray,

@@ -23,7 +23,7 @@ messy synthetic deliveries, quarantine and row accounting included.
 from __future__ import annotations
 
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import NamedTuple
@@ -62,6 +62,9 @@ Ranks = tuple[np.ndarray, np.ndarray, np.ndarray]
 Coded = tuple[pa.Array, np.ndarray]
 #: The SQL path of some rows: checked against the store's rows unless told not to.
 SlowPath = Callable[[pa.Table, bool], ChunkResult]
+#: The SQL path of some rows, not checked against the store's rows, safe to run in another
+#: thread than the run's other SQL (a connection of its own).
+UnstoredPath = Callable[[pa.Table], ChunkResult]
 
 
 def _encoded(column: pa.ChunkedArray | pa.Array) -> pa.DictionaryArray | None:
@@ -115,6 +118,16 @@ class _Checked(NamedTuple):
     region: np.ndarray
 
 
+class Prepared(NamedTuple):
+    """A chunk checked ahead (:meth:`LocationFastPath.prepare`)."""
+
+    chunk: pa.Table
+    #: ``None`` when the chunk's column types leave every row to the SQL path
+    checked: _Checked | None
+    #: the SQL path's result for the unclean rows, when handed over ahead
+    others: Future[ChunkResult] | None
+
+
 class LocationFastPath:
     """The fast path of one ingest run: the store's placed cells and a pseudonym cache."""
 
@@ -123,6 +136,7 @@ class LocationFastPath:
     ) -> None:
         self.keyring = keyring
         self._con = con.cursor()  # its own connection: the SQL path may run meanwhile
+        self._sql_path = ThreadPoolExecutor(1, thread_name_prefix="spreadwatch-sql-path")
         self.store = store
         self.region_codes = pc.unique(cells["region_code"]).sort()
         # placed cells by ``carrier<US>cell_id`` (a carrier the fast path takes has no <US>, so
@@ -149,38 +163,41 @@ class LocationFastPath:
     def applies(keyring: KeyRing) -> bool:
         return keyring.rotation == "none"
 
-    def process(
-        self,
-        chunk: pa.Table,
-        slow: SlowPath,
-        settle: Callable[[], None] = lambda: None,
-    ) -> ChunkResult:
-        """``(output rows, quarantine rows, duplicates removed)`` of one chunk, as
-        :func:`spreadwatch.ingest.chunks.process_chunk` gives them; ``settle()`` runs before the
-        store is read (parts still being written must be in place)."""
+    def prepare(self, chunk: pa.Table, unstored: UnstoredPath) -> Prepared:
+        """The checks of a chunk, with its unclean rows handed to ``unstored`` (the SQL path
+        without the store's rows, on a connection of its own) in a thread of the run's: safe
+        to call ahead of :meth:`process`, from another thread (the reader's), so that the SQL
+        path of the next chunks runs while this one's clean rows are taken."""
         checked = self._checked(chunk)
+        others = None
+        if checked is not None and not checked.ok.all():
+            others = self._sql_path.submit(unstored, chunk.filter(pa.array(~checked.ok)))
+        return Prepared(chunk, checked, others)
+
+    def process(
+        self, prepared: Prepared, slow: SlowPath, settle: Callable[[], None] = lambda: None
+    ) -> ChunkResult:
+        """``(output rows, quarantine rows, duplicates removed)`` of a chunk :meth:`prepare`
+        made, as :func:`spreadwatch.ingest.chunks.process_chunk` gives them; ``slow`` takes
+        the chunks the fast path leaves whole to SQL. ``settle()`` runs before the store is
+        read (parts still being written must be in place)."""
+        checked, others = prepared.checked, prepared.others
         if checked is None:
-            output, quarantine, duplicates = slow(chunk, True)
+            output, quarantine, duplicates = slow(prepared.chunk, True)
             numbered = self._numbered(output)
             self._stored.add(*numbered)
             self.kept_subscribers = numbered[0]
             return output, quarantine, duplicates
+        # the unclean rows' repeats of stored rows are found with the clean rows' below
         quarantine, duplicates = QUARANTINE_SCHEMA.empty_table(), 0
-        with ThreadPoolExecutor(1, thread_name_prefix="spreadwatch-sql-path") as pool:
-            # the other rows go through SQL meanwhile; their repeats of stored rows are found
-            # with the clean rows' below
-            others = ~checked.ok
-            rest = None
-            if others.any():
-                rest = pool.submit(slow, chunk.filter(pa.array(others)), False)
-            ts, coded, numbers = self._clean_rows(checked)
-            who = numbers[coded["subscriber_pseudo"][1]]
-            if rest is not None:
-                slow_output, quarantine, duplicates = rest.result()
-                slow_output = slow_output.cast(LOCATION.schema)
-                ts = pa.concat_arrays([ts, *slow_output["ts"].chunks])
-                coded = {name: _appended(c, slow_output[name]) for name, c in coded.items()}
-                who = np.concatenate([who, self._numbered(slow_output)[0]])
+        ts, coded, numbers = self._clean_rows(checked)
+        who = numbers[coded["subscriber_pseudo"][1]]
+        if others is not None:
+            slow_output, quarantine, duplicates = others.result()
+            slow_output = slow_output.cast(LOCATION.schema)
+            ts = pa.concat_arrays([ts, *slow_output["ts"].chunks])
+            coded = {name: _appended(c, slow_output[name]) for name, c in coded.items()}
+            who = np.concatenate([who, self._numbered(slow_output)[0]])
         rows = pa.table(
             {
                 name: ts if name == "ts" else _dictionary(*coded[name])
@@ -197,6 +214,10 @@ class LocationFastPath:
         settle()
         rows, earlier = self._new_to_store(rows, who, cell)
         return rows, quarantine, duplicates + repeats + earlier
+
+    def close(self) -> None:
+        """Stop the SQL path's thread (work handed to it and not started is dropped)."""
+        self._sql_path.shutdown(cancel_futures=True)
 
     def _numbered(self, rows: pa.Table) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Per row its pseudonym's number, its time and its cell's number (for

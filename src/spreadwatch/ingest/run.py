@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
+import duckdb
 import numpy as np
 import pyarrow as pa
 
@@ -25,7 +26,7 @@ from spreadwatch.ingest.chunks import (
     _context,
     process_chunk,
 )
-from spreadwatch.ingest.fast import ChunkResult, LocationFastPath
+from spreadwatch.ingest.fast import ChunkResult, LocationFastPath, Prepared, UnstoredPath
 from spreadwatch.ingest.raw import (
     RawFileError,
 )
@@ -153,11 +154,17 @@ def _ingest(
     con = duck.connect()
     context = _context(spec, store, con)
     fast = None
+    deliveries = _deliveries(files, spec, store, chunk_bytes)
     if fast_path and spec is LOCATION and LocationFastPath.applies(keyring):
         cells = con.sql("SELECT * FROM store_cells").to_arrow_table()
         fast = LocationFastPath(cells, keyring, store, con)
-    deliveries = read_ahead(_deliveries(files, spec, store, chunk_bytes), ahead=3)
-    with contextlib.closing(deliveries), PartWriter(store) as writer:
+        deliveries = _prepared(deliveries, fast, _unstored_path(spec, store, keyring, con))
+    deliveries = read_ahead(deliveries, ahead=3)
+    with (
+        contextlib.closing(fast) if fast is not None else contextlib.nullcontext(),
+        contextlib.closing(deliveries),  # before the fast path, which the reader calls
+        PartWriter(store) as writer,
+    ):
         for path in track(files, f"ingesting {spec.name}"):
             sha, skipped = next(deliveries)
             if skipped:
@@ -179,9 +186,10 @@ def _ingest(
                     return process_chunk(con, spec, rows, keyring, context, checked, writer.wait)
 
                 subscribers = None
-                if fast is not None:
+                if isinstance(chunk, Prepared) and fast is not None:
                     output, quarantine, duplicates = fast.process(chunk, by_sql, writer.wait)
                     subscribers = fast.kept_subscribers
+                    chunk = chunk.chunk
                 else:
                     output, quarantine, duplicates = by_sql(chunk)
                 quarantine = pa.concat_tables([malformed, quarantine])
@@ -250,6 +258,38 @@ def _deliveries(
                 yield _Unreadable(exc)
                 continue
             yield _END_OF_FILE
+
+
+def _prepared(
+    items: Iterator[object], fast: LocationFastPath, unstored: UnstoredPath
+) -> Iterator[object]:
+    """``items`` of :func:`_deliveries` with each chunk checked by the fast path and its
+    unclean rows handed to the SQL path (:meth:`LocationFastPath.prepare`), as they are read."""
+    try:
+        for item in items:
+            if isinstance(item, tuple) and isinstance(item[0], pa.Table):
+                chunk, malformed = item
+                yield fast.prepare(chunk, unstored), malformed
+            else:
+                yield item
+    finally:
+        close = getattr(items, "close", None)
+        if close is not None:  # stopped early: the reader closes its open file
+            close()
+
+
+def _unstored_path(
+    spec: Source, store: Store, keyring: KeyRing, con: duckdb.DuckDBPyConnection
+) -> UnstoredPath:
+    """The SQL path of rows not checked against the store, on a connection of its own (of
+    the run's database), so that it may run while the run's connection is busy."""
+    own = duck.cursor(con)
+    context = _context(spec, store, own)
+
+    def unstored(rows: pa.Table) -> ChunkResult:
+        return process_chunk(own, spec, rows, keyring, context)
+
+    return unstored
 
 
 #: Chunks when ``$SPREADWATCH_MEMORY_LIMIT`` caps memory: 100 million events peak at about 1.9
