@@ -19,12 +19,15 @@ from spreadwatch.ordering import (
 class Counts:
     """Counts per non-negative integer key: each batch summed as it is added (its keys mostly
     in order already). The batches since the last merge are merged into the sorted counts when
-    they hold an eighth as many keys (or :data:`MERGE_KEYS`), by one linear pass over both: a
-    little over twice the sorted counts' memory at a time, not a sort of everything held."""
+    they hold an eighth as many keys (or :data:`MERGE_KEYS`), by one linear pass over both,
+    from the end, in place: the sorted arrays grow by ``ndarray.resize`` (the allocator remaps
+    large blocks rather than copying them), so a merge holds the sorted counts once, not twice.
+    Arrays :meth:`total` handed out are never changed: the next merge writes new ones."""
 
     def __init__(self, keys: np.ndarray | None = None, counts: np.ndarray | None = None) -> None:
         self._sorted_keys = no_keys() if keys is None else keys
         self._sorted_counts = no_keys() if counts is None else counts
+        self._owned = False  # whether only this object refers to the sorted arrays
         self._keys: list[np.ndarray] = []
         self._counts: list[np.ndarray] = []
         self._recent = 0
@@ -46,6 +49,7 @@ class Counts:
         """The distinct keys, sorted, and their summed counts."""
         if self._keys:
             self._merge()
+        self._owned = False  # the caller may keep them
         return self._sorted_keys, self._sorted_counts
 
     def _merge(self) -> None:
@@ -56,9 +60,21 @@ class Counts:
                 np.concatenate(self._keys), np.concatenate(self._counts)
             )
         self._keys, self._counts, self._recent = [], [], 0
-        self._sorted_keys, self._sorted_counts = _merged(
-            self._sorted_keys, self._sorted_counts, recent_keys, recent_counts.astype(np.int64)
+        recent_counts = recent_counts.astype(np.int64)
+        held = self._sorted_keys.size
+        if not self._owned:  # new arrays of the merged size, owned from now on
+            keys = np.empty(held + recent_keys.size, np.int64)
+            counts = np.empty(held + recent_keys.size, np.int64)
+            keys[:held], counts[:held] = self._sorted_keys, self._sorted_counts
+            self._sorted_keys, self._sorted_counts, self._owned = keys, counts, True
+        else:
+            self._sorted_keys.resize(held + recent_keys.size, refcheck=False)
+            self._sorted_counts.resize(held + recent_keys.size, refcheck=False)
+        size = _merged_in_place(
+            self._sorted_keys, self._sorted_counts, held, recent_keys, recent_counts
         )
+        self._sorted_keys.resize(size, refcheck=False)
+        self._sorted_counts.resize(size, refcheck=False)
 
 
 #: Keys added before they are merged into the sorted counts, at least.
@@ -66,27 +82,32 @@ MERGE_KEYS = 1_000_000
 
 
 @numba.njit(nogil=True, cache=True)
-def _merged(
-    keys: np.ndarray, counts: np.ndarray, more_keys: np.ndarray, more_counts: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:  # pragma: no cover - compiled
-    """Two runs of distinct sorted keys and their counts as one (counts of a key in both
-    summed)."""
-    out_keys = np.empty(keys.size + more_keys.size, np.int64)
-    out_counts = np.empty(keys.size + more_keys.size, np.int64)
-    i = j = n = 0
-    while i < keys.size or j < more_keys.size:
-        if j == more_keys.size or (i < keys.size and keys[i] < more_keys[j]):
-            out_keys[n], out_counts[n] = keys[i], counts[i]
-            i += 1
-        elif i == keys.size or more_keys[j] < keys[i]:
-            out_keys[n], out_counts[n] = more_keys[j], more_counts[j]
-            j += 1
+def _merged_in_place(
+    keys: np.ndarray, counts: np.ndarray, held: int, more_keys: np.ndarray, more_counts: np.ndarray
+) -> int:  # pragma: no cover - compiled
+    """Merge ``more_keys`` (distinct, sorted) and their counts into the first ``held`` of
+    ``keys`` (distinct, sorted; room for all of both after them), counts of a key in both
+    summed; returns the number of keys. Written from the end, so no key is overwritten
+    before it is read; keys in both leave a gap, closed at the end."""
+    i, j, at = held - 1, more_keys.size - 1, held + more_keys.size - 1
+    while j >= 0:
+        if i >= 0 and keys[i] > more_keys[j]:
+            keys[at], counts[at] = keys[i], counts[i]
+            i -= 1
+        elif i >= 0 and keys[i] == more_keys[j]:
+            keys[at], counts[at] = keys[i], counts[i] + more_counts[j]
+            i -= 1
+            j -= 1
         else:
-            out_keys[n], out_counts[n] = keys[i], counts[i] + more_counts[j]
-            i += 1
-            j += 1
-        n += 1
-    return out_keys[:n], out_counts[:n]
+            keys[at], counts[at] = more_keys[j], more_counts[j]
+            j -= 1
+        at -= 1
+    # keys[: i + 1] are in place; the merged ones start at at + 1
+    gap = at - i
+    if gap:
+        for k in range(at + 1, held + more_keys.size):
+            keys[k - gap], counts[k - gap] = keys[k], counts[k]
+    return held + more_keys.size - gap
 
 
 class ClosedDays:
