@@ -10,8 +10,9 @@ district) plus a zero-mean Gaussian process of the residuals (Matern 3/2 covaria
 kilometres, with a nugget for the instruments' error). The covariance's length, variance and
 nugget are fitted once by maximum likelihood on residuals pooled over a sample of hours
 (scikit-learn's :class:`~sklearn.gaussian_process.GaussianProcessRegressor`), then used for
-every hour: the prediction is the trend plus the residuals' kriged mean, with its standard
-deviation; back from logs by ``exp(mean + var / 2)``.
+every hour by universal kriging: the trend by generalised least squares, the residuals
+kriged, and a variance that counts the trend's uncertainty; back from logs by
+``exp(mean + var / 2)``.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.linalg import cho_factor, cho_solve
 from sklearn.gaussian_process import GaussianProcessRegressor
 from sklearn.gaussian_process.kernels import ConstantKernel, Kernel, Matern, WhiteKernel
 
@@ -71,33 +73,67 @@ def regression_kriging(
     seed: int = 0,
 ) -> Kriged:
     """Regression kriging of ``values`` ``(hours, stations)`` (NaN: no reading) at
-    ``targets``; covariates are ``(points, k)`` arrays known at stations and targets."""
+    ``targets``; covariates are ``(points, k)`` arrays known at stations and targets. Each
+    hour: the trend by generalised least squares and the residuals kriged (universal kriging),
+    the variance counting the trend's uncertainty too."""
     logs = np.log(np.maximum(values, 1.0))
     hours = values.shape[0]
-    residuals, trends = np.full(values.shape, np.nan), []
-    for h in range(hours):
+    station_design, target_design = _design(station_covariates), _design(target_covariates)
+    residuals = np.full(values.shape, np.nan)
+    for h in range(hours):  # ordinary least squares residuals, to fit the covariance on
         present = ~np.isnan(values[h])
-        design = _design(station_covariates[present])
-        beta, *_ = np.linalg.lstsq(design, logs[h, present], rcond=None)
-        residuals[h, present] = logs[h, present] - design @ beta
-        trends.append(beta)
-    process = _fitted_process(stations, residuals, fit_hours, seed)
-    kernel = process.kernel_
+        beta, *_ = np.linalg.lstsq(station_design[present], logs[h, present], rcond=None)
+        residuals[h, present] = logs[h, present] - station_design[present] @ beta
+    kernel = _fitted_process(stations, residuals, fit_hours, seed).kernel_
+    variance, length, nugget = _variance(kernel), _length(kernel), _nugget(kernel)
+    between = _matern(_distances(stations, stations), variance, length)
+    towards = _matern(_distances(stations, targets), variance, length)  # (stations, targets)
     mean = np.empty((hours, len(targets)))
     sd = np.empty_like(mean)
-    target_design = _design(target_covariates)
     for h in range(hours):
-        present = ~np.isnan(values[h])
-        fixed = GaussianProcessRegressor(kernel=kernel, optimizer=None, normalize_y=False)
-        fixed.fit(stations[present], residuals[h, present])
-        kriged, spread = fixed.predict(targets, return_std=True)
-        noise = _nugget(kernel)
-        spread = np.sqrt(np.maximum(spread**2 - noise, 0.0))  # the field's, not a reading's
-        log_mean = target_design @ trends[h] + kriged
-        mean[h] = np.exp(log_mean + spread**2 / 2)
-        sd[h] = mean[h] * np.sqrt(np.expm1(spread**2))
-    total = _variance(kernel) + _nugget(kernel)
-    return Kriged(mean, sd, _length(kernel), _nugget(kernel) / total)
+        present = np.flatnonzero(~np.isnan(values[h]))
+        log_mean, log_var = _universal(
+            between[np.ix_(present, present)] + nugget * np.eye(present.size),
+            towards[present],
+            station_design[present],
+            target_design,
+            logs[h, present],
+            variance,
+        )
+        mean[h] = np.exp(log_mean + log_var / 2)
+        sd[h] = mean[h] * np.sqrt(np.expm1(log_var))
+    return Kriged(mean, sd, length, nugget / (variance + nugget))
+
+
+def _universal(
+    covariance: np.ndarray,
+    towards: np.ndarray,
+    design: np.ndarray,
+    target_design: np.ndarray,
+    y: np.ndarray,
+    variance: float,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Universal kriging's mean and variance at the targets (the field's, not a reading's)."""
+    factor = cho_factor(covariance)
+    solved_x = cho_solve(factor, design)  # K^-1 X
+    gls = design.T @ solved_x  # X' K^-1 X
+    beta = np.linalg.solve(gls, solved_x.T @ y)
+    weights = cho_solve(factor, towards)  # K^-1 k
+    mean = target_design @ beta + weights.T @ (y - design @ beta)
+    mismatch = target_design - weights.T @ design  # R = X0 - k' K^-1 X
+    trend_var = np.einsum("ij,ij->i", mismatch @ np.linalg.inv(gls), mismatch)
+    var = variance - np.einsum("ij,ij->j", towards, weights) + trend_var
+    return mean, np.maximum(var, 0.0)
+
+
+def _distances(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    return np.linalg.norm(a[:, None, :] - b[None, :, :], axis=2)
+
+
+def _matern(distance: np.ndarray, variance: float, length: float) -> np.ndarray:
+    """Matern covariance of smoothness 3/2."""
+    scaled = np.sqrt(3.0) * distance / length
+    return variance * (1.0 + scaled) * np.exp(-scaled)
 
 
 def _design(covariates: np.ndarray) -> np.ndarray:
