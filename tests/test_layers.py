@@ -27,7 +27,7 @@ TIERS = [
     {"ingest"},
     {"fusion", "infer"},
     {"release", "forecast"},
-    {"risk"},
+    {"risk", "air"},
     {"alerts", "report"},
     {"api", "demo", "warmup"},
     {"commands"},
