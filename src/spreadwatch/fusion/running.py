@@ -120,11 +120,12 @@ class _Tail:
 
     Where each subscriber's rows start and how many there are is kept per subscriber, so a
     chunk reads and replaces only the rows of its own subscribers, whatever the number of
-    others: replaced rows stay behind, unused, until they outnumber the rows in use by half,
-    and then the rows in use are moved down over them, in place. A row holds its time, cell
-    and region (14 bytes); its subscriber is known from the index. The columns grow in place
-    (``ndarray.resize``: the allocator remaps large blocks rather than copying them), so
-    neither packing nor growing holds two copies of them."""
+    others: replaced rows stay behind, unused, until they come to a quarter of the rows in
+    use, and then the rows in use are moved down over them, in place. A row holds its time, cell
+    and region (14 bytes); its subscriber is known from the index. The columns grow in place,
+    by a quarter (``ndarray.resize``: the allocator remaps large blocks rather than copying
+    them), so neither packing nor growing holds two copies of them: at ten million subscribers
+    the tail holds some fifty million rows, and each tenth of its room is 70 MB."""
 
     def __init__(self, *arrays: np.ndarray) -> None:
         who, micros, cell, region = arrays or (no_keys(),) * 4
@@ -171,13 +172,13 @@ class _Tail:
             self._pack()
             if self._used + added > room:
                 for column in self._columns:  # only the list refers to them: resized in place
-                    column.resize(max(self._used + added, room + room // 2), refcheck=False)
+                    column.resize(max(self._used + added, room + room // 4), refcheck=False)
         for column, column_values in zip(self._columns, values, strict=True):
             column[self._used : self._used + added] = column_values
         self._index(who, self._used)
         self._used += added
         self._live += added
-        if self._used > self._live + self._live // 2 + (1 << 20):
+        if self._used > self._live + self._live // 4 + (1 << 20):
             self._pack()
 
     def _index(self, who: np.ndarray, begin: int) -> None:
