@@ -165,6 +165,10 @@ def test_a_wrong_password_is_refused(world, broker):
 
 
 @pytest.mark.skipif(shutil.which("openssl") is None, reason="openssl is not installed")
+@pytest.mark.skipif(
+    shutil.which("mosquitto_passwd") is None,
+    reason="mosquitto is not installed (make test installs it)",
+)
 def test_tls(tmp_path, broker_home):
     cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
     subprocess.run(
