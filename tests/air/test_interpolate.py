@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from spreadwatch import regions
-from spreadwatch.air.field import DustConfig, DustField
-from spreadwatch.air.interpolate import idw, planar_km, regression_kriging
+from spreadwatch.air.field import DustConfig, DustField, planar_km
+from spreadwatch.air.interpolate import idw, regression_kriging
 from spreadwatch.air.stations import StationConfig, _points_inside, site_stations
 from spreadwatch.synth.geography import Geography
 

@@ -36,6 +36,7 @@ KST_HOURS = 9
 _RUSH_HOURS_KST = (8, 19)
 _WEST_COAST_LON = 126.0
 _KM_PER_DEGREE = np.pi * EARTH_RADIUS_KM / 180
+_MID_LAT = 36.5
 
 
 @dataclass(frozen=True)
@@ -114,7 +115,9 @@ class DustField:
     def _episode(self, lon: np.ndarray, hours: np.ndarray) -> np.ndarray:
         c = self.config
         inland_km = (
-            np.clip(lon - _WEST_COAST_LON, 0.0, None) * _KM_PER_DEGREE * np.cos(np.radians(36.5))
+            np.clip(lon - _WEST_COAST_LON, 0.0, None)
+            * _KM_PER_DEGREE
+            * np.cos(np.radians(_MID_LAT))
         )
         arrival = c.episode_start_hour + inland_km / c.episode_speed_kmh
         lag = (hours[:, None] - arrival[None, :]) / (c.episode_hours / 2)
@@ -141,13 +144,20 @@ class DustField:
     def _weather(self, lat: np.ndarray, lon: np.ndarray, hours: np.ndarray) -> np.ndarray:
         """A smooth multiplicative noise field of log-scale ``noise_sd``, ``(hours, points)``."""
         c = self.config
-        east = (lon - 127.5) * _KM_PER_DEGREE * np.cos(np.radians(36.5))
-        north = (lat - 36.5) * _KM_PER_DEGREE
+        east, north = planar_km(lat, lon).T
         phase = self._wave_vector[:, 0, None] * east + self._wave_vector[:, 1, None] * north
         drift = self._wave_phase[None, :] + self._wave_drift[None, :] * hours[:, None]
         phase = phase[None, :, :] + drift[:, :, None]
         waves = np.cos(phase).sum(axis=1) * np.sqrt(2.0 / c.noise_waves)  # unit variance
         return np.exp(c.noise_sd * waves - 0.5 * c.noise_sd**2)
+
+
+def planar_km(lat: np.ndarray, lon: np.ndarray) -> np.ndarray:
+    """Points as ``(east, north)`` kilometres on a plane tangent at the peninsula's middle
+    (distances within 0.5% of great circles over Korea)."""
+    east = (np.asarray(lon, float) - 127.5) * _KM_PER_DEGREE * np.cos(np.radians(_MID_LAT))
+    north = (np.asarray(lat, float) - _MID_LAT) * _KM_PER_DEGREE
+    return np.stack([east, north], axis=1)
 
 
 def _rush(hour_kst: np.ndarray) -> np.ndarray:

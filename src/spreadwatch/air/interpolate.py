@@ -24,19 +24,6 @@ from scipy.linalg import cho_factor, cho_solve
 from sklearn.gaussian_process import GaussianProcessRegressor
 from sklearn.gaussian_process.kernels import ConstantKernel, Kernel, Matern, WhiteKernel
 
-from spreadwatch.synth.geography import EARTH_RADIUS_KM
-
-_KM_PER_DEGREE = np.pi * EARTH_RADIUS_KM / 180
-_MID_LAT = 36.5
-
-
-def planar_km(lat: np.ndarray, lon: np.ndarray) -> np.ndarray:
-    """Points as ``(east, north)`` kilometres on a plane tangent at the peninsula's middle
-    (distances within 0.5% of great circles over Korea)."""
-    east = (np.asarray(lon, float) - 127.5) * _KM_PER_DEGREE * np.cos(np.radians(_MID_LAT))
-    north = (np.asarray(lat, float) - _MID_LAT) * _KM_PER_DEGREE
-    return np.stack([east, north], axis=1)
-
 
 def idw(
     stations: np.ndarray, values: np.ndarray, targets: np.ndarray, power: float = 2.0
