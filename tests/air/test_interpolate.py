@@ -6,10 +6,11 @@ import numpy as np
 import pytest
 
 from spreadwatch import regions
-from spreadwatch.air.field import DustConfig, DustField, planar_km
 from spreadwatch.air.interpolate import idw, regression_kriging
-from spreadwatch.air.stations import StationConfig, _points_inside, site_stations
+from spreadwatch.regions.distance import planar_km
+from spreadwatch.synth.dust import DustConfig, DustField
 from spreadwatch.synth.geography import Geography
+from spreadwatch.synth.stations import StationConfig, _points_inside, site_stations
 
 
 def test_idw_is_exact_at_a_station_and_a_weighted_mean_between():

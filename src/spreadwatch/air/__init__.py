@@ -1,6 +1,8 @@
 """Fine dust (PM2.5/PM10): the same data fusion as the epidemic's, for population exposure.
 
-:mod:`spreadwatch.air.field` makes the synthetic truth: an hourly outdoor PM2.5 field over the
-peninsula with a westerly transport episode, local sources near dense districts and a diurnal
-cycle, from which stations and home purifiers are then sampled.
+From the ingested station readings, an hourly PM2.5 field per si-gun-gu
+(:mod:`spreadwatch.air.interpolate`), with the homes' purifiers' indoor readings; against the
+carriers' hourly presence, the population's exposure. The synthetic truth the estimates are
+checked against is made by :mod:`spreadwatch.synth.dust` (the field),
+:mod:`spreadwatch.synth.stations` and :mod:`spreadwatch.synth.purifiers`.
 """

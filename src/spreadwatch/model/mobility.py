@@ -28,10 +28,11 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.dataset as ds
 
+from spreadwatch.regions import distance
+
 DEFAULT_MAX_AWAY = 0.95
 NIGHT_HOURS = (0, 5)  # inclusive
 MIN_DISTANCE_KM = 1.0
-EARTH_RADIUS_KM = 6371.0088
 OD_COLUMNS = ("date", "origin", "dest", "trips", "suppressed")
 COMMUTING_COLUMNS = ("date", "home_region", "day_region", "people", "suppressed")
 PRESENCE_COLUMNS = ("date", "hour", "region_code", "people", "suppressed")
@@ -193,12 +194,7 @@ def gravity_mixing(
 
 def great_circle_km(lat: npt.ArrayLike, lon: npt.ArrayLike) -> np.ndarray:
     """Pairwise haversine distances (km) between points given in degrees."""
-    phi = np.radians(np.asarray(lat, dtype=np.float64))
-    lam = np.radians(np.asarray(lon, dtype=np.float64))
-    dphi = phi[:, None] - phi[None, :]
-    dlam = lam[:, None] - lam[None, :]
-    h = np.sin(dphi / 2) ** 2 + np.cos(phi)[:, None] * np.cos(phi)[None, :] * np.sin(dlam / 2) ** 2
-    return 2 * EARTH_RADIUS_KM * np.arcsin(np.sqrt(np.clip(h, 0.0, 1.0)))
+    return distance.great_circle_km(lat, lon, lat, lon)
 
 
 def read_table(source: TableSource, columns: Sequence[str], name: str) -> pd.DataFrame:

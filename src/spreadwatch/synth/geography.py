@@ -10,9 +10,8 @@ import numpy as np
 import shapely
 
 from spreadwatch import regions
+from spreadwatch.regions.distance import great_circle_km
 from spreadwatch.synth.config import MobilityConfig
-
-EARTH_RADIUS_KM = 6371.0088
 
 
 @dataclass(frozen=True, eq=False)
@@ -52,14 +51,7 @@ class Geography:
     @cached_property
     def distance_km(self) -> np.ndarray:
         """Great-circle distance between centroids, ``(R, R)``."""
-        lat, lon = np.radians(self.lat), np.radians(self.lon)
-        dlat = lat[:, None] - lat[None, :]
-        dlon = lon[:, None] - lon[None, :]
-        a = (
-            np.sin(dlat / 2) ** 2
-            + np.cos(lat)[:, None] * np.cos(lat)[None, :] * np.sin(dlon / 2) ** 2
-        )
-        return 2 * EARTH_RADIUS_KM * np.arcsin(np.sqrt(np.clip(a, 0.0, 1.0)))
+        return great_circle_km(self.lat, self.lon, self.lat, self.lon)
 
 
 def commuting_matrix(geo: Geography, mobility: MobilityConfig) -> np.ndarray:

@@ -7,9 +7,9 @@ import pyarrow.compute as pc
 import pytest
 
 from spreadwatch import regions
-from spreadwatch.air.field import DustConfig, DustField
-from spreadwatch.air.stations import SATURATED, StationConfig, readings, site_stations
+from spreadwatch.synth.dust import DustConfig, DustField
 from spreadwatch.synth.geography import Geography
+from spreadwatch.synth.stations import SATURATED, StationConfig, readings, site_stations
 
 
 @pytest.fixture(scope="module")

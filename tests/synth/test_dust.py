@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from spreadwatch import regions
-from spreadwatch.air.field import DustConfig, DustField
+from spreadwatch.synth.dust import DustConfig, DustField
 from spreadwatch.synth.geography import Geography
 
 
@@ -53,3 +53,18 @@ def test_levels_read_like_a_korean_winter_week(geo):
     assert kst[np.argmax(day)] in (7, 8, 9, 18, 19, 20)  # rush hours
     ratio = field.pm10(geo.lat, geo.lon, hours) / pm25
     assert ratio.min() >= 1.6 - 1e-9 and ratio.max() <= 2.6 + 1e-9
+
+
+def test_a_season_of_episodes_recurs_at_its_interval_with_varied_strength(geo):
+    field = _field(geo, hours=40 * 24, episode_every_hours=120.0)
+    starts = np.array([start for start, _ in field.episodes])
+    peaks = np.array([peak for _, peak in field.episodes])
+    assert starts[0] == 60.0 and len(starts) >= 7
+    assert np.diff(starts).min() >= 80.0 - 1e-9 and np.diff(starts).max() <= 160.0 + 1e-9
+    assert peaks.std() > 5.0  # not all alike
+    coast = np.array([126.2])
+    series = field.episode_share(coast, np.arange(40 * 24, dtype=float))[:, 0]
+    rises = np.flatnonzero((series[1:] > 20) & (series[:-1] <= 20))
+    assert len(rises) >= 6  # each front passes the coast as an episode of its own
+    with pytest.raises(ValueError, match="episode_every_hours"):
+        _field(geo, episode_every_hours=10.0)

@@ -21,7 +21,7 @@ import numpy as np
 import pyarrow as pa
 import shapely
 
-from spreadwatch.air.field import DustField
+from spreadwatch.synth.dust import DustField
 from spreadwatch.synth.geography import Geography
 
 #: A saturated sensor's reading.

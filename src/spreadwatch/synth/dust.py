@@ -8,7 +8,9 @@ factor, plus local sources:
 * **transport episode**: a front entering from the west coast at ``episode_start_hour`` and
   crossing east at ``episode_speed_kmh``; at a point it lasts about ``episode_hours`` (a
   Gaussian in time around the front's passage) and brings ``episode_peak`` ug/m3 at the west
-  coast, fading with the distance travelled inland (``episode_decay_km``);
+  coast, fading with the distance travelled inland (``episode_decay_km``); with
+  ``episode_every_hours``, further episodes follow at that mean interval (jittered by a
+  third), each with its own strength (log-normal, ``episode_peak_sd``): a season of them;
 * **local sources**: roads and industry of dense districts, ``local_peak`` ug/m3 times the
   district's log population density relative to the densest, spread over
   ``local_spread_km`` (a Gaussian kernel over the districts' centroids);
@@ -29,14 +31,13 @@ from datetime import datetime
 
 import numpy as np
 
-from spreadwatch.synth.geography import EARTH_RADIUS_KM, Geography
+from spreadwatch.regions.distance import KM_PER_DEGREE, MID_LAT, great_circle_km, planar_km
+from spreadwatch.synth.geography import Geography
 
 #: Korea Standard Time, hours ahead of UTC.
 KST_HOURS = 9
 _RUSH_HOURS_KST = (8, 19)
 _WEST_COAST_LON = 126.0
-_KM_PER_DEGREE = np.pi * EARTH_RADIUS_KM / 180
-_MID_LAT = 36.5
 
 
 @dataclass(frozen=True)
@@ -53,6 +54,8 @@ class DustConfig:
     episode_hours: float = 30.0
     episode_peak: float = 85.0
     episode_decay_km: float = 450.0
+    episode_every_hours: float = 0.0  # 0: one episode
+    episode_peak_sd: float = 0.35
     local_peak: float = 14.0
     local_spread_km: float = 12.0
     diurnal_amplitude: float = 0.45
@@ -67,6 +70,11 @@ class DustConfig:
             raise ValueError(f"hours={self.hours}: expected at least 1")
         if self.start.minute or self.start.second or self.start.microsecond:
             raise ValueError(f"start={self.start.isoformat()}: expected a whole hour")
+        if self.episode_every_hours < 0 or 0 < self.episode_every_hours < self.episode_hours:
+            raise ValueError(
+                f"episode_every_hours={self.episode_every_hours:g}: expected 0 (one episode) "
+                f"or at least episode_hours ({self.episode_hours:g})"
+            )
 
 
 class DustField:
@@ -89,6 +97,8 @@ class DustField:
         )  # per wave, radians per km east and north
         self._wave_phase = rng.uniform(0, 2 * np.pi, config.noise_waves)
         self._wave_drift = rng.normal(0, 0.05, config.noise_waves)  # radians per hour
+        #: per episode, the hour its front enters at the west coast and its peak there
+        self.episodes = _episodes(config, np.random.default_rng([config.seed, 1]))
 
     def pm25(self, lat: np.ndarray, lon: np.ndarray, hours: np.ndarray) -> np.ndarray:
         """PM2.5 (ug/m3) at each point (``lat``, ``lon``: 1-D, WGS84) and each of ``hours``
@@ -115,23 +125,21 @@ class DustField:
     def _episode(self, lon: np.ndarray, hours: np.ndarray) -> np.ndarray:
         c = self.config
         inland_km = (
-            np.clip(lon - _WEST_COAST_LON, 0.0, None)
-            * _KM_PER_DEGREE
-            * np.cos(np.radians(_MID_LAT))
+            np.clip(lon - _WEST_COAST_LON, 0.0, None) * KM_PER_DEGREE * np.cos(np.radians(MID_LAT))
         )
-        arrival = c.episode_start_hour + inland_km / c.episode_speed_kmh
-        lag = (hours[:, None] - arrival[None, :]) / (c.episode_hours / 2)
-        return (
-            c.episode_peak
-            * np.exp(-inland_km / c.episode_decay_km)[None, :]
-            * np.exp(-0.5 * lag**2)
-        )
+        fading = np.exp(-inland_km / c.episode_decay_km)[None, :]
+        total = np.zeros((len(hours), len(lon)))
+        for start, peak in self.episodes:
+            arrival = start + inland_km / c.episode_speed_kmh
+            lag = (hours[:, None] - arrival[None, :]) / (c.episode_hours / 2)
+            total += peak * fading * np.exp(-0.5 * lag**2)
+        return total
 
     def _local(self, lat: np.ndarray, lon: np.ndarray) -> np.ndarray:
         """Local sources' mean ug/m3 at each point: the districts' strengths spread by a
         Gaussian kernel of their centroids' distance."""
         c = self.config
-        distance = _distance_km(lat, lon, self._geo.lat, self._geo.lon)
+        distance = great_circle_km(lat, lon, self._geo.lat, self._geo.lon)
         weight = np.exp(-0.5 * (distance / c.local_spread_km) ** 2)
         return c.local_peak * np.max(weight * self.source_strength[None, :], axis=1)
 
@@ -152,27 +160,21 @@ class DustField:
         return np.exp(c.noise_sd * waves - 0.5 * c.noise_sd**2)
 
 
-def planar_km(lat: np.ndarray, lon: np.ndarray) -> np.ndarray:
-    """Points as ``(east, north)`` kilometres on a plane tangent at the peninsula's middle
-    (distances within 0.5% of great circles over Korea)."""
-    east = (np.asarray(lon, float) - 127.5) * _KM_PER_DEGREE * np.cos(np.radians(_MID_LAT))
-    north = (np.asarray(lat, float) - _MID_LAT) * _KM_PER_DEGREE
-    return np.stack([east, north], axis=1)
+def _episodes(config: DustConfig, rng: np.random.Generator) -> list[tuple[float, float]]:
+    """``(start hour, peak)`` of each episode: the first as configured, then (with
+    ``episode_every_hours``) one every interval, jittered, each of a log-normal strength."""
+    episodes = [(config.episode_start_hour, config.episode_peak)]
+    if not config.episode_every_hours:
+        return episodes
+    start = config.episode_start_hour
+    while True:
+        start += config.episode_every_hours * rng.uniform(2 / 3, 4 / 3)
+        if start > config.hours + config.episode_hours:
+            return episodes
+        strength = np.exp(rng.normal(0, config.episode_peak_sd) - config.episode_peak_sd**2 / 2)
+        episodes.append((float(start), float(config.episode_peak * strength)))
 
 
 def _rush(hour_kst: np.ndarray) -> np.ndarray:
     """Traffic by hour of the day: a peak of two hours' spread at each rush hour."""
     return sum(np.exp(-0.5 * (((hour_kst - h + 12) % 24 - 12) / 2.0) ** 2) for h in _RUSH_HOURS_KST)
-
-
-def _distance_km(
-    lat: np.ndarray, lon: np.ndarray, to_lat: np.ndarray, to_lon: np.ndarray
-) -> np.ndarray:
-    """Great-circle distances, ``(points, targets)``."""
-    lat1, lon1 = np.radians(lat)[:, None], np.radians(lon)[:, None]
-    lat2, lon2 = np.radians(to_lat)[None, :], np.radians(to_lon)[None, :]
-    a = (
-        np.sin((lat2 - lat1) / 2) ** 2
-        + np.cos(lat1) * np.cos(lat2) * np.sin((lon2 - lon1) / 2) ** 2
-    )
-    return 2 * EARTH_RADIUS_KM * np.arcsin(np.sqrt(np.clip(a, 0, 1)))
