@@ -10,7 +10,7 @@ from spreadwatch.air.interpolate import idw, regression_kriging
 from spreadwatch.regions.distance import planar_km
 from spreadwatch.synth.dust import DustConfig, DustField
 from spreadwatch.synth.geography import Geography
-from spreadwatch.synth.stations import StationConfig, _points_inside, site_stations
+from spreadwatch.synth.stations import StationConfig, site_stations
 
 
 def test_idw_is_exact_at_a_station_and_a_weighted_mean_between():
@@ -34,7 +34,7 @@ def test_kriging_beats_idw_on_the_synthetic_truth_with_honest_spread():
     readings = truth_at_stations * np.exp(rng.normal(0, 0.08, truth_at_stations.shape))
     readings[rng.random(readings.shape) < 0.05] = np.nan  # gaps
     district = np.repeat(np.arange(geo.size), 4)  # four points of every district
-    lat, lon = _points_inside(geo, district, rng)
+    lat, lon = geo.points_inside(district, rng)
     truth = field.pm25(lat, lon, np.arange(hours))
     at_stations, at_points = planar_km(stations.lat, stations.lon), planar_km(lat, lon)
     baseline = idw(at_stations, readings, at_points)

@@ -100,6 +100,24 @@ def test_malformed_messages_name_the_field(message, field):
 
 
 def test_a_state_with_several_readings_gives_each():
-    message = _thinq(state={"pm25": 12.0, "operation": "OFF"})
+    message = _thinq(state={"pm25": 12.0, "operation": "OFF"}, deviceType="WASHER")
     readings = decode(json.dumps(message).encode()).readings
     assert {(r.kind, r.value) for r in readings} == {("pm25", 12.0), ("appliance_on", 0.0)}
+
+
+def test_a_purifiers_state_gives_its_air_fan_and_filter():
+    state = {"pm25": 8.5, "pm10": 14, "operation": "ON", "fanMode": "HIGH", "filterRemaining": 63}
+    message = _thinq(state=state, deviceType="AIR_PURIFIER")
+    readings = decode(json.dumps(message).encode()).readings
+    assert {(r.kind, r.value) for r in readings} == {
+        ("pm25", 8.5),
+        ("pm10", 14.0),
+        ("purifier_on", 1.0),
+        ("fan_mode", 4.0),
+        ("filter_life", 63.0),
+    }
+    for field, value in (("fanMode", "TURBO"), ("filterRemaining", 140), ("pm10", -1)):
+        bad = _thinq(state={**state, field: value}, deviceType="AIR_PURIFIER")
+        with pytest.raises(PayloadError) as caught:
+            decode(json.dumps(bad).encode())
+        assert caught.value.field == f"state.{field}"

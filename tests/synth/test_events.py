@@ -14,6 +14,7 @@ from scipy import stats
 
 from spreadwatch.synth import SynthConfig, generate
 from spreadwatch.synth.events import LOCAL_HOUR_WEIGHTS
+from spreadwatch.synth.telemetry import READING_KINDS
 from tests.synth.conftest import BASE, ISO_UTC, LOCATION_COLUMNS, parse_utc, read_csv
 
 CONTRACTS = {
@@ -94,7 +95,7 @@ def test_raw_files_follow_the_contracts(base, sigungu):
         assert header == TELEMETRY
         frame = pd.DataFrame(rows, columns=header)
         assert (frame["platform"] == platform).all()
-        assert frame["kind"].isin(["presence", "body_temp", "pm25", "appliance_on"]).all()
+        assert frame["kind"].isin(READING_KINDS).all()
         assert frame["consent"].isin(["true", "false"]).all()
         frame["value"].astype(float)
         assert parse_utc(frame["ts"]).between(*_window(base), inclusive="left").all()

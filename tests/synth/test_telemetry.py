@@ -6,7 +6,7 @@ import math
 
 import pandas as pd
 
-from spreadwatch.synth.telemetry import MEMBER_COLUMNS, PLATFORM_KINDS
+from spreadwatch.synth.telemetry import MEMBER_COLUMNS, PLATFORM_KINDS, PURIFIER_KINDS
 from tests.synth.conftest import BASE, parse_utc, read_csv
 
 
@@ -61,10 +61,12 @@ def test_readings_belong_to_households_with_their_consent_and_platform_kinds(bas
     consent = readings["consent"].map({"true": True, "false": False})
     assert (consent.to_numpy() == home["consent"].to_numpy()).all()
     for platform, rows in readings.groupby("platform"):
-        assert set(rows["kind"]) <= set(PLATFORM_KINDS[platform])
-    # one device per household and kind, ids not shared
-    devices = readings.groupby("device_id")[["household_id", "kind"]].nunique()
-    assert (devices == 1).all().all()
+        sold = set(PLATFORM_KINDS[platform])
+        assert set(rows["kind"]) <= sold | (set(PURIFIER_KINDS) if "pm25" in sold else set())
+    # one device per household and kind (a purifier reports its whole state), ids not shared
+    device_kind = readings["kind"].where(~readings["kind"].isin(PURIFIER_KINDS), "pm25")
+    devices = readings.assign(device_kind=device_kind).groupby("device_id")
+    assert (devices[["household_id", "device_kind"]].nunique() == 1).all().all()
     # plausible values
     by_kind = readings.groupby("kind")["value"]
     assert by_kind.min()["body_temp"] > 34 and by_kind.max()["body_temp"] < 42

@@ -25,12 +25,14 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from spreadwatch.alerts import topics
+from spreadwatch.ingest.platforms import FAN_MODES
 from spreadwatch.kst import KST
 
 TELEMETRY_COLUMNS = ("platform", "device_id", "household_id", "ts", "kind", "value", "consent")
 #: What device of each platform reports each kind: (device type, model).
+_PURIFIER = ("AIR_PURIFIER", "AS353NS3A")
 THINQ_DEVICES = {
-    "pm25": ("AIR_PURIFIER", "AS353NS3A"),
+    **dict.fromkeys(("pm25", "pm10", "purifier_on", "fan_mode", "filter_life"), _PURIFIER),
     "appliance_on": ("WASHER", "F24VDD"),
     "body_temp": ("THERMOMETER", "HT-L200"),
 }
@@ -68,10 +70,15 @@ def thinq_message(row: dict[str, str]) -> dict:
     """A raw telemetry row as an appliance-cloud message (epoch milliseconds, UTC)."""
     kind, value = row["kind"], _number(row["value"])
     device_type, model = THINQ_DEVICES.get(kind, ("UNKNOWN", "NA"))
-    if kind == "pm25":
-        state: dict = {"pm25": value}
-    elif kind == "appliance_on":
+    if kind in ("pm25", "pm10"):
+        state: dict = {kind: value}
+    elif kind in ("appliance_on", "purifier_on"):
         state = {"operation": {1.0: "ON", 0.0: "OFF"}.get(value, str(value))}
+    elif kind == "fan_mode":
+        modes = {code: name for name, code in FAN_MODES.items()}
+        state = {"fanMode": modes.get(value, str(value))}
+    elif kind == "filter_life":
+        state = {"filterRemaining": value}
     elif kind == "body_temp":  # some thermometers report in Fahrenheit
         fahrenheit = isinstance(value, float) and _digest(row["device_id"]) % 4 == 0
         state = {

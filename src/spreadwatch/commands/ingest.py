@@ -28,6 +28,8 @@ class SourceName(StrEnum):
     households = "households"
     household_members = "household_members"
     cases = "cases"
+    air_stations = "air_stations"
+    air_readings = "air_readings"
 
 
 class Rotation(StrEnum):

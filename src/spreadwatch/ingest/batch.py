@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 from spreadwatch.ingest.on_spark import ingest_on_spark, runs_on_spark
 from spreadwatch.ingest.run import Follow, IngestReport, ingest
-from spreadwatch.ingest.sources import SOURCES
+from spreadwatch.ingest.sources import REFERENCE_SOURCES, SOURCES
 from spreadwatch.ingest.store import Store
 from spreadwatch.privacy.pseudonym import KeyRing
 
@@ -26,14 +26,15 @@ def ingest_sources(
     follow: Follow | None = None,
     spark: SparkSession | None = None,
 ) -> dict[str, dict]:
-    """Ingest raw files into the store at ``store_dir`` (cells before location events) and write
+    """Ingest raw files into the store at ``store_dir`` (reference tables first: cells before
+    location events, stations before their readings) and write
     ``quality.json``: the row accounting per source over everything the store holds. What each
     source's call did (files ingested, skipped, unreadable with ``keep_going``) goes into
     ``reports`` when given; ``follow`` follows the kept rows of each (see
     :func:`~spreadwatch.ingest.run.ingest`). With a ``spark`` session the sources that can
     run on Spark do (:mod:`spreadwatch.ingest.on_spark`; not followed), the others here."""
     with Store(store_dir) as store:
-        for name in sorted(sources, key=lambda n: n != "cells"):
+        for name in sorted(sources, key=lambda n: n not in REFERENCE_SOURCES):
             if spark is not None and runs_on_spark(SOURCES[name]):
                 report = ingest_on_spark(
                     name, sources[name], store, keyring, spark, keep_going=keep_going

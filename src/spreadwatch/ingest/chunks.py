@@ -24,7 +24,7 @@ from spreadwatch.ingest.raw import (
 from spreadwatch.ingest.readers import (
     text_sql,
 )
-from spreadwatch.ingest.sources import CELLS, LOCATION, Source
+from spreadwatch.ingest.sources import AIR_READINGS, AIR_STATIONS, CELLS, LOCATION, Source
 from spreadwatch.ingest.store import Store
 from spreadwatch.privacy.pseudonym import KeyRing
 
@@ -62,8 +62,26 @@ def _context(spec: Source, store: Store, con: duckdb.DuckDBPyConnection) -> Prep
             return "chunk_cells"
 
         return join_cells
-    if spec is CELLS:
+    if spec in (CELLS, AIR_STATIONS):
         return _place_cells
+    if spec is AIR_READINGS:
+        stations = store.read(AIR_STATIONS.name)
+        if stations is None:
+            raise RawFileError(
+                f"{store.root}: no air stations yet; ingest the stations file first "
+                "(spreadwatch ingest air_stations FILE --out STORE)"
+            )
+        con.register("store_stations", stations.select(["station_id"]))
+
+        def known_stations(con: duckdb.DuckDBPyConnection, source: str) -> str:
+            duck.run(
+                con,
+                "CREATE OR REPLACE TEMP VIEW chunk_stations AS SELECT *, trim(station_id) IN "
+                f"(SELECT station_id FROM store_stations) AS station_known FROM {source}",
+            )
+            return "chunk_stations"
+
+        return known_stations
     if "region_code" in spec.columns:  # cases, households: codes checked against the regions
         codes = regions.load("sigungu").regions["code"].astype(str)
         con.register("known_regions", pa.table({"code": pa.array(codes, pa.string())}))
@@ -81,7 +99,8 @@ def _context(spec: Source, store: Store, con: duckdb.DuckDBPyConnection) -> Prep
 
 
 def _place_cells(con: duckdb.DuckDBPyConnection, source: str) -> str:
-    """Add the si-gun-gu of each cell by point-in-polygon (null outside every region)."""
+    """Add the si-gun-gu of each cell or station by point-in-polygon (null outside every
+    region)."""
     cells = con.sql(f"SELECT * FROM {source}").to_arrow_table()
     coords = con.sql(
         f"SELECT try_cast(lat AS DOUBLE) AS lat, try_cast(lon AS DOUBLE) AS lon FROM {source}"

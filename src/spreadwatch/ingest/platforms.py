@@ -4,7 +4,9 @@ An appliance cloud (``thinq``) and a smart-speaker platform (``gigagenie``) publ
 their own shapes; docs/home-bridge.md shows both in full. In short:
 
 ``thinq``: ``messageId``, ``timestamp`` (epoch milliseconds, UTC), ``homeId``, ``deviceId``,
-``deviceType``, ``modelName``, ``state`` (``pm25`` ug/m3, ``operation`` ``"ON"|"OFF"``,
+``deviceType``, ``modelName``, ``state`` (``pm25`` and ``pm10`` ug/m3, ``operation``
+``"ON"|"OFF"`` (an air purifier's: ``purifier_on``, else ``appliance_on``), an air purifier's
+``fanMode`` ``"AUTO"|"SLEEP"|"LOW"|"MID"|"HIGH"`` and ``filterRemaining`` (percent),
 ``bodyTemperature`` ``{"value", "unit": "C"|"F"}``), ``consent`` ``{"dataSharing": bool}``.
 
 ``gigagenie``: ``msg_id``, ``event_time`` (``"YYYY-MM-DD HH:MM:SS"``, Korea local time),
@@ -28,6 +30,9 @@ from spreadwatch.ingest.sources import PLAUSIBLE_VALUES
 from spreadwatch.kst import KST
 
 THINQ = "thinq"
+AIR_PURIFIER = "AIR_PURIFIER"
+#: An air purifier's fan modes and their ``fan_mode`` reading.
+FAN_MODES = {"AUTO": 0.0, "SLEEP": 1.0, "LOW": 2.0, "MID": 3.0, "HIGH": 4.0}
 GIGAGENIE = "gigagenie"
 #: Readings outside these bounds are not measurements (a broken sensor, a wrong unit).
 PLAUSIBLE = PLAUSIBLE_VALUES
@@ -97,7 +102,7 @@ def _thinq(data: dict) -> Message:
     message_id = _identifier(data, "messageId")
     household = _identifier(data, "homeId")
     device = _identifier(data, "deviceId")
-    _text(data, "deviceType")
+    purifier = _text(data, "deviceType") == AIR_PURIFIER
     millis = data.get("timestamp")
     if not _is_number(millis) or (isinstance(millis, float) and not millis.is_integer()):
         raise PayloadError("timestamp", "expected epoch milliseconds (an integer)")
@@ -109,11 +114,18 @@ def _thinq(data: dict) -> Message:
         raise PayloadError("consent.dataSharing", "expected true or false")
     state = _object(data, "state")
     readings = []
-    if "pm25" in state:
-        readings.append(Reading(device, ts, "pm25", _measure(state["pm25"], "state.pm25", "pm25")))
+    for kind in ("pm25", "pm10"):
+        if kind in state:
+            readings.append(Reading(device, ts, kind, _measure(state[kind], f"state.{kind}", kind)))
     if "operation" in state:
         on = _choice(state["operation"], "state.operation", {"ON": 1.0, "OFF": 0.0})
-        readings.append(Reading(device, ts, "appliance_on", on))
+        readings.append(Reading(device, ts, "purifier_on" if purifier else "appliance_on", on))
+    if "fanMode" in state:
+        mode = _choice(state["fanMode"], "state.fanMode", FAN_MODES)
+        readings.append(Reading(device, ts, "fan_mode", mode))
+    if "filterRemaining" in state:
+        left = _measure(state["filterRemaining"], "state.filterRemaining", "filter_life")
+        readings.append(Reading(device, ts, "filter_life", left))
     if "bodyTemperature" in state:
         temp = _object(state, "bodyTemperature", "state.")
         unit = _choice(temp.get("unit"), "state.bodyTemperature.unit", {"C": "C", "F": "F"})

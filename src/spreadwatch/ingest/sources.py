@@ -37,7 +37,14 @@ def _one_of(column: str, values: tuple[str, ...]) -> RowCheck:
 _BAD_TS = RowCheck("ts", TS_REASON, "ts_parsed IS NULL")
 #: Readings a device may report, by kind (as the bridge checks them too): a thermometer's
 #: -500 or a purifier's 1e9 is a fault, not a measurement.
-PLAUSIBLE_VALUES = {"body_temp": (30.0, 45.0), "pm25": (0.0, 2000.0)}
+PLAUSIBLE_VALUES = {
+    "body_temp": (30.0, 45.0),
+    "pm25": (0.0, 2000.0),
+    "pm10": (0.0, 5000.0),
+    "purifier_on": (0.0, 1.0),
+    "fan_mode": (0.0, 4.0),
+    "filter_life": (0.0, 100.0),
+}
 #: Times a record may carry: a row dated outside is quarantined (a clock reset to 1970, a typo
 #: of 2120), as the bridge refuses such messages; every later stage can rely on it.
 PLAUSIBLE_FROM = datetime(2000, 1, 1, tzinfo=UTC)
@@ -215,15 +222,13 @@ TELEMETRY = Source(
             f"NOT {_KIND_SHAPE}",
         ),
         RowCheck("value", "expected a finite number", "value_f IS NULL"),
-        RowCheck(
-            "value",
-            "expected a plausible reading ("
-            + ", ".join(f"{k} {lo:g} to {hi:g}" for k, (lo, hi) in PLAUSIBLE_VALUES.items())
-            + ")",
-            " OR ".join(
-                f"(kind = '{k}' AND (value_f < {lo} OR value_f > {hi}))"
-                for k, (lo, hi) in PLAUSIBLE_VALUES.items()
-            ),
+        *(
+            RowCheck(
+                "value",
+                f"expected a plausible {k} reading ({lo:g} to {hi:g})",
+                f"kind = '{k}' AND (value_f < {lo} OR value_f > {hi})",
+            )
+            for k, (lo, hi) in PLAUSIBLE_VALUES.items()
         ),
     ),
     output_sql=(
@@ -379,6 +384,129 @@ CELLS = Source(
     time_column=None,
 )
 
+AIR_STATIONS = Source(
+    name="air_stations",
+    columns=("station_id", "name", "lat", "lon"),
+    typed_sql=CELLS.typed_sql,
+    checks=(
+        _blank("station_id"),
+        *CELLS.checks[2:4],
+        RowCheck("lat", "station lies outside every region", "region_code IS NULL"),
+    ),
+    output_sql="trim(station_id) AS station_id, trim(name) AS name, lat_f AS lat, lon_f AS lon, "
+    "region_code",
+    schema=pa.schema(
+        [
+            ("station_id", pa.string()),
+            ("name", pa.string()),
+            ("lat", pa.float64()),
+            ("lon", pa.float64()),
+            ("region_code", pa.string()),
+        ]
+    ),
+    key=("station_id",),
+    time_column=None,
+)
+"""Outdoor air-quality monitoring stations: placed in their si-gun-gu like cells."""
+
+#: Operator flags a station reading may carry (the reading's values are then not used).
+AIR_FLAGS = ("maintenance", "communication", "calibration", "power")
+#: A reading at or above this is a saturated sensor's code, not a measurement.
+AIR_SATURATED = 999.0
+
+
+def _concentration(column: str) -> tuple[str, RowCheck]:
+    """The typed value of a station's PM column, and the check of its text."""
+    typed = (
+        f"CASE WHEN isfinite(try_cast({column} AS DOUBLE)) THEN try_cast({column} AS DOUBLE) "
+        f"END AS {column}_f"
+    )
+    check = RowCheck(
+        column,
+        "expected a number of ug/m3 (empty or - when not measured)",
+        f"trim({column}) NOT IN ('', '-') AND {column}_f IS NULL",
+    )
+    return typed, check
+
+
+def _status_sql(column: str) -> str:
+    """What became of a station's PM value: ok, missing, flagged, negative or saturated."""
+    return (
+        f"CASE WHEN flag_l <> '' THEN 'flagged' WHEN {column}_f IS NULL THEN 'missing' "
+        f"WHEN {column}_f < 0 THEN 'negative' WHEN {column}_f >= {AIR_SATURATED:g} "
+        f"THEN 'saturated' ELSE 'ok' END"
+    )
+
+
+_PM25_TYPED, _PM25_CHECK = _concentration("pm25")
+_PM10_TYPED, _PM10_CHECK = _concentration("pm10")
+
+AIR_READINGS = Source(
+    name="air_readings",
+    columns=("station_id", "ts", "pm25", "pm10", "flag"),
+    typed_sql=(
+        f"{TS_PARSED} AS ts_parsed, {_PM25_TYPED}, {_PM10_TYPED}, lower(trim(flag)) AS flag_l"
+    ),
+    checks=(
+        _blank("station_id"),
+        RowCheck(
+            "station_id",
+            "unknown station (not in the store's air_stations: ingest them first)",
+            "NOT station_known",
+        ),
+        _BAD_TS,
+        _IMPLAUSIBLE_TS,
+        RowCheck(
+            "ts",
+            "expected an hourly reading's time, on the hour (minutes and seconds 0)",
+            "date_part('minute', ts_parsed) <> 0 OR date_part('second', ts_parsed) <> 0",
+        ),
+        _PM25_CHECK,
+        _PM10_CHECK,
+        RowCheck(
+            "flag",
+            f"expected empty or one of {', '.join(AIR_FLAGS)}",
+            "flag_l NOT IN ('', " + ", ".join(f"'{f}'" for f in AIR_FLAGS) + ")",
+        ),
+    ),
+    output_sql=(
+        f"trim(station_id) AS station_id, {_UTC}, "
+        f"CASE WHEN {_status_sql('pm25')} = 'ok' THEN pm25_f END AS pm25, "
+        f"CASE WHEN {_status_sql('pm10')} = 'ok' THEN pm10_f END AS pm10, "
+        f"{_status_sql('pm25')} AS pm25_status, {_status_sql('pm10')} AS pm10_status, "
+        "flag_l AS flag"
+    ),
+    schema=pa.schema(
+        [
+            ("station_id", pa.string()),
+            ("ts", pa.timestamp("us", tz="UTC")),
+            ("pm25", pa.float64()),
+            ("pm10", pa.float64()),
+            ("pm25_status", pa.string()),
+            ("pm10_status", pa.string()),
+            ("flag", pa.string()),
+        ]
+    ),
+    key=("station_id", "ts"),
+)
+"""Hourly PM2.5 and PM10 of the stations. A value that is not a measurement (the operator
+flagged the hour, or it is negative, or saturated at 999) is kept as null with its status
+saying why; malformed rows are quarantined."""
+
+#: Reference tables other sources are checked against: ingested first.
+REFERENCE_SOURCES = ("cells", "air_stations")
+
 SOURCES: dict[str, Source] = {
-    s.name: s for s in (CELLS, LOCATION, ROAMING, TELEMETRY, HOUSEHOLDS, HOUSEHOLD_MEMBERS, CASES)
+    s.name: s
+    for s in (
+        CELLS,
+        LOCATION,
+        ROAMING,
+        TELEMETRY,
+        HOUSEHOLDS,
+        HOUSEHOLD_MEMBERS,
+        CASES,
+        AIR_STATIONS,
+        AIR_READINGS,
+    )
 }

@@ -205,6 +205,32 @@ class TelemetryConfig(_Frozen):
         return _normalised(value, "platforms")
 
 
+class AirConfig(_Frozen):
+    """Fine dust: the outdoor field, its monitoring stations and the homes' purifiers
+    (:mod:`spreadwatch.synth.dust`, :mod:`spreadwatch.synth.stations`,
+    :mod:`spreadwatch.synth.purifiers`)."""
+
+    enabled: bool = True
+    episode_every_hours: float = Field(
+        144.0,
+        ge=0.0,
+        description="mean hours between westerly transport episodes (0: only one, at hour 60)",
+    )
+    people_per_station: float = Field(120_000.0, gt=0.0)
+    purifier_ownership: float = Field(0.6, ge=0.0, le=1.0, description="share of homes")
+    infiltration: float = Field(
+        0.55, gt=0.0, le=1.0, description="mean share of outdoor PM2.5 that gets indoors"
+    )
+    time_indoors: float = Field(0.9, ge=0.0, le=1.0, description="share of people's hours")
+
+    @field_validator("episode_every_hours")
+    @classmethod
+    def _interval(cls, value: float) -> float:
+        if 0 < value < 30:
+            raise ValueError("expected 0 (one episode) or at least 30 hours (an episode's length)")
+        return value
+
+
 class SynthConfig(_Frozen):
     """One run of the synthetic Korea generator."""
 
@@ -224,6 +250,7 @@ class SynthConfig(_Frozen):
     reporting: ReportingConfig = ReportingConfig()
     roaming: RoamingConfig = RoamingConfig()
     telemetry: TelemetryConfig = TelemetryConfig()
+    air: AirConfig = AirConfig()
     chunk_rows: int = Field(
         2_000_000, ge=10_000, description="upper bound on location events held in memory at once"
     )

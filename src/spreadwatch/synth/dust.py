@@ -113,10 +113,24 @@ class DustField:
 
     def pm10(self, lat: np.ndarray, lon: np.ndarray, hours: np.ndarray) -> np.ndarray:
         """PM10 (ug/m3), as :meth:`pm25`: PM2.5 times a ratio rising with the episode's dust."""
+        return self.pm25(lat, lon, hours) * self._pm10_ratio(lon, hours)
+
+    def _pm10_ratio(self, lon: np.ndarray, hours: np.ndarray) -> np.ndarray:
         c = self.config
         share = self._episode(np.asarray(lon, float), np.asarray(hours, float)) / c.episode_peak
-        ratio = c.pm10_ratio + (c.pm10_ratio_episode - c.pm10_ratio) * np.clip(share, 0, 1)
-        return self.pm25(lat, lon, hours) * ratio
+        return c.pm10_ratio + (c.pm10_ratio_episode - c.pm10_ratio) * np.clip(share, 0, 1)
+
+    def district_means(
+        self, hours: np.ndarray, points_per_district: int = 16
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """PM2.5 and PM10 averaged over ``points_per_district`` random points of each district
+        (the same points for every call), each ``(hours, districts)``."""
+        district = np.repeat(np.arange(self._geo.size), points_per_district)
+        lat, lon = self._geo.points_inside(district, np.random.default_rng([self.config.seed, 2]))
+        shape = (len(hours), self._geo.size, points_per_district)
+        pm25 = self.pm25(lat, lon, hours)
+        pm10 = pm25 * self._pm10_ratio(lon, hours)
+        return pm25.reshape(shape).mean(axis=2), pm10.reshape(shape).mean(axis=2)
 
     def episode_share(self, lon: np.ndarray, hours: np.ndarray) -> np.ndarray:
         """The transport episode's ug/m3 at each longitude and hour, ``(hours, points)``."""

@@ -20,8 +20,8 @@ import numpy as np
 import pyarrow as pa
 
 from spreadwatch.progress import step, track
+from spreadwatch.synth import air_world, events, roaming, telemetry
 from spreadwatch.synth import epidemic as epi
-from spreadwatch.synth import events, roaming, telemetry
 from spreadwatch.synth.cells import CarrierCells, place_cells
 from spreadwatch.synth.config import SynthConfig
 from spreadwatch.synth.geography import (
@@ -46,6 +46,8 @@ RAW_FILES = {
     "households": "households.csv",
     "household_members": "household_members.csv",
     "cases": "cases.csv",
+    "air_stations": "air_stations.csv",
+    "air_readings": "air_readings.csv",
 }
 MARKER = ".spreadwatch-synth"
 SECONDS_PER_DAY = 86_400
@@ -225,6 +227,16 @@ def generate(config: SynthConfig, out_dir: Path) -> SynthManifest:
         path = raw / RAW_FILES["household_members"]
         record(path, write_table(telemetry.members_table(homes), path))
 
+    air = None
+    if config.air.enabled:
+        with step("synth: fine dust, stations and purifiers"):
+            air = air_world.make_air_world(config, geo)
+            for name, table in zip(
+                ("air_stations", "air_readings"), air_world.station_tables(air, geo), strict=True
+            ):
+                path = raw / RAW_FILES[name]
+                record(path, write_table(table, path))
+
     mess = LocationMess(config.messy_fraction)
     per_subscriber = config.events_per_day + 1.0
     blocks = [_blocks(s.size, per_subscriber, config.chunk_rows) for s in subs]
@@ -268,6 +280,7 @@ def generate(config: SynthConfig, out_dir: Path) -> SynthManifest:
                 config.epidemic,
                 stream(seed, "telemetry", d),
                 config.telemetry.readings_per_day,
+                air.purifier_day(homes, geo.size, d) if air is not None else None,
             )
             for p, table in readings.items():
                 device_sinks[p].write(table)
@@ -288,6 +301,8 @@ def generate(config: SynthConfig, out_dir: Path) -> SynthManifest:
             "travel": roaming.truth_table([outbound, inbound]),
             "households": telemetry.truth_table(homes, geo.codes, config.start_date),
         }
+        if air is not None:
+            truth_tables["air"] = air_world.truth_table(air, config, geo, usual)
         for name, table in truth_tables.items():
             path = truth / f"{name}.parquet"
             record(path, write_table(table, path, "parquet"))

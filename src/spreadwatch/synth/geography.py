@@ -48,6 +48,23 @@ class Geography:
             raise KeyError(f"unknown region code {code!r}")
         return int(hits[0])
 
+    def points_inside(
+        self, district: np.ndarray, rng: np.random.Generator
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """``(lat, lon)`` of a random point of each given district's polygon (rejection
+        sampling in its bounds)."""
+        lat, lon = np.empty(district.size), np.empty(district.size)
+        bounds = shapely.bounds(self.geometry)  # minx, miny, maxx, maxy
+        todo = np.arange(district.size)
+        while todo.size:
+            b = bounds[district[todo]]
+            x = rng.uniform(b[:, 0], b[:, 2])
+            y = rng.uniform(b[:, 1], b[:, 3])
+            inside = shapely.contains_xy(self.geometry[district[todo]], x, y)
+            lon[todo[inside]], lat[todo[inside]] = x[inside], y[inside]
+            todo = todo[~inside]
+        return lat, lon
+
     @cached_property
     def distance_km(self) -> np.ndarray:
         """Great-circle distance between centroids, ``(R, R)``."""

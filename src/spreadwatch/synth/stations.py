@@ -19,7 +19,6 @@ from datetime import timedelta
 
 import numpy as np
 import pyarrow as pa
-import shapely
 
 from spreadwatch.synth.dust import DustField
 from spreadwatch.synth.geography import Geography
@@ -83,7 +82,7 @@ def site_stations(geo: Geography, config: StationConfig) -> Stations:
     )
     per_district[unmonitored] = 0
     district = np.repeat(np.arange(geo.size), per_district)
-    lat, lon = _points_inside(geo, district, rng)
+    lat, lon = geo.points_inside(district, rng)
     ids = np.array([f"ST{n:05d}" for n in range(district.size)], dtype=object)
     return Stations(ids, district, lat, lon)
 
@@ -123,23 +122,6 @@ def readings(stations: Stations, field: DustField, config: StationConfig) -> pa.
             "flag": pa.array(flag[hour, station].tolist(), pa.string()),
         }
     )
-
-
-def _points_inside(
-    geo: Geography, district: np.ndarray, rng: np.random.Generator
-) -> tuple[np.ndarray, np.ndarray]:
-    """A random point of each given district's polygon (rejection sampling in its bounds)."""
-    lat, lon = np.empty(district.size), np.empty(district.size)
-    bounds = shapely.bounds(geo.geometry)  # minx, miny, maxx, maxy
-    todo = np.arange(district.size)
-    while todo.size:
-        b = bounds[district[todo]]
-        x = rng.uniform(b[:, 0], b[:, 2])
-        y = rng.uniform(b[:, 1], b[:, 3])
-        inside = shapely.contains_xy(geo.geometry[district[todo]], x, y)
-        lon[todo[inside]], lat[todo[inside]] = x[inside], y[inside]
-        todo = todo[~inside]
-    return lat, lon
 
 
 def _numbers(district: np.ndarray) -> np.ndarray:

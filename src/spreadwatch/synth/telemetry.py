@@ -13,7 +13,11 @@ Readings per device and day are Poisson at the kind's rate, at uniform times of 
 - ``presence`` 0/1: someone home; low on weekday daytime for commuters, high when sick
 - ``body_temp`` degrees C: 36.6 +- 0.25, fever (~38.2) with probability 0.7 when sick, else 0.01;
   sick households measure more often
-- ``pm25`` ug/m3: log-normal around 20 with a region-day effect
+- ``pm25`` ug/m3: an air purifier's indoor reading. With a :class:`PurifierDay` (the synthetic
+  dust and indoor model, :mod:`spreadwatch.synth.purifiers`) each reading is the purifier's
+  state: ``pm25`` and ``pm10`` indoors, ``purifier_on`` 0/1, ``fan_mode`` while on (0 auto,
+  1 sleep, 2 low, 3 mid, 4 high) and, with the day's first reading, ``filter_life`` (percent
+  left); without, log-normal around 20 with a region-day effect
 - ``appliance_on`` 0/1
 
 ``consent`` is false for ``no_consent_fraction`` of households (all their rows).
@@ -36,9 +40,16 @@ from spreadwatch.synth import ids
 from spreadwatch.synth.config import DEFAULT_READINGS_PER_DAY, EpidemicConfig, TelemetryConfig
 from spreadwatch.synth.events import UTC_OFFSET_HOURS, is_daytime
 from spreadwatch.synth.population import CarrierSubscribers
+from spreadwatch.synth.purifiers import Homes, indoor_state
 
 COLUMNS = ("platform", "device_id", "household_id", "ts", "kind", "value", "consent")
+#: The kinds of device a home may have, each named by its main reading.
 KINDS = ("presence", "body_temp", "pm25", "appliance_on")
+#: Every reading kind: the devices' main ones, then a purifier's state.
+PURIFIER_KINDS = ("pm10", "purifier_on", "fan_mode", "filter_life")
+READING_KINDS = (*KINDS, *PURIFIER_KINDS)
+#: Per reading kind, the index of the device kind that reports it.
+_DEVICE_OF = np.array([*range(len(KINDS)), *[KINDS.index("pm25")] * len(PURIFIER_KINDS)])
 # Device kinds each platform sells (others get all kinds) and readings per device per day.
 PLATFORM_KINDS: dict[str, tuple[str, ...]] = {
     "thinq": ("pm25", "appliance_on", "body_temp"),
@@ -184,6 +195,61 @@ def sick_on(households: Households, day: int, epidemic: EpidemicConfig) -> np.nd
     return (households.infected_day >= 0) & (since >= start) & (since < end)
 
 
+@dataclass(frozen=True, eq=False)
+class PurifierDay:
+    """What the purifiers' readings of a day are made of: each household's purifier home
+    (``homes``, row = household index) and the day's outdoor PM2.5 and PM10 by UTC hour and
+    region, ``(24, regions)``."""
+
+    homes: Homes
+    outdoor_pm25: np.ndarray
+    outdoor_pm10: np.ndarray
+
+
+def _purifier_readings(
+    households: Households,
+    home: np.ndarray,
+    second: np.ndarray,
+    day: int,
+    purifiers: PurifierDay,
+    rng: np.random.Generator,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """``(home, second, value, reading kind)`` of the purifier states read at ``second``."""
+    hour = second // 3600
+    region = households.region[home]
+    state = indoor_state(
+        purifiers.homes,
+        home,
+        hour,
+        np.full(home.size, day),
+        purifiers.outdoor_pm25[hour, region],
+        purifiers.outdoor_pm10[hour, region],
+        rng,
+    )
+    first = np.ones(home.size, dtype=bool)
+    order = np.lexsort((second, home))
+    first[order[1:]] = home[order[1:]] != home[order[:-1]]
+    parts = [
+        ("pm25", np.ones(home.size, bool), np.round(state.pm25, 1)),
+        ("pm10", np.ones(home.size, bool), np.round(state.pm10, 1)),
+        ("purifier_on", np.ones(home.size, bool), state.on.astype(float)),
+        ("fan_mode", state.on, state.fan_mode.astype(float)),
+        ("filter_life", first, np.round(state.filter_life)),
+    ]
+    rows = [np.flatnonzero(where) for _, where, _ in parts]
+    return (
+        np.concatenate([home[r] for r in rows]),
+        np.concatenate([second[r] for r in rows]),
+        np.concatenate([v[r] for (_, _, v), r in zip(parts, rows, strict=True)]),
+        np.concatenate(
+            [
+                np.full(r.size, READING_KINDS.index(k))
+                for (k, _, _), r in zip(parts, rows, strict=True)
+            ]
+        ),
+    )
+
+
 def day_readings(
     households: Households,
     n_regions: int,
@@ -193,9 +259,11 @@ def day_readings(
     epidemic: EpidemicConfig,
     rng: np.random.Generator,
     rates: dict[str, float] | None = None,
+    purifiers: PurifierDay | None = None,
 ) -> dict[str, pa.Table]:
     """All readings of one UTC day, one table per platform, ordered by time (``rates``: mean
-    readings per device and day by kind, default :data:`READINGS_PER_DAY`)."""
+    readings per device and day by kind, default :data:`READINGS_PER_DAY`; ``purifiers``:
+    the air purifiers' states instead of log-normal ``pm25`` readings)."""
     rates = READINGS_PER_DAY if rates is None else rates
     sick = sick_on(households, day, epidemic)
     weekend = local_date.weekday() >= 5
@@ -219,6 +287,15 @@ def day_readings(
             value = np.round(
                 np.where(fever, rng.normal(38.2, 0.4, n), rng.normal(36.6, 0.25, n)), 1
             )
+        elif kind == "pm25" and purifiers is not None:
+            home, second, value, kind_of = _purifier_readings(
+                households, home, second, day, purifiers, rng
+            )
+            homes.append(home)
+            seconds.append(second)
+            values.append(value)
+            kinds.append(kind_of)
+            continue
         elif kind == "pm25":
             mean = np.log(20.0) + pm25_effect[households.region[home]]
             value = np.round(np.exp(rng.normal(mean, 0.35)), 1)
@@ -240,10 +317,12 @@ def day_readings(
         out[name] = pa.table(
             {
                 "platform": pa.array([name]).take(np.zeros(rows.size, dtype=np.int32)),
-                "device_id": households.device_id.take(kind[rows] * households.count + h),
+                "device_id": households.device_id.take(
+                    _DEVICE_OF[kind[rows]] * households.count + h
+                ),
                 "household_id": households.household_id.take(h),
                 "ts": pa.array(day_start + second[rows], pa.timestamp("s", tz="UTC")),
-                "kind": pa.array(KINDS).take(kind[rows]),
+                "kind": pa.array(READING_KINDS).take(kind[rows]),
                 "value": pa.array(value[rows], pa.float64()),
                 "consent": pa.array(households.consent[h], pa.bool_()),
             }
