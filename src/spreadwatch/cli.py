@@ -50,6 +50,7 @@ COMMAND_MODULES = (
     "release",
     "forecasting",
     "risk",
+    "air",
     "tracing",
     "serve",
     "bridge",

@@ -20,7 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.linalg import cho_factor, cho_solve
+from scipy.linalg import cholesky, solve_triangular
 from sklearn.gaussian_process import GaussianProcessRegressor
 from sklearn.gaussian_process.kernels import ConstantKernel, Kernel, Matern, WhiteKernel
 
@@ -100,16 +100,19 @@ def _universal(
     y: np.ndarray,
     variance: float,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Universal kriging's mean and variance at the targets (the field's, not a reading's)."""
-    factor = cho_factor(covariance)
-    solved_x = cho_solve(factor, design)  # K^-1 X
-    gls = design.T @ solved_x  # X' K^-1 X
-    beta = np.linalg.solve(gls, solved_x.T @ y)
-    weights = cho_solve(factor, towards)  # K^-1 k
-    mean = target_design @ beta + weights.T @ (y - design @ beta)
-    mismatch = target_design - weights.T @ design  # R = X0 - k' K^-1 X
+    """Universal kriging's mean and variance at the targets (the field's, not a reading's),
+    through the Cholesky factor ``K = L L'``: one triangular solve of the targets'
+    covariances a hour."""
+    lower = cholesky(covariance, lower=True, check_finite=False)
+    white_x = solve_triangular(lower, design, lower=True, check_finite=False)  # L^-1 X
+    white_y = solve_triangular(lower, y, lower=True, check_finite=False)
+    white_k = solve_triangular(lower, towards, lower=True, check_finite=False)  # L^-1 k
+    gls = white_x.T @ white_x  # X' K^-1 X
+    beta = np.linalg.solve(gls, white_x.T @ white_y)
+    mean = target_design @ beta + white_k.T @ (white_y - white_x @ beta)
+    mismatch = target_design - white_k.T @ white_x  # R = X0 - k' K^-1 X
     trend_var = np.einsum("ij,ij->i", mismatch @ np.linalg.inv(gls), mismatch)
-    var = variance - np.einsum("ij,ij->j", towards, weights) + trend_var
+    var = variance - np.einsum("ij,ij->j", white_k, white_k) + trend_var
     return mean, np.maximum(var, 0.0)
 
 

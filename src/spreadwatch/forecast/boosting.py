@@ -144,15 +144,22 @@ class GradientBoosting:
         seed = int(rng.integers(2**31))
         # small fits: one thread each beats OpenMP's start-up and spinning on every fit
         with threadpool_limits(1, "openmp"):
-            predicted = _fit_quantile_models(x, y, future, seed, self.max_iter)
-        fitted = np.sort(predicted, axis=0)
-        levels = np.array(
-            [np.interp(QUANTILE_LEVELS, FITTED_LEVELS, column) for column in fitted.T]
-        ).T
+            levels = quantile_predictions(x, y, future, seed, self.max_iter)
         quantiles = np.maximum(np.expm1(levels), 0.0)
         quantiles = quantiles.reshape(len(QUANTILE_LEVELS), horizons, counts.shape[1])
         quantiles = quantiles[:, :, : len(history.regions)]
         return _mean_of_quantiles(quantiles), quantiles
+
+
+def quantile_predictions(
+    x: np.ndarray, y: np.ndarray, future: np.ndarray, seed: int, max_iter: int
+) -> np.ndarray:
+    """Quantiles of ``y`` at the hub's :data:`~spreadwatch.forecast.hub.QUANTILE_LEVELS` for
+    the rows of ``future``, ``(levels, rows)``: one gradient-boosted quantile model per
+    :data:`FITTED_LEVELS` fitted on ``(x, y)``, crossings sorted, the other levels
+    interpolated linearly."""
+    fitted = np.sort(_fit_quantile_models(x, y, future, seed, max_iter), axis=0)
+    return np.array([np.interp(QUANTILE_LEVELS, FITTED_LEVELS, column) for column in fitted.T]).T
 
 
 def _fit_quantile_models(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import numpy.typing as npt
+import shapely
 
 #: The mean Earth radius (IUGG), km.
 EARTH_RADIUS_KM = 6371.0088
@@ -35,3 +36,22 @@ def planar_km(lat: npt.ArrayLike, lon: npt.ArrayLike) -> np.ndarray:
     east = (np.asarray(lon, float) - _MID_LON) * KM_PER_DEGREE * np.cos(np.radians(MID_LAT))
     north = (np.asarray(lat, float) - MID_LAT) * KM_PER_DEGREE
     return np.stack([east, north], axis=1)
+
+
+def points_inside(
+    geometry: np.ndarray, district: np.ndarray, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
+    """``(lat, lon)`` of a random point of each given district's polygon (``geometry``:
+    shapely polygons in lon/lat, indexed by ``district``), by rejection sampling in its
+    bounds."""
+    lat, lon = np.empty(district.size), np.empty(district.size)
+    bounds = shapely.bounds(geometry)  # minx, miny, maxx, maxy
+    todo = np.arange(district.size)
+    while todo.size:
+        b = bounds[district[todo]]
+        x = rng.uniform(b[:, 0], b[:, 2])
+        y = rng.uniform(b[:, 1], b[:, 3])
+        inside = shapely.contains_xy(geometry[district[todo]], x, y)
+        lon[todo[inside]], lat[todo[inside]] = x[inside], y[inside]
+        todo = todo[~inside]
+    return lat, lon

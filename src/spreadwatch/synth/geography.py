@@ -10,7 +10,7 @@ import numpy as np
 import shapely
 
 from spreadwatch import regions
-from spreadwatch.regions.distance import great_circle_km
+from spreadwatch.regions.distance import great_circle_km, points_inside
 from spreadwatch.synth.config import MobilityConfig
 
 
@@ -51,19 +51,8 @@ class Geography:
     def points_inside(
         self, district: np.ndarray, rng: np.random.Generator
     ) -> tuple[np.ndarray, np.ndarray]:
-        """``(lat, lon)`` of a random point of each given district's polygon (rejection
-        sampling in its bounds)."""
-        lat, lon = np.empty(district.size), np.empty(district.size)
-        bounds = shapely.bounds(self.geometry)  # minx, miny, maxx, maxy
-        todo = np.arange(district.size)
-        while todo.size:
-            b = bounds[district[todo]]
-            x = rng.uniform(b[:, 0], b[:, 2])
-            y = rng.uniform(b[:, 1], b[:, 3])
-            inside = shapely.contains_xy(self.geometry[district[todo]], x, y)
-            lon[todo[inside]], lat[todo[inside]] = x[inside], y[inside]
-            todo = todo[~inside]
-        return lat, lon
+        """``(lat, lon)`` of a random point of each given district's polygon."""
+        return points_inside(self.geometry, district, rng)
 
     @cached_property
     def distance_km(self) -> np.ndarray:
