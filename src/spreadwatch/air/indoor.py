@@ -6,7 +6,12 @@ outdoor PM2.5 of its household's district at that hour, and:
 
 * ``infiltration[r]``: the mean indoor/outdoor ratio of the readings with the purifier off in
   district ``r`` (dust let in, plus what homes make themselves), shrunk toward the national
-  mean by :data:`PRIOR_READINGS` readings' weight;
+  mean by :data:`PRIOR_READINGS` readings' weight. Only purifiers in manual mode count here
+  (those that never reported ``fan_mode`` 0, auto): one in auto mode is off only while its
+  home's air is clean, so its off readings would understate what gets in; when fewer than
+  :data:`MIN_CELL` manual readings exist, all purifiers' do. A district with fewer homes
+  than the k-anonymity threshold behind its readings takes the national mean (no output
+  follows one household's air);
 * ``relief[g, l]``: the purifier homes' mean ratio (running or not) relative to the national
   ratio with it off, by the outdoor grade ``g`` and the local hour ``l`` (purifiers run more
   when the air is bad and in the evening); a cell with fewer than :data:`MIN_CELL` readings
@@ -28,6 +33,7 @@ import pyarrow.compute as pc
 
 from spreadwatch.air.grades import GRADE_BOUNDS, grade
 from spreadwatch.kst import KST_OFFSET_HOURS
+from spreadwatch.privacy.kanon import DEFAULT_K
 
 DEFAULT_INFILTRATION = 0.55
 DEFAULT_OWNERSHIP = 0.6
@@ -39,12 +45,14 @@ _GRADES = len(GRADE_BOUNDS) + 1
 @dataclass(frozen=True, eq=False)
 class PurifierReadings:
     """Purifier readings as parallel arrays: UTC hour (since 1970), district index, indoor
-    PM2.5, running."""
+    PM2.5, running, whether the purifier is one in auto mode, and its household (a number)."""
 
     hour: np.ndarray
     district: np.ndarray
     indoor: np.ndarray
     on: np.ndarray
+    auto: np.ndarray
+    home: np.ndarray
 
     @property
     def count(self) -> int:
@@ -57,7 +65,10 @@ def purifier_readings(
     """The readings of devices that report both ``pm25`` and ``purifier_on`` at the same
     time, in households whose district (``households``' ``region_code``) is among
     ``codes``."""
-    wanted = telemetry.filter(pc.is_in(telemetry["kind"], pa.array(["pm25", "purifier_on"])))
+    kinds = pa.array(["pm25", "purifier_on", "fan_mode"])
+    wanted = telemetry.filter(pc.is_in(telemetry["kind"], kinds))
+    modes = wanted.filter(pc.equal(wanted["kind"], "fan_mode"))
+    auto_devices = pc.unique(modes.filter(pc.equal(modes["value"], 0.0))["device_pseudo"])
     keys = ["device_pseudo", "ts"]
     pm25 = wanted.filter(pc.equal(wanted["kind"], "pm25")).select(
         [*keys, "household_pseudo", "value"]
@@ -74,6 +85,10 @@ def purifier_readings(
         district=joined["district"].to_numpy().astype(np.int64),
         indoor=joined["value"].to_numpy().astype(float),
         on=joined["on"].to_numpy() > 0.5,
+        auto=pc.is_in(joined["device_pseudo"], value_set=auto_devices).to_numpy(
+            zero_copy_only=False
+        ),
+        home=pc.dictionary_encode(joined["household_pseudo"]).combine_chunks().indices.to_numpy(),
     )
 
 
@@ -100,6 +115,7 @@ def fit_indoor(
     outdoor: np.ndarray,
     start: np.datetime64,
     ownership: float = DEFAULT_OWNERSHIP,
+    k: int = DEFAULT_K,
 ) -> IndoorModel:
     """The :class:`IndoorModel` of ``readings`` against the estimated ``outdoor`` PM2.5
     ``(hours, districts)`` from UTC hour ``start``."""
@@ -112,10 +128,16 @@ def fit_indoor(
     out = outdoor[row, district]
     ratio = readings.indoor[inside] / np.maximum(out, 1.0)
     off = ~readings.on[inside]
+    manual_off = off & ~readings.auto[inside]
+    if manual_off.sum() >= MIN_CELL:
+        off = manual_off
     national = ratio[off].mean() if off.any() else DEFAULT_INFILTRATION
     count = np.bincount(district[off], minlength=n)
     total = np.bincount(district[off], weights=ratio[off], minlength=n)
     infiltration = (total + PRIOR_READINGS * national) / (count + PRIOR_READINGS)
+    pairs = np.unique(np.column_stack([district[off], readings.home[inside][off]]), axis=0)
+    homes = np.bincount(pairs[:, 0], minlength=n) if len(pairs) else np.zeros(n, int)
+    infiltration[homes < k] = national
     cell = grade(out) * 24 + (readings.hour[inside] + KST_OFFSET_HOURS) % 24
     per_cell = np.bincount(cell, minlength=_GRADES * 24).reshape(_GRADES, 24)
     sums = np.bincount(cell, weights=ratio, minlength=_GRADES * 24).reshape(_GRADES, 24)

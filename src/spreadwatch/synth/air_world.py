@@ -7,6 +7,11 @@ not, :func:`spreadwatch.synth.purifiers.population_indoor`), the people present 
 population moved by the true commuting: during local 09-18 residents are where the day's
 mixing matrix sends them, otherwise at home) and their exposure, people x (``time_indoors`` x
 indoor + the rest x outdoor), in person-ug/m3.
+
+``truth/air_daily.parquet`` holds, per complete KST date, the population-weighted PM2.5 breathed
+and the true shares of people whose day's mean exceeds Korea's daily standard (35 ug/m3) and
+the WHO's guideline (15): residents of each district spend local 09-18 where that day's mixing
+matrix sends them (in expectation) and the rest at home.
 """
 
 from __future__ import annotations
@@ -27,6 +32,9 @@ from spreadwatch.synth.stations import StationConfig, Stations, readings, site_s
 from spreadwatch.synth.telemetry import Households, PurifierDay
 
 HOURS_PER_DAY = 24
+#: Daily PM2.5 thresholds (24-hour means, ug/m3): Korea's standard and the WHO's guideline.
+DAILY_THRESHOLDS = {"korea": 35.0, "who": 15.0}
+_DAY_KST = (9, 18)
 
 
 @dataclass(frozen=True, eq=False)
@@ -92,16 +100,17 @@ def station_tables(world: AirWorld, geo: Geography) -> tuple[pa.Table, pa.Table]
     return world.stations.table(geo), readings(world.stations, world.field, world.station_config)
 
 
-def truth_table(
+def truth_tables(
     world: AirWorld, config: SynthConfig, geo: Geography, usual: np.ndarray
-) -> pa.Table:
-    """``truth/air.parquet`` (see the module doc)."""
+) -> dict[str, pa.Table]:
+    """``air`` and ``air_daily`` of ``truth/`` (see the module doc)."""
     n = geo.size
     population = geo.population.astype(float)
-    people, indoor = [], []
+    people, indoor, mixings = [], [], []
     for d in range(config.days):
         day: date = config.start_date + timedelta(days=d)
         mixing = daily_matrix(usual, commute_probability(config.mobility, day))
+        mixings.append(mixing)
         away = population @ mixing
         daytime = is_daytime(np.arange(HOURS_PER_DAY) * 3600)
         people.append(np.where(daytime[:, None], away[None, :], population[None, :]))
@@ -116,7 +125,7 @@ def truth_table(
     hours = world.outdoor_pm25.shape[0]
     start = np.datetime64(datetime.combine(config.start_date, time()), "h")
     ts = start + np.arange(hours).astype("timedelta64[h]")
-    return pa.table(
+    hourly = pa.table(
         {
             "ts": pa.array(np.repeat(ts, n).astype("datetime64[us]"), pa.timestamp("us", tz="UTC")),
             "region_code": pa.array(np.tile(geo.codes, hours), pa.string()),
@@ -127,3 +136,39 @@ def truth_table(
             "exposure": np.round((present * breathed).ravel(), 1),
         }
     )
+    return {
+        "air": hourly,
+        "air_daily": _daily_truth(config, breathed, present, mixings, population),
+    }
+
+
+def _daily_truth(
+    config: SynthConfig,
+    breathed: np.ndarray,
+    present: np.ndarray,
+    mixings: list[np.ndarray],
+    population: np.ndarray,
+) -> pa.Table:
+    """Per complete KST date (the first starts at 15 UTC of the first day): population-
+    weighted PM2.5 breathed and the shares of people above the daily thresholds."""
+    offset = HOURS_PER_DAY - 9  # UTC hour of the first local midnight
+    days = (breathed.shape[0] - offset) // HOURS_PER_DAY
+    local = np.arange(HOURS_PER_DAY)
+    working = (local >= _DAY_KST[0]) & (local < _DAY_KST[1])
+    rows: dict[str, list] = {"date": [], "pm25_weighted": []}
+    rows.update({f"share_above_{name}": [] for name in DAILY_THRESHOLDS})
+    for k in range(days):
+        block = slice(offset + k * HOURS_PER_DAY, offset + (k + 1) * HOURS_PER_DAY)
+        air, people = breathed[block], present[block]
+        day_mean, rest_mean = air[working].mean(axis=0), air[~working].mean(axis=0)
+        share = working.mean()
+        # residents of o spending the day in d: (o, d)
+        daily = share * day_mean[None, :] + (1 - share) * rest_mean[:, None]
+        mixing = mixings[k + 1]  # the local date k + 1 of the window is UTC date k + 1
+        rows["date"].append(config.start_date + timedelta(days=k + 1))
+        rows["pm25_weighted"].append(float((people * air).sum() / people.sum()))
+        for name, threshold in DAILY_THRESHOLDS.items():
+            above = ((daily > threshold) * mixing).sum(axis=1) @ population / population.sum()
+            rows[f"share_above_{name}"].append(round(float(above), 4))
+    rows["pm25_weighted"] = [round(v, 3) for v in rows["pm25_weighted"]]
+    return pa.table({**rows, "date": pa.array(rows["date"], pa.date32())})

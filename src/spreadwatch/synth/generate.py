@@ -302,7 +302,7 @@ def generate(config: SynthConfig, out_dir: Path) -> SynthManifest:
             "households": telemetry.truth_table(homes, geo.codes, config.start_date),
         }
         if air is not None:
-            truth_tables["air"] = air_world.truth_table(air, config, geo, usual)
+            truth_tables.update(air_world.truth_tables(air, config, geo, usual))
         for name, table in truth_tables.items():
             path = truth / f"{name}.parquet"
             record(path, write_table(table, path, "parquet"))

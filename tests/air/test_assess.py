@@ -1,0 +1,106 @@
+"""``spreadwatch air assess`` end to end on a synthetic world: what a user reads back agrees
+with the world's truth, and a store without air data is refused by name."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+from typer.testing import CliRunner
+
+from spreadwatch.cli import app
+from spreadwatch.fusion import running
+from spreadwatch.fusion.flows import build_flows
+from spreadwatch.ingest.batch import ingest_sources
+from spreadwatch.privacy.pseudonym import KeyRing
+from spreadwatch.synth import SynthConfig, generate
+from spreadwatch.synth.generate import synth_sources
+
+DAYS = 3
+
+
+@pytest.fixture(scope="module")
+def assessed(tmp_path_factory):
+    root = tmp_path_factory.mktemp("air")
+    generate(SynthConfig(subscribers=6000, days=DAYS, seed=4), root / "world")
+    ingest_sources(
+        root / "store",
+        synth_sources(root / "world" / "raw"),
+        KeyRing(bytes(range(32))),
+        follow=running.follow,
+    )
+    build_flows(root / "store", root / "flows")
+    args = ["air", "assess", str(root / "store"), "--flows", str(root / "flows")]
+    result = CliRunner().invoke(app, [*args, "--out", str(root / "air")])
+    assert result.exit_code == 0, result.output
+    return root, result.output
+
+
+def _truth(root: Path, name: str):
+    return pq.read_table(root / "world" / "truth" / f"{name}.parquet").to_pandas()
+
+
+def test_the_field_is_closer_to_the_truth_than_idw(assessed):
+    root, output = assessed
+    field = pq.read_table(root / "air" / "field.parquet").to_pandas()
+    truth = _truth(root, "air")
+    assert len(field) == len(truth) == DAYS * 24 * 229
+    merged = field.merge(truth, on=["ts", "region_code"], suffixes=("", "_true"))
+    kriged = np.sqrt(np.mean((merged["pm25"] - merged["pm25_true"]) ** 2))
+    idw = np.sqrt(np.mean((merged["pm25_idw"] - merged["pm25_true"]) ** 2))
+    assert kriged < 0.8 * idw
+    inside = np.abs(merged["pm25"] - merged["pm25_true"]) <= 1.645 * merged["pm25_sd"]
+    assert 0.75 < inside.mean() < 0.99  # nominal 90%
+    assert set(field["grade"]) <= {0, 1, 2, 3}
+    assert "PM2.5 field" in output and "stations" in output
+
+
+def test_exposure_reads_like_the_truth(assessed):
+    root, _ = assessed
+    exposure = pq.read_table(root / "air" / "exposure.parquet").to_pandas()
+    census = exposure.groupby("ts")["census"].sum()
+    assert np.allclose(exposure.groupby("ts")["people"].sum(), census, rtol=1e-3)
+    daily = pq.read_table(root / "air" / "daily.parquet").to_pandas()
+    truth = _truth(root, "air_daily")
+    merged = daily.merge(truth, on="date", suffixes=("", "_true"))
+    assert len(merged) == DAYS - 1  # whole Korean days
+    assert np.allclose(merged["pm25_weighted"], merged["pm25_weighted_true"], rtol=0.1)
+    # the census at home, breathing outdoor air, overstates what people breathe
+    assert (merged["pm25_weighted_static"] > 1.5 * merged["pm25_weighted_true"]).all()
+    for column in ("share_above_korea", "share_above_who"):
+        assert merged[column].between(0, 1).all()
+    summary = json.loads((root / "air" / "air.json").read_text())
+    assert summary["presence"] and summary["purifier_readings"] > 0
+    assert 0.3 < summary["indoor_ratio"] < 0.7
+
+
+def test_the_forecast_covers_the_next_day_of_every_district(assessed):
+    root, output = assessed
+    forecast = pq.read_table(root / "air" / "forecast.parquet").to_pandas()
+    assert len(forecast) == 24 * 229 and forecast["horizon"].between(1, 24).all()
+    assert (forecast["q0.05"] <= forecast["median"]).all()
+    assert (forecast["median"] <= forecast["q0.95"]).all()
+    assert "next 24 h" in output
+
+
+def test_outputs_carry_no_household_or_device_ids(assessed):
+    root, _ = assessed
+    homes = pq.read_table(root / "world" / "truth" / "households.parquet")
+    raw = set(homes["household_id"].to_pylist())
+    for path in (root / "air").iterdir():
+        text = path.read_bytes().decode("latin-1")
+        assert not any(value in text for value in list(raw)[:200]), path
+
+
+def test_a_store_without_air_data_is_refused(tmp_path, assessed):
+    root, _ = assessed
+    ingest_sources(tmp_path / "empty", {"cases": [root / "world" / "raw" / "cases.csv"]},
+                   KeyRing(bytes(range(32))))  # fmt: skip
+    result = CliRunner().invoke(app, ["air", "assess", str(tmp_path / "empty")])
+    assert result.exit_code == 2
+    assert "no air stations or readings" in result.output
+    result = CliRunner().invoke(app, ["air", "assess", str(tmp_path / "nowhere")])
+    assert result.exit_code == 2 and "not an ingest store" in result.output
