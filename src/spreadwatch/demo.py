@@ -17,6 +17,7 @@ synthetic truth. Every stage reads and writes the on-disk contracts of
                       projection/ (summary.csv, curves.parquet, attack_rates.parquet)
     out/forecast/     forecasts.parquet (daily, hubverse table)
     out/risk/         importation_risk.parquet, risk_levels.parquet
+    out/air/          fine dust: field, exposure, daily, forecast (spreadwatch air assess)
     out/report.html   the brief (report.pdf beside it when Chromium is installed)
 
 The folder is also a workspace of ``spreadwatch serve`` (the API and the dashboard).
@@ -222,6 +223,7 @@ def run_demo(out_dir: Path, settings: DemoSettings, key: bytes) -> DemoResult:
     store = out_dir / "ingest"
     quality = ingest_sources(store, synth_sources(raw), KeyRing(key), follow=running.follow)
     flows = build_flows(store, out_dir / "flows", k=settings.k)
+    air = _fine_dust(store, out_dir, synth_config)
     with Store(store) as opened:
         cases_table = opened.read("cases")
     if cases_table is None:
@@ -298,10 +300,21 @@ def run_demo(out_dir: Path, settings: DemoSettings, key: bytes) -> DemoResult:
         signals=_read(flows.get("household_signals")),
         privacy=privacy,
         truth=out_dir / "synth" / "truth" / "epidemic.parquet",
+        air=air,
     )
     with step("Writing the brief"):
         report, pdf = write_brief(brief, out_dir / "report.html", settings.lang)
     return DemoResult(out_dir=out_dir, report=report, pdf=pdf, quality=quality)
+
+
+def _fine_dust(store: Path, out_dir: Path, synth_config: SynthConfig) -> Path | None:
+    """``spreadwatch air assess`` into ``out_dir/air`` (when the world has fine dust)."""
+    if not synth_config.air.enabled:
+        return None
+    from spreadwatch.air.run import assess
+
+    assess(store, out_dir / "flows", out_dir / "air")
+    return out_dir / "air"
 
 
 def _read(path: Path | None) -> pd.DataFrame | None:

@@ -28,7 +28,7 @@ SETTINGS = DemoSettings(
     particles=40,
     scenario_particles=20,
 )
-READ_ONLY = ("flows", "model", "forecast", "risk", "ingest", "synth")
+READ_ONLY = ("flows", "model", "forecast", "risk", "ingest", "synth", "air")
 
 
 def _build(root: Path) -> Path:

@@ -282,3 +282,53 @@ def test_options_names_every_method_of_a_path(client):
     assert set(both.headers["allow"].split(", ")) == {"GET", "POST", "OPTIONS"}
     assert client.options("/api/v1/regions").headers["allow"] == "GET, OPTIONS"
     assert client.options("/api/v1/no-such-table").status_code == 404
+
+
+def test_fine_dust_layers_read_back_the_air_outputs(client, site):
+    field = pq.read_table(site.root / "air" / "field.parquet").to_pandas()
+    exposure = pq.read_table(site.root / "air" / "exposure.parquet").to_pandas()
+    latest = field["ts"].max()
+    layer = client.get("/api/v1/air/map").json()
+    assert pd.Timestamp(layer["hour"]) == latest and layer["layer"] == "pm25"
+    now = field[field["ts"] == latest].set_index("region_code")
+    assert layer["values"] == pytest.approx(now["pm25"].round(2).to_dict())
+    assert layer["grades"] == now["grade"].astype(int).to_dict()
+    hour = field["ts"].min() + pd.Timedelta(hours=30)
+    stamp = hour.strftime("%Y-%m-%dT%H:%M:%SZ")
+    people = client.get(f"/api/v1/air/map?layer=people&hour={stamp}").json()
+    then = exposure[exposure["ts"] == hour].set_index("region_code")["people"]
+    assert people["values"] == pytest.approx(then.round(2).to_dict())
+    kst = client.get("/api/v1/air/map?hour=" + (hour + pd.Timedelta(hours=9)).strftime(
+        "%Y-%m-%dT%H:%M:%S%%2B09:00")).json()  # fmt: skip
+    assert kst["hour"] == people["hour"]  # the same hour, written in Korean time
+    missing = client.get("/api/v1/air/map?hour=1999-01-01T00:00:00Z")
+    assert (
+        missing.status_code == 404 and "no values at 1999-01-01T00:00Z" in missing.json()["detail"]
+    )
+    assert client.get("/api/v1/air/map?layer=ozone").status_code == 422
+
+
+def test_a_fine_dust_day_has_24_korean_hours_of_every_region(client, site):
+    field = pq.read_table(site.root / "air" / "field.parquet").to_pandas()
+    day = client.get("/api/v1/air/day").json()
+    hours = pd.to_datetime(day["hours"])
+    assert len(hours) == 24 and (hours.tz_convert("Asia/Seoul").hour == list(range(24))).all()
+    assert day["date"] == day["dates"][-1]
+    code = "11010"
+    mine = field[field["region_code"] == code].set_index("ts")["pm25"]
+    assert day["values"][code] == pytest.approx(mine.loc[hours].round(2).tolist())
+    first = client.get(f"/api/v1/air/day?date={day['dates'][0]}").json()
+    assert first["date"] == day["dates"][0]
+    assert client.get("/api/v1/air/day?date=1999-01-01").status_code == 404
+
+
+def test_fine_dust_daily_rows_and_a_region_s_hours_and_forecast(client, site):
+    daily = pq.read_table(site.root / "air" / "daily.parquet").to_pandas()
+    rows = every(client, "/api/v1/air/daily")
+    assert [r["date"] for r in rows] == [str(d) for d in daily["date"]]
+    assert rows[0]["share_above_who"] == pytest.approx(daily["share_above_who"].iloc[0])
+    region = client.get("/api/v1/air/regions/22020").json()
+    assert len(region["observed"]) == 72 and len(region["forecast"]) == 24
+    point = region["forecast"][0]
+    assert point["q0.05"] <= point["q0.25"] <= point["median"] <= point["q0.75"] <= point["q0.95"]
+    assert client.get("/api/v1/air/regions/99999").status_code == 404

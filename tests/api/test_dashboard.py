@@ -237,3 +237,54 @@ def test_analyst_views_and_a_scenario_run(server, browser_page, tmp_path):
     page.screenshot(path=shots / "scenarios.png", full_page=True)
     assert not page.outside, f"requests left the server: {page.outside}"
     assert not page.problems, page.problems
+
+
+def test_fine_dust_map_plays_the_day_in_grade_colours(server, browser_page, tmp_path):
+    page, shots = browser_page, shots_folder(tmp_path)
+    page.goto(server.url + "/#/air?hour=14")
+    page.wait_for_selector("main[data-ready=air] #map[data-ready='1'][data-hour='14']")
+    day = api(server, "/api/v1/air/day?layer=pm25")
+    at_two = {code: values[14] for code, values in day["values"].items()}
+    assert map_values(page) == pytest.approx(at_two)
+    assert page.text_content("#hour-label") == f"{day['date']} 14:00 KST"
+    # the fill a person sees follows Korea's grades: blue good .. red very bad
+    grades = {"#1e88e5": (0, 15), "#43a047": (15, 35), "#fb8c00": (35, 75), "#e53935": (75, 1e9)}
+    fills = page.evaluate(
+        "Object.fromEntries([...document.querySelectorAll('#map path[data-code]')]"
+        ".map((p) => [p.dataset.code, p.getAttribute('fill')]))"
+    )
+    for code, value in at_two.items():
+        low, high = grades[fills[code]]
+        assert low < value <= high or (value == 0 and low == 0), (code, value, fills[code])
+    legend = page.text_content("#map-legend")
+    assert "좋음" in legend and "매우나쁨" in legend
+    summary = page.text_content("#air-summary")
+    daily = {r["date"]: r for r in api(server, "/api/v1/air/daily?limit=1000")["items"]}
+    assert f"{daily[day['date']]['pm25_weighted']:.1f}" in summary
+    page.screenshot(path=shots / "air-ko.png")
+    assert_korean_page_is_translated(page)
+
+    page.click("#air-play")  # the animation moves the hour on
+    page.wait_for_selector("#map[data-hour='15']")
+    page.click("#air-play")
+    hour = int(page.get_attribute("#map", "data-hour"))
+    shown = map_values(page)
+    assert shown == pytest.approx({c: v[hour] for c, v in day["values"].items()})
+
+    code = max(at_two, key=at_two.get)  # the dustiest district at 14 KST
+    page.evaluate(f"document.querySelector('#map path[data-code=\"{code}\"]')"
+                  ".dispatchEvent(new MouseEvent('click', {bubbles: true}))")  # fmt: skip
+    page.wait_for_selector(f"#air-fan[data-ready='{code}']")
+    region = api(server, f"/api/v1/air/regions/{code}")
+    median = page.evaluate("document.getElementById('air-fan').data[7].y")
+    assert median == pytest.approx([p["median"] for p in region["forecast"]])
+    assert_charts_have_axis_titles(page)
+    page.click("#lang-en")
+    page.wait_for_selector("main[data-ready=air] #map[data-ready='1']")
+    assert page.text_content("nav a[data-view=air]") == "Fine dust"
+    page.click("#air-layer button[data-key=exposure]")
+    page.wait_for_selector("#map[data-layer=exposure][data-ready='1']")
+    assert_darker_is_more(page, map_values(page), tmp_path)
+    page.screenshot(path=shots / "air-exposure-en.png")
+    assert not page.outside, f"requests left the server: {page.outside}"
+    assert not page.problems, page.problems

@@ -58,11 +58,14 @@ def regression_kriging(
     target_covariates: np.ndarray,
     fit_hours: int = 24,
     seed: int = 0,
+    sd_targets: np.ndarray | None = None,
 ) -> Kriged:
     """Regression kriging of ``values`` ``(hours, stations)`` (NaN: no reading) at
     ``targets``; covariates are ``(points, k)`` arrays known at stations and targets. Each
     hour: the trend by generalised least squares and the residuals kriged (universal kriging),
-    the variance counting the trend's uncertainty too."""
+    the variance counting the trend's uncertainty too. The standard deviation is computed at
+    the targets of ``sd_targets`` (indices; default all), NaN elsewhere: the means cost a
+    vector product a target, the variances a triangular solve."""
     logs = np.log(np.maximum(values, 1.0))
     hours = values.shape[0]
     station_design, target_design = _design(station_covariates), _design(target_covariates)
@@ -75,8 +78,9 @@ def regression_kriging(
     variance, length, nugget = _variance(kernel), _length(kernel), _nugget(kernel)
     between = _matern(_distances(stations, stations), variance, length)
     towards = _matern(_distances(stations, targets), variance, length)  # (stations, targets)
+    sd_targets = np.arange(len(targets)) if sd_targets is None else np.asarray(sd_targets)
     mean = np.empty((hours, len(targets)))
-    sd = np.empty_like(mean)
+    sd = np.full_like(mean, np.nan)
     for h in range(hours):
         present = np.flatnonzero(~np.isnan(values[h]))
         log_mean, log_var = _universal(
@@ -86,9 +90,12 @@ def regression_kriging(
             target_design,
             logs[h, present],
             variance,
+            sd_targets,
         )
-        mean[h] = np.exp(log_mean + log_var / 2)
-        sd[h] = mean[h] * np.sqrt(np.expm1(log_var))
+        log_var_all = np.zeros(len(targets))
+        log_var_all[sd_targets] = log_var
+        mean[h] = np.exp(log_mean + log_var_all / 2)
+        sd[h, sd_targets] = mean[h, sd_targets] * np.sqrt(np.expm1(log_var))
     return Kriged(mean, sd, length, nugget / (variance + nugget))
 
 
@@ -99,18 +106,19 @@ def _universal(
     target_design: np.ndarray,
     y: np.ndarray,
     variance: float,
+    sd_targets: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Universal kriging's mean and variance at the targets (the field's, not a reading's),
-    through the Cholesky factor ``K = L L'``: one triangular solve of the targets'
-    covariances a hour."""
+    """Universal kriging's mean at every target and variance at ``sd_targets`` (the
+    field's, not a reading's), through the Cholesky factor ``K = L L'``."""
     lower = cholesky(covariance, lower=True, check_finite=False)
     white_x = solve_triangular(lower, design, lower=True, check_finite=False)  # L^-1 X
     white_y = solve_triangular(lower, y, lower=True, check_finite=False)
-    white_k = solve_triangular(lower, towards, lower=True, check_finite=False)  # L^-1 k
     gls = white_x.T @ white_x  # X' K^-1 X
     beta = np.linalg.solve(gls, white_x.T @ white_y)
-    mean = target_design @ beta + white_k.T @ (white_y - white_x @ beta)
-    mismatch = target_design - white_k.T @ white_x  # R = X0 - k' K^-1 X
+    weights = solve_triangular(lower.T, white_y - white_x @ beta, check_finite=False)
+    mean = target_design @ beta + towards.T @ weights  # K^-1 (y - X beta) against each k
+    white_k = solve_triangular(lower, towards[:, sd_targets], lower=True, check_finite=False)
+    mismatch = target_design[sd_targets] - white_k.T @ white_x  # R = X0 - k' K^-1 X
     trend_var = np.einsum("ij,ij->i", mismatch @ np.linalg.inv(gls), mismatch)
     var = variance - np.einsum("ij,ij->j", white_k, white_k) + trend_var
     return mean, np.maximum(var, 0.0)

@@ -135,7 +135,7 @@ PLATFORM_FORMS: dict[str, Callable[[Announcement, datetime], dict]] = {
 
 def render(message: Announcement, platform: str, now: datetime) -> bytes:
     """``message`` in the form of ``platform`` (an unknown platform gets the display form)."""
-    return _json(PLATFORM_FORMS.get(platform, thinq_form)(message, now))
+    return to_json(PLATFORM_FORMS.get(platform, thinq_form)(message, now))
 
 
 def rise_announcement(status: RegionStatus) -> Announcement:
@@ -237,8 +237,9 @@ HOUSEHOLD_COLUMNS = ("platform", "household_pseudo", "region_code")
 MEMBER_COLUMNS = ("platform", "household_pseudo", "carrier", "subscriber_pseudo")
 #: Columns of a notices table (``spreadwatch notices``) the alerter reads.
 NOTICE_COLUMNS = ("carrier", "subscriber_pseudo", "country", "last_there", "as_of")
-#: Format of the state file: 1 was the region levels alone, at the top level.
-STATE_VERSION = 2
+#: Format of the state file: 1 was the region levels alone, at the top level; 2 added the
+#: traveler notices, 3 the regions' fine-dust grades.
+STATE_VERSION = 3
 
 
 def require_columns(frame: pd.DataFrame, columns: tuple[str, ...], what: str) -> None:
@@ -291,7 +292,7 @@ class Alerter:
         self.members = members[list(MEMBER_COLUMNS)].drop_duplicates()
         self.state_file = state_file
         self.alert_log = alert_log
-        self.announced, self.noticed = read_state(state_file)
+        self.announced, self.noticed, self.air_announced = read_state(state_file)
 
     def update(self, statuses: dict[str, RegionStatus], now: datetime | None = None) -> int:
         """Publish changed statuses (retained) and alerts for rises; returns alerts sent."""
@@ -305,7 +306,7 @@ class Alerter:
             if status.level > (before["level"] if before else 1):  # a rise (or news above low)
                 sent += self._alert(status, now)
             self.announced[code] = {"date": status.date, "level": status.level}
-        self._save_state()
+        self.save_state()
         return sent
 
     def update_notices(
@@ -351,13 +352,13 @@ class Alerter:
             reached.setdefault(group, set()).add(home.household_pseudo)
             sent[group] = sent.get(group, 0) + 1
         for (region, as_of), homes in sorted(reached.items()):
-            self._log(
+            self.log(
                 "traveler_notice", region, as_of, None, len(homes), now, notices=sent[region, as_of]
             )
         report.sent = sum(sent.values())
         report.households = len(set().union(*reached.values()))
         report.unreachable = len(unreachable)
-        self._save_state()
+        self.save_state()
         return report
 
     def _publish_status(self, status: RegionStatus) -> None:
@@ -370,11 +371,16 @@ class Alerter:
             "level_name": {"en": en, "ko": ko},
             "explanation": status.explanation,
         }
-        self.publish(topics.status(status.region_code), _json(payload), 1, True)
+        self.publish(topics.status(status.region_code), to_json(payload), 1, True)
 
     def _alert(self, status: RegionStatus, now: datetime) -> int:
-        homes = self.homes.get(status.region_code, [])
-        message = rise_announcement(status)
+        reached = self.alert_region(status.region_code, rise_announcement(status), now)
+        self.log("risk_level_rise", status.region_code, status.date, status.level, reached, now)
+        return reached
+
+    def alert_region(self, region_code: str, message: Announcement, now: datetime) -> int:
+        """Publish ``message`` to every household of a region; returns how many."""
+        homes = self.homes.get(region_code, [])
         for home in homes:
             self.publish(
                 topics.home(home.household_pseudo, topics.ALERTS),
@@ -382,10 +388,9 @@ class Alerter:
                 1,
                 False,
             )
-        self._log("risk_level_rise", status.region_code, status.date, status.level, len(homes), now)
         return len(homes)
 
-    def _log(
+    def log(
         self,
         kind: str,
         region_code: str,
@@ -411,11 +416,13 @@ class Alerter:
             fh.flush()
             os.fsync(fh.fileno())
 
-    def _save_state(self) -> None:
+    def save_state(self) -> None:
+        """Write what was announced (durably: a restarted bridge repeats nothing)."""
         state = {
             "version": STATE_VERSION,
             "regions": self.announced,
             "traveler_notices": sorted(self.noticed),
+            "air": self.air_announced,
         }
         durable.write_text(self.state_file, json.dumps(state, indent=1, sort_keys=True))
 
@@ -427,15 +434,16 @@ def notice_key(platform: str, household: str, carrier: str, subscriber: str, cou
     return hashlib.sha256(text.encode()).hexdigest()[:24]
 
 
-def read_state(path: Path) -> tuple[dict[str, dict], set[str]]:
-    """The last level announced per region and the notice digests of a state file (none when
-    it does not exist); a version 1 file holds the region levels alone."""
+def read_state(path: Path) -> tuple[dict[str, dict], set[str], dict[str, dict]]:
+    """The last level announced per region, the notice digests and the last air status per
+    region of a state file (none when it does not exist); a version 1 file holds the region
+    levels alone, a version 2 no air."""
     if not path.exists():
-        return {}, set()
+        return {}, set(), {}
     data = json.loads(path.read_text())
     if "version" not in data:  # version 1: {region_code: {"date", "level"}}
-        return data, set()
-    return dict(data["regions"]), set(data["traveler_notices"])
+        return data, set(), {}
+    return dict(data["regions"]), set(data["traveler_notices"]), dict(data.get("air", {}))
 
 
 def _kst_date(ts: object) -> date:
@@ -446,5 +454,6 @@ def _kst_date(ts: object) -> date:
     return stamp.tz_convert(KST).date()
 
 
-def _json(payload: dict) -> bytes:
+def to_json(payload: dict) -> bytes:
+    """A message body as compact UTF-8 JSON."""
     return json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()

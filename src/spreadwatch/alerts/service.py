@@ -2,9 +2,10 @@
 
 The store supplies the households (their region and platform), their members' subscriptions
 (``household_members``, for traveler notices), the reported cases and the latest readings. A
-risk-levels file (``spreadwatch risk`` output) and a notices file (``spreadwatch notices``) are
-watched and every change is announced (see :mod:`spreadwatch.alerts.notify`). State lives in the
-bridge folder: ``alert_state.json``, ``alert_log.jsonl`` and ``outbox.sqlite`` (messages not
+risk-levels file (``spreadwatch risk`` output), a notices file (``spreadwatch notices``) and an
+air folder (``spreadwatch air assess`` output) are watched and every change is announced (see
+:mod:`spreadwatch.alerts.notify` and :mod:`spreadwatch.alerts.air`). State lives in the bridge
+folder: ``alert_state.json``, ``alert_log.jsonl`` and ``outbox.sqlite`` (messages not
 acknowledged by the broker yet, sent again when the bridge starts).
 """
 
@@ -20,6 +21,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 
 from spreadwatch import duck, regions
+from spreadwatch.alerts.air import AirStatus, read_air_statuses, update_air
 from spreadwatch.alerts.bridge import Bridge
 from spreadwatch.alerts.broker import BrokerConfig
 from spreadwatch.alerts.notify import (
@@ -140,6 +142,7 @@ class BridgeService:
         flush_seconds: float = 1.0,
         notices_file: Path | None = None,
         notice_days: int | None = None,
+        air_dir: Path | None = None,
     ) -> None:
         self.config = BrokerConfig.load(folder)
         self.store = Store(store_path)
@@ -181,7 +184,16 @@ class BridgeService:
             if notices_file is not None
             else None
         )
+        self.air: WatchedFile[dict[str, AirStatus]] | None = (
+            WatchedFile(
+                air_dir / "field.parquet",
+                lambda path: read_air_statuses(path.parent, self.context.regions),
+            )
+            if air_dir is not None
+            else None
+        )
         self.alerts_sent = 0
+        self.air_alerts_sent = 0
         self.notices_sent = 0
         #: what the latest notices file did (``None`` before one was read)
         self.last_notices: NoticeReport | None = None
@@ -195,6 +207,13 @@ class BridgeService:
         if statuses is not None:
             self.context.levels = statuses
             self.alerts_sent += self.alerter.update(statuses)
+
+    def poll_air(self) -> None:
+        """Announce the air folder's changes: statuses retained, alerts on grade rises."""
+        statuses = self.air.poll() if self.air is not None else None
+        if statuses is not None:
+            self.context.air = statuses
+            self.air_alerts_sent += update_air(self.alerter, statuses)
 
     def poll_notices(self) -> None:
         """Send the notices file's new traveler notices (checked every couple of seconds)."""
@@ -222,6 +241,7 @@ class BridgeService:
                 on_ready()
             self.poll_levels()
             self.poll_notices()
+            self.poll_air()
 
         try:
             self.bridge.run(should_stop, tick=tick)

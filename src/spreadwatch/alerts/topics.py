@@ -8,6 +8,7 @@
                                          correlation data)
     sw/home/{household}/voice/response   bridge -> speaker, the answer
     sw/status/{region_code}              retained current risk level of a region (public)
+    sw/status/{region_code}/air          retained current fine dust of a region (public)
 
 ``{household}`` is the household's topic id: the pseudonym of ``platform:household_id``, the
 same value as ``household_pseudo`` in the store, and the household's MQTT user name.
@@ -33,6 +34,10 @@ def home(household: str, leaf: str) -> str:
 
 def status(region_code: str) -> str:
     return f"{STATUS}/{region_code}"
+
+
+def air_status(region_code: str) -> str:
+    return f"{STATUS}/{region_code}/air"
 
 
 def household_of(topic: str, leaf: str) -> str | None:

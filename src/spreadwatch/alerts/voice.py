@@ -11,6 +11,8 @@ Intents, recognised by keywords of either language:
 - ``cases``: "how many cases in Suwon?" / "수원 확진자 몇 명이야?" -> the latest day and last 7
 - ``appliance``: "what does my air purifier read?" / "공기청정기 수치 알려줘" (also the
   thermometer) -> the household's latest reading
+- ``air``: "how is the air today?" / "미세먼지 어때?" -> the region's fine dust now (PM2.5 and
+  its Korean grade) and the next 24 hours' peak, with advice when it is bad
 
 The answer (on the household's own ``voice/response`` topic, whatever the request asked for)::
 
@@ -27,13 +29,16 @@ from datetime import datetime
 
 import pandas as pd
 
+from spreadwatch.air.grades import GRADES_EN, GRADES_KO, grade
 from spreadwatch.alerts import topics
+from spreadwatch.alerts.air import ALERT_GRADE, AirStatus
 from spreadwatch.alerts.notify import LEVEL_NAMES, RegionStatus
 
 LANGS = ("ko", "en")
 _RISK = re.compile(r"risk|danger|safe|위험|안전|단계", re.IGNORECASE)
 _CASES = re.compile(r"cases?|infect|confirmed|확진|환자|감염", re.IGNORECASE)
-_PURIFIER = re.compile(r"air ?purifier|air quality|pm ?2\.?5|dust|공기|미세먼지|청정기", re.I)
+_PURIFIER = re.compile(r"air ?purifier|청정기", re.I)
+_AIR = re.compile(r"\bair\b|dust|pm ?2\.?5|pm ?10|공기|미세먼지|황사", re.I)
 _THERMOMETER = re.compile(r"thermometer|temperature|fever|체온|온도계|열", re.IGNORECASE)
 _SUFFIX_EN = re.compile(r"-(si|gun|gu)$")
 _SUFFIX_KO = re.compile(r"(시|군|구)$")
@@ -49,6 +54,8 @@ class VoiceContext:
     cases: pd.DataFrame | None = None  # region_code, date, confirmed
     #: ``(household, kind) -> (time, value)`` of the latest readings
     latest: dict[tuple[str, str], tuple[datetime, float]] = field(default_factory=dict)
+    #: each region's fine dust (``spreadwatch air assess``)
+    air: dict[str, AirStatus] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -86,6 +93,8 @@ def answer(context: VoiceContext, household: str, utterance: str, lang: str) -> 
     """The answer to one utterance of a household's speaker."""
     if _PURIFIER.search(utterance):
         return _reading(context, household, "pm25", lang)
+    if _AIR.search(utterance):
+        return _air(context, household, lang)
     if _THERMOMETER.search(utterance) and not _CASES.search(utterance):
         return _reading(context, household, "body_temp", lang)
     if _CASES.search(utterance):
@@ -93,9 +102,10 @@ def answer(context: VoiceContext, household: str, utterance: str, lang: str) -> 
     if _RISK.search(utterance):
         return _risk(context, household, lang)
     text = {
-        "en": "I can tell you the risk level here, the cases in a city, "
+        "en": "I can tell you the risk level here, the cases in a city, the fine dust, "
         "or what your air purifier or thermometer reads.",
-        "ko": "이 지역 위험도, 도시별 확진자 수, 공기청정기나 체온계 수치를 알려드릴 수 있어요.",
+        "ko": "이 지역 위험도, 도시별 확진자 수, 미세먼지, 공기청정기나 체온계 수치를 알려드릴 수 "
+        "있어요.",
     }
     return Answer("unknown", lang, text[lang], {})
 
@@ -116,6 +126,35 @@ def _risk(context: VoiceContext, household: str, lang: str) -> Answer:
     }
     data = {"region_code": code, "level": status.level, "date": status.date}
     return Answer("risk_level", lang, text[lang], data)
+
+
+def _air(context: VoiceContext, household: str, lang: str) -> Answer:
+    code = context.household_region.get(household)
+    status = context.air.get(code) if code else None
+    if status is None:
+        text = {
+            "en": "I have no fine-dust figures for your area yet.",
+            "ko": "아직 이 지역의 미세먼지 정보가 없어요.",
+        }
+        return Answer("air", lang, text[lang], {"region_code": code})
+    en, ko = GRADES_EN[status.grade], GRADES_KO[status.grade]
+    text = {
+        "en": f"Fine dust in {status.name_en} is {en}: PM2.5 {status.pm25:.0f} micrograms "
+        "per cubic metre.",
+        "ko": f"지금 {status.name_ko}의 초미세먼지는 {status.pm25:.0f}㎍/㎥로 '{ko}'이에요.",
+    }
+    data = {"region_code": code, "ts": status.ts, "pm25": status.pm25, "grade": status.grade}
+    if status.peak_pm25 is not None and status.peak_grade is not None:
+        peak_en, peak_ko = GRADES_EN[status.peak_grade], GRADES_KO[status.peak_grade]
+        text["en"] += (
+            f" Over the next day it should peak around {status.peak_pm25:.0f} ({peak_en})."
+        )
+        text["ko"] += f" 내일까지 가장 높을 때는 {status.peak_pm25:.0f}㎍/㎥('{peak_ko}') 정도예요."
+        data["peak_pm25"], data["peak_grade"] = status.peak_pm25, status.peak_grade
+    if max(status.grade, status.peak_grade or 0) >= ALERT_GRADE:
+        text["en"] += " Keep the windows closed, run your air purifier and wear a mask outside."
+        text["ko"] += " 창문을 닫고 공기청정기를 켜 두시고, 외출할 때는 마스크를 쓰세요."
+    return Answer("air", lang, text[lang], data)
 
 
 def find_regions(regions: pd.DataFrame, utterance: str) -> pd.DataFrame:
@@ -193,7 +232,8 @@ def _reading(context: VoiceContext, household: str, kind: str, lang: str) -> Ans
         return Answer("appliance", lang, text[lang], {"kind": kind})
     ts, value = latest
     if kind == "pm25":
-        grade_en, grade_ko = _pm25_grade(value)
+        index = int(grade(value))
+        grade_en, grade_ko = GRADES_EN[index], GRADES_KO[index]
         text = {
             "en": f"Your {en} reads PM2.5 {value:g} micrograms per cubic metre ({grade_en}).",
             "ko": f"{ko} 초미세먼지 수치는 {value:g}㎍/㎥로 '{grade_ko}'이에요.",
@@ -205,17 +245,6 @@ def _reading(context: VoiceContext, household: str, kind: str, lang: str) -> Ans
         }
     data = {"kind": kind, "value": value, "ts": ts.isoformat()}
     return Answer("appliance", lang, text[lang], data)
-
-
-def _pm25_grade(value: float) -> tuple[str, str]:
-    """Korea's PM2.5 forecast grades (ug/m3): good <= 15, moderate <= 35, bad <= 75."""
-    if value <= 15:
-        return "good", "좋음"
-    if value <= 35:
-        return "moderate", "보통"
-    if value <= 75:
-        return "bad", "나쁨"
-    return "very bad", "매우 나쁨"
 
 
 def handler(context: VoiceContext) -> Callable[[str, bytes, object], tuple[str, bytes]]:

@@ -168,9 +168,73 @@ class MapLayer(BaseModel):
     values: dict[str, float | None] = Field(description="Value by region code.")
 
 
+#: A fine-dust map layer: outdoor PM2.5, PM2.5 breathed where people are, people present, or
+#: exposure (people x PM2.5 breathed).
+AirLayerName = Literal["pm25", "breathed", "people", "exposure"]
+
+
+class AirMap(BaseModel):
+    """One fine-dust layer for every region at one hour."""
+
+    layer: AirLayerName
+    hour: dt.datetime = Field(description="The hour (UTC).")
+    first_hour: dt.datetime
+    last_hour: dt.datetime
+    unit: str
+    values: dict[str, float] = Field(description="Value by region code.")
+    grades: dict[str, int] = Field(
+        description="Korean PM2.5 grade by region code (0 좋음, 1 보통, 2 나쁨, 3 매우나쁨) of "
+        "the outdoor field (pm25 and breathed layers: of the layer's value)."
+    )
+
+
+class AirDay(BaseModel):
+    """One fine-dust layer for every region at each hour of a Korean day (the animation)."""
+
+    layer: AirLayerName
+    date: dt.date = Field(description="The Korean date (KST).")
+    dates: list[dt.date] = Field(description="Every Korean date with all 24 hours.")
+    hours: list[dt.datetime] = Field(description="The day's hours (UTC), 00 to 23 KST.")
+    unit: str
+    values: dict[str, list[float | None]] = Field(description="Per region, a value per hour.")
+
+
+class AirDailyRow(BaseModel):
+    date: dt.date
+    pm25_weighted: float = Field(description="Population-weighted PM2.5 breathed, ug/m3.")
+    pm25_weighted_static: float = Field(description="The census at home, outdoors.")
+    share_above_korea: float = Field(description="People whose day's mean exceeds 35 ug/m3.")
+    share_above_korea_static: float
+    share_above_who: float = Field(description="... exceeds the WHO's 15 ug/m3.")
+    share_above_who_static: float
+
+
+class AirPoint(BaseModel):
+    ts: dt.datetime
+    pm25: float
+    pm25_sd: float
+
+
+class AirForecastPoint(BaseModel):
+    ts: dt.datetime
+    median: float
+    q05: float = Field(alias="q0.05", serialization_alias="q0.05")
+    q25: float = Field(alias="q0.25", serialization_alias="q0.25")
+    q75: float = Field(alias="q0.75", serialization_alias="q0.75")
+    q95: float = Field(alias="q0.95", serialization_alias="q0.95")
+
+
+class AirRegion(BaseModel):
+    """A region's last days of PM2.5 (kriged, with its uncertainty) and the next 24 hours."""
+
+    region_code: str
+    observed: list[AirPoint]
+    forecast: list[AirForecastPoint]
+
+
 class AlertRecord(BaseModel):
     sent_at: str
-    kind: str = Field(description="risk_level_rise or traveler_notice.")
+    kind: str = Field(description="risk_level_rise, traveler_notice or air_grade_rise.")
     region_code: str
     date: str | None = Field(description="The level's date, or the notices' as-of date.")
     level: int | None = Field(description="The level risen to; null for traveler notices.")

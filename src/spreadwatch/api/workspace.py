@@ -8,6 +8,7 @@
     WORKSPACE/forecast/    forecasts.parquet (hubverse table)
     WORKSPACE/risk/        risk_levels.parquet, importation_risk.parquet
     WORKSPACE/ingest/      the ingest store: reported cases, and location events for tracing
+    WORKSPACE/air/         field, exposure, daily, forecast of `spreadwatch air assess`
     WORKSPACE/bridge/      alert_log.jsonl of `spreadwatch bridge run`
     WORKSPACE/jobs/        scenario runs started through the API
 
@@ -71,6 +72,10 @@ DATASETS: dict[str, Dataset] = {
         ),
         Dataset("cases", "ingest/cases", "read_public", "spreadwatch ingest cases"),
         Dataset("alerts", "bridge/alert_log.jsonl", "read_analyst", "spreadwatch bridge run"),
+        *(
+            Dataset(f"air_{name}", f"air/{name}.parquet", "read_public", "spreadwatch air assess")
+            for name in ("field", "exposure", "daily", "forecast")
+        ),
     )
 }
 #: The baseline run config of scenario runs.

@@ -122,6 +122,13 @@ def run(
             "each member's notice goes to their households once."
         ),
     ] = None,
+    air: Annotated[
+        Path | None,
+        typer.Option(
+            help="Fine-dust folder (`spreadwatch air assess` output), watched for changes: a "
+            "region whose PM2.5 grade rises to bad or very bad alerts its households."
+        ),
+    ] = None,
     notice_days: Annotated[
         int | None,
         typer.Option(
@@ -142,8 +149,8 @@ def run(
     ] = None,
     key_file: KeyFile = None,
 ) -> None:
-    """Serve the bridge: telemetry into the store, alerts on level rises and traveler notices,
-    voice answers.
+    """Serve the bridge: telemetry into the store, alerts on level rises, fine-dust grade rises
+    and traveler notices, voice answers.
 
     Telemetry of both platforms is validated and pseudonymised into the store's telemetry
     (opted-out households dropped and counted, malformed messages quarantined), acknowledged
@@ -165,6 +172,7 @@ def run(
             flush_seconds,
             notices_file=notices,
             notice_days=notice_days,
+            air_dir=air,
         )
     except (BrokerError, ValueError) as exc:
         raise fail(str(exc)) from exc
@@ -192,6 +200,8 @@ def run(
         f"telemetry messages {stats.telemetry} ({outcomes}) in {stats.batches} batches; "
         f"voice requests {stats.voice_requests}; alerts sent {service.alerts_sent}"
     )
+    if air is not None:
+        console.print(f"fine-dust alerts sent {service.air_alerts_sent}")
     if notices is not None:
         last = service.last_notices
         unreachable = last.unreachable if last is not None else 0

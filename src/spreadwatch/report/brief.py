@@ -1,8 +1,8 @@
 """The demo's report as a brief: the situation in five numbers with intervals, the risk map and
 what changed, the caveats; then forecasts, Rt, risk levels, scenarios, the synthetic truth
-against what was inferred, mobility, importations, household signals, data quality and
-privacy. One small HTML file (static SVG, a shared map geometry, no script), in Korean or
-English, with a print stylesheet; Chromium prints it to PDF when installed."""
+against what was inferred, mobility, importations, household signals, fine dust, data
+quality and privacy. One small HTML file (static SVG, a shared map geometry, no script), in
+Korean or English, with a print stylesheet; Chromium prints it to PDF when installed."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from pathlib import Path
 
 from spreadwatch import __version__
 from spreadwatch.report import svg
+from spreadwatch.report.air import air_section
 from spreadwatch.report.briefing import (
     Brief,
     _e,
@@ -107,6 +108,7 @@ def render(brief: Brief, lang: str, other: str | None = None) -> str:
         _mobility_section(brief, lang),
         _importations_section(brief, lang),
         _households_section(brief, lang),
+        air_section(brief, lang),
         _quality_section(brief, lang),
         _privacy_section(brief, lang),
     ]

@@ -36,6 +36,8 @@ class Brief:
     signals: pd.DataFrame | None
     privacy: tuple[pd.DataFrame, str] | None
     truth: Path
+    air: Path | None = None
+    """The folder of ``spreadwatch air assess`` (the fine-dust section), if run."""
 
     @property
     def first(self) -> dt.date:

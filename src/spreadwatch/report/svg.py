@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import html
 import math
+import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cache
@@ -220,13 +221,18 @@ class TimeChart:
     def _legend(self, x: float, y: float) -> str:
         items = [(b.name, b.colour, "bar") for b in self.bars]
         items += [(b.name, b.colour, "band") for b in self.bands if b.name]
-        items += [(line.name, line.colour, "line") for line in self.lines if line.name]
+        items += [
+            (line.name, line.colour, "dashed" if line.dash else "line")
+            for line in self.lines
+            if line.name
+        ]
         out = []
         for name, colour, kind in items:
-            if kind == "line":
+            if kind in ("line", "dashed"):
+                dash = ' stroke-dasharray="5 3"' if kind == "dashed" else ""
                 out.append(
                     f'<line x1="{x}" x2="{x + 18}" y1="{y - 4}" y2="{y - 4}" '
-                    f'stroke="{colour}" stroke-width="2"/>'
+                    f'stroke="{colour}" stroke-width="2"{dash}/>'
                 )
             else:
                 opacity = ' fill-opacity="0.35"' if kind == "band" else ""
@@ -234,8 +240,14 @@ class TimeChart:
                     f'<rect x="{x}" y="{y - 9}" width="18" height="9" fill="{colour}"{opacity}/>'
                 )
             out.append(f'<text x="{x + 22}" y="{y}">{_e(name)}</text>')
-            x += 30 + 6.5 * len(name)
+            x += 30 + text_width(name)
         return "".join(out)
+
+
+def text_width(text: str) -> float:
+    """About how wide ``text`` is drawn at the charts' size: Hangul and other wide characters
+    take twice a Latin letter's room."""
+    return sum(12.0 if unicodedata.east_asian_width(c) in "WF" else 6.5 for c in text)
 
 
 def _date_ticks(first: dt.date, last: dt.date) -> list[dt.date]:

@@ -148,6 +148,35 @@ TEXTS: dict[str, dict[str, str]] = {
         "source.households": "households",
         "source.household_members": "household members",
         "source.cases": "reported cases",
+        "source.air_stations": "air-quality stations",
+        "source.air_readings": "station readings (hourly)",
+        "air": "Fine dust",
+        "air.intro": "PM2.5 per si-gun-gu, kriged hour by hour from {stations} monitoring "
+        "stations; what people breathe where they are, hour by hour (carrier presence, and "
+        "indoors from {readings:,} air-purifier readings), against the census at home breathing "
+        "outdoor air. Grades are Korea's: good up to 15 ug/m3, moderate to 35, bad to 75, very "
+        "bad above.",
+        "air.map": "Daily mean PM2.5 outdoors, {date}",
+        "air.grade.0": "good",
+        "air.grade.1": "moderate",
+        "air.grade.2": "bad",
+        "air.grade.3": "very bad",
+        "air.axis": "PM2.5, ug/m3",
+        "air.breathed": "breathed where people are",
+        "air.truth": "synthetic truth",
+        "air.static": "census at home, outdoors",
+        "air.weighted": "PM2.5 breathed",
+        "air.share.korea": "above 35 (Korea)",
+        "air.share.who": "above 15 (WHO)",
+        "air.share.static": "census at home: above 35 / 15",
+        "air.forecast": "Next 24 hours (from {origin} UTC): {bad} si-gun-gu expected to reach "
+        "bad or worse; the highest median {peak:.0f} ug/m3 in {region}, {hours} hours ahead.",
+        "air.forecast.calm": "Next 24 hours (from {origin} UTC): no si-gun-gu expected to reach "
+        "bad (highest median {peak:.0f} ug/m3 in {region}).",
+        "air.check": "Against the synthetic truth: the kriged field is off by {rmse:.1f} ug/m3 "
+        "(root mean square; inverse-distance weighting {idw:.1f}); the exposure map (people x "
+        "air, per si-gun-gu and hour) is off by {dynamic:.1%} of the total, the census at home "
+        "breathing outdoor air by {static:.1%}.",
         "importations.intro": "Arrivals from abroad by country over the data (roaming), released "
         "cells only: counts below k per day, country and region are suppressed.",
         "country": "Country",
@@ -310,6 +339,34 @@ TEXTS: dict[str, dict[str, str]] = {
         "source.households": "가구",
         "source.household_members": "가구원",
         "source.cases": "신고 확진자",
+        "source.air_stations": "대기질 측정소",
+        "source.air_readings": "측정소 시간별 측정값",
+        "air": "미세먼지",
+        "air.intro": "측정소 {stations}곳의 시간별 측정값을 크리깅한 시군구별 초미세먼지(PM2.5), "
+        "그리고 사람들이 실제로 있는 곳에서 시간마다 마시는 공기(이동통신 체류 인구, 실내는 "
+        "공기청정기 측정값 {readings:,}건)를 집에 있는 주민등록 인구가 바깥 공기를 마신다고 본 "
+        "계산과 나란히 보입니다. 등급은 환경부 기준: 좋음 15㎍/㎥ 이하, 보통 35 이하, 나쁨 75 "
+        "이하, 매우나쁨 그 이상.",
+        "air.map": "실외 초미세먼지 일평균, {date}",
+        "air.grade.0": "좋음",
+        "air.grade.1": "보통",
+        "air.grade.2": "나쁨",
+        "air.grade.3": "매우나쁨",
+        "air.axis": "PM2.5, ㎍/㎥",
+        "air.breathed": "있는 곳에서 마신 공기",
+        "air.truth": "합성 참값",
+        "air.static": "주민등록 인구, 실외",
+        "air.weighted": "마신 PM2.5",
+        "air.share.korea": "35 초과 (국내 기준)",
+        "air.share.who": "15 초과 (WHO)",
+        "air.share.static": "주민등록 인구 기준: 35 / 15 초과",
+        "air.forecast": "앞으로 24시간({origin} UTC부터): 시군구 {bad}곳이 '나쁨' 이상으로 "
+        "예상되며, 가장 높은 중앙값은 {region}의 {peak:.0f}㎍/㎥({hours}시간 뒤)입니다.",
+        "air.forecast.calm": "앞으로 24시간({origin} UTC부터): '나쁨'에 이를 것으로 예상되는 "
+        "시군구가 없습니다(가장 높은 중앙값 {region} {peak:.0f}㎍/㎥).",
+        "air.check": "합성 참값과 비교: 크리깅한 농도의 오차는 {rmse:.1f}㎍/㎥(평균제곱근; 역거리 "
+        "가중 {idw:.1f}), 노출 지도(시군구·시간별 인구 x 공기)의 오차는 전체의 {dynamic:.1%}, "
+        "집에 있는 주민등록 인구가 실외 공기를 마신다고 본 계산은 {static:.1%}입니다.",
         "importations.intro": "자료 기간 국가별 입국자 (로밍), 공개된 칸만: 날짜·국가·지역별 "
         "k 미만은 가려집니다.",
         "country": "국가 (ISO 코드)",

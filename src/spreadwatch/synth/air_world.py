@@ -76,13 +76,7 @@ def make_air_world(config: SynthConfig, geo: Geography) -> AirWorld:
     station_config = StationConfig(
         people_per_station=air.people_per_station, seed=config.seed + 102
     )
-    pm25, pm10 = zip(
-        *(
-            field.district_means(np.arange(d * HOURS_PER_DAY, (d + 1) * HOURS_PER_DAY))
-            for d in range(config.days)
-        ),
-        strict=True,
-    )
+    pm25, pm10 = field.district_means(np.arange(config.days * HOURS_PER_DAY))
     return AirWorld(
         field=field,
         stations=site_stations(geo, station_config),
@@ -90,8 +84,8 @@ def make_air_world(config: SynthConfig, geo: Geography) -> AirWorld:
         indoor=IndoorConfig(
             ownership=air.purifier_ownership, infiltration=air.infiltration, seed=config.seed + 103
         ),
-        outdoor_pm25=np.concatenate(pm25),
-        outdoor_pm10=np.concatenate(pm10),
+        outdoor_pm25=pm25,
+        outdoor_pm10=pm10,
     )
 
 

@@ -104,11 +104,16 @@ class DustField:
         """PM2.5 (ug/m3) at each point (``lat``, ``lon``: 1-D, WGS84) and each of ``hours``
         (hours since the start): shape ``(hours, points)``."""
         lat, lon = np.asarray(lat, float), np.asarray(lon, float)
-        hours = np.asarray(hours, float)
+        return self._pm25(lat, lon, np.asarray(hours, float), self._local(lat, lon))
+
+    def _pm25(
+        self, lat: np.ndarray, lon: np.ndarray, hours: np.ndarray, local: np.ndarray
+    ) -> np.ndarray:
+        """:meth:`pm25` given the points' local sources' mean (``local``)."""
         c = self.config
         regional = c.background + c.west_gradient * np.clip(129.0 - lon, 0.0, None)
         regional = regional[None, :] + self._episode(lon, hours)
-        local = self._local(lat, lon)[None, :] * self._diurnal(hours)[:, None]
+        local = local[None, :] * self._diurnal(hours)[:, None]
         return (regional + local) * self._weather(lat, lon, hours)
 
     def pm10(self, lat: np.ndarray, lon: np.ndarray, hours: np.ndarray) -> np.ndarray:
@@ -124,13 +129,21 @@ class DustField:
         self, hours: np.ndarray, points_per_district: int = 16
     ) -> tuple[np.ndarray, np.ndarray]:
         """PM2.5 and PM10 averaged over ``points_per_district`` random points of each district
-        (the same points for every call), each ``(hours, districts)``."""
+        (the same points for every call), each ``(hours, districts)``; a day at a time."""
         district = np.repeat(np.arange(self._geo.size), points_per_district)
         lat, lon = self._geo.points_inside(district, np.random.default_rng([self.config.seed, 2]))
-        shape = (len(hours), self._geo.size, points_per_district)
-        pm25 = self.pm25(lat, lon, hours)
-        pm10 = pm25 * self._pm10_ratio(lon, hours)
-        return pm25.reshape(shape).mean(axis=2), pm10.reshape(shape).mean(axis=2)
+        local = self._local(lat, lon)
+        hours = np.asarray(hours, float)
+        pm25 = np.empty((len(hours), self._geo.size))
+        pm10 = np.empty_like(pm25)
+        for first in range(0, len(hours), 24):
+            chunk = hours[first : first + 24]
+            at_points = self._pm25(lat, lon, chunk, local)
+            shape = (len(chunk), self._geo.size, points_per_district)
+            pm25[first : first + 24] = at_points.reshape(shape).mean(axis=2)
+            coarse = at_points * self._pm10_ratio(lon, chunk)
+            pm10[first : first + 24] = coarse.reshape(shape).mean(axis=2)
+        return pm25, pm10
 
     def episode_share(self, lon: np.ndarray, hours: np.ndarray) -> np.ndarray:
         """The transport episode's ug/m3 at each longitude and hour, ``(hours, points)``."""

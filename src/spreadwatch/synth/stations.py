@@ -15,7 +15,6 @@ negative values near zero and saturated readings of 999.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
 
 import numpy as np
 import pyarrow as pa
@@ -110,13 +109,13 @@ def readings(stations: Stations, field: DustField, config: StationConfig) -> pa.
         values[negative] = -rng.integers(1, 10, int(negative.sum()))
         values[rng.random(shape) < config.saturated_share] = SATURATED
     hour, station = np.nonzero(present)
-    start = field.config.start
-    ts = [(start + timedelta(hours=int(h))).strftime("%Y-%m-%dT%H:%M:%SZ") for h in hour]
+    start = np.datetime64(field.config.start.replace(tzinfo=None), "h")
+    ts = np.char.add(np.datetime_as_string(start + hour.astype("timedelta64[h]"), unit="s"), "Z")
     blank = flagged[hour, station]
     return pa.table(
         {
             "station_id": pa.array(stations.station_id[station].tolist(), pa.string()),
-            "ts": pa.array(ts, pa.string()),
+            "ts": pa.array(ts.tolist(), pa.string()),
             "pm25": pa.array(np.where(blank, np.nan, measured[0][hour, station]), from_pandas=True),
             "pm10": pa.array(np.where(blank, np.nan, measured[1][hour, station]), from_pandas=True),
             "flag": pa.array(flag[hour, station].tolist(), pa.string()),

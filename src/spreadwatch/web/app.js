@@ -1,5 +1,6 @@
 // The dashboard: hash routes, language, token.
 import { get, setToken, token } from "./api.js";
+import { airView, readAirParams } from "./air.js";
 import { setLang, t, translateStatic, lang } from "./i18n.js";
 import { flowsView, focusRegion, householdsView, importationsView, mapView, readMapParams, regionPixel, regionView, scenariosView } from "./views.js";
 
@@ -24,6 +25,7 @@ async function route() {
   const params = new URLSearchParams(query);
   if (params.get("lang") && params.get("lang") !== lang()) { setLang(params.get("lang")); translateStatic(); }
   if (view === "map" || view === "") readMapParams(params);
+  if (view === "air") readAirParams(params);
   for (const a of document.querySelectorAll("#nav a")) {
     a.classList.toggle("on", a.dataset.view === (view === "region" ? "map" : view));
   }
@@ -36,6 +38,7 @@ async function route() {
     else if (view === "importations") await importationsView(main);
     else if (view === "households") await householdsView(main);
     else if (view === "scenarios") await scenariosView(main, arg);
+    else if (view === "air") await airView(main);
     else await mapView(main);
     status.textContent = "";
   } catch (error) {

@@ -1,6 +1,6 @@
 // Charts of the dashboard: the map as plain SVG, the rest with plotly.js (served by the API: no CDN).
 import { h } from "./dom.js";
-import { formatNumber, lang, t } from "./i18n.js";
+import { formatCompact, formatNumber, lang, t } from "./i18n.js";
 
 const CONFIG = { displaylogo: false, responsive: true, modeBarButtonsToRemove: ["select2d", "lasso2d"] };
 const FONT = { family: "system-ui, 'Noto Sans KR', NanumGothic, sans-serif", size: 12 };
@@ -80,21 +80,38 @@ function mix(stops, share) {  // a colour along evenly spaced stops, share in [0
   return `rgb(${a.map((v, k) => Math.round(v + f * (b[k] - v))).join(",")})`;
 }
 
+// Korea's PM2.5 grades (good <= 15, moderate <= 35, bad <= 75, very bad) in the colours
+// Korea's air-quality services use: blue, green, orange, red.
+export const GRADE_COLOURS = ["#1e88e5", "#43a047", "#fb8c00", "#e53935"];
+const GRADE_BOUNDS = [15, 35, 75];
+export const GRADED = new Set(["pm25", "breathed"]);
+export function gradeOf(value) {
+  const i = GRADE_BOUNDS.findIndex((bound) => value <= bound);
+  return i < 0 ? GRADE_BOUNDS.length : i;
+}
+
 // The fill of a value and the legend of a metric (top: the largest value shown).
 export function colourOf(metric, value, top) {
   if (value === null || value === undefined || Number.isNaN(value)) return NO_DATA;
   if (metric === "risk_level") return LEVEL_COLOURS[value - 1] || NO_DATA;
+  if (GRADED.has(metric)) return GRADE_COLOURS[gradeOf(value)];
   if (metric === "rt") return mix(DIVERGING, value / RT_MAX);
   return mix(SEQUENTIAL, top > 0 ? value / top : 0);
 }
 
 function legend(metric, top) {
+  if (GRADED.has(metric)) {
+    return h("div", { class: "legend", id: "map-legend" }, GRADE_COLOURS.map((colour, g) =>
+      h("span", { class: "key" }, h("i", { style: `background:${colour}` }), `${t(`grade.${g}`)} ${t(`grade.range.${g}`)}`)));
+  }
   if (metric === "risk_level") {
     return h("div", { class: "legend", id: "map-legend" }, [1, 2, 3, 4].map((l) =>
       h("span", { class: "key" }, h("i", { style: `background:${LEVEL_COLOURS[l - 1]}` }), t(`level.${l}`))));
   }
   const stops = metric === "rt" ? DIVERGING : SEQUENTIAL;
-  const ticks = metric === "rt" ? ["0", "0.5", "1", "1.5", "≥ 2"] : [0, top / 4, top / 2, (3 * top) / 4, top].map((v) => formatNumber(v, top < 4 ? 2 : 1));
+  const large = metric === "people" || metric === "exposure";
+  const tick = (v) => (large ? formatCompact(v) : formatNumber(v, top < 4 ? 2 : 1));
+  const ticks = metric === "rt" ? ["0", "0.5", "1", "1.5", "≥ 2"] : [0, top / 4, top / 2, (3 * top) / 4, top].map(tick);
   return h("div", { class: "legend", id: "map-legend" },
     h("div", { class: "scale" },
       h("div", { class: "ramp", style: `background:linear-gradient(to right, ${stops.join(",")})` }),
@@ -104,6 +121,9 @@ function legend(metric, top) {
 
 export function describe(metric, value) {
   if (metric === "risk_level") return t(`level.${value}`);
+  if (GRADED.has(metric)) return `${formatNumber(value, 0)} ㎍/㎥ · ${t(`grade.${gradeOf(value)}`)}`;
+  if (metric === "people") return formatNumber(value, 0);
+  if (metric === "exposure") return formatCompact(value);
   if (metric === "incidence") return `${formatNumber(value, value < 1 ? 2 : 1)} ${t("unit.per100k")}`;
   return formatNumber(value, 2);
 }
@@ -133,20 +153,30 @@ export function drawMap(element, svgText, layer, names, view = "korea") {
   const svg = element.querySelector("svg");
   svg.setAttribute("viewBox", viewBox(VIEWS[view] || VIEWS.korea));
   svg.setAttribute("role", "img");
-  const values = Object.values(layer.values).filter((v) => v !== null);
-  const top = Math.max(0, ...values);
+  const top = recolour(svg, layer, names);
+  element.after(legend(layer.metric, top));
+  return svg;
+}
+
+// Fill every region of a drawn map by a layer's values (its tooltip and data-value too);
+// returns the largest value. The fine-dust animation calls it for each hour.
+export function recolour(svg, layer, names, top = null) {
+  const values = Object.values(layer.values).filter((v) => v !== null && v !== undefined);
+  const largest = top ?? Math.max(0, ...values);
   for (const path of svg.querySelectorAll("path[data-code]")) {
     const code = path.dataset.code;
     const value = layer.values[code];
     const known = value !== null && value !== undefined;
-    path.setAttribute("fill", colourOf(layer.metric, value, top));
-    if (known) path.dataset.value = value;
-    const title = document.createElementNS("http://www.w3.org/2000/svg", "title");
+    path.setAttribute("fill", colourOf(layer.metric, value, largest));
+    if (known) path.dataset.value = value; else delete path.dataset.value;
+    let title = path.querySelector("title");
+    if (!title) {
+      title = document.createElementNS("http://www.w3.org/2000/svg", "title");
+      path.append(title);
+    }
     title.textContent = `${names[code] || code}\n${t(`metric.${layer.metric}`)}: ${known ? describe(layer.metric, value) : t("no.data")}`;
-    path.append(title);
   }
-  element.after(legend(layer.metric, top));
-  return svg;
+  return largest;
 }
 
 // Observed cases, then the forecast's median with its 50% and 90% bands.
@@ -199,6 +229,33 @@ export function drawBars(element, labels, values, xTitle, colour = "#2166ac") {
   const trace = { type: "bar", orientation: "h", y: labels.slice().reverse(), x: values.slice().reverse(), marker: { color: colour } };
   return react(element, [trace], layout({
     margin: { l: 170, r: 15, t: 10, b: 45 }, xaxis: { title: { text: xTitle } },
+  }), CONFIG);
+}
+
+// An hour (ISO, UTC) as Korea's wall-clock time, "YYYY-MM-DD HH:MM" (what plotly plots).
+export function kst(ts) {
+  return new Date(Date.parse(ts) + 9 * 3600e3).toISOString().slice(0, 16).replace("T", " ");
+}
+
+// A region's fine dust: the kriged hours with their +-1 sd band, then the next 24 hours'
+// median with its 50% and 90% bands, in Korean time.
+export function drawAirFan(element, region) {
+  const x = region.observed.map((p) => kst(p.ts));
+  const f = region.forecast.map((p) => kst(p.ts));
+  const band = (xs, lo, hi, name, colour) => [
+    { x: xs, y: hi, mode: "lines", line: { width: 0 }, showlegend: false, hoverinfo: "skip" },
+    { x: xs, y: lo, mode: "lines", line: { width: 0 }, fill: "tonexty", fillcolor: colour, name },
+  ];
+  const traces = [
+    ...band(x, region.observed.map((p) => Math.max(p.pm25 - p.pm25_sd, 0)), region.observed.map((p) => p.pm25 + p.pm25_sd), t("air.sd"), "rgba(97,97,97,0.2)"),
+    { x, y: region.observed.map((p) => p.pm25), mode: "lines", name: t("air.kriged"), line: { color: "#424242", width: 2 } },
+    ...band(f, region.forecast.map((p) => p["q0.05"]), region.forecast.map((p) => p["q0.95"]), t("band90"), "rgba(33,102,172,0.18)"),
+    ...band(f, region.forecast.map((p) => p["q0.25"]), region.forecast.map((p) => p["q0.75"]), t("band50"), "rgba(33,102,172,0.35)"),
+    { x: f, y: region.forecast.map((p) => p.median), mode: "lines", name: t("median"), line: { color: "#2166ac", width: 2 } },
+  ];
+  const shapes = GRADE_BOUNDS.map((y, g) => ({ type: "line", xref: "paper", x0: 0, x1: 1, y0: y, y1: y, line: { dash: "dot", color: GRADE_COLOURS[g + 1], width: 1 } }));
+  return react(element, traces, layout({
+    shapes, xaxis: { type: "date", title: { text: t("axis.hour") } }, yaxis: { title: { text: t("air.axis") }, rangemode: "tozero" },
   }), CONFIG);
 }
 

@@ -3,6 +3,24 @@ export const TEXTS = {
   en: {
     "nav.map": "Map", "nav.flows": "Mobility", "nav.importations": "Importations",
     "nav.households": "Households", "nav.scenarios": "Scenarios",
+    "nav.air": "Fine dust", "air.title": "Fine dust (PM2.5) by the hour",
+    "air.hour": "Hour", "air.play": "▶ Play", "air.pause": "❚❚ Pause",
+    "air.pick": "Click a region for its hours and the next 24 hours' forecast.",
+    "air.hint.grades": "Korea's PM2.5 grades. Click a region for its hours and forecast.",
+    "air.hint.exposure": "People present times the PM2.5 they breathe there. Click a region for its hours and forecast.",
+    "metric.pm25": "PM2.5 outdoors", "metric.breathed": "PM2.5 breathed", "metric.exposure": "Exposure",
+    "metric.people": "People present",
+    "unit.pm25": "Kriged from the monitoring stations, ug/m3, hour starting as shown (KST).",
+    "unit.breathed": "Where people are: 90% of the hour indoors (purifiers' readings), ug/m3.",
+    "unit.exposure": "People present x PM2.5 breathed, person-ug/m3.",
+    "unit.people": "People present, from carrier presence expanded to the census.",
+    "grade.0": "Good", "grade.1": "Moderate", "grade.2": "Bad", "grade.3": "Very bad",
+    "grade.range.0": "0-15", "grade.range.1": "16-35", "grade.range.2": "36-75", "grade.range.3": "76+",
+    "air.sd": "±1 sd", "air.kriged": "kriged PM2.5", "axis.hour": "Hour (KST)", "air.axis": "PM2.5, ug/m3",
+    "air.no.daily": "No daily figures for this date.", "air.daily": "The day's population",
+    "air.figure": "Figure", "air.dynamic": "Where people are", "air.static": "Census at home, outdoors",
+    "air.weighted": "Population-weighted PM2.5", "air.above.korea": "People above 35 (Korea's standard)",
+    "air.above.who": "People above 15 (WHO guideline)",
     "token.button": "Token", "token.label": "Bearer token (from spreadwatch access grant)",
     "token.save": "Use token", "token.clear": "Sign out", "token.cancel": "Cancel",
     "token.bad": "That token was refused", "who.anonymous": "public (anonymous)",
@@ -64,6 +82,24 @@ export const TEXTS = {
   ko: {
     "nav.map": "지도", "nav.flows": "이동", "nav.importations": "해외 유입",
     "nav.households": "가정 신호", "nav.scenarios": "시나리오",
+    "nav.air": "미세먼지", "air.title": "시간별 초미세먼지(PM2.5)",
+    "air.hour": "시각", "air.play": "▶ 재생", "air.pause": "❚❚ 멈춤",
+    "air.pick": "지역을 누르면 시간별 농도와 앞으로 24시간 예보를 봅니다.",
+    "air.hint.grades": "환경부 초미세먼지 등급. 지역을 누르면 시간별 농도와 예보를 봅니다.",
+    "air.hint.exposure": "그 지역에 있는 사람 수 x 그곳에서 마시는 초미세먼지. 지역을 누르면 시간별 농도와 예보를 봅니다.",
+    "metric.pm25": "실외 초미세먼지", "metric.breathed": "마시는 초미세먼지", "metric.exposure": "노출량",
+    "metric.people": "체류 인구",
+    "unit.pm25": "측정소 값을 크리깅한 농도, ㎍/㎥, 표시 시각(KST)부터 한 시간.",
+    "unit.breathed": "사람들이 있는 곳 기준: 한 시간의 90%는 실내(공기청정기 측정값), ㎍/㎥.",
+    "unit.exposure": "체류 인구 x 마시는 초미세먼지, 인·㎍/㎥.",
+    "unit.people": "이동통신 체류 인구를 주민등록 인구로 확대한 값.",
+    "grade.0": "좋음", "grade.1": "보통", "grade.2": "나쁨", "grade.3": "매우나쁨",
+    "grade.range.0": "0-15", "grade.range.1": "16-35", "grade.range.2": "36-75", "grade.range.3": "76 이상",
+    "air.sd": "±1 표준편차", "air.kriged": "크리깅 농도", "axis.hour": "시각 (한국 시간)", "air.axis": "PM2.5, ㎍/㎥",
+    "air.no.daily": "이 날의 일별 수치가 없습니다.", "air.daily": "이 날의 인구",
+    "air.figure": "지표", "air.dynamic": "있는 곳 기준", "air.static": "주민등록 인구, 실외",
+    "air.weighted": "인구가중 초미세먼지", "air.above.korea": "35 초과 인구 (국내 기준)",
+    "air.above.who": "15 초과 인구 (WHO 권고)",
     "token.button": "토큰", "token.label": "접근 토큰 (spreadwatch access grant)",
     "token.save": "토큰 사용", "token.clear": "로그아웃", "token.cancel": "취소",
     "token.bad": "토큰이 거부되었습니다", "who.anonymous": "일반 (익명)",
@@ -159,5 +195,13 @@ export function formatNumber(value, digits = 0) {
   if (value === null || value === undefined || Number.isNaN(value)) return "–";
   return Number(value).toLocaleString(current === "ko" ? "ko-KR" : "en-US", {
     maximumFractionDigits: digits, minimumFractionDigits: 0,
+  });
+}
+
+// Large counts as people read them: 5.3M, 530만.
+export function formatCompact(value) {
+  if (value === null || value === undefined || Number.isNaN(value)) return "–";
+  return Number(value).toLocaleString(current === "ko" ? "ko-KR" : "en-US", {
+    notation: "compact", maximumFractionDigits: 1,
   });
 }

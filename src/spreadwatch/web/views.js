@@ -40,7 +40,7 @@ export async function regionNames() {
   return Object.fromEntries(Object.values(byCode).map((r) => [r.code, `${r[key]} (${r[sido]})`]));
 }
 
-async function mapSvg() {
+export async function mapSvg() {
   if (!state.svg) state.svg = await (await fetch("/api/v1/regions/map.svg")).text();
   return state.svg;
 }
@@ -66,7 +66,7 @@ function ranked(layer, next) {
     .sort((a, b) => b[1] - a[1] || key(b[0]) - key(a[0]));
 }
 
-function notice(message) { return h("p", { class: "notice" }, message); }
+export function notice(message) { return h("p", { class: "notice" }, message); }
 
 // A link that downloads rows the page already holds as CSV (tables without an endpoint).
 function rowsLink(rows, name) {
@@ -78,7 +78,7 @@ function rowsLink(rows, name) {
 }
 
 // A link that downloads a table endpoint as CSV (the token, if any, goes as a header: fetch).
-function csvLink(path, name = "spreadwatch.csv") {
+export function csvLink(path, name = "spreadwatch.csv") {
   const link = h("a", { href: path, class: "csv", download: name }, t("csv"));
   link.onclick = async (event) => {
     event.preventDefault();
@@ -95,7 +95,7 @@ function csvLink(path, name = "spreadwatch.csv") {
   return link;
 }
 
-function failure(error) {
+export function failure(error) {
   if (error instanceof ApiError && (error.status === 401 || error.status === 403)) {
     return notice(t("needs.analyst"));
   }

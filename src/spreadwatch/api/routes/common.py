@@ -39,6 +39,7 @@ households_router = _router("households", "read_analyst")
 forecasts_router = _router("forecasts", "read_public")
 risk_router = _router("risk", "read_public")
 alerts_router = _router("alerts", "read_analyst")
+air_router = _router("air", "read_public")
 Pages = Annotated[Paging, Depends(paging)]
 Code = Annotated[str, Path(pattern=r"^\d{5}$", description="5-digit si-gun-gu code.")]
 RegionFilter = Annotated[

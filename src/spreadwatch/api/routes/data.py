@@ -1,10 +1,11 @@
 """Read endpoints: regions, cases, flows, presence, importations, household signals, Rt,
-forecasts, risk levels, the map layer and the alert log (one module per topic)."""
+forecasts, risk levels, the map layer, the alert log and fine dust (one module per topic)."""
 
 from __future__ import annotations
 
-from spreadwatch.api.routes import epidemic, mobility, places  # noqa: F401 (their endpoints)
+from spreadwatch.api.routes import air, epidemic, mobility, places  # noqa: F401 (their endpoints)
 from spreadwatch.api.routes.common import (
+    air_router,
     alerts_router,
     epidemic_router,
     forecasts_router,
@@ -24,5 +25,6 @@ ROUTERS = (
     households_router,
     forecasts_router,
     risk_router,
+    air_router,
     alerts_router,
 )
