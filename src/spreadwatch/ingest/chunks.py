@@ -71,31 +71,32 @@ def _context(spec: Source, store: Store, con: duckdb.DuckDBPyConnection) -> Prep
                 f"{store.root}: no air stations yet; ingest the stations file first "
                 "(spreadwatch ingest air_stations FILE --out STORE)"
             )
-        con.register("store_stations", stations.select(["station_id"]))
-
-        def known_stations(con: duckdb.DuckDBPyConnection, source: str) -> str:
-            duck.run(
-                con,
-                "CREATE OR REPLACE TEMP VIEW chunk_stations AS SELECT *, trim(station_id) IN "
-                f"(SELECT station_id FROM store_stations) AS station_known FROM {source}",
-            )
-            return "chunk_stations"
-
-        return known_stations
+        return _known(con, "trim(station_id)", stations.select(["station_id"]), "station_known")
     if "region_code" in spec.columns:  # cases, households: codes checked against the regions
         codes = regions.load("sigungu").regions["code"].astype(str)
-        con.register("known_regions", pa.table({"code": pa.array(codes, pa.string())}))
-
-        def known_regions(con: duckdb.DuckDBPyConnection, source: str) -> str:
-            duck.run(
-                con,
-                "CREATE OR REPLACE TEMP VIEW chunk_regions AS SELECT *, "
-                f"region_code IN (SELECT code FROM known_regions) AS region_known FROM {source}",
-            )
-            return "chunk_regions"
-
-        return known_regions
+        known = pa.table({"code": pa.array(codes, pa.string())})
+        return _known(con, "region_code", known, "region_known")
     return None
+
+
+def _known(
+    con: duckdb.DuckDBPyConnection, value_sql: str, values: pa.Table, flag: str
+) -> Prepare:
+    """Adds the column ``flag``: whether a row's ``value_sql`` is among ``values`` (a table of
+    one column, registered on ``con``)."""
+    table = f"known_{flag}"
+    con.register(table, values)
+    (column,) = values.column_names
+
+    def prepare(con: duckdb.DuckDBPyConnection, source: str) -> str:
+        duck.run(
+            con,
+            f"CREATE OR REPLACE TEMP VIEW chunk_{flag} AS SELECT *, {value_sql} IN "
+            f"(SELECT {column} FROM {table}) AS {flag} FROM {source}",
+        )
+        return f"chunk_{flag}"
+
+    return prepare
 
 
 def _place_cells(con: duckdb.DuckDBPyConnection, source: str) -> str:
