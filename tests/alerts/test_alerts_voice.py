@@ -246,3 +246,72 @@ def test_a_request_nested_thousands_deep_gets_an_error_answer_not_a_crash():
     reply = json.loads(body)
     assert topic == topics.home("home-1", topics.VOICE_RESPONSE)
     assert reply["intent"] == "error" and "nested" in reply["text"]
+
+
+def test_a_fine_dust_rise_reaches_the_region_s_homes_over_the_broker(world, broker, tmp_path):
+    shutil.copytree(world.store, tmp_path / "store")
+    homes = _homes(world)
+    region = Counter(homes["region_code"]).most_common(1)[0][0]
+    local = homes[homes["region_code"] == region]
+    thinq = local[local["platform"] == "thinq"]["household_pseudo"].iloc[0]
+    elsewhere = homes[homes["region_code"] != region]["household_pseudo"].iloc[0]
+    air = tmp_path / "air"
+    air.mkdir()
+
+    def write_field(hour: int, pm25: float) -> None:
+        codes = sorted(set(homes["region_code"]))
+        ts = pd.Timestamp("2020-03-02", tz="UTC") + pd.Timedelta(hours=hour)
+        table = pa.table(
+            {
+                "ts": pa.array([ts] * len(codes), pa.timestamp("us", tz="UTC")),
+                "region_code": codes,
+                "pm25": [pm25 if c == region else 12.0 for c in codes],
+            }
+        )
+        pq.write_table(table, air / "field.tmp")
+        (air / "field.tmp").rename(air / "field.parquet")
+
+    write_field(5, 20.0)
+    running = BridgeService(
+        world.folder, tmp_path / "store", KEYRING, batch_messages=50, flush_seconds=0.05,
+        air_dir=air,
+    )  # fmt: skip
+    stop = threading.Event()
+    thread = threading.Thread(target=running.run, args=(stop.is_set,))
+    thread.start()
+    listeners = {}
+    try:
+        wait_for(lambda: running.bridge.ready, what="the bridge's subscriptions")
+        for pseudo in (thinq, elsewhere):
+            login = _login(world, pseudo)
+            listeners[pseudo] = Collector(world.config.host, world.config.port, login.username,
+                                          login.password)  # fmt: skip
+            listeners[pseudo].subscribe(topics.home(pseudo, topics.ALERTS))
+        wait_for(lambda: region in running.context.air, what="the first air statuses")
+        assert listeners[thinq].messages == []  # moderate: no alert
+        time.sleep(2.5)  # a new modification time for the watcher
+        write_field(6, 82.0)
+        wait_for(lambda: listeners[thinq].messages, what="the fine-dust alert")
+        alert = json.loads(listeners[thinq].messages[0].payload)
+        assert alert["notification"]["severity"] == "CRITICAL"
+        assert alert["air"] == {"region_code": region, "pm25": 82.0, "grade": 3}
+        assert "매우나쁨" in alert["notification"]["title"]["ko"]
+        assert listeners[elsewhere].messages == []
+        assert _ask(world, thinq, "미세먼지 어때?", "ko")["data"]["grade"] == 3
+        late = Collector(world.config.host, world.config.port, _login(world, elsewhere).username,
+                         _login(world, elsewhere).password)  # fmt: skip
+        late.subscribe(topics.air_status(region))
+        wait_for(lambda: late.messages, what="the retained air status")
+        assert json.loads(late.messages[0].payload)["grade_name"] == {
+            "en": "very bad",
+            "ko": "매우나쁨",
+        }
+        late.close()
+    finally:
+        stop.set()
+        thread.join(10)
+        for listener in listeners.values():
+            listener.close()
+        for name in ("alert_state.json", "alert_log.jsonl"):
+            (world.folder / name).unlink(missing_ok=True)
+    assert running.air_alerts_sent == len(local)
