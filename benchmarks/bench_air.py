@@ -13,6 +13,10 @@ Two synthetic worlds, each ingested and fused as a user would (``spreadwatch ing
   both errors and ``exposure_error_dynamic_vs_census_indoor`` (the static census with the same
   indoor air: what presence alone adds), and ``share_above_korea_abs_error`` (the daily share
   of people above 35 ug/m3, mean absolute error in points of share);
+  ``purifier_proxy_rmse_unmonitored`` beside ``pm25_field_rmse_unmonitored``: in districts
+  without a station, the outdoor PM2.5 a district-hour's manual-mode purifiers imply (their
+  indoor readings with the purifier off over the national infiltration) against the kriged
+  field, both against the truth: whether the purifiers could correct the outdoor field;
 * six weeks of 2,000 subscribers (episodes every ~6 days): ``air_forecast_relative_wis``, the
   next-24-hour forecast's weighted interval score over persistence's, against the true
   district means, from origins every 6 hours over the last 14 days, by a model fitted on the
@@ -26,11 +30,14 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from spreadwatch import regions
 from spreadwatch.air import exposure as ex
 from spreadwatch.air.field import estimate_field
 from spreadwatch.air.forecast import HORIZON_HOURS, AirForecaster, relative_wis
+from spreadwatch.air.indoor import purifier_readings
 from spreadwatch.air.run import assess
 from spreadwatch.fusion import running
 from spreadwatch.fusion.flows import build_flows
@@ -41,6 +48,7 @@ from spreadwatch.synth import SynthConfig, generate
 from spreadwatch.synth.generate import synth_sources
 
 KEY = KeyRing(bytes(range(32)))
+CODES = regions.load("sigungu").regions["code"].to_numpy(object)
 SUBSCRIBERS = int(os.environ.get("SPREADWATCH_BENCH_AIR_SUBSCRIBERS", "120000"))
 
 
@@ -84,6 +92,7 @@ def _exposure(root: Path) -> dict[str, float]:
         return float(np.sqrt(np.mean((estimate - truth["pm25"]) ** 2)))
 
     kriged, idw = rmse(field["pm25"]), rmse(field["pm25_idw"])
+    proxy, kriged_there = _purifier_proxy(root, field["pm25"], truth["pm25"])
     share_error = (merged["share_above_korea"] - merged["share_above_korea_true"]).abs().mean()
     return {
         "pm25_field_rmse_vs_truth": round(kriged, 3),
@@ -96,8 +105,35 @@ def _exposure(root: Path) -> dict[str, float]:
             errors["dynamic"] / errors["census_indoor"], 4
         ),
         "share_above_korea_abs_error": round(float(share_error), 4),
+        "purifier_proxy_rmse_unmonitored": round(proxy, 3),
+        "pm25_field_rmse_unmonitored": round(kriged_there, 3),
         "air_bench_subscribers": SUBSCRIBERS,
     }
+
+
+def _purifier_proxy(root: Path, field: np.ndarray, truth: np.ndarray) -> tuple[float, float]:
+    """RMSE against the truth of the purifiers' outdoor proxy and of the kriged field, over
+    the district-hours of districts without a station that have a manual purifier off."""
+    with Store(root / "store") as store:
+        stations = store.read("air_stations")
+        readings = purifier_readings(store.read("telemetry"), store.read("households"), CODES)
+    first = pq.read_table(root / "air" / "field.parquet", columns=["ts"])["ts"]
+    start = np.datetime64(pc.min(first).as_py().replace(tzinfo=None), "h")
+    row = readings.hour - start.astype(np.int64)
+    monitored = np.isin(CODES, stations["region_code"].to_numpy(zero_copy_only=False))
+    off = ~readings.on & ~readings.auto
+    ratio = readings.indoor / field[row, readings.district]
+    infiltration = np.median(ratio[off & monitored[readings.district]])
+    sums, counts = np.zeros_like(field), np.zeros_like(field)
+    where = (row[off], readings.district[off])
+    np.add.at(sums, where, readings.indoor[off] / infiltration)
+    np.add.at(counts, where, 1)
+    cells = (counts > 0) & ~monitored[None, :]
+    proxy = sums[cells] / counts[cells]
+    return (
+        float(np.sqrt(np.mean((proxy - truth[cells]) ** 2))),
+        float(np.sqrt(np.mean((field[cells] - truth[cells]) ** 2))),
+    )
 
 
 def _forecast(root: Path) -> dict[str, float]:
