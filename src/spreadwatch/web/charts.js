@@ -255,7 +255,9 @@ export function drawAirFan(element, region) {
   ];
   const shapes = GRADE_BOUNDS.map((y, g) => ({ type: "line", xref: "paper", x0: 0, x1: 1, y0: y, y1: y, line: { dash: "dot", color: GRADE_COLOURS[g + 1], width: 1 } }));
   return react(element, traces, layout({
-    shapes, xaxis: { type: "date", title: { text: t("axis.hour") } }, yaxis: { title: { text: t("air.axis") }, rangemode: "tozero" },
+    shapes,
+    xaxis: { type: "date", tickformat: lang() === "ko" ? "%-m월 %-d일 %H시" : "%b %-d, %H:00", title: { text: t("axis.hour") } },
+    yaxis: { title: { text: t("air.axis") }, rangemode: "tozero" },
   }), CONFIG);
 }
 
