@@ -4,6 +4,7 @@ with the world's truth, and a store without air data is refused by name."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -104,3 +105,26 @@ def test_a_store_without_air_data_is_refused(tmp_path, assessed):
     assert "no air stations or readings" in result.output
     result = CliRunner().invoke(app, ["air", "assess", str(tmp_path / "nowhere")])
     assert result.exit_code == 2 and "not an ingest store" in result.output
+
+
+def test_status_lists_the_grades_and_the_dustiest_districts(assessed):
+    root, _ = assessed
+    field = pq.read_table(root / "air" / "field.parquet").to_pandas()
+    latest = field[field["ts"] == field["ts"].max()].sort_values("pm25", ascending=False)
+    result = CliRunner().invoke(app, ["air", "status", str(root / "air"), "--top", "3"])
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    counts = [int(n) for n in re.findall(r"(?:good|moderate|bad) (\d+)", lines[0])]
+    assert sum(counts) == 229
+    first = latest.iloc[0]
+    assert (
+        lines[1].startswith(f"  {first['region_code']} ")
+        and f"{first['pm25']:.0f} ug/m3" in lines[1]
+    )
+    code = str(first["region_code"])
+    ahead = CliRunner().invoke(app, ["air", "status", str(root / "air"), "--region", code])
+    assert (
+        ahead.exit_code == 0 and sum("median" in line for line in ahead.output.splitlines()) == 24
+    )
+    wrong = CliRunner().invoke(app, ["air", "status", str(root / "air"), "--region", "99999"])
+    assert wrong.exit_code == 2 and "not a si-gun-gu code" in wrong.output

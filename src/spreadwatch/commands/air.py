@@ -84,4 +84,68 @@ def assess(
     say(f"wrote [bold]{out}[/]")
 
 
+@air_app.command()
+def status(
+    folder: Annotated[Path, typer.Argument(help="Output folder of `spreadwatch air assess`.")],
+    region: Annotated[
+        str | None, typer.Option(help="A si-gun-gu code: its hours ahead too.")
+    ] = None,
+    top: Annotated[int, typer.Option(min=1, max=229, help="Districts listed.")] = 10,
+) -> None:
+    """The latest hour's fine dust: districts by Korean grade, the dustiest ones, the next 24
+    hours' peak (and with --region, that district's)."""
+    import pandas as pd
+    import pyarrow.parquet as pq
+
+    from spreadwatch import regions
+    from spreadwatch.air.grades import GRADES_EN, GRADES_KO
+    from spreadwatch.alerts.air import read_air_statuses
+
+    frame = regions.load("sigungu").regions
+    names = frame[["code"]].assign(  # "Seo-gu, Gwangju": a name alone is often not one place
+        name_en=frame["name_en"] + ", " + frame["sido_name_en"],
+        name_ko=frame["sido_name_ko"] + " " + frame["name_ko"],
+    )
+    if not (folder / "field.parquet").exists():
+        raise fail(f"{folder}: no field.parquet (spreadwatch air assess STORE --out {folder})")
+    if region is not None and region not in set(names["code"]):
+        raise fail(f"--region {region}: not a si-gun-gu code (see spreadwatch regions)")
+    try:
+        statuses = read_air_statuses(folder, names)
+    except ValueError as exc:
+        raise fail(str(exc)) from None
+    hour = next(iter(statuses.values())).ts
+    counts = pd.Series([s.grade for s in statuses.values()]).value_counts()
+    grades = ", ".join(
+        f"{GRADES_KO[g]} {GRADES_EN[g]} {int(counts.get(g, 0))}" for g in range(len(GRADES_EN))
+    )
+    console.print(f"{hour} (UTC), {len(statuses)} si-gun-gu: {grades}")
+    worst = sorted(statuses.values(), key=lambda s: -s.pm25)[:top]
+    for s in worst:
+        peak = (
+            f"; next 24 h up to {s.peak_pm25:.0f} ({GRADES_EN[s.peak_grade]}, "
+            f"{s.peak_hours_ahead} h ahead)"
+            if s.peak_pm25 is not None and s.peak_grade is not None
+            else ""
+        )
+        console.print(
+            f"  {s.region_code} {s.name_en} ({s.name_ko}): {s.pm25:.0f} ug/m3 "
+            f"{GRADES_EN[s.grade]}{peak}"
+        )
+    if region is not None:
+        forecast = folder / "forecast.parquet"
+        if not forecast.exists():
+            raise fail(f"{folder}: no forecast.parquet (air assess without --no-forecast)")
+        rows = pq.read_table(forecast).to_pandas()
+        mine = rows[rows["region_code"] == region].sort_values("horizon")
+        s = statuses[region]
+        console.print(f"{region} {s.name_en}: now {s.pm25:.1f} ug/m3 ({GRADES_EN[s.grade]})")
+        columns = ["horizon", "ts", "median", "q0.05", "q0.95"]
+        for ahead, ts, median, low, high in mine[columns].itertuples(index=False, name=None):
+            console.print(
+                f"  +{ahead:>2} h {pd.Timestamp(ts):%Y-%m-%d %H:00} UTC  median {median:6.1f}  "
+                f"90% {low:6.1f}-{high:6.1f}"
+            )
+
+
 GROUPS = {"air": air_app}

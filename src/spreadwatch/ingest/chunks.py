@@ -79,9 +79,7 @@ def _context(spec: Source, store: Store, con: duckdb.DuckDBPyConnection) -> Prep
     return None
 
 
-def _known(
-    con: duckdb.DuckDBPyConnection, value_sql: str, values: pa.Table, flag: str
-) -> Prepare:
+def _known(con: duckdb.DuckDBPyConnection, value_sql: str, values: pa.Table, flag: str) -> Prepare:
     """Adds the column ``flag``: whether a row's ``value_sql`` is among ``values`` (a table of
     one column, registered on ``con``)."""
     table = f"known_{flag}"
