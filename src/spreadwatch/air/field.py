@@ -6,7 +6,10 @@ regression_kriging`: a trend in longitude and the district's local source streng
 Gaussian process of the residuals), with a standard deviation: the kriging standard deviation
 at the district's first point (a point's, not the district mean's: a conservative bound,
 and a quarter of the work of every point's). Inverse-distance
-weighting of the same readings is kept beside it as the baseline.
+weighting of the same readings is kept beside it as the baseline. An hour with too few
+readings to krige (:data:`~spreadwatch.air.interpolate.MIN_READINGS`; a network-wide outage)
+takes each district's value interpolated in time between the nearest kriged hours, marked
+``interpolated`` and without a standard deviation.
 
 The local source strength is what the census says of a district: its log population density,
 scaled from 0 (the sparsest) to 1 (the densest).
@@ -40,6 +43,7 @@ class DistrictField:
     baseline: np.ndarray
     stations_read: np.ndarray  # per hour, how many stations had a value
     length_km: float
+    interpolated: np.ndarray  # per hour: filled in time, not kriged
 
     @property
     def hours(self) -> np.ndarray:
@@ -48,7 +52,8 @@ class DistrictField:
 
     def table(self) -> pa.Table:
         """One row per hour and district: ``ts`` (UTC), ``region_code``, ``pm25``, ``pm25_sd``,
-        ``pm25_idw`` and the Korean grade's index ``grade`` (0 good .. 3 very bad)."""
+        ``pm25_idw``, the Korean grade's index ``grade`` (0 good .. 3 very bad) and
+        ``interpolated`` (the hour had too few readings: filled in time)."""
         hours, n = self.mean.shape
         ts = np.repeat(self.hours, n).astype("datetime64[us]")
         return pa.table(
@@ -59,6 +64,7 @@ class DistrictField:
                 "pm25_sd": np.round(self.sd.ravel(), 2),
                 "pm25_idw": np.round(self.baseline.ravel(), 2),
                 "grade": pa.array(grade(self.mean).ravel(), pa.int8()),
+                "interpolated": np.repeat(self.interpolated, n),
             }
         )
 
@@ -123,12 +129,28 @@ def estimate_field(
         )
         baseline = idw(at_stations, values, at_points)
     shape = (values.shape[0], len(codes), points_per_district)
+    mean = kriged.mean.reshape(shape).mean(axis=2)
+    missing = np.isnan(mean).any(axis=1)
     return DistrictField(
         start=start,
         codes=codes,
-        mean=kriged.mean.reshape(shape).mean(axis=2),
+        mean=_filled_in_time(mean),
         sd=kriged.sd.reshape(shape)[:, :, 0],
-        baseline=baseline.reshape(shape).mean(axis=2),
+        baseline=_filled_in_time(baseline.reshape(shape).mean(axis=2)),
         stations_read=(~np.isnan(values)).sum(axis=1),
         length_km=kriged.length_km,
+        interpolated=missing,
     )
+
+
+def _filled_in_time(values: np.ndarray) -> np.ndarray:
+    """``(hours, districts)`` values with their NaN hours interpolated linearly in time
+    between the nearest known hours (the first or last known one at the ends)."""
+    known = ~np.isnan(values).any(axis=1)
+    if known.all() or not known.any():
+        return values
+    hours = np.arange(values.shape[0])
+    filled = values.copy()
+    for column in range(values.shape[1]):
+        filled[:, column] = np.interp(hours, hours[known], values[known, column])
+    return filled

@@ -24,6 +24,9 @@ from scipy.linalg import cholesky, solve_triangular
 from sklearn.gaussian_process import GaussianProcessRegressor
 from sklearn.gaussian_process.kernels import ConstantKernel, Kernel, Matern, WhiteKernel
 
+#: Fewest station readings an hour is kriged from.
+MIN_READINGS = 10
+
 
 def idw(
     stations: np.ndarray, values: np.ndarray, targets: np.ndarray, power: float = 2.0
@@ -36,7 +39,9 @@ def idw(
     )  # (targets, stations); at a station: its value
     present = ~np.isnan(values)
     total = np.where(present, values, 0.0) @ weight.T
-    return total / (present.astype(float) @ weight.T)
+    weights = present.astype(float) @ weight.T
+    with np.errstate(invalid="ignore", divide="ignore"):  # an hour with no reading: NaN
+        return total / weights
 
 
 @dataclass(frozen=True)
@@ -65,23 +70,27 @@ def regression_kriging(
     hour: the trend by generalised least squares and the residuals kriged (universal kriging),
     the variance counting the trend's uncertainty too. The standard deviation is computed at
     the targets of ``sd_targets`` (indices; default all), NaN elsewhere: the means cost a
-    vector product a target, the variances a triangular solve."""
+    vector product a target, the variances a triangular solve. An hour with fewer than
+    :data:`MIN_READINGS` readings is left NaN (too few to fit a trend to)."""
     logs = np.log(np.maximum(values, 1.0))
     hours = values.shape[0]
     station_design, target_design = _design(station_covariates), _design(target_covariates)
     residuals = np.full(values.shape, np.nan)
-    for h in range(hours):  # ordinary least squares residuals, to fit the covariance on
+    enough = (~np.isnan(values)).sum(axis=1) >= MIN_READINGS
+    if not enough.any():
+        raise ValueError(f"no hour has {MIN_READINGS} station readings: nothing to krige")
+    for h in np.flatnonzero(enough):  # ordinary least squares residuals, to fit the covariance
         present = ~np.isnan(values[h])
         beta, *_ = np.linalg.lstsq(station_design[present], logs[h, present], rcond=None)
         residuals[h, present] = logs[h, present] - station_design[present] @ beta
-    kernel = _fitted_process(stations, residuals, fit_hours, seed).kernel_
+    kernel = _fitted_process(stations, residuals[enough], fit_hours, seed).kernel_
     variance, length, nugget = _variance(kernel), _length(kernel), _nugget(kernel)
     between = _matern(_distances(stations, stations), variance, length)
     towards = _matern(_distances(stations, targets), variance, length)  # (stations, targets)
     sd_targets = np.arange(len(targets)) if sd_targets is None else np.asarray(sd_targets)
-    mean = np.empty((hours, len(targets)))
+    mean = np.full((hours, len(targets)), np.nan)
     sd = np.full_like(mean, np.nan)
-    for h in range(hours):
+    for h in np.flatnonzero(enough):
         present = np.flatnonzero(~np.isnan(values[h]))
         log_mean, log_var = _universal(
             between[np.ix_(present, present)] + nugget * np.eye(present.size),

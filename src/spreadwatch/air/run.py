@@ -58,6 +58,7 @@ class AirSummary:
     first_hour: str
     last_hour: str
     stations: int
+    hours_interpolated: int
     kriging_length_km: float
     purifier_readings: int
     indoor_ratio: float
@@ -87,7 +88,10 @@ def assess(
             f"{store_dir}: no air stations or readings; ingest them first "
             "(spreadwatch ingest air_stations FILE, then air_readings FILE)"
         )
-    field = estimate_field(stations, readings)
+    try:
+        field = estimate_field(stations, readings)
+    except ValueError as exc:  # no hour with enough clean readings
+        raise AirInputError(f"{store_dir}: {exc}") from None
     frame = regions.load("sigungu").regions
     census = frame["population"].to_numpy(float)
     hours = field.mean.shape[0]
@@ -135,6 +139,7 @@ def assess(
         first_hour=str(field.start),
         last_hour=str(field.hours[-1]),
         stations=int(field.stations_read.max()),
+        hours_interpolated=int(field.interpolated.sum()),
         kriging_length_km=round(field.length_km, 1),
         purifier_readings=indoor.readings if indoor is not None else 0,
         indoor_ratio=round(float(np.mean(ratio)), 3),

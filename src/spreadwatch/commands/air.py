@@ -65,6 +65,11 @@ def assess(
         f"stations; {summary.purifier_readings:,} purifier readings (indoor/outdoor "
         f"{summary.indoor_ratio:.2f})"
     )
+    if summary.hours_interpolated:
+        console.print(
+            f"[yellow]note:[/] {summary.hours_interpolated} hours had too few station readings "
+            "to krige: filled in time between their neighbours (field.parquet: interpolated)"
+        )
     console.print(
         f"population-weighted PM2.5 breathed {summary.pm25_weighted_dynamic:.1f} ug/m3 "
         f"(census at home, outdoors: {summary.pm25_weighted_static:.1f})"
