@@ -236,7 +236,7 @@ def test_a_version_1_state_file_is_read_and_kept(tmp_path):
     assert alerter.update_notices(notices, 14, NOW).sent == 0
     saved = json.loads(state.read_text())
     assert saved["regions"] == {"11010": {"date": "2020-02-10", "level": 3}}
-    assert saved["version"] == 2 and saved["traveler_notices"] == []
+    assert saved["version"] == 3 and saved["traveler_notices"] == [] and saved["air"] == {}
     again = Alerter(outbox, registry, state, tmp_path / "log.jsonl")
     assert again.update({"11010": status}, NOW) == 0 and outbox.take() == []
 
