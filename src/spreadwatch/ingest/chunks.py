@@ -41,15 +41,22 @@ _NO_PERIOD = "'all'"
 WITHHELD = "(withheld: malformed)"
 
 
+def reference_table(store: Store, spec: Source, what: str) -> pa.Table:
+    """The store's table of a reference source (``what``, as the error names it), which the
+    rows of another source are checked against; RawFileError when it is not ingested yet."""
+    table = store.read(spec.name)
+    if table is None:
+        raise RawFileError(
+            f"{store.root}: no {what} yet; ingest the {what} file first "
+            f"(spreadwatch ingest {spec.name} FILE --out STORE)"
+        )
+    return table
+
+
 def _context(spec: Source, store: Store, con: duckdb.DuckDBPyConnection) -> Prepare | None:
     """Columns a source's checks need beyond the raw strings (cell regions, region codes)."""
     if spec is LOCATION:
-        cells = store.read(CELLS.name)
-        if cells is None:
-            raise RawFileError(
-                f"{store.root}: no cells yet; ingest the cells file first "
-                "(spreadwatch ingest cells FILE --out STORE)"
-            )
+        cells = reference_table(store, CELLS, "cells")
         con.register("store_cells", cells.select(["carrier", "cell_id", "region_code"]))
 
         def join_cells(con: duckdb.DuckDBPyConnection, source: str) -> str:
@@ -65,12 +72,7 @@ def _context(spec: Source, store: Store, con: duckdb.DuckDBPyConnection) -> Prep
     if spec in (CELLS, AIR_STATIONS):
         return _place_cells
     if spec is AIR_READINGS:
-        stations = store.read(AIR_STATIONS.name)
-        if stations is None:
-            raise RawFileError(
-                f"{store.root}: no air stations yet; ingest the stations file first "
-                "(spreadwatch ingest air_stations FILE --out STORE)"
-            )
+        stations = reference_table(store, AIR_STATIONS, "air stations")
         return _known(con, "trim(station_id)", stations.select(["station_id"]), "station_known")
     if "region_code" in spec.columns:  # cases, households: codes checked against the regions
         codes = regions.load("sigungu").regions["code"].astype(str)

@@ -48,6 +48,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from spreadwatch import duck, durable
+from spreadwatch.ingest.chunks import reference_table
 from spreadwatch.ingest.raw import RawFileError
 from spreadwatch.ingest.readers import expand_paths
 from spreadwatch.ingest.run import IngestReport, check_rotation, default_chunk_bytes, ingest
@@ -100,12 +101,7 @@ def ingest_on_spark(
     files = expand_paths(paths)
     with store.writing(spec.name):
         report = IngestReport(spec.name, leftovers_removed=store.removed_leftovers)
-        cells = store.read(CELLS.name) if spec is LOCATION else None
-        if spec is LOCATION and cells is None:
-            raise RawFileError(
-                f"{store.root}: no cells yet; ingest the cells file first "
-                "(spreadwatch ingest cells FILE --out STORE)"
-            )
+        cells = reference_table(store, CELLS, "cells") if spec is LOCATION else None
         staging = store.root / STAGING / uuid.uuid4().hex
         try:
             _stage_inputs(staging, files, cells, {r.sha256 for r in store.records(spec.name)})
