@@ -34,8 +34,8 @@ HORIZON_HOURS = 24
 LAGS = (1, 3, 6, 24)
 HISTORY_HOURS = 24  # the most any feature looks back
 WEST_COAST_LON = 126.8
-MAX_ITER = 100
-TRAINING_ROWS = 100_000
+MAX_ITER = 80
+TRAINING_ROWS = 60_000
 _HOUR = np.timedelta64(1, "h")
 
 

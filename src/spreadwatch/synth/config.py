@@ -148,7 +148,7 @@ class RoamingConfig(_Frozen):
 
 
 #: Mean readings per device and day of each kind of home device.
-DEFAULT_READINGS_PER_DAY = {"presence": 12.0, "body_temp": 0.4, "pm25": 8.0, "appliance_on": 6.0}
+DEFAULT_READINGS_PER_DAY = {"presence": 12.0, "body_temp": 0.4, "pm25": 4.0, "appliance_on": 6.0}
 
 
 class TelemetryConfig(_Frozen):
