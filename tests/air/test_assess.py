@@ -8,6 +8,7 @@ import re
 from pathlib import Path
 
 import numpy as np
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from typer.testing import CliRunner
@@ -87,13 +88,22 @@ def test_the_forecast_covers_the_next_day_of_every_district(assessed):
     assert "next 24 h" in output
 
 
-def test_outputs_carry_no_household_or_device_ids(assessed):
+def test_outputs_carry_no_household_or_device_ids_or_pseudonyms(assessed):
     root, _ = assessed
+    telemetry = pq.read_table(root / "store" / "telemetry")
+    hidden = set(telemetry["household_pseudo"].to_pylist()) | set(
+        telemetry["device_pseudo"].to_pylist()
+    )
     homes = pq.read_table(root / "world" / "truth" / "households.parquet")
-    raw = set(homes["household_id"].to_pylist())
-    for path in (root / "air").iterdir():
-        text = path.read_bytes().decode("latin-1")
-        assert not any(value in text for value in list(raw)[:200]), path
+    hidden |= set(homes["household_id"].to_pylist())
+    assert len(hidden) > 100
+    for path in (root / "air").glob("*.parquet"):
+        table = pq.read_table(path)
+        for name in table.column_names:
+            if pa.types.is_string(table.schema.field(name).type):
+                assert not hidden & set(table[name].to_pylist()), (path.name, name)
+    text = (root / "air" / "air.json").read_text()
+    assert not any(value in text for value in hidden)
 
 
 def test_a_store_without_air_data_is_refused(tmp_path, assessed):
@@ -128,3 +138,22 @@ def test_status_lists_the_grades_and_the_dustiest_districts(assessed):
     )
     wrong = CliRunner().invoke(app, ["air", "status", str(root / "air"), "--region", "99999"])
     assert wrong.exit_code == 2 and "not a si-gun-gu code" in wrong.output
+
+
+def test_a_day_of_data_gives_a_field_and_says_what_it_cannot_give(tmp_path):
+    generate(SynthConfig(subscribers=1500, days=1, seed=5), tmp_path / "world")
+    raw = synth_sources(tmp_path / "world" / "raw", ["air_stations", "air_readings"])
+    ingest_sources(tmp_path / "store", raw, KeyRing(bytes(range(32))))
+    (tmp_path / "air").mkdir()
+    (tmp_path / "air" / "forecast.parquet").write_text("a previous run's")
+    args = ["air", "assess", str(tmp_path / "store"), "--out", str(tmp_path / "air")]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert (
+        "no whole Korean day" in result.output and "no forecast: it needs 49 hours" in result.output
+    )
+    assert pq.read_table(tmp_path / "air" / "field.parquet").num_rows == 24 * 229
+    assert pq.read_table(tmp_path / "air" / "daily.parquet").num_rows == 0
+    assert not (tmp_path / "air" / "forecast.parquet").exists()  # not this run's: gone
+    summary = json.loads((tmp_path / "air" / "air.json").read_text())
+    assert summary["share_above"] == {} and summary["forecast_origin"] == ""

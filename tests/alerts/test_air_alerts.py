@@ -38,7 +38,13 @@ def _names() -> pd.DataFrame:
     ]
 
 
-def _folder(tmp_path, hour: int, pm25: dict[str, float], peak: dict[str, float] | None = None):
+def _folder(
+    tmp_path,
+    hour: int,
+    pm25: dict[str, float],
+    peak: dict[str, float] | None = None,
+    origin: pd.Timestamp | None = None,
+):
     """An ``air assess`` folder whose latest hour has ``pm25`` by region (an earlier hour too)."""
     folder = tmp_path / "air"
     folder.mkdir(exist_ok=True)
@@ -55,6 +61,7 @@ def _folder(tmp_path, hour: int, pm25: dict[str, float], peak: dict[str, float] 
     if peak is not None:
         rows = [(c, h, peak[c] * (1 - abs(h - 6) / 40)) for c in codes for h in range(1, 25)]
         frame = pd.DataFrame(rows, columns=["region_code", "horizon", "median"])
+        frame.insert(0, "origin", ts[1] if origin is None else origin)
         pq.write_table(
             pa.Table.from_pandas(frame, preserve_index=False), folder / "forecast.parquet"
         )
@@ -180,3 +187,23 @@ def test_the_purifier_question_still_reads_the_purifier():
     )
     reply = answer(context, "h1", "공기청정기 수치 알려줘", "ko")
     assert reply.intent == "appliance" and "'좋음'" in reply.text
+
+
+def test_another_runs_forecast_is_not_read_as_this_hours(tmp_path):
+    names = _names()
+    stale = pd.Timestamp("2020-03-01T05:00", tz="UTC")
+    folder = _folder(tmp_path, 5, {SEOUL: 48.0}, {SEOUL: 80.0}, origin=stale)
+    status = read_air_statuses(folder, names)[SEOUL]
+    assert status.pm25 == 48.0 and status.peak_pm25 is None
+    assert "next_24h" not in status.payload()
+
+
+def test_a_value_hovering_at_a_boundary_alerts_once(tmp_path):
+    outbox = Outbox()
+    alerter = Alerter(outbox, HOMES, tmp_path / "state.json", tmp_path / "log.jsonl")
+    names = _names()
+    sent = [
+        update_air(alerter, read_air_statuses(_folder(tmp_path, hour, {SEOUL: value}), names), NOW)
+        for hour, value in ((5, 35.3), (6, 34.8), (7, 35.4), (8, 34.9), (9, 29.0), (10, 36.0))
+    ]
+    assert sent == [2, 0, 0, 0, 0, 2]  # news again only after a clear fall (below 30)

@@ -270,6 +270,7 @@ def test_a_fine_dust_rise_reaches_the_region_s_homes_over_the_broker(world, brok
         )
         pq.write_table(table, air / "field.tmp")
         (air / "field.tmp").rename(air / "field.parquet")
+        (air / "air.json").write_text(json.dumps({"last_hour": str(ts)}))  # written last
 
     write_field(5, 20.0)
     running = BridgeService(

@@ -135,7 +135,8 @@ def day_parts(values: np.ndarray, start: np.datetime64) -> DayParts:
     skip = (-first) % 24  # to the first local midnight
     days = (values.shape[0] - skip) // 24
     if days < 1:
-        return DayParts(np.array([], "datetime64[D]"), np.empty((0, values.shape[1])), np.empty(0))
+        none = np.empty((0, values.shape[1]))
+        return DayParts(np.array([], "datetime64[D]"), none, none)
     block = values[skip : skip + days * 24].reshape(days, 24, values.shape[1])
     working = np.zeros(24, bool)
     working[DAY_HOURS_KST[0] : DAY_HOURS_KST[1]] = True
@@ -168,6 +169,8 @@ def commuting_shares(
     stays home."""
     n = len(codes)
     where = np.zeros((len(dates), n, n))
+    if not len(dates):
+        return where
     values = pa.array(codes.tolist())
     day = pc.cast(commuting["date"], pa.date32()).to_numpy(zero_copy_only=False)
     home = pc.index_in(commuting["home_region"], value_set=values).to_numpy(zero_copy_only=False)

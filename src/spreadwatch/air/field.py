@@ -6,10 +6,14 @@ regression_kriging`: a trend in longitude and the district's local source streng
 Gaussian process of the residuals), with a standard deviation: the kriging standard deviation
 at the district's first point (a point's, not the district mean's: a conservative bound,
 and a quarter of the work of every point's). Inverse-distance
-weighting of the same readings is kept beside it as the baseline. An hour with too few
-readings to krige (:data:`~spreadwatch.air.interpolate.MIN_READINGS`; a network-wide outage)
-takes each district's value interpolated in time between the nearest kriged hours, marked
-``interpolated`` and without a standard deviation.
+weighting of the same readings is kept beside it as the baseline.
+
+The field runs from the first to the last hour with enough readings to krige
+(:data:`~spreadwatch.air.interpolate.MIN_READINGS`). An hour between them without enough (a
+network-wide outage) takes each district's value interpolated in time between the nearest
+kriged hours, marked ``interpolated`` and without a standard deviation. A gap longer than
+:data:`MAX_GAP_HOURS` is not bridged: the field starts after the last such gap, and the
+readings before it are counted as skipped (assess that period on its own).
 
 The local source strength is what the census says of a district: its log population density,
 scaled from 0 (the sparsest) to 1 (the densest).
@@ -25,11 +29,13 @@ import pyarrow.compute as pc
 
 from spreadwatch import regions
 from spreadwatch.air.grades import grade
-from spreadwatch.air.interpolate import idw, regression_kriging
+from spreadwatch.air.interpolate import MIN_READINGS, idw, regression_kriging
 from spreadwatch.progress import step
 from spreadwatch.regions.distance import planar_km, points_inside
 
 _HOUR = np.timedelta64(1, "h")
+#: The longest run of hours without enough readings the field fills in time.
+MAX_GAP_HOURS = 48
 
 
 @dataclass(frozen=True, eq=False)
@@ -44,6 +50,7 @@ class DistrictField:
     stations_read: np.ndarray  # per hour, how many stations had a value
     length_km: float
     interpolated: np.ndarray  # per hour: filled in time, not kriged
+    skipped_readings: int = 0  # readings before the last gap longer than MAX_GAP_HOURS
 
     @property
     def hours(self) -> np.ndarray:
@@ -77,12 +84,21 @@ def source_strength(frame=None) -> np.ndarray:
     return (log_density - log_density.min()) / np.ptp(log_density)
 
 
-def readings_matrix(
-    stations: pa.Table, readings: pa.Table
-) -> tuple[np.datetime64, np.ndarray, np.ndarray]:
-    """``(first hour, station rows, values)``: the clean PM2.5 readings as an ``(hours,
-    stations)`` array (NaN where a station has no value that hour), stations in the order of
-    ``stations``; only stations of the table that read at least once are kept."""
+@dataclass(frozen=True, eq=False)
+class ReadingsMatrix:
+    """The clean PM2.5 readings as ``values`` ``(hours, stations)`` from hour ``start`` (NaN
+    where a station has no value that hour), of the stations at ``rows`` of the table."""
+
+    start: np.datetime64
+    rows: np.ndarray
+    values: np.ndarray
+    skipped: int  # readings before the last long gap, left out
+
+
+def readings_matrix(stations: pa.Table, readings: pa.Table) -> ReadingsMatrix:
+    """The clean readings of the stations of ``stations`` from the first to the last hour with
+    :data:`~spreadwatch.air.interpolate.MIN_READINGS` of them, after the last gap of more than
+    :data:`MAX_GAP_HOURS` without; only stations that read in that period are kept."""
     ids = stations["station_id"].combine_chunks()
     at = pc.index_in(readings["station_id"], value_set=ids).to_numpy(zero_copy_only=False)
     ts = readings["ts"].combine_chunks().cast(pa.timestamp("us", tz="UTC"))
@@ -91,11 +107,21 @@ def readings_matrix(
     known = ~np.isnan(at.astype(float)) & ~np.isnan(value)
     if not known.any():
         raise ValueError("no clean PM2.5 reading of a known station")
-    first = int(hour[known].min())
-    matrix = np.full((int(hour[known].max()) - first + 1, len(ids)), np.nan)
-    matrix[hour[known] - first, at[known].astype(int)] = value[known]
+    hour, at, value = hour[known], at[known].astype(int), value[known]
+    first = int(hour.min())
+    counts = np.bincount(hour - first)  # readings per hour over the span (sparse is fine)
+    kriged = np.flatnonzero(counts >= MIN_READINGS)
+    if not kriged.size:
+        raise ValueError(f"no hour has {MIN_READINGS} station readings: nothing to krige")
+    gaps = np.flatnonzero(np.diff(kriged) > MAX_GAP_HOURS + 1)
+    begin = kriged[gaps[-1] + 1] if gaps.size else kriged[0]
+    end = kriged[-1]
+    keep = (hour - first >= begin) & (hour - first <= end)
+    matrix = np.full((end - begin + 1, len(ids)), np.nan)
+    matrix[hour[keep] - first - begin, at[keep]] = value[keep]
     read = np.flatnonzero(~np.isnan(matrix).all(axis=0))
-    return np.datetime64(first, "h"), read, matrix[:, read]
+    skipped = int((hour - first < begin).sum())
+    return ReadingsMatrix(np.datetime64(first + int(begin), "h"), read, matrix[:, read], skipped)
 
 
 def estimate_field(
@@ -106,7 +132,8 @@ def estimate_field(
     frame = regions.load("sigungu").regions
     codes = frame["code"].to_numpy(object)
     strength = source_strength(frame)
-    start, rows, values = readings_matrix(stations, readings)
+    matrix = readings_matrix(stations, readings)
+    start, rows, values = matrix.start, matrix.rows, matrix.values
     district_of = {code: i for i, code in enumerate(codes)}
     station_district = np.array(
         [district_of[c] for c in stations["region_code"].take(pa.array(rows)).to_pylist()]
@@ -140,12 +167,13 @@ def estimate_field(
         stations_read=(~np.isnan(values)).sum(axis=1),
         length_km=kriged.length_km,
         interpolated=missing,
+        skipped_readings=matrix.skipped,
     )
 
 
 def _filled_in_time(values: np.ndarray) -> np.ndarray:
     """``(hours, districts)`` values with their NaN hours interpolated linearly in time
-    between the nearest known hours (the first or last known one at the ends)."""
+    between the nearest known hours (the field starts and ends with known ones)."""
     known = ~np.isnan(values).any(axis=1)
     if known.all() or not known.any():
         return values

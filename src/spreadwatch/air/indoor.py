@@ -135,13 +135,22 @@ def fit_indoor(
     count = np.bincount(district[off], minlength=n)
     total = np.bincount(district[off], weights=ratio[off], minlength=n)
     infiltration = (total + PRIOR_READINGS * national) / (count + PRIOR_READINGS)
-    pairs = np.unique(np.column_stack([district[off], readings.home[inside][off]]), axis=0)
-    homes = np.bincount(pairs[:, 0], minlength=n) if len(pairs) else np.zeros(n, int)
-    infiltration[homes < k] = national
+    infiltration[_homes_per(district[off], readings.home[inside][off], n) < k] = national
     cell = grade(out) * 24 + (readings.hour[inside] + KST_OFFSET_HOURS) % 24
     per_cell = np.bincount(cell, minlength=_GRADES * 24).reshape(_GRADES, 24)
     sums = np.bincount(cell, weights=ratio, minlength=_GRADES * 24).reshape(_GRADES, 24)
+    homes_in = _homes_per(cell, readings.home[inside], _GRADES * 24).reshape(_GRADES, 24)
+    homes_by_grade = _homes_per(cell // 24, readings.home[inside], _GRADES)
     by_grade = sums.sum(axis=1) / np.maximum(per_cell.sum(axis=1), 1)
-    by_grade = np.where(per_cell.sum(axis=1) > 0, by_grade, national)
-    mean = np.where(per_cell >= MIN_CELL, sums / np.maximum(per_cell, 1), by_grade[:, None])
+    by_grade = np.where(homes_by_grade >= k, by_grade, national)
+    shown = (per_cell >= MIN_CELL) & (homes_in >= k)
+    mean = np.where(shown, sums / np.maximum(per_cell, 1), by_grade[:, None])
     return IndoorModel(infiltration, mean / national, ownership, int(inside.sum()))
+
+
+def _homes_per(group: np.ndarray, home: np.ndarray, groups: int) -> np.ndarray:
+    """How many distinct homes have readings in each of ``groups`` groups."""
+    if not group.size:
+        return np.zeros(groups, int)
+    pairs = np.unique(np.column_stack([group, home]), axis=0)
+    return np.bincount(pairs[:, 0], minlength=groups)

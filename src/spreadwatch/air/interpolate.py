@@ -151,10 +151,17 @@ def _fitted_process(
     stations: np.ndarray, residuals: np.ndarray, fit_hours: int, seed: int
 ) -> GaussianProcessRegressor:
     """A Gaussian process fitted (by maximum likelihood) to the residuals of a sample of
-    hours at once: each hour a replicate of the same covariance."""
+    hours at once: each hour a replicate of the same covariance. The hours are drawn among
+    the well covered ones (at least 80% of the best hour's stations), and the fit uses the
+    stations reading in every one of them (the best hour's alone if that leaves too few)."""
     rng = np.random.default_rng(seed)
-    chosen = rng.choice(residuals.shape[0], min(fit_hours, residuals.shape[0]), replace=False)
+    coverage = (~np.isnan(residuals)).sum(axis=1)
+    covered = np.flatnonzero(coverage >= 0.8 * coverage.max())
+    chosen = rng.choice(covered, min(fit_hours, covered.size), replace=False)
     always = ~np.isnan(residuals[chosen]).any(axis=0)  # stations reading in every chosen hour
+    if always.sum() < MIN_READINGS:
+        chosen = np.array([int(np.argmax(coverage))])
+        always = ~np.isnan(residuals[chosen[0]])
     kernel = ConstantKernel(0.05, (1e-4, 10.0)) * Matern(80.0, (5.0, 2000.0), nu=1.5)
     kernel = kernel + WhiteKernel(0.01, (1e-5, 1.0))
     process = GaussianProcessRegressor(kernel=kernel, normalize_y=False, random_state=seed)

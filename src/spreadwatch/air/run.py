@@ -17,12 +17,17 @@ Writes, in the output folder:
     the next 24 hours' quantiles per si-gun-gu from the field's last hour
     (:meth:`spreadwatch.air.forecast.AirForecast.table`);
 ``air.json``
-    the run's summary.
+    the run's summary, written last: a watcher (the home bridge) re-reads the folder when it
+    changes, and finds every table of the same run in place.
+
+Each file is written under a temporary name and renamed into place; a forecast not made this
+run (``--no-forecast``, or fewer hours than it needs) removes the previous run's.
 """
 
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -30,10 +35,10 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from spreadwatch import regions
+from spreadwatch import durable, regions
 from spreadwatch.air import exposure as ex
-from spreadwatch.air.field import estimate_field
-from spreadwatch.air.forecast import AirForecaster
+from spreadwatch.air.field import MAX_GAP_HOURS, estimate_field
+from spreadwatch.air.forecast import HISTORY_HOURS, HORIZON_HOURS, AirForecaster
 from spreadwatch.air.grades import THRESHOLDS
 from spreadwatch.air.indoor import (
     DEFAULT_INFILTRATION,
@@ -45,6 +50,8 @@ from spreadwatch.ingest import Store
 from spreadwatch.progress import step
 
 OUTPUTS = ("field", "exposure", "daily", "forecast")
+#: Hours of the field a forecast needs: a day of history, then a day's targets to learn from.
+MIN_HOURS = HISTORY_HOURS + HORIZON_HOURS + 1
 
 
 class AirInputError(ValueError):
@@ -68,6 +75,8 @@ class AirSummary:
     share_above: dict[str, float]
     forecast_origin: str
     forecast_peak: dict[str, object]
+    readings_skipped: int
+    notes: list[str]
 
 
 def assess(
@@ -121,19 +130,32 @@ def assess(
         )
         daily = _daily(exposure, commuting)
     out_dir.mkdir(parents=True, exist_ok=True)
-    pq.write_table(field.table(), out_dir / "field.parquet")
-    pq.write_table(exposure.table(), out_dir / "exposure.parquet")
-    pq.write_table(daily, out_dir / "daily.parquet")
+    _write(field.table(), out_dir / "field.parquet")
+    _write(exposure.table(), out_dir / "exposure.parquet")
+    _write(daily, out_dir / "daily.parquet")
+    notes = []
+    if field.skipped_readings:
+        notes.append(
+            f"{field.skipped_readings:,} readings before a gap of more than {MAX_GAP_HOURS} "
+            f"hours without enough readings left out: the field starts at {field.start} (UTC)"
+        )
+    if not daily.num_rows:
+        notes.append("no whole Korean day in the field: no daily figures")
     peak: dict[str, object] = {}
     origin = ""
-    if forecast:
+    latest = None
+    if forecast and hours < MIN_HOURS:
+        notes.append(f"no forecast: it needs {MIN_HOURS} hours of the field, this has {hours}")
+    elif forecast:
         with step("air: next 24 hours' forecast"):
             latest = AirForecaster(field.mean, field.start).latest()
-        pq.write_table(latest.table(), out_dir / "forecast.parquet")
+        _write(latest.table(), out_dir / "forecast.parquet")
         origin = str(latest.origin)
         h, r = np.unravel_index(np.argmax(latest.median), latest.median.shape)
         peak = {"region_code": str(latest.codes[r]), "hours_ahead": int(h) + 1,
                 "pm25_median": round(float(latest.median[h, r]), 1)}  # fmt: skip
+    if latest is None:
+        (out_dir / "forecast.parquet").unlink(missing_ok=True)  # not this run's
     dynamic, static = exposure.weighted()
     summary = AirSummary(
         first_hour=str(field.start),
@@ -154,9 +176,18 @@ def assess(
         else {},
         forecast_origin=origin,
         forecast_peak=peak,
+        readings_skipped=field.skipped_readings,
+        notes=notes,
     )
-    (out_dir / "air.json").write_text(json.dumps(asdict(summary), indent=2) + "\n")
+    durable.write_text(out_dir / "air.json", json.dumps(asdict(summary), indent=2) + "\n")
     return summary
+
+
+def _write(table: pa.Table, path: Path) -> None:
+    """``table`` to ``path`` under a temporary name, renamed into place (never half a file)."""
+    partial = path.with_suffix(".partial")
+    pq.write_table(table, partial)
+    os.replace(partial, path)
 
 
 def _fusion_tables(flows_dir: Path | None) -> tuple[pa.Table | None, pa.Table | None]:

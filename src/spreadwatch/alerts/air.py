@@ -2,10 +2,10 @@
 PM2.5 grade rises to 나쁨 (bad) or 매우나쁨 (very bad).
 
 A status comes from the folder of ``spreadwatch air assess``: the latest hour of
-``field.parquet`` (PM2.5 and its Korean grade per si-gun-gu) and, when present, the highest
-median of ``forecast.parquet`` over the next 24 hours. The alert tells the household what to do
-(purifier on, windows closed, sensitive members indoors); an appliance display also gets a
-``recommend`` object it can offer as one tap, the speaker the same words to speak.
+``field.parquet`` (PM2.5 and its Korean grade per si-gun-gu) and, when ``forecast.parquet``
+starts from that hour, the highest median over the next 24 hours. The alert tells the
+household what to do (purifier on, windows closed, sensitive members indoors); an appliance
+display also gets a ``recommend`` object it can offer as one tap, the speaker the same words.
 """
 
 from __future__ import annotations
@@ -18,12 +18,15 @@ import pandas as pd
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from spreadwatch.air.grades import GRADES_EN, GRADES_KO, grade
+from spreadwatch.air.grades import GRADE_BOUNDS, GRADES_EN, GRADES_KO, grade
 from spreadwatch.alerts import topics
 from spreadwatch.alerts.notify import Alerter, Announcement, to_json
 
 #: The grade from which a rise is announced (나쁨, bad).
 ALERT_GRADE = 2
+#: How far (ug/m3) below a grade's lower bound PM2.5 must fall before a new rise into that
+#: grade is news again: hourly values hovering at a boundary (35.3, 34.8, 35.4) alert once.
+FALL_MARGIN = 5.0
 AIR_SEVERITY = {2: "WARNING", 3: "CRITICAL"}
 
 
@@ -68,8 +71,9 @@ def read_air_statuses(folder: Path, names: pd.DataFrame) -> dict[str, AirStatus]
     missing = {"ts", "region_code", "pm25"} - set(field.column_names)
     if missing:
         raise ValueError(f"{path}: missing column {sorted(missing)[0]!r} (an air field table)")
-    latest = field.filter(pc.equal(field["ts"], pc.max(field["ts"]))).to_pandas()
-    peaks = _forecast_peaks(folder / "forecast.parquet")
+    newest = pc.max(field["ts"])
+    latest = field.filter(pc.equal(field["ts"], newest)).to_pandas()
+    peaks = _forecast_peaks(folder / "forecast.parquet", pd.Timestamp(newest.as_py()))
     by_code = names.set_index("code")
     out = {}
     for row in latest.itertuples(index=False):
@@ -87,11 +91,15 @@ def read_air_statuses(folder: Path, names: pd.DataFrame) -> dict[str, AirStatus]
     return out
 
 
-def _forecast_peaks(path: Path) -> dict[str, tuple[float, int, int]]:
-    """Per region, the highest median of the next 24 hours, its grade and hours ahead."""
+def _forecast_peaks(path: Path, origin: pd.Timestamp) -> dict[str, tuple[float, int, int]]:
+    """Per region, the highest median of the next 24 hours, its grade and hours ahead, of a
+    forecast from ``origin`` (none from a forecast of another hour: another run's)."""
     if not path.exists():
         return {}
-    frame = pq.read_table(path, columns=["region_code", "horizon", "median"]).to_pandas()
+    frame = pq.read_table(path, columns=["origin", "region_code", "horizon", "median"])
+    frame = frame.to_pandas()
+    if frame.empty or pd.Timestamp(frame["origin"].iloc[0]) != origin:
+        return {}
     top = frame.loc[frame.groupby("region_code")["median"].idxmax()]
     return {
         str(r.region_code): (float(r.median), int(grade(float(r.median))), int(r.horizon))
@@ -149,19 +157,25 @@ def update_air(
     alerter: Alerter, statuses: dict[str, AirStatus], now: datetime | None = None
 ) -> int:
     """Publish each region's changed air status (retained, ``sw/status/{code}/air``) and alert
-    its households when its grade rose to :data:`ALERT_GRADE` or above since the last one
-    announced (a fall is remembered, so the next rise is news); returns alerts sent."""
+    its households when its grade rose to :data:`ALERT_GRADE` or above, above the grade last
+    alerted; that grade is lowered only when PM2.5 falls :data:`FALL_MARGIN` below its lower
+    bound (so a fall and a new rise are news, a value hovering at a boundary is not); returns
+    alerts sent."""
     now = now or datetime.now(UTC)
     sent = 0
     for code, status in sorted(statuses.items()):
-        before = alerter.air_announced.get(code)
-        if before == {"ts": status.ts, "grade": status.grade}:
+        before = alerter.air_announced.get(code, {})
+        if (before.get("ts"), before.get("grade")) == (status.ts, status.grade):
             continue
         alerter.publish(topics.air_status(code), to_json(status.payload()), 1, True)
-        if status.grade >= ALERT_GRADE and status.grade > (before["grade"] if before else 0):
+        alerted = int(before.get("alerted", 0))
+        if alerted and status.pm25 < GRADE_BOUNDS[alerted - 1] - FALL_MARGIN:
+            alerted = status.grade  # fallen clearly out of the alerted grade
+        if status.grade >= ALERT_GRADE and status.grade > alerted:
             reached = alerter.alert_region(code, air_announcement(status), now)
             alerter.log("air_grade_rise", code, status.ts, status.grade, reached, now)
             sent += reached
-        alerter.air_announced[code] = {"ts": status.ts, "grade": status.grade}
+            alerted = status.grade
+        alerter.air_announced[code] = {"ts": status.ts, "grade": status.grade, "alerted": alerted}
     alerter.save_state()
     return sent

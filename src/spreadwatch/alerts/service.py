@@ -185,8 +185,8 @@ class BridgeService:
             else None
         )
         self.air: WatchedFile[dict[str, AirStatus]] | None = (
-            WatchedFile(
-                air_dir / "field.parquet",
+            WatchedFile(  # air.json is written last: the run's tables are in place
+                air_dir / "air.json",
                 lambda path: read_air_statuses(path.parent, self.context.regions),
             )
             if air_dir is not None

@@ -212,7 +212,7 @@ class AirDailyRow(BaseModel):
 class AirPoint(BaseModel):
     ts: dt.datetime
     pm25: float
-    pm25_sd: float
+    pm25_sd: float | None = Field(description="Null for an hour filled in time (an outage).")
 
 
 class AirForecastPoint(BaseModel):

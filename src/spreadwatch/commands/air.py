@@ -65,6 +65,8 @@ def assess(
         f"stations; {summary.purifier_readings:,} purifier readings (indoor/outdoor "
         f"{summary.indoor_ratio:.2f})"
     )
+    for note in summary.notes:
+        console.print(f"[yellow]note:[/] {note}")
     if summary.hours_interpolated:
         console.print(
             f"[yellow]note:[/] {summary.hours_interpolated} hours had too few station readings "

@@ -174,7 +174,7 @@ def _region(ws: Workspace, code: str) -> dict:
     if mine.empty:
         raise ApiError(404, "no-data", f"{code}: no fine-dust values in the workspace")
     observed = [
-        {"ts": r.ts, "pm25": float(r.pm25), "pm25_sd": float(r.pm25_sd)}
+        {"ts": r.ts, "pm25": float(r.pm25), "pm25_sd": None if np.isnan(r.pm25_sd) else r.pm25_sd}
         for r in mine.itertuples(index=False)
     ]
     try:
