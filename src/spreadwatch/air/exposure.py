@@ -29,8 +29,9 @@ from spreadwatch.kst import KST_OFFSET_HOURS
 
 #: Share of their hours people spend indoors (time-use surveys of Korean adults: about 90%).
 TIME_INDOORS = 0.9
-#: Local hours (KST, from, to before) spent in the day region.
+#: Local hours (KST, from, to before) spent in the day region, and their share of a day.
 DAY_HOURS_KST = (9, 18)
+WORKING_SHARE = (DAY_HOURS_KST[1] - DAY_HOURS_KST[0]) / 24
 #: Local hours (KST, from, to before) when people are at home: residents' counts.
 NIGHT_HOURS_KST = (0, 6)
 _HOUR = np.timedelta64(1, "h")
@@ -128,6 +129,10 @@ class DayParts:
     day: np.ndarray  # (days, districts)
     rest: np.ndarray
 
+    def whole_day(self) -> np.ndarray:
+        """Per day and district, the mean over all 24 hours."""
+        return WORKING_SHARE * self.day + (1 - WORKING_SHARE) * self.rest
+
 
 def day_parts(values: np.ndarray, start: np.datetime64) -> DayParts:
     """:class:`DayParts` of ``(hours, districts)`` values from UTC hour ``start``."""
@@ -154,8 +159,7 @@ def share_above(
     """Per day, the share of people whose day's mean PM2.5 exceeds ``threshold``: residents
     of district ``o`` spend the day hours in ``d`` with probability ``where[day, o, d]`` and
     the rest at home."""
-    working = (DAY_HOURS_KST[1] - DAY_HOURS_KST[0]) / 24
-    daily = working * parts.day[:, None, :] + (1 - working) * parts.rest[:, :, None]
+    daily = WORKING_SHARE * parts.day[:, None, :] + (1 - WORKING_SHARE) * parts.rest[:, :, None]
     above = (daily > threshold) * where
     return (above.sum(axis=2) * census[None, :]).sum(axis=1) / census.sum()
 

@@ -27,7 +27,6 @@ run (``--no-forecast``, or fewer hours than it needs) removes the previous run's
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -49,7 +48,6 @@ from spreadwatch.air.indoor import (
 from spreadwatch.ingest import Store
 from spreadwatch.progress import step
 
-OUTPUTS = ("field", "exposure", "daily", "forecast")
 #: Hours of the field a forecast needs: a day of history, then a day's targets to learn from.
 MIN_HOURS = HISTORY_HOURS + HORIZON_HOURS + 1
 
@@ -185,9 +183,8 @@ def assess(
 
 def _write(table: pa.Table, path: Path) -> None:
     """``table`` to ``path`` under a temporary name, renamed into place (never half a file)."""
-    partial = path.with_suffix(".partial")
-    pq.write_table(table, partial)
-    os.replace(partial, path)
+    with durable.written(path) as tmp:
+        pq.write_table(table, tmp)
 
 
 def _fusion_tables(flows_dir: Path | None) -> tuple[pa.Table | None, pa.Table | None]:
@@ -219,15 +216,10 @@ def _daily(exposure: ex.Exposure, commuting: pa.Table | None) -> pa.Table:
     static = ex.day_parts(
         (exposure.static.sum(axis=1) / exposure.census.sum())[:, None], exposure.start
     )
-    working = (ex.DAY_HOURS_KST[1] - ex.DAY_HOURS_KST[0]) / 24
     columns: dict[str, object] = {
         "date": pa.array(breathed.dates, pa.date32()),
-        "pm25_weighted": np.round(
-            working * weighted.day[:, 0] + (1 - working) * weighted.rest[:, 0], 2
-        ),
-        "pm25_weighted_static": np.round(
-            working * static.day[:, 0] + (1 - working) * static.rest[:, 0], 2
-        ),
+        "pm25_weighted": np.round(weighted.whole_day()[:, 0], 2),
+        "pm25_weighted_static": np.round(static.whole_day()[:, 0], 2),
     }
     for name, threshold in THRESHOLDS.items():
         columns[f"share_above_{name}"] = np.round(

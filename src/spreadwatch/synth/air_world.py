@@ -27,7 +27,7 @@ from spreadwatch.synth.config import SynthConfig
 from spreadwatch.synth.dust import DustConfig, DustField
 from spreadwatch.synth.events import is_daytime
 from spreadwatch.synth.geography import Geography, commute_probability, daily_matrix
-from spreadwatch.synth.purifiers import IndoorConfig, make_homes, population_indoor
+from spreadwatch.synth.purifiers import Homes, IndoorConfig, make_homes, population_indoor
 from spreadwatch.synth.stations import StationConfig, Stations, readings, site_stations
 from spreadwatch.synth.telemetry import Households, PurifierDay
 
@@ -48,15 +48,13 @@ class AirWorld:
     outdoor_pm25: np.ndarray  # (hours, districts)
     outdoor_pm10: np.ndarray
 
-    def purifier_day(self, households: Households, n_regions: int, day: int) -> PurifierDay:
-        """The purifiers of ``households`` (every one an owner) on ``day``."""
-        homes = make_homes(
-            self.indoor,
-            households.region,
-            n_regions,
-            np.random.default_rng([self.indoor.seed, 4]),
-            owners=True,
-        )
+    def purifier_homes(self, households: Households, n_regions: int) -> Homes:
+        """The homes of ``households``' purifiers (every one an owner), drawn once."""
+        rng = np.random.default_rng([self.indoor.seed, 4])
+        return make_homes(self.indoor, households.region, n_regions, rng, owners=True)
+
+    def purifier_day(self, homes: Homes, day: int) -> PurifierDay:
+        """What the purifiers of ``homes`` (:meth:`purifier_homes`) read from on ``day``."""
         hours = slice(day * HOURS_PER_DAY, (day + 1) * HOURS_PER_DAY)
         return PurifierDay(homes, self.outdoor_pm25[hours], self.outdoor_pm10[hours])
 

@@ -237,6 +237,7 @@ def generate(config: SynthConfig, out_dir: Path) -> SynthManifest:
                 path = raw / RAW_FILES[name]
                 record(path, write_table(table, path))
 
+    purifier_homes = air.purifier_homes(homes, geo.size) if air is not None else None
     mess = LocationMess(config.messy_fraction)
     per_subscriber = config.events_per_day + 1.0
     blocks = [_blocks(s.size, per_subscriber, config.chunk_rows) for s in subs]
@@ -280,7 +281,7 @@ def generate(config: SynthConfig, out_dir: Path) -> SynthManifest:
                 config.epidemic,
                 stream(seed, "telemetry", d),
                 config.telemetry.readings_per_day,
-                air.purifier_day(homes, geo.size, d) if air is not None else None,
+                air.purifier_day(purifier_homes, d) if air is not None else None,
             )
             for p, table in readings.items():
                 device_sinks[p].write(table)
