@@ -8,6 +8,8 @@ import pkgutil
 import sys
 from pathlib import Path
 
+from spreadwatch import allocator
+
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench-results.json"
 
@@ -29,6 +31,7 @@ def cpu() -> dict[str, str]:
 
 
 def main(selected: list[str]) -> int:
+    allocator.settle()  # the process's allocator as the command line sets it
     results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
     results.update(cpu())
     print(f"CPU: {results['cpu_model']} ({results['cpu_flags']})")
