@@ -1,5 +1,6 @@
 """The allocator settings take on this machine (Linux, glibc)."""
 
+import os
 import subprocess
 import sys
 
@@ -9,3 +10,16 @@ def test_settle_sets_the_thresholds_of_glibc():
     code = "from spreadwatch import allocator; print(allocator.settle())"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.stdout.strip() == "True"
+
+
+def test_settle_gives_arrow_the_system_pool_unless_one_is_chosen():
+    code = (
+        "from spreadwatch import allocator; allocator.settle(); import pyarrow as pa; "
+        "print(pa.default_memory_pool().backend_name)"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "ARROW_DEFAULT_MEMORY_POOL"}
+    chosen = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    assert chosen.stdout.strip() == "system"
+    env["ARROW_DEFAULT_MEMORY_POOL"] = "mimalloc"
+    kept = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    assert kept.stdout.strip() == "mimalloc"

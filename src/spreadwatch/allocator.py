@@ -12,12 +12,19 @@ beyond which it is handed back to the system, at 128 KiB: an ingest then hands b
 in again the same pages chunk after chunk (a 4-million-event ingest took some 150,000 page
 faults and a fifth of its CPU time in the kernel). Up to 32 MiB of free room per arena is kept
 instead (64 MiB in all): 65,000 faults, and the ingest 10-15% faster.
+
+Arrow's buffers are taken from the same allocator (its ``system`` pool) rather than from its
+bundled mimalloc, which hands freed pages back within milliseconds and faults them in again
+as huge pages: a tenth of that ingest's CPU time went to clearing them; with the system pool
+its kernel time halved and it ran some 5% faster. ``$ARROW_DEFAULT_MEMORY_POOL``, when set,
+is left as it is.
 """
 
 from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import os
 
 #: ``mallopt`` parameters (``malloc.h``).
 _M_TRIM_THRESHOLD = -1
@@ -28,8 +35,13 @@ TRIM_THRESHOLD = 32 * 1024 * 1024
 ARENAS = 2
 
 
+#: Arrow reads its default pool from this variable when it first allocates.
+ARROW_POOL_ENV = "ARROW_DEFAULT_MEMORY_POOL"
+
+
 def settle() -> bool:
-    """Set the thresholds above (glibc only; elsewhere nothing is done): whether they were."""
+    """Set the thresholds above (glibc only; elsewhere nothing is done): whether they were.
+    Call it before pyarrow allocates anything (the command line does, first thing)."""
     name = ctypes.util.find_library("c")
     try:
         libc = ctypes.CDLL(name or "libc.so.6")
@@ -37,6 +49,7 @@ def settle() -> bool:
     except (OSError, AttributeError):  # not glibc
         return False
     mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
+    os.environ.setdefault(ARROW_POOL_ENV, "system")
     settings = (
         (_M_MMAP_THRESHOLD, MMAP_THRESHOLD),
         (_M_TRIM_THRESHOLD, TRIM_THRESHOLD),
