@@ -118,6 +118,23 @@ class _Checked(NamedTuple):
     region: np.ndarray
 
 
+class _Identified(NamedTuple):
+    """The clean rows' subscribers, looked up in the pseudonym cache ahead (in the reader's
+    thread, chunk after chunk), with the pseudonyms of those not in it."""
+
+    #: the clean rows, and per clean row the position of its pair among ``at``
+    rows: np.ndarray
+    where: np.ndarray
+    #: per distinct ``(carrier, subscriber)`` pair, its number in the cache
+    at: np.ndarray
+    #: the cache numbers, carriers and pseudonyms of the pairs new to the cache
+    new_at: np.ndarray
+    new_carriers: pa.Array
+    new_pseudonyms: pa.Array
+    #: whether the cache started afresh (full) before this chunk
+    restarted: bool
+
+
 class Prepared(NamedTuple):
     """A chunk checked ahead (:meth:`LocationFastPath.prepare`)."""
 
@@ -126,6 +143,8 @@ class Prepared(NamedTuple):
     checked: _Checked | None
     #: the SQL path's result for the unclean rows, when handed over ahead
     others: Future[ChunkResult] | None
+    #: the clean rows' pseudonyms (``None`` with ``checked``)
+    identified: _Identified | None
 
 
 class LocationFastPath:
@@ -135,7 +154,7 @@ class LocationFastPath:
         self, cells: pa.Table, keyring: KeyRing, store: Store, con: duckdb.DuckDBPyConnection
     ) -> None:
         self.keyring = keyring
-        self._con = con.cursor()  # its own connection: the SQL path may run meanwhile
+        self._con = con.cursor()  # its own connection, for the hashing in the reader's thread
         self._sql_path = ThreadPoolExecutor(1, thread_name_prefix="spreadwatch-sql-path")
         self.store = store
         self.region_codes = pc.unique(cells["region_code"]).sort()
@@ -150,7 +169,8 @@ class LocationFastPath:
             pc.index_in(placed["region_code"], value_set=self.region_codes), dtype=np.int64
         )
         #: the pseudonym cache: ``(carrier, subscriber)`` pairs numbered (subscriber numbers
-        #: held as such), and each one's pseudonym's number among the run's rows
+        #: held as such; the reader's thread's, see :meth:`prepare`), and each one's
+        #: pseudonym's number among the run's rows (the taker's, see :meth:`process`)
         self._known = PairIds("decimal")
         self._pseudonym_of = np.empty(0, np.int32)
         self._stored = RunRows()
@@ -165,14 +185,18 @@ class LocationFastPath:
 
     def prepare(self, chunk: pa.Table, unstored: UnstoredPath) -> Prepared:
         """The checks of a chunk, with its unclean rows handed to ``unstored`` (the SQL path
-        without the store's rows, on a connection of its own) in a thread of the run's: safe
-        to call ahead of :meth:`process`, from another thread (the reader's), so that the SQL
-        path of the next chunks runs while this one's clean rows are taken."""
+        without the store's rows, on a connection of its own) in a thread of the run's, and
+        its clean rows' subscribers looked up in the pseudonym cache (hashing those not in it).
+        Called ahead of :meth:`process`, from one other thread (the reader's) and in the
+        chunks' order, so that the SQL path and the hashing of the next chunks run while this
+        one's clean rows are taken."""
         checked = self._checked(chunk)
+        if checked is None:
+            return Prepared(chunk, None, None, None)
         others = None
-        if checked is not None and not checked.ok.all():
+        if not checked.ok.all():
             others = self._sql_path.submit(unstored, chunk.filter(pa.array(~checked.ok)))
-        return Prepared(chunk, checked, others)
+        return Prepared(chunk, checked, others, self._identified(checked))
 
     def process(
         self, prepared: Prepared, slow: SlowPath, settle: Callable[[], None] = lambda: None
@@ -190,7 +214,8 @@ class LocationFastPath:
             return output, quarantine, duplicates
         # the unclean rows' repeats of stored rows are found with the clean rows' below
         quarantine, duplicates = QUARANTINE_SCHEMA.empty_table(), 0
-        ts, coded, numbers = self._clean_rows(checked)
+        assert prepared.identified is not None
+        ts, coded, numbers = self._clean_rows(checked, prepared.identified)
         who = numbers[coded["subscriber_pseudo"][1]]
         if others is not None:
             slow_output, quarantine, duplicates = others.result()
@@ -280,19 +305,17 @@ class LocationFastPath:
         ok &= region >= 0
         return _Checked(ok, instants, carrier, subscriber, cell, c_idx, s_idx, cell_idx, region)
 
-    def _clean_rows(self, checked: _Checked) -> tuple[pa.Array, dict[str, Coded], np.ndarray]:
+    def _clean_rows(
+        self, checked: _Checked, identified: _Identified
+    ) -> tuple[pa.Array, dict[str, Coded], np.ndarray]:
         """The clean rows' times, their other output columns as distinct values and
         positions (no strings copied), and the run's number of each distinct pseudonym."""
-        c = checked
-        rows = np.flatnonzero(c.ok)
-        carriers, subscribers = c.carrier.dictionary, c.subscriber.dictionary
-        pair = c.c_idx[rows] * len(subscribers) + c.s_idx[rows]
-        pairs, where = dense_unique(pair, len(carriers) * len(subscribers))
-        numbers = self._pseudonyms(carriers, subscribers, pairs)
+        c, rows = checked, identified.rows
+        numbers = self._pseudonym_numbers(identified)
         names = self._stored.pseudonyms(numbers)
         coded = {
-            "carrier": (carriers, c.c_idx[rows]),
-            "subscriber_pseudo": (names, where),
+            "carrier": (c.carrier.dictionary, c.c_idx[rows]),
+            "subscriber_pseudo": (names, identified.where),
             "region_code": (self.region_codes, c.region[rows]),
             "cell_id": (c.cell.dictionary, c.cell_idx[rows]),
         }
@@ -322,24 +345,40 @@ class LocationFastPath:
         region[rows] = np.append(self._cell_region, -1)[at][where]
         return region
 
-    def _pseudonyms(
-        self, carriers: pa.Array, subscribers: pa.Array, pairs: np.ndarray
-    ) -> np.ndarray:
-        """The run's number of the pseudonym of each ``carrier index * len(subscribers) +
-        subscriber index``: looked up in the cache, one HMAC for each identifier not in it."""
-        if len(self._known) > CACHE_ROWS:
-            self._known, self._pseudonym_of = PairIds("decimal"), np.empty(0, np.int32)
+    def _identified(self, checked: _Checked) -> _Identified:
+        """The clean rows' distinct ``(carrier, subscriber)`` pairs numbered in the cache, and
+        the pseudonyms of those not in it: one HMAC each."""
+        c = checked
+        rows = np.flatnonzero(c.ok)
+        carriers, subscribers = c.carrier.dictionary, c.subscriber.dictionary
+        pair = c.c_idx[rows] * len(subscribers) + c.s_idx[rows]
+        pairs, where = dense_unique(pair, len(carriers) * len(subscribers))
+        restarted = len(self._known) > CACHE_ROWS
+        if restarted:
+            self._known = PairIds("decimal")
         carrier, sub = np.divmod(pairs, len(subscribers))
         carriers, subscribers = carriers.take(pa.array(carrier)), subscribers.take(pa.array(sub))
         known = len(self._known)
         at = self._known.ids(carriers, subscribers)
-        new = np.flatnonzero(at >= known)
-        if new.size:  # numbered in the order first seen: the new ones follow the known ones
-            new_carriers = carriers.take(pa.array(new))
+        new = np.flatnonzero(at >= known)  # numbered in the order first seen: after the known
+        new_carriers = carriers.take(pa.array(new))
+        fresh = pa.array([], pa.string())
+        if new.size:
             fresh = self._hmac(new_carriers, subscribers.take(pa.array(new)))
-            self._pseudonym_of = grown(self._pseudonym_of, len(self._known))
-            self._pseudonym_of[at[new]] = self._stored.numbers(new_carriers, fresh)
-        return self._pseudonym_of[at].astype(np.int64)
+        return _Identified(rows, where, at, at[new], new_carriers, fresh, restarted)
+
+    def _pseudonym_numbers(self, identified: _Identified) -> np.ndarray:
+        """The run's number of the pseudonym of each of the chunk's distinct pairs: the
+        cache's, numbering the pseudonyms of pairs new to it."""
+        if identified.restarted:
+            self._pseudonym_of = np.empty(0, np.int32)
+        new_at = identified.new_at
+        if new_at.size:
+            self._pseudonym_of = grown(self._pseudonym_of, int(new_at.max()) + 1)
+            self._pseudonym_of[new_at] = self._stored.numbers(
+                identified.new_carriers, identified.new_pseudonyms
+            )
+        return self._pseudonym_of[identified.at].astype(np.int64)
 
     def _hmac(self, carriers: pa.Array, subscribers: pa.Array) -> pa.Array:
         """Pseudonyms of ``carrier:subscriber`` pairs by the keyring's SQL (in DuckDB)."""
