@@ -331,13 +331,13 @@ class RunningFlows:
     ) -> np.ndarray:
         """Count whole subscribers' rows ordered by subscriber, time and cell (their tail
         first); returns which rows are still needed later."""
-        begin, final, keep, trips, nights, days = chained_counts(
+        begin, final, keep, trips, nights, night_counts, days, day_counts = chained_counts(
             who, micros, region, is_new, _LAYOUT
         )
         self._trips.add(trips)
         self._count_presence(who, region, begin, final)
-        self._nights.add(nights)
-        self._days.add(days)
+        self._nights.add(nights, night_counts)
+        self._days.add(days, day_counts)
         return keep
 
     def _close_days(self) -> None:

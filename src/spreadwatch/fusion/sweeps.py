@@ -199,7 +199,8 @@ def chained_counts(
       later), cut before the hour of the subscriber's last row (the watermark);
     * ``keep``: whether the row covers the watermark (still needed later);
     * packed keys of trips into new rows (KST day, origin, destination), of new rows at night
-      (subscriber, region) and of new rows by day (subscriber, KST date, region)."""
+      (subscriber, region) and of new rows by day (subscriber, KST date, region), the last
+      two with counts: a subscriber's consecutive rows of the same key come as one."""
     n = who.size
     h = layout.hour_us
     begin = np.empty(n, np.int64)
@@ -207,10 +208,13 @@ def chained_counts(
     keep = np.empty(n, np.bool_)
     trips = np.empty(n, np.int64)
     nights = np.empty(n, np.int64)
+    night_counts = np.empty(n, np.int64)
     days = np.empty(n, np.int64)
+    day_counts = np.empty(n, np.int64)
     t = nn = nd = 0
     start = 0
     while start < n:
+        first_night, first_day = nn, nd  # this subscriber's keys start there
         end = start + 1
         while end < n and who[end] == who[start]:
             end += 1
@@ -240,14 +244,33 @@ def chained_counts(
                 t += 1
             of_day = local % 24
             if of_day >= layout.night_from or of_day < layout.night_until:
-                nights[nn] = (who[i] << layout.region_bits) | region[i]
-                nn += 1
+                key = (who[i] << layout.region_bits) | region[i]
+                if nn > first_night and nights[nn - 1] == key:
+                    night_counts[nn - 1] += 1
+                else:
+                    nights[nn] = key
+                    night_counts[nn] = 1
+                    nn += 1
             if layout.day_from <= of_day < layout.day_until:
-                days[nd] = (
+                key = (
                     (who[i] << layout.day_region_bits)
                     | ((local // 24) << layout.region_bits)
                     | region[i]
                 )
-                nd += 1
+                if nd > first_day and days[nd - 1] == key:
+                    day_counts[nd - 1] += 1
+                else:
+                    days[nd] = key
+                    day_counts[nd] = 1
+                    nd += 1
         start = end
-    return begin, final, keep, trips[:t], nights[:nn], days[:nd]
+    return (
+        begin,
+        final,
+        keep,
+        trips[:t],
+        nights[:nn],
+        night_counts[:nn],
+        days[:nd],
+        day_counts[:nd],
+    )
