@@ -310,8 +310,8 @@ class RunningFlows:
             for old, new in zip(carried, (who, micros, cell, region), strict=True)
         ]
         is_new = np.concatenate([np.zeros(carried[0].size, bool), np.ones(who.size, bool)])
-        order = self._ordered(arrays[0], arrays[1], arrays[2])
-        who, micros, cell, region = (a[order] for a in arrays)
+        order, who, micros, cell = self._ordered(arrays[0], arrays[1], arrays[2])
+        region = arrays[3][order]
         del arrays, carried
         is_new = is_new[order]
         if (is_new[:-1] & ~is_new[1:] & (who[1:] == who[:-1])).any():
@@ -367,21 +367,25 @@ class RunningFlows:
             kept += opened
         self._days = Counts(keys[:kept], events[:kept])
 
-    def _ordered(self, who: np.ndarray, micros: np.ndarray, cell: np.ndarray) -> np.ndarray:
-        """The order by subscriber, time and cell (kept rows never share all three). Rows
-        usually come in that order but for the subscriber (the tail in order, then the new
-        rows by time): a stable counting sort by subscriber, checked, does."""
+    def _ordered(
+        self, who: np.ndarray, micros: np.ndarray, cell: np.ndarray
+    ) -> tuple[np.ndarray, ...]:
+        """The order by subscriber, time and cell (kept rows never share all three), and the
+        three in that order. Rows usually come in that order but for the subscriber (the tail
+        in order, then the new rows by time): a stable counting sort by subscriber, checked,
+        does."""
         order = grouped_order(who, self._scratch())
         who, micros, cell = who[order], micros[order], cell[order]
         rank = self._cell_ranks()[cell]
         same = who[1:] == who[:-1]
         later = (micros[1:] > micros[:-1]) | ((micros[1:] == micros[:-1]) & (rank[1:] > rank[:-1]))
         if (later | ~same).all():
-            return order
+            return order, who, micros, cell
         low = int(micros.min())
         seconds = whole_seconds(micros)
         time = micros - low if seconds is None else seconds
-        return order[lexical_order(who, time, rank)]
+        then = lexical_order(who, time, rank)
+        return order[then], who[then], micros[then], cell[then]
 
     def _scratch(self) -> np.ndarray:
         """-1 per subscriber: the compiled groupings number the subscribers of a chunk in it
