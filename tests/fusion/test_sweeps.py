@@ -1,28 +1,60 @@
 """The compiled passes against brute force."""
 
+import itertools
 from collections import Counter
 
 import numpy as np
 
 from spreadwatch.fusion.sweeps import (
     distinct_groups,
-    grouped_order,
+    grouped_rows,
     presence_changes,
     spans_rows,
 )
 
 
-def test_grouped_order_groups_rows_stably_in_the_order_groups_first_appear():
+def _grouped_by_brute_force(rows: list[tuple], cell_rank: np.ndarray):
+    """Rows ``(who, micros, cell, region, is_new)`` ordered stably by the position where their
+    subscriber first appears, and whether each subscriber's rows are by time and cell rank."""
+    first_seen = {}
+    for i, row in enumerate(rows):
+        first_seen.setdefault(row[0], i)
+    ordered_rows = sorted(rows, key=lambda row: first_seen[row[0]])  # stable
+    in_order = all(
+        a[0] != b[0] or (a[1], cell_rank[a[2]]) < (b[1], cell_rank[b[2]])
+        for a, b in itertools.pairwise(ordered_rows)
+    )
+    return ordered_rows, in_order
+
+
+def test_grouped_rows_group_carried_then_new_rows_stably_by_first_seen_subscriber():
     rng = np.random.default_rng(5)
-    groups = rng.integers(0, 50, 3000)
+    cell_rank = rng.permutation(40)
     scratch = np.full(60, -1, np.int64)
-    order = grouped_order(groups, scratch)
-    first_seen = {g: i for i, g in reversed(list(enumerate(groups.tolist())))}
-    expected = sorted(range(groups.size), key=lambda i: (first_seen[groups[i]], i))
-    assert order.tolist() == expected
-    assert (scratch == -1).all()  # left as found
-    assert distinct_groups(groups, scratch).tolist() == list(dict.fromkeys(groups.tolist()))
-    assert grouped_order(np.empty(0, np.int64), scratch).size == 0
+    for sorted_times in (True, False):
+        columns = []
+        for size in (700, 3000):  # carried, new
+            who = rng.integers(0, 50, size)
+            micros = rng.integers(0, 10**6, size)
+            if sorted_times:  # each subscriber's rows by time, the new after the carried
+                micros = np.sort(micros) + (0 if size == 700 else 10**6)
+            columns.append((who, micros, rng.integers(0, 40, size), rng.integers(0, 9, size)))
+        (c_who, c_micros, c_cell, c_region), (who, micros, cell, region) = columns
+        *got, is_new, ordered = grouped_rows(
+            c_who, c_micros, c_cell, c_region, who, micros, cell, region, cell_rank, scratch
+        )
+        rows = [(*r, False) for r in zip(c_who, c_micros, c_cell, c_region, strict=True)]
+        rows += [(*r, True) for r in zip(who, micros, cell, region, strict=True)]
+        expected, in_order = _grouped_by_brute_force([tuple(map(int, r)) for r in rows], cell_rank)
+        as_rows = list(zip(*(a.tolist() for a in got), is_new.tolist(), strict=True))
+        assert as_rows == [(*r[:4], bool(r[4])) for r in expected]
+        assert ordered == in_order
+        assert ordered == sorted_times  # random times are out of order, sorted ones in it
+        assert (scratch == -1).all()  # left as found
+    all_new = rng.integers(0, 50, 300)
+    assert distinct_groups(all_new, scratch).tolist() == list(dict.fromkeys(all_new.tolist()))
+    empty = np.empty(0, np.int64)
+    assert grouped_rows(*[empty] * 8, cell_rank, scratch)[0].size == 0
 
 
 def test_spans_rows_lists_each_groups_rows_in_turn():

@@ -57,7 +57,7 @@ from spreadwatch.fusion.sweeps import (
     Layout,
     chained_counts,
     distinct_groups,
-    grouped_order,
+    grouped_rows,
     last_dates,
     moved_down,
     spans_rows,
@@ -305,17 +305,15 @@ class RunningFlows:
         whole subscribers (bounding the temporary arrays)."""
         subscribers = distinct_groups(who, self._scratch())
         carried = self._tail.of(subscribers)
-        arrays = [
-            np.concatenate([old, new])
-            for old, new in zip(carried, (who, micros, cell, region), strict=True)
-        ]
-        is_new = np.concatenate([np.zeros(carried[0].size, bool), np.ones(who.size, bool)])
-        order, who, micros, cell = self._ordered(arrays[0], arrays[1], arrays[2])
-        region = arrays[3][order]
-        del arrays, carried
-        is_new = is_new[order]
-        if (is_new[:-1] & ~is_new[1:] & (who[1:] == who[:-1])).any():
-            return self._stop("events of a subscriber arrived after later ones")
+        new = (a.astype(np.int64, copy=False) for a in (who, micros, cell, region))
+        *rows, is_new, ordered = grouped_rows(*carried, *new, self._cell_ranks(), self._scratch())
+        del carried
+        if not ordered:  # rows usually come in order but for the subscriber: else sort them
+            rows, is_new = self._ordered(*rows, is_new)
+            who = rows[0]
+            if (is_new[:-1] & ~is_new[1:] & (who[1:] == who[:-1])).any():
+                return self._stop("events of a subscriber arrived after later ones")
+        who, micros, cell, region = rows
         keep = np.zeros(who.size, dtype=bool)
         for part in subscriber_slices(who, ROUND_ROWS):
             keep[part] = self._count_ordered(who[part], micros[part], region[part], is_new[part])
@@ -368,24 +366,21 @@ class RunningFlows:
         self._days = Counts(keys[:kept], events[:kept])
 
     def _ordered(
-        self, who: np.ndarray, micros: np.ndarray, cell: np.ndarray
-    ) -> tuple[np.ndarray, ...]:
-        """The order by subscriber, time and cell (kept rows never share all three), and the
-        three in that order. Rows usually come in that order but for the subscriber (the tail
-        in order, then the new rows by time): a stable counting sort by subscriber, checked,
-        does."""
-        order = grouped_order(who, self._scratch())
-        who, micros, cell = who[order], micros[order], cell[order]
+        self,
+        who: np.ndarray,
+        micros: np.ndarray,
+        cell: np.ndarray,
+        region: np.ndarray,
+        is_new: np.ndarray,
+    ) -> tuple[list[np.ndarray], np.ndarray]:
+        """Rows grouped by subscriber (:func:`grouped_rows`) ordered by subscriber, time and
+        cell (kept rows never share all three), the carried ones first where they tie."""
         rank = self._cell_ranks()[cell]
-        same = who[1:] == who[:-1]
-        later = (micros[1:] > micros[:-1]) | ((micros[1:] == micros[:-1]) & (rank[1:] > rank[:-1]))
-        if (later | ~same).all():
-            return order, who, micros, cell
         low = int(micros.min())
         seconds = whole_seconds(micros)
         time = micros - low if seconds is None else seconds
-        then = lexical_order(who, time, rank)
-        return order[then], who[then], micros[then], cell[then]
+        order = lexical_order(who, time, rank)
+        return [a[order] for a in (who, micros, cell, region)], is_new[order]
 
     def _scratch(self) -> np.ndarray:
         """-1 per subscriber: the compiled groupings number the subscribers of a chunk in it

@@ -1,7 +1,7 @@
 """Compiled linear passes of the fusion counts, where NumPy would sort.
 
 They replace a sort of the rows, or many passes of NumPy over them, by a single pass:
-:func:`grouped_order` groups rows by subscriber (a counting sort, linear in the rows of a
+:func:`grouped_rows` groups rows by subscriber (a counting sort, linear in the rows of a
 chunk whatever the number of subscribers seen before), :func:`presence_changes`
 finds each subscriber's distinct (hour, region) boundary cells by walking their spans in order
 instead of sorting their keys, and :func:`chained_counts` walks each subscriber's rows once for
@@ -18,17 +18,32 @@ import numpy as np
 
 
 @numba.njit(nogil=True, cache=True)
-def grouped_order(groups: np.ndarray, scratch: np.ndarray) -> np.ndarray:  # pragma: no cover
-    """The stable order of rows by group, groups in the order first seen: rows of the first
-    group in their order, then those of the second, ... A counting sort, linear in rows:
-    ``scratch`` (-1 everywhere, longer than the largest group) numbers the groups present and
-    is left as it was found."""
-    n = groups.size
+def grouped_rows(
+    carried_who: np.ndarray,
+    carried_micros: np.ndarray,
+    carried_cell: np.ndarray,
+    carried_region: np.ndarray,
+    who: np.ndarray,
+    micros: np.ndarray,
+    cell: np.ndarray,
+    region: np.ndarray,
+    cell_rank: np.ndarray,
+    scratch: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, bool]:  # pragma: no cover
+    """The carried rows, then the new rows, grouped by subscriber (a counting sort: groups in
+    the order first seen, rows of a group in their order; ``scratch``, -1 everywhere and
+    longer than the largest subscriber, numbers the groups present and is left as it was
+    found): their
+    subscriber, time, cell and region, whether each is new, and whether each subscriber's
+    rows are then in order of time and cell rank. One pass instead of joining the columns,
+    ordering them and checking the order."""
+    carried = carried_who.size
+    n = carried + who.size
     local = np.empty(n, np.int64)
     seen = np.empty(n, np.int64)
     count = 0
     for i in range(n):
-        g = groups[i]
+        g = carried_who[i] if i < carried else who[i - carried]
         if scratch[g] < 0:
             scratch[g] = count
             seen[count] = g
@@ -39,18 +54,45 @@ def grouped_order(groups: np.ndarray, scratch: np.ndarray) -> np.ndarray:  # pra
         starts[local[i] + 1] += 1
     for g in range(count):
         starts[g + 1] += starts[g]
-    order = np.empty(n, np.int64)
+    out_who = np.empty(n, np.int64)
+    out_micros = np.empty(n, np.int64)
+    out_cell = np.empty(n, np.int64)
+    out_region = np.empty(n, np.int64)
+    is_new = np.empty(n, np.bool_)
     for i in range(n):
-        order[starts[local[i]]] = i
+        at = starts[local[i]]
         starts[local[i]] += 1
+        if i < carried:
+            out_who[at], out_micros[at] = carried_who[i], carried_micros[i]
+            out_cell[at], out_region[at] = carried_cell[i], carried_region[i]
+            is_new[at] = False
+        else:
+            j = i - carried
+            out_who[at], out_micros[at], out_cell[at], out_region[at] = (
+                who[j],
+                micros[j],
+                cell[j],
+                region[j],
+            )
+            is_new[at] = True
     for g in range(count):
         scratch[seen[g]] = -1
-    return order
+    ordered = True
+    for i in range(1, n):
+        if out_who[i] != out_who[i - 1]:
+            continue
+        if out_micros[i] < out_micros[i - 1] or (
+            out_micros[i] == out_micros[i - 1]
+            and cell_rank[out_cell[i]] <= cell_rank[out_cell[i - 1]]
+        ):
+            ordered = False
+            break
+    return out_who, out_micros, out_cell, out_region, is_new, ordered
 
 
 @numba.njit(nogil=True, cache=True)
 def distinct_groups(groups: np.ndarray, scratch: np.ndarray) -> np.ndarray:  # pragma: no cover
-    """The distinct groups in the order first seen (``scratch`` as for :func:`grouped_order`)."""
+    """The distinct groups in the order first seen (``scratch`` as for :func:`grouped_rows`)."""
     seen = np.empty(groups.size, np.int64)
     count = 0
     for g in groups:
