@@ -57,7 +57,11 @@ def _context(spec: Source, store: Store, con: duckdb.DuckDBPyConnection) -> Prep
     """Columns a source's checks need beyond the raw strings (cell regions, region codes)."""
     if spec is LOCATION:
         cells = reference_table(store, CELLS, "cells")
-        con.register("store_cells", cells.select(["carrier", "cell_id", "region_code"]))
+        # a table of the connection's own: each chunk's join reads it, an Arrow table would be
+        # converted for each
+        con.register("store_cells_arrow", cells.select(["carrier", "cell_id", "region_code"]))
+        duck.run(con, "CREATE OR REPLACE TEMP TABLE store_cells AS FROM store_cells_arrow")
+        con.unregister("store_cells_arrow")
 
         def join_cells(con: duckdb.DuckDBPyConnection, source: str) -> str:
             duck.run(

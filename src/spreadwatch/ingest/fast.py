@@ -99,6 +99,15 @@ def _untrimmed_ok(values: pa.Array) -> np.ndarray:
     return np.asarray(pc.and_(pc.equal(trimmed, values), pc.greater(pc.utf8_length(values), 0)))
 
 
+def _decoded(rows: pa.Table) -> pa.Table:
+    """``rows`` (a few) with their dictionary-encoded columns as plain values: DuckDB would
+    convert the whole dictionaries of the chunk they were taken from."""
+    columns = [
+        c.cast(c.type.value_type) if pa.types.is_dictionary(c.type) else c for c in rows.columns
+    ]
+    return pa.table(columns, names=rows.column_names)
+
+
 def _with_null(ok: np.ndarray) -> np.ndarray:
     """``ok`` indexable by dictionary indices with -1 (null) mapping to False."""
     return np.append(ok, False)
@@ -195,7 +204,7 @@ class LocationFastPath:
             return Prepared(chunk, None, None, None)
         others = None
         if not checked.ok.all():
-            others = self._sql_path.submit(unstored, chunk.filter(pa.array(~checked.ok)))
+            others = self._sql_path.submit(unstored, _decoded(chunk.filter(pa.array(~checked.ok))))
         return Prepared(chunk, checked, others, self._identified(checked))
 
     def process(
