@@ -169,6 +169,26 @@ def lexical_order(*keys: np.ndarray) -> np.ndarray:
     return np.lexsort(keys[::-1]) if packed is None else np.argsort(packed[0], kind="stable")
 
 
+def distinct_lexical_order(*keys: np.ndarray) -> np.ndarray:
+    """The positions of the distinct rows of ``keys`` (non-negative integers; the first of
+    equal rows), in the order of :func:`lexical_order`: equal packed keys compared once
+    when they fit in 63 bits, else key by key."""
+    if not keys or not keys[0].size:
+        return np.empty(0, dtype=np.int64)
+    packed = _packed(keys)
+    if packed is None:
+        order = np.lexsort(keys[::-1])
+        ordered = [key[order] for key in keys]
+        repeat = np.ones(order.size - 1, dtype=bool)
+        for key in ordered:
+            repeat &= key[1:] == key[:-1]
+    else:
+        order = np.argsort(packed[0], kind="stable")
+        ordered_packed = packed[0][order]
+        repeat = ordered_packed[1:] == ordered_packed[:-1]
+    return order[np.concatenate([[True], ~repeat])]
+
+
 def sorted_keys(*keys: np.ndarray) -> list[np.ndarray] | None:
     """The rows' ``keys`` (non-negative integers) sorted by ``keys[0]``, then ``keys[1]``, ...:
     one sort of packed 64-bit values, no permutation to apply; ``None`` when they need more

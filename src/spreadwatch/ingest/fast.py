@@ -40,7 +40,14 @@ from spreadwatch.ingest.repeats import RunRows
 from spreadwatch.ingest.sources import LOCATION, NAME_PATTERN, PLAUSIBLE_FROM, PLAUSIBLE_UNTIL
 from spreadwatch.ingest.store import Store
 from spreadwatch.interning import PairIds, grown
-from spreadwatch.ordering import combined, dense_unique, lexical_order, ranks, time_key, value_ranks
+from spreadwatch.ordering import (
+    combined,
+    dense_unique,
+    distinct_lexical_order,
+    ranks,
+    time_key,
+    value_ranks,
+)
 from spreadwatch.privacy.pseudonym import KeyRing
 
 #: The canonical text of a time, fields in range (years 1000-2999: DuckDB reads no others alike).
@@ -560,13 +567,5 @@ def _distinct_order(rows: pa.Table, known: Ranks | None = None) -> tuple[np.ndar
         return np.zeros(0, np.int64), 0
     ts = time_key(rows["ts"].combine_chunks().cast(pa.int64()).to_numpy())
     carrier, who, cell = known or (ranks(rows[c])[0] for c in _RANKED)
-    order = lexical_order(ts, carrier, who, cell)
-    ts, carrier, who, cell = ts[order], carrier[order], who[order], cell[order]
-    repeat = np.zeros(len(order), dtype=bool)
-    repeat[1:] = (
-        (ts[1:] == ts[:-1])
-        & (carrier[1:] == carrier[:-1])
-        & (who[1:] == who[:-1])
-        & (cell[1:] == cell[:-1])
-    )
-    return order[~repeat], int(repeat.sum())
+    kept = distinct_lexical_order(ts, carrier, who, cell)
+    return kept, rows.num_rows - kept.size
