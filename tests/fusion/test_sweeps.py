@@ -5,8 +5,10 @@ from collections import Counter
 
 import numpy as np
 
+from spreadwatch.fusion.kernels import modal
 from spreadwatch.fusion.sweeps import (
     distinct_groups,
+    grouped_modal,
     grouped_rows,
     presence_changes,
     spans_rows,
@@ -99,3 +101,21 @@ def test_subscriber_slices_keep_whole_subscribers_in_any_order():
     who = np.array([3, 3, 1, 1, 1, 2, 0, 0, 0, 0])
     slices = list(subscriber_slices(who, 2))
     assert [(s.start, s.stop) for s in slices] == [(0, 2), (2, 5), (5, 10)]
+
+
+def test_grouped_modal_takes_the_region_with_most_rows_ties_to_the_smallest():
+    rng = np.random.default_rng(9)
+    groups = np.sort(rng.integers(0, 300, 5000))
+    region = rng.integers(0, 12, 5000)
+    rows = rng.integers(1, 4, 5000)  # small counts: many ties
+    best = {}
+    for g, r, n in zip(groups.tolist(), region.tolist(), rows.tolist(), strict=True):
+        if g not in best or (n, -r) > (best[g][1], -best[g][0]):
+            best[g] = (r, n)
+    got_groups, got_region = grouped_modal(groups, region, rows)
+    assert got_groups.tolist() == sorted(best)
+    assert got_region.tolist() == [best[g][0] for g in sorted(best)]
+    # the sort that takes unsorted groups agrees
+    shuffled = rng.permutation(5000)
+    unsorted = modal(groups[shuffled], region[shuffled], rows[shuffled])
+    assert [a.tolist() for a in unsorted] == [got_groups.tolist(), got_region.tolist()]

@@ -27,7 +27,7 @@ from spreadwatch.fusion.mobility import (
     SCHEMAS,
     TIMEZONE_OFFSET_HOURS,
 )
-from spreadwatch.fusion.sweeps import presence_changes
+from spreadwatch.fusion.sweeps import grouped_modal, presence_changes
 from spreadwatch.ordering import codes, ranks, run_starts, sorted_rows, whole_seconds
 from spreadwatch.privacy.kanon import DEFAULT_K
 
@@ -248,6 +248,8 @@ def modal(
     rank."""
     if not groups.size:
         return groups, region
+    if (groups[1:] >= groups[:-1]).all():  # as counts come: one walk
+        return grouped_modal(groups, region.astype(np.int64, copy=False), rows)
     groups, _, region = sorted_rows(groups, rows.max() - rows, region)  # most rows first
     first = run_starts(groups)
     return groups[first], region[first]

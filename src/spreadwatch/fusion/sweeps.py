@@ -316,3 +316,27 @@ def chained_counts(
         days[:nd],
         day_counts[:nd],
     )
+
+
+@numba.njit(nogil=True, cache=True)
+def grouped_modal(
+    groups: np.ndarray, region: np.ndarray, rows: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:  # pragma: no cover - compiled
+    """Per run of equal ``groups`` (non-decreasing), the group and the ``region`` with most
+    ``rows``, ties to the smallest region: one walk instead of a sort."""
+    n = groups.size
+    out_groups = np.empty(n, np.int64)
+    out_region = np.empty(n, np.int64)
+    count = 0
+    i = 0
+    while i < n:
+        best, most = region[i], rows[i]
+        j = i + 1
+        while j < n and groups[j] == groups[i]:
+            if rows[j] > most or (rows[j] == most and region[j] < best):
+                best, most = region[j], rows[j]
+            j += 1
+        out_groups[count], out_region[count] = groups[i], best
+        count += 1
+        i = j
+    return out_groups[:count], out_region[:count]
