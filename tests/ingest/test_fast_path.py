@@ -10,6 +10,7 @@ from pathlib import Path
 import duckdb
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 
@@ -107,6 +108,47 @@ def test_fast_path_equals_the_sql_path(
     assert first[2] > 0 and first[3] > 0  # messy: quarantined rows and duplicates
     assert again[1] == 0 and again[2] + again[3] == again[0]  # the re-delivery adds nothing
     assert by_fast["parts"].keys() == by_sql["parts"].keys()
+    for name, part in by_sql["parts"].items():
+        assert by_fast["parts"][name].equals(part), name
+    assert by_fast["quarantine"].equals(by_sql["quarantine"])
+
+
+def test_rows_only_the_sql_path_keeps_join_the_clean_ones(raw, deliveries, tmp_path, monkeypatch):
+    """Rows the fast path leaves to SQL that SQL keeps (a time in another accepted layout, an
+    identifier in white space) join the chunk's clean rows: ordered with them, and a twin of a
+    clean row is a duplicate, as on the SQL path alone."""
+    appended = []
+    joined = fast_module._appended
+
+    def spy(coded, more):
+        appended.append(len(more))
+        return joined(coded, more)
+
+    monkeypatch.setattr(fast_module, "_appended", spy)
+    table = pq.read_table(deliveries["parquet"][0])
+    rng = np.random.default_rng(3)
+    rows = table.num_rows
+    text = table.set_column(
+        2, "ts", pc.strftime(table["ts"], "%Y-%m-%dT%H:%M:%SZ").cast(pa.string())
+    )
+    ts, subscriber = text["ts"].to_pylist(), text["subscriber_id"].to_pylist()
+    for i in rng.choice(rows, rows // 30, replace=False).tolist():
+        if ts[i] is not None:
+            ts[i] = ts[i].replace("T", " ").rstrip("Z")  # the SQL path's other layout
+    for i in rng.choice(rows, rows // 50, replace=False).tolist():
+        if subscriber[i]:
+            subscriber[i] = f"  {subscriber[i]} "
+    mixed = text.set_column(2, "ts", pa.array(ts)).set_column(
+        1, "subscriber_id", pa.array(subscriber)
+    )
+    twins = text.take(pa.array(rng.choice(rows, rows // 40, replace=False)))  # as clean rows
+    path = tmp_path / "mixed.parquet"
+    pq.write_table(pa.concat_tables([mixed, twins]), path)
+    by_sql = _run(raw, [[path]], tmp_path / "sql", fast=False)
+    by_fast = _run(raw, [[path]], tmp_path / "fast", fast=True)
+    assert sum(appended) > 0  # the SQL path kept rows the fast path had left to it
+    assert by_fast["records"] == by_sql["records"]
+    assert by_sql["records"][0][3] >= rows // 40  # the twins, and the delivery's own repeats
     for name, part in by_sql["parts"].items():
         assert by_fast["parts"][name].equals(part), name
     assert by_fast["quarantine"].equals(by_sql["quarantine"])

@@ -235,10 +235,11 @@ class LocationFastPath:
         who = numbers[coded["subscriber_pseudo"][1]]
         if others is not None:
             slow_output, quarantine, duplicates = others.result()
-            slow_output = slow_output.cast(LOCATION.schema)
-            ts = pa.concat_arrays([ts, *slow_output["ts"].chunks])
-            coded = {name: _appended(c, slow_output[name]) for name, c in coded.items()}
-            who = np.concatenate([who, self._numbered(slow_output)[0]])
+            if slow_output.num_rows:  # the rows it keeps join the clean ones
+                slow_output = slow_output.cast(LOCATION.schema)
+                ts = pa.concat_arrays([ts, *slow_output["ts"].chunks])
+                coded = {name: _appended(c, slow_output[name]) for name, c in coded.items()}
+                who = np.concatenate([who, self._numbered(slow_output)[0]])
         rows = pa.table(
             {
                 name: ts if name == "ts" else _dictionary(*coded[name])
