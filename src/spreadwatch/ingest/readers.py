@@ -368,9 +368,16 @@ def _parquet_chunks(
     row_bytes = max(1, file.metadata.serialized_size // max(file.metadata.num_rows, 1)) + 40
     batch_rows = max(10_000, chunk_bytes // (row_bytes * 4))
     first = 1
-    for table in _rows_by(
-        batch_rows, file.iter_batches(batch_size=batch_rows, columns=list(columns))
-    ):
+    if file.metadata.num_rows <= batch_rows:  # one chunk: its row groups decoded side by side
+        tables: Iterator[pa.Table] = iter(
+            [file.read(columns=list(columns), use_threads=True).unify_dictionaries()]
+        )
+    else:
+        tables = _rows_by(
+            batch_rows, file.iter_batches(batch_size=batch_rows, columns=list(columns))
+        )
+    for table in tables:
+        table = table.combine_chunks()
         numbers = np.arange(first, first + table.num_rows, dtype=np.int64)
         first += table.num_rows
         yield _with_position(table, path, numbers), QUARANTINE_SCHEMA.empty_table()
