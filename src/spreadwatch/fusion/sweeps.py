@@ -224,6 +224,18 @@ class Layout(NamedTuple):
     day_until: int
 
 
+@numba.njit(inline="always", cache=True)
+def _tallied(keys: np.ndarray, counts: np.ndarray, size: int, first: int, key: int) -> int:
+    """Tally ``key`` after the ``size`` held: one more for the last when it is the same key
+    (and at or after ``first``, where the subscriber's start), else a new one; the new size."""
+    if size > first and keys[size - 1] == key:
+        counts[size - 1] += 1
+        return size
+    keys[size] = key
+    counts[size] = 1
+    return size + 1
+
+
 @numba.njit(nogil=True, cache=True)
 def chained_counts(
     who: np.ndarray,
@@ -287,24 +299,14 @@ def chained_counts(
             of_day = local % 24
             if of_day >= layout.night_from or of_day < layout.night_until:
                 key = (who[i] << layout.region_bits) | region[i]
-                if nn > first_night and nights[nn - 1] == key:
-                    night_counts[nn - 1] += 1
-                else:
-                    nights[nn] = key
-                    night_counts[nn] = 1
-                    nn += 1
+                nn = _tallied(nights, night_counts, nn, first_night, key)
             if layout.day_from <= of_day < layout.day_until:
                 key = (
                     (who[i] << layout.day_region_bits)
                     | ((local // 24) << layout.region_bits)
                     | region[i]
                 )
-                if nd > first_day and days[nd - 1] == key:
-                    day_counts[nd - 1] += 1
-                else:
-                    days[nd] = key
-                    day_counts[nd] = 1
-                    nd += 1
+                nd = _tallied(days, day_counts, nd, first_day, key)
         start = end
     return (
         begin,
