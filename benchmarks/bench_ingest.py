@@ -14,14 +14,15 @@ consecutive events of a subscriber in different regions, group by KST date): wha
 with no validation, quarantine, pseudonyms or presence would reach.
 ``synth_events_per_s``: the generator writing location events as CSV.
 
-The two are timed in turns, ``SPREADWATCH_BENCH_INGEST_ROUNDS`` times (default 3; each round
-ingests into a store of its own): the figures are the rounds' medians, so that one slow round
-of either (the machine is shared) does not decide them.
+The two are timed in turns, ``SPREADWATCH_BENCH_INGEST_ROUNDS`` times (default 3, at least 1;
+each round ingests into a store of its own): the figures are the rounds' medians, so that one
+slow round of either (the machine is shared) does not decide them.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 import statistics
 import tempfile
 import time
@@ -35,7 +36,7 @@ from spreadwatch.privacy.pseudonym import KeyRing
 from spreadwatch.synth import SynthConfig, generate
 
 EVENTS = int(os.environ.get("SPREADWATCH_BENCH_EVENTS", "4000000"))
-ROUNDS = int(os.environ.get("SPREADWATCH_BENCH_INGEST_ROUNDS", "3"))
+ROUNDS = max(1, int(os.environ.get("SPREADWATCH_BENCH_INGEST_ROUNDS", "3")))
 KEY = bytes(range(32))
 
 TO_PARQUET_SQL = """
@@ -104,6 +105,7 @@ def run() -> dict[str, float]:
             bare_s = _timed(lambda sql=sql: duck.run(con, sql))
             ratios.append(bare_s / ours_s)
             throughputs.append(rows / ours_s)
+            shutil.rmtree(root / f"round-{n}")  # the next round's disk as this one's
     return {
         "synth_events_per_s": round(rows / synth_s),
         "ingest_events_per_s": round(statistics.median(throughputs)),

@@ -25,6 +25,7 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import os
+import sys
 
 #: ``mallopt`` parameters (``malloc.h``).
 _M_TRIM_THRESHOLD = -1
@@ -35,13 +36,14 @@ TRIM_THRESHOLD = 32 * 1024 * 1024
 ARENAS = 2
 
 
-#: Arrow reads its default pool from this variable when it first allocates.
+#: Arrow reads its default pool from this variable when pyarrow is imported.
 ARROW_POOL_ENV = "ARROW_DEFAULT_MEMORY_POOL"
 
 
 def settle() -> bool:
     """Set the thresholds above (glibc only; elsewhere nothing is done): whether they were.
-    Call it before pyarrow allocates anything (the command line does, first thing)."""
+    Arrow's pool is chosen through :data:`ARROW_POOL_ENV` before pyarrow is imported (the
+    command line calls this first thing), or set directly when it was imported already."""
     name = ctypes.util.find_library("c")
     try:
         libc = ctypes.CDLL(name or "libc.so.6")
@@ -49,7 +51,12 @@ def settle() -> bool:
     except (OSError, AttributeError):  # not glibc
         return False
     mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
-    os.environ.setdefault(ARROW_POOL_ENV, "system")
+    if ARROW_POOL_ENV not in os.environ:
+        os.environ[ARROW_POOL_ENV] = "system"
+        if "pyarrow" in sys.modules:  # too late for the variable: its pool was chosen
+            import pyarrow as pa
+
+            pa.set_memory_pool(pa.system_memory_pool())
     settings = (
         (_M_MMAP_THRESHOLD, MMAP_THRESHOLD),
         (_M_TRIM_THRESHOLD, TRIM_THRESHOLD),

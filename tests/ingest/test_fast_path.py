@@ -16,7 +16,6 @@ import pytest
 
 from spreadwatch.ingest import Store, ingest
 from spreadwatch.ingest import fast as fast_module
-from spreadwatch.ingest import run as run_module
 from spreadwatch.ingest.sources import IMPLAUSIBLE_REASON, TS_REASON
 from spreadwatch.privacy.pseudonym import KeyRing
 from spreadwatch.synth import SynthConfig, generate
@@ -78,18 +77,8 @@ def _run(
         }
 
 
-@pytest.mark.parametrize(
-    ("kind", "optimized_from"),
-    [("csv", None), ("parquet", None), ("parquet", 0)],
-    ids=["csv", "parquet", "parquet-optimized"],
-)
-def test_fast_path_equals_the_sql_path(
-    raw, deliveries, tmp_path, kind, optimized_from, monkeypatch
-):
-    """``optimized_from``: the unclean rows from which the SQL path plans with DuckDB's
-    optimizer (default: a few rows are planned without it)."""
-    if optimized_from is not None:
-        monkeypatch.setattr(run_module, "UNOPTIMIZED_ROWS", optimized_from)
+@pytest.mark.parametrize("kind", ["csv", "parquet"])
+def test_fast_path_equals_the_sql_path(raw, deliveries, tmp_path, kind, monkeypatch):
     taken = []
     process = fast_module.LocationFastPath.process
 

@@ -95,3 +95,10 @@ def test_parquet_row_groups_read_whole_or_in_chunks_give_the_files_rows(tmp_path
         first = column.chunk(0).dictionary
         assert all(part.dictionary.equals(first) for part in column.chunks)
         assert len(first.unique()) == len(first)
+
+
+def test_an_empty_parquet_file_gives_no_chunk(tmp_path):
+    schema = pa.schema([(c, pa.string()) for c in ("carrier", "subscriber_id", "ts", "cell_id")])
+    path = tmp_path / "empty.parquet"
+    pq.write_table(schema.empty_table(), path)
+    assert list(iter_chunks(path, schema.names)) == []

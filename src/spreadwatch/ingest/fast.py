@@ -107,8 +107,9 @@ def _untrimmed_ok(values: pa.Array) -> np.ndarray:
 
 
 def _decoded(rows: pa.Table) -> pa.Table:
-    """``rows`` (a few) with their dictionary-encoded columns as plain values: DuckDB would
-    convert the whole dictionaries of the chunk they were taken from."""
+    """``rows`` (the unclean rows of a chunk, usually a few) with their dictionary-encoded
+    columns as plain values: DuckDB would convert the whole dictionaries of the chunk they
+    were taken from."""
     columns = [
         c.cast(c.type.value_type) if pa.types.is_dictionary(c.type) else c for c in rows.columns
     ]

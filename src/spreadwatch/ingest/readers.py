@@ -368,7 +368,7 @@ def _parquet_chunks(
     row_bytes = max(1, file.metadata.serialized_size // max(file.metadata.num_rows, 1)) + 40
     batch_rows = max(10_000, chunk_bytes // (row_bytes * 4))
     first = 1
-    if file.metadata.num_rows <= batch_rows:  # one chunk: its row groups decoded side by side
+    if 0 < file.metadata.num_rows <= batch_rows:  # one chunk: row groups decoded side by side
         tables: Iterator[pa.Table] = iter(
             [file.read(columns=list(columns), use_threads=True).unify_dictionaries()]
         )

@@ -278,24 +278,16 @@ def _prepared(
             close()
 
 
-#: Rows the SQL path takes without DuckDB's optimizer, at most: planning, not running, is
-#: what a few rows cost (the unclean rows of a carrier's chunk, some 200, took 8% less time).
-UNOPTIMIZED_ROWS = 10_000
-
-
 def _unstored_path(
     spec: Source, store: Store, keyring: KeyRing, con: duckdb.DuckDBPyConnection
 ) -> UnstoredPath:
-    """The SQL path of rows not checked against the store, on connections of its own (of
-    the run's database), so that it may run while the run's connection is busy: one for a
-    few rows, without the optimizer, one for more."""
-    few, many = duck.cursor(con), duck.cursor(con)
-    duck.run(few, "PRAGMA disable_optimizer")
-    contexts = {few: _context(spec, store, few), many: _context(spec, store, many)}
+    """The SQL path of rows not checked against the store, on a connection of its own (of
+    the run's database), so that it may run while the run's connection is busy."""
+    own = duck.cursor(con)
+    context = _context(spec, store, own)
 
     def unstored(rows: pa.Table) -> ChunkResult:
-        own = few if rows.num_rows <= UNOPTIMIZED_ROWS else many
-        return process_chunk(own, spec, rows, keyring, contexts[own])
+        return process_chunk(own, spec, rows, keyring, context)
 
     return unstored
 
