@@ -77,16 +77,25 @@ def _run(
         }
 
 
+def _recorded(monkeypatch, owner: object, name: str, record) -> list:
+    """``owner.name`` patched to call through, and the list it appends ``record(*args)`` to
+    on each call."""
+    calls: list = []
+    original = getattr(owner, name)
+
+    def spy(*args):
+        calls.append(record(*args))
+        return original(*args)
+
+    monkeypatch.setattr(owner, name, spy)
+    return calls
+
+
 @pytest.mark.parametrize("kind", ["csv", "parquet"])
 def test_fast_path_equals_the_sql_path(raw, deliveries, tmp_path, kind, monkeypatch):
-    taken = []
-    process = fast_module.LocationFastPath.process
-
-    def spy(self, prepared, *rest):
-        taken.append(prepared.chunk.num_rows)
-        return process(self, prepared, *rest)
-
-    monkeypatch.setattr(fast_module.LocationFastPath, "process", spy)
+    taken = _recorded(
+        monkeypatch, fast_module.LocationFastPath, "process", lambda _, p, *r: p.chunk.num_rows
+    )
     batches = [deliveries[kind], deliveries["again"]]
     by_sql = _run(raw, batches, tmp_path / "sql", fast=False)
     assert not taken
@@ -106,14 +115,7 @@ def test_rows_only_the_sql_path_keeps_join_the_clean_ones(raw, deliveries, tmp_p
     """Rows the fast path leaves to SQL that SQL keeps (a time in another accepted layout, an
     identifier in white space) join the chunk's clean rows: ordered with them, and a twin of a
     clean row is a duplicate, as on the SQL path alone."""
-    appended = []
-    joined = fast_module._appended
-
-    def spy(coded, more):
-        appended.append(len(more))
-        return joined(coded, more)
-
-    monkeypatch.setattr(fast_module, "_appended", spy)
+    appended = _recorded(monkeypatch, fast_module, "_appended", lambda coded, more: len(more))
     table = pq.read_table(deliveries["parquet"][0])
     rng = np.random.default_rng(3)
     rows = table.num_rows
@@ -288,14 +290,7 @@ def test_repeats_across_chunks_of_subscriber_blocks(raw, tmp_path, monkeypatch, 
     table, repeats = _subscriber_blocks(placed, unordered)
     path = tmp_path / "day.parquet"
     pq.write_table(table, path)
-    reads = []
-    stored_in = fast_module._stored_in
-
-    def spy(rows, parts):
-        reads.append(len(parts))
-        return stored_in(rows, parts)
-
-    monkeypatch.setattr(fast_module, "_stored_in", spy)
+    reads = _recorded(monkeypatch, fast_module, "_stored_in", lambda rows, parts: len(parts))
     by_fast = _run(raw, [[path]], tmp_path / "fast", True, chunk_bytes=1)  # 10,000 rows
     assert len(by_fast["parts"]) == -(-table.num_rows // 10_000)  # a part per chunk
     assert (len(reads) > 0) == (unordered > 0)
