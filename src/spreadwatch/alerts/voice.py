@@ -110,15 +110,20 @@ def answer(context: VoiceContext, household: str, utterance: str, lang: str) -> 
     return Answer("unknown", lang, text[lang], {})
 
 
+def _not_yet(intent: str, lang: str, code: str | None, what_en: str, what_ko: str) -> Answer:
+    """The answer when the household's area has no figures of the kind asked for yet."""
+    text = {
+        "en": f"I have no {what_en} for your area yet.",
+        "ko": f"아직 이 지역의 {what_ko} 정보가 없어요.",
+    }
+    return Answer(intent, lang, text[lang], {"region_code": code})
+
+
 def _risk(context: VoiceContext, household: str, lang: str) -> Answer:
     code = context.household_region.get(household)
     status = context.levels.get(code) if code else None
     if status is None:
-        text = {
-            "en": "I have no risk level for your area yet.",
-            "ko": "아직 이 지역의 위험도 정보가 없어요.",
-        }
-        return Answer("risk_level", lang, text[lang], {"region_code": code})
+        return _not_yet("risk_level", lang, code, "risk level", "위험도")
     en, ko = LEVEL_NAMES[status.level]
     text = {
         "en": f"The risk level in {status.name_en} is {status.level} ({en}) as of {status.date}.",
@@ -132,11 +137,7 @@ def _air(context: VoiceContext, household: str, lang: str) -> Answer:
     code = context.household_region.get(household)
     status = context.air.get(code) if code else None
     if status is None:
-        text = {
-            "en": "I have no fine-dust figures for your area yet.",
-            "ko": "아직 이 지역의 미세먼지 정보가 없어요.",
-        }
-        return Answer("air", lang, text[lang], {"region_code": code})
+        return _not_yet("air", lang, code, "fine-dust figures", "미세먼지")
     en, ko = GRADES_EN[status.grade], GRADES_KO[status.grade]
     text = {
         "en": f"Fine dust in {status.name_en} is {en}: PM2.5 {status.pm25:.0f} micrograms "
