@@ -369,15 +369,13 @@ def _parquet_chunks(
     batch_rows = max(10_000, chunk_bytes // (row_bytes * 4))
     first = 1
     if 0 < file.metadata.num_rows <= batch_rows:  # one chunk: row groups decoded side by side
-        tables: Iterator[pa.Table] = iter(
-            [file.read(columns=list(columns), use_threads=True).unify_dictionaries()]
-        )
+        whole = file.read(columns=list(columns), use_threads=True)
+        tables: Iterator[pa.Table] = iter([whole.unify_dictionaries().combine_chunks()])
     else:
         tables = _rows_by(
             batch_rows, file.iter_batches(batch_size=batch_rows, columns=list(columns))
         )
-    for table in tables:
-        table = table.combine_chunks()
+    for table in tables:  # each column one array, one dictionary
         numbers = np.arange(first, first + table.num_rows, dtype=np.int64)
         first += table.num_rows
         yield _with_position(table, path, numbers), QUARANTINE_SCHEMA.empty_table()
